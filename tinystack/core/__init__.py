@@ -1,0 +1,1 @@
+"""Mechanisms every service shares. Imports no service."""
