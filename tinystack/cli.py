@@ -1,0 +1,124 @@
+"""The ``tinystack`` command: up, manage, conformance."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from tinystack import config as config_mod
+from tinystack.core import log as log_mod
+
+logger = logging.getLogger("tinystack")
+
+
+def _load_config(args: argparse.Namespace) -> config_mod.Config:
+    overrides = {}
+    if getattr(args, "state_dir", None):
+        overrides["state_dir"] = str(Path(args.state_dir).resolve())
+    if getattr(args, "bind", None):
+        overrides["bind"] = args.bind
+    return config_mod.load(Path(args.config) if args.config else None, **overrides)
+
+
+async def _serve(cfg: config_mod.Config) -> None:
+    from tinystack.cloud import Cloud
+
+    cloud = Cloud(cfg)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await cloud.start()
+        print("tinystack ready", flush=True)
+        for name, url in cloud.urls.items():
+            print(f"  {name:<10} {url}", flush=True)
+        print(f"  clouds.yaml {cloud.clouds_yaml}  (export OS_CLIENT_CONFIG_FILE={cloud.clouds_yaml})", flush=True)
+        await stop.wait()
+        logger.info("stopping")
+    finally:
+        await cloud.stop()
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    cfg = _load_config(args)
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    log_mod.setup(cfg.state_dir / "log" / "tinystack.log", debug=cfg.get_bool("DEFAULT", "debug"))
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
+    asyncio.run(_serve(cfg))
+    return 0
+
+
+def cmd_fernet_rotate(args: argparse.Namespace) -> int:
+    from tinystack.identity.fernet import KeyRepository
+
+    cfg = _load_config(args)
+    path = cfg.get("fernet_tokens", "key_repository") or str(cfg.state_dir / "fernet-keys")
+    repo = KeyRepository(Path(path), cfg.get_int("fernet_tokens", "max_active_keys"))
+    primary = repo.rotate()
+    print(f"rotated: key {primary} is now primary in {path}")
+    return 0
+
+
+def cmd_db_sync(args: argparse.Namespace) -> int:
+    from tinystack.cloud import SERVICES
+    from tinystack.core.db import Database
+
+    cfg = _load_config(args)
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(cfg.database_url)
+    for spec in SERVICES:
+        if spec.migrations is not None:
+            db.migrate(spec.name, spec.migrations)
+            print(f"{spec.name}: at head")
+    db.dispose()
+    return 0
+
+
+def cmd_conformance(args: argparse.Namespace) -> int:
+    from tinystack.conformance.cli import main as conformance_main
+
+    return conformance_main(args.rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tinystack", description="An IaaS cloud that speaks the OpenStack APIs.")
+    parser.add_argument("--config", help="INI configuration file (optional)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start every service in one process")
+    up.add_argument("--state-dir", help="where the cloud keeps its state (default /var/lib/tinystack as root)")
+    up.add_argument("--bind", help="address the APIs listen on (default 127.0.0.1)")
+    up.set_defaults(func=cmd_up)
+
+    manage = sub.add_parser("manage", help="operator tasks")
+    msub = manage.add_subparsers(dest="manage_command", required=True)
+    rotate = msub.add_parser("fernet-rotate", help="rotate the Fernet token keys")
+    rotate.add_argument("--state-dir")
+    rotate.set_defaults(func=cmd_fernet_rotate)
+    sync = msub.add_parser("db-sync", help="upgrade the database schema of every service")
+    sync.add_argument("--state-dir")
+    sync.set_defaults(func=cmd_db_sync)
+
+    conf = sub.add_parser("conformance", help="run Tempest against a cloud (see docs/conformance.md)",
+                          add_help=False)
+    conf.add_argument("rest", nargs=argparse.REMAINDER)
+    conf.set_defaults(func=cmd_conformance)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

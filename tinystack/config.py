@@ -1,0 +1,123 @@
+"""Settings: an optional INI file with OpenStack-style sections, overridden by environment variables.
+
+``TINYSTACK_<SECTION>_<KEY>`` overrides ``[section] key``; ``[DEFAULT]`` keys are ``TINYSTACK_<KEY>``.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Every setting with its default; the INI file and the environment may only set these.
+DEFAULTS: dict[str, dict[str, str]] = {
+    "DEFAULT": {
+        "state_dir": "",
+        "bind": "127.0.0.1",
+        "public_host": "",
+        "region": "RegionOne",
+        "debug": "false",
+        "max_request_body_size": str(1024 * 1024),
+    },
+    "database": {"connection": ""},
+    "bus": {"transport_url": ""},
+    "ports": {
+        "identity": "5000",
+        "compute": "8774",
+        "placement": "8778",
+        "image": "9292",
+        "network": "9696",
+        "volume": "8776",
+        "object": "8080",
+        "metadata": "8775",
+        "console": "6080",
+        "dashboard": "8000",
+    },
+    "token": {"expiration": "3600", "cache_size": "10000"},
+    "fernet_tokens": {"key_repository": "", "max_active_keys": "3"},
+    "identity": {"password_hash_rounds": "10"},
+    "security_compliance": {
+        "lockout_failure_attempts": "0",
+        "lockout_duration": "1800",
+    },
+    "oslo_policy": {"policy_file": ""},
+}
+
+
+def default_state_dir() -> Path:
+    if os.geteuid() == 0:
+        return Path("/var/lib/tinystack")
+    return Path.home() / ".local" / "share" / "tinystack"
+
+
+@dataclass
+class Config:
+    """Resolved settings. ``get`` reads a string, the typed helpers convert."""
+
+    values: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def get(self, section: str, key: str) -> str:
+        return self.values[section][key]
+
+    def get_int(self, section: str, key: str) -> int:
+        return int(self.get(section, key))
+
+    def get_bool(self, section: str, key: str) -> bool:
+        return self.get(section, key).strip().lower() in ("1", "true", "yes", "on")
+
+    def set(self, section: str, key: str, value: str) -> None:
+        self.values.setdefault(section, {})[key] = value
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.get("DEFAULT", "state_dir"))
+
+    @property
+    def bind(self) -> str:
+        return self.get("DEFAULT", "bind")
+
+    @property
+    def public_host(self) -> str:
+        return self.get("DEFAULT", "public_host") or self.bind
+
+    @property
+    def database_url(self) -> str:
+        return self.get("database", "connection") or f"sqlite:///{self.state_dir / 'tinystack.db'}"
+
+    def port(self, service: str) -> int:
+        return self.get_int("ports", service)
+
+
+def load(path: Path | None = None, environ: dict[str, str] | None = None, **overrides: str) -> Config:
+    """Defaults, then the INI file, then the environment, then explicit overrides (``section__key``)."""
+    env = os.environ if environ is None else environ
+    values = {section: dict(keys) for section, keys in DEFAULTS.items()}
+    if path is not None:
+        parser = configparser.ConfigParser(interpolation=None)
+        if not parser.read(path):
+            raise FileNotFoundError(f"config file {path} not found")
+        for key, value in parser.defaults().items():
+            _set_known(values, "DEFAULT", key, value, path)
+        for section in parser.sections():
+            for key in parser[section]:
+                if key in parser.defaults():
+                    continue
+                _set_known(values, section, key, parser[section][key], path)
+    for section, keys in values.items():
+        for key in keys:
+            name = f"TINYSTACK_{key.upper()}" if section == "DEFAULT" else f"TINYSTACK_{section.upper()}_{key.upper()}"
+            if name in env:
+                keys[key] = env[name]
+    for name, value in overrides.items():
+        section, _, key = name.rpartition("__")
+        _set_known(values, section or "DEFAULT", key, value, "arguments")
+    if not values["DEFAULT"]["state_dir"]:
+        values["DEFAULT"]["state_dir"] = str(default_state_dir())
+    return Config(values)
+
+
+def _set_known(values: dict[str, dict[str, str]], section: str, key: str, value: str, origin: object) -> None:
+    if section not in values or key not in values[section]:
+        raise ValueError(f"{origin}: unknown setting [{section}] {key}")
+    values[section][key] = value

@@ -1,0 +1,63 @@
+"""What a validated token says about the caller, as every service sees it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """The caller: who, in which scope, with which (effective) roles. Built once per token and cached."""
+
+    user_id: str
+    user_name: str = ""
+    user_domain_id: str = ""
+    user_domain_name: str = ""
+    project_id: str | None = None
+    project_name: str | None = None
+    project_domain_id: str | None = None
+    project_domain_name: str | None = None
+    domain_id: str | None = None
+    domain_name: str | None = None
+    system_scope: str | None = None
+    roles: tuple[str, ...] = ()
+    role_ids: tuple[str, ...] = ()
+    token: str = ""
+    audit_ids: tuple[str, ...] = ()
+    expires_at: float = 0.0
+    issued_at: float = 0.0
+    methods: tuple[str, ...] = ()
+    application_credential_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def is_admin(self) -> bool:
+        """Admin in the cloud-wide sense: the admin role with system scope, or on any project scope.
+
+        Like DevStack's legacy policies, the admin role on a project is treated as cloud admin.
+        """
+        return "admin" in self.roles
+
+    @property
+    def is_system(self) -> bool:
+        return self.system_scope == "all"
+
+    def creds(self) -> dict[str, Any]:
+        """The credentials dictionary policy rules are checked against (oslo.policy's names)."""
+        return {
+            "user_id": self.user_id,
+            "user_domain_id": self.user_domain_id,
+            "project_id": self.project_id,
+            "project_domain_id": self.project_domain_id,
+            "domain_id": self.domain_id,
+            "system_scope": self.system_scope,
+            "roles": list(self.roles),
+            "is_admin": self.is_admin,
+            "is_admin_project": self.project_id is not None,
+        }
+
+
+TokenValidator = Callable[[str], RequestContext]
+"""Validates a token and returns its context; raises ``errors.Unauthorized`` (or NotFound) when invalid."""

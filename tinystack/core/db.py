@@ -1,0 +1,97 @@
+"""The database: SQLAlchemy engine and sessions, per-service Alembic migrations, list paging."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, MetaData, Select, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            # WAL lets readers run beside the one writer; foreign keys are off by default in SQLite.
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=5000")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+class Database:
+    """One engine and its session factory. ``session()`` commits on success and rolls back on error."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._factory = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._factory() as s, s.begin():
+            yield s
+
+    def migrate(self, service: str, location: Path) -> None:
+        migrate(self.engine, service, location)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def migrate(engine: Engine, service: str, location: Path) -> None:
+    """Upgrade one service's tables to head; each service keeps its own Alembic version table."""
+    from alembic.config import Config as AlembicConfig
+    from alembic.runtime.environment import EnvironmentContext
+    from alembic.script import ScriptDirectory
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(location))
+    script = ScriptDirectory(str(location), version_locations=[str(location)])
+
+    def upgrade(rev: Any, _context: Any) -> Any:
+        return script._upgrade_revs("head", rev)
+
+    with EnvironmentContext(cfg, script, fn=upgrade, destination_rev="head") as env, engine.begin() as conn:
+        env.configure(connection=conn, version_table=f"alembic_version_{service}", render_as_batch=True)
+        with env.begin_transaction():
+            env.run_migrations()
+
+
+def page(query: Select[Any], column: Any, limit: int | None, marker_value: Any | None, reverse: bool = False) -> Select[Any]:
+    """Keyset paging on one unique sort column: rows after ``marker_value``, at most ``limit``."""
+    if marker_value is not None:
+        query = query.where(column < marker_value if reverse else column > marker_value)
+    query = query.order_by(column.desc() if reverse else column.asc())
+    if limit is not None:
+        query = query.limit(limit)
+    return query
+
+
+def new_id() -> str:
+    """A new resource id: a UUID4 as 32 hex digits (Keystone's form; services add dashes where OpenStack does)."""
+    import uuid
+
+    return uuid.uuid4().hex

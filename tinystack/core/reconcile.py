@@ -1,0 +1,150 @@
+"""The level-triggered reconcile loop every node agent runs (controller-runtime's shape).
+
+A reconciler takes a key, re-reads desired and actual state, acts on the difference and returns a
+``Result``. Keys are de-duplicated while queued; failures retry with capped exponential backoff; every
+known key is also re-queued on a timer so state lost on the host comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Result:
+    """``requeue_after`` seconds: look again later. ``terminal``: stop retrying (resource is in ERROR)."""
+
+    requeue_after: float | None = None
+    terminal: bool = False
+
+
+DONE = Result()
+
+ReconcileFn = Callable[[str], Awaitable[Result]]
+ListKeysFn = Callable[[], Awaitable[Iterable[str]]]
+
+
+class Reconciler:
+    """Runs ``reconcile(key)`` for queued keys, at most one at a time per key."""
+
+    def __init__(
+        self,
+        name: str,
+        reconcile: ReconcileFn,
+        list_keys: ListKeysFn | None = None,
+        resync_interval: float = 30.0,
+        workers: int = 4,
+        max_backoff: float = 30.0,
+    ) -> None:
+        self.name = name
+        self._reconcile = reconcile
+        self._list_keys = list_keys
+        self._resync_interval = resync_interval
+        self._workers = workers
+        self._max_backoff = max_backoff
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queued: set[str] = set()
+        self._active: set[str] = set()
+        self._dirty: set[str] = set()
+        self._failures: dict[str, int] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enqueue(self, key: str) -> None:
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        if key in self._active:
+            # Being reconciled now: run once more afterwards, with whatever it sees then.
+            self._dirty.add(key)
+            return
+        if key not in self._queued:
+            self._queued.add(key)
+            self._idle.clear()
+            self._queue.put_nowait(key)
+
+    def enqueue_after(self, key: str, delay: float) -> None:
+        if key in self._timers:
+            return
+        loop = asyncio.get_running_loop()
+        self._timers[key] = loop.call_later(delay, self._fire_timer, key)
+
+    def _fire_timer(self, key: str) -> None:
+        self._timers.pop(key, None)
+        self.enqueue(key)
+
+    async def start(self) -> None:
+        if self._list_keys is not None:
+            await self.resync()
+        for i in range(self._workers):
+            self._tasks.append(asyncio.create_task(self._work(), name=f"{self.name}-worker-{i}"))
+        if self._list_keys is not None:
+            self._tasks.append(asyncio.create_task(self._resync_loop(), name=f"{self.name}-resync"))
+
+    async def resync(self) -> None:
+        assert self._list_keys is not None
+        for key in await self._list_keys():
+            self.enqueue(key)
+
+    async def _resync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._resync_interval)
+            try:
+                await self.resync()
+            except Exception:
+                log.exception("%s: listing keys failed", self.name)
+
+    async def _work(self) -> None:
+        while True:
+            key = await self._queue.get()
+            self._queued.discard(key)
+            self._active.add(key)
+            try:
+                result = await self._run_one(key)
+            finally:
+                self._active.discard(key)
+            if key in self._dirty:
+                self._dirty.discard(key)
+                self.enqueue(key)
+            elif result is not None and result.requeue_after is not None:
+                self.enqueue_after(key, result.requeue_after)
+            if not self._queued and not self._active:
+                self._idle.set()
+
+    async def _run_one(self, key: str) -> Result | None:
+        started = time.monotonic()
+        try:
+            result = await self._reconcile(key)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            failures = self._failures.get(key, 0) + 1
+            self._failures[key] = failures
+            delay = min(self._max_backoff, 0.1 * 2 ** (failures - 1))
+            log.exception("%s: reconcile %s failed (attempt %d), retrying in %.1fs", self.name, key, failures, delay)
+            self.enqueue_after(key, delay)
+            return None
+        self._failures.pop(key, None)
+        log.debug("%s: reconciled %s in %.1f ms", self.name, key, (time.monotonic() - started) * 1000)
+        return result
+
+    async def wait_idle(self) -> None:
+        """Wait until nothing is queued or running (timers may still be pending)."""
+        await self._idle.wait()
+
+    async def stop(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()

@@ -1,0 +1,318 @@
+"""The HTTP layer every API shares: routing as data, JSON in and out, request ids, token checking,
+microversions and the one place where errors become each API's own fault format."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import jsonschema
+from aiohttp import web
+
+from tinystack.core import errors, log
+from tinystack.core.auth import RequestContext, TokenValidator
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+FaultRenderer = Callable[[errors.TinyError, str], web.Response]
+
+MAX_JSON_BODY = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Route:
+    """One endpoint. ``public`` routes need no token; all others get ``request["ctx"]``."""
+
+    method: str
+    path: str
+    handler: Handler
+    public: bool = False
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"), default=str)
+
+
+def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.Response(text=dumps(data), status=status, content_type="application/json", headers=headers)
+
+
+def empty(status: int = 204, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, headers=headers)
+
+
+async def read_json(request: web.Request, schema: Mapping[str, Any] | None = None) -> Any:
+    """The request body as JSON, checked against ``schema``; size-limited, never partly trusted."""
+    length = request.content_length
+    if length is not None and length > MAX_JSON_BODY:
+        raise errors.PayloadTooLarge("Request is too large.")
+    raw = await request.content.read(MAX_JSON_BODY + 1)
+    if len(raw) > MAX_JSON_BODY:
+        raise errors.PayloadTooLarge("Request is too large.")
+    if not raw.strip():
+        raise errors.BadRequest("The request body is empty; a JSON document is required.")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise errors.BadRequest(f"Malformed request body: {exc}") from None
+    if schema is not None:
+        validate(body, schema)
+    return body
+
+
+@lru_cache(maxsize=512)
+def _validator(schema_json: str) -> jsonschema.protocols.Validator:
+    schema = json.loads(schema_json)
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def validate(body: Any, schema: Mapping[str, Any]) -> None:
+    error = jsonschema.exceptions.best_match(_validator(json.dumps(schema, sort_keys=True)).iter_errors(body))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path)
+        raise errors.BadRequest(f"Invalid input for field '{where}': {error.message}" if where else f"Invalid input: {error.message}")
+
+
+def ctx(request: web.Request) -> RequestContext:
+    return request["ctx"]  # type: ignore[no-any-return]
+
+
+def query_int(request: web.Request, name: str, default: int | None = None, minimum: int = 0) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise errors.BadRequest(f"Invalid value {raw!r} for query parameter {name}: not an integer.") from None
+    if value < minimum:
+        raise errors.BadRequest(f"Invalid value {raw!r} for query parameter {name}: must be >= {minimum}.")
+    return value
+
+
+def query_bool(request: web.Request, name: str) -> bool | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    low = raw.strip().lower()
+    if low in ("", "1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise errors.BadRequest(f"Invalid value {raw!r} for query parameter {name}: not a boolean.")
+
+
+def paginate(items: list[Any], limit: int | None, marker: str | None, key: Callable[[Any], str]) -> list[Any]:
+    """``limit``/``marker`` over an already ordered list; an unknown marker is a 400, as Nova and Glance do."""
+    if marker is not None:
+        for i, item in enumerate(items):
+            if key(item) == marker:
+                items = items[i + 1 :]
+                break
+        else:
+            raise errors.BadRequest(f"marker [{marker}] not found")
+    return items if limit is None else items[:limit]
+
+
+# --- microversions -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, order=True)
+class Version:
+    major: int
+    minor: int
+
+    @classmethod
+    def parse(cls, text: str) -> Version:
+        m = re.fullmatch(r"\s*(\d+)\.(\d+)\s*", text)
+        if not m:
+            raise errors.BadRequest(f"Invalid microversion {text!r}: expected major.minor.")
+        return cls(int(m.group(1)), int(m.group(2)))
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}"
+
+
+@dataclass(frozen=True)
+class Microversions:
+    """Negotiation for one service: ``OpenStack-API-Version: <service_type> X.Y`` or a legacy header."""
+
+    service_type: str
+    minimum: Version
+    maximum: Version
+    legacy_header: str | None = None
+    unversioned_paths: tuple[str, ...] = ("/",)
+
+    def negotiate(self, request: web.Request) -> Version:
+        requested: str | None = None
+        header = request.headers.get("OpenStack-API-Version")
+        if header:
+            for part in header.split(","):
+                words = part.strip().split(None, 1)
+                if len(words) == 2 and words[0].lower() == self.service_type:
+                    requested = words[1]
+        if requested is None and self.legacy_header:
+            requested = request.headers.get(self.legacy_header)
+        if requested is None:
+            return self.minimum
+        if requested.strip().lower() == "latest":
+            return self.maximum
+        version = Version.parse(requested)
+        if not self.minimum <= version <= self.maximum:
+            raise errors.NotAcceptable(
+                f"Version {version} is not supported by the API. Minimum is {self.minimum} and maximum is {self.maximum}."
+            )
+        return version
+
+    def headers(self, version: Version) -> dict[str, str]:
+        out = {"OpenStack-API-Version": f"{self.service_type} {version}", "Vary": "OpenStack-API-Version"}
+        if self.legacy_header:
+            out[self.legacy_header] = str(version)
+            out["Vary"] += f", {self.legacy_header}"
+        return out
+
+
+def version(request: web.Request) -> Version:
+    return request["version"]  # type: ignore[no-any-return]
+
+
+# --- fault formats -----------------------------------------------------------------------------
+
+
+def keystone_fault(err: errors.TinyError, _request_id: str) -> web.Response:
+    return json_response({"error": {"code": err.status, "title": err.title, "message": err.message}}, err.status)
+
+
+_NOVA_KEYS = {400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "itemNotFound", 405: "badMethod",
+              406: "notAcceptable", 409: "conflictingRequest", 413: "overLimit", 415: "badMediaType",
+              501: "notImplemented", 503: "serviceUnavailable"}
+
+
+def nova_fault(err: errors.TinyError, _request_id: str) -> web.Response:
+    """Nova's and Cinder's ``{"itemNotFound": {"code": 404, "message": ...}}``."""
+    key = "overLimit" if isinstance(err, errors.OverQuota) else _NOVA_KEYS.get(err.status, "computeFault")
+    return json_response({key: {"code": err.status, "message": err.message}}, err.status)
+
+
+def neutron_fault(err: errors.TinyError, _request_id: str) -> web.Response:
+    kind = err.details.get("type") or type(err).__name__
+    return json_response({"NeutronError": {"type": kind, "message": err.message, "detail": ""}}, err.status)
+
+
+def placement_fault(err: errors.TinyError, request_id: str) -> web.Response:
+    body = {"status": err.status, "title": err.title, "detail": err.message, "request_id": request_id}
+    if "code" in err.details:
+        body["code"] = err.details["code"]
+    return json_response({"errors": [body]}, err.status)
+
+
+def plain_fault(err: errors.TinyError, _request_id: str) -> web.Response:
+    """Glance and Swift answer errors with a short text body."""
+    return web.Response(text=f"{err.status} {err.title}\n\n{err.message}\n", status=err.status, content_type="text/plain")
+
+
+_AIOHTTP_STATUS = {404: errors.NotFound, 405: errors.MethodNotAllowed, 413: errors.PayloadTooLarge}
+
+
+def _from_http_exception(exc: web.HTTPException) -> errors.TinyError:
+    cls = _AIOHTTP_STATUS.get(exc.status, errors.BadRequest if exc.status < 500 else errors.TinyError)
+    err = cls(exc.reason if exc.status != 404 else "The resource could not be found.")
+    err.status = exc.status
+    return err
+
+
+# --- the application ---------------------------------------------------------------------------
+
+
+@dataclass
+class ServiceApp:
+    """Everything needed to build one API's aiohttp application."""
+
+    name: str
+    routes: Iterable[Route]
+    fault: FaultRenderer
+    validator: TokenValidator | None = None
+    microversions: Microversions | None = None
+    request_id_headers: tuple[str, ...] = ("x-openstack-request-id",)
+    on_startup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    on_cleanup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    client_max_size: int = MAX_JSON_BODY
+
+    def build(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware], client_max_size=self.client_max_size)
+        for route in self.routes:
+            handler = route.handler
+            if route.public:
+                handler = _mark_public(handler)
+            app.router.add_route(route.method, route.path, handler)
+        for fn in self.on_startup:
+            app.on_startup.append(_lifecycle(fn))
+        for fn in self.on_cleanup:
+            app.on_cleanup.append(_lifecycle(fn))
+        return app
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        rid = request.headers.get("X-OpenStack-Request-ID") or ""
+        if not rid.startswith("req-") or len(rid) != 40:
+            rid = f"req-{uuid.uuid4()}"
+        token = log.request_id.set(rid)
+        request["request_id"] = rid
+        extra: dict[str, str] = {}
+        try:
+            if self.microversions is not None and request.path not in self.microversions.unversioned_paths:
+                request["version"] = v = self.microversions.negotiate(request)
+                extra = self.microversions.headers(v)
+            routed = getattr(request.match_info, "http_exception", None) is None
+            if routed and not getattr(request.match_info.handler, "tinystack_public", False):
+                self._authenticate(request)
+            response = await handler(request)
+        except errors.TinyError as err:
+            if err.status >= 500:
+                logger.error("%s %s failed: %s", request.method, request.path, err)
+            response = self.fault(err, rid)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            response = self.fault(_from_http_exception(exc), rid)
+        except Exception:
+            logger.exception("%s %s: unhandled error", request.method, request.path)
+            response = self.fault(errors.TinyError("An unexpected error prevented the server from fulfilling your request."), rid)
+        finally:
+            log.request_id.reset(token)
+        for name in self.request_id_headers:
+            response.headers[name] = rid
+        for name, value in extra.items():
+            response.headers[name] = value
+        return response
+
+    def _authenticate(self, request: web.Request) -> None:
+        token = request.headers.get("X-Auth-Token")
+        if not token:
+            raise errors.Unauthorized("The request you have made requires authentication.")
+        if self.validator is None:
+            raise errors.Unauthorized("This service cannot validate tokens.")
+        request["ctx"] = self.validator(token)
+
+
+def _mark_public(handler: Handler) -> Handler:
+    async def public(request: web.Request) -> web.StreamResponse:
+        return await handler(request)
+
+    public.tinystack_public = True  # type: ignore[attr-defined]
+    return public
+
+
+def _lifecycle(fn: Callable[[], Awaitable[None]]) -> Callable[[web.Application], Awaitable[None]]:
+    async def hook(_app: web.Application) -> None:
+        await fn()
+
+    return hook

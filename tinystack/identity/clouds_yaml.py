@@ -1,0 +1,52 @@
+"""Reading and writing the ``clouds.yaml`` that ``tinystack up`` leaves for python-openstackclient."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+USERS = {"admin": "admin", "demo": "demo", "alt_demo": "alt_demo"}  # cloud name -> user (= project)
+
+
+def known_passwords(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError:
+        return {}
+    out = {}
+    for name, cloud in (data.get("clouds") or {}).items():
+        auth = cloud.get("auth") or {}
+        if name in USERS and auth.get("username") == USERS[name] and auth.get("password"):
+            out[USERS[name]] = auth["password"]
+    return out
+
+
+def write(path: Path, auth_url: str, region: str, passwords: dict[str, str]) -> None:
+    clouds: dict[str, Any] = {}
+    for cloud, user in USERS.items():
+        clouds[cloud] = {
+            "auth": {"auth_url": auth_url, "username": user, "password": passwords[user], "project_name": user,
+                     "user_domain_name": "Default", "project_domain_name": "Default"},
+            "region_name": region,
+            "identity_api_version": 3,
+            "interface": "public",
+        }
+    clouds["system-admin"] = {
+        "auth": {"auth_url": auth_url, "username": "admin", "password": passwords["admin"], "system_scope": "all",
+                 "user_domain_name": "Default"},
+        "region_name": region,
+        "identity_api_version": 3,
+    }
+    text = "# Written by tinystack up. Use: openstack --os-cloud admin ...\n" + yaml.safe_dump(
+        {"clouds": clouds}, sort_keys=False)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)

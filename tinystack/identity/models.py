@@ -1,0 +1,170 @@
+"""Identity tables: domains, projects, users, groups, roles, assignments, credentials, catalog, revocations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tinystack.core.db import Base
+
+ID = String(64)
+
+
+class Domain(Base):
+    __tablename__ = "identity_domain"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Project(Base):
+    __tablename__ = "identity_project"
+    __table_args__ = (UniqueConstraint("domain_id", "name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    domain_id: Mapped[str] = mapped_column(ID, ForeignKey("identity_domain.id"))
+    parent_id: Mapped[str | None] = mapped_column(ID, ForeignKey("identity_project.id"), nullable=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class User(Base):
+    __tablename__ = "identity_user"
+    __table_args__ = (UniqueConstraint("domain_id", "name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    domain_id: Mapped[str] = mapped_column(ID, ForeignKey("identity_domain.id"))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    password_changed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    default_project_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    failed_auth_count: Mapped[int] = mapped_column(Integer, default=0)
+    failed_auth_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Group(Base):
+    __tablename__ = "identity_group"
+    __table_args__ = (UniqueConstraint("domain_id", "name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    domain_id: Mapped[str] = mapped_column(ID, ForeignKey("identity_domain.id"))
+    description: Mapped[str] = mapped_column(Text, default="")
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Membership(Base):
+    __tablename__ = "identity_membership"
+    user_id: Mapped[str] = mapped_column(ID, ForeignKey("identity_user.id", ondelete="CASCADE"), primary_key=True)
+    group_id: Mapped[str] = mapped_column(ID, ForeignKey("identity_group.id", ondelete="CASCADE"), primary_key=True)
+
+
+class Role(Base):
+    __tablename__ = "identity_role"
+    # domain_id "" marks a global role, so the unique constraint also holds for global names.
+    __table_args__ = (UniqueConstraint("domain_id", "name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    domain_id: Mapped[str] = mapped_column(ID, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ImpliedRole(Base):
+    __tablename__ = "identity_implied_role"
+    prior_role_id: Mapped[str] = mapped_column(ID, ForeignKey("identity_role.id", ondelete="CASCADE"), primary_key=True)
+    implied_role_id: Mapped[str] = mapped_column(ID, ForeignKey("identity_role.id", ondelete="CASCADE"), primary_key=True)
+
+
+class Assignment(Base):
+    """A role granted to an actor (user or group) on a target (project, domain, or the system)."""
+
+    __tablename__ = "identity_assignment"
+    __table_args__ = (Index("ix_identity_assignment_target", "target_id"),)
+    # one of: UserProject, GroupProject, UserDomain, GroupDomain, UserSystem, GroupSystem
+    type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    actor_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    target_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    role_id: Mapped[str] = mapped_column(ID, ForeignKey("identity_role.id", ondelete="CASCADE"), primary_key=True)
+    inherited: Mapped[bool] = mapped_column(Boolean, primary_key=True, default=False)
+
+
+class ApplicationCredential(Base):
+    __tablename__ = "identity_app_credential"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(ID, ForeignKey("identity_user.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(ID)
+    secret_hash: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    unrestricted: Mapped[bool] = mapped_column(Boolean, default=False)
+    role_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class Credential(Base):
+    __tablename__ = "identity_credential"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    user_id: Mapped[str] = mapped_column(ID, ForeignKey("identity_user.id", ondelete="CASCADE"))
+    project_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    type: Mapped[str] = mapped_column(String(255))
+    blob: Mapped[str] = mapped_column(Text)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Region(Base):
+    __tablename__ = "identity_region"
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    parent_region_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Service(Base):
+    __tablename__ = "identity_service"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    type: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Endpoint(Base):
+    __tablename__ = "identity_endpoint"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    service_id: Mapped[str] = mapped_column(ID, ForeignKey("identity_service.id", ondelete="CASCADE"))
+    region_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    interface: Mapped[str] = mapped_column(String(8))
+    url: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class RevocationEvent(Base):
+    """Tokens issued before ``issued_before`` that match every non-null field are revoked."""
+
+    __tablename__ = "identity_revocation"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    project_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    domain_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    audit_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    issued_before: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+
+
+TABLES = [m.__table__ for m in (Domain, Project, User, Group, Membership, Role, ImpliedRole, Assignment,
+                                 ApplicationCredential, Credential, Region, Service, Endpoint, RevocationEvent)]
