@@ -1,0 +1,69 @@
+"""A live tinystack in a background thread of the test process, on loopback with ephemeral ports."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+import openstack
+import openstack.connection
+
+from tinystack import config
+from tinystack.cloud import Cloud
+
+
+class LiveCloud:
+    def __init__(self, state_dir: Path, **overrides: str) -> None:
+        settings = {"state_dir": str(state_dir), "bind": "127.0.0.1",
+                    "identity__password_hash_rounds": "4"}
+        settings.update({f"ports__{name}": "0" for name in config.DEFAULTS["ports"]})
+        settings.update(overrides)
+        self.config = config.load(None, environ={}, **settings)
+        self.cloud = Cloud(self.config)
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="live-cloud", daemon=True)
+        self._thread.start()
+        self.call(self.cloud.start())
+
+    def call(self, coro: Coroutine[Any, Any, Any], timeout: float = 60) -> Any:
+        """Run a coroutine on the cloud's loop and wait for it."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.call(self.cloud.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+    @property
+    def clouds_yaml(self) -> Path:
+        return self.cloud.clouds_yaml
+
+    def url(self, service: str) -> str:
+        return self.cloud.urls[service]
+
+    def conn(self, cloud: str = "admin", **auth: Any) -> openstack.connection.Connection:
+        """An openstacksdk connection for one of the clouds in clouds.yaml (or explicit auth)."""
+        os.environ["OS_CLIENT_CONFIG_FILE"] = str(self.clouds_yaml)
+        if auth:
+            return openstack.connect(auth_url=self.url("identity"), region_name="RegionOne", auth=auth)
+        return openstack.connect(cloud=cloud)
+
+    def cli(self, *args: str, cloud: str = "admin", check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run python-openstackclient as a user would."""
+        env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(self.clouds_yaml), "OS_CLOUD": cloud}
+        exe = Path(sys.executable).with_name("openstack")
+        proc = subprocess.run([str(exe), *args], env=env, capture_output=True, text=True, timeout=120)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"openstack {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+        return proc
+
+    def cli_json(self, *args: str, cloud: str = "admin") -> Any:
+        return json.loads(self.cli(*args, "-f", "json", cloud=cloud).stdout)
