@@ -36,7 +36,7 @@ DEFAULTS: dict[str, dict[str, str]] = {
     },
     "token": {"expiration": "3600", "cache_size": "10000"},
     "fernet_tokens": {"key_repository": "", "max_active_keys": "3"},
-    "identity": {"password_hash_rounds": "10"},
+    "identity": {"password_hash_rounds": "12"},
     "security_compliance": {
         "lockout_failure_attempts": "0",
         "lockout_duration": "1800",

@@ -34,7 +34,13 @@ RESPONSE_EXCEPTIONS = {
     "ResponseWithNonEmptyBody",
     "ResponseWithEntity",
 }
-CONNECTION_EXCEPTIONS = {"MaxRetryError", "NewConnectionError", "ConnectionRefusedError", "ConnectionError", "ConnectFailure"}
+CONNECTION_EXCEPTIONS = {
+    "MaxRetryError",
+    "NewConnectionError",
+    "ConnectionRefusedError",
+    "ConnectionError",
+    "ConnectFailure",
+}
 TIMEOUT_EXCEPTIONS = {"TimeoutException", "TimeoutError", "ReadTimeoutError", "Timeout"}
 
 UUID_RE = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
@@ -96,7 +102,7 @@ def final_exception(traceback: str) -> tuple[str, str]:
 
 def failing_request(requests: list[str], want_error: bool) -> tuple[str, str, str] | None:
     """The last request (status, method, url) — the last failing one if ``want_error``."""
-    parsed = [m.groups() for m in (REQUEST_RE.match(r) for r in requests) if m]
+    parsed = [(m.group(1), m.group(2), m.group(3)) for m in (REQUEST_RE.match(r) for r in requests) if m]
     if want_error:
         parsed = [p for p in parsed if int(p[0]) >= 400] or parsed
     return parsed[-1] if parsed else None
@@ -136,7 +142,16 @@ def classify(traceback: str, requests: list[str] | None = None) -> Cause:
         return Cause("timeout", f"{short}{where}: {first}")
     if not exc_type:
         return Cause("other", first or "no traceback recorded")
-    return Cause("assertion" if "Mismatch" in short or "Assertion" in short else "error", f"{short}{where}: {first}")
+    if "Mismatch" in short or "Assertion" in short:
+        return Cause("assertion", f"{short}{where}: {first}")
+    # Tempest's own errors put the useful part on a "Details:" line; an HTTP error just before often explains it.
+    details = next((line[len("Details: ") :] for line in message.splitlines() if line.startswith("Details: ")), "")
+    text = f"{first}: {mask(details)[:200]}" if details and details not in first else first
+    request = failing_request(requests, want_error=True)
+    after = (
+        f" (after {request[0]} {request[1]} {path_pattern(request[2])})" if request and int(request[0]) >= 400 else ""
+    )
+    return Cause("error", f"{short}{where}: {text}{after}")
 
 
 def classify_skip(reason: str) -> Cause:

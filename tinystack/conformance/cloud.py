@@ -4,7 +4,8 @@ service catalog, microversion ranges, and the image, flavors and public network 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,6 +25,8 @@ class Credentials:
     project_name: str
     user_domain_name: str = "Default"
     project_domain_name: str = "Default"
+    # role names on the project, read from a token; pre-provisioned accounts must list them
+    roles: tuple[str, ...] = ()
 
 
 @dataclass
@@ -76,7 +79,23 @@ def discover(clouds_yaml: Path) -> CloudFacts:
         cacert=main.config.get("cacert"),
     )
     _probe(facts, main)
+    if facts.admin is None:
+        facts.demo = _with_roles(facts, regions.get(DEMO_CLOUD), facts.demo)
+        alt_name = next((n for n in ALT_CLOUDS if n in regions), None)
+        facts.alt = _with_roles(facts, regions.get(alt_name or ""), facts.alt)
     return facts
+
+
+def _with_roles(facts: CloudFacts, region: Any, creds: Credentials | None) -> Credentials | None:
+    if region is None or creds is None:
+        return creds
+
+    def token_roles() -> tuple[str, ...]:
+        session = region.get_session()
+        return tuple(session.auth.get_access(session).role_names)
+
+    roles = _attempt(facts, f"roles of {creds.username}", token_roles)
+    return replace(creds, roles=roles or ("member",))
 
 
 def identity_v3_url(auth_url: str) -> str:
@@ -112,7 +131,7 @@ def _probe(facts: CloudFacts, region: Any) -> None:
     import openstack.connection
 
     conn = openstack.connection.Connection(config=region)
-    session = conn.session
+    session: Any = conn.session
     catalog = _attempt(facts, "reading the service catalog", lambda: session.auth.get_access(session).service_catalog)
     if catalog is None:
         return
@@ -121,7 +140,7 @@ def _probe(facts: CloudFacts, region: Any) -> None:
         facts.region = catalog_region(catalog.catalog, "identity")
     for service_type in MICROVERSIONED:
         if service_type in facts.services:
-            rng = _attempt(facts, f"{service_type} versions", lambda t=service_type: _microversions(session, t, facts))
+            rng = _attempt(facts, f"{service_type} versions", partial(_microversions, session, service_type, facts))
             if rng:
                 facts.microversions[service_type] = rng
     if "image" in facts.services:
@@ -155,7 +174,11 @@ def catalog_region(catalog: list[dict[str, Any]], service_type: str) -> str:
 
 def _microversions(session: Any, service_type: str, facts: CloudFacts) -> tuple[str, str] | None:
     data = session.get_endpoint_data(
-        service_type=service_type, interface="public", region_name=facts.region or None, min_version="1", max_version="latest"
+        service_type=service_type,
+        interface="public",
+        region_name=facts.region or None,
+        min_version="1",
+        max_version="latest",
     )
     if data is None or data.max_microversion is None:
         return None

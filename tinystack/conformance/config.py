@@ -22,7 +22,13 @@ CATALOG_TYPES: dict[str, tuple[str, ...]] = {
     "horizon": ("dashboard",),
 }
 # interop guideline service -> [service_available] flag
-GUIDELINE_FLAGS = {"compute": "nova", "image": "glance", "network": "neutron", "volume": "cinder", "object_storage": "swift"}
+GUIDELINE_FLAGS = {
+    "compute": "nova",
+    "image": "glance",
+    "network": "neutron",
+    "volume": "cinder",
+    "object_storage": "swift",
+}
 
 
 @dataclass
@@ -107,6 +113,9 @@ def accounts_yaml(users: list[Credentials]) -> str:
             f"  user_domain_name: {_yaml_str(user.user_domain_name)}",
             f"  project_domain_name: {_yaml_str(user.project_domain_name)}",
         ]
+        if user.roles:
+            lines.append("  roles:")
+            lines += [f"    - {_yaml_str(role)}" for role in user.roles]
     return "\n".join(lines) + "\n" if lines else "[]\n"
 
 
@@ -179,6 +188,8 @@ def _service_available(
 def render_ini(sections: dict[str, dict[str, str]]) -> str:
     out: list[str] = []
     for section, options in sections.items():
+        if not options:
+            continue
         out.append(f"[{section}]")
         out += [f"{option} = {_escape(value)}" for option, value in options.items()]
         out.append("")

@@ -47,6 +47,7 @@ class Files:
         self.run_log = root / "tempest-run.log"
         self.subunit = root / "results.subunit"
         self.results = root / "results.jsonl"
+        self.tempest_log = self.workspace / "logs" / "tempest.log"
 
 
 def install(opts: Options) -> TempestEnv:
@@ -82,7 +83,7 @@ def configure(opts: Options, tests: list[testlist.RequiredTest]) -> tuple[config
 def run(opts: Options) -> dict[str, Any]:
     files = Files(opts.workdir)
     started = _now()
-    for stale in (files.subunit, files.results):
+    for stale in (files.subunit, files.results, files.tempest_log):
         stale.unlink(missing_ok=True)
     tests = load_tests(opts)
     env = install(opts)
@@ -127,7 +128,8 @@ def render(workdir: Path, venv: Path | None = None) -> dict[str, Any]:
         dump_subunit(TempestEnv(venv), files.subunit, files.results)
     selection = json.loads(files.selection.read_text(encoding="utf-8"))
     selected = [(_required(t), t.get("listed_name")) for t in selection["tests"]]
-    collated = results.collate(selected, results.read_records(files.results))
+    log = files.tempest_log.read_text(encoding="utf-8", errors="replace") if files.tempest_log.is_file() else ""
+    collated = results.collate(selected, results.read_records(files.results), results.fixture_requests(log))
     return report.write_all(workdir, collated, selection["meta"])
 
 

@@ -80,7 +80,9 @@ def summary(collated: Collated, meta: dict[str, Any]) -> dict[str, Any]:
         "failure_causes": [_group_json(g) for g in group(outcomes, FAILED)],
         "skip_reasons": [_group_json(g) for g in group(outcomes, SKIPPED)],
         "not_found": [_test_json(o) for o in outcomes if o.status == NOT_FOUND],
-        "stray_failures": [{"id": r.id, "cause": classify(r.text, list(r.requests)).title} for r in collated.stray_failures],
+        "stray_failures": [
+            {"id": r.id, "cause": classify(r.text, list(r.requests)).title} for r in collated.stray_failures
+        ],
         "tests": [{**_test_json(o), "status": o.status, "cause": _title(o)} for o in outcomes],
     }
 
@@ -103,7 +105,12 @@ def _test_json(outcome: Outcome) -> dict[str, Any]:
 
 
 def _group_json(g: Group) -> dict[str, Any]:
-    return {"kind": g.cause.kind, "cause": g.cause.title, "count": len(g.outcomes), "tests": [o.test.name for o in g.outcomes]}
+    return {
+        "kind": g.cause.kind,
+        "cause": g.cause.title,
+        "count": len(g.outcomes),
+        "tests": [o.test.name for o in g.outcomes],
+    }
 
 
 def counts_table(counts: dict[str, dict[str, int]]) -> str:
@@ -174,14 +181,14 @@ def failures_md(collated: Collated, data: dict[str, Any]) -> str:
     if not failed:
         out += ["No listed test failed.", ""]
     for g in failed:
-        out += [f"## {len(g.outcomes)} × {g.cause.title}", "", f"Kind: {g.cause.kind}", ""]
+        out += [f"## {_tests(len(g.outcomes))}: {g.cause.title}", "", f"Kind: {g.cause.kind}", ""]
         out += [f"- `{o.test.name}` ({o.test.service}{', flagged' if o.test.flagged else ''})" for o in g.outcomes]
         out += ["", "Example:", "", "```", *_excerpt(g.outcomes[0]), "```", ""]
     skipped = group(collated.outcomes, SKIPPED)
     if skipped:
         out += ["# Skipped (not passed: a skipped required test does not count for certification)", ""]
         for g in skipped:
-            out += [f"## {len(g.outcomes)} × {g.cause.title}", ""]
+            out += [f"## {_tests(len(g.outcomes))}: {g.cause.title}", ""]
             out += [f"- `{o.test.name}` ({o.test.service})" for o in g.outcomes]
             out.append("")
     if data["not_found"]:
@@ -192,6 +199,10 @@ def failures_md(collated: Collated, data: dict[str, Any]) -> str:
         out += ["# Other failures (class clean-up, tests not on the list)", ""]
         out += _stray(collated.stray_failures)
     return "\n".join(out)
+
+
+def _tests(n: int) -> str:
+    return f"{n} test" if n == 1 else f"{n} tests"
 
 
 def _stray(records: list[Record]) -> list[str]:

@@ -17,6 +17,8 @@ STATUSES = (PASSED, FAILED, SKIPPED, NOT_FOUND)
 # subunit status -> outcome; anything else (inprogress, exists, none) means the test never finished
 SUBUNIT_STATUS = {"success": PASSED, "xfail": PASSED, "fail": FAILED, "uxsuccess": FAILED, "skip": SKIPPED}
 FIXTURE_RE = re.compile(r"^(setUpClass|tearDownClass|setUpModule|tearDownModule) \(([\w.]+)\)$")
+# tempest.log: "Request (TestApiDiscovery:setUpClass): 404 GET http://…"; class fixtures' requests are only there
+LOG_REQUEST_RE = re.compile(r"Request \((\w+:(?:setUp|tearDown)\w*)\): (\d{3} [A-Z]+ \S+)")
 
 
 @dataclass(frozen=True)
@@ -64,10 +66,24 @@ class Collated:
 
 
 def read_records(path: Path) -> list[Record]:
-    return [Record.from_json(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        Record.from_json(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
 
 
-def collate(selected: Iterable[tuple[RequiredTest, str | None]], records: list[Record]) -> Collated:
+def fixture_requests(log_text: str) -> dict[str, tuple[str, ...]]:
+    """``Class:setUpClass`` -> the requests it made, from Tempest's log of the run."""
+    found: dict[str, list[str]] = {}
+    for caller, request in LOG_REQUEST_RE.findall(log_text):
+        found.setdefault(caller, []).append(request)
+    return {caller: tuple(requests) for caller, requests in found.items()}
+
+
+def collate(
+    selected: Iterable[tuple[RequiredTest, str | None]],
+    records: list[Record],
+    fixture_log: dict[str, tuple[str, ...]] | None = None,
+) -> Collated:
     """Give every selected test (``listed_name`` None: not in this Tempest) exactly one outcome."""
     by_name: dict[str, Record] = {}
     by_id: dict[str, Record] = {}
@@ -86,16 +102,20 @@ def collate(selected: Iterable[tuple[RequiredTest, str | None]], records: list[R
         if listed is None:
             outcomes.append(Outcome(test, None, NOT_FOUND))
             continue
-        record = by_name.get(base_name(listed)) or (by_id.get(test.idempotent_id) if test.idempotent_id else None)
-        if record is not None:
-            used.add(record.id)
-            outcomes.append(_from_record(test, listed, record))
+        found = by_name.get(base_name(listed)) or (by_id.get(test.idempotent_id) if test.idempotent_id else None)
+        if found is not None:
+            used.add(found.id)
+            outcomes.append(_from_record(test, listed, found))
             continue
         fixture_record = _fixture_for(base_name(listed), fixtures)
         if fixture_record is not None:
             used.add(fixture_record.id)
             outcome = _from_record(test, listed, fixture_record)
             outcome.via = fixture_record.id
+            fixture = FIXTURE_RE.match(fixture_record.id)
+            if fixture and not outcome.requests and fixture_log:
+                caller = f"{fixture.group(2).rsplit('.', 1)[-1]}:{fixture.group(1)}"
+                outcome.requests = fixture_log.get(caller, ())
             outcomes.append(outcome)
             continue
         outcomes.append(Outcome(test, listed, FAILED, "no result recorded: the test did not run or its worker died"))

@@ -44,9 +44,12 @@ class Workspace:
         argv += ["--concurrency", str(concurrency)] if concurrency > 0 else []
         env = dict(os.environ, OS_TEST_TIMEOUT=str(timeout), TEMPEST_CONFIG=str(config_file))
         print(f"conformance: running Tempest, log in {log}", file=sys.stderr, flush=True)
-        with log.open("w", encoding="utf-8") as out, subprocess.Popen(
-            argv, cwd=self.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True
-        ) as proc:
+        with (
+            log.open("w", encoding="utf-8") as out,
+            subprocess.Popen(
+                argv, cwd=self.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True
+            ) as proc,
+        ):
             assert proc.stdout is not None
             for line in proc.stdout:
                 out.write(line)

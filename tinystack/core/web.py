@@ -25,6 +25,9 @@ FaultRenderer = Callable[[errors.TinyError, str], web.Response]
 
 MAX_JSON_BODY = 1024 * 1024
 
+CTX = web.RequestKey("ctx", RequestContext)
+REQUEST_ID = web.RequestKey("request_id", str)
+
 
 @dataclass(frozen=True)
 class Route:
@@ -82,7 +85,7 @@ def validate(body: Any, schema: Mapping[str, Any]) -> None:
 
 
 def ctx(request: web.Request) -> RequestContext:
-    return request["ctx"]  # type: ignore[no-any-return]
+    return request[CTX]
 
 
 def query_int(request: web.Request, name: str, default: int | None = None, minimum: int = 0) -> int | None:
@@ -141,6 +144,9 @@ class Version:
         return f"{self.major}.{self.minor}"
 
 
+VERSION = web.RequestKey("version", Version)
+
+
 @dataclass(frozen=True)
 class Microversions:
     """Negotiation for one service: ``OpenStack-API-Version: <service_type> X.Y`` or a legacy header."""
@@ -181,7 +187,7 @@ class Microversions:
 
 
 def version(request: web.Request) -> Version:
-    return request["version"]  # type: ignore[no-any-return]
+    return request[VERSION]
 
 
 # --- fault formats -----------------------------------------------------------------------------
@@ -265,11 +271,11 @@ class ServiceApp:
         if not rid.startswith("req-") or len(rid) != 40:
             rid = f"req-{uuid.uuid4()}"
         token = log.request_id.set(rid)
-        request["request_id"] = rid
+        request[REQUEST_ID] = rid
         extra: dict[str, str] = {}
         try:
             if self.microversions is not None and request.path not in self.microversions.unversioned_paths:
-                request["version"] = v = self.microversions.negotiate(request)
+                request[VERSION] = v = self.microversions.negotiate(request)
                 extra = self.microversions.headers(v)
             routed = getattr(request.match_info, "http_exception", None) is None
             if routed and not getattr(request.match_info.handler, "tinystack_public", False):
@@ -300,7 +306,7 @@ class ServiceApp:
             raise errors.Unauthorized("The request you have made requires authentication.")
         if self.validator is None:
             raise errors.Unauthorized("This service cannot validate tokens.")
-        request["ctx"] = self.validator(token)
+        request[CTX] = self.validator(token)
 
 
 def _mark_public(handler: Handler) -> Handler:

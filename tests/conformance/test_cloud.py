@@ -1,0 +1,62 @@
+"""Cloud discovery: catalog helpers, and a cloud that does not answer becomes warnings, not a crash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tinystack.conformance import cloud
+from tinystack.conformance.errors import HarnessError
+
+CATALOG = [
+    {"type": "identity", "endpoints": [{"interface": "public", "region": "RegionOne", "url": "http://h:5000/v3"}]},
+    {
+        "type": "image",
+        "endpoints": [
+            {"interface": "admin", "region": "RegionOne", "url": "http://admin:9292"},
+            {"interface": "public", "region": "RegionTwo", "url": "http://two:9292"},
+            {"interface": "public", "region": "RegionOne", "url": "http://one:9292"},
+        ],
+    },
+    {"type": "compute", "endpoints": [{"interface": "internal", "region": "RegionOne", "url": "http://int:8774"}]},
+]
+
+
+def test_public_endpoints_prefer_the_region() -> None:
+    assert cloud.public_endpoints(CATALOG, "RegionOne") == {"identity": "http://h:5000/v3", "image": "http://one:9292"}
+    assert cloud.public_endpoints(CATALOG, "")["image"] == "http://two:9292"
+    assert cloud.catalog_region(CATALOG, "identity") == "RegionOne"
+
+
+def test_identity_v3_url() -> None:
+    assert cloud.identity_v3_url("http://h:5000") == "http://h:5000/v3"
+    assert cloud.identity_v3_url("http://h:5000/v3/") == "http://h:5000/v3"
+
+
+def test_unreachable_cloud_gives_facts_and_warnings(tmp_path: Path) -> None:
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text(
+        "clouds:\n"
+        "  admin:\n"
+        "    auth: {auth_url: 'http://127.0.0.1:9/v3', username: admin, password: pw, project_name: admin,\n"
+        "           user_domain_name: Default, project_domain_name: Default}\n"
+        "    region_name: RegionOne\n"
+        "  demo:\n"
+        "    auth: {auth_url: 'http://127.0.0.1:9/v3', username: demo, password: pw2, project_name: demo}\n"
+    )
+    facts = cloud.discover(clouds)
+    assert facts.auth_url == "http://127.0.0.1:9/v3"
+    assert facts.admin == cloud.Credentials("admin", "pw", "admin")
+    assert facts.demo is not None and facts.demo.username == "demo"
+    assert facts.services == {}
+    assert facts.warnings and facts.warnings[0].startswith("reading the service catalog")
+
+
+def test_missing_or_useless_clouds_yaml(tmp_path: Path) -> None:
+    with pytest.raises(HarnessError):
+        cloud.discover(tmp_path / "nope.yaml")
+    other = tmp_path / "clouds.yaml"
+    other.write_text("clouds:\n  mine:\n    auth: {auth_url: 'http://127.0.0.1:9/v3'}\n")
+    with pytest.raises(HarnessError):
+        cloud.discover(other)
