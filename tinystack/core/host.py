@@ -48,7 +48,7 @@ async def run(
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(input), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.kill()
         await proc.wait()
         raise CommandFailed(full, -9, "", f"timed out after {timeout}s") from None
