@@ -1,0 +1,27 @@
+"""Settings: defaults, INI file, environment overrides, unknown keys refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tinystack import config
+
+
+def test_precedence(tmp_path: Path) -> None:
+    ini = tmp_path / "t.ini"
+    ini.write_text("[DEFAULT]\nbind = 10.9.9.9\n[token]\nexpiration = 60\n[ports]\nidentity = 5001\n")
+    cfg = config.load(ini, environ={"TINYSTACK_TOKEN_EXPIRATION": "120", "TINYSTACK_STATE_DIR": str(tmp_path)})
+    assert cfg.bind == "10.9.9.9"
+    assert cfg.get_int("token", "expiration") == 120
+    assert cfg.port("identity") == 5001
+    assert cfg.port("image") == 9292
+    assert cfg.database_url == f"sqlite:///{tmp_path / 'tinystack.db'}"
+
+
+def test_unknown_setting_is_refused(tmp_path: Path) -> None:
+    ini = tmp_path / "t.ini"
+    ini.write_text("[token]\nexpirashun = 60\n")
+    with pytest.raises(ValueError, match="unknown setting"):
+        config.load(ini, environ={})

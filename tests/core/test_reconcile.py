@@ -1,0 +1,77 @@
+"""The reconcile loop: de-duplication, retry with backoff, requeue, resync."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tinystack.core.reconcile import DONE, Reconciler, Result
+
+
+def test_keys_are_deduplicated_and_rerun_when_dirty() -> None:
+    async def scenario() -> list[str]:
+        seen: list[str] = []
+        gate = asyncio.Event()
+
+        async def reconcile(key: str) -> Result:
+            seen.append(key)
+            if len(seen) == 1:
+                await gate.wait()
+            return DONE
+
+        r = Reconciler("t", reconcile, workers=1)
+        await r.start()
+        r.enqueue("a")
+        await asyncio.sleep(0.01)
+        r.enqueue("a")  # while running: runs once more afterwards
+        r.enqueue("a")
+        gate.set()
+        await asyncio.sleep(0.05)
+        await r.wait_idle()
+        await r.stop()
+        return seen
+
+    assert asyncio.run(scenario()) == ["a", "a"]
+
+
+def test_failures_retry_then_succeed() -> None:
+    async def scenario() -> int:
+        attempts = 0
+
+        async def reconcile(key: str) -> Result:
+            nonlocal attempts
+            attempts += 1
+            if attempts < 3:
+                raise RuntimeError("host not ready")
+            return DONE
+
+        r = Reconciler("t", reconcile, workers=1)
+        await r.start()
+        r.enqueue("k")
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if attempts >= 3:
+                break
+        await r.stop()
+        return attempts
+
+    assert asyncio.run(scenario()) == 3
+
+
+def test_resync_lists_keys_at_start_and_requeue_after() -> None:
+    async def scenario() -> dict[str, int]:
+        counts: dict[str, int] = {}
+
+        async def reconcile(key: str) -> Result:
+            counts[key] = counts.get(key, 0) + 1
+            return Result(requeue_after=0.01) if key == "x" and counts[key] < 3 else DONE
+
+        async def list_keys() -> list[str]:
+            return ["x", "y"]
+
+        r = Reconciler("t", reconcile, list_keys=list_keys, resync_interval=60, workers=2)
+        await r.start()
+        await asyncio.sleep(0.2)
+        await r.stop()
+        return counts
+
+    assert asyncio.run(scenario()) == {"x": 3, "y": 1}
