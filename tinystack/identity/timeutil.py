@@ -10,7 +10,7 @@ from tinystack.core import errors
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse(text: str | None) -> float | None:
@@ -21,5 +21,5 @@ def parse(text: str | None) -> float | None:
     except ValueError:
         raise errors.BadRequest(f"Invalid timestamp {text!r}: expected ISO 8601.") from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
     return value.timestamp()

@@ -6,6 +6,7 @@ identity ``generation`` it was built at; any identity change bumps the generatio
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -43,6 +44,16 @@ class Validated:
 
 
 @dataclass(frozen=True)
+class Subject:
+    """The part of a validation shared by every token of one user, scope and credential."""
+
+    ctx: RequestContext
+    body: dict[str, Any]
+    project_domain_id: str | None
+    app_cred_expires_at: float | None
+
+
+@dataclass(frozen=True)
 class Revocation:
     issued_before: float
     user_id: str | None = None
@@ -70,6 +81,8 @@ class TokenService:
         self.cache_size = cache_size
         self.generation = 0
         self._cache: OrderedDict[str, Validated] = OrderedDict()
+        self._subjects: dict[tuple[str, str, str | None, str | None], Subject] = {}
+        self._catalog: list[Any] | None = None
         self._revocations: list[Revocation] = []
         self.load_revocations()
 
@@ -79,6 +92,8 @@ class TokenService:
         """Something that feeds tokens changed: forget every cached validation."""
         self.generation += 1
         self._cache.clear()
+        self._subjects.clear()
+        self._catalog = None
 
     def load_revocations(self) -> None:
         now = time.time()
@@ -95,7 +110,7 @@ class TokenService:
         s.add(RevocationEvent(user_id=user_id, project_id=project_id, domain_id=domain_id, audit_id=audit_id,
                               issued_before=now, expires_at=now + self.lifetime + 60))
         self._revocations.append(Revocation(now, user_id, project_id, domain_id, audit_id))
-        self.changed()
+        self._cache.clear()
 
     # --- issue and validate ------------------------------------------------------------------
 
@@ -129,6 +144,22 @@ class TokenService:
             raise errors.Unauthorized("The request you have made requires authentication.") from None
 
     def _build(self, s: Session, token: str, p: TokenPayload) -> Validated:
+        key = (p.user_id, p.scope_type, p.scope_id, p.app_cred_id)
+        subject = self._subjects.get(key)
+        if subject is None:
+            subject = self._subjects[key] = self._subject(s, p)
+        if subject.app_cred_expires_at is not None and subject.app_cred_expires_at <= time.time():
+            raise errors.NotFound("Could not find token.")
+        if any(r.matches(p, subject.project_domain_id) for r in self._revocations):
+            raise errors.NotFound("Could not find token.")
+        body = {"methods": list(p.methods), **subject.body, "audit_ids": list(p.audit_ids),
+                "expires_at": iso(p.expires_at), "issued_at": iso(p.issued_at)}
+        ctx = dataclasses.replace(subject.ctx, token=token, audit_ids=p.audit_ids, expires_at=p.expires_at,
+                                  issued_at=p.issued_at, methods=p.methods)
+        return Validated(p, ctx, body, self.generation)
+
+    def _subject(self, s: Session, p: TokenPayload) -> Subject:
+        """Everything a token's validation says that depends only on user, scope and credential."""
         user = s.get(User, p.user_id)
         if user is None or not user.enabled:
             raise errors.NotFound("Could not find token.")
@@ -147,14 +178,11 @@ class TokenService:
             domain = s.get(Domain, p.scope_id)
             if domain is None or not domain.enabled:
                 raise errors.NotFound("Could not find token.")
-        project_domain_id = project.domain_id if project is not None else None
-        if any(r.matches(p, project_domain_id) for r in self._revocations):
-            raise errors.NotFound("Could not find token.")
         role_list = roles.effective_roles(s, user.id, p.scope_type, p.scope_id) if p.scope_type != "unscoped" else []
         app_cred = None
         if p.app_cred_id is not None:
             app_cred = s.get(ApplicationCredential, p.app_cred_id)
-            if app_cred is None or (app_cred.expires_at is not None and app_cred.expires_at <= time.time()):
+            if app_cred is None:
                 raise errors.NotFound("Could not find token.")
             allowed = set(roles.expand_implied(s, app_cred.role_ids))
             role_list = [r for r in role_list if r.id in allowed]
@@ -162,12 +190,8 @@ class TokenService:
             raise errors.NotFound("Could not find token.")
 
         body: dict[str, Any] = {
-            "methods": list(p.methods),
             "user": {"domain": {"id": user_domain.id, "name": user_domain.name}, "id": user.id, "name": user.name,
                      "password_expires_at": None},
-            "audit_ids": list(p.audit_ids),
-            "expires_at": iso(p.expires_at),
-            "issued_at": iso(p.issued_at),
         }
         if project is not None and domain is not None:
             body["project"] = {"domain": {"id": domain.id, "name": domain.name}, "id": project.id, "name": project.name}
@@ -178,7 +202,9 @@ class TokenService:
             body["system"] = {"all": True}
         if p.scope_type != "unscoped":
             body["roles"] = [{"id": r.id, "name": r.name} for r in role_list]
-            body["catalog"] = catalog.render_v3(catalog.load(s), p.scope_id if project else None, user.id)
+            if self._catalog is None:
+                self._catalog = catalog.load(s)
+            body["catalog"] = catalog.render_v3(self._catalog, p.scope_id if project else None, user.id)
         if app_cred is not None:
             body["application_credential"] = {"id": app_cred.id, "name": app_cred.name,
                                               "restricted": not app_cred.unrestricted}
@@ -190,8 +216,8 @@ class TokenService:
             domain_id=domain.id if domain and not project else None,
             domain_name=domain.name if domain and not project else None,
             system_scope="all" if p.scope_type == "system" else None,
-            roles=tuple(r.name for r in role_list), role_ids=tuple(r.id for r in role_list), token=token,
-            audit_ids=p.audit_ids, expires_at=p.expires_at, issued_at=p.issued_at, methods=p.methods,
+            roles=tuple(r.name for r in role_list), role_ids=tuple(r.id for r in role_list),
             application_credential_id=p.app_cred_id,
         )
-        return Validated(p, ctx, body, self.generation)
+        return Subject(ctx, body, project.domain_id if project else None,
+                       app_cred.expires_at if app_cred else None)
