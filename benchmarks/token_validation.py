@@ -105,7 +105,7 @@ def main(seconds: int = 10) -> None:
                 else:
                     token = asyncio.run(get_token(url, auth))
                     rate = load(f"{url}/auth/tokens", {"X-Auth-Token": token, "X-Subject-Token": token}, seconds)
-                    print(f"GET /v3/auth/tokens, token cache off: {rate:8.0f} req/s  (each request decrypts; user+scope memo warm)")
+                    print(f"GET /v3/auth/tokens, token cache off: {rate:8.0f} req/s  (decrypt each time; subject memo warm)")
                 issue = asyncio.run(issue_rate(url, auth, 20, 2))
                 check = bcrypt_check_seconds(rounds)
                 print(f"POST /v3/auth/tokens, bcrypt cost {rounds}: {issue:6.1f} tokens/s "

@@ -10,10 +10,15 @@ REQUIRED = """\
 # OpenStack Powered Platform, interop guideline 2020.06: required Tempest tests
 identity\tidentity-v3-tokens-create\ttempest.api.identity.v3.test_tokens.TokensV3Test.test_create_token\tid-6f8e4436-fc96-4282-8122-e41df57197a9
 identity\tidentity-v3-tokens-create\ttempest.api.identity.v3.test_tokens.TokensV3Test.test_create_token\tid-6f8e4436-fc96-4282-8122-e41df57197a9
-identity\tidentity-v3-list-projects\ttempest.api.identity.v3.test_projects.IdentityV3ProjectsTest.test_list_projects_returns_only_authorized_projects\tid-86128d46-e170-4644-866a-cc487f699e1d flagged
+{projects}
 image\timages-v2-get\ttempest.api.image.v2.test_images.ListUserImagesTest.test_get_image_schema\tid-622b925c-479f-4736-860d-adeaf13bc371
 compute\tcompute-gone\ttempest.api.compute.test_gone.GoneTest.test_gone\tid-00000000-0000-4000-8000-000000000000\tflagged
 """
+PROJECTS = (
+    "identity\tidentity-v3-list-projects\ttempest.api.identity.v3.test_projects.IdentityV3ProjectsTest."
+    "test_list_projects_returns_only_authorized_projects\tid-86128d46-e170-4644-866a-cc487f699e1d flagged"
+)
+REQUIRED = REQUIRED.format(projects=PROJECTS)
 
 # What `tempest run --list-tests` prints: a log line, then ids with their attributes in brackets.
 LISTING = """\
@@ -39,7 +44,9 @@ def test_parses_guideline_lines_flags_and_drops_repeats() -> None:
 
 
 def test_parses_plain_names_and_bare_ids() -> None:
-    named = testlist.parse_line("tempest.api.image.v2.test_images.ListUserImagesTest.test_x[id-622b925c-479f-4736-860d-adeaf13bc371,smoke]")
+    named = testlist.parse_line(
+        "tempest.api.image.v2.test_images.ListUserImagesTest.test_x[id-622b925c-479f-4736-860d-adeaf13bc371,smoke]"
+    )
     assert named is not None
     assert (named.service, named.name) == ("image", "tempest.api.image.v2.test_images.ListUserImagesTest.test_x")
     assert named.idempotent_id == "id-622b925c-479f-4736-860d-adeaf13bc371"

@@ -148,9 +148,7 @@ def classify(traceback: str, requests: list[str] | None = None) -> Cause:
     details = next((line[len("Details: ") :] for line in message.splitlines() if line.startswith("Details: ")), "")
     text = f"{first}: {mask(details)[:200]}" if details and details not in first else first
     request = failing_request(requests, want_error=True)
-    after = (
-        f" (after {request[0]} {request[1]} {path_pattern(request[2])})" if request and int(request[0]) >= 400 else ""
-    )
+    after = f" (after {request[0]} {request[1]} {path_pattern(request[2])})" if request and int(request[0]) >= 400 else ""
     return Cause("error", f"{short}{where}: {text}{after}")
 
 

@@ -41,9 +41,7 @@ def _common(p: argparse.ArgumentParser, command: str) -> None:
         type=Path,
         help=f"base for the defaults below (env TINYSTACK_STATE_DIR, else {DEFAULT_STATE_DIR})",
     )
-    p.add_argument(
-        "--workdir", type=Path, help="where tempest.conf, the run and the reports go (default STATE_DIR/conformance)"
-    )
+    p.add_argument("--workdir", type=Path, help="where tempest.conf, the run and the reports go (default STATE_DIR/conformance)")
     p.add_argument("--venv", type=Path, help="Tempest's virtual environment (default STATE_DIR/tempest-venv)")
     if command in ("install", "run"):
         p.add_argument("--tempest-spec", default=DEFAULT_SPEC, help="pip requirement for Tempest, e.g. tempest==47.0.0")
@@ -51,8 +49,7 @@ def _common(p: argparse.ArgumentParser, command: str) -> None:
         p.add_argument(
             "--cloud-config",
             type=Path,
-            help="clouds.yaml with 'admin' and/or 'demo' clouds "
-            "(default env OS_CLIENT_CONFIG_FILE, else STATE_DIR/clouds.yaml)",
+            help="clouds.yaml with 'admin' and/or 'demo' clouds (default env OS_CLIENT_CONFIG_FILE, else STATE_DIR/clouds.yaml)",
         )
         p.add_argument("--tests", type=Path, default=harness.DEFAULT_TESTS, help="test list (default: %(default)s)")
         p.add_argument("--subset", help="named subset of the list, e.g. 'ci' (tinystack/conformance/ci-subset.txt)")
@@ -65,9 +62,7 @@ def _common(p: argparse.ArgumentParser, command: str) -> None:
         )
     if command == "run":
         p.add_argument("--concurrency", type=int, default=0, help="Tempest workers (default: Tempest's, the CPU count)")
-        p.add_argument(
-            "--test-timeout", type=int, default=DEFAULT_TEST_TIMEOUT, help="seconds before one test is killed"
-        )
+        p.add_argument("--test-timeout", type=int, default=DEFAULT_TEST_TIMEOUT, help="seconds before one test is killed")
 
 
 def options(args: argparse.Namespace) -> harness.Options:

@@ -170,9 +170,7 @@ def _volume(sections: dict[str, dict[str, str]], facts: CloudFacts) -> None:
         sections["volume"] = volume
 
 
-def _service_available(
-    sections: dict[str, dict[str, str]], facts: CloudFacts, required_services: Iterable[str]
-) -> list[str]:
+def _service_available(sections: dict[str, dict[str, str]], facts: CloudFacts, required_services: Iterable[str]) -> list[str]:
     required = {GUIDELINE_FLAGS[s] for s in required_services if s in GUIDELINE_FLAGS}
     available: dict[str, str] = {}
     forced: list[str] = []

@@ -145,9 +145,7 @@ def _write_selection(
 
 
 def _required(row: dict[str, Any]) -> testlist.RequiredTest:
-    return testlist.RequiredTest(
-        row["service"], row["capability"], row["name"], row["idempotent_id"], bool(row.get("flagged"))
-    )
+    return testlist.RequiredTest(row["service"], row["capability"], row["name"], row["idempotent_id"], bool(row.get("flagged")))
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -162,7 +160,5 @@ def _now() -> str:
 
 
 def _commit() -> str | None:
-    done = subprocess.run(
-        ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=False
-    )
+    done = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
     return done.stdout.strip() or None if done.returncode == 0 else None

@@ -80,9 +80,7 @@ def summary(collated: Collated, meta: dict[str, Any]) -> dict[str, Any]:
         "failure_causes": [_group_json(g) for g in group(outcomes, FAILED)],
         "skip_reasons": [_group_json(g) for g in group(outcomes, SKIPPED)],
         "not_found": [_test_json(o) for o in outcomes if o.status == NOT_FOUND],
-        "stray_failures": [
-            {"id": r.id, "cause": classify(r.text, list(r.requests)).title} for r in collated.stray_failures
-        ],
+        "stray_failures": [{"id": r.id, "cause": classify(r.text, list(r.requests)).title} for r in collated.stray_failures],
         "tests": [{**_test_json(o), "status": o.status, "cause": _title(o)} for o in outcomes],
     }
 

@@ -66,9 +66,7 @@ class Collated:
 
 
 def read_records(path: Path) -> list[Record]:
-    return [
-        Record.from_json(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
-    ]
+    return [Record.from_json(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def fixture_requests(log_text: str) -> dict[str, tuple[str, ...]]:

@@ -46,9 +46,7 @@ class Workspace:
         print(f"conformance: running Tempest, log in {log}", file=sys.stderr, flush=True)
         with (
             log.open("w", encoding="utf-8") as out,
-            subprocess.Popen(
-                argv, cwd=self.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True
-            ) as proc,
+            subprocess.Popen(argv, cwd=self.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True) as proc,
         ):
             assert proc.stdout is not None
             for line in proc.stdout:
@@ -62,9 +60,7 @@ class Workspace:
     def export_results(self, subunit_file: Path, results_file: Path) -> None:
         """Save the last run's subunit stream and its per-test JSON lines."""
         with subunit_file.open("wb") as out:
-            done = subprocess.run(
-                [str(self.env.bin("stestr")), "last", "--subunit"], cwd=self.path, stdout=out, check=False
-            )
+            done = subprocess.run([str(self.env.bin("stestr")), "last", "--subunit"], cwd=self.path, stdout=out, check=False)
         # stestr exits non-zero when the run had failures; only an empty stream is a problem.
         if subunit_file.stat().st_size == 0:
             raise HarnessError(f"stestr returned no subunit stream (exit {done.returncode})")
@@ -78,9 +74,7 @@ class Workspace:
 
     def _tempest(self, args: list[str], cwd: Path, capture: bool = False) -> str:
         cwd.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(
-            [str(self.env.bin("tempest")), *args], cwd=cwd, capture_output=True, text=True, check=False
-        )
+        done = subprocess.run([str(self.env.bin("tempest")), *args], cwd=cwd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise HarnessError(f"tempest {' '.join(args)} failed: {done.stderr.strip()[-2000:]}")
         return done.stdout if capture else ""

@@ -65,9 +65,7 @@ def parse_line(line: str) -> RequiredTest | None:
         service, capability, name = (f.strip() for f in fields[:3])
         # The guideline file puts "flagged" after the id with a space or a tab: accept both.
         rest = " ".join(fields[3:]).split()
-        return RequiredTest(
-            service, capability, base_name(name), find_id(rest[0]) if rest else "", "flagged" in rest[1:]
-        )
+        return RequiredTest(service, capability, base_name(name), find_id(rest[0]) if rest else "", "flagged" in rest[1:])
     token = line.split()[0]
     test_id = find_id(line)
     if ID_RE.fullmatch(token):

@@ -48,9 +48,7 @@ class TempestEnv:
         return out.stdout.strip() or "unknown"
 
 
-def ensure_tempest(
-    root: Path, spec: str = DEFAULT_SPEC, python: str | None = None, upgrade: bool = False
-) -> TempestEnv:
+def ensure_tempest(root: Path, spec: str = DEFAULT_SPEC, python: str | None = None, upgrade: bool = False) -> TempestEnv:
     """Return a venv at ``root`` with Tempest installed, creating or installing only what is missing."""
     env = TempestEnv(root)
     if env.has_tempest() and not upgrade:

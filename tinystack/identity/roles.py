@@ -26,11 +26,29 @@ def project_lineage(s: Session, project_id: str) -> list[Project]:
     return out
 
 
+def descendant_ids(s: Session, project_ids: Iterable[str]) -> list[str]:
+    """Every project below the given ones (not the given ones themselves), nearest first."""
+    out: dict[str, None] = {}
+    frontier = set(project_ids)
+    while frontier:
+        children = set(s.scalars(select(Project.id).where(Project.parent_id.in_(frontier)))) - out.keys()
+        out.update(dict.fromkeys(sorted(children)))
+        frontier = children
+    return list(out)
+
+
+def implied_edges(s: Session) -> dict[str, list[str]]:
+    """prior role id -> the role ids it directly implies."""
+    edges: dict[str, list[str]] = {}
+    for prior, implied in s.execute(select(ImpliedRole.prior_role_id, ImpliedRole.implied_role_id)
+                                    .order_by(ImpliedRole.prior_role_id, ImpliedRole.implied_role_id)):
+        edges.setdefault(prior, []).append(implied)
+    return edges
+
+
 def expand_implied(s: Session, role_ids: Iterable[str]) -> list[str]:
     """Role ids plus everything they imply, transitively, in a stable order."""
-    edges: dict[str, list[str]] = {}
-    for prior, implied in s.execute(select(ImpliedRole.prior_role_id, ImpliedRole.implied_role_id)):
-        edges.setdefault(prior, []).append(implied)
+    edges = implied_edges(s)
     seen: dict[str, None] = {}
     stack = list(role_ids)
     while stack:
@@ -56,7 +74,8 @@ def direct_role_ids(s: Session, user_id: str, scope_type: str, scope_id: str | N
         if not lineage:
             return []
         direct = (Assignment.target_id == scope_id) & Assignment.inherited.is_(False)
-        inherited_targets = [p.id for p in lineage] + [lineage[0].domain_id]
+        # As in Keystone, a project's own inherited assignments apply to its subtree, not to itself.
+        inherited_targets = [p.id for p in lineage[1:]] + [lineage[0].domain_id]
         inherited = Assignment.target_id.in_(inherited_targets) & Assignment.inherited.is_(True)
         q = q.where(direct | inherited, Assignment.type.in_(("UserProject", "GroupProject", "UserDomain", "GroupDomain")))
     else:
@@ -65,11 +84,12 @@ def direct_role_ids(s: Session, user_id: str, scope_type: str, scope_id: str | N
 
 
 def effective_roles(s: Session, user_id: str, scope_type: str, scope_id: str | None) -> list[Role]:
+    """The roles a token carries. Domain-specific roles only serve to imply others, so they are left out."""
     ids = expand_implied(s, direct_role_ids(s, user_id, scope_type, scope_id))
     if not ids:
         return []
     roles = {r.id: r for r in s.scalars(select(Role).where(Role.id.in_(ids)))}
-    return [roles[i] for i in ids if i in roles]
+    return [roles[i] for i in ids if i in roles and not roles[i].domain_id]
 
 
 def projects_with_roles(s: Session, user_id: str) -> list[str]:
@@ -84,11 +104,7 @@ def projects_with_roles(s: Session, user_id: str) -> list[str]:
     if inherit_from_domains:
         result.update(s.scalars(select(Project.id).where(Project.domain_id.in_(inherit_from_domains))))
     if inherit_from_projects:
-        frontier = set(inherit_from_projects)
-        while frontier:
-            children = set(s.scalars(select(Project.id).where(Project.parent_id.in_(frontier))))
-            frontier = children - result
-            result.update(children)
+        result.update(descendant_ids(s, inherit_from_projects))
     return sorted(result)
 
 
