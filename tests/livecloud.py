@@ -25,7 +25,7 @@ class LiveCloud:
                     "identity__password_hash_rounds": "4"}
         settings.update({f"ports__{name}": "0" for name in config.DEFAULTS["ports"]})
         settings.update(overrides)
-        self.config = config.load(None, environ={}, **settings)
+        self.config = config.load(None, environ={}, overrides=settings)
         self.cloud = Cloud(self.config)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="live-cloud", daemon=True)

@@ -22,7 +22,7 @@ def _load_config(args: argparse.Namespace) -> config_mod.Config:
         overrides["state_dir"] = str(Path(args.state_dir).resolve())
     if getattr(args, "bind", None):
         overrides["bind"] = args.bind
-    return config_mod.load(Path(args.config) if args.config else None, **overrides)
+    return config_mod.load(Path(args.config) if args.config else None, overrides=overrides)
 
 
 async def _serve(cfg: config_mod.Config) -> None:

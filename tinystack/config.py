@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import configparser
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,7 +90,8 @@ class Config:
         return self.get_int("ports", service)
 
 
-def load(path: Path | None = None, environ: dict[str, str] | None = None, **overrides: str) -> Config:
+def load(path: Path | None = None, environ: Mapping[str, str] | None = None,
+         overrides: Mapping[str, str] | None = None) -> Config:
     """Defaults, then the INI file, then the environment, then explicit overrides (``section__key``)."""
     env = os.environ if environ is None else environ
     values = {section: dict(keys) for section, keys in DEFAULTS.items()}
@@ -109,7 +111,7 @@ def load(path: Path | None = None, environ: dict[str, str] | None = None, **over
             name = f"TINYSTACK_{key.upper()}" if section == "DEFAULT" else f"TINYSTACK_{section.upper()}_{key.upper()}"
             if name in env:
                 keys[key] = env[name]
-    for name, value in overrides.items():
+    for name, value in (overrides or {}).items():
         section, _, key = name.rpartition("__")
         _set_known(values, section or "DEFAULT", key, value, "arguments")
     if not values["DEFAULT"]["state_dir"]:

@@ -184,9 +184,9 @@ class Authenticator:
                 raise errors.BadRequest("Unknown scope: expected project, domain, system or unscoped.")
             elif user.default_project_id:
                 # No scope asked for: Keystone scopes to the default project when the user still has access.
-                project = s.get(Project, user.default_project_id)
-                if project is not None and project.enabled and roles.effective_roles(s, user.id, "project", project.id):
-                    scope_type, scope_id = "project", project.id
+                default = s.get(Project, user.default_project_id)
+                if default is not None and default.enabled and roles.effective_roles(s, user.id, "project", default.id):
+                    scope_type, scope_id = "project", default.id
             if scope_type != "unscoped" and not roles.effective_roles(s, user.id, scope_type, scope_id):
                 raise errors.Unauthorized(f"User {user.id} has no access to {scope_type} {scope_id or 'all'}.")
         now = time.time()

@@ -58,18 +58,18 @@ def run(s: Session, region: str, passwords: dict[str, str], catalog: list[Catalo
         project_ids[name] = project.id
     s.flush()
     out = {}
-    for name, (project, role) in USERS.items():
+    for name, (project_name, role_name) in USERS.items():
         user = s.scalar(select(User).where(User.name == name, User.domain_id == DEFAULT_DOMAIN))
         password = passwords.get(name)
         if user is None:
-            user = User(id=new_id(), name=name, domain_id=DEFAULT_DOMAIN, default_project_id=project_ids[project])
+            user = User(id=new_id(), name=name, domain_id=DEFAULT_DOMAIN, default_project_id=project_ids[project_name])
             s.add(user)
         if password is None or user.password_hash is None:
             password = password or secrets.token_urlsafe(18)
             user.password_hash = hash_secret(password, rounds)
         out[name] = password
         s.flush()
-        _grant(s, "UserProject", user.id, project_ids[project], role_ids[role])
+        _grant(s, "UserProject", user.id, project_ids[project_name], role_ids[role_name])
         if name == "admin":
             _grant(s, "UserSystem", user.id, SYSTEM, role_ids["admin"])
     if s.get(Region, region) is None:

@@ -84,7 +84,7 @@ class AuthAPI:
         base = base_url(request)
         with self.svc.read() as s:
             ids = roles.projects_with_roles(s, c.user_id)
-            found = s.scalars(select(Project).where(Project.id.in_(ids), Project.enabled.is_(True))) if ids else []
+            found = list(s.scalars(select(Project).where(Project.id.in_(ids), Project.enabled.is_(True)))) if ids else []
             items = [views.project(base, p) for p in found]
         return json_response(views.collection(base, "auth/projects", "projects", items))
 
@@ -93,7 +93,7 @@ class AuthAPI:
         base = base_url(request)
         with self.svc.read() as s:
             ids = roles.domains_with_roles(s, c.user_id)
-            found = s.scalars(select(Domain).where(Domain.id.in_(ids), Domain.enabled.is_(True))) if ids else []
+            found = list(s.scalars(select(Domain).where(Domain.id.in_(ids), Domain.enabled.is_(True)))) if ids else []
             items = [views.domain(base, d) for d in found]
         return json_response(views.collection(base, "auth/domains", "domains", items))
 
