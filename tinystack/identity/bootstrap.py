@@ -6,6 +6,7 @@ Running it again changes nothing except catalog URLs (ports may differ between r
 from __future__ import annotations
 
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -57,17 +58,20 @@ def run(s: Session, region: str, passwords: dict[str, str], catalog: list[Catalo
             s.add(project)
         project_ids[name] = project.id
     s.flush()
-    out = {}
+    users = {name: s.scalar(select(User).where(User.name == name, User.domain_id == DEFAULT_DOMAIN)) for name in USERS}
+    out = {name: passwords.get(name) or secrets.token_urlsafe(18) for name in USERS}
+    stale = [name for name, user in users.items()
+             if name not in passwords or user is None or user.password_hash is None]
+    # bcrypt is slow on purpose and releases the GIL: hash the bootstrap passwords side by side.
+    with ThreadPoolExecutor(max_workers=len(USERS)) as pool:
+        hashes = dict(zip(stale, pool.map(lambda n: hash_secret(out[n], rounds), stale), strict=True))
     for name, (project_name, role_name) in USERS.items():
-        user = s.scalar(select(User).where(User.name == name, User.domain_id == DEFAULT_DOMAIN))
-        password = passwords.get(name)
+        user = users[name]
         if user is None:
             user = User(id=new_id(), name=name, domain_id=DEFAULT_DOMAIN, default_project_id=project_ids[project_name])
             s.add(user)
-        if password is None or user.password_hash is None:
-            password = password or secrets.token_urlsafe(18)
-            user.password_hash = hash_secret(password, rounds)
-        out[name] = password
+        if name in hashes:
+            user.password_hash = hashes[name]
         s.flush()
         _grant(s, "UserProject", user.id, project_ids[project_name], role_ids[role_name])
         if name == "admin":
