@@ -47,11 +47,14 @@ UUID_RE = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-
 HEX_RE = re.compile(r"\b[0-9a-fA-F]{16,}\b")
 TEMPEST_NAME_RE = re.compile(r"tempest-[\w.-]*?-\d+\b")
 BIG_NUMBER_RE = re.compile(r"\b\d{5,}\b")
+# Tempest test classes named in messages ("Insufficient number of users provided. AccountTest,NetworksTest have…")
+TEST_CLASSES_RE = re.compile(r"\b[A-Z]\w*Test\w*(?:,[A-Z]\w*)*|(?<=provided\. )[A-Z][\w,]*(?= have allocated)")
+CATALOG_MISS_RE = re.compile(r"Service: ([\w-]+), Region: ([\w-]*), endpoint_type: (\w+)")
 EXC_LINE_RE = re.compile(r"^([A-Za-z_][\w.]*)(?::\s?(.*))?$")
 HOST_RE = re.compile(r"host='([^']+)', port=(\d+)")
-MAXRETRY_URL_RE = re.compile(r"with url: (\S+)")
 FRAME_RE = re.compile(r'File "[^"]*/tempest/(?:lib/)?services/(?:[\w/]+/)?(\w+)\.py", line \d+, in (\w+)')
 REQUEST_RE = re.compile(r"^(\d{3}) ([A-Z]+) (\S+)$")
+BODY_MESSAGE_RE = re.compile(r"""['"]message['"]:\s*['"]([^'"]{1,300})""")
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ def mask(text: str) -> str:
     text = UUID_RE.sub("{id}", text)
     text = HEX_RE.sub("{id}", text)
     text = TEMPEST_NAME_RE.sub("{name}", text)
+    text = TEST_CLASSES_RE.sub("{classes}", text)
     return BIG_NUMBER_RE.sub("{n}", text)
 
 
@@ -115,7 +119,19 @@ def service_call(traceback: str) -> str:
     return f"{calls[-1][0]}.{calls[-1][1]}" if calls else ""
 
 
+def details_of(message: str) -> str:
+    """The useful part of a Tempest error's "Details:" line: its text, or the message inside a response body."""
+    line = next((ln[len("Details: ") :] for ln in message.splitlines() if ln.startswith("Details: ")), "")
+    body_message = BODY_MESSAGE_RE.search(line)
+    if body_message:
+        line = body_message.group(1)
+    elif line.startswith(("{", "[", "b'", 'b"')):
+        return ""
+    return mask(line.strip())[:160]
+
+
 def classify(traceback: str, requests: list[str] | None = None) -> Cause:
+    """Name a failure from its traceback and the requests the test made (``"404 GET http://…"``)."""
     requests = requests or []
     exc_type, message = final_exception(traceback)
     short = exc_type.rsplit(".", 1)[-1]
@@ -123,12 +139,14 @@ def classify(traceback: str, requests: list[str] | None = None) -> Cause:
     call = service_call(traceback)
     where = f" in {call}" if call else ""
     if short in CONNECTION_EXCEPTIONS or "Connection refused" in message:
+        # One endpoint down is one cause, whatever path or client call met it first.
         host = HOST_RE.search(message)
-        url = MAXRETRY_URL_RE.search(message)
-        target = f"{host.group(1)}:{host.group(2)}" if host else "endpoint"
-        path = f" {path_pattern(url.group(1))}" if url else ""
-        return Cause("connection", f"cannot connect to {target}{path}{where}")
+        return Cause("connection", f"cannot connect to {host.group(1)}:{host.group(2)}" if host else "cannot connect")
     if short == "EndpointNotFound":
+        miss = CATALOG_MISS_RE.search(message)
+        if miss:
+            service, region, interface = miss.groups()
+            return Cause("catalog", f"endpoint not in the service catalog: {service} ({interface}, region {region or '-'})")
         detail = mask(" ".join(message.split())).replace("Endpoint not found Details: ", "")
         return Cause("catalog", f"endpoint not in the service catalog: {detail[:200]}")
     if short in HTTP_EXCEPTIONS or short in RESPONSE_EXCEPTIONS:
@@ -136,7 +154,8 @@ def classify(traceback: str, requests: list[str] | None = None) -> Cause:
         status = str(HTTP_EXCEPTIONS.get(short, "")) or (request[0] if request else "")
         target = f" {request[1]} {path_pattern(request[2])}" if request else ""
         if short in HTTP_EXCEPTIONS:
-            return Cause("http", f"HTTP {status} {short}{where}{target}".replace("  ", " "))
+            said = f": {detail}" if (detail := details_of(message)) else ""
+            return Cause("http", f"HTTP {status} {short}{where}{target}{said}".replace("  ", " "))
         return Cause("response", f"{short}{where}{target}: {first}")
     if short in TIMEOUT_EXCEPTIONS:
         return Cause("timeout", f"{short}{where}: {first}")
@@ -145,8 +164,8 @@ def classify(traceback: str, requests: list[str] | None = None) -> Cause:
     if "Mismatch" in short or "Assertion" in short:
         return Cause("assertion", f"{short}{where}: {first}")
     # Tempest's own errors put the useful part on a "Details:" line; an HTTP error just before often explains it.
-    details = next((line[len("Details: ") :] for line in message.splitlines() if line.startswith("Details: ")), "")
-    text = f"{first}: {mask(details)[:200]}" if details and details not in first else first
+    details = details_of(message)
+    text = f"{first}: {details}" if details and details not in first else first
     request = failing_request(requests, want_error=True)
     after = f" (after {request[0]} {request[1]} {path_pattern(request[2])})" if request and int(request[0]) >= 400 else ""
     return Cause("error", f"{short}{where}: {text}{after}")

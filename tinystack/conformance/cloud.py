@@ -63,8 +63,9 @@ def discover(clouds_yaml: Path) -> CloudFacts:
     if not clouds_yaml.is_file():
         raise HarnessError(f"no clouds.yaml at {clouds_yaml}")
     config = openstack.config.OpenStackConfig(config_files=[str(clouds_yaml)], load_envvars=False)
-    names = set(config.get_cloud_names())
-    regions = {name: config.get_one(cloud=name) for name in names}
+    # Only the clouds used here are loaded: others in an operator's file may need plugins we lack.
+    wanted = (ADMIN_CLOUD, DEMO_CLOUD, *ALT_CLOUDS)
+    regions = {name: config.get_one(cloud=name) for name in config.get_cloud_names() if name in wanted}
     main = regions.get(ADMIN_CLOUD) or regions.get(DEMO_CLOUD)
     if main is None:
         raise HarnessError(f"{clouds_yaml} has neither an '{ADMIN_CLOUD}' nor a '{DEMO_CLOUD}' cloud")

@@ -1,7 +1,8 @@
 """Generate tempest.conf (and accounts.yaml when there is no admin) from the facts about a live cloud.
 
-Only facts are written (endpoints, ids, microversion ranges, credentials); every feature flag keeps
-Tempest's default, so a feature the cloud lacks fails its tests instead of skipping them.
+Facts are written (endpoints, ids, credentials) and feature flags keep Tempest's defaults, except the
+few defaults that skip interop-required tests: those are set so the tests run, and a cloud lacking the
+feature fails them. Likewise each microversion range ends at ``latest``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ CATALOG_TYPES: dict[str, tuple[str, ...]] = {
     "cinder": ("block-storage", "volumev3", "volume"),
     "swift": ("object-store",),
     "horizon": ("dashboard",),
+}
+# Tempest defaults that would skip required tests (found by importing each required test with the generated
+# config): resize is off by default; format enforcement makes ListUserImagesTest skip its set-up.
+RUN_REQUIRED_TESTS: dict[str, dict[str, str]] = {
+    "compute-feature-enabled": {"resize": "True"},
+    "image-feature-enabled": {"image_format_enforcement": "False"},
 }
 # interop guideline service -> [service_available] flag
 GUIDELINE_FLAGS = {
@@ -61,10 +68,10 @@ def build(
     _compute(sections, facts)
     _network(sections, facts)
     _volume(sections, facts)
-    if "placement" in facts.microversions:
-        low, high = facts.microversions["placement"]
-        sections["placement"] = {"min_microversion": low, "max_microversion": high}
+    sections["placement"] = microversion_range(facts, "placement")
     conf.forced_available = _service_available(sections, facts, required_services)
+    for section, options in RUN_REQUIRED_TESTS.items():
+        sections.setdefault(section, {}).update(options)
     for key, value in (overrides or {}).items():
         section, _, option = key.rpartition(".")
         sections.setdefault(section or "DEFAULT", {})[option] = value
@@ -136,8 +143,7 @@ def _compute(sections: dict[str, dict[str, str]], facts: CloudFacts) -> None:
     if facts.admin is None and facts.fixed_network_name:
         # Pre-provisioned users cannot get isolated networks; they boot on the shared one.
         compute["fixed_network_name"] = facts.fixed_network_name
-    if "compute" in facts.microversions:
-        compute["min_microversion"], compute["max_microversion"] = facts.microversions["compute"]
+    compute.update(microversion_range(facts, "compute"))
     sections["compute"] = compute
     validation: dict[str, str] = {}
     if facts.image_ssh_user:
@@ -164,10 +170,14 @@ def _volume(sections: dict[str, dict[str, str]], facts: CloudFacts) -> None:
     catalog_type = next((t for t in CATALOG_TYPES["cinder"] if t in facts.services), None)
     if catalog_type:
         volume["catalog_type"] = catalog_type
-        if catalog_type in facts.microversions:
-            volume["min_microversion"], volume["max_microversion"] = facts.microversions[catalog_type]
-    if volume:
-        sections["volume"] = volume
+    volume.update(microversion_range(facts, catalog_type or "block-storage"))
+    sections["volume"] = volume
+
+
+def microversion_range(facts: CloudFacts, service_type: str) -> dict[str, str]:
+    """Start at the cloud's minimum (its default when unknown); never stop short of ``latest``."""
+    low = facts.microversions[service_type][0] if service_type in facts.microversions else None
+    return {"min_microversion": low, "max_microversion": "latest"} if low else {"max_microversion": "latest"}
 
 
 def _service_available(sections: dict[str, dict[str, str]], facts: CloudFacts, required_services: Iterable[str]) -> list[str]:

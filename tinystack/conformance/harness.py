@@ -101,6 +101,7 @@ def run(opts: Options) -> dict[str, Any]:
         "cloud": facts.auth_url,
         "region": facts.region,
         "catalog": sorted(facts.services),
+        "advertised_microversions": {k: f"{lo}-{hi}" for k, (lo, hi) in facts.microversions.items()},
         "forced_available": conf.forced_available,
         "discovery_warnings": facts.warnings,
         "config_overrides": conf.overrides,

@@ -12,6 +12,7 @@ from tinystack.conformance.causes import Cause, classify, classify_skip
 from tinystack.conformance.results import FAILED, NOT_FOUND, PASSED, SKIPPED, STATUSES, Collated, Outcome, Record
 
 EXCERPT_LINES = 12
+EXCERPT_WIDTH = 300
 
 
 @dataclass
@@ -38,10 +39,7 @@ def totals(counts: dict[str, dict[str, int]]) -> dict[str, int]:
 
 def cause_of(outcome: Outcome) -> Cause | None:
     if outcome.status == FAILED:
-        cause = classify(outcome.text, list(outcome.requests))
-        if outcome.via.startswith("setUp"):
-            return Cause(cause.kind, f"{cause.title} (class set-up)")
-        return cause
+        return classify(outcome.text, list(outcome.requests))
     if outcome.status == SKIPPED:
         return classify_skip(outcome.text)
     return None
@@ -81,7 +79,7 @@ def summary(collated: Collated, meta: dict[str, Any]) -> dict[str, Any]:
         "skip_reasons": [_group_json(g) for g in group(outcomes, SKIPPED)],
         "not_found": [_test_json(o) for o in outcomes if o.status == NOT_FOUND],
         "stray_failures": [{"id": r.id, "cause": classify(r.text, list(r.requests)).title} for r in collated.stray_failures],
-        "tests": [{**_test_json(o), "status": o.status, "cause": _title(o)} for o in outcomes],
+        "tests": [{**_test_json(o), "status": o.status, "cause": _title(o), "via": o.via or None} for o in outcomes],
     }
 
 
@@ -180,7 +178,7 @@ def failures_md(collated: Collated, data: dict[str, Any]) -> str:
         out += ["No listed test failed.", ""]
     for g in failed:
         out += [f"## {_tests(len(g.outcomes))}: {g.cause.title}", "", f"Kind: {g.cause.kind}", ""]
-        out += [f"- `{o.test.name}` ({o.test.service}{', flagged' if o.test.flagged else ''})" for o in g.outcomes]
+        out += [f"- `{o.test.name}` ({_notes(o)})" for o in g.outcomes]
         out += ["", "Example:", "", "```", *_excerpt(g.outcomes[0]), "```", ""]
     skipped = group(collated.outcomes, SKIPPED)
     if skipped:
@@ -199,6 +197,15 @@ def failures_md(collated: Collated, data: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _notes(outcome: Outcome) -> str:
+    notes = [outcome.test.service]
+    if outcome.test.flagged:
+        notes.append("flagged")
+    if outcome.via:
+        notes.append(f"in {outcome.via.split(' ', 1)[0]}")
+    return ", ".join(notes)
+
+
 def _tests(n: int) -> str:
     return f"{n} test" if n == 1 else f"{n} tests"
 
@@ -213,7 +220,12 @@ def _excerpt(outcome: Outcome) -> list[str]:
         lines += ["", "last requests:", *outcome.requests[-3:]]
     if outcome.via:
         lines.insert(0, f"(from {outcome.via})")
-    return [line.replace("```", "'''") for line in lines]
+    # Some errors dump whole catalogs on one line: keep excerpts readable.
+    return [_clip(line.replace("```", "'''")) for line in lines]
+
+
+def _clip(line: str) -> str:
+    return line if len(line) <= EXCERPT_WIDTH else line[:EXCERPT_WIDTH] + " …"
 
 
 def _md_cell(text: str) -> str:

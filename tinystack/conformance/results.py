@@ -101,11 +101,14 @@ def collate(
             outcomes.append(Outcome(test, None, NOT_FOUND))
             continue
         found = by_name.get(base_name(listed)) or (by_id.get(test.idempotent_id) if test.idempotent_id else None)
-        if found is not None:
+        fixture_record = _fixture_for(base_name(listed), fixtures)
+        # A test skipped by a decorator still reports a skip when its class could not even be set up; the
+        # set-up failure is the real verdict (a missing service must not read as a skip).
+        overridden = found is not None and found.status == "skip" and _failed(fixture_record)
+        if found is not None and not overridden:
             used.add(found.id)
             outcomes.append(_from_record(test, listed, found))
             continue
-        fixture_record = _fixture_for(base_name(listed), fixtures)
         if fixture_record is not None:
             used.add(fixture_record.id)
             outcome = _from_record(test, listed, fixture_record)
@@ -129,6 +132,10 @@ def _from_record(test: RequiredTest, listed: str, record: Record) -> Outcome:
     elif record.status == "uxsuccess":
         text = "unexpected success of a test marked as expected to fail"
     return Outcome(test, listed, status, text, record.requests)
+
+
+def _failed(record: Record | None) -> bool:
+    return record is not None and SUBUNIT_STATUS.get(record.status) == FAILED
 
 
 def _fixture_for(name: str, fixtures: list[tuple[str, Record]]) -> Record | None:

@@ -81,7 +81,8 @@ def validate(body: Any, schema: Mapping[str, Any]) -> None:
     error = jsonschema.exceptions.best_match(_validator(json.dumps(schema, sort_keys=True)).iter_errors(body))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path)
-        raise errors.BadRequest(f"Invalid input for field '{where}': {error.message}" if where else f"Invalid input: {error.message}")
+        prefix = f"Invalid input for field '{where}'" if where else "Invalid input"
+        raise errors.BadRequest(f"{prefix}: {error.message}")
 
 
 def ctx(request: web.Request) -> RequestContext:

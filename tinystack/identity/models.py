@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Double, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tinystack.core.db import Base
@@ -44,11 +44,11 @@ class User(Base):
     domain_id: Mapped[str] = mapped_column(ID, ForeignKey("identity_domain.id"))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    password_changed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    password_changed_at: Mapped[float | None] = mapped_column(Double, nullable=True)
     default_project_id: Mapped[str | None] = mapped_column(ID, nullable=True)
     description: Mapped[str] = mapped_column(Text, default="")
     failed_auth_count: Mapped[int] = mapped_column(Integer, default=0)
-    failed_auth_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    failed_auth_at: Mapped[float | None] = mapped_column(Double, nullable=True)
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
@@ -109,7 +109,7 @@ class ApplicationCredential(Base):
     project_id: Mapped[str] = mapped_column(ID)
     secret_hash: Mapped[str] = mapped_column(String(255))
     description: Mapped[str] = mapped_column(Text, default="")
-    expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    expires_at: Mapped[float | None] = mapped_column(Double, nullable=True)
     unrestricted: Mapped[bool] = mapped_column(Boolean, default=False)
     role_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
 
@@ -162,8 +162,8 @@ class RevocationEvent(Base):
     project_id: Mapped[str | None] = mapped_column(ID, nullable=True)
     domain_id: Mapped[str | None] = mapped_column(ID, nullable=True)
     audit_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    issued_before: Mapped[float] = mapped_column(Float)
-    expires_at: Mapped[float] = mapped_column(Float)
+    issued_before: Mapped[float] = mapped_column(Double)
+    expires_at: Mapped[float] = mapped_column(Double)
 
 
 TABLES = [m.__table__ for m in (Domain, Project, User, Group, Membership, Role, ImpliedRole, Assignment,

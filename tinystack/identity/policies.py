@@ -96,6 +96,10 @@ DEFAULTS: dict[str, str] = {
     "identity:create_credential": ADMIN + " or user_id:%(target.credential.user_id)s",
     "identity:update_credential": ADMIN + " or user_id:%(target.credential.user_id)s",
     "identity:delete_credential": ADMIN + " or user_id:%(target.credential.user_id)s",
+    "identity:ec2_get_credential": ADMIN + " or user_id:%(target.credential.user_id)s",
+    "identity:ec2_list_credentials": ADMIN_OR_OWNER,
+    "identity:ec2_create_credential": ADMIN + " or user_id:%(target.credential.user_id)s",
+    "identity:ec2_delete_credential": ADMIN + " or user_id:%(target.credential.user_id)s",
     # catalog
     "identity:get_region": "@",
     "identity:list_regions": "@",

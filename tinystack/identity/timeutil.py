@@ -13,6 +13,13 @@ def iso(ts: float | None) -> str | None:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def naive_iso(ts: float | None) -> str | None:
+    """Keystone renders application credential expiry naive, without the trailing Z (Tempest compares it so)."""
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
 def parse(text: str | None) -> float | None:
     if text is None:
         return None

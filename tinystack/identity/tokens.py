@@ -61,14 +61,14 @@ class Revocation:
     domain_id: str | None = None
     audit_id: str | None = None
 
-    def matches(self, p: TokenPayload, project_domain_id: str | None) -> bool:
+    def matches(self, p: TokenPayload, project_domain_id: str | None, user_domain_id: str | None = None) -> bool:
         if p.issued_at >= self.issued_before:
             return False
         if self.user_id is not None and self.user_id != p.user_id:
             return False
         if self.project_id is not None and not (p.scope_type == "project" and p.scope_id == self.project_id):
             return False
-        if self.domain_id is not None and self.domain_id not in (project_domain_id, p.scope_id):
+        if self.domain_id is not None and self.domain_id not in (project_domain_id, p.scope_id, user_domain_id):
             return False
         return self.audit_id is None or self.audit_id in p.audit_ids
 
@@ -150,7 +150,7 @@ class TokenService:
             subject = self._subjects[key] = self._subject(s, p)
         if subject.app_cred_expires_at is not None and subject.app_cred_expires_at <= time.time():
             raise errors.NotFound("Could not find token.")
-        if any(r.matches(p, subject.project_domain_id) for r in self._revocations):
+        if any(r.matches(p, subject.project_domain_id, subject.ctx.user_domain_id) for r in self._revocations):
             raise errors.NotFound("Could not find token.")
         body = {"methods": list(p.methods), **subject.body, "audit_ids": list(p.audit_ids),
                 "expires_at": iso(p.expires_at), "issued_at": iso(p.issued_at)}

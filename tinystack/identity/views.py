@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tinystack.identity import models as m
-from tinystack.identity.timeutil import iso
+from tinystack.identity.timeutil import naive_iso
 
 
 def link(base: str, path: str) -> dict[str, str]:
@@ -43,7 +43,7 @@ def group(base: str, g: m.Group) -> dict[str, Any]:
 
 
 def role(base: str, r: m.Role) -> dict[str, Any]:
-    return {**r.extra, "id": r.id, "name": r.name, "domain_id": r.domain_id or None, "description": r.description,
+    return {**r.extra, "id": r.id, "name": r.name, "domain_id": r.domain_id or None, "description": r.description or None,
             "options": dict(r.options), "links": link(base, f"roles/{r.id}")}
 
 
@@ -68,7 +68,7 @@ def endpoint(base: str, e: m.Endpoint) -> dict[str, Any]:
 
 def app_credential(base: str, c: m.ApplicationCredential, roles: list[m.Role], secret: str | None = None) -> dict[str, Any]:
     out = {"id": c.id, "name": c.name, "user_id": c.user_id, "project_id": c.project_id,
-           "description": c.description or None, "expires_at": iso(c.expires_at), "unrestricted": c.unrestricted,
+           "description": c.description or None, "expires_at": naive_iso(c.expires_at), "unrestricted": c.unrestricted,
            "roles": [{"id": r.id, "name": r.name, "domain_id": r.domain_id or None} for r in roles],
            "access_rules": [], "links": link(base, f"users/{c.user_id}/application_credentials/{c.id}")}
     if secret is not None:

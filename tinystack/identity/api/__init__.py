@@ -13,13 +13,7 @@ MODULES = ("versions", "auth", "resources", "assignments", "credentials", "catal
 def routes(svc: IdentityService) -> list[Route]:
     out: list[Route] = []
     for name in MODULES:
-        qualified = f"tinystack.identity.api.{name}"
-        try:
-            module = importlib.import_module(qualified)
-        except ModuleNotFoundError as exc:
-            if exc.name != qualified:  # a real import error inside the module
-                raise
-            continue  # TODO(lead): drop once every module has landed
+        module = importlib.import_module(f"tinystack.identity.api.{name}")
         out.extend(module.routes(svc))
     return out
 

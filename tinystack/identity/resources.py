@@ -1,0 +1,536 @@
+"""Keystone's rules for domains, projects, users and groups: functions over a Session that raise
+tinystack.core.errors and never see HTTP. Token revocations are recorded only after every check passed."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
+
+from sqlalchemy import Select, delete, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from tinystack.core import errors
+from tinystack.core.db import new_id
+from tinystack.identity import roles
+from tinystack.identity.models import ApplicationCredential as AppCred
+from tinystack.identity.models import Assignment, Credential, Domain, Group, ImpliedRole, Membership, Project, Role, User
+from tinystack.identity.service import get_or_404
+from tinystack.identity.tokens import TokenService
+
+DEFAULT_DOMAIN = "default"
+MAX_PROJECT_DEPTH = 5  # Keystone's max_project_tree_depth
+USER_ASSIGNMENTS = ("UserProject", "UserDomain", "UserSystem")
+GROUP_ASSIGNMENTS = ("GroupProject", "GroupDomain", "GroupSystem")
+TAG_FILTERS = ("tags", "tags-any", "not-tags", "not-tags-any")
+
+_DOMAIN_FIELDS = frozenset({"name", "description", "enabled", "tags", "options", "explicit_domain_id"})
+_PROJECT_FIELDS = frozenset({"name", "description", "enabled", "tags", "options", "domain_id", "parent_id", "is_domain"})
+_USER_FIELDS = frozenset({"name", "domain_id", "default_project_id", "description", "enabled", "password", "options",
+                          "federated", "password_expires_at"})
+_GROUP_FIELDS = frozenset({"name", "domain_id", "description"})
+
+
+def get_domain(s: Session, domain_id: str) -> Domain:
+    return cast(Domain, get_or_404(s, Domain, domain_id, "domain"))
+
+
+def get_project(s: Session, project_id: str) -> Project:
+    return cast(Project, get_or_404(s, Project, project_id, "project"))
+
+
+def get_user(s: Session, user_id: str) -> User:
+    return cast(User, get_or_404(s, User, user_id, "user"))
+
+
+def get_group(s: Session, group_id: str) -> Group:
+    return cast(Group, get_or_404(s, Group, group_id, "group"))
+
+
+def _extra(body: Mapping[str, Any], fields: frozenset[str], current: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Unknown attributes, kept like Keystone's ``extra``; ``id`` and ``links`` are never stored."""
+    new = {k: v for k, v in body.items() if k not in fields and k not in ("id", "links")}
+    return {**(current or {}), **new}
+
+
+def _options(current: Mapping[str, Any], new: Mapping[str, Any] | None) -> dict[str, Any]:
+    out = dict(current)
+    for key, value in (new or {}).items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out
+
+
+def _match(q: Select[Any], *pairs: tuple[Any, Any]) -> Select[Any]:
+    """``q`` narrowed by ``column == value`` for every pair whose value is given."""
+    for column, value in pairs:
+        if value is not None:
+            q = q.where(column.is_(value) if isinstance(value, bool) else column == value)
+    return q
+
+
+def _flush(s: Session, conflict: str) -> None:
+    """Flush now so a unique constraint lost to a concurrent writer is a 409, not a 500 at commit."""
+    try:
+        s.flush()
+    except IntegrityError:
+        raise errors.Conflict(conflict) from None
+
+
+def _duplicate(kind: str, name: str, domain_id: str) -> str:
+    return f"Conflict occurred attempting to store {kind} - Duplicate entry found with name {name} at domain ID {domain_id}."
+
+
+def _project_conflict(name: str, project_id: str) -> str:
+    return ("Conflict occurred attempting to store project - it is not permitted to have two projects with either "
+            f"the same name or same id in the same domain: name is {name}, project id {project_id}.")
+
+
+def _domain_conflict(name: str) -> str:
+    return ("Conflict occurred attempting to store project - it is not permitted to have two projects acting as "
+            f"domains with the same name: {name}.")
+
+
+def _check_immutable(kind: str, ident: str, options: Mapping[str, Any], changes: Mapping[str, Any]) -> None:
+    """An immutable resource accepts exactly one change: clearing the ``immutable`` option."""
+    if not options.get("immutable"):
+        return
+    new = changes.get("options") or {}
+    if len(changes) > 1 or "immutable" not in new or new["immutable"] not in (False, None):
+        raise errors.Forbidden(f'Unable to update immutable {kind} resource: `{ident}. '
+                               'Set resource option "immutable" to false first.')
+
+
+def _domain_options(options: Mapping[str, Any] | None) -> None:
+    # The domain table has no options column; refusing beats silently dropping the option.
+    if options and options.get("immutable"):
+        raise errors.NotImplementedYet("The immutable option is not supported on domains.")
+
+
+# --- domains -------------------------------------------------------------------------------------
+
+
+def create_domain(s: Session, body: Mapping[str, Any]) -> Domain:
+    name = body["name"].strip()
+    domain_id = body.get("explicit_domain_id")
+    if domain_id is not None:
+        try:
+            valid = uuid.UUID(domain_id).hex == domain_id
+        except ValueError:
+            valid = False
+        if not valid:
+            raise errors.BadRequest("Domain ID does not conform to required UUID format.")
+    domain_id = domain_id or new_id()
+    _domain_options(body.get("options"))
+    taken = s.get(Domain, domain_id) is not None or s.scalar(select(Domain.id).where(Domain.name == name))
+    if taken:
+        raise errors.Conflict(_domain_conflict(name))
+    domain = Domain(id=domain_id, name=name, description=body.get("description") or "",
+                    enabled=body.get("enabled", True), tags=list(body.get("tags", [])),
+                    extra=_extra(body, _DOMAIN_FIELDS))
+    s.add(domain)
+    _flush(s, _domain_conflict(name))
+    return domain
+
+
+def update_domain(s: Session, tokens: TokenService, domain_id: str, body: Mapping[str, Any]) -> Domain:
+    domain = get_domain(s, domain_id)
+    _domain_options(body.get("options"))
+    if "name" in body:
+        name = body["name"].strip()
+        if s.scalar(select(Domain.id).where(Domain.name == name, Domain.id != domain.id)):
+            raise errors.Conflict(_domain_conflict(name))
+        domain.name = name
+    if "description" in body:
+        domain.description = body["description"] or ""
+    if "tags" in body:
+        domain.tags = list(body["tags"])
+    disabling = domain.enabled and body.get("enabled") is False
+    if "enabled" in body:
+        domain.enabled = body["enabled"]
+    domain.extra = _extra(body, _DOMAIN_FIELDS | {"domain_id", "parent_id", "is_domain"}, domain.extra)
+    _flush(s, _domain_conflict(domain.name))
+    if disabling:
+        tokens.revoke(s, domain_id=domain.id)
+    return domain
+
+
+def delete_domain(s: Session, domain_id: str) -> None:
+    """Delete a disabled domain with its projects, users, groups, domain roles and assignments on it."""
+    domain = get_domain(s, domain_id)
+    if domain.enabled:
+        raise errors.Forbidden("Cannot delete a domain that is enabled, please disable it first.")
+    _purge_projects(s, list(s.scalars(select(Project.id).where(Project.domain_id == domain_id))))
+    _purge_users(s, list(s.scalars(select(User.id).where(User.domain_id == domain_id))))
+    _purge_groups(s, list(s.scalars(select(Group.id).where(Group.domain_id == domain_id))))
+    role_ids = list(s.scalars(select(Role.id).where(Role.domain_id == domain_id)))
+    if role_ids:
+        s.execute(delete(Assignment).where(Assignment.role_id.in_(role_ids)))
+        s.execute(delete(ImpliedRole).where(or_(ImpliedRole.prior_role_id.in_(role_ids),
+                                                ImpliedRole.implied_role_id.in_(role_ids))))
+        s.execute(delete(Role).where(Role.id.in_(role_ids)))
+    s.execute(delete(Assignment).where(Assignment.target_id == domain_id,
+                                       Assignment.type.in_(("UserDomain", "GroupDomain"))))
+    s.execute(delete(Domain).where(Domain.id == domain_id))
+
+
+def list_domains(s: Session, name: str | None = None, enabled: bool | None = None) -> list[Domain]:
+    q = _match(select(Domain), (Domain.name, name), (Domain.enabled, enabled))
+    return list(s.scalars(q.order_by(Domain.name, Domain.id)))
+
+
+# --- projects ------------------------------------------------------------------------------------
+
+
+def create_project(s: Session, body: Mapping[str, Any], default_domain: str) -> Project:
+    name = body["name"].strip()
+    domain_id = body.get("domain_id") or default_domain
+    parent_id = body.get("parent_id") or domain_id
+    domain = s.get(Domain, domain_id)
+    if domain is None:
+        raise errors.BadRequest(f"Could not find domain: {domain_id}.")
+    parent = None
+    if parent_id != domain_id:
+        parent = s.get(Project, parent_id)
+        if parent is None and s.get(Domain, parent_id) is not None:
+            raise errors.BadRequest(f"Cannot create project, the parent ({parent_id}) is acting as a domain, but this "
+                                    f"project's domain id ({domain_id}) does not match the parent's id.")
+        if parent is None:
+            raise errors.BadRequest(f"Could not find project: {parent_id}.")
+        if parent.domain_id != domain_id:
+            raise errors.BadRequest(f"Cannot create project, since it specifies its domain_id {domain_id}, but "
+                                    f"specifies a parent in a different domain ({parent.domain_id}).")
+    lineage = roles.project_lineage(s, parent.id) if parent is not None else []
+    branch: list[Project | Domain] = [*lineage, domain]
+    for ref in branch:
+        if not ref.enabled:
+            raise errors.BadRequest(f"cannot create a project in a branch containing a disabled project: {ref.id}")
+    if len(lineage) >= MAX_PROJECT_DEPTH:
+        raise errors.Forbidden(f"Max hierarchy depth reached for {parent_id} branch.")
+    project_id = new_id()
+    if s.scalar(select(Project.id).where(Project.domain_id == domain_id, Project.name == name)):
+        raise errors.Conflict(_project_conflict(name, project_id))
+    project = Project(id=project_id, name=name, domain_id=domain_id, parent_id=parent.id if parent else None,
+                      description=body.get("description") or "", enabled=body.get("enabled", True),
+                      tags=list(body.get("tags", [])), options=_options({}, body.get("options")),
+                      extra=_extra(body, _PROJECT_FIELDS))
+    s.add(project)
+    _flush(s, _project_conflict(name, project_id))
+    return project
+
+
+def update_project(s: Session, tokens: TokenService, project_id: str, body: Mapping[str, Any]) -> Project:
+    project = get_project(s, project_id)
+    _check_immutable("project", project.id, project.options, body)
+    if "domain_id" in body and body["domain_id"] != project.domain_id:
+        raise errors.BadRequest("Cannot change Domain ID")
+    if "parent_id" in body and body["parent_id"] != (project.parent_id or project.domain_id):
+        raise errors.Forbidden("Update of `parent_id` is not allowed.")
+    if body.get("is_domain"):
+        raise errors.BadRequest("Update of `is_domain` is not allowed.")
+    enabled = body.get("enabled", project.enabled)
+    if enabled and not project.enabled:
+        ancestors: list[Project | Domain] = [*roles.project_lineage(s, project.id)[1:], get_domain(s, project.domain_id)]
+        if not all(ref.enabled for ref in ancestors):
+            raise errors.Forbidden(f"Cannot enable project {project.id} since it has disabled parents")
+    disabling = project.enabled and not enabled
+    if disabling and any(child.enabled for child in subtree(s, project.id)):
+        raise errors.Forbidden(f"Cannot disable project {project.id} since its subtree contains enabled projects.")
+    if "name" in body:
+        name = body["name"].strip()
+        if s.scalar(select(Project.id).where(Project.domain_id == project.domain_id, Project.name == name,
+                                             Project.id != project.id)):
+            raise errors.Conflict(_project_conflict(name, project.id))
+        project.name = name
+    if "description" in body:
+        project.description = body["description"] or ""
+    if "tags" in body:
+        project.tags = list(body["tags"])
+    if "options" in body:
+        project.options = _options(project.options, body["options"])
+    project.enabled = enabled
+    project.extra = _extra(body, _PROJECT_FIELDS, project.extra)
+    _flush(s, _project_conflict(project.name, project.id))
+    if disabling:
+        tokens.revoke(s, project_id=project.id)
+    return project
+
+
+def delete_project(s: Session, tokens: TokenService, project_id: str) -> None:
+    project = get_project(s, project_id)
+    if project.options.get("immutable"):
+        raise errors.Forbidden(f'Unable to delete immutable project resource: `{project.id}. '
+                               'Set resource option "immutable" to false first.')
+    if s.scalar(select(Project.id).where(Project.parent_id == project.id).limit(1)):
+        raise errors.Forbidden(f"Cannot delete the project {project.id} since it is not a leaf in the hierarchy. "
+                               "Use the cascade option if you want to delete a whole subtree.")
+    _purge_projects(s, [project.id])
+    tokens.revoke(s, project_id=project.id)
+
+
+def subtree(s: Session, project_id: str) -> list[Project]:
+    """Every descendant of the project, nearest generation first."""
+    out: list[Project] = []
+    frontier = [project_id]
+    while frontier:
+        children = list(s.scalars(select(Project).where(Project.parent_id.in_(frontier))))
+        out.extend(children)
+        frontier = [c.id for c in children]
+    return out
+
+
+def list_projects(s: Session, *, name: str | None = None, domain_id: str | None = None, enabled: bool | None = None,
+                  parent_id: str | None = None, ids: Iterable[str] | None = None,
+                  tags: Mapping[str, list[str]] | None = None) -> list[Project]:
+    """Projects matching every given filter; ``parent_id`` may name a domain (its top-level projects)."""
+    q = _match(select(Project), (Project.name, name), (Project.domain_id, domain_id), (Project.enabled, enabled))
+    if parent_id is not None:
+        q = q.where(or_(Project.parent_id == parent_id, Project.parent_id.is_(None) & (Project.domain_id == parent_id)))
+    if ids is not None:
+        q = q.where(Project.id.in_(list(ids)))
+    found = s.scalars(q.order_by(Project.name, Project.id))
+    return [p for p in found if tags_match(p.tags, tags or {})]
+
+
+def tags_match(tags: Iterable[str], filters: Mapping[str, list[str]]) -> bool:
+    have = set(tags)
+    every, any_of = set(filters.get("tags") or ()), set(filters.get("tags-any") or ())
+    not_every, not_any = set(filters.get("not-tags") or ()), set(filters.get("not-tags-any") or ())
+    return ((not every or every <= have) and (not any_of or bool(any_of & have))
+            and (not not_every or not not_every <= have) and not (not_any & have))
+
+
+def _mutable_tags(project: Project) -> None:
+    if project.options.get("immutable"):
+        raise errors.Forbidden(f"Cannot update project tags for {project.id}, project is immutable. "
+                               'Set "immutable" option to false before creating project tags.')
+
+
+def set_tags(s: Session, project_id: str, tags: Iterable[str]) -> list[str]:
+    project = get_project(s, project_id)
+    _mutable_tags(project)
+    project.tags = [t.strip() for t in tags]
+    return list(project.tags)
+
+
+def add_tag(s: Session, project_id: str, tag: str) -> None:
+    project = get_project(s, project_id)
+    _mutable_tags(project)
+    project.tags = [*project.tags, tag.strip()]
+
+
+def check_tag(s: Session, project_id: str, tag: str) -> None:
+    if tag not in get_project(s, project_id).tags:
+        raise errors.NotFound(f"Could not find project tag: {tag}.")
+
+
+def remove_tag(s: Session, project_id: str, tag: str) -> None:
+    project = get_project(s, project_id)
+    _mutable_tags(project)
+    if tag not in project.tags:
+        raise errors.NotFound(f"Could not find project tag: {tag}.")
+    project.tags = [t for t in project.tags if t != tag]
+
+
+def _purge_projects(s: Session, ids: list[str]) -> None:
+    if not ids:
+        return
+    s.execute(delete(Assignment).where(Assignment.target_id.in_(ids),
+                                       Assignment.type.in_(("UserProject", "GroupProject"))))
+    s.execute(delete(AppCred).where(AppCred.project_id.in_(ids)))
+    s.execute(delete(Credential).where(Credential.project_id.in_(ids)))
+    s.execute(delete(Project).where(Project.id.in_(ids)))
+
+
+# --- users ---------------------------------------------------------------------------------------
+
+
+def _default_project(s: Session, project_id: str | None) -> None:
+    # Keystone accepts a default project that does not exist, but never a domain.
+    if project_id and s.get(Project, project_id) is None and s.get(Domain, project_id) is not None:
+        raise errors.BadRequest(f"User's default project ID cannot be a domain ID: {project_id}")
+
+
+def create_user(s: Session, body: Mapping[str, Any], domain_id: str, password_hash: str | None) -> User:
+    name = body["name"].strip()
+    get_domain(s, domain_id)
+    if body.get("federated"):
+        raise errors.NotImplementedYet("Federated users are not supported.")
+    _default_project(s, body.get("default_project_id"))
+    if s.scalar(select(User.id).where(User.domain_id == domain_id, User.name == name)):
+        raise errors.Conflict(_duplicate("user", name, domain_id))
+    user = User(id=new_id(), name=name, domain_id=domain_id, enabled=body.get("enabled", True),
+                password_hash=password_hash, password_changed_at=time.time() if password_hash else None,
+                default_project_id=body.get("default_project_id"), description=body.get("description") or "",
+                options=_options({}, body.get("options")), extra=_extra(body, _USER_FIELDS))
+    s.add(user)
+    _flush(s, _duplicate("user", name, domain_id))
+    return user
+
+
+def update_user(s: Session, tokens: TokenService, user_id: str, body: Mapping[str, Any],
+                password_hash: str | None = None) -> User:
+    """Apply a PATCH; ``password_hash`` is the already hashed ``body["password"]``."""
+    user = get_user(s, user_id)
+    if "domain_id" in body and body["domain_id"] != user.domain_id:
+        raise errors.BadRequest("Cannot change Domain ID")
+    if body.get("federated"):
+        raise errors.NotImplementedYet("Federated users are not supported.")
+    _default_project(s, body.get("default_project_id"))
+    if "name" in body:
+        name = body["name"].strip()
+        if s.scalar(select(User.id).where(User.domain_id == user.domain_id, User.name == name, User.id != user.id)):
+            raise errors.Conflict(_duplicate("user", name, user.domain_id))
+        user.name = name
+    revoke = (body.get("enabled") is False and user.enabled) or body.get("password") is not None
+    if "enabled" in body:
+        if body["enabled"] and not user.enabled:
+            user.failed_auth_count, user.failed_auth_at = 0, None
+        user.enabled = body["enabled"]
+    if "password" in body:
+        user.password_hash = password_hash
+        user.password_changed_at = time.time() if password_hash else None
+        user.failed_auth_count, user.failed_auth_at = 0, None
+    if "description" in body:
+        user.description = body["description"] or ""
+    if "default_project_id" in body:
+        user.default_project_id = body["default_project_id"]
+    if "options" in body:
+        user.options = _options(user.options, body["options"])
+    user.extra = _extra(body, _USER_FIELDS, user.extra)
+    _flush(s, _duplicate("user", user.name, user.domain_id))
+    if revoke:
+        tokens.revoke(s, user_id=user.id)
+    return user
+
+
+def change_password(s: Session, tokens: TokenService, user_id: str, checked_hash: str | None, new_hash: str) -> None:
+    """Self-service change; ``checked_hash`` is the hash the original password was verified against."""
+    user = s.get(User, user_id)
+    if user is None or user.password_hash != checked_hash:
+        raise errors.Unauthorized("Error when changing user password: Invalid user / password")
+    if user.options.get("lock_password"):
+        raise errors.BadRequest("You cannot change your password at this time due to password policy disallowing "
+                                "password changes. Please contact your administrator to reset your password.")
+    user.password_hash = new_hash
+    user.password_changed_at = time.time()
+    user.failed_auth_count, user.failed_auth_at = 0, None
+    tokens.revoke(s, user_id=user.id)
+
+
+def delete_user(s: Session, tokens: TokenService, user_id: str) -> None:
+    get_user(s, user_id)
+    _purge_users(s, [user_id])
+    tokens.revoke(s, user_id=user_id)
+
+
+def list_users(s: Session, *, name: str | None = None, domain_id: str | None = None, enabled: bool | None = None,
+               group_id: str | None = None) -> list[User]:
+    q = select(User)
+    if group_id is not None:
+        q = q.join(Membership, Membership.user_id == User.id).where(Membership.group_id == group_id)
+    q = _match(q, (User.name, name), (User.domain_id, domain_id), (User.enabled, enabled))
+    return list(s.scalars(q.order_by(User.name, User.id)))
+
+
+def user_projects(s: Session, user_id: str, **filters: Any) -> list[Project]:
+    """Projects where the user has a role: directly, through a group, or inherited."""
+    get_user(s, user_id)
+    return list_projects(s, ids=roles.projects_with_roles(s, user_id), **filters)
+
+
+def _purge_users(s: Session, ids: list[str]) -> None:
+    if not ids:
+        return
+    s.execute(delete(Assignment).where(Assignment.actor_id.in_(ids), Assignment.type.in_(USER_ASSIGNMENTS)))
+    s.execute(delete(Membership).where(Membership.user_id.in_(ids)))
+    s.execute(delete(AppCred).where(AppCred.user_id.in_(ids)))
+    s.execute(delete(Credential).where(Credential.user_id.in_(ids)))
+    s.execute(delete(User).where(User.id.in_(ids)))
+
+
+# --- groups --------------------------------------------------------------------------------------
+
+
+def create_group(s: Session, body: Mapping[str, Any], domain_id: str) -> Group:
+    name = body["name"].strip()
+    get_domain(s, domain_id)
+    if s.scalar(select(Group.id).where(Group.domain_id == domain_id, Group.name == name)):
+        raise errors.Conflict(_duplicate("group", name, domain_id))
+    group = Group(id=new_id(), name=name, domain_id=domain_id, description=body.get("description") or "",
+                  extra=_extra(body, _GROUP_FIELDS))
+    s.add(group)
+    _flush(s, _duplicate("group", name, domain_id))
+    return group
+
+
+def update_group(s: Session, group_id: str, body: Mapping[str, Any]) -> Group:
+    group = get_group(s, group_id)
+    if "domain_id" in body and body["domain_id"] != group.domain_id:
+        raise errors.BadRequest("Cannot change Domain ID")
+    if "name" in body:
+        name = body["name"].strip()
+        if s.scalar(select(Group.id).where(Group.domain_id == group.domain_id, Group.name == name,
+                                           Group.id != group.id)):
+            raise errors.Conflict(_duplicate("group", name, group.domain_id))
+        group.name = name
+    if "description" in body:
+        group.description = body["description"] or ""
+    group.extra = _extra(body, _GROUP_FIELDS, group.extra)
+    _flush(s, _duplicate("group", group.name, group.domain_id))
+    return group
+
+
+def delete_group(s: Session, tokens: TokenService, group_id: str) -> None:
+    """Delete a group; as in Keystone, members' tokens are revoked when the group held any role."""
+    get_group(s, group_id)
+    members = list(s.scalars(select(Membership.user_id).where(Membership.group_id == group_id)))
+    had_roles = s.scalar(select(Assignment.role_id).where(Assignment.actor_id == group_id,
+                                                          Assignment.type.in_(GROUP_ASSIGNMENTS)).limit(1))
+    _purge_groups(s, [group_id])
+    if had_roles:
+        for user_id in members:
+            tokens.revoke(s, user_id=user_id)
+
+
+def list_groups(s: Session, *, name: str | None = None, domain_id: str | None = None,
+                user_id: str | None = None) -> list[Group]:
+    q = select(Group)
+    if user_id is not None:
+        q = q.join(Membership, Membership.group_id == Group.id).where(Membership.user_id == user_id)
+    q = _match(q, (Group.name, name), (Group.domain_id, domain_id))
+    return list(s.scalars(q.order_by(Group.name, Group.id)))
+
+
+def add_member(s: Session, group_id: str, user_id: str) -> None:
+    get_group(s, group_id)
+    get_user(s, user_id)
+    if s.get(Membership, (user_id, group_id)) is None:
+        s.add(Membership(user_id=user_id, group_id=group_id))
+
+
+def check_member(s: Session, group_id: str, user_id: str) -> Membership:
+    get_group(s, group_id)
+    get_user(s, user_id)
+    membership = s.get(Membership, (user_id, group_id))
+    if membership is None:
+        raise errors.NotFound(f"User '{user_id}' not found in group '{group_id}'")
+    return membership
+
+
+def remove_member(s: Session, tokens: TokenService, group_id: str, user_id: str) -> None:
+    """Remove a membership; as in Keystone, the user's tokens are revoked (they may carry the group's roles)."""
+    s.delete(check_member(s, group_id, user_id))
+    tokens.revoke(s, user_id=user_id)
+
+
+def _purge_groups(s: Session, ids: list[str]) -> None:
+    if not ids:
+        return
+    s.execute(delete(Assignment).where(Assignment.actor_id.in_(ids), Assignment.type.in_(GROUP_ASSIGNMENTS)))
+    s.execute(delete(Membership).where(Membership.group_id.in_(ids)))
+    s.execute(delete(Group).where(Group.id.in_(ids)))
