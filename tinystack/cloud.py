@@ -1,6 +1,9 @@
-"""Wires the services into one running cloud: database, bus, policy, the APIs on their ports.
+"""Wires the services into one running cloud: database, bus, policy, the APIs on their ports, and the
+node agents. ``tinystack up`` runs a ``Cloud``; tests start one in-process on loopback with port 0.
 
-``tinystack up`` runs a ``Cloud``; tests start one in-process on loopback with port 0.
+To add a service: append a ``ServiceSpec`` to ``SERVICES`` (its factory may register a service object
+in ``Runtime.services`` for other services to call), and an ``AgentSpec`` to ``AGENTS`` if it runs a
+node agent. Factories run in list order, so a service can use those listed before it.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -22,6 +26,7 @@ from tinystack.core.web import ServiceApp
 from tinystack.identity import bootstrap, clouds_yaml
 from tinystack.identity.service import MIGRATIONS as IDENTITY_MIGRATIONS
 from tinystack.identity.service import IdentityService
+from tinystack.image.service import MIGRATIONS as IMAGE_MIGRATIONS
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +40,10 @@ class Runtime:
     bus: InProcessBus
     policy: PolicyEngine
     identity: IdentityService
+    # Service objects by name ("image", "network", "compute", ...): the one module of another service a
+    # service may call is its service.py, and this is where it finds the instance.
+    services: dict[str, Any] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -49,24 +58,53 @@ class ServiceSpec:
     migrations: Path | None = None
 
 
+class Agent(Protocol):
+    """A node agent: reconciles this host with the desired state it receives over the bus."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self, cleanup: bool) -> None:
+        """Stop reconciling. ``cleanup``: also remove what it made on the host (``tinystack up`` exiting)."""
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    name: str
+    factory: Callable[[Runtime], Agent]
+
+
 def _identity_app(rt: Runtime) -> ServiceApp:
     from tinystack.identity.api import app
 
+    rt.services["identity"] = rt.identity
     return app(rt.identity)
+
+
+def _image_app(rt: Runtime) -> ServiceApp:
+    from tinystack.image.api import app
+    from tinystack.image.service import ImageService
+
+    rt.services["image"] = svc = ImageService(rt.config, rt.db, rt.policy)
+    return app(svc, rt.identity.validate)
 
 
 SERVICES: list[ServiceSpec] = [
     ServiceSpec("identity", "identity", "keystone", "/v3", _identity_app, IDENTITY_MIGRATIONS),
+    ServiceSpec("image", "image", "glance", "", _image_app, IMAGE_MIGRATIONS),
 ]
+
+AGENTS: list[AgentSpec] = []
 
 
 @dataclass
 class Cloud:
     config: Config
     services: list[ServiceSpec] = field(default_factory=lambda: list(SERVICES))
+    agents: list[AgentSpec] = field(default_factory=lambda: list(AGENTS))
     urls: dict[str, str] = field(default_factory=dict)
     runtime: Runtime | None = None
     _runners: list[web.AppRunner] = field(default_factory=list)
+    _agents: list[Agent] = field(default_factory=list)
 
     @property
     def clouds_yaml(self) -> Path:
@@ -97,15 +135,26 @@ class Cloud:
             ports[spec.name] = runner.addresses[-1][1]
         host = cfg.public_host if cfg.public_host not in ("0.0.0.0", "::") else "127.0.0.1"
         self.urls = {spec.name: f"http://{host}:{ports[spec.name]}{spec.url_suffix}" for spec in self.services}
+        rt.urls.update(self.urls)
         entries = [bootstrap.CatalogEntry(spec.catalog_type, spec.catalog_name, self.urls[spec.name])
                    for spec in self.services]
         known = clouds_yaml.known_passwords(self.clouds_yaml)
         with identity.write() as s:
             passwords = bootstrap.run(s, cfg.get("DEFAULT", "region"), known, entries, identity.hash_rounds)
         clouds_yaml.write(self.clouds_yaml, self.urls["identity"], cfg.get("DEFAULT", "region"), passwords)
+        for agent_spec in self.agents:
+            agent = agent_spec.factory(rt)
+            await agent.start()
+            self._agents.append(agent)
         log.info("cloud started in %.2fs: %s", time.monotonic() - started, self.urls)
 
-    async def stop(self) -> None:
+    async def stop(self, cleanup: bool = True) -> None:
+        for agent in reversed(self._agents):
+            try:
+                await agent.stop(cleanup)
+            except Exception:
+                log.exception("stopping an agent failed")
+        self._agents.clear()
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()

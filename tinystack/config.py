@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "region": "RegionOne",
         "debug": "false",
         "max_request_body_size": str(1024 * 1024),
+        "host": "",
     },
     "database": {"connection": ""},
     "bus": {"transport_url": ""},
@@ -79,6 +81,11 @@ class Config:
         return self.get("DEFAULT", "bind")
 
     @property
+    def host(self) -> str:
+        """This node's name: the compute host and network agent host of the services it runs."""
+        return self.get("DEFAULT", "host") or socket.gethostname()
+
+    @property
     def public_host(self) -> str:
         return self.get("DEFAULT", "public_host") or self.bind
 
@@ -120,6 +127,10 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None,
 
 
 def _set_known(values: dict[str, dict[str, str]], section: str, key: str, value: str, origin: object) -> None:
-    if section not in values or key not in values[section]:
+    if section not in DEFAULTS:
+        # A service's own section (e.g. [image]): the service checks its keys when it reads them.
+        values.setdefault(section, {})[key] = value
+        return
+    if key not in values[section]:
         raise ValueError(f"{origin}: unknown setting [{section}] {key}")
     values[section][key] = value

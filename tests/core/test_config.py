@@ -25,3 +25,10 @@ def test_unknown_setting_is_refused(tmp_path: Path) -> None:
     ini.write_text("[token]\nexpirashun = 60\n")
     with pytest.raises(ValueError, match="unknown setting"):
         config.load(ini, environ={})
+
+
+def test_service_sections_are_kept_for_the_service(tmp_path: Path) -> None:
+    ini = tmp_path / "t.ini"
+    ini.write_text("[image]\nstores = file,fast\n")
+    cfg = config.load(ini, environ={})
+    assert cfg.values["image"] == {"stores": "file,fast"}
