@@ -1,0 +1,198 @@
+"""Image upload and download of a 1 GiB file through a real ``tinystack up``, against a plain file copy
+(copy + fsync, on the same filesystem) measured in the same run; and the server's RSS growth during upload.
+
+The client is lean on purpose (sendfile up, readinto down) so that the figures measure the server.
+Usage: python benchmarks/image_throughput.py [size_mib] [state_dir]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from benchmarks import _cloud
+
+CHUNK = 1024 * 1024
+
+
+def make_file(path: Path, size: int) -> str:
+    md5 = hashlib.md5(usedforsecurity=False)
+    with open(path, "wb") as f:
+        for _ in range(size // CHUNK):
+            block = os.urandom(CHUNK)
+            md5.update(block)
+            f.write(block)
+    return md5.hexdigest()
+
+
+def fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def plain_copy(src: Path, dst: Path) -> float:
+    started = time.perf_counter()
+    shutil.copyfile(src, dst)
+    fsync(dst)
+    elapsed = time.perf_counter() - started
+    dst.unlink()
+    return elapsed
+
+
+def hashed_copy(src: Path, dst: Path) -> float:
+    """The least work an upload must do: copy, MD5 and SHA-512 (each hash on its own thread), fsync."""
+    md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha512()
+    started = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool, open(src, "rb", buffering=0) as f, open(dst, "wb", buffering=0) as out:
+        while block := f.read(4 * CHUNK):
+            jobs = [pool.submit(md5.update, block), pool.submit(sha.update, block)]
+            out.write(block)
+            for job in jobs:
+                job.result()
+        os.fsync(out.fileno())
+    elapsed = time.perf_counter() - started
+    dst.unlink()
+    return elapsed
+
+
+def token_and_image_url(state_dir: Path) -> tuple[str, str]:
+    auth = _cloud.cloud_auth(state_dir)
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": auth["username"], "domain": {"name": "Default"}, "password": auth["password"]}}},
+        "scope": {"project": {"name": auth["project_name"], "domain": {"name": "Default"}}}}}
+    req = urllib.request.Request(auth["auth_url"].rstrip("/") + "/auth/tokens", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as resp:
+        token = resp.headers["X-Subject-Token"]
+        catalog = json.load(resp)["token"]["catalog"]
+    image = next(e for e in catalog if e["type"] == "image")
+    url = next(ep["url"] for ep in image["endpoints"] if ep["interface"] == "public")
+    return token, url
+
+
+def request(url: str, method: str, path: str, token: str, body: Any = None) -> tuple[int, bytes]:
+    host = url.split("//", 1)[1]
+    conn = http.client.HTTPConnection(host, timeout=600)
+    headers = {"X-Auth-Token": token}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    conn.request(method, path, body=data, headers=headers)
+    resp = conn.getresponse()
+    return resp.status, resp.read()
+
+
+def upload(url: str, token: str, image_id: str, src: Path) -> float:
+    host, port = url.split("//", 1)[1].split(":")
+    size = src.stat().st_size
+    head = (f"PUT /v2/images/{image_id}/file HTTP/1.1\r\nHost: {host}\r\nX-Auth-Token: {token}\r\n"
+            f"Content-Type: application/octet-stream\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n")
+    started = time.perf_counter()
+    with socket.create_connection((host, int(port))) as sock, open(src, "rb") as f:
+        sock.sendall(head.encode())
+        sock.sendfile(f)
+        reply = sock.recv(65536)
+    elapsed = time.perf_counter() - started
+    if not reply.startswith(b"HTTP/1.1 204"):
+        raise RuntimeError(f"upload failed: {reply[:300]!r}")
+    return elapsed
+
+
+def download(url: str, token: str, image_id: str, dst: Path) -> tuple[float, str | None]:
+    host, port = url.split("//", 1)[1].split(":")
+    buf = bytearray(4 * CHUNK)
+    view = memoryview(buf)
+    head = f"GET /v2/images/{image_id}/file HTTP/1.1\r\nHost: {host}\r\nX-Auth-Token: {token}\r\nConnection: close\r\n\r\n"
+    started = time.perf_counter()
+    with socket.create_connection((host, int(port))) as sock, open(dst, "wb", buffering=0) as out:
+        sock.sendall(head.encode())
+        n = sock.recv_into(buf)
+        header_end = bytes(view[:n]).index(b"\r\n\r\n") + 4
+        headers = bytes(view[:header_end]).decode()
+        out.write(view[header_end:n])
+        while n := sock.recv_into(buf):
+            out.write(view[:n])
+        os.fsync(out.fileno())
+    elapsed = time.perf_counter() - started
+    if not headers.startswith("HTTP/1.1 200"):
+        raise RuntimeError(f"download failed: {headers}")
+    md5 = next((line.split(":", 1)[1].strip() for line in headers.split("\r\n")
+                if line.lower().startswith("content-md5:")), None)
+    return elapsed, md5
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.running = pid, _cloud.rss_mb(pid), True
+
+    def run(self) -> None:
+        while self.running:
+            self.peak = max(self.peak, _cloud.rss_mb(self.pid))
+            time.sleep(0.02)
+
+
+def main() -> None:
+    size = int(sys.argv[1]) * CHUNK if len(sys.argv) > 1 else 1024 * CHUNK
+    base = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(tempfile.mkdtemp(prefix="tinystack-bench-"))
+    state, work = base / "state", base / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    src = work / "image.raw"
+    md5 = make_file(src, size)
+    proc, _ = _cloud.start(state)
+    try:
+        token, url = token_and_image_url(state)
+        copies, hashed, uploads, downloads, growth = [], [], [], [], []
+        for round_ in range(3):
+            copies.append(plain_copy(src, state / "copy.raw"))
+            hashed.append(hashed_copy(src, state / "copy.raw"))
+            status, body = request(url, "POST", "/v2/images", token,
+                                   {"name": f"bench-{round_}", "disk_format": "raw", "container_format": "bare"})
+            assert status == 201, body
+            image_id = json.loads(body)["id"]
+            time.sleep(0.5)
+            sampler = RssSampler(proc.pid)
+            before = sampler.peak
+            sampler.start()
+            uploads.append(upload(url, token, image_id, src))
+            sampler.running = False
+            sampler.join()
+            growth.append(sampler.peak - before)
+            elapsed, content_md5 = download(url, token, image_id, work / "down.raw")
+            downloads.append(elapsed)
+            assert content_md5 == md5, (content_md5, md5)
+            (work / "down.raw").unlink()
+            request(url, "DELETE", f"/v2/images/{image_id}", token)
+    finally:
+        _cloud.stop(proc)
+        shutil.rmtree(base, ignore_errors=True)
+    mib = size / CHUNK
+    copy, hcopy, up, down = min(copies), min(hashed), min(uploads), min(downloads)
+    print(f"image size                        {mib:.0f} MiB, best of {len(uploads)} rounds, {os.cpu_count()} CPUs")
+    print(f"plain copy + fsync                {copy:6.2f} s  {mib / copy:7.0f} MiB/s  (baseline)")
+    print(f"copy + md5 + sha512 + fsync       {hcopy:6.2f} s  {mib / hcopy:7.0f} MiB/s  ratio {copy / hcopy:.2f}"
+          "  (the hashing Glance requires, no HTTP)")
+    print(f"upload (md5+sha512+fsync)         {up:6.2f} s  {mib / up:7.0f} MiB/s  ratio {copy / up:.2f}"
+          f"  (vs hashed copy {hcopy / up:.2f})")
+    print(f"download (+ client fsync)         {down:6.2f} s  {mib / down:7.0f} MiB/s  ratio {copy / down:.2f}")
+    print(f"server RSS growth during upload  {max(growth):.1f} MB (limit 50)")
+
+
+if __name__ == "__main__":
+    main()

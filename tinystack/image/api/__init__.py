@@ -1,0 +1,33 @@
+"""Image API: Glance v2 routes, its version document, and the app with the transfer sweeper."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from tinystack.core.auth import TokenValidator
+from tinystack.core.web import Route, ServiceApp, plain_fault
+from tinystack.image.service import ImageService
+
+
+def routes(svc: ImageService) -> list[Route]:
+    from tinystack.image.api import data, discovery, images, members, versions
+
+    return [*versions.routes(), *images.ImagesAPI(svc).routes(), *data.DataAPI(svc).routes(),
+            *members.MembersAPI(svc).routes(), *discovery.DiscoveryAPI(svc).routes()]
+
+
+def app(svc: ImageService, validator: TokenValidator) -> ServiceApp:
+    sweeper: list[asyncio.Task[None]] = []
+
+    async def start() -> None:
+        sweeper.append(asyncio.get_running_loop().create_task(svc.sweeper.run()))
+
+    async def stop() -> None:
+        for task in sweeper:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await svc.imports.stop()
+
+    return ServiceApp("image", routes(svc), plain_fault, validator=validator, on_startup=[start], on_cleanup=[stop])

@@ -1,0 +1,37 @@
+"""Default image policy rules, under Glance's names so a Glance policy file applies unchanged.
+
+Targets carry ``project_id`` and ``owner`` (the image owner), ``member_id`` (the caller's project when it
+is a member of the image) and ``visibility``."""
+
+from __future__ import annotations
+
+ADMIN = "rule:context_is_admin"
+PROJECT_MEMBER = "role:member and project_id:%(project_id)s"
+PROJECT_READER = "role:reader and project_id:%(project_id)s"
+_SEES = ("project_id:%(project_id)s or project_id:%(member_id)s or 'community':%(visibility)s"
+         " or 'public':%(visibility)s or 'shared':%(visibility)s")
+ADMIN_OR_MEMBER = f"{ADMIN} or ({PROJECT_MEMBER})"
+ADMIN_OR_READER = f"{ADMIN} or ({PROJECT_READER})"
+
+DEFAULTS: dict[str, str] = {
+    "context_is_admin": "role:admin",
+    "service_api": "role:service or role:admin",
+    "add_image": f"{ADMIN} or ({PROJECT_MEMBER} and project_id:%(owner)s)",
+    "delete_image": ADMIN_OR_MEMBER,
+    "get_image": f"{ADMIN} or (role:reader and ({_SEES}))",
+    "get_images": ADMIN_OR_READER,
+    "modify_image": ADMIN_OR_MEMBER,
+    "publicize_image": ADMIN,
+    "communitize_image": ADMIN_OR_MEMBER,
+    "download_image": f"{ADMIN} or (role:member and ({_SEES}))",
+    "upload_image": ADMIN_OR_MEMBER,
+    "deactivate": ADMIN_OR_MEMBER,
+    "reactivate": ADMIN_OR_MEMBER,
+    "add_member": ADMIN_OR_MEMBER,
+    "delete_member": ADMIN_OR_MEMBER,
+    "get_member": f"{ADMIN} or (role:reader and (project_id:%(project_id)s or project_id:%(member_id)s))",
+    "get_members": f"{ADMIN} or (role:reader and (project_id:%(project_id)s or project_id:%(member_id)s))",
+    "modify_member": f"{ADMIN} or (role:member and project_id:%(member_id)s)",
+    "stores_info_detail": ADMIN,
+    "delete_image_location": ADMIN,
+}

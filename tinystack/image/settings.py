@@ -1,0 +1,109 @@
+"""The image service's settings, read from the ``[image]`` section with defaults that suit one machine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tinystack.config import Config
+
+GiB = 1024**3
+
+# The keys ``[image]`` accepts and their defaults (sizes in bytes).
+DEFAULTS: dict[str, str] = {
+    "stores": "file",  # comma-separated ids; ``id:kind`` picks a driver other than ``file``
+    "default_store": "",  # empty: the first store
+    "store_dirs": "",  # ``id=/path,...``; default ``<state_dir>/images/<id>``
+    "image_size_cap": str(1024 * GiB),
+    "quota_image_count_total": "100",
+    "quota_image_size_total": str(1000 * GiB),
+    "quota_image_count_uploading": "10",
+    "quota_image_stage_total": str(1000 * GiB),
+    "image_member_quota": "128",
+    "image_property_quota": "128",
+    "image_tag_quota": "128",
+    "limit_param_default": "25",
+    "api_limit_max": "1000",
+    "enabled_import_methods": "glance-direct",
+    "require_image_format_match": "false",
+    "property_protection_file": "",
+    "property_protection_rule_format": "roles",
+    "upload_stale_after": "300",  # seconds without progress before an upload counts as abandoned
+}
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    id: str
+    kind: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    stores: tuple[StoreSpec, ...]
+    default_store: str
+    staging_dir: Path
+    image_size_cap: int
+    quota_image_count_total: int
+    quota_image_size_total: int
+    quota_image_count_uploading: int
+    quota_image_stage_total: int
+    image_member_quota: int
+    image_property_quota: int
+    image_tag_quota: int
+    limit_param_default: int
+    api_limit_max: int
+    enabled_import_methods: tuple[str, ...]
+    require_image_format_match: bool
+    property_protection_file: Path | None
+    property_protection_rule_format: str
+    upload_stale_after: float
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def load(config: Config) -> ImageSettings:
+    """Settings from ``config``; keys missing from its ``[image]`` section take their defaults."""
+    raw = {**DEFAULTS, **config.values.get("image", {})}
+    unknown = set(raw) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown setting(s) in [image]: {', '.join(sorted(unknown))}")
+    base = config.state_dir / "images"
+    dirs = dict(item.split("=", 1) for item in _split(raw["store_dirs"]))
+    stores = []
+    for item in _split(raw["stores"]):
+        store_id, _, kind = item.partition(":")
+        if not store_id or store_id.startswith("os_glance_") or store_id == "staging":
+            raise ValueError(f"[image] stores: invalid store id {store_id!r}")
+        stores.append(StoreSpec(store_id, kind or "file", Path(dirs.get(store_id, base / store_id))))
+    if not stores:
+        raise ValueError("[image] stores: at least one store is required")
+    default = raw["default_store"] or stores[0].id
+    if default not in {s.id for s in stores}:
+        raise ValueError(f"[image] default_store {default!r} is not one of the stores")
+    rule_format = raw["property_protection_rule_format"].strip().lower()
+    if rule_format not in ("roles", "policies"):
+        raise ValueError("[image] property_protection_rule_format must be 'roles' or 'policies'")
+    return ImageSettings(
+        stores=tuple(stores),
+        default_store=default,
+        staging_dir=base / "staging",
+        image_size_cap=int(raw["image_size_cap"]),
+        quota_image_count_total=int(raw["quota_image_count_total"]),
+        quota_image_size_total=int(raw["quota_image_size_total"]),
+        quota_image_count_uploading=int(raw["quota_image_count_uploading"]),
+        quota_image_stage_total=int(raw["quota_image_stage_total"]),
+        image_member_quota=int(raw["image_member_quota"]),
+        image_property_quota=int(raw["image_property_quota"]),
+        image_tag_quota=int(raw["image_tag_quota"]),
+        limit_param_default=int(raw["limit_param_default"]),
+        api_limit_max=int(raw["api_limit_max"]),
+        enabled_import_methods=tuple(_split(raw["enabled_import_methods"])),
+        require_image_format_match=raw["require_image_format_match"].strip().lower() in ("1", "true", "yes", "on"),
+        property_protection_file=Path(raw["property_protection_file"]) if raw["property_protection_file"] else None,
+        property_protection_rule_format=rule_format,
+        upload_stale_after=float(raw["upload_stale_after"]),
+    )
