@@ -110,6 +110,10 @@ class Cloud:
     def clouds_yaml(self) -> Path:
         return self.config.state_dir / "clouds.yaml"
 
+    @property
+    def service_yaml(self) -> Path:
+        return self.config.state_dir / "service.yaml"
+
     async def start(self) -> None:
         started = time.monotonic()
         cfg = self.config
@@ -137,11 +141,12 @@ class Cloud:
         self.urls = {spec.name: f"http://{host}:{ports[spec.name]}{spec.url_suffix}" for spec in self.services}
         rt.urls.update(self.urls)
         entries = [bootstrap.CatalogEntry(spec.catalog_type, spec.catalog_name, self.urls[spec.name])
-                   for spec in self.services]
-        known = clouds_yaml.known_passwords(self.clouds_yaml)
+                   for spec in self.services if spec.catalog_type]
+        known = clouds_yaml.known_passwords(self.clouds_yaml, self.service_yaml)
         with identity.write() as s:
             passwords = bootstrap.run(s, cfg.get("DEFAULT", "region"), known, entries, identity.hash_rounds)
         clouds_yaml.write(self.clouds_yaml, self.urls["identity"], cfg.get("DEFAULT", "region"), passwords)
+        clouds_yaml.write_service(self.service_yaml, self.urls["identity"], passwords[bootstrap.SERVICE_USER])
         for agent_spec in self.agents:
             agent = agent_spec.factory(rt)
             await agent.start()

@@ -72,3 +72,19 @@ def test_versions(live: LiveCloud) -> None:
     ids = [v["id"] for v in r.json()["versions"]["values"]]
     assert "v3.14" in ids
     assert requests.get(root + "/v3", timeout=10).json()["version"]["status"] == "stable"
+
+
+def test_service_credentials_file(live: LiveCloud) -> None:
+    import stat
+
+    import yaml
+
+    path = live.cloud.service_yaml
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    creds = yaml.safe_load(path.read_text())
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": creds["username"], "domain": {"name": creds["user_domain_name"]}, "password": creds["password"]}}},
+        "scope": {"project": {"name": creds["project_name"], "domain": {"name": creds["project_domain_name"]}}}}}
+    r = requests.post(creds["auth_url"] + "/auth/tokens", json=body, timeout=10)
+    assert r.status_code == 201
+    assert {"admin", "service"} <= {role["name"] for role in r.json()["token"]["roles"]}

@@ -22,7 +22,10 @@ ROLES = ("admin", "member", "reader", "service")
 IMPLIES = (("admin", "member"), ("member", "reader"))
 PROJECTS = ("admin", "demo", "alt_demo", "service")
 # user -> (project, role); admin also holds the admin role on the whole system, as DevStack sets up.
-USERS = {"admin": ("admin", "admin"), "demo": ("demo", "member"), "alt_demo": ("alt_demo", "member")}
+USERS = {"admin": ("admin", "admin"), "demo": ("demo", "member"), "alt_demo": ("alt_demo", "member"),
+         "nova": ("service", "service")}
+# The service user agents authenticate as (docs/contracts.md); it also gets admin on its project.
+SERVICE_USER = "nova"
 INTERFACES = ("public", "internal", "admin")
 
 
@@ -76,6 +79,8 @@ def run(s: Session, region: str, passwords: dict[str, str], catalog: list[Catalo
         _grant(s, "UserProject", user.id, project_ids[project_name], role_ids[role_name])
         if name == "admin":
             _grant(s, "UserSystem", user.id, SYSTEM, role_ids["admin"])
+        if name == SERVICE_USER:
+            _grant(s, "UserProject", user.id, project_ids[project_name], role_ids["admin"])
     if s.get(Region, region) is None:
         s.add(Region(id=region, description=""))
     for entry in catalog:

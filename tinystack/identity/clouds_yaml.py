@@ -9,21 +9,37 @@ from typing import Any
 import yaml
 
 USERS = {"admin": "admin", "demo": "demo", "alt_demo": "alt_demo"}  # cloud name -> user (= project)
+SERVICE_USER = "nova"
 
 
-def known_passwords(path: Path) -> dict[str, str]:
+def known_passwords(path: Path, service_file: Path | None = None) -> dict[str, str]:
+    """Passwords of the bootstrap users as clouds.yaml (and the service credentials file) have them."""
+    out = {}
+    if service_file is not None and service_file.exists():
+        try:
+            data = yaml.safe_load(service_file.read_text()) or {}
+            if data.get("username") == SERVICE_USER and data.get("password"):
+                out[SERVICE_USER] = data["password"]
+        except yaml.YAMLError:
+            pass
     if not path.exists():
-        return {}
+        return out
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError:
-        return {}
-    out = {}
+        return out
     for name, cloud in (data.get("clouds") or {}).items():
         auth = cloud.get("auth") or {}
         if name in USERS and auth.get("username") == USERS[name] and auth.get("password"):
             out[USERS[name]] = auth["password"]
     return out
+
+
+def write_service(path: Path, auth_url: str, password: str) -> None:
+    """The credentials node agents authenticate with (docs/contracts.md, "Service credentials")."""
+    data = {"auth_url": auth_url, "username": SERVICE_USER, "password": password, "project_name": "service",
+            "user_domain_name": "Default", "project_domain_name": "Default"}
+    _write_private(path, yaml.safe_dump(data, sort_keys=False))
 
 
 def write(path: Path, auth_url: str, region: str, passwords: dict[str, str]) -> None:
@@ -44,6 +60,10 @@ def write(path: Path, auth_url: str, region: str, passwords: dict[str, str]) -> 
     }
     text = "# Written by tinystack up. Use: openstack --os-cloud admin ...\n" + yaml.safe_dump(
         {"clouds": clouds}, sort_keys=False)
+    _write_private(path, text)
+
+
+def _write_private(path: Path, text: str) -> None:
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
