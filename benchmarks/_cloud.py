@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import yaml
 
-BIND = "127.0.0.9"
+# A loopback address of its own, so a benchmark never collides with another cloud on this machine.
+BIND = os.environ.get("TINYSTACK_BENCH_BIND") or f"127.0.{random.randint(100, 250)}.{random.randint(2, 250)}"
 
 
 def start(state_dir: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], float]:
