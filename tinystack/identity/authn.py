@@ -96,17 +96,16 @@ class Authenticator:
             raise errors.Unauthorized(f"The account is locked for user: {user_id}.")
         ok = await asyncio.to_thread(check_secret, password, hashed)
         with self.db.session() as s:
+            # The failure count must be committed, so nothing in this block raises.
             fresh = s.get(User, user_id)
-            if fresh is None:
-                raise errors.Unauthorized(UNAUTHORIZED)
-            if not ok:
-                if self.lockout.attempts:
-                    fresh.failed_auth_count += 1
-                    fresh.failed_auth_at = time.time()
-                raise errors.Unauthorized(UNAUTHORIZED)
-            if fresh.failed_auth_count:
+            if fresh is not None and not ok and self.lockout.attempts:
+                fresh.failed_auth_count += 1
+                fresh.failed_auth_at = time.time()
+            elif fresh is not None and ok and fresh.failed_auth_count:
                 fresh.failed_auth_count = 0
                 fresh.failed_auth_at = None
+        if fresh is None or not ok:
+            raise errors.Unauthorized(UNAUTHORIZED)
         if not enabled:
             raise errors.Unauthorized(UNAUTHORIZED)
         return Identified(user_id, ["password"])
