@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from tinystack.config import Config
-from tinystack.core.bus import InProcessBus
+from tinystack.core.bus import Bus, InProcessBus
 from tinystack.core.db import Database
 from tinystack.core.policy import PolicyEngine
 from tinystack.core.web import ServiceApp
@@ -37,7 +37,7 @@ class Runtime:
 
     config: Config
     db: Database
-    bus: InProcessBus
+    bus: Bus
     policy: PolicyEngine
     identity: IdentityService
     # Service objects by name ("image", "network", "compute", ...): the one module of another service a
@@ -96,6 +96,18 @@ SERVICES: list[ServiceSpec] = [
 AGENTS: list[AgentSpec] = []
 
 
+async def _make_bus(cfg: Config) -> Bus:
+    """In-process by default; RabbitMQ when ``[bus] transport_url`` names a broker (amqp://...)."""
+    url = cfg.get("bus", "transport_url")
+    if not url:
+        return InProcessBus()
+    from tinystack.core.rabbitbus import RabbitBus
+
+    bus = RabbitBus(url)
+    await bus.connect()
+    return bus
+
+
 @dataclass
 class Cloud:
     config: Config
@@ -125,7 +137,7 @@ class Cloud:
                 db.migrate(spec.name, spec.migrations)
         policy_file = cfg.get("oslo_policy", "policy_file")
         policy = PolicyEngine(Path(policy_file) if policy_file else cfg.state_dir / "policy.yaml")
-        bus = InProcessBus()
+        bus = await _make_bus(cfg)
         identity = IdentityService(cfg, db, policy)
         self.runtime = rt = Runtime(cfg, db, bus, policy, identity)
         ports: dict[str, int] = {}

@@ -39,3 +39,16 @@ def test_identity_on(kind: str, tmp_path: Path) -> None:
             assert check.status_code == 404
         finally:
             cloud.stop()
+
+
+def test_cloud_on_postgresql_and_rabbitmq(tmp_path: Path) -> None:
+    """The split-ready configuration: PostgreSQL for state and RabbitMQ for the bus."""
+    with scratch_database("postgresql") as url:
+        cloud = LiveCloud(tmp_path, database__connection=url, bus__transport_url="amqp://guest:guest@127.0.0.1:5672/")
+        try:
+            assert type(cloud.cloud.runtime.bus).__name__ == "RabbitBus"  # type: ignore[union-attr]
+            assert cloud.conn("demo").auth_token
+            assert [p.name for p in cloud.conn("demo").identity.user_projects(cloud.conn("demo").current_user_id)] \
+                == ["demo"]
+        finally:
+            cloud.stop()

@@ -23,6 +23,12 @@ class Bus(Protocol):
     def subscribe(self, topic: str, handler: Handler) -> None:
         """Call ``handler`` for each message published on ``topic`` from now on."""
 
+    def publish_nowait(self, topic: str, message: dict[str, Any]) -> None:
+        """Publish from synchronous code running on the bus's event loop (fire and forget)."""
+
+    async def drain(self) -> None:
+        """Wait until what was published from here so far has been handed on."""
+
     async def close(self) -> None:
         """Stop delivering; pending messages are dropped (publishers re-send on reconcile)."""
 
