@@ -17,7 +17,10 @@ from tinystack.conformance.runner import DEFAULT_TEST_TIMEOUT, Workspace, dump_s
 from tinystack.conformance.venv import DEFAULT_SPEC, TempestEnv, ensure_tempest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_TESTS = REPO_ROOT.parent / "shared" / "conformance" / "required-tests.txt"
+# The interop guideline's list: the shared copy beside the repository when there is one, else the copy
+# shipped with the package (interop guideline 2020.06), so an installed tinystack can run it anywhere.
+_SHARED_TESTS = REPO_ROOT.parent / "shared" / "conformance" / "required-tests.txt"
+DEFAULT_TESTS = _SHARED_TESTS if _SHARED_TESTS.exists() else Path(__file__).with_name("interop-2020.06-required-tests.txt")
 
 
 @dataclass
