@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import yaml
@@ -17,10 +18,20 @@ BIND = os.environ.get("TINYSTACK_BENCH_BIND") or f"127.0.{random.randint(100, 25
 
 
 def start(state_dir: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], float]:
-    """Start ``tinystack up`` and return it with the seconds it took to print ``tinystack ready``."""
+    """Start ``tinystack up`` and return it with the seconds it took to print ``tinystack ready``.
+
+    The cloud gets a host name of its own and a namespace standing in for the host's network, so a
+    benchmark never wires anything into the machine itself (``stop`` removes that namespace).
+    """
     exe = Path(sys.executable).with_name("tinystack")
+    host = f"bench{uuid.uuid4().hex[:6]}"
+    netns = f"tsx-{host}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    ini = state_dir.parent / f"{host}.ini"
+    ini.write_text(f"[DEFAULT]\nhost = {host}\n[network]\nexternal_netns = {netns}\n")
+    _netns[state_dir] = netns
     started = time.perf_counter()
-    proc = subprocess.Popen([str(exe), "up", "--state-dir", str(state_dir), "--bind", BIND],
+    proc = subprocess.Popen([str(exe), "--config", str(ini), "up", "--state-dir", str(state_dir), "--bind", BIND],
                             stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -29,13 +40,22 @@ def start(state_dir: Path, env: dict[str, str] | None = None) -> tuple[subproces
     raise RuntimeError(f"tinystack up exited {proc.wait()} before it was ready")
 
 
+_netns: dict[Path, str] = {}
+
+
 def stop(proc: subprocess.Popen[str]) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(15)
+        proc.wait(60)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+    args = [str(a) for a in proc.args]  # type: ignore[union-attr]
+    state_dir = Path(args[args.index("--state-dir") + 1])
+    netns = _netns.pop(state_dir, None)
+    if netns:
+        subprocess.run(["ip", "netns", "delete", netns], check=False, capture_output=True)
+        (state_dir.parent / f"{netns.removeprefix('tsx-')}.ini").unlink(missing_ok=True)
 
 
 def rss_mb(pid: int) -> float:

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,28 @@ from tinystack import config
 from tinystack.cloud import Cloud
 
 
+def isolated_node() -> tuple[str, str]:
+    """A host name of its own for one test cloud, and the namespace that stands in for its host's network.
+
+    The network agent joins the external network to ``external_netns`` instead of the real host, so a
+    test cloud never touches the machine's interfaces; its own host name keeps its node namespace apart.
+    """
+    host = f"lc{uuid.uuid4().hex[:8]}"
+    netns = f"tsx-{host}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    subprocess.run(["ip", "netns", "exec", netns, "ip", "link", "set", "lo", "up"], check=True)
+    return host, netns
+
+
+def remove_netns(name: str) -> None:
+    subprocess.run(["ip", "netns", "delete", name], check=False, capture_output=True)
+
+
 class LiveCloud:
     def __init__(self, state_dir: Path, **overrides: str) -> None:
-        settings = {"state_dir": str(state_dir), "bind": "127.0.0.1",
+        self.host, self.external_netns = isolated_node()
+        settings = {"state_dir": str(state_dir), "bind": "127.0.0.1", "host": self.host,
+                    "network__external_netns": self.external_netns,
                     "identity__password_hash_rounds": "4"}
         settings.update({f"ports__{name}": "0" for name in config.DEFAULTS["ports"]})
         settings.update(overrides)
@@ -30,17 +50,27 @@ class LiveCloud:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="live-cloud", daemon=True)
         self._thread.start()
-        self.call(self.cloud.start())
+        try:
+            self.call(self.cloud.start())
+        except BaseException:
+            self._shutdown()
+            raise
 
     def call(self, coro: Coroutine[Any, Any, Any], timeout: float = 60) -> Any:
         """Run a coroutine on the cloud's loop and wait for it."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def stop(self) -> None:
-        self.call(self.cloud.stop())
+        try:
+            self.call(self.cloud.stop(), timeout=120)
+        finally:
+            self._shutdown()
+
+    def _shutdown(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
         self.loop.close()
+        remove_netns(self.external_netns)
 
     @property
     def clouds_yaml(self) -> Path:

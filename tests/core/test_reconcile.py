@@ -75,3 +75,25 @@ def test_resync_lists_keys_at_start_and_requeue_after() -> None:
         return counts
 
     assert asyncio.run(scenario()) == {"x": 3, "y": 1}
+
+
+def test_stop_lets_reconciles_in_flight_finish() -> None:
+    async def scenario() -> list[str]:
+        events: list[str] = []
+
+        async def reconcile(key: str) -> Result:
+            events.append(f"start {key}")
+            await asyncio.sleep(0.1)
+            events.append(f"end {key}")
+            return DONE
+
+        r = Reconciler("t", reconcile, workers=1)
+        await r.start()
+        r.enqueue("a")
+        r.enqueue("b")
+        await asyncio.sleep(0.02)
+        await r.stop()
+        r.enqueue("c")  # ignored once stopping
+        return events
+
+    assert asyncio.run(scenario()) == ["start a", "end a"]

@@ -12,7 +12,7 @@ import pytest
 import requests
 import yaml
 
-from tests.livecloud import LiveCloud
+from tests.livecloud import LiveCloud, isolated_node, remove_netns
 
 pytestmark = pytest.mark.e2e
 
@@ -29,21 +29,29 @@ def _password_body(user: str, password: str, project: str | None = None) -> dict
 
 def test_up_serves_then_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     bind = f"127.0.{random.randint(100, 250)}.{random.randint(2, 250)}"
-    proc = subprocess.Popen([TINYSTACK, "up", "--state-dir", str(tmp_path), "--bind", bind],
+    host, netns = isolated_node()
+    ini = tmp_path / "tinystack.ini"
+    ini.write_text(f"[DEFAULT]\nhost = {host}\n[network]\nexternal_netns = {netns}\n")
+    proc = subprocess.Popen([TINYSTACK, "--config", str(ini), "up", "--state-dir", str(tmp_path / "state"),
+                             "--bind", bind],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "TINYSTACK_IDENTITY_PASSWORD_HASH_ROUNDS": "4"})
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "tinystack ready"
-        clouds = yaml.safe_load((tmp_path / "clouds.yaml").read_text())["clouds"]
-        assert (tmp_path / "clouds.yaml").stat().st_mode & 0o777 == 0o600
+        clouds = yaml.safe_load((tmp_path / "state" / "clouds.yaml").read_text())["clouds"]
+        assert (tmp_path / "state" / "clouds.yaml").stat().st_mode & 0o777 == 0o600
         auth = clouds["admin"]["auth"]
         r = requests.post(auth["auth_url"] + "/auth/tokens", timeout=10,
                           json=_password_body("admin", auth["password"], "admin"))
         assert r.status_code == 201
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(20) == 0
+        code = proc.wait(60)
+        remove_netns(netns)
+    assert code == 0
+    leftovers = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert host not in leftovers
 
 
 def test_fernet_rotation_keeps_recent_tokens_valid(live: LiveCloud) -> None:

@@ -11,8 +11,6 @@ import pytest
 import requests
 
 from tests.livecloud import LiveCloud
-from tinystack import config
-from tinystack.image import settings as image_settings
 
 PROTECTIONS = """\
 [^x_billing_.*]
@@ -87,18 +85,13 @@ def qcow2_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def special(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCloud]:
-    """A cloud with two stores, small quotas and property protections.
-
-    ``[image]`` is not (yet) one of tinystack.config's sections, so it is registered here for the test."""
+    """A cloud with two stores, small quotas and property protections (``[image]`` settings)."""
     state = Path(tmp_path_factory.mktemp("special"))
     rules = state / "property-protections.conf"
     rules.write_text(PROTECTIONS)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(config.DEFAULTS, "image", dict(image_settings.DEFAULTS))
-        cloud = LiveCloud(state, image__stores="file,fast", image__default_store="file",
-                          image__quota_image_count_total="4", image__quota_image_size_total="100000",
-                          image__image_tag_quota="3", image__property_protection_file=str(rules),
-                          image__upload_stale_after="1")
+    cloud = LiveCloud(state, image__stores="file,fast", image__default_store="file",
+                      image__quota_image_count_total="4", image__quota_image_size_total="100000",
+                      image__image_tag_quota="3", image__property_protection_file=str(rules))
     try:
         yield cloud
     finally:

@@ -34,7 +34,7 @@ def _partials(live: LiveCloud) -> list[Path]:
 
 def test_unknown_formats_are_400(demo_api: Api) -> None:
     r = demo_api("POST", "/v2/images", json={"name": "x", "disk_format": "wrong", "container_format": "bare"})
-    assert r.status_code == 400 and r.headers["Content-Type"].startswith("text/plain")
+    assert r.status_code == 400 and "disk_format" in r.text
     assert demo_api("POST", "/v2/images", json={"container_format": "wrong"}).status_code == 400
     assert demo_api("POST", "/v2/images", json={"min_ram": -1}).status_code == 400
     assert demo_api("POST", "/v2/images", json={"hw_foo": 5}).status_code == 400
@@ -204,3 +204,27 @@ def test_member_rules(demo_api: Api, alt_api: Api) -> None:
     assert alt_api("GET", f"/v2/images/{shared['id']}").status_code == 404
     for i in (private, shared):
         demo_api("DELETE", f"/v2/images/{i['id']}")
+
+
+def test_errors_follow_accept_header(demo_api: Api) -> None:
+    missing = f"/v2/images/{uuid.uuid4()}"
+    plain = demo_api("GET", missing, headers={"Accept": "text/plain"})
+    assert plain.headers["Content-Type"].startswith("text/plain") and plain.text.startswith("404 Not Found")
+    as_json = demo_api("GET", missing, headers={"Accept": "application/json"})
+    assert as_json.status_code == 404 and as_json.headers["x-openstack-request-id"].startswith("req-")
+    body = as_json.json()
+    assert body["code"] == "404 Not Found" and body["title"] == "Not Found" and "No image found" in body["message"]
+    page = demo_api("GET", missing, headers={"Accept": "*/*"})
+    assert page.headers["Content-Type"].startswith("text/html") and "<h1>404 Not Found</h1>" in page.text
+
+
+@pytest.mark.parametrize(("accept", "kind"), [
+    (None, "text/html"), ("*/*", "text/html"), ("application/json", "application/json"),
+    ("text/html;q=0.5, application/json", "application/json"), ("text/*", "text/html"), ("", "text/plain"),
+    ("application/xml", "text/plain"), ("application/json;q=0", "text/plain"),
+    ("text/html;q=0.5, */*", "application/json"),
+])
+def test_error_body_choice(accept: str | None, kind: str) -> None:
+    from tinystack.image.api.faults import choose
+
+    assert choose(accept) == kind

@@ -52,6 +52,12 @@ async def run(
         proc.kill()
         await proc.wait()
         raise CommandFailed(full, -9, "", f"timed out after {timeout}s") from None
+    except asyncio.CancelledError:
+        # Never leave a half-run host command behind the caller's back.
+        if proc.returncode is None:
+            proc.kill()
+            await asyncio.shield(proc.wait())
+        raise
     result = Completed(full, proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace"))
     if check and result.returncode != 0:
         log.warning("host: %s exited %d: %s", shlex.join(full), result.returncode, result.stderr.strip())

@@ -57,8 +57,11 @@ class Reconciler:
         self._tasks: list[asyncio.Task[None]] = []
         self._idle = asyncio.Event()
         self._idle.set()
+        self._stopping = False
 
     def enqueue(self, key: str) -> None:
+        if self._stopping:
+            return
         timer = self._timers.pop(key, None)
         if timer is not None:
             timer.cancel()
@@ -106,6 +109,8 @@ class Reconciler:
         while True:
             key = await self._queue.get()
             self._queued.discard(key)
+            if self._stopping:
+                continue
             self._active.add(key)
             try:
                 result = await self._run_one(key)
@@ -140,10 +145,16 @@ class Reconciler:
         """Wait until nothing is queued or running (timers may still be pending)."""
         await self._idle.wait()
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 30.0) -> None:
+        """Stop taking keys, let reconciles in flight finish (a half-made host object could otherwise
+        escape the cleanup that follows), then stop the workers."""
+        self._stopping = True
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+        deadline = time.monotonic() + grace
+        while self._active and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

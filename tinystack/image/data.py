@@ -41,9 +41,8 @@ class DataHandle:
 
 @dataclass(frozen=True)
 class _Begun:
-    owner: str | None
     disk_format: str | None
-    budget: int | None
+    budget: int | None  # bytes the caller may still send (quota and size cap), None when unlimited
 
 
 class ImageData:
@@ -90,7 +89,7 @@ class ImageData:
             image.status = to_status
             image.transfer_heartbeat = time.time()
             image.updated_at = utcnow()
-            return _Begun(image.owner, image.disk_format, min(caps) if caps else None)
+            return _Begun(image.disk_format, min(caps) if caps else None)
 
     async def _receive(self, store: StoreDriver, image_id: str, source: AsyncIterator[bytes], budget: int | None,
                        size_hint: int | None) -> tuple[transfer.Digest, str]:
@@ -135,6 +134,7 @@ class ImageData:
             if image is not None and image.status == "saving":
                 activate(image, digest, inspection)
                 image.locations.append(ImageLocation(store=store.store_id, key=location, status="active", meta={}))
+                log.info("image %s active: %d bytes in store %s", image_id, digest.size, store.store_id)
                 return
         await store.delete(location)
         raise errors.Gone(f"Image {image_id} could not be found after upload. The image may have been deleted "

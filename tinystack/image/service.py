@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,12 +18,17 @@ from tinystack.core import errors
 from tinystack.core.auth import RequestContext
 from tinystack.core.db import Database
 from tinystack.core.policy import PolicyEngine
+from tinystack.core.web import validate
 from tinystack.image import access, drivers, listing, patch, policies, quotas, schemas
 from tinystack.image import settings as settings_mod
+from tinystack.image.data import ImageData
 from tinystack.image.drivers.base import StoreDriver
 from tinystack.image.drivers.filesystem import FilesystemStore
+from tinystack.image.imports import Imports
+from tinystack.image.membership import Membership
 from tinystack.image.models import Image, ImageMember, ImageProperty, ImageTag, ImageTask, utcnow
 from tinystack.image.protections import PropertyProtections, Unprotected
+from tinystack.image.sweeper import Sweeper
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 STAGING_STORE = "os_glance_staging_store"
@@ -55,11 +60,6 @@ class ImageService:
             PropertyProtections.from_file(pp, self.settings.property_protection_rule_format,
                                           lambda rule, creds: policy.check(rule, {}, creds))
             if pp is not None else Unprotected())
-        from tinystack.image.data import ImageData
-        from tinystack.image.imports import Imports
-        from tinystack.image.membership import Membership
-        from tinystack.image.sweeper import Sweeper
-
         self.data = ImageData(self)
         self.imports = Imports(self)
         self.members = Membership(self)
@@ -95,7 +95,8 @@ class ImageService:
     def allowed(self, ctx: RequestContext, rule: str, target: Mapping[str, Any]) -> bool:
         return self.policy.check(rule, target, ctx.creds())
 
-    def readable(self, ctx: RequestContext) -> Any:
+    def readable(self, ctx: RequestContext) -> Callable[[str], bool]:
+        """Whether the caller may read a property (property protections)."""
         creds = ctx.creds()
         return lambda name: self.protections.allowed(name, "read", creds)
 
@@ -118,8 +119,6 @@ class ImageService:
         for key in _DISALLOWED:
             if key in body:
                 raise errors.Forbidden(f"Attribute '{key}' is read-only.")
-        from tinystack.core.web import validate
-
         validate(body, _IMAGE_SCHEMA)
         for key in body:
             if key in schemas.READ_ONLY and key != "id":
@@ -160,6 +159,7 @@ class ImageService:
             image.tags = [ImageTag(value=t) for t in tags]
             image.locations = []
             s.add(image)
+        log.info("image %s created by project %s", image_id, ctx.project_id)
         return image
 
     def _check_visibility(self, ctx: RequestContext, visibility: str, target: Mapping[str, Any]) -> None:
@@ -255,6 +255,7 @@ class ImageService:
             locations = [(loc.store, loc.key) for loc in image.locations]
             s.delete(image)
             s.execute(delete(ImageTask).where(ImageTask.image_id == image_id))
+        log.info("image %s deleted", image_id)
         await self.data.discard(locations)
 
     def set_active(self, ctx: RequestContext, image_id: str, active: bool) -> None:

@@ -7,6 +7,7 @@ import contextlib
 
 from tinystack.core.auth import TokenValidator
 from tinystack.core.web import Route, ServiceApp, plain_fault
+from tinystack.image.api.faults import GlanceApp
 from tinystack.image.service import ImageService
 
 
@@ -30,4 +31,4 @@ def app(svc: ImageService, validator: TokenValidator) -> ServiceApp:
                 await task
         await svc.imports.stop()
 
-    return ServiceApp("image", routes(svc), plain_fault, validator=validator, on_startup=[start], on_cleanup=[stop])
+    return GlanceApp("image", routes(svc), plain_fault, validator=validator, on_startup=[start], on_cleanup=[stop])

@@ -1,0 +1,130 @@
+"""The guest image boots under QEMU (TCG) and configures itself: DHCP from dnsmasq, metadata through the real
+proxy and API (or from a config drive with no network route), hostname, SSH key, user-data; then ssh works."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from tests.guest import harness
+from tests.metadata.instances import instance
+from tests.metadata.test_api import Compute, Network, port
+from tinystack import config
+from tinystack.guest import build
+from tinystack.metadata import api, configdrive
+from tinystack.metadata.service import MetadataService
+
+pytestmark = [pytest.mark.privileged, pytest.mark.slow,
+              pytest.mark.skipif(not harness.tools_present(), reason="needs qemu, genisoimage, dnsmasq, ssh, apt")]
+MARKER = "USERDATA-MARKER-7f3a"
+USER_DATA = f"#!/bin/sh\necho {MARKER} on $(hostname)\n"
+
+
+@pytest.fixture(scope="module")
+def image() -> build.BuiltImage:
+    return asyncio.run(build.build(harness.SHARED_CACHE))
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+class ApiThread:
+    """The metadata API on its unix socket, in a thread of the test process, with the given ports/instances."""
+
+    def __init__(self, state_dir: Path, ports: list[dict[str, Any]], instances: dict[str, dict[str, Any]]) -> None:
+        cfg = config.load(None, environ={}, overrides={"state_dir": str(state_dir)})
+        self.svc = MetadataService(cfg, {"network": Network(ports), "compute": Compute(instances)})
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.runner = web.AppRunner(api.app(self.svc).build())
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
+
+    async def _start(self) -> None:
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+@pytest.fixture
+def guest_and_net(image: build.BuiltImage, workdir: Path) -> Iterator[tuple[harness.Guest, harness.TestNetwork, Path]]:
+    key, pub = harness.keypair(workdir)
+    net = harness.TestNetwork(workdir)
+    inst = instance(uuid="5e1d2c3b-0000-4000-8000-0000000000a1", name="vm1", project="proj-t", ip=net.guest_ip,
+                    network_id="net-t", key=pub, user_data=base64.b64encode(USER_DATA.encode()).decode())
+    ports = [port("pt", "net-t", net.guest_ip, "proj-t", inst["uuid"])]
+    state = workdir / "state"
+    api_thread = ApiThread(state, ports, {inst["uuid"]: inst})
+    guest = harness.Guest(image, workdir, netns=net.name,
+                          nic=["-netdev", f"tap,id=n0,ifname={net.tap},script=no,downscript=no",
+                               "-device", f"virtio-net-pci,netdev=n0,mac={net.mac}"])
+    try:
+        net.start(api_thread.svc.settings.socket, "net-t", api_thread.svc.settings.secret_file)
+        yield guest, net, key
+    finally:
+        guest.stop()
+        net.stop()
+        api_thread.stop()
+
+
+def test_boot_with_metadata_service(guest_and_net: tuple[harness.Guest, harness.TestNetwork, Path]) -> None:
+    guest, net, key = guest_and_net
+    guest.start()
+    guest.wait_for("boot finished", timeout=150)
+    log = guest.console.read_text()
+    assert f"eth0: lease of {net.guest_ip}/24 obtained" in log
+    assert "route 169.254.169.254/32 via 10.91.0.1" in log
+    assert "successful after" in log and "metadata fetched from metadata service (openstack)" in log
+    assert "hostname set to vm1" in log
+    assert "installed 1 ssh public key(s) for cirros" in log and "tester@tinystack" in log
+    assert f"user-data: {MARKER} on vm1" in log
+    assert "dropbear sshd listening on port 22" in log
+    result = net.ssh(key, "hostname; id -un")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["vm1", "cirros"]
+
+
+def test_boot_with_config_drive_and_no_metadata_route(image: build.BuiltImage, workdir: Path) -> None:
+    key, pub = harness.keypair(workdir)
+    inst = instance(uuid="6f2e3d4c-0000-4000-8000-0000000000b2", name="vm2", key=pub, admin_pass="Pa55-word",
+                    user_data=base64.b64encode(USER_DATA.encode()).decode())
+    iso = harness.make_iso(configdrive.files_for(inst), workdir)
+    # User-mode networking with restrict=on: DHCP works, nothing leaves the VM; port 22 is forwarded to a
+    # loopback port inside a test namespace, so nothing listens on the host.
+    ns = f"tsgt-{workdir.name[-8:].replace('_', '')}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    guest = harness.Guest(image, workdir, netns=ns, config_drive=iso,
+                          nic=["-nic", "user,model=virtio-net-pci,restrict=on,hostfwd=tcp:127.0.0.1:2222-:22"])
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        guest.start()
+        guest.wait_for("boot finished", timeout=150)
+        log = guest.console.read_text()
+        assert "found config drive on /dev/vdb (label config-2)" in log
+        assert "metadata fetched from configdrive" in log
+        assert "hostname set to vm2" in log
+        assert "password for cirros set from admin_pass" in log and "Pa55-word" not in log
+        assert f"user-data: {MARKER} on vm2" in log
+        result = subprocess.run(["ip", "netns", "exec", ns, "ssh", "-i", str(key), *harness.SSH_OPTS, "-p", "2222",
+                                 "cirros@127.0.0.1", "hostname"], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "vm2"
+    finally:
+        guest.stop()
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        shutil.rmtree(workdir / "configdrive", ignore_errors=True)

@@ -1,0 +1,44 @@
+"""At first start the default image is registered public: kernel, ramdisk and disk linked by kernel_id and
+ramdisk_id, visible to every project, and registering again changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.guest import harness
+from tests.livecloud import LiveCloud
+from tinystack.guest import build, register
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not harness.tools_present(), reason="needs apt-get")]
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCloud]:
+    asyncio.run(build.build(harness.SHARED_CACHE))  # so that registration finds a cached build
+    live = LiveCloud(Path(tmp_path_factory.mktemp("guestcloud")), guest__cache_dir=str(harness.SHARED_CACHE))
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+def test_default_images_are_registered_once(cloud: LiveCloud) -> None:
+    cloud.call(register.ensure_default_image(cloud.cloud.runtime), timeout=120)
+    cloud.call(register.ensure_default_image(cloud.cloud.runtime), timeout=120)
+    demo = cloud.conn("demo")
+    images = {i.name: i for i in demo.image.images() if i.name.startswith("cirros-tiny")}
+    assert sorted(images) == ["cirros-tiny", "cirros-tiny-initrd", "cirros-tiny-kernel"]
+    ami, aki, ari = images["cirros-tiny"], images["cirros-tiny-kernel"], images["cirros-tiny-initrd"]
+    assert (ami.disk_format, aki.disk_format, ari.disk_format) == ("ami", "aki", "ari")
+    assert all(i.visibility == "public" and i.status == "active" for i in images.values())
+    assert ami.kernel_id == aki.id and ami.ramdisk_id == ari.id
+    assert ami.os_distro == "cirros" and ami.os_admin_user == "cirros"
+    built = build.cached(harness.SHARED_CACHE)
+    assert built is not None
+    assert aki.size == built.manifest["files"]["vmlinuz"]["size"]
+    data = demo.image.download_image(ari).content
+    assert len(data) == built.manifest["files"]["initrd.gz"]["size"]

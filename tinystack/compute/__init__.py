@@ -1,0 +1,1 @@
+"""Compute: the Nova-compatible v2.1 API, its conductor, and (in agent.py/drivers) the node agent."""

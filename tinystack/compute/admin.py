@@ -1,0 +1,238 @@
+"""Operators' views of the compute fleet: compute nodes (from agents' ``node`` docs, registered in placement),
+services (from heartbeats), availability zones and host aggregates; also the hosts a server may go to."""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+
+from tinystack.compute.models import Aggregate, ComputeNode, Instance, ServerGroup, Service, utcnow
+from tinystack.core import errors
+from tinystack.core.auth import RequestContext
+
+if TYPE_CHECKING:
+    from tinystack.compute.service import ComputeService
+
+P = "os_compute_api"
+INTERNAL_ZONE = "internal"
+
+
+class Admin:
+    def __init__(self, svc: ComputeService) -> None:
+        self.svc = svc
+        self.own_host = svc.config.get("DEFAULT", "host") or socket.gethostname()
+
+    # --- heartbeats and services ----------------------------------------------------------------
+
+    def heartbeat(self, host: str, binary: str, when: float) -> None:
+        with self.svc.session() as s:
+            row = s.scalar(select(Service).where(Service.host == host, Service.binary == binary))
+            now = utcnow()
+            if row is None:
+                seq = (s.scalar(select(func.max(Service.seq))) or 0) + 1
+                row = Service(uuid=str(uuid.uuid4()), seq=seq, host=host, binary=binary,
+                              topic="compute" if binary == "nova-compute" else binary.removeprefix("nova-"),
+                              disabled=False, forced_down=False, created_at=now, updated_at=now, last_seen=when)
+                s.add(row)
+            row.last_seen = max(row.last_seen, when)
+            row.updated_at = now
+
+    def heartbeat_self(self) -> None:
+        """The API process runs the conductor and the scheduler; they report like Nova's services do."""
+        for binary in ("nova-conductor", "nova-scheduler"):
+            self.heartbeat(self.own_host, binary, time.time())
+
+    def is_up(self, row: Service) -> bool:
+        return not row.forced_down and time.time() - row.last_seen <= self.svc.settings.service_down_time
+
+    def host_up(self, host: str) -> bool:
+        with self.svc.session() as s:
+            row = s.scalar(select(Service).where(Service.host == host, Service.binary == "nova-compute"))
+            return row is not None and self.is_up(row)
+
+    def services(self, ctx: RequestContext, host: str | None, binary: str | None) -> list[Service]:
+        self.svc.enforce(ctx, f"{P}:os-services")
+        q = select(Service).order_by(Service.seq)
+        if host:
+            q = q.where(Service.host == host)
+        if binary:
+            q = q.where(Service.binary == binary)
+        with self.svc.session() as s:
+            return list(s.scalars(q).all())
+
+    def find_service(self, s: Any, ident: str) -> Service:
+        row = s.get(Service, ident)
+        if row is None and ident.isdigit():
+            row = s.scalar(select(Service).where(Service.seq == int(ident)))
+        if row is None:
+            raise errors.NotFound(f"Service {ident} could not be found.")
+        return row
+
+    def update_service(self, ctx: RequestContext, ident: str | None, host: str | None, binary: str | None,
+                       changes: dict[str, Any]) -> Service:
+        self.svc.enforce(ctx, f"{P}:os-services")
+        with self.svc.session() as s:
+            if ident is not None:
+                row = self.find_service(s, ident)
+            else:
+                found = s.scalar(select(Service).where(Service.host == host, Service.binary == binary))
+                if found is None:
+                    raise errors.NotFound(f"Service {binary} on host {host} could not be found.")
+                row = found
+            if "status" in changes:
+                row.disabled = changes["status"] == "disabled"
+                row.disabled_reason = changes.get("disabled_reason") if row.disabled else None
+            if "forced_down" in changes:
+                row.forced_down = bool(changes["forced_down"])
+            row.updated_at = utcnow()
+        return row
+
+    def delete_service(self, ctx: RequestContext, ident: str) -> None:
+        self.svc.enforce(ctx, f"{P}:os-services")
+        with self.svc.session() as s:
+            row = self.find_service(s, ident)
+            if row.binary == "nova-compute":
+                busy = s.scalar(select(func.count()).select_from(Instance).where(
+                    Instance.host == row.host, Instance.deleted.is_(False)))
+                if busy:
+                    raise errors.Conflict("Unable to delete compute service that is hosting instances.")
+                node = s.get(ComputeNode, row.host)
+                if node is not None:
+                    s.delete(node)
+            s.delete(row)
+
+    # --- compute nodes --------------------------------------------------------------------------
+
+    def upsert_node(self, host: str, st: dict[str, Any]) -> None:
+        if not host:
+            return
+        cfg = self.svc.settings
+        with self.svc.session() as s:
+            node = s.get(ComputeNode, host)
+            if node is None:
+                seq = (s.scalar(select(func.max(ComputeNode.seq))) or 0) + 1
+                node = ComputeNode(host=host, uuid=str(uuid.uuid4()), seq=seq)
+                s.add(node)
+            node.vcpus = int(st.get("vcpus", 0))
+            node.memory_mb = int(st.get("memory_mb", 0))
+            node.local_gb = int(st.get("local_gb", 0))
+            node.hypervisor_type = str(st.get("hypervisor_type", "QEMU"))
+            node.hypervisor_version = int(st.get("hypervisor_version", 0))
+            node.cpu_info = st.get("cpu_info", {})
+            node.running_vms = int(st.get("running_vms", 0))
+            node.updated_at = utcnow()
+        if self.svc.has("placement"):
+            inventory = {
+                "VCPU": {"total": node.vcpus, "allocation_ratio": cfg.cpu_allocation_ratio, "max_unit": node.vcpus},
+                "MEMORY_MB": {"total": node.memory_mb, "allocation_ratio": cfg.ram_allocation_ratio,
+                              "max_unit": node.memory_mb, "reserved": 0},
+                "DISK_GB": {"total": node.local_gb, "allocation_ratio": cfg.disk_allocation_ratio,
+                            "max_unit": node.local_gb}}
+            self.svc.service("placement").ensure_provider(host, {k: v for k, v in inventory.items() if v["total"]})
+        # A node doc means an agent runs there: let it count as up until heartbeats take over.
+        self.heartbeat(host, "nova-compute", time.time())
+
+    def nodes(self, ctx: RequestContext) -> list[ComputeNode]:
+        self.svc.enforce(ctx, f"{P}:os-hypervisors")
+        with self.svc.session() as s:
+            return list(s.scalars(select(ComputeNode).order_by(ComputeNode.seq)).all())
+
+    def node(self, ctx: RequestContext, ident: str) -> ComputeNode:
+        for node in self.nodes(ctx):
+            if ident in (node.uuid, str(node.seq), node.host):
+                return node
+        raise errors.NotFound(f"Hypervisor {ident} could not be found.")
+
+    def usage_by_host(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        with self.svc.session() as s:
+            for host, flavor in s.execute(select(Instance.host, Instance.flavor).where(
+                    Instance.deleted.is_(False), Instance.host.is_not(None))):
+                u = out.setdefault(host, {"vcpus": 0, "memory_mb": 0, "local_gb": 0, "count": 0})
+                u["vcpus"] += int(flavor["vcpus"])
+                u["memory_mb"] += int(flavor["memory_mb"])
+                u["local_gb"] += int(flavor["root_gb"]) + int(flavor.get("ephemeral_gb", 0))
+                u["count"] += 1
+        return out
+
+    # --- zones and aggregates -------------------------------------------------------------------
+
+    def zone_of(self, host: str) -> str:
+        with self.svc.session() as s:
+            for agg in s.scalars(select(Aggregate).order_by(Aggregate.id)):
+                if host in agg.hosts and agg.meta.get("availability_zone"):
+                    return agg.meta["availability_zone"]
+        return self.svc.settings.default_availability_zone
+
+    def zone_names(self) -> set[str]:
+        with self.svc.session() as s:
+            zones = {a.meta["availability_zone"] for a in s.scalars(select(Aggregate)) if a.meta.get("availability_zone")}
+        return zones | {self.svc.settings.default_availability_zone}
+
+    def zones(self, ctx: RequestContext, detail: bool) -> list[dict[str, Any]]:
+        if detail:
+            self.svc.enforce(ctx, f"{P}:os-availability-zone:detail")
+        with self.svc.session() as s:
+            services = list(s.scalars(select(Service)).all())
+        by_zone: dict[str, dict[str, Any]] = {}
+        for row in services:
+            zone = self.zone_of(row.host) if row.binary == "nova-compute" else INTERNAL_ZONE
+            z = by_zone.setdefault(zone, {"hosts": {}, "available": False})
+            if row.binary == "nova-compute" and self.is_up(row) and not row.disabled:
+                z["available"] = True
+            z["hosts"].setdefault(row.host, {})[row.binary] = {
+                "available": self.is_up(row), "active": not row.disabled, "updated_at": row.updated_at.isoformat()}
+        out = []
+        for name, z in sorted(by_zone.items()):
+            if not detail and name == INTERNAL_ZONE:
+                continue
+            out.append({"zoneName": name, "zoneState": {"available": z["available"] or name == INTERNAL_ZONE},
+                        "hosts": z["hosts"] if detail else None})
+        if not any(z["zoneName"] == self.svc.settings.default_availability_zone for z in out) and not detail:
+            out.append({"zoneName": self.svc.settings.default_availability_zone, "zoneState": {"available": False},
+                        "hosts": None})
+        return out
+
+    def eligible_hosts(self, inst: Instance, exclude: tuple[str, ...], forced: str | None) -> set[str]:
+        """Hosts that pass the compute-side filters: service up and enabled, zone, forced host, group."""
+        with self.svc.session() as s:
+            services = {r.host: r for r in s.scalars(select(Service).where(Service.binary == "nova-compute"))}
+            nodes = list(s.scalars(select(ComputeNode.host)).all())
+            group = s.get(ServerGroup, inst.server_group_id) if inst.server_group_id else None
+            member_hosts: list[str | None] = []
+            if group is not None:
+                member_hosts = [h for h, in s.execute(select(Instance.host).where(
+                    Instance.id.in_([m for m in group.members if m != inst.id]), Instance.deleted.is_(False),
+                    Instance.host.is_not(None)))]
+        hosts = set()
+        for host in nodes:
+            row = services.get(host)
+            if row is None or not self.is_up(row) or host in exclude:
+                continue
+            if forced:
+                if host == forced:
+                    hosts.add(host)
+                continue
+            if row.disabled:
+                continue
+            if inst.availability_zone and self.zone_of(host) != inst.availability_zone:
+                continue
+            hosts.add(host)
+        if group is not None and member_hosts:
+            if group.policy == "affinity":
+                hosts &= set(member_hosts)
+            elif group.policy == "anti-affinity" or (group.policy == "soft-anti-affinity" and hosts - set(member_hosts)):
+                hosts -= set(member_hosts)
+            elif group.policy == "soft-affinity" and hosts & set(member_hosts):
+                hosts &= set(member_hosts)
+        return hosts
+
+    def forget_member(self, instance_id: str) -> None:
+        with self.svc.session() as s:
+            for group in s.scalars(select(ServerGroup)):
+                if instance_id in group.members:
+                    group.members = [m for m in group.members if m != instance_id]

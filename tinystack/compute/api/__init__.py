@@ -1,0 +1,35 @@
+"""Compute API: Nova v2.1 routes with microversions, and the app that starts the conductor."""
+
+from __future__ import annotations
+
+from tinystack.compute.service import ComputeService
+from tinystack.core.auth import TokenValidator
+from tinystack.core.web import Microversions, Route, ServiceApp, Version, nova_fault
+
+MIN_VERSION = Version(2, 1)
+MAX_VERSION = Version(2, 96)
+
+
+def routes(svc: ComputeService) -> list[Route]:
+    from tinystack.compute.api import admin, flavors, keypairs, limits, server_actions, servers, subresources, versions
+
+    return [*versions.routes(), *flavors.FlavorsAPI(svc).routes(), *keypairs.KeypairsAPI(svc).routes(),
+            *limits.LimitsAPI(svc).routes(), *servers.ServersAPI(svc).routes(),
+            *server_actions.ActionsAPI(svc).routes(), *subresources.SubAPI(svc).routes(),
+            *admin.AdminAPI(svc).routes()]
+
+
+def app(svc: ComputeService, validator: TokenValidator) -> ServiceApp:
+    async def start() -> None:
+        svc.flavors.bootstrap()
+        await svc.conductor.start()
+
+    async def stop() -> None:
+        await svc.conductor.stop()
+
+    return ServiceApp("compute", routes(svc), nova_fault, validator=validator,
+                      microversions=Microversions("compute", MIN_VERSION, MAX_VERSION,
+                                                  legacy_header="X-OpenStack-Nova-API-Version",
+                                                  unversioned_paths=("/",)),
+                      request_id_headers=("x-openstack-request-id", "x-compute-request-id"),
+                      on_startup=[start], on_cleanup=[stop])

@@ -1,0 +1,388 @@
+"""The conductor: turns written desired state into work. It schedules and claims (placement), binds ports
+(network), publishes ``instance`` docs to ``agent.compute.<host>`` and folds the agents' ``status.compute``
+reports, ``node`` docs, heartbeats and resync requests back into the tables (docs/contracts.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from tinystack.compute import states
+from tinystack.compute.models import ComputeNode, Instance, utcnow
+from tinystack.compute.netbind import NetBinder
+from tinystack.compute.placing import NoValidHost, Placer
+from tinystack.core import errors
+from tinystack.core.auth import RequestContext
+
+if TYPE_CHECKING:
+    from tinystack.compute.service import ComputeService
+
+log = logging.getLogger(__name__)
+
+# Task states during which the conductor itself is working (scheduling, ports); no agent is involved yet.
+BUILD_TASKS = ("scheduling", "block_device_mapping", "networking")
+
+
+def service_context(inst: Instance) -> RequestContext:
+    """Acting for the instance's owner with admin rights (binding:host_id is admin-only in Neutron)."""
+    return RequestContext(user_id=inst.user_id, project_id=inst.project_id, roles=("admin", "member", "reader"))
+
+
+class Conductor:
+    def __init__(self, svc: ComputeService) -> None:
+        self.svc = svc
+        self.placer = Placer(svc)
+        self.net = NetBinder(svc)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._building: set[str] = set()
+        self._started = False
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        bus = self.svc.bus
+        bus.subscribe("status.compute", self.on_status)
+        bus.subscribe("resync.compute", self.on_resync)
+        bus.subscribe("heartbeat", self.on_heartbeat)
+        self.svc.admin.heartbeat_self()
+        self._spawn(self._housekeeping())
+        # Builds interrupted by a restart of the API process: pick them up again.
+        with self.svc.session() as s:
+            pending = list(s.scalars(select(Instance.id).where(
+                Instance.deleted.is_(False), Instance.vm_state == states.BUILDING,
+                Instance.task_state.in_(BUILD_TASKS))).all())
+        if pending:
+            self.build(pending)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        return self._spawn(coro)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def idle(self) -> None:
+        """Wait for every build and publish started so far (tests, benchmarks)."""
+        while self._tasks - {t for t in self._tasks if t.get_name() == "housekeeping"}:
+            await asyncio.gather(*[t for t in self._tasks if t.get_name() != "housekeeping"],
+                                 return_exceptions=True)
+
+    async def _housekeeping(self) -> None:
+        asyncio.current_task().set_name("housekeeping")  # type: ignore[union-attr]
+        while True:
+            await asyncio.sleep(10)
+            try:
+                self.svc.admin.heartbeat_self()
+                await self._finish_deletes_on_down_hosts()
+            except Exception:
+                log.exception("compute housekeeping failed")
+
+    # --- validation helpers the API calls -------------------------------------------------------
+
+    def validate_networks(self, ctx: RequestContext, networks: Any) -> Any:
+        return self.net.validate(ctx, networks)
+
+    def validate_security_groups(self, ctx: RequestContext, names: list[str], networks: Any) -> None:
+        self.net.validate_security_groups(ctx, names, networks)
+
+    # --- build ----------------------------------------------------------------------------------
+
+    def build(self, instance_ids: list[str]) -> None:
+        self._building.update(instance_ids)
+        self._spawn(self._build_all(instance_ids))
+
+    async def _build_all(self, instance_ids: list[str]) -> None:
+        for iid in instance_ids:
+            try:
+                await self._build(iid)
+            except Exception as exc:
+                log.exception("building instance %s failed", iid)
+                self._fail(iid, f"Build of instance {iid} aborted: {exc}", 500)
+            finally:
+                self._building.discard(iid)
+
+    def _load(self, iid: str) -> Instance | None:
+        with self.svc.session() as s:
+            return s.get(Instance, iid)
+
+    def _doomed(self, iid: str) -> bool:
+        inst = self._load(iid)
+        return inst is None or inst.deleted or inst.task_state == "deleting"
+
+    async def _build(self, iid: str) -> None:
+        inst = self._load(iid)
+        if inst is None or inst.deleted:
+            return
+        if inst.task_state == "deleting":
+            await self._finalize_delete(iid)
+            return
+        try:
+            host = self.placer.place(inst)
+        except NoValidHost as exc:
+            self._fail(iid, str(exc), 500)
+            return
+        with self.svc.session() as s:
+            row = s.get(Instance, iid)
+            assert row is not None
+            row.host = host
+            if not row.availability_zone:
+                row.availability_zone = self.svc.admin.zone_of(host)
+            if row.task_state != "deleting":
+                row.task_state = "networking"
+            row.updated_at = utcnow()
+        if self._doomed(iid):
+            await self._finalize_delete(iid)
+            return
+        inst = self._load(iid)
+        assert inst is not None
+        try:
+            ports, addresses = self.net.bind_all(inst, host)
+        except errors.TinyError as exc:
+            self._fail(iid, f"Build of instance {iid} aborted: failed to allocate the network(s): {exc}", 500)
+            return
+        with self.svc.session() as s:
+            row = s.get(Instance, iid)
+            assert row is not None
+            row.ports = ports
+            row.addresses = addresses
+            if row.task_state != "deleting":
+                row.task_state = "spawning"
+            row.updated_at = utcnow()
+        if self._doomed(iid):
+            await self._finalize_delete(iid)
+            return
+        await self.publish(iid)
+
+    def _fail(self, iid: str, message: str, code: int) -> None:
+        """ERROR with a fault; what was claimed stays until delete (Nova keeps a failed server's ports too)."""
+        with self.svc.session() as s:
+            inst = s.get(Instance, iid)
+            if inst is None or inst.deleted:
+                return
+            inst.vm_state = states.ERROR
+            if inst.task_state != "deleting":
+                inst.task_state = None
+            inst.fault = {"message": message[:255], "code": code, "details": message,
+                          "created": utcnow().isoformat()}
+            inst.updated_at = utcnow()
+            self.svc.actions.finish(s, iid, "Error", inst.host, message)
+        if code == 500 and "No valid host" in message:
+            self.placer.release(iid)
+
+    # --- publishing the desired state -----------------------------------------------------------
+
+    def doc(self, inst: Instance) -> dict[str, Any]:
+        """The ``instance`` spec of docs/contracts.md, resolved: the agent never reads the database."""
+        d = inst.doc
+        f = inst.flavor
+        image = d.get("image") or {}
+        props = image.get("properties") or {}
+        nics = [{"port_id": p["port_id"], "mac_address": p.get("mac_address"), "tap": f"tap{p['port_id'][:11]}",
+                 "fixed_ips": p.get("fixed_ips", [])} for p in inst.ports]
+        spec: dict[str, Any] = {
+            "id": inst.id, "name": inst.name, "hostname": inst.hostname, "project_id": inst.project_id,
+            "user_id": inst.user_id,
+            "flavor": {"vcpus": f["vcpus"], "memory_mb": f["memory_mb"], "root_gb": f["root_gb"],
+                       "ephemeral_gb": f.get("ephemeral_gb", 0), "swap_mb": f.get("swap", 0),
+                       "extra_specs": f.get("extra_specs", {})},
+            "image": {k: image.get(k) for k in ("id", "disk_format", "container_format", "size", "checksum",
+                                                "properties")},
+            "kernel_image_id": props.get("kernel_id"), "ramdisk_image_id": props.get("ramdisk_id"),
+            "nics": nics, "power": d.get("power", "running"), "rescue": bool(d.get("rescue")),
+            "reboot": d.get("reboot") or {"seq": 0, "hard": False}, "snapshot": d.get("snapshot"),
+            "rebuild": d.get("rebuild") or {"seq": 0},
+            "migration": d.get("migration"),
+            "config_drive": self.config_drive(inst) if inst.config_drive else None,
+            "admin_pass": inst.admin_pass, "console_log_max_bytes": self.svc.settings.console_log_max_bytes,
+        }
+        return spec
+
+    def config_drive(self, inst: Instance) -> dict[str, Any]:
+        from tinystack.compute.configdrive import files
+
+        return {"files": files(inst)}
+
+    def publish_soon(self, iid: str) -> None:
+        self._spawn(self.publish(iid))
+
+    async def publish(self, iid: str) -> None:
+        inst = self._load(iid)
+        if inst is None or inst.deleted or not inst.host:
+            return
+        if inst.task_state == "deleting":
+            await self.svc.bus.publish(f"agent.compute.{inst.host}",
+                                       {"op": "delete", "type": "instance", "id": iid, "generation": inst.generation})
+            return
+        await self.svc.bus.publish(f"agent.compute.{inst.host}", {
+            "op": "put", "type": "instance", "id": iid, "generation": inst.generation, "spec": self.doc(inst)})
+
+    # --- delete ---------------------------------------------------------------------------------
+
+    async def delete(self, iid: str) -> None:
+        """The row says ``deleting``; finish at once when no agent holds the guest, else ask the agent."""
+        if iid in self._building:
+            return  # the build notices at its next step and cleans up what it made
+        inst = self._load(iid)
+        if inst is None or inst.deleted:
+            return
+        if not inst.host or not self.svc.admin.host_up(inst.host):
+            await self._finalize_delete(iid)
+            return
+        await self.publish(iid)
+
+    async def _finalize_delete(self, iid: str) -> None:
+        """Give back everything the server held: ports, placement allocation, group membership; mark deleted."""
+        inst = self._load(iid)
+        if inst is None or inst.deleted:
+            return
+        try:
+            self.net.unbind_all(inst)
+        except Exception:
+            log.exception("releasing the ports of %s failed; they stay for an operator to remove", iid)
+        self.placer.release(iid)
+        self.svc.admin.forget_member(iid)
+        with self.svc.session() as s:
+            row = s.get(Instance, iid)
+            if row is None or row.deleted:
+                return
+            now = utcnow()
+            row.deleted, row.deleted_at, row.terminated_at = True, now, now
+            row.vm_state, row.task_state, row.power_state = states.DELETED, None, states.NOSTATE
+            row.updated_at = now
+            self.svc.actions.finish(s, iid, "Success", row.host)
+
+    async def _finish_deletes_on_down_hosts(self) -> None:
+        with self.svc.session() as s:
+            rows = list(s.execute(select(Instance.id, Instance.host).where(
+                Instance.deleted.is_(False), Instance.task_state == "deleting")).all())
+        for iid, host in rows:
+            if iid not in self._building and (not host or not self.svc.admin.host_up(host)):
+                await self._finalize_delete(iid)
+
+    # --- agent reports --------------------------------------------------------------------------
+
+    async def on_status(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("type")
+        if kind == "node":
+            self.svc.admin.upsert_node(msg.get("host") or msg.get("id") or "", msg.get("status") or {})
+        elif kind == "instance":
+            await self._instance_status(msg)
+
+    async def _instance_status(self, msg: dict[str, Any]) -> None:
+        from tinystack.compute.lifecycle import settle
+
+        iid = msg.get("id")
+        st = msg.get("status") or {}
+        observed = int(msg.get("observed_generation") or 0)
+        with self.svc.session() as s:
+            inst = s.get(Instance, iid) if isinstance(iid, str) else None
+            if inst is None or inst.deleted:
+                return
+            if msg.get("host") and inst.host and msg["host"] != inst.host and not inst.doc.get("migration"):
+                return  # a stale report from a host the server has left
+            if st.get("console_log"):
+                inst.console_log = st["console_log"]
+            if st.get("diagnostics"):
+                inst.diagnostics = st["diagnostics"]
+            if "power_state" in st:
+                inst.power_state = int(st["power_state"])
+            inst.observed_generation = max(inst.observed_generation, observed)
+            after = settle(self.svc, s, inst, st, observed)
+            inst.updated_at = utcnow()
+        if after == "deleted":
+            await self._finalize_delete(inst.id)
+        elif after == "offload":
+            await self.svc.lifecycle.offload(inst.id)
+        elif after == "migrated":
+            await self.svc.lifecycle.finish_live_migration(inst.id)
+
+    async def on_resync(self, msg: dict[str, Any]) -> None:
+        """An agent started: send it every instance it should hold, then the complete set."""
+        host = msg.get("host")
+        if not isinstance(host, str):
+            return
+        with self.svc.session() as s:
+            ids = list(s.scalars(select(Instance.id).where(Instance.host == host, Instance.deleted.is_(False))))
+        for iid in ids:
+            if iid not in self._building:
+                await self.publish(iid)
+        keep = [i for i in ids]
+        await self.svc.bus.publish(f"agent.compute.{host}", {"op": "sync", "types": ["instance"],
+                                                             "ids": {"instance": keep}})
+
+    async def on_heartbeat(self, msg: dict[str, Any]) -> None:
+        if msg.get("agent") != "compute" or not isinstance(msg.get("host"), str):
+            return
+        self.svc.admin.heartbeat(msg["host"], "nova-compute", float(msg.get("time") or time.time()))
+
+    @staticmethod
+    def net_ctx(inst: Instance) -> RequestContext:
+        return service_context(inst)
+
+    def node_hosts(self) -> list[str]:
+        with self.svc.session() as s:
+            return list(s.scalars(select(ComputeNode.host)).all())
+
+    # --- moves ----------------------------------------------------------------------------------
+
+    def rebuild_elsewhere(self, iid: str) -> None:
+        """Unshelve: a new host, ports bound there, then the doc (the build path without new rows)."""
+        self._building.add(iid)
+
+        async def run() -> None:
+            try:
+                inst = self._load(iid)
+                if inst is None:
+                    return
+                try:
+                    host = self.placer.place(inst)
+                except NoValidHost as exc:
+                    self._fail(iid, str(exc), 500)
+                    return
+                with self.svc.session() as s:
+                    row = s.get(Instance, iid)
+                    assert row is not None
+                    row.host = host
+                await self.rebind_ports(iid, publish=False)
+                await self.publish(iid)
+            finally:
+                self._building.discard(iid)
+
+        self._spawn(run())
+
+    def rebind_soon(self, iid: str) -> None:
+        self._spawn(self.rebind_ports(iid))
+
+    async def rebind_ports(self, iid: str, publish: bool = True) -> None:
+        """Point the server's ports at its (new) host, so the network agent there plugs them."""
+        inst = self._load(iid)
+        if inst is None or not inst.host:
+            return
+        if inst.ports and self.svc.has("network"):
+            ctx = service_context(inst)
+            for p in inst.ports:
+                try:
+                    self.svc.service("network").update_port(ctx, p["port_id"], {"port": {"binding:host_id": inst.host}})
+                except errors.NotFound:
+                    log.warning("port %s of %s is gone", p["port_id"], iid)
+        if publish:
+            await self.publish(iid)
+
+    async def publish_delete_to(self, iid: str, host: str) -> None:
+        inst = self._load(iid)
+        if inst is None or not host:
+            return
+        await self.svc.bus.publish(f"agent.compute.{host}", {"op": "delete", "type": "instance", "id": iid,
+                                                             "generation": inst.generation})

@@ -1,0 +1,1 @@
+"""Virt drivers for the compute agent: ``qemu`` (real, the default) and ``fake`` (in memory, tests only)."""

@@ -1,0 +1,434 @@
+"""The QEMU driver: one detached ``qemu-system-x86_64`` per instance, run in the node namespace, driven over
+QMP; disks are qcow2 overlays on cached base images (see the sibling modules for each part)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tinystack.compute.drivers.base import (
+    NOSTATE,
+    SHUTDOWN,
+    SUSPENDED,
+    DriverError,
+    HostInfo,
+    InstanceInfo,
+    Spec,
+)
+from tinystack.compute.drivers.qemu import disks, process, qmp
+from tinystack.compute.drivers.qemu.console import ConsoleDrain
+from tinystack.compute.drivers.qemu.imagecache import ImageCache
+from tinystack.compute.drivers.qemu.layout import InstanceDir
+from tinystack.core import host
+from tinystack.core.svcauth import ServiceAuth
+
+log = logging.getLogger(__name__)
+
+_UUID = re.compile(r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$")
+
+
+class QemuDriver:
+    def __init__(self, instances_path: Path, image_cache_dir: Path, auth: Callable[[], ServiceAuth], *,
+                 netns: str | None, kvm: str = "auto", power_off_timeout: float = 10.0,
+                 console_log_max_bytes: int = 1024 * 1024, tap_wait_timeout: float = 30.0,
+                 image_cache_max_age: float = 86400.0) -> None:
+        self.instances_path = instances_path
+        self.images = ImageCache(image_cache_dir, auth, image_cache_max_age)
+        self._auth = auth
+        self.netns = netns
+        self.kvm = kvm
+        self.power_off_timeout = power_off_timeout
+        self.console_log_max_bytes = console_log_max_bytes
+        self.tap_wait_timeout = tap_wait_timeout
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._drains: dict[str, ConsoleDrain] = {}
+        self._host_info: HostInfo | None = None
+        self._kvm: asyncio.Task[bool] | None = None
+
+    def _dir(self, instance_id: str) -> InstanceDir:
+        if not _UUID.match(instance_id):
+            raise DriverError(f"invalid instance id {instance_id!r}", permanent=True)
+        return InstanceDir(self.instances_path / instance_id)
+
+    def _lock(self, instance_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(instance_id, asyncio.Lock())
+
+    # -- host ---------------------------------------------------------------------------------------
+
+    async def init_host(self) -> None:
+        self.instances_path.mkdir(parents=True, exist_ok=True)
+        if self.kvm == "auto" and self._kvm is None:
+            # Probe now, in the background, so the first boot does not wait for it.
+            self._kvm = asyncio.create_task(process.kvm_usable())
+        # Guests still running from before an agent restart: keep their consoles logged.
+        for instance_id in await self.list_instances():
+            if process.pid_of(self._dir(instance_id)) is not None:
+                await self._ensure_drain(self._dir(instance_id))
+
+    async def host_info(self) -> HostInfo:
+        if self._host_info is None:
+            mem_kb = 0
+            with open("/proc/meminfo") as f:
+                for line in f:
+                    if line.startswith("MemTotal:"):
+                        mem_kb = int(line.split()[1])
+            st = os.statvfs(self.instances_path)
+            cpu: dict[str, Any] = {"arch": os.uname().machine, "model": "", "vendor": "", "features": [],
+                                   "topology": {"sockets": 1, "cores": os.cpu_count() or 1, "threads": 1}}
+            with open("/proc/cpuinfo") as f:
+                for line in f:
+                    key, _, value = line.partition(":")
+                    key, value = key.strip(), value.strip()
+                    if key == "model name" and not cpu["model"]:
+                        cpu["model"] = value
+                    elif key == "vendor_id" and not cpu["vendor"]:
+                        cpu["vendor"] = value
+                    elif key == "flags" and not cpu["features"]:
+                        cpu["features"] = sorted(value.split())
+            self._host_info = HostInfo(os.cpu_count() or 1, mem_kb // 1024, st.f_blocks * st.f_frsize // 1024**3,
+                                       "QEMU", await process.version(), cpu)
+        return self._host_info
+
+    async def list_instances(self) -> list[str]:
+        if not self.instances_path.is_dir():
+            return []
+        return sorted(p.name for p in self.instances_path.iterdir() if p.is_dir() and _UUID.match(p.name))
+
+    async def get_info(self, instance_id: str) -> InstanceInfo:
+        idir = self._dir(instance_id)
+        if not idir.disk.exists():
+            return InstanceInfo(False, NOSTATE)
+        if process.pid_of(idir) is None:
+            return InstanceInfo(True, SUSPENDED if idir.memory_save.exists() else SHUTDOWN)
+        async with self._lock(instance_id):
+            state = await self._runstate(idir)
+        return InstanceInfo(True, qmp.POWER_FOR_RUNSTATE.get(state, NOSTATE))
+
+    async def _runstate(self, idir: InstanceDir) -> str:
+        try:
+            return await qmp.runstate(idir.qmp)
+        except DriverError:
+            if process.pid_of(idir) is None:
+                return "shutdown"  # it exited while we asked
+            raise
+
+    # -- disks --------------------------------------------------------------------------------------
+
+    async def create(self, spec: Spec) -> None:
+        idir = self._dir(spec["id"])
+        async with self._lock(spec["id"]):
+            if idir.disk.exists():
+                return
+            idir.path.mkdir(parents=True, exist_ok=True)
+            await self._fetch_boot_images(spec)
+            await self._build_disks(idir, spec, new_root=True)
+            idir.write_launch(spec)
+
+    async def _fetch_boot_images(self, spec: Spec) -> None:
+        ids = [(spec.get("image") or {}).get("id"), spec.get("kernel_image_id"), spec.get("ramdisk_image_id")]
+        await asyncio.gather(*(self.images.get(i) for i in ids if i))
+
+    async def _build_disks(self, idir: InstanceDir, spec: Spec, new_root: bool) -> None:
+        flavor = spec.get("flavor") or {}
+        image_id = (spec.get("image") or {}).get("id")
+        if not image_id:
+            raise DriverError("the instance has no image (volume-backed boot is not supported yet)", permanent=True)
+        if new_root or not idir.disk.exists():
+            await disks.create_overlay(idir.disk, await self.images.get(image_id), int(flavor.get("root_gb") or 0))
+        else:
+            await disks.grow(idir.disk, int(flavor.get("root_gb") or 0))
+        await disks.ensure_ephemeral(idir.ephemeral, int(flavor.get("ephemeral_gb") or 0))
+        await disks.ensure_swap(idir.swap, int(flavor.get("swap_mb") or 0))
+        await disks.build_config_drive(idir.config_drive, spec.get("config_drive"))
+
+    async def rebuild_disks(self, spec: Spec, recreate_root: bool) -> None:
+        idir = self._dir(spec["id"])
+        async with self._lock(spec["id"]):
+            await self._ensure_off(idir)
+            disks.remove(idir.memory_save)  # saved memory cannot outlive new disks
+            await self._fetch_boot_images(spec)
+            await self._build_disks(idir, spec, new_root=recreate_root)
+            idir.write_launch(spec)
+
+    async def unrescue(self, instance_id: str) -> None:
+        idir = self._dir(instance_id)
+        async with self._lock(instance_id):
+            await self._ensure_off(idir)
+            disks.remove(idir.rescue_disk)
+
+    # -- power --------------------------------------------------------------------------------------
+
+    async def power_on(self, spec: Spec) -> None:
+        idir = self._dir(spec["id"])
+        async with self._lock(spec["id"]):
+            if process.pid_of(idir) is not None:
+                return
+            resuming = idir.memory_save.exists()
+            if resuming:
+                # The saved state only fits the exact devices it was saved with.
+                launch = idir.read_launch() or spec
+            else:
+                launch = dict(spec)
+                idir.write_launch(launch)
+            args = await self._argv(idir, launch, incoming=resuming)
+            for nic in launch.get("nics") or []:
+                if self.netns is None:
+                    raise DriverError("an instance with NICs needs the node namespace", permanent=True)
+                await process.wait_tap(self.netns, nic["tap"], self.tap_wait_timeout)
+            await process.start(idir, args, self.netns)
+            await self._ensure_drain(idir)
+            if resuming:
+                await self._wait_incoming(idir)
+                disks.remove(idir.memory_save)
+            await qmp.execute(idir.qmp, "cont")
+
+    async def _argv(self, idir: InstanceDir, spec: Spec, incoming: bool) -> list[str]:
+        image_id = (spec.get("image") or {}).get("id") or ""
+        base = await self.images.get(image_id)
+        kernel = initrd = None
+        if spec.get("kernel_image_id"):
+            kernel = str((await self.images.get(spec["kernel_image_id"])).path)
+        if spec.get("ramdisk_image_id"):
+            initrd = str((await self.images.get(spec["ramdisk_image_id"])).path)
+        layout: list[tuple[str, str, bool]] = []
+        if spec.get("rescue"):
+            # Rescue: a fresh copy of the image boots; the original root disk is the second disk.
+            if not idir.rescue_disk.exists():
+                await disks.create_overlay(idir.rescue_disk, base, 0)
+            layout.append((str(idir.rescue_disk), "qcow2", False))
+        layout.append((str(idir.disk), "qcow2", False))
+        if idir.ephemeral.exists():
+            layout.append((str(idir.ephemeral), "qcow2", False))
+        if idir.swap.exists():
+            layout.append((str(idir.swap), "raw", False))
+        if idir.config_drive.exists():
+            layout.append((str(idir.config_drive), "raw", True))
+        kvm = self.kvm == "on" or (self.kvm == "auto" and await (self._kvm or process.kvm_usable()))
+        return process.argv(idir, spec, kvm=kvm, disks=layout, kernel=kernel, initrd=initrd, incoming=incoming)
+
+    async def _wait_incoming(self, idir: InstanceDir, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            info = await qmp.execute(idir.qmp, "query-migrate")
+            status = (info or {}).get("status")
+            if status == "completed":
+                return
+            if status == "failed":
+                raise DriverError(f"resume failed: {(info or {}).get('error-desc', 'incoming migration failed')}")
+            if time.monotonic() > deadline:
+                raise DriverError("resume timed out")
+            await asyncio.sleep(0.1)
+
+    async def _ensure_drain(self, idir: InstanceDir) -> None:
+        drain = self._drains.get(idir.uuid)
+        if drain is not None and drain.running:
+            return
+        drain = ConsoleDrain(idir.serial, idir.console_log, self.console_log_max_bytes)
+        self._drains[idir.uuid] = drain
+        await drain.start()
+
+    async def power_off(self, instance_id: str, timeout: float) -> None:
+        idir = self._dir(instance_id)
+        async with self._lock(instance_id):
+            await self._graceful_off(idir, timeout)
+            disks.remove(idir.memory_save)
+
+    async def _graceful_off(self, idir: InstanceDir, timeout: float) -> None:
+        if process.pid_of(idir) is None:
+            return
+        if await self._runstate(idir) == "running":
+            with contextlib.suppress(DriverError):
+                await qmp.execute(idir.qmp, "system_powerdown")
+            if await process.wait_gone(idir, timeout):
+                return
+            log.info("instance %s did not power off within %.0fs; stopping it hard", idir.uuid, timeout)
+        await self._ensure_off(idir)
+
+    async def _ensure_off(self, idir: InstanceDir) -> None:
+        """Hard stop: QMP quit, then SIGKILL."""
+        if process.pid_of(idir) is None:
+            return
+        with contextlib.suppress(DriverError):
+            await qmp.execute(idir.qmp, "quit")
+        if not await process.wait_gone(idir, 5):
+            await process.kill(idir)
+
+    async def pause(self, instance_id: str) -> None:
+        idir = self._dir(instance_id)
+        async with self._lock(instance_id):
+            if await self._runstate(idir) != "paused":
+                await qmp.execute(idir.qmp, "stop")
+
+    async def unpause(self, instance_id: str) -> None:
+        idir = self._dir(instance_id)
+        async with self._lock(instance_id):
+            if await self._runstate(idir) != "running":
+                await qmp.execute(idir.qmp, "cont")
+
+    async def suspend(self, instance_id: str) -> None:
+        idir = self._dir(instance_id)
+        async with self._lock(instance_id):
+            if process.pid_of(idir) is None:
+                return
+            tmp = idir.path / "memory.save.tmp"
+            await qmp.execute(idir.qmp, "stop")
+            await qmp.execute(idir.qmp, "migrate", {"uri": f"exec:cat > {tmp}"})
+            deadline = time.monotonic() + 300
+            while True:
+                info = await qmp.execute(idir.qmp, "query-migrate") or {}
+                if info.get("status") == "completed":
+                    break
+                if info.get("status") in ("failed", "cancelled") or time.monotonic() > deadline:
+                    await qmp.execute(idir.qmp, "cont")
+                    raise DriverError(f"suspend failed: {info.get('error-desc', info.get('status', 'timeout'))}")
+                await asyncio.sleep(0.1)
+            os.replace(tmp, idir.memory_save)
+            await self._ensure_off(idir)
+
+    async def reboot(self, spec: Spec, hard: bool) -> None:
+        idir = self._dir(spec["id"])
+        async with self._lock(spec["id"]):
+            if process.pid_of(idir) is None:
+                return
+            if not hard:
+                state = await self._runstate(idir)
+                if state == "running":
+                    with contextlib.suppress(DriverError):
+                        await qmp.execute(idir.qmp, "system_powerdown")
+                    if await process.wait_gone(idir, self.power_off_timeout):
+                        hard = False
+                    else:
+                        log.info("instance %s ignored the soft reboot; resetting it", idir.uuid)
+                        hard = True
+                else:
+                    hard = True
+            if hard:
+                await qmp.execute(idir.qmp, "system_reset")
+                if await self._runstate(idir) != "running":
+                    await qmp.execute(idir.qmp, "cont")
+                return
+        await self.power_on(spec)  # the guest went down cleanly: boot it again
+
+    # -- images -------------------------------------------------------------------------------------
+
+    async def snapshot(self, instance_id: str, image_id: str) -> None:
+        idir = self._dir(instance_id)
+        tmp = idir.path / "snapshot.qcow2"
+        async with self._lock(instance_id):
+            resume = False
+            if process.pid_of(idir) is not None and await self._runstate(idir) == "running":
+                # QMP stop drains and flushes every block device, so the overlay on disk is consistent.
+                await qmp.execute(idir.qmp, "stop")
+                resume = True
+            try:
+                await host.run(["qemu-img", "convert", "-U", "-O", "qcow2", "-f", "qcow2", str(idir.disk), str(tmp)],
+                               timeout=3600)
+            finally:
+                if resume:
+                    await qmp.execute(idir.qmp, "cont")
+        try:
+            await self._upload(image_id, tmp)
+        finally:
+            disks.remove(tmp)
+
+    async def _upload(self, image_id: str, path: Path) -> None:
+        auth = self._auth()
+        url = await auth.endpoint("image")
+        headers = {"X-Auth-Token": await auth.token(), "Content-Type": "application/octet-stream"}
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_read=300)) as http:
+            with open(path, "rb") as f:
+                async with http.put(f"{url}/v2/images/{image_id}/file", data=f, headers=headers) as resp:
+                    if resp.status == 409:
+                        # Already has data (a retry after the upload went through), or the image was deleted.
+                        log.warning("snapshot upload to image %s: %s", image_id, (await resp.text())[:200])
+                        return
+                    if resp.status == 404:
+                        raise DriverError(f"snapshot image {image_id} no longer exists", permanent=True)
+                    if resp.status >= 300:
+                        raise DriverError(f"snapshot upload to image {image_id} gave {resp.status}")
+
+    # -- teardown -----------------------------------------------------------------------------------
+
+    async def destroy(self, instance_id: str) -> None:
+        idir = self._dir(instance_id)
+        async with self._lock(instance_id):
+            await self._ensure_off(idir)
+            drain = self._drains.pop(instance_id, None)
+            if drain is not None:
+                await drain.stop()
+            if idir.run_dir != idir.path:
+                await asyncio.to_thread(shutil.rmtree, idir.run_dir, True)
+            if idir.path.exists():
+                await asyncio.to_thread(shutil.rmtree, idir.path, True)
+        self._locks.pop(instance_id, None)
+        await self._cleanup_images()
+
+    async def _cleanup_images(self) -> None:
+        in_use: set[str] = set()
+        for instance_id in await self.list_instances():
+            spec = self._dir(instance_id).read_launch() or {}
+            in_use.update(i for i in ((spec.get("image") or {}).get("id"), spec.get("kernel_image_id"),
+                                      spec.get("ramdisk_image_id")) if i)
+        removed = self.images.cleanup(in_use)
+        if removed:
+            log.info("image cache: removed unused bases %s", ", ".join(removed))
+
+    def console_log_path(self, instance_id: str) -> str:
+        return str(self.instances_path / instance_id / "console.log")
+
+    async def diagnostics(self, instance_id: str) -> dict[str, Any]:
+        idir = self._dir(instance_id)
+        pid = process.pid_of(idir)
+        if pid is None:
+            return {}
+        spec = idir.read_launch() or {}
+        flavor = spec.get("flavor") or {}
+        async with self._lock(instance_id):
+            try:
+                state = await qmp.runstate(idir.qmp)
+                blockstats = await qmp.execute(idir.qmp, "query-blockstats") or []
+            except DriverError:
+                return {}
+        try:
+            started = os.stat(f"/proc/{pid}").st_mtime
+        except FileNotFoundError:
+            return {}
+        return {
+            "state": state, "driver": "qemu", "hypervisor": "qemu", "hypervisor_os": "linux",
+            "uptime": int(time.time() - started), "config_drive": idir.config_drive.exists(),
+            "num_cpus": int(flavor.get("vcpus") or 1), "num_nics": len(spec.get("nics") or []),
+            "num_disks": len(blockstats),
+            "memory_details": {"maximum": int(flavor.get("memory_mb") or 0), "used": 0},
+            "cpu_details": [{"id": i, "time": None, "utilisation": None} for i in range(int(flavor.get("vcpus") or 1))],
+            "nic_details": [{"mac_address": n.get("mac_address")} for n in spec.get("nics") or []],
+            "disk_details": [{"read_bytes": b["stats"].get("rd_bytes", 0), "read_requests": b["stats"].get("rd_operations", 0),
+                              "write_bytes": b["stats"].get("wr_bytes", 0),
+                              "write_requests": b["stats"].get("wr_operations", 0), "errors_count": 0}
+                             for b in blockstats],
+        }
+
+    async def close(self, stop_guests: bool) -> None:
+        if self._kvm is not None and not self._kvm.done():
+            self._kvm.cancel()
+            await asyncio.gather(self._kvm, return_exceptions=True)
+        if stop_guests:
+            ids = [i for i in await self.list_instances() if process.pid_of(self._dir(i)) is not None]
+            await asyncio.gather(*(self._stop_for_exit(i) for i in ids), return_exceptions=True)
+        for drain in self._drains.values():
+            await drain.stop()
+        self._drains.clear()
+
+    async def _stop_for_exit(self, instance_id: str) -> None:
+        idir = self._dir(instance_id)
+        async with self._lock(instance_id):
+            await self._graceful_off(idir, self.power_off_timeout)

@@ -1,0 +1,93 @@
+"""Where an instance's files live: ``<instances_path>/<uuid>/``, one fixed name per purpose."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class InstanceDir:
+    path: Path
+
+    @property
+    def uuid(self) -> str:
+        return self.path.name
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    # Disks
+    @property
+    def disk(self) -> Path:
+        return self.path / "disk"  # root: qcow2 overlay on the cached base
+
+    @property
+    def ephemeral(self) -> Path:
+        return self.path / "disk.eph0"
+
+    @property
+    def swap(self) -> Path:
+        return self.path / "disk.swap"
+
+    @property
+    def config_drive(self) -> Path:
+        return self.path / "disk.config"
+
+    @property
+    def rescue_disk(self) -> Path:
+        return self.path / "disk.rescue"
+
+    # Process and its sockets
+    @property
+    def pidfile(self) -> Path:
+        return self.path / "qemu.pid"
+
+    @property
+    def run_dir(self) -> Path:
+        """Where the sockets are: the instance dir, unless that makes a socket path longer than a unix
+        socket allows (107 bytes); then a short directory derived from it (the same after an agent restart)."""
+        if len(str(self.path / "serial.sock")) < 100:
+            return self.path
+        root = Path("/run/tinystack") if os.access("/run", os.W_OK) else Path(f"/tmp/tinystack-{os.getuid()}")
+        return root / hashlib.sha256(str(self.path).encode()).hexdigest()[:16]
+
+    @property
+    def qmp(self) -> Path:
+        return self.run_dir / "qmp.sock"
+
+    @property
+    def serial(self) -> Path:
+        return self.run_dir / "serial.sock"
+
+    @property
+    def vnc(self) -> Path:
+        return self.run_dir / "vnc.sock"
+
+    @property
+    def console_log(self) -> Path:
+        return self.path / "console.log"
+
+    @property
+    def memory_save(self) -> Path:
+        return self.path / "memory.save"
+
+    @property
+    def launch_file(self) -> Path:
+        return self.path / "launch.json"  # the spec the running guest was started from
+
+    def read_launch(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.launch_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def write_launch(self, spec: dict[str, Any]) -> None:
+        tmp = self.launch_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(spec))
+        os.replace(tmp, self.launch_file)

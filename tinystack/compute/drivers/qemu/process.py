@@ -1,0 +1,142 @@
+"""The QEMU process: its command line, a detached start inside the node namespace, and finding it again.
+
+QEMU daemonizes itself (own session, pidfile), so it outlives the agent; the agent finds it again by the
+pidfile and checks ``/proc/<pid>/cmdline`` names the instance, so a recycled pid is never mistaken for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import signal
+import time
+from typing import Any
+
+from tinystack.compute.drivers.base import DriverError
+from tinystack.compute.drivers.qemu.layout import InstanceDir
+from tinystack.core import host
+
+log = logging.getLogger(__name__)
+
+QEMU = "qemu-system-x86_64"
+_KVM_OK: dict[str, bool] = {}
+
+
+async def kvm_usable() -> bool:
+    """Whether KVM really works here, probed once per process: ``/dev/kvm`` can open and still fail when the
+    first vCPU starts (MSR errors under nested virtualisation), so the probe runs SeaBIOS with the very
+    options guests get and counts it usable only if QEMU is still running after a moment."""
+    if "kvm" not in _KVM_OK:
+        ok = False
+        if os.path.exists("/dev/kvm"):
+            probe = [QEMU, "-machine", "pc", "-accel", "kvm", "-cpu", "host", "-m", "16", "-nodefaults",
+                     "-no-user-config", "-display", "none", "-no-reboot"]
+            try:
+                res = await host.run(probe, check=False, timeout=1.5)
+                log.info("KVM probe exited %d: %s", res.returncode, res.stderr.strip()[-200:])
+            except host.CommandFailed as exc:
+                ok = exc.returncode == -9  # still running when the probe ended it: KVM works
+        _KVM_OK["kvm"] = ok
+        log.info("KVM %s", "usable" if ok else "not usable: guests run under TCG")
+    return _KVM_OK["kvm"]
+
+
+async def version() -> int:
+    """QEMU's version as Nova encodes it: major * 1000000 + minor * 1000 + micro."""
+    res = await host.run([QEMU, "--version"], timeout=15)
+    match = re.search(r"version (\d+)\.(\d+)\.(\d+)", res.stdout)
+    if not match:
+        return 0
+    major, minor, micro = (int(g) for g in match.groups())
+    return major * 1_000_000 + minor * 1000 + micro
+
+
+def pid_of(idir: InstanceDir) -> int | None:
+    """The pid of this instance's QEMU if it runs, else None."""
+    try:
+        pid = int(idir.pidfile.read_text().strip())
+        cmdline = open(f"/proc/{pid}/cmdline", "rb").read()  # noqa: SIM115 - tiny read
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return None
+    # A zombie has an empty cmdline; a recycled pid names something else.
+    return pid if f"guest=instance-{idir.uuid}".encode() in cmdline else None
+
+
+async def wait_gone(idir: InstanceDir, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while pid_of(idir) is not None:
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.1)
+    return True
+
+
+async def kill(idir: InstanceDir) -> None:
+    """SIGKILL (the last resort after QMP ``quit``), then wait for the process to disappear."""
+    pid = pid_of(idir)
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        if not await wait_gone(idir, 10):
+            raise DriverError(f"QEMU pid {pid} does not die")
+
+
+def argv(idir: InstanceDir, spec: dict[str, Any], *, kvm: bool, disks: list[tuple[str, str, bool]],
+         kernel: str | None, initrd: str | None, incoming: bool) -> list[str]:
+    """The command line. ``disks``: (path, format, read_only) in guest order (vda, vdb, ...)."""
+    flavor = spec.get("flavor") or {}
+    args = [
+        QEMU, "-name", f"guest=instance-{idir.uuid},debug-threads=on", "-uuid", idir.uuid,
+        "-machine", "pc", "-accel", "kvm" if kvm else "tcg", "-cpu", "host" if kvm else "max",
+        "-m", str(int(flavor.get("memory_mb") or 128)), "-smp", str(int(flavor.get("vcpus") or 1)),
+        "-nodefaults", "-no-user-config", "-display", "none", "-vga", "std", "-rtc", "base=utc",
+        # -S: start with vCPUs stopped, so the agent drains the console from the very first byte.
+        "-S", "-daemonize", "-pidfile", str(idir.pidfile),
+        "-qmp", f"unix:{idir.qmp},server=on,wait=off",
+        "-chardev", f"socket,id=serial0,path={idir.serial},server=on,wait=off", "-serial", "chardev:serial0",
+        "-vnc", f"unix:{idir.vnc}",
+    ]
+    for i, (path, fmt, read_only) in enumerate(disks):
+        opts = f"file={path},if=none,id=drive{i},format={fmt},cache=writeback,discard=unmap"
+        if read_only:
+            opts += ",readonly=on"
+        args += ["-drive", opts, "-device", f"virtio-blk-pci,drive=drive{i},id=disk{i}" + (",bootindex=1" if i == 0 else "")]
+    if kernel:
+        args += ["-kernel", kernel, "-append", "console=ttyS0 root=/dev/vda"]
+        if initrd:
+            args += ["-initrd", initrd]
+    for i, nic in enumerate(spec.get("nics") or []):
+        args += ["-netdev", f"tap,id=net{i},ifname={nic['tap']},script=no,downscript=no",
+                 "-device", f"virtio-net-pci,netdev=net{i},mac={nic['mac_address']},id=nic{i}"]
+    if incoming:
+        # QEMU 7.2 has no file: migration URI; the path is ours (no shell metacharacters in a uuid dir).
+        args += ["-incoming", f"exec:cat {idir.memory_save}"]
+    return args
+
+
+async def start(idir: InstanceDir, args: list[str], netns: str | None) -> None:
+    """Start QEMU detached; returns when it has daemonized (its sockets listen, vCPUs stopped)."""
+    idir.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for sock in (idir.qmp, idir.serial, idir.vnc):
+        with contextlib.suppress(FileNotFoundError):
+            sock.unlink()
+    try:
+        await host.run(args, netns=netns, timeout=60)
+    except host.CommandFailed as exc:
+        raise DriverError(f"QEMU failed to start: {exc.stderr.strip() or exc}") from exc
+
+
+async def wait_tap(netns: str, tap: str, timeout: float) -> None:
+    """The network agent plugs the tap; wait (bounded) for it to exist in the node namespace."""
+    deadline = time.monotonic() + timeout
+    while True:
+        res = await host.run(["ip", "link", "show", "dev", tap], netns=netns, check=False, timeout=10)
+        if res.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            why = res.stderr.strip()
+            raise DriverError(f"tap {tap} did not appear in namespace {netns} within {timeout:.0f}s ({why})")
+        await asyncio.sleep(0.25)

@@ -1,0 +1,374 @@
+"""Settling agent reports into Nova states, and the actions that change a server's image, flavor or host:
+createImage, rebuild, resize/confirm/revert, shelve/unshelve, migrate, live migration, evacuate."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from tinystack.compute import flavors, states
+from tinystack.compute.models import Instance, Migration, utcnow
+from tinystack.compute.placing import NoValidHost
+from tinystack.compute.servers import check_image_fits
+from tinystack.compute.states import ACTIVE, ERROR, PAUSED_VM, RESIZED, SHELVED_OFFLOADED, STOPPED, SUSPENDED_VM
+from tinystack.core import errors
+from tinystack.core.auth import RequestContext
+
+if TYPE_CHECKING:
+    from tinystack.compute.service import ComputeService
+
+log = logging.getLogger(__name__)
+P = "os_compute_api"
+
+
+def settle(svc: ComputeService, s: Session, inst: Instance, st: dict[str, Any], observed: int) -> str | None:
+    """Apply one agent report; returns what the conductor must do next (``deleted``, ``offload``,
+    ``migrated``) or None. The conductor, not the agent, decides the vm_state an action ends in."""
+    vm = st.get("vm_state")
+    if observed < inst.generation:
+        return None  # progress on an older desired state: only power_state/console were taken
+    if vm == "deleted":
+        return "deleted" if inst.task_state == "deleting" else None
+    if inst.task_state == "deleting":
+        return None
+    if vm == "error" or st.get("fault"):
+        fault = st.get("fault") or {"message": "the compute agent reported an error", "code": 500}
+        inst.vm_state, inst.task_state = ERROR, None
+        inst.fault = {"message": str(fault.get("message"))[:255], "code": int(fault.get("code") or 500),
+                      "details": str(fault.get("message")), "created": utcnow().isoformat()}
+        svc.actions.finish(s, inst.id, "Error", inst.host, inst.fault["message"])
+        return None
+    task = inst.task_state
+    if task is None:
+        # A guest that stopped by itself (shutdown inside the guest): Nova's power sync makes it SHUTOFF.
+        if inst.vm_state == ACTIVE and vm == "stopped":
+            inst.vm_state = STOPPED
+            inst.doc = {**inst.doc, "power": "stopped", "target": STOPPED}
+        return None
+    target = inst.doc.get("target", ACTIVE)
+    migration = inst.doc.get("migration")
+    if task == "migrating" and migration and migration.get("kind") == "live":
+        return "migrated"
+    if task == "shelving":
+        return "offload"
+    inst.vm_state, inst.task_state = target, None
+    if target != ERROR:
+        inst.fault = None
+    if target == ACTIVE and inst.launched_at is None:
+        inst.launched_at = utcnow()
+    if migration and migration.get("kind") != "live":
+        _finish_migration(s, inst, "finished" if target == RESIZED else "completed")
+        if target != RESIZED:
+            inst.doc = {k: v for k, v in inst.doc.items() if k != "migration"}
+    svc.actions.finish(s, inst.id, "Success", inst.host)
+    return None
+
+
+def _finish_migration(s: Session, inst: Instance, status: str) -> None:
+    mig_id = (inst.doc.get("migration") or {}).get("id")
+    row = s.get(Migration, mig_id) if mig_id else None
+    if row is not None:
+        row.status = status
+        row.updated_at = utcnow()
+
+
+class Lifecycle:
+    def __init__(self, svc: ComputeService) -> None:
+        self.svc = svc
+
+    # --- snapshot -------------------------------------------------------------------------------
+
+    def create_image(self, ctx: RequestContext, sid: str, rid: str, name: str, metadata: dict[str, str],
+                     action: str = "createImage") -> str:
+        """A snapshot: the image record is made now (queued); the agent uploads its data."""
+        inst = self.svc.servers.get(ctx, sid)
+        if inst.vm_state not in (ACTIVE, STOPPED, PAUSED_VM, SUSPENDED_VM) or inst.task_state is not None:
+            raise errors.Conflict(f"Cannot '{action}' instance {sid} while it is in vm_state {inst.vm_state}")
+        base = inst.doc.get("image") or {}
+        body: dict[str, Any] = {"name": name, "disk_format": "qcow2", "container_format": "bare",
+                                "visibility": "private", "min_disk": inst.flavor["root_gb"],
+                                "min_ram": base.get("min_ram", 0)}
+        props = {**{k: v for k, v in (base.get("properties") or {}).items()
+                    if k in ("kernel_id", "ramdisk_id", "os_distro", "os_type", "hw_disk_bus")},
+                 **{k: str(v) for k, v in metadata.items()},
+                 "image_type": "snapshot", "instance_uuid": inst.id, "base_image_ref": inst.image_ref,
+                 "owner_user_name": ctx.user_name, "user_id": ctx.user_id}
+        body.update({k: v for k, v in props.items() if v is not None})
+        image = self.svc.service("image").create(ctx, body)
+
+        def change(i: Instance, doc: dict[str, Any]) -> None:
+            seq = int((doc.get("snapshot") or {}).get("seq", 0)) + 1
+            doc["snapshot"] = {"seq": seq, "image_id": image.id}
+
+        self.svc.actions.transition(ctx, sid, action, rid, vm_states=(inst.vm_state,),
+                                    task_state="image_snapshot", target=inst.vm_state, change=change)
+        return str(image.id)
+
+    # --- rebuild --------------------------------------------------------------------------------
+
+    def rebuild(self, ctx: RequestContext, sid: str, rid: str, body: dict[str, Any]) -> str:
+        image = self.svc.servers.image_info(ctx, str(body.get("imageRef") or ""))
+        inst = self.svc.servers.get(ctx, sid)
+        check_image_fits(image, inst.flavor)
+        from tinystack.compute.servers import admin_password
+
+        password = body.get("adminPass") or admin_password()
+
+        def change(i: Instance, doc: dict[str, Any]) -> None:
+            doc["image"] = image
+            doc["rebuild"] = {"seq": int((doc.get("rebuild") or {}).get("seq", 0)) + 1}
+            doc["power"] = "running"
+            i.image_ref = image["id"]
+            i.admin_pass = password
+            if "name" in body:
+                i.name = body["name"]
+            if "metadata" in body:
+                i.meta = dict(body["metadata"])
+            if "description" in body:
+                i.description = body["description"]
+            if "user_data" in body:
+                i.user_data = body["user_data"]
+            if body.get("key_name") is not None:
+                kp = self.svc.keypairs.get(ctx, body["key_name"])
+                i.key_name, i.key_data = kp.name, kp.public_key
+
+        self.svc.actions.transition(ctx, sid, "rebuild", rid, vm_states=(ACTIVE, STOPPED, ERROR),
+                                    task_state="rebuilding", target=ACTIVE, change=change)
+        return password
+
+    # --- resize ---------------------------------------------------------------------------------
+
+    def resize(self, ctx: RequestContext, sid: str, rid: str, flavor_ref: str) -> None:
+        inst = self.svc.servers.get(ctx, sid)
+        try:
+            new = flavors.snapshot(self.svc.flavors.get(ctx, flavor_ref))
+        except errors.NotFound:
+            raise errors.BadRequest(f"Unable to find flavor {flavor_ref}") from None
+        if new["id"] == inst.flavor["id"]:
+            raise errors.BadRequest("When resizing, instances must change flavor!")
+        if new["root_gb"] < inst.flavor["root_gb"]:
+            raise errors.BadRequest("Resize error: Unable to resize disk down.")
+        if inst.vm_state not in (ACTIVE, STOPPED) or inst.task_state is not None:
+            raise errors.Conflict(f"Cannot 'resize' instance {sid} while it is in vm_state {inst.vm_state}")
+        check_image_fits(inst.doc.get("image") or {}, new)
+        with self.svc.session() as s:
+            self.svc.quotas.check_delta(s, inst.project_id, new["vcpus"] - inst.flavor["vcpus"],
+                                        new["memory_mb"] - inst.flavor["memory_mb"])
+        host = inst.host or ""
+        if not self.svc.conductor.placer.move(inst, host, _sum(inst.flavor, new)):
+            raise NoValidHost(f"Host {host} has no room for flavor {new['name']}.")
+        mig = self._migration(inst, "resize", host, host, new["id"])
+
+        def change(i: Instance, doc: dict[str, Any]) -> None:
+            i.new_flavor = new
+            doc["old_flavor"] = i.flavor
+            i.flavor = new
+            doc["migration"] = {"id": mig, "kind": "resize", "source_host": host, "dest_host": host}
+
+        self.svc.actions.transition(ctx, sid, "resize", rid, vm_states=(ACTIVE, STOPPED), task_state="resize_prep",
+                                    target=RESIZED, change=change)
+
+    def confirm_resize(self, ctx: RequestContext, sid: str, rid: str) -> None:
+        inst = self.svc.servers.get(ctx, sid)
+        if inst.vm_state != RESIZED:
+            raise errors.Conflict(f"Cannot 'confirmResize' instance {sid} while it is in vm_state {inst.vm_state}")
+        self.svc.conductor.placer.move(inst, inst.host or "", inst.flavor)
+        with self.svc.session() as s:
+            row = self.svc.servers.find(s, ctx, sid)
+            _finish_migration(s, row, "confirmed")
+            row.vm_state = ACTIVE if row.doc.get("power", "running") == "running" else STOPPED
+            row.new_flavor = None
+            row.doc = {k: v for k, v in row.doc.items() if k not in ("migration", "old_flavor")}
+            row.updated_at = utcnow()
+            self.svc.actions.record(s, ctx, sid, "confirmResize", rid)
+            self.svc.actions.finish(s, sid, "Success", row.host)
+
+    def revert_resize(self, ctx: RequestContext, sid: str, rid: str) -> None:
+        inst = self.svc.servers.get(ctx, sid)
+        old = inst.doc.get("old_flavor")
+        if inst.vm_state != RESIZED or not old:
+            raise errors.Conflict(f"Cannot 'revertResize' instance {sid} while it is in vm_state {inst.vm_state}")
+        self.svc.conductor.placer.move(inst, inst.host or "", old)
+
+        def change(i: Instance, doc: dict[str, Any]) -> None:
+            with self.svc.session() as s:
+                _finish_migration(s, i, "reverted")
+            i.flavor, i.new_flavor = old, None
+            doc.pop("old_flavor", None)
+            doc.pop("migration", None)
+
+        self.svc.actions.transition(ctx, sid, "revertResize", rid, vm_states=(RESIZED,),
+                                    task_state="resize_reverting", target=ACTIVE, change=change)
+
+    def _migration(self, inst: Instance, kind: str, src: str, dest: str | None, new_flavor: str | None) -> str:
+        import uuid
+
+        mig_id = str(uuid.uuid4())
+        with self.svc.session() as s:
+            now = utcnow()
+            s.add(Migration(uuid=mig_id, instance_id=inst.id, project_id=inst.project_id, user_id=inst.user_id,
+                            migration_type=kind, status="migrating" if kind == "live-migration" else "pre-migrating",
+                            source_compute=src, dest_compute=dest, old_flavor_id=inst.flavor["id"],
+                            new_flavor_id=new_flavor or inst.flavor["id"], created_at=now, updated_at=now))
+            s.flush()
+            row = s.query(Migration).filter(Migration.uuid == mig_id).one()
+            return str(row.id)
+
+    # --- shelve ---------------------------------------------------------------------------------
+
+    def shelve(self, ctx: RequestContext, sid: str, rid: str) -> None:
+        """Snapshot and stop; once the agent confirms, the guest leaves its host (shelve offload)."""
+        inst = self.svc.servers.get(ctx, sid)
+        if inst.vm_state not in (ACTIVE, STOPPED, PAUSED_VM, SUSPENDED_VM) or inst.task_state is not None:
+            raise errors.Conflict(f"Cannot 'shelve' instance {sid} while it is in vm_state {inst.vm_state}")
+        base = inst.doc.get("image") or {}
+        image = self.svc.service("image").create(ctx, {
+            "name": f"{inst.name}-shelved", "disk_format": "qcow2", "container_format": "bare",
+            "visibility": "private", "min_disk": inst.flavor["root_gb"], "image_type": "snapshot",
+            "instance_uuid": inst.id, "base_image_ref": inst.image_ref,
+            **{k: v for k, v in (base.get("properties") or {}).items() if k in ("kernel_id", "ramdisk_id")}})
+
+        def change(i: Instance, doc: dict[str, Any]) -> None:
+            doc["snapshot"] = {"seq": int((doc.get("snapshot") or {}).get("seq", 0)) + 1, "image_id": image.id}
+            doc["shelved_image_id"] = image.id
+            doc["power"] = "stopped"
+
+        self.svc.actions.transition(ctx, sid, "shelve", rid, vm_states=(inst.vm_state,), task_state="shelving",
+                                    target=SHELVED_OFFLOADED, change=change)
+
+    async def offload(self, sid: str) -> None:
+        with self.svc.session() as s:
+            inst = s.get(Instance, sid)
+            if inst is None or inst.deleted:
+                return
+            host = inst.host
+            inst.vm_state, inst.task_state, inst.power_state = SHELVED_OFFLOADED, None, states.SHUTDOWN
+            inst.host = None
+            inst.generation += 1
+            gen = inst.generation
+            self.svc.actions.finish(s, sid, "Success", host)
+        self.svc.conductor.placer.release(sid)
+        if host:
+            await self.svc.bus.publish(f"agent.compute.{host}",
+                                       {"op": "delete", "type": "instance", "id": sid, "generation": gen})
+
+    def unshelve(self, ctx: RequestContext, sid: str, rid: str, az: str | None) -> None:
+        with self.svc.session() as s:
+            inst = self.svc.servers.find(s, ctx, sid, f"{P}:servers:action")
+            self.svc.actions.check_lock(ctx, inst)
+            if inst.vm_state != SHELVED_OFFLOADED or inst.task_state is not None:
+                raise errors.Conflict(f"Cannot 'unshelve' instance {sid} while it is in vm_state {inst.vm_state}")
+            shelved = inst.doc.get("shelved_image_id")
+        image = None
+        if shelved:
+            try:
+                image = self.svc.servers.image_info(ctx, shelved)
+            except errors.BadRequest:
+                # The agent never finished uploading the shelve snapshot: boot from the image the server had.
+                log.warning("unshelve of %s: snapshot %s is not usable; using the original image", sid, shelved)
+
+        def change(i: Instance, doc: dict[str, Any]) -> None:
+            if image is not None:
+                doc["image"] = image
+            doc["power"] = "running"
+            doc["snapshot"] = None
+            if az:
+                i.availability_zone = az
+            i.vm_state = states.SHELVED_OFFLOADED
+
+        self.svc.actions.transition(ctx, sid, "unshelve", rid, vm_states=(SHELVED_OFFLOADED,),
+                                    task_state="spawning", target=ACTIVE, change=change, publish=False)
+        self.svc.conductor.rebuild_elsewhere(sid)
+
+    # --- moving between hosts -------------------------------------------------------------------
+
+    def migrate(self, ctx: RequestContext, sid: str, rid: str, host: str | None) -> None:
+        """Cold migration: the scheduler picks another host; the dest agent builds it, the source drops it."""
+        self.svc.enforce(ctx, f"{P}:os-migrate-server:migrate")
+        inst = self.svc.servers.get(ctx, sid)
+        if inst.vm_state not in (ACTIVE, STOPPED) or inst.task_state is not None:
+            raise errors.Conflict(f"Cannot 'migrate' instance {sid} while it is in vm_state {inst.vm_state}")
+        src = inst.host or ""
+        dest = self.svc.conductor.placer.place(inst, exclude=(src,), forced_host=host)
+        mig = self._migration(inst, "migration", src, dest, None)
+
+        def change(i: Instance, doc: dict[str, Any]) -> None:
+            doc["migration"] = {"id": mig, "kind": "cold", "source_host": src, "dest_host": dest}
+            doc["old_flavor"] = i.flavor
+            i.new_flavor = i.flavor
+            i.host = dest
+
+        self.svc.actions.transition(ctx, sid, "migrate", rid, vm_states=(ACTIVE, STOPPED), task_state="resize_prep",
+                                    target=RESIZED, change=change)
+        self.svc.conductor.rebind_soon(sid)
+        self.svc.conductor.spawn(self.svc.conductor.publish_delete_to(sid, src))
+
+    def live_migrate(self, ctx: RequestContext, sid: str, rid: str, host: str | None) -> None:
+        """Live migration: the source agent moves the running guest to ``dest_host``'s agent; when the source
+        confirms the generation, the server's host becomes the destination."""
+        self.svc.enforce(ctx, f"{P}:os-migrate-server:migrate_live")
+        inst = self.svc.servers.get(ctx, sid)
+        if inst.vm_state not in (ACTIVE, PAUSED_VM) or inst.task_state is not None:
+            raise errors.Conflict(f"Cannot 'os-migrateLive' instance {sid} while it is in vm_state {inst.vm_state}")
+        src = inst.host or ""
+        if host == src:
+            raise errors.BadRequest(f"The supplied hypervisor {host} is the current host of the instance.")
+        if host is not None and host not in self.svc.conductor.node_hosts():
+            raise errors.BadRequest(f"Compute host {host} could not be found.")
+        dest = self.svc.conductor.placer.place(inst, exclude=(src,), forced_host=host)
+        mig = self._migration(inst, "live-migration", src, dest, None)
+
+        def change(i: Instance, doc: dict[str, Any]) -> None:
+            doc["migration"] = {"id": mig, "kind": "live", "source_host": src, "dest_host": dest}
+
+        self.svc.actions.transition(ctx, sid, "live-migration", rid, vm_states=(inst.vm_state,),
+                                    task_state="migrating", target=inst.vm_state, change=change)
+
+    async def finish_live_migration(self, sid: str) -> None:
+        with self.svc.session() as s:
+            inst = s.get(Instance, sid)
+            if inst is None or inst.deleted:
+                return
+            mig = inst.doc.get("migration") or {}
+            _finish_migration(s, inst, "completed")
+            inst.host = mig.get("dest_host") or inst.host
+            inst.vm_state = inst.doc.get("target", ACTIVE)
+            inst.task_state = None
+            inst.doc = {k: v for k, v in inst.doc.items() if k != "migration"}
+            inst.generation += 1
+            self.svc.actions.finish(s, sid, "Success", inst.host)
+        await self.svc.conductor.publish(sid)
+        await self.svc.conductor.rebind_ports(sid)
+
+    def evacuate(self, ctx: RequestContext, sid: str, rid: str, host: str | None, admin_pass: str | None) -> str:
+        self.svc.enforce(ctx, f"{P}:os-evacuate")
+        inst = self.svc.servers.get(ctx, sid)
+        if inst.host and self.svc.admin.host_up(inst.host):
+            raise errors.BadRequest(f"Compute service of {inst.host} is still in use.")
+        if inst.vm_state not in (ACTIVE, STOPPED, ERROR) or inst.task_state is not None:
+            raise errors.Conflict(f"Cannot 'evacuate' instance {sid} while it is in vm_state {inst.vm_state}")
+        from tinystack.compute.servers import admin_password
+
+        password = admin_pass or admin_password()
+        src = inst.host or ""
+        dest = self.svc.conductor.placer.place(inst, exclude=(src,), forced_host=host)
+        mig = self._migration(inst, "evacuation", src, dest, None)
+
+        def change(i: Instance, doc: dict[str, Any]) -> None:
+            doc["rebuild"] = {"seq": int((doc.get("rebuild") or {}).get("seq", 0)) + 1}
+            doc["migration"] = {"id": mig, "kind": "evacuation", "source_host": src, "dest_host": dest}
+            i.host = dest
+            i.admin_pass = password
+
+        self.svc.actions.transition(ctx, sid, "evacuate", rid, vm_states=(inst.vm_state,), task_state="rebuilding",
+                                    target=ACTIVE if inst.vm_state != STOPPED else STOPPED, change=change)
+        self.svc.conductor.rebind_soon(sid)
+        return password
+
+
+def _sum(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """During a resize both flavors are held (Nova's migration allocation), so revert always fits."""
+    keys = ("vcpus", "memory_mb", "root_gb", "ephemeral_gb", "swap")
+    return {k: max(int(a.get(k, 0)), int(b.get(k, 0))) for k in keys}

@@ -1,0 +1,201 @@
+"""The compute side of networking: check requested networks and ports, create and bind ports for a host,
+render ``addresses``, and release ports on delete — all through the network service's Python API."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from tinystack.compute.models import Instance
+from tinystack.core import errors
+from tinystack.core.auth import RequestContext
+
+if TYPE_CHECKING:
+    from tinystack.compute.service import ComputeService
+
+log = logging.getLogger(__name__)
+
+
+def _ctx(inst: Instance) -> RequestContext:
+    return RequestContext(user_id=inst.user_id, project_id=inst.project_id, roles=("admin", "member", "reader"))
+
+
+class NetBinder:
+    def __init__(self, svc: ComputeService) -> None:
+        self.svc = svc
+
+    @property
+    def network(self) -> Any:
+        return self.svc.service("network")
+
+    def validate(self, ctx: RequestContext, networks: Any) -> list[dict[str, Any]]:
+        """Resolve the request into ``[{"network_id", "fixed_ip"?} | {"port_id"}]``; bad ids are 400s."""
+        if networks == "none":
+            return []
+        if not self.svc.has("network"):
+            if networks == "auto":
+                return []
+            raise errors.BadRequest("Networking is not available in this cloud; use networks 'none'.")
+        if networks == "auto":
+            return self._auto(ctx)
+        out: list[dict[str, Any]] = []
+        for item in networks:
+            if item.get("port"):
+                try:
+                    port = self.network.show_port(ctx, item["port"])
+                except errors.NotFound:
+                    raise errors.BadRequest(f"Port {item['port']} could not be found.") from None
+                if port.get("device_id"):
+                    raise errors.Conflict(f"Port {item['port']} is still in use.")
+                out.append({"port_id": port["id"]})
+                continue
+            if not item.get("uuid"):
+                raise errors.BadRequest("Bad networks format: network uuid is not in proper format")
+            try:
+                net = self.network.show_network(ctx, item["uuid"])
+            except errors.NotFound:
+                raise errors.BadRequest(f"Network {item['uuid']} could not be found.") from None
+            if not net.get("subnets"):
+                raise errors.BadRequest(f"Network {net['id']} requires a subnet in order to boot instances on.")
+            entry: dict[str, Any] = {"network_id": net["id"]}
+            if item.get("fixed_ip"):
+                entry["fixed_ip"] = item["fixed_ip"]
+            out.append(entry)
+        return out
+
+    def _auto(self, ctx: RequestContext) -> list[dict[str, Any]]:
+        """Nova's choice for ``auto`` (and pre-2.37 requests without networks): the one usable network."""
+        nets = [n for n in self.network.list_networks(ctx, {})
+                if not n.get("router:external") and n.get("subnets")]
+        own = [n for n in nets if n.get("project_id") == ctx.project_id]
+        pick = own or [n for n in nets if n.get("shared")]
+        if len(pick) > 1:
+            raise errors.Conflict("Multiple possible networks found, use a Network ID to be more specific.")
+        return [{"network_id": pick[0]["id"]}] if pick else []
+
+    def validate_security_groups(self, ctx: RequestContext, names: list[str], networks: Any) -> None:
+        if not self.svc.has("network") or names == ["default"]:
+            return
+        groups = self.network.list(ctx, "security_groups", {}, "").get("security_groups", [])
+        known = {g["name"] for g in groups} | {g["id"] for g in groups}
+        for name in names:
+            if name not in known:
+                raise errors.BadRequest(f"Security group {name} not found for project {ctx.project_id}.")
+
+    def _group_ids(self, ctx: RequestContext, names: list[str]) -> list[str] | None:
+        groups = self.network.list(ctx, "security_groups", {}, "").get("security_groups", [])
+        ids = [g["id"] for g in groups if g["name"] in names or g["id"] in names]
+        return ids or None
+
+    def bind_all(self, inst: Instance, host: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        requested = inst.requested_networks or []
+        if not requested:
+            return [], {}
+        ctx = _ctx(inst)
+        binding = {"device_id": inst.id, "device_owner": f"compute:{inst.availability_zone or 'nova'}",
+                   "binding:host_id": host}
+        made: list[dict[str, Any]] = []
+        try:
+            for req in requested:
+                if "port_id" in req:
+                    port = self.network.update_port(ctx, req["port_id"], {"port": binding})
+                    made.append(self._entry(port, created=False))
+                    continue
+                body: dict[str, Any] = {"network_id": req["network_id"], "project_id": inst.project_id, **binding}
+                if req.get("fixed_ip"):
+                    body["fixed_ips"] = [{"ip_address": req["fixed_ip"]}]
+                groups = self._group_ids(ctx, inst.security_groups)
+                if groups:
+                    body["security_groups"] = groups
+                port = self.network.create_port(ctx, {"port": body})
+                made.append(self._entry(port, created=True))
+        except Exception:
+            self._release(ctx, made)
+            raise
+        return made, self.addresses(ctx, made)
+
+    @staticmethod
+    def _entry(port: dict[str, Any], created: bool) -> dict[str, Any]:
+        return {"port_id": port["id"], "created": created, "network_id": port["network_id"],
+                "mac_address": port["mac_address"], "fixed_ips": port.get("fixed_ips", [])}
+
+    def addresses(self, ctx: RequestContext, ports: list[dict[str, Any]]) -> dict[str, Any]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        names: dict[str, str] = {}
+        for p in ports:
+            net_id = p["network_id"]
+            if net_id not in names:
+                try:
+                    names[net_id] = self.network.show_network(ctx, net_id).get("name") or net_id
+                except errors.NotFound:
+                    names[net_id] = net_id
+            for ip in p.get("fixed_ips", []):
+                addr = ip["ip_address"]
+                out.setdefault(names[net_id], []).append({
+                    "version": 6 if ":" in addr else 4, "addr": addr, "OS-EXT-IPS:type": "fixed",
+                    "OS-EXT-IPS-MAC:mac_addr": p["mac_address"]})
+            for fip in self._floating(ctx, p["port_id"]):
+                out.setdefault(names[net_id], []).append({
+                    "version": 4, "addr": fip, "OS-EXT-IPS:type": "floating",
+                    "OS-EXT-IPS-MAC:mac_addr": p["mac_address"]})
+        return out
+
+    def _floating(self, ctx: RequestContext, port_id: str) -> list[str]:
+        try:
+            fips = self.network.list(ctx, "floatingips", {"port_id": [port_id]}, "").get("floatingips", [])
+        except (errors.TinyError, KeyError):
+            return []
+        return [f["floating_ip_address"] for f in fips if f.get("floating_ip_address")]
+
+    def refresh(self, inst: Instance) -> dict[str, Any] | None:
+        """Current ports of a server as ``addresses`` (floating IPs change without compute knowing)."""
+        if not inst.ports or not self.svc.has("network"):
+            return None
+        ctx = _ctx(inst)
+        ports = []
+        for p in inst.ports:
+            try:
+                ports.append(self._entry(self.network.show_port(ctx, p["port_id"]), p.get("created", False)))
+            except errors.NotFound:
+                continue
+        return self.addresses(ctx, ports)
+
+    def unbind_all(self, inst: Instance) -> None:
+        if inst.ports and self.svc.has("network"):
+            self._release(_ctx(inst), inst.ports)
+
+    def _release(self, ctx: RequestContext, ports: list[dict[str, Any]]) -> None:
+        for p in ports:
+            try:
+                if p.get("created"):
+                    self.network.delete_port(ctx, p["port_id"])
+                else:
+                    self.network.update_port(ctx, p["port_id"], {"port": {
+                        "device_id": "", "device_owner": "", "binding:host_id": ""}})
+            except errors.NotFound:
+                pass
+
+    def attach(self, inst: Instance, req: dict[str, Any]) -> dict[str, Any]:
+        """os-interface: one more port on a running server."""
+        _ctx(inst)
+        made, _ = self.bind_all(_Shim(inst, [req]), inst.host or "")  # type: ignore[arg-type]
+        return made[0] if made else {}
+
+    def set_security_groups(self, inst: Instance, names: list[str]) -> None:
+        if not self.svc.has("network"):
+            return
+        ctx = _ctx(inst)
+        ids = self._group_ids(ctx, names) or []
+        for p in inst.ports:
+            self.network.update_port(ctx, p["port_id"], {"port": {"security_groups": ids}})
+
+
+class _Shim:
+    """An instance seen with other requested networks (attaching one interface)."""
+
+    def __init__(self, inst: Instance, requested: list[dict[str, Any]]) -> None:
+        self._inst = inst
+        self.requested_networks = requested
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inst, name)

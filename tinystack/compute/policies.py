@@ -1,0 +1,51 @@
+"""Default compute policy rules, with Nova's rule names (``os_compute_api:...``) so policy files carry over."""
+
+from __future__ import annotations
+
+ADMIN = "role:admin"
+OWNER = "project_id:%(project_id)s"
+ADMIN_OR_OWNER = f"{ADMIN} or {OWNER}"
+ANY = "@"
+
+P = "os_compute_api"
+
+DEFAULTS: dict[str, str] = {
+    "context_is_admin": ADMIN,
+    "admin_api": ADMIN,
+    "admin_or_owner": ADMIN_OR_OWNER,
+    f"{P}:servers:index": ADMIN_OR_OWNER,
+    f"{P}:servers:index:get_all_tenants": ADMIN,
+    f"{P}:servers:detail": ADMIN_OR_OWNER,
+    f"{P}:servers:show": ADMIN_OR_OWNER,
+    f"{P}:servers:show:host_status": ADMIN,
+    f"{P}:servers:create": ADMIN_OR_OWNER,
+    f"{P}:servers:create:forced_host": ADMIN,
+    f"{P}:servers:update": ADMIN_OR_OWNER,
+    f"{P}:servers:delete": ADMIN_OR_OWNER,
+    f"{P}:servers:action": ADMIN_OR_OWNER,
+    f"{P}:os-extended-server-attributes": ADMIN,
+    f"{P}:os-admin-actions:reset_state": ADMIN,
+    f"{P}:os-migrate-server:migrate": ADMIN,
+    f"{P}:os-migrate-server:migrate_live": ADMIN,
+    f"{P}:os-evacuate": ADMIN,
+    f"{P}:os-lock-server:unlock:unlock_override": ADMIN,
+    f"{P}:os-instance-actions:events": ADMIN,
+    f"{P}:os-flavor-manage:create": ADMIN,
+    f"{P}:os-flavor-manage:update": ADMIN,
+    f"{P}:os-flavor-manage:delete": ADMIN,
+    f"{P}:os-flavor-extra-specs:manage": ADMIN,
+    f"{P}:os-flavor-access": ADMIN,
+    f"{P}:os-quota-sets:update": ADMIN,
+    f"{P}:os-quota-sets:delete": ADMIN,
+    f"{P}:os-quota-sets:show": ADMIN_OR_OWNER,
+    f"{P}:os-quota-class-sets:update": ADMIN,
+    f"{P}:os-keypairs:other_user": ADMIN,
+    f"{P}:os-hypervisors": ADMIN,
+    f"{P}:os-services": ADMIN,
+    f"{P}:os-aggregates": ADMIN,
+    f"{P}:os-availability-zone:detail": ADMIN,
+    f"{P}:os-simple-tenant-usage:list": ADMIN,
+    f"{P}:os-simple-tenant-usage:show": ADMIN_OR_OWNER,
+    f"{P}:os-migrations:index": ADMIN,
+    f"{P}:os-server-diagnostics": ADMIN,
+}

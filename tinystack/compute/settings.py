@@ -1,0 +1,61 @@
+"""The compute service's settings, read from the ``[compute]`` section, with Nova's defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tinystack.config import Config
+
+# Nova's default quotas (nova.conf [quota]); -1 means unlimited.
+QUOTA_DEFAULTS: dict[str, int] = {
+    "instances": 10, "cores": 20, "ram": 51200, "metadata_items": 128, "key_pairs": 100,
+    "server_groups": 10, "server_group_members": 10, "injected_files": 5,
+    "injected_file_content_bytes": 10240, "injected_file_path_bytes": 255,
+}
+
+DEFAULTS: dict[str, str] = {
+    "cpu_allocation_ratio": "16.0",
+    "ram_allocation_ratio": "1.5",
+    "disk_allocation_ratio": "1.0",
+    "service_down_time": "60",
+    "default_availability_zone": "nova",
+    "console_log_max_bytes": str(1024 * 1024),
+    "max_limit": "1000",
+    "build_timeout": "0",  # seconds; 0 = no timeout (the agent reports ERROR itself)
+    **{f"quota_{k}": str(v) for k, v in QUOTA_DEFAULTS.items()},
+}
+
+
+@dataclass(frozen=True)
+class ComputeSettings:
+    cpu_allocation_ratio: float
+    ram_allocation_ratio: float
+    disk_allocation_ratio: float
+    service_down_time: int
+    default_availability_zone: str
+    console_log_max_bytes: int
+    max_limit: int
+    build_timeout: int
+    quotas: dict[str, int]
+
+
+def load(config: Config) -> ComputeSettings:
+    """Settings from ``config``'s ``[compute]`` section; missing keys take their defaults."""
+    from tinystack.compute import agent_settings  # the node agent shares [compute]; imports us, so late
+
+    section = config.values.get("compute", {})
+    unknown = set(section) - set(DEFAULTS) - set(agent_settings.DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown setting(s) in [compute]: {', '.join(sorted(unknown))}")
+    raw = {**DEFAULTS, **{k: v for k, v in section.items() if k in DEFAULTS}}
+    return ComputeSettings(
+        cpu_allocation_ratio=float(raw["cpu_allocation_ratio"]),
+        ram_allocation_ratio=float(raw["ram_allocation_ratio"]),
+        disk_allocation_ratio=float(raw["disk_allocation_ratio"]),
+        service_down_time=int(raw["service_down_time"]),
+        default_availability_zone=raw["default_availability_zone"],
+        console_log_max_bytes=int(raw["console_log_max_bytes"]),
+        max_limit=int(raw["max_limit"]),
+        build_timeout=int(raw["build_timeout"]),
+        quotas={k: int(raw[f"quota_{k}"]) for k in QUOTA_DEFAULTS},
+    )

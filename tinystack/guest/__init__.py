@@ -1,0 +1,1 @@
+"""The default guest image: a Debian kernel, busybox and dropbear with a small cloud-init-like boot script."""

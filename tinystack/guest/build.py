@@ -1,0 +1,226 @@
+"""Builds the default guest image from Debian packages: the kernel (aki), an initramfs holding busybox,
+dropbear, the virtio drivers and the boot scripts (ari), and a small ext2 disk for /home (ami).
+
+The result is reproducible (sorted archive, fixed owners and times, ``SOURCE_DATE_EPOCH``) and cached under
+``<cache_dir>/image-<key>``, where the key hashes the exact package files and the builder's own sources."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import stat
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tinystack.core import host
+from tinystack.guest import cpio, debs, kmods
+
+INIT_DIR = Path(__file__).parent / "init"
+# The drivers the guest needs that the cloud kernel builds as modules (ext4 and AF_PACKET are built in).
+KERNEL_MODULES = ["virtio_pci", "virtio_blk", "virtio_net", "virtio_scsi", "virtio_console", "virtio_balloon",
+                  "virtio_rng", "isofs", "button", "evdev"]
+TOOL_PACKAGES = ["busybox-static", "dropbear-bin"]
+# dropbear is dynamically linked: its libraries come from these packages (checked with ldd at build time).
+LIB_PACKAGES = ["libc6", "libcrypt1", "libtomcrypt1", "libtommath1", "libgmp10", "zlib1g"]
+DEFAULT_EPOCH = 1704067200  # 2024-01-01, when SOURCE_DATE_EPOCH is not set
+DISK_MIB = 8
+LIBDIR = "lib/x86_64-linux-gnu"
+# Fixed so that the disk image is the same bytes on every build.
+DISK_UUID = "6f0c3a3e-0c5e-4f4e-9d3a-5b7a1e2c0d11"
+FILES = ("vmlinuz", "initrd.gz", "disk.img")
+
+PASSWD = "root:x:0:0:root:/root:/bin/sh\ncirros:x:1000:1000:cirros:/home/cirros:/bin/sh\n"
+GROUP = "root:x:0:\ntty:x:5:\ncirros:x:1000:\n"
+# cirros' password hash is written at boot (admin_pass or the documented default); root is locked.
+SHADOW = "root:*:19723:0:99999:7:::\ncirros:!:19723:0:99999:7:::\n"
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    directory: Path
+    manifest: dict[str, Any]
+    cached: bool
+
+    @property
+    def kernel(self) -> Path:
+        return self.directory / "vmlinuz"
+
+    @property
+    def ramdisk(self) -> Path:
+        return self.directory / "initrd.gz"
+
+    @property
+    def disk(self) -> Path:
+        return self.directory / "disk.img"
+
+    @property
+    def total_size(self) -> int:
+        return sum((self.directory / name).stat().st_size for name in FILES)
+
+
+def source_epoch() -> int:
+    return int(os.environ.get("SOURCE_DATE_EPOCH", DEFAULT_EPOCH))
+
+
+def _sources_digest() -> str:
+    """Hash of everything in this package that shapes the image, so a changed script makes a new image."""
+    h = hashlib.sha256()
+    here = Path(__file__).parent
+    for path in sorted([*here.glob("*.py"), *INIT_DIR.iterdir()]):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cached(cache_dir: Path) -> BuiltImage | None:
+    """The newest complete build in the cache, without asking apt anything (for a fast first start)."""
+    best: tuple[float, Path] | None = None
+    for manifest in cache_dir.glob("image-*/manifest.json"):
+        mtime = manifest.stat().st_mtime
+        if best is None or mtime > best[0]:
+            best = (mtime, manifest.parent)
+    if best is None:
+        return None
+    return BuiltImage(best[1], json.loads((best[1] / "manifest.json").read_text()), cached=True)
+
+
+async def build(cache_dir: Path, kernel_meta: str = "linux-image-cloud-amd64", force: bool = False) -> BuiltImage:
+    """Build the image (or return the cached build of the same packages and sources)."""
+    started = time.monotonic()
+    kernel_pkg = await debs.kernel_package(kernel_meta)
+    packages = [kernel_pkg, *TOOL_PACKAGES, *LIB_PACKAGES]
+    resolved = await debs.resolve(packages)
+    epoch = source_epoch()
+    key_src = json.dumps([[d.filename, d.sha256] for d in resolved] + [_sources_digest(), epoch])
+    key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    out = cache_dir / f"image-{key}"
+    lock = open(cache_dir / ".lock", "w")  # noqa: SIM115 -- held across awaits, closed in finally
+    try:
+        # Several clouds (or a CLI and a cloud) may share one cache: one build at a time.
+        await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
+        if (out / "manifest.json").exists() and not force:
+            return BuiltImage(out, json.loads((out / "manifest.json").read_text()), cached=True)
+        files = await debs.fetch(resolved, cache_dir / "debs")
+        with tempfile.TemporaryDirectory(dir=cache_dir, prefix="build-") as tmp:
+            work = Path(tmp)
+            staged = work / "out"
+            staged.mkdir()
+            modules = await _assemble(work, files, kernel_pkg, epoch, staged)
+            await _make_disk(staged / "disk.img", epoch)
+            manifest = {
+                "key": key,
+                "source_date_epoch": epoch,
+                "kernel_package": kernel_pkg,
+                "kernel_version": modules["version"],
+                "modules": modules["order"],
+                "packages": {d.package: d.filename for d in resolved},
+                "files": {name: {"size": (staged / name).stat().st_size, "sha256": _sha256(staged / name)}
+                          for name in FILES},
+                "build_seconds": round(time.monotonic() - started, 2),
+            }
+            (staged / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+            if out.exists():
+                shutil.rmtree(out)
+            staged.rename(out)
+        return BuiltImage(out, manifest, cached=False)
+    finally:
+        lock.close()
+
+
+async def _assemble(work: Path, files: dict[str, Path], kernel_pkg: str, epoch: int, staged: Path) -> dict[str, Any]:
+    pkgs = work / "pkgs"
+    await asyncio.gather(*(debs.extract(path, pkgs / name) for name, path in files.items()))
+    root = work / "root"
+    for d in ("bin", "sbin", "usr/bin", "usr/sbin", "usr/share/udhcpc", "usr/share/tinystack", "etc/init.d",
+              "etc/acpi/PWRF", "etc/dropbear", LIBDIR, "lib64", "lib/modules", "proc", "sys", "dev", "run", "tmp",
+              "mnt", "home", "root", "var/log"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    (root / "var/run").symlink_to("../run")
+    os.chmod(root / "tmp", 0o1777)
+    os.chmod(root / "root", 0o700)
+
+    # busybox and a link per applet.
+    busybox = pkgs / "busybox-static/bin/busybox"
+    shutil.copy2(busybox, root / "bin/busybox")
+    applets = (await host.run([str(busybox), "--list-full"])).stdout.split()
+    for applet in applets:
+        link = root / applet
+        if link.name == "busybox" or link.exists() or link.is_symlink():
+            continue
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(root / "bin/busybox", link.parent))
+    (root / "init").symlink_to("bin/busybox")
+
+    # dropbear and the libraries it loads.
+    libroot = pkgs / "libs"
+    for name in LIB_PACKAGES:
+        shutil.copytree(pkgs / name, libroot, symlinks=True, dirs_exist_ok=True)
+    drop = pkgs / "dropbear-bin"
+    for rel in ("usr/sbin/dropbear", "usr/bin/dropbearkey", "usr/bin/dbclient"):
+        shutil.copy2(drop / rel, root / rel)
+        for lib in await debs.needed_libraries(drop / rel, libroot):
+            target = root / LIBDIR / lib.name
+            if not target.exists():
+                shutil.copyfile(lib.resolve(), target)
+                os.chmod(target, 0o755)
+    (root / "lib64/ld-linux-x86-64.so.2").symlink_to(f"../{LIBDIR}/ld-linux-x86-64.so.2")
+
+    # The boot scripts.
+    scripts = {"inittab": "etc/inittab", "rcS": "etc/init.d/rcS", "rcK": "etc/init.d/rcK",
+               "cloud-setup": "usr/sbin/cloud-setup", "udhcpc.script": "usr/share/udhcpc/default.script",
+               "json.awk": "usr/share/tinystack/json.awk", "acpi-power": "etc/acpi/PWRF/00000080"}
+    for src, dst in scripts.items():
+        shutil.copyfile(INIT_DIR / src, root / dst)
+        os.chmod(root / dst, 0o755 if os.access(INIT_DIR / src, os.X_OK) else 0o644)
+    etc = root / "etc"
+    (etc / "passwd").write_text(PASSWD)
+    (etc / "group").write_text(GROUP)
+    (etc / "shadow").write_text(SHADOW)
+    os.chmod(etc / "shadow", 0o600)
+    (etc / "shells").write_text("/bin/sh\n/bin/ash\n")
+    (etc / "nsswitch.conf").write_text("passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n")
+    (etc / "hostname").write_text("cirros\n")
+    (etc / "hosts").write_text("127.0.0.1 localhost\n")
+    (etc / "profile").write_text('export PATH=/sbin:/bin:/usr/sbin:/usr/bin\nexport PS1="\\u@\\h:\\w\\$ "\n')
+
+    # Kernel and modules.
+    kroot = pkgs / kernel_pkg
+    [vmlinuz] = sorted((kroot / "boot").glob("vmlinuz-*"))
+    version = vmlinuz.name.removeprefix("vmlinuz-")
+    moddir = kroot / "lib/modules" / version
+    index = {ko.stem.replace("-", "_"): ko for ko in moddir.rglob("*.ko")}
+    builtin = {Path(line).stem.replace("-", "_")
+               for line in (moddir / "modules.builtin").read_text().split()}
+    order = kmods.load_order(KERNEL_MODULES, index, builtin)
+    for name in order:
+        shutil.copyfile(index[name], root / "lib/modules" / f"{name}.ko")
+    (root / "lib/modules/load.list").write_text("".join(f"{name}.ko\n" for name in order))
+    (etc / "tinystack-release").write_text(f"{version}, busybox, dropbear\n")
+    shutil.copyfile(vmlinuz, staged / "vmlinuz")
+
+    nodes = (cpio.Node("dev/console", stat.S_IFCHR | 0o600, 5, 1), cpio.Node("dev/null", stat.S_IFCHR | 0o666, 1, 3))
+    data = await asyncio.to_thread(lambda: cpio.gzipped(cpio.archive(root, epoch, nodes)))
+    (staged / "initrd.gz").write_bytes(data)
+    return {"version": version, "order": order}
+
+
+async def _make_disk(path: Path, epoch: int) -> None:
+    """An empty ext2 filesystem (label cirros-home) that the guest mounts on /home; fixed UUID and times."""
+    await host.run(["env", f"E2FSPROGS_FAKE_TIME={epoch}", "mke2fs", "-q", "-F", "-t", "ext2", "-b", "1024",
+                    "-N", "256", "-m", "0", "-L", "cirros-home", "-U", DISK_UUID,
+                    "-E", f"root_owner=0:0,hash_seed={DISK_UUID}", str(path), str(DISK_MIB * 1024)])

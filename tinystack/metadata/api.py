@@ -1,0 +1,87 @@
+"""The metadata API (port 8775 and ``STATE_DIR/metadata.sock``): Nova's OpenStack and EC2 layouts, read-only
+except the one-time ``password`` POST. Every request must carry the proxy's signature."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any
+
+from aiohttp import web
+
+from tinystack.core import errors
+from tinystack.core.web import Route, ServiceApp, plain_fault
+from tinystack.metadata import documents
+from tinystack.metadata.service import MetadataService
+
+
+def _parts(path: str) -> list[str]:
+    return [p for p in path.split("/") if p]
+
+
+class Handlers:
+    def __init__(self, svc: MetadataService) -> None:
+        self.svc = svc
+
+    async def _instance(self, request: web.Request) -> dict[str, Any]:
+        network_id, source_ip = self.svc.caller(request.headers)
+        return await self.svc.instance_for(network_id, source_ip)
+
+    async def get(self, request: web.Request) -> web.Response:
+        inst = await self._instance(request)
+        parts = _parts(request.path)
+        domain = self.svc.settings.dhcp_domain
+        try:
+            if parts[:1] == ["openstack"]:
+                if len(parts) == 3 and parts[2] == "password":
+                    version = parts[1]
+                    if version not in documents.OPENSTACK_VERSIONS and version != "latest":
+                        raise documents.UnknownPath(version)
+                    body, ctype = (inst.get("password") or "").encode(), documents.TEXT
+                else:
+                    body, ctype = documents.openstack(inst, parts[1:], domain)
+            else:
+                body, ctype = documents.ec2(inst, parts, domain)
+        except documents.UnknownPath:
+            raise errors.NotFound("The resource could not be found.") from None
+        return web.Response(body=body, content_type=ctype, charset="utf-8" if ctype == documents.TEXT else None)
+
+    async def post(self, request: web.Request) -> web.Response:
+        parts = _parts(request.path)
+        if not (len(parts) == 3 and parts[0] == "openstack" and parts[2] == "password"):
+            raise errors.MethodNotAllowed("The method POST is not allowed for this resource.")
+        inst = await self._instance(request)
+        raw = await request.content.read(documents.PASSWORD_MAX + 1)
+        try:
+            password = documents.check_password(raw)
+        except ValueError as exc:
+            raise errors.BadRequest(str(exc)) from None
+        await self.svc.set_password(inst["uuid"], password)
+        return web.Response(status=200, text="")
+
+
+def routes(svc: MetadataService) -> list[Route]:
+    h = Handlers(svc)
+    return [Route("GET", "/{tail:.*}", h.get, public=True), Route("POST", "/{tail:.*}", h.post, public=True)]
+
+
+def app(svc: MetadataService) -> ServiceApp:
+    """The TCP app; starting it also serves the same routes on the unix socket the proxies forward to."""
+    unix: list[web.AppRunner] = []
+
+    async def start_socket() -> None:
+        path = svc.settings.socket
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()  # a stale socket from an earlier run
+        runner = web.AppRunner(ServiceApp("metadata", routes(svc), plain_fault).build(), access_log=None,
+                               handle_signals=False)
+        await runner.setup()
+        await web.UnixSite(runner, str(path)).start()
+        os.chmod(path, 0o600)
+        unix.append(runner)
+
+    async def stop_socket() -> None:
+        while unix:
+            await unix.pop().cleanup()
+
+    return ServiceApp("metadata", routes(svc), plain_fault, on_startup=[start_socket], on_cleanup=[stop_socket])

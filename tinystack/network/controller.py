@@ -1,0 +1,294 @@
+"""The network controller: after every change it recomputes the affected documents, bumps a document's
+generation when its content changed, and publishes puts and deletes on ``agent.network.<host>``. It also
+answers ``resync.network``, applies ``status.network`` reports and records ``heartbeat``s."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from tinystack.core.bus import Bus
+from tinystack.network import admin, docs
+from tinystack.network.models import FloatingIP, Port, PortSecurityGroup, PublishedDoc, Router, SecurityGroupRule
+from tinystack.network.service import Changes, NetworkService
+
+log = logging.getLogger(__name__)
+TYPES = ("network", "dhcp", "port", "router")
+STATUSES = ("ACTIVE", "DOWN", "ERROR", "BUILD")
+Message = tuple[str, dict[str, Any]]
+
+
+def topic(host: str) -> str:
+    return f"agent.network.{host}"
+
+
+def digest(spec: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class Controller:
+    def __init__(self, svc: NetworkService, bus: Bus, metadata_socket: str) -> None:
+        self.svc = svc
+        self.bus = bus
+        self.metadata_socket = metadata_socket
+        self._pending: Changes = set()
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._host: str | None = None
+        svc.listeners.append(self.changed)
+        svc.network_host = lambda: self._host
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._host = await asyncio.to_thread(self._latest_host)
+        self.bus.subscribe("resync.network", self.on_resync)
+        self.bus.subscribe("status.network", self.on_status)
+        self.bus.subscribe("heartbeat", self.on_heartbeat)
+        self._task = self._loop.create_task(self._run())
+        with self._lock:
+            if self._pending:
+                self._wake.set()
+            else:
+                self._idle.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def _latest_host(self) -> str | None:
+        return admin.network_host(self.svc)
+
+    @property
+    def network_host(self) -> str | None:
+        return self._host
+
+    # --- change notifications (from any thread) -----------------------------------------------
+
+    def changed(self, changes: Changes) -> None:
+        with self._lock:
+            self._pending |= changes
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._kick)
+
+    def _kick(self) -> None:
+        self._idle.clear()
+        self._wake.set()
+
+    async def settled(self, timeout: float = 30) -> None:
+        """Wait until every change notified so far has been published (tests and benchmarks)."""
+        await asyncio.sleep(0)
+        await asyncio.wait_for(self._idle.wait(), timeout)
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            with self._lock:
+                keys, self._pending = self._pending, set()
+            if not keys:
+                self._idle.set()
+                continue
+            try:
+                messages = await asyncio.to_thread(self.reconcile, keys)
+                for host, message in messages:
+                    await self.bus.publish(topic(host), message)
+            except Exception:
+                log.exception("network controller: publishing failed; retrying")
+                with self._lock:
+                    self._pending |= keys
+                await asyncio.sleep(0.5)
+                self._wake.set()
+                continue
+            with self._lock:
+                if not self._pending:
+                    self._idle.set()
+
+    # --- computing and diffing documents ------------------------------------------------------
+
+    def expand(self, s: Session, keys: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
+        want: dict[str, set[str]] = {t: set() for t in TYPES}
+        groups, members = set(), set()
+        for kind, ident in keys:
+            if kind == "network":
+                want["network"].add(ident)
+                want["dhcp"].add(ident)
+            elif kind in ("port", "router"):
+                want[kind].add(ident)
+            elif kind == "sg":
+                groups.add(ident)
+            elif kind == "sgmembers":
+                members.add(ident)
+        if members:
+            groups |= set(s.scalars(select(SecurityGroupRule.security_group_id)
+                                    .where(SecurityGroupRule.remote_group_id.in_(members))))
+        if groups:
+            want["port"] |= set(s.scalars(select(PortSecurityGroup.port_id)
+                                          .where(PortSecurityGroup.security_group_id.in_(groups))))
+        return want
+
+    def compute(self, s: Session, want: dict[str, set[str]]) -> list[tuple[str, str, docs.Doc | None]]:
+        host = self._host
+        out: list[tuple[str, str, docs.Doc | None]] = []
+        for kind, found in (("network", docs.network_docs(s, want["network"], host)),
+                            ("dhcp", docs.dhcp_docs(s, want["dhcp"], host, self.svc.settings.dns_domain,
+                                                    self.metadata_socket)),
+                            ("port", docs.port_docs(s, want["port"])),
+                            ("router", docs.router_docs(s, want["router"], host))):
+            out += [(kind, ident, doc) for ident, doc in found.items()]
+        return out
+
+    def reconcile(self, keys: Iterable[tuple[str, str]]) -> list[Message]:
+        """The messages that bring every host in line with the documents ``keys`` affect."""
+        messages: list[Message] = []
+        with self.svc.db.session() as s:
+            computed = self.compute(s, self.expand(s, keys))
+            published: dict[tuple[str, str], PublishedDoc] = {}
+            for kind in TYPES:
+                ids = [i for k, i, _ in computed if k == kind]
+                for chunk in (ids[n:n + 500] for n in range(0, len(ids), 500)):
+                    for found in s.scalars(select(PublishedDoc).where(PublishedDoc.type == kind,
+                                                                      PublishedDoc.id.in_(chunk))):
+                        published[(kind, found.id)] = found
+            for kind, ident, doc in computed:
+                row: PublishedDoc | None = published.get((kind, ident))
+                old_hosts = set(row.hosts) if row is not None else set()
+                if doc is None or not doc.hosts:
+                    if row is not None:
+                        generation = row.generation + 1
+                        messages += [(h, {"op": "delete", "type": kind, "id": ident, "generation": generation})
+                                     for h in sorted(old_hosts)]
+                        if doc is None:
+                            s.delete(row)
+                        else:
+                            row.generation, row.digest, row.hosts = generation, "", []
+                    continue
+                d = digest(doc.spec)
+                if row is None:
+                    row = PublishedDoc(type=kind, id=ident, generation=0, digest="", hosts=[])
+                    s.add(row)
+                assert row is not None
+                changed = row.digest != d
+                if changed:
+                    row.generation += 1
+                    row.digest = d
+                targets = sorted(doc.hosts) if changed else sorted(doc.hosts - old_hosts)
+                messages += [(h, {"op": "put", "type": kind, "id": ident, "generation": row.generation,
+                                  "spec": doc.spec}) for h in targets]
+                messages += [(h, {"op": "delete", "type": kind, "id": ident, "generation": row.generation})
+                             for h in sorted(old_hosts - doc.hosts)]
+                row.hosts = sorted(doc.hosts)
+        return messages
+
+    def resync(self, host: str) -> list[Message]:
+        """A put for every resource of ``host`` (current generations) and the sync message listing them."""
+        messages: list[Message] = []
+        with self.svc.db.session() as s:
+            ids = docs.ids_on_host(s, host, self._host)
+        messages += [m for m in self.reconcile({(t if t != "dhcp" else "network", i)
+                                                for t, idents in ids.items() for i in idents})
+                     if m[0] != host]
+        with self.svc.db.session() as s:
+            want = {t: set(idents) for t, idents in ids.items()}
+            for kind, ident, doc in self.compute(s, want):
+                if doc is None or host not in doc.hosts:
+                    continue
+                row = s.get(PublishedDoc, (kind, ident))
+                generation = row.generation if row is not None else 0
+                messages.append((host, {"op": "put", "type": kind, "id": ident, "generation": generation,
+                                        "spec": doc.spec}))
+        sync_ids = {t: sorted(i for h, m in messages if h == host and m["op"] == "put" and m["type"] == t
+                              for i in [m["id"]]) for t in TYPES}
+        messages.append((host, {"op": "sync", "types": list(TYPES), "ids": sync_ids}))
+        return messages
+
+    # --- bus handlers -------------------------------------------------------------------------
+
+    async def on_resync(self, message: dict[str, Any]) -> None:
+        host = str(message.get("host") or "")
+        if not host:
+            return
+        if self._host is None:
+            await self._set_host(host)
+        for target, msg in await asyncio.to_thread(self.resync, host):
+            await self.bus.publish(topic(target), msg)
+
+    async def on_heartbeat(self, message: dict[str, Any]) -> None:
+        if message.get("agent") != "network":
+            return
+        await asyncio.to_thread(admin.record_heartbeat, self.svc, message)
+        latest = await asyncio.to_thread(self._latest_host)
+        if latest is not None and latest != self._host:
+            await self._set_host(latest)
+
+    async def _set_host(self, host: str) -> None:
+        """DHCP and routers move to ``host``: rebind their ports and republish every such document."""
+        self._host = host
+
+        def rebind(s: Session, changes: Changes) -> None:
+            s.execute(update(Port).where(Port.device_owner.like("network:%"), Port.host_id != host)
+                      .values(host_id=host))
+            for net_id in s.scalars(select(Port.network_id).where(Port.device_owner == "network:dhcp")):
+                changes.add(("network", net_id))
+            from tinystack.network.models import Network
+
+            for net_id in s.scalars(select(Network.id)):
+                changes.add(("network", net_id))
+            for router_id in s.scalars(select(Router.id)):
+                changes.add(("router", router_id))
+
+        await asyncio.to_thread(self.svc.write, rebind)
+
+    async def on_status(self, message: dict[str, Any]) -> None:
+        await asyncio.to_thread(self.apply_status, message)
+
+    def apply_status(self, message: dict[str, Any]) -> None:
+        kind, ident, host = message.get("type"), str(message.get("id") or ""), str(message.get("host") or "")
+        state = message.get("status") or {}
+        status = str(state.get("status", "")).upper() if isinstance(state, dict) else ""
+        if status not in STATUSES or not ident:
+            return
+        observed = int(message.get("observed_generation") or 0)
+
+        def do(s: Session, changes: Changes) -> None:
+            row = s.get(PublishedDoc, (kind, ident))
+            if row is not None and observed < row.generation and status == "ACTIVE":
+                return  # a newer document is on its way; ACTIVE for the old one says nothing about it
+            if kind == "port":
+                port = s.get(Port, ident)
+                if port is not None and port.host_id == host:
+                    port.status = status
+            elif kind == "dhcp":
+                s.execute(update(Port).where(Port.network_id == ident, Port.device_owner == "network:dhcp")
+                          .values(status=status))
+            elif kind == "router":
+                router = s.get(Router, ident)
+                if router is None:
+                    return
+                router.status = "ERROR" if status == "ERROR" else "ACTIVE"
+                s.execute(update(Port).where(Port.device_id == ident, Port.device_owner.in_(
+                    ("network:router_interface", "network:router_gateway"))).values(status=status))
+                fip_status = "ACTIVE" if status == "ACTIVE" else ("ERROR" if status == "ERROR" else "DOWN")
+                s.execute(update(FloatingIP).where(FloatingIP.router_id == ident, FloatingIP.port_id.is_not(None))
+                          .values(status=fip_status))
+
+        self.svc.write(do)

@@ -1,0 +1,158 @@
+"""DHCP servers: ``qdhcp-<net>`` namespaces with their port, dnsmasq and the metadata proxy, supervised."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import ipaddress
+import json
+import logging
+import shutil
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import tinystack
+from tinystack.core import host
+from tinystack.network.agent_settings import AgentSettings
+from tinystack.network.dataplane import dnsmasq, ip, names
+from tinystack.network.dataplane.dnsmasq import DhcpFiles, Doc
+
+log = logging.getLogger(__name__)
+
+NodeBatch = Callable[..., Awaitable[None]]
+
+PROXY_MODULE = "tinystack.metadata.proxy"
+
+
+def proxy_available() -> bool:
+    try:
+        return importlib.util.find_spec(PROXY_MODULE) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def port_addresses(port: Doc, subnets: list[Doc]) -> set[str]:
+    """``ip/prefix`` for each fixed IP of ``port``, the prefix taken from the subnet that holds it."""
+    found = set()
+    for fixed in port.get("fixed_ips", ()):
+        addr = ipaddress.ip_address(fixed["ip_address"])
+        for subnet in subnets:
+            net = ipaddress.ip_network(subnet["cidr"], strict=False)
+            if addr in net:
+                found.add(f"{addr}/{net.prefixlen}")
+    return found
+
+
+class DhcpServers:
+    def __init__(self, settings: AgentSettings, node: str, invalidate: Callable[[], None],
+                 node_batch: NodeBatch) -> None:
+        self.settings = settings
+        self.node = node
+        self.base = settings.state_dir
+        self._invalidate = invalidate
+        self._node_batch = node_batch  # iproute2 commands in the node namespace, keeping the driver's view fresh
+
+    async def owned(self) -> list[str]:
+        """Networks whose DHCP server this agent made (its state dir is the ownership record)."""
+        root = self.base / "dhcp"
+        return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
+    async def ensure(self, doc: Doc, network: Doc, node_links: dict[str, ip.Link]) -> None:
+        net_id = network["id"]
+        ns = names.qdhcp(net_id)
+        files = DhcpFiles(self.base, net_id)
+        files.dir.mkdir(parents=True, exist_ok=True)
+        await ip.ensure_netns(ns)
+        port = doc["port"]
+        tap, dev, br = names.tap(port["id"]), names.ns_dev(port["id"]), names.bridge(net_id)
+        mtu = int(network.get("mtu") or 1500)
+        ns_links = await ip.links(ns)
+        fresh = dev not in ns_links or tap not in node_links
+        if fresh:
+            # Either end missing means the pair is broken (namespace recreated, device deleted): rebuild it.
+            await self._node_batch([f"link del {tap}"], check=False)
+            await host.run(["ip", "-n", ns, "link", "del", dev], check=False)
+            await self._node_batch([f"link add {tap} type veth peer name {dev} netns {ns}"])
+            ns_links = await ip.links(ns)
+        node_link = None if fresh else node_links[tap]
+        if node_link is None or node_link.master != br or not node_link.up:
+            await self._node_batch([f"link set {tap} mtu {mtu} master {br} up"])
+        link = ns_links[dev]
+        cmds = []
+        if link.address != port["mac_address"] or link.mtu != mtu or not link.up:
+            cmds.append(f"link set {dev} address {port['mac_address']} mtu {mtu} up")
+        want = port_addresses(port, doc.get("subnets") or network.get("subnets", []))
+        if doc.get("metadata"):
+            want.add(f"{doc['metadata'].get('ip', dnsmasq.METADATA_IP)}/32")
+        have = await ip.addresses(ns, dev)
+        cmds += [f"addr add {a} dev {dev}" for a in sorted(want - have)]
+        cmds += [f"addr del {a} dev {dev}" for a in sorted(have - want)]
+        await ip.batch(ns, cmds)
+        await self._ensure_dnsmasq(doc, files, ns)
+        await self._ensure_proxy(doc, files, ns)
+
+    async def _ensure_dnsmasq(self, doc: Doc, files: DhcpFiles, ns: str) -> None:
+        changed = False
+        for path, text in ((files.hosts, dnsmasq.render_hosts(doc)), (files.opts, dnsmasq.render_opts(doc)),
+                           (files.names, dnsmasq.render_names(doc))):
+            changed |= dnsmasq.write_if_changed(path, text)
+        argv = dnsmasq.command(doc, files, self.settings.dnsmasq, self.settings.dhcp_lease_time)
+        cmdline = files.dir / "cmdline"
+        same_args = cmdline.exists() and json.loads(cmdline.read_text()) == argv
+        pid = files.read_pid()
+        alive = dnsmasq.running(pid, Path(self.settings.dnsmasq).name)
+        if alive and same_args:
+            if changed and pid is not None:
+                log.info("network: SIGHUP dnsmasq %d of %s (hosts changed)", pid, ns)
+                dnsmasq.reload(pid)
+            return
+        if alive and pid is not None:
+            await self._stop_pid(pid)
+        files.pid.unlink(missing_ok=True)
+        files.leases.touch()
+        # dnsmasq daemonizes and writes its pid file; host.run returns once the parent has exited.
+        await host.run(argv, netns=ns)
+        cmdline.write_text(json.dumps(argv))
+
+    async def _ensure_proxy(self, doc: Doc, files: DhcpFiles, ns: str) -> None:
+        meta = doc.get("metadata")
+        pid = files.read_pid(files.proxy_pid)
+        if not meta or not meta.get("upstream") or not proxy_available():
+            if meta and not proxy_available():
+                log.debug("network: %s is not importable yet, no metadata proxy in %s", PROXY_MODULE, ns)
+            if pid is not None and dnsmasq.running(pid, "python"):
+                await self._stop_pid(pid)
+            return
+        if dnsmasq.running(pid, "python"):
+            return
+        secret = self.settings.state_dir.parent / "metadata-secret"
+        await host.run([
+            "start-stop-daemon", "--start", "--background", "--make-pidfile", "--pidfile", str(files.proxy_pid),
+            # From the directory holding the tinystack package, so ``-m`` finds it even when not installed.
+            "--output", str(files.proxy_log), "--chdir", str(Path(tinystack.__file__).resolve().parent.parent),
+            "--exec", sys.executable, "--",
+            "-m", PROXY_MODULE, "--bind", meta.get("ip", dnsmasq.METADATA_IP), "--port", "80",
+            "--upstream", meta["upstream"], "--network-id", meta.get("network_id", doc["network_id"]),
+            "--secret-file", str(secret),
+        ], netns=ns)
+
+    async def _stop_pid(self, pid: int) -> None:
+        ip.kill(pid, signal.SIGTERM)
+        for _ in range(50):
+            if not Path(f"/proc/{pid}").exists():
+                return
+            await asyncio.sleep(0.02)
+        ip.kill(pid, signal.SIGKILL)
+
+    async def delete(self, network_id: str) -> None:
+        files = DhcpFiles(self.base, network_id)
+        for path in (files.pid, files.proxy_pid):
+            pid = files.read_pid(path)
+            if pid is not None and dnsmasq.running(pid, "dnsmasq" if path == files.pid else "python"):
+                await self._stop_pid(pid)
+        # Removing the namespace removes ns-<port>, and with it its peer tap on the bridge.
+        await ip.delete_netns(names.qdhcp(network_id))
+        self._invalidate()
+        shutil.rmtree(files.dir, ignore_errors=True)

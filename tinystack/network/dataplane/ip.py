@@ -1,0 +1,109 @@
+"""Namespaces, links and addresses through iproute2, always via ``tinystack.core.host.run``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tinystack.core import host
+
+NETNS_DIR = Path("/run/netns")
+
+
+@dataclass(frozen=True)
+class Link:
+    name: str
+    kind: str  # "bridge", "veth", "tun", "vxlan", "" (plain)
+    master: str | None
+    up: bool
+    mtu: int
+    address: str
+
+
+def netns_exists(name: str) -> bool:
+    return (NETNS_DIR / name).exists()
+
+
+async def ensure_netns(name: str) -> bool:
+    """Create namespace ``name`` with loopback up; True when it was created now."""
+    if netns_exists(name):
+        return False
+    await host.run(["ip", "netns", "add", name])
+    await host.run(["ip", "-n", name, "link", "set", "lo", "up"])
+    return True
+
+
+async def netns_pids(name: str) -> list[int]:
+    if not netns_exists(name):
+        return []
+    out = await host.run(["ip", "netns", "pids", name], check=False)
+    return [int(p) for p in out.stdout.split() if p.isdigit()]
+
+
+async def delete_netns(name: str) -> None:
+    """Kill what still runs inside ``name`` (dnsmasq, proxies) and remove it; absent is fine."""
+    if not netns_exists(name):
+        return
+    for pid in await netns_pids(name):
+        kill(pid, signal.SIGTERM)
+    await host.run(["ip", "netns", "del", name], check=False)
+
+
+def kill(pid: int, sig: int = signal.SIGTERM) -> bool:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def links(netns: str) -> dict[str, Link]:
+    """Every link in ``netns`` by name (one ``ip -j -d link`` call)."""
+    out = await host.run(["ip", "-n", netns, "-j", "-d", "link", "show"])
+    result: dict[str, Link] = {}
+    for item in json.loads(out.stdout or "[]"):
+        info: dict[str, Any] = item.get("linkinfo") or {}
+        name = item["ifname"].split("@", 1)[0]
+        result[name] = Link(
+            name=name,
+            kind=info.get("info_kind", ""),
+            master=item.get("master"),
+            up="UP" in item.get("flags", ()),
+            mtu=int(item.get("mtu", 0)),
+            address=item.get("address", ""),
+        )
+    return result
+
+
+async def addresses(netns: str | None, dev: str) -> set[str]:
+    """The IPv4 addresses on ``dev`` as ``ip/prefix`` strings."""
+    argv = ["ip", "-j", "-4", "addr", "show", "dev", dev]
+    if netns:
+        argv[1:1] = ["-n", netns]
+    out = await host.run(argv, check=False)
+    if out.returncode != 0:
+        return set()
+    found: set[str] = set()
+    for item in json.loads(out.stdout or "[]"):
+        for addr in item.get("addr_info", ()):
+            found.add(f"{addr['local']}/{addr['prefixlen']}")
+    return found
+
+
+async def batch(netns: str | None, commands: list[str], check: bool = True) -> None:
+    """Run iproute2 commands in one process (``ip -batch``): one fork for a whole wiring step."""
+    if not commands:
+        return
+    argv = ["ip", "-batch", "-"]
+    if netns:
+        argv[1:1] = ["-n", netns]
+    await host.run(argv, input=("\n".join(commands) + "\n").encode(), check=check)
+
+
+async def sysctl(netns: str, key: str, value: str) -> None:
+    """Set a per-namespace sysctl (never called without a namespace: the host's sysctls are the user's)."""
+    await host.run(["sysctl", "-q", "-w", f"{key}={value}"], netns=netns)

@@ -1,0 +1,1 @@
+"""Network agent drivers: ``linux`` (namespaces, bridges, dnsmasq, iptables) and ``fake`` (in memory)."""

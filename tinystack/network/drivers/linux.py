@@ -1,0 +1,273 @@
+"""The real dataplane: node namespace, bridges, VXLAN, taps, qdhcp/qrouter namespaces and the firewall.
+
+Every command goes through ``tinystack.core.host.run`` (``ip -batch`` to keep one fork per step); each
+ensure reads the host first and changes only what differs, so calling it again changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import shutil
+import time
+from pathlib import Path
+
+from tinystack.core import host
+from tinystack.network.agent_settings import AgentSettings
+from tinystack.network.dataplane import firewall, ip, names
+from tinystack.network.dataplane.dhcp import DhcpServers
+from tinystack.network.dataplane.routers import Routers
+from tinystack.network.drivers.base import Doc, Keep, NotReady
+
+log = logging.getLogger(__name__)
+
+_LINKS_TTL = 1.0  # seconds a snapshot of the node namespace's links is trusted (resyncs of 1,000 ports share one)
+
+
+class LinuxDriver:
+    def __init__(self, settings: AgentSettings) -> None:
+        self.settings = settings
+        self.node = settings.node_netns
+        self.state = settings.state_dir
+        self._links: dict[str, ip.Link] | None = None
+        self._links_at = 0.0
+        self._epoch = 0
+        self._fw_text: tuple[str, str, str] | None = None
+        self.dhcp = DhcpServers(settings, self.node, self._invalidate, self._batch)
+        self.routers = Routers(settings, self.node, self._invalidate, self._batch)
+
+    # -- node -------------------------------------------------------------------------------------
+
+    async def setup(self) -> None:
+        for tool in ("ip", "bridge", "iptables-restore", "nft", self.settings.dnsmasq):
+            if shutil.which(tool) is None:
+                raise RuntimeError(f"the linux network driver needs {tool!r} on PATH")
+        self.state.mkdir(parents=True, exist_ok=True)
+        await ip.ensure_netns(self.node)
+        # Bridged IP traffic must pass iptables (conntrack, security groups); this sysctl is per namespace.
+        for key in ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"):
+            if not Path("/proc/sys", *key.split(".")).exists():
+                raise RuntimeError("bridge netfilter (br_netfilter) is unavailable: security groups cannot be enforced")
+            await ip.sysctl(self.node, key, "1")
+        self._invalidate()
+
+    async def teardown(self) -> None:
+        for network_id in await self.dhcp.owned():
+            await self.dhcp.delete(network_id)
+        for router_id in await self.routers.owned():
+            await self.routers.delete(router_id)
+        for network_id in self._external_networks():
+            await self._delete_external(network_id)
+        await ip.delete_netns(self.node)
+        shutil.rmtree(self.state, ignore_errors=True)
+        self._invalidate()
+
+    def _invalidate(self) -> None:
+        self._links = None
+        self._epoch += 1
+
+    async def _node_links(self) -> dict[str, ip.Link]:
+        now = time.monotonic()
+        if self._links is not None and now - self._links_at <= _LINKS_TTL:
+            return self._links
+        epoch = self._epoch
+        links = await ip.links(self.node)
+        if epoch == self._epoch:  # nobody changed the namespace while we listed it: safe to share
+            self._links, self._links_at = links, now
+        return links
+
+    async def _batch(self, commands: list[str], check: bool = True) -> None:
+        if commands:
+            self._invalidate()
+            try:
+                await ip.batch(self.node, commands, check=check)
+            finally:
+                self._invalidate()
+
+    # -- networks ---------------------------------------------------------------------------------
+
+    async def ensure_network(self, network: Doc) -> None:
+        links = await self._node_links()
+        br = names.bridge(network["id"])
+        mtu = int(network.get("mtu") or 1500)
+        cmds: list[str] = []
+        if br not in links:
+            cmds.append(f"link add {br} type bridge forward_delay 0 stp_state 0")
+        if br not in links or not links[br].up:
+            cmds.append(f"link set {br} up")
+        if network.get("network_type") == "vxlan" and network.get("segmentation_id") is not None:
+            vx = names.vxlan(int(network["segmentation_id"]))
+            if vx not in links:
+                dev = f" dev {self.settings.underlay_dev}" if self.settings.underlay_dev else ""
+                cmds.append(f"link add {vx} type vxlan id {network['segmentation_id']} dstport "
+                            f"{self.settings.vxlan_port} local {self.settings.underlay_ip}{dev}")
+            if vx not in links or links[vx].master != br or not links[vx].up:
+                cmds.append(f"link set {vx} mtu {mtu} master {br} up")
+        await self._batch(cmds)
+        if network.get("network_type") == "vxlan" and network.get("segmentation_id") is not None:
+            await self._ensure_flood(names.vxlan(int(network["segmentation_id"])))
+        if network.get("router_external"):
+            await self._ensure_external(network)
+
+    async def _ensure_flood(self, vx: str) -> None:
+        # Static peers: one all-zero FDB entry per remote VTEP floods BUM traffic to it (no multicast needed).
+        if not self.settings.vxlan_peers:
+            return
+        out = await host.run(["bridge", "fdb", "show", "dev", vx], netns=self.node)
+        have = {line.split(" dst ")[1].split()[0] for line in out.stdout.splitlines()
+                if line.startswith("00:00:00:00:00:00") and " dst " in line}
+        for peer in self.settings.vxlan_peers:
+            if peer not in have:
+                await host.run(["bridge", "fdb", "append", "00:00:00:00:00:00", "dev", vx, "dst", peer], netns=self.node)
+
+    def _ext_ns_args(self) -> list[str]:
+        return ["-n", self.settings.external_netns] if self.settings.external_netns else []
+
+    def _external_networks(self) -> list[str]:
+        marker = self.state / "external"
+        return sorted(p.name for p in marker.iterdir()) if marker.is_dir() else []
+
+    async def _ensure_external(self, network: Doc) -> None:
+        """The one veth pair from the external bridge to the external host namespace, carrying the gateway IP."""
+        ext_ns = self.settings.external_netns
+        if ext_ns and not ip.netns_exists(ext_ns):
+            raise NotReady(f"external namespace {ext_ns} does not exist")
+        br = names.bridge(network["id"])
+        bridge_side = names.external_bridge_side(self.settings.host, network["id"])
+        host_side = names.external_host_side(self.settings.host, network["id"])
+        (self.state / "external").mkdir(parents=True, exist_ok=True)
+        (self.state / "external" / network["id"]).touch()  # ownership marker: teardown and GC find it
+        links = await self._node_links()
+        if bridge_side not in links:
+            await host.run(["ip", *self._ext_ns_args(), "link", "del", host_side], check=False)
+            await host.run(["ip", *self._ext_ns_args(), "link", "add", host_side, "type", "veth", "peer", "name",
+                            bridge_side, "netns", self.node])
+            self._invalidate()
+            links = await self._node_links()
+        if links[bridge_side].master != br or not links[bridge_side].up:
+            await self._batch([f"link set {bridge_side} master {br} up"])
+        gateway = network.get("external_gateway_ip")
+        want: set[str] = set()
+        if gateway:
+            for subnet in network.get("subnets", ()):
+                net = ipaddress.ip_network(subnet["cidr"], strict=False)
+                if ipaddress.ip_address(gateway) in net:
+                    want.add(f"{gateway}/{net.prefixlen}")
+        have = await ip.addresses(ext_ns or None, host_side)
+        cmds = [f"addr add {a} dev {host_side}" for a in sorted(want - have)]
+        cmds += [f"addr del {a} dev {host_side}" for a in sorted(have - want)]
+        cmds.append(f"link set {host_side} up")
+        await ip.batch(ext_ns or None, cmds)
+
+    async def _delete_external(self, network_id: str) -> None:
+        host_side = names.external_host_side(self.settings.host, network_id)
+        await host.run(["ip", *self._ext_ns_args(), "link", "del", host_side], check=False)
+        (self.state / "external" / network_id).unlink(missing_ok=True)
+        self._invalidate()
+
+    async def delete_network(self, network_id: str) -> None:
+        links = await self._node_links()
+        br = names.bridge(network_id)
+        cmds = [f"link del {link.name}" for link in links.values() if link.master == br and link.kind == "vxlan"]
+        if br in links:
+            cmds.append(f"link del {br}")
+        await self._batch(cmds)
+        if network_id in self._external_networks():
+            await self._delete_external(network_id)
+
+    # -- ports ------------------------------------------------------------------------------------
+
+    async def ensure_port(self, port: Doc, network: Doc) -> None:
+        links = await self._node_links()
+        br, tap = names.bridge(network["id"]), names.tap(port["id"])
+        if br not in links:
+            raise NotReady(f"bridge {br} of network {network['id']} is not there yet")
+        mtu = int(network.get("mtu") or 1500)
+        cmds: list[str] = []
+        if tap not in links:
+            cmds.append(f"tuntap add dev {tap} mode tap")
+        if tap not in links or links[tap].master != br or not links[tap].up:
+            cmds.append(f"link set {tap} mtu {mtu} master {br} up")
+        await self._batch(cmds)
+
+    async def port_wired(self, port: Doc) -> bool:
+        link = (await self._node_links()).get(names.tap(port["id"]))
+        return link is not None and link.master is not None and link.up
+
+    async def delete_port(self, port_id: str) -> None:
+        if names.tap(port_id) in await self._node_links():
+            await self._batch([f"link del {names.tap(port_id)}"])
+
+    # -- DHCP and routers (own modules) -----------------------------------------------------------
+
+    async def ensure_dhcp(self, dhcp: Doc, network: Doc) -> None:
+        if names.bridge(network["id"]) not in await self._node_links():
+            raise NotReady(f"bridge of network {network['id']} is not there yet")
+        await self.dhcp.ensure(dhcp, network, await self._node_links())
+
+    async def delete_dhcp(self, network_id: str) -> None:
+        await self.dhcp.delete(network_id)
+
+    async def ensure_router(self, router: Doc, networks: dict[str, Doc]) -> None:
+        await self.routers.ensure(router, networks, await self._node_links())
+
+    async def delete_router(self, router_id: str) -> None:
+        await self.routers.delete(router_id)
+
+    # -- firewall ---------------------------------------------------------------------------------
+
+    async def apply_firewall(self, ports: list[Doc], networks: list[str]) -> None:
+        v4 = firewall.render_iptables(ports, networks, 4)
+        v6 = firewall.render_iptables(ports, networks, 6)
+        nft = firewall.render_nft(ports)
+        # Each tool replaces its whole table in one kernel transaction: no moment with half a ruleset.
+        # The three touch separate tables, so they run side by side.
+        await asyncio.gather(
+            host.run(["iptables-restore", "-w", "5"], netns=self.node, input=v4.encode()),
+            host.run(["ip6tables-restore", "-w", "5"], netns=self.node, input=v6.encode()),
+            host.run(["nft", "-f", "-"], netns=self.node, input=nft.encode()))
+        self._fw_text = (v4, v6, nft)
+
+    async def firewall_intact(self) -> bool:
+        if self._fw_text is None:
+            return False
+        v4, v6, _ = self._fw_text
+        for tool, text in (("iptables-save", v4), ("ip6tables-save", v6)):
+            out = await host.run([tool], netns=self.node)
+            if firewall.expected_rule_count(out.stdout) != firewall.expected_rule_count(text):
+                return False
+        out = await host.run(["nft", "list", "table", "bridge", firewall.NFT_TABLE], netns=self.node, check=False)
+        return out.returncode == 0
+
+    # -- garbage ----------------------------------------------------------------------------------
+
+    async def collect_garbage(self, keep: Keep) -> list[str]:
+        removed: list[str] = []
+        for network_id in await self.dhcp.owned():
+            if network_id not in keep.dhcp:
+                await self.dhcp.delete(network_id)
+                removed.append(f"dhcp {network_id}")
+        for router_id in await self.routers.owned():
+            if router_id not in keep.routers:
+                await self.routers.delete(router_id)
+                removed.append(f"router {router_id}")
+        for network_id in self._external_networks():
+            if network_id not in keep.networks:
+                await self._delete_external(network_id)
+                removed.append(f"external veth of {network_id}")
+        self._invalidate()
+        links = await self._node_links()
+        bridges = {names.bridge(n) for n in keep.networks}
+        taps = {names.tap(p) for p in keep.ports | keep.dhcp_ports | keep.router_ports}
+        cmds = []
+        for link in links.values():
+            stale_tap = link.name.startswith(names.TAP) and link.name not in taps
+            stale_bridge = link.kind == "bridge" and link.name.startswith(names.BRIDGE) and link.name not in bridges
+            stale_vxlan = link.kind == "vxlan" and link.master not in bridges
+            stale_ext = link.name.startswith("tsx") and link.master not in bridges
+            if stale_tap or stale_bridge or stale_vxlan or stale_ext:
+                cmds.append(f"link del {link.name}")
+                removed.append(f"device {link.name}")
+        await self._batch(cmds)
+        return removed

@@ -1,0 +1,160 @@
+"""The placement rules as one object: what the HTTP API calls, and the Python API Nova's conductor uses
+(``ensure_provider``, ``claim``, ``release``, ``move``, ``candidates``)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from tinystack.config import Config
+from tinystack.core import errors
+from tinystack.core.auth import RequestContext
+from tinystack.core.db import Database
+from tinystack.core.policy import PolicyEngine
+from tinystack.placement import allocations, candidates, catalog, policies, providers, settings
+from tinystack.placement.allocations import ANY, CapacityExceeded, ConsumerWrite, Retry
+from tinystack.placement.models import ResourceProvider
+from tinystack.placement.records import Candidate, ConsumerAllocations, concurrent_update
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class PlacementService:
+    def __init__(self, config: Config, db: Database, policy: PolicyEngine) -> None:
+        self.settings = settings.load(config)
+        self.db = db
+        self.policy = policy
+        policy.register_defaults(policies.DEFAULTS)
+
+    def authorize(self, ctx: RequestContext, rule: str) -> None:
+        self.policy.enforce(f"placement:{rule}", {"project_id": ctx.project_id, "user_id": ctx.user_id}, ctx.creds())
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        with self.db.session() as s:
+            yield s
+
+    def retrying(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` in a fresh transaction until it does not lose a race (``Retry``), a few times at most."""
+        for attempt in range(self.settings.claim_retries):
+            try:
+                with self.db.session() as s:
+                    return fn(s)
+            except (Retry, IntegrityError):
+                pass
+            except OperationalError as exc:  # SQLite "database is locked" past busy_timeout: also a lost race
+                if "locked" not in str(exc):
+                    raise
+            # Back off a little, randomly, so that writers that collided do not collide again.
+            time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+        raise concurrent_update("Too many concurrent updates to the same resource providers.")
+
+    # --- allocations ------------------------------------------------------------------------------
+
+    def write_allocations(self, writes: list[ConsumerWrite]) -> None:
+        self.retrying(lambda s: allocations.write(s.connection(), writes))
+
+    def allocations_of(self, consumer_id: str) -> ConsumerAllocations:
+        with self.session() as s:
+            return allocations.of_consumer(s, consumer_id)
+
+    # --- the Python API for compute ----------------------------------------------------------------
+
+    def ensure_provider(self, host: str, inventory: Mapping[str, Mapping[str, int | float]],
+                        traits: Iterable[str] = ()) -> str:
+        """The compute node provider named ``host`` with exactly this inventory and at least these traits.
+
+        Idempotent; creates the provider and any ``CUSTOM_`` trait it needs. Traits an operator added stay."""
+        wanted_traits = sorted(set(traits))
+
+        def step(s: Session) -> str:
+            rp = s.scalars(select(ResourceProvider).where(ResourceProvider.name == host)).first()
+            rp_uuid = rp.uuid if rp is not None else providers.create(s, host).uuid
+            rp = providers.load(s, rp_uuid)
+            current = providers.inventories(s, rp)
+            target = {rc: providers.normalize(rc, f) for rc, f in inventory.items()}
+            if {rc: r.fields() for rc, r in current.items()} != {rc: r.fields() for rc, r in target.items()}:
+                providers.set_inventories(s, rp_uuid, rp.generation, {rc: r.fields() for rc, r in target.items()})
+                rp = providers.load(s, rp_uuid)
+            have = providers.traits(s, rp)
+            if set(wanted_traits) - set(have):
+                for name in wanted_traits:
+                    if name.startswith("CUSTOM_"):
+                        catalog.put_trait(s, name)
+                s.flush()
+                providers.set_traits(s, rp_uuid, sorted(set(have) | set(wanted_traits)), rp.generation)
+            return rp_uuid
+
+        try:
+            return self.retrying(step)
+        except errors.Conflict as exc:
+            if exc.details.get("code") != "placement.concurrent_update":
+                raise
+            return self.retrying(step)  # a concurrent inventory update from the same host: read again
+
+    def claim(self, consumer_id: str, project_id: str, user_id: str,
+              allocations: Mapping[str, Mapping[str, int]]) -> bool:
+        """Allocate for ``consumer_id`` (replacing what it had); False when it does not fit."""
+        write = ConsumerWrite(consumer_id, {u: dict(r) for u, r in allocations.items() if r}, project_id, user_id)
+        try:
+            self.write_allocations([write])
+        except CapacityExceeded as exc:
+            log.debug("claim for %s refused: %s", consumer_id, exc)
+            return False
+        return True
+
+    def release(self, consumer_id: str) -> None:
+        """Remove every allocation of ``consumer_id``; nothing to do when it has none."""
+        self.write_allocations([ConsumerWrite(consumer_id, {})])
+
+    def move(self, consumer_id: str, new_allocations: Mapping[str, Mapping[str, int]]) -> bool:
+        """Replace the consumer's allocations in one step (resize, migrate); False when the new ones do not fit."""
+        current = self.allocations_of(consumer_id)
+        if current.generation is None:
+            raise errors.NotFound(f"Consumer {consumer_id} has no allocations to move.")
+        write = ConsumerWrite(consumer_id, {u: dict(r) for u, r in new_allocations.items() if r},
+                              current.project_id, current.user_id)
+        try:
+            self.write_allocations([write])
+        except CapacityExceeded:
+            return False
+        return True
+
+    def candidates(self, resources: Mapping[str, int], required_traits: Iterable[str] = (),
+                   member_of: Sequence[str | Sequence[str]] = (), forbidden_traits: Iterable[str] = (),
+                   limit: int | None = None, prefer: Mapping[str, float] | None = None) -> list[Candidate]:
+        """Single providers that can take ``resources`` now, with their capacity and usage of each.
+
+        ``member_of``: each item is an aggregate uuid, or a list of them of which the provider must be in one.
+        ``prefer``: order by weighted, normalised free capacity per resource class (best first), so that a
+        small ``limit`` returns the best providers rather than the first ones."""
+        groups = [(False, [m] if isinstance(m, str) else list(m)) for m in member_of]
+        req = candidates.Request({rc: n for rc, n in resources.items() if n}, tuple(required_traits),
+                                 tuple(forbidden_traits), groups, prefer=prefer)
+        if not req.resources:
+            raise errors.BadRequest("At least one resource is required.")
+        with self.db.engine.connect() as conn:
+            randomize = self.settings.randomize_allocation_candidates and not prefer
+            found = candidates.find(conn, req, None if randomize else limit)
+        if randomize:
+            random.shuffle(found)
+            found = found[:limit] if limit is not None else found
+        return found
+
+    def provider_uuid(self, host: str) -> str | None:
+        with self.session() as s:
+            return s.scalar(select(ResourceProvider.uuid).where(ResourceProvider.name == host))
+
+
+__all__ = ["ANY", "MIGRATIONS", "Candidate", "ConsumerAllocations", "ConsumerWrite", "PlacementService"]
