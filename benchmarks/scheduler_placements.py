@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from sqlalchemy import func, select
 
@@ -83,6 +83,7 @@ def main(servers: int = 10_000, hosts: int = 1_000) -> int:
 
         sched = Scheduler(placement, source)
         placed = failed = 0
+        reasons: Counter[str] = Counter()
         t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(servers):
             flavor = rng.choice(FLAVORS)
@@ -91,8 +92,9 @@ def main(servers: int = 10_000, hosts: int = 1_000) -> int:
             try:
                 sched.select_destinations(spec)
                 placed += 1
-            except NoValidHost:
+            except NoValidHost as exc:
                 failed += 1
+                reasons[exc.reason] += 1
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
         rate = servers / elapsed
         bad = over_capacity(db)
@@ -106,6 +108,8 @@ def main(servers: int = 10_000, hosts: int = 1_000) -> int:
               f"{rate:.0f} placements/s (target >= 500); {servers / cpu:.0f} per CPU-second of this process")
         print(f"baseline raw claim rate: {raw_rate:.0f} claims/s; scheduling costs {raw_rate / rate:.2f}x a raw claim")
         print(f"servers per host: min {min(per_host.values())}, max {max(per_host.values())}")
+        for reason, n in reasons.most_common(3):
+            print(f"   NoValidHost x{n}: {reason}")
         print("hosts over their ratios:", len(bad))
         for line in bad[:10]:
             print("  ", line)

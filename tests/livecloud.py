@@ -19,6 +19,9 @@ import openstack.connection
 from tinystack import config
 from tinystack.cloud import Cloud
 
+# One guest image build shared by every test cloud on the machine (it is reproducible and keyed).
+GUEST_CACHE = "/var/tmp/tinystack-guest-cache"
+
 
 def isolated_node() -> tuple[str, str]:
     """A host name of its own for one test cloud, and the namespace that stands in for its host's network.
@@ -40,9 +43,13 @@ def remove_netns(name: str) -> None:
 class LiveCloud:
     def __init__(self, state_dir: Path, **overrides: str) -> None:
         self.host, self.external_netns = isolated_node()
+        # Fast defaults for API tests; a dataplane test passes compute__driver="qemu" and guest__auto_build="true".
         settings = {"state_dir": str(state_dir), "bind": "127.0.0.1", "host": self.host,
                     "network__external_netns": self.external_netns,
-                    "identity__password_hash_rounds": "4"}
+                    "identity__password_hash_rounds": "4",
+                    "compute__driver": "fake",
+                    "guest__auto_build": "false",
+                    "guest__cache_dir": GUEST_CACHE}
         settings.update({f"ports__{name}": "0" for name in config.DEFAULTS["ports"]})
         settings.update(overrides)
         self.config = config.load(None, environ={}, overrides=settings)

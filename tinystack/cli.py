@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import signal
 import sys
@@ -49,10 +48,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     cfg = _load_config(args)
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     log_mod.setup(cfg.state_dir / "log" / "tinystack.log", debug=cfg.get_bool("DEFAULT", "debug"))
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        uvloop.install()
+    # The default event loop, not uvloop: under uvloop a host command whose child daemonizes (QEMU) was
+    # seen to hold its output pipes open until the command timed out.
     asyncio.run(_serve(cfg))
     return 0
 
@@ -86,7 +83,8 @@ def cmd_db_sync(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tinystack", description="An IaaS cloud that speaks the OpenStack APIs.",
-        epilog="tinystack conformance {install,config,run,report} runs Tempest against a cloud (docs/conformance.md).")
+        epilog="Also: `tinystack image build` builds the default guest image; "
+               "`tinystack conformance {install,config,run,report}` runs Tempest against a cloud (docs/conformance.md).")
     parser.add_argument("--config", help="INI configuration file (optional)")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -114,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         from tinystack.conformance.cli import main as conformance_main
 
         return conformance_main(argv[1:])
+    if argv[:2] == ["image", "build"]:
+        from tinystack.guest.cli import main as image_build_main
+
+        return image_build_main(argv[2:])
     args = build_parser().parse_args(argv)
     return int(args.func(args))
 

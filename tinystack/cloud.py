@@ -151,8 +151,7 @@ def _compute_agent(rt: Runtime) -> Agent:
     return build(rt.config, rt.bus)  # [compute] driver = qemu (default) | fake
 
 
-# Not in AGENTS yet, for the same reason as the network agent: the test cloud must first give each cloud
-# its own ``[DEFAULT] host`` (its node namespace) and a ``service.yaml``, or test clouds would boot real guests.
+# Test clouds run it with ``[compute] driver = fake`` unless a test boots real guests (tests/livecloud.py).
 COMPUTE_AGENT = AgentSpec("compute", _compute_agent)
 
 
@@ -174,7 +173,7 @@ SERVICES: list[ServiceSpec] = [
     ServiceSpec("metadata", "", "", "", _metadata_app),
 ]
 
-AGENTS: list[AgentSpec] = [NETWORK_AGENT]
+AGENTS: list[AgentSpec] = [NETWORK_AGENT, COMPUTE_AGENT]
 
 
 async def _make_bus(cfg: Config) -> Bus:
@@ -244,6 +243,10 @@ class Cloud:
             agent = agent_spec.factory(rt)
             await agent.start()
             self._agents.append(agent)
+        from tinystack.guest.register import ensure_default_image
+
+        # Registers the cached default image now, or builds it in the background on a first start.
+        await ensure_default_image(rt)
         log.info("cloud started in %.2fs: %s", time.monotonic() - started, self.urls)
 
     async def stop(self, cleanup: bool = True) -> None:

@@ -210,9 +210,10 @@ class Conductor:
         return spec
 
     def config_drive(self, inst: Instance) -> dict[str, Any]:
-        from tinystack.compute.configdrive import files
+        from tinystack.compute.instancemeta import instance_dict
 
-        return {"files": files(inst)}
+        metadata = self.svc.service("metadata")
+        return {"files": metadata.config_drive_files(instance_dict(self.svc, inst, (inst.flavor or {}).get("name")))}
 
     def publish_soon(self, iid: str) -> None:
         self._spawn(self.publish(iid))

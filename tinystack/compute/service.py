@@ -73,3 +73,30 @@ class ComputeService:
 
     def has(self, name: str) -> bool:
         return name in self.services
+
+    def get_instance_metadata(self, instance_id: str) -> dict[str, Any] | None:
+        """The metadata service's view of one live instance (tinystack/metadata/documents.py's dict)."""
+        from tinystack.compute.instancemeta import instance_dict
+        from tinystack.compute.models import Instance
+
+        with self.session() as s:
+            inst = s.get(Instance, instance_id)
+            if inst is None or inst.deleted:
+                return None
+            s.expunge(inst)
+        return instance_dict(self, inst, (inst.flavor or {}).get("name"))
+
+    def set_instance_password(self, instance_id: str, password: str) -> bool:
+        """Store the guest-posted (encrypted) password once; False when one is already set (Nova's 409)."""
+        from tinystack.compute.models import Instance
+
+        with self.session() as s:
+            inst = s.get(Instance, instance_id)
+            if inst is None or inst.deleted:
+                return False
+            meta = dict(inst.meta or {})
+            if meta.get("password_0"):
+                return False
+            meta["password_0"] = password
+            inst.meta = meta
+        return True

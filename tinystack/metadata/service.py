@@ -32,6 +32,12 @@ class MetadataService:
         # rt.services: looked up on each request, so services registered after this one are found too.
         self.services = services
 
+    def config_drive_files(self, instance: Mapping[str, Any]) -> dict[str, str]:
+        """The config drive tree for an instance dict, base64-encoded as the compute doc carries it."""
+        from tinystack.metadata import configdrive
+
+        return configdrive.encoded(configdrive.files_for(instance, self.settings.dhcp_domain))
+
     def caller(self, headers: Mapping[str, str]) -> tuple[str, str]:
         """(network id, source IP) of a request the proxy signed; 403 for anything else."""
         network_id = (headers.get(NETWORK_ID) or "").strip()

@@ -152,6 +152,11 @@ class PlacementService:
             found = found[:limit] if limit is not None else found
         return found
 
+    def provider_uuids(self) -> dict[str, str]:
+        """Every provider's uuid by name (a compute node's provider is named after its host), in one query."""
+        with self.session() as s:
+            return {name: u for name, u in s.execute(select(ResourceProvider.name, ResourceProvider.uuid))}
+
     def provider_uuid(self, host: str) -> str | None:
         with self.session() as s:
             return s.scalar(select(ResourceProvider.uuid).where(ResourceProvider.name == host))
