@@ -124,6 +124,7 @@ class ComputeAgent:
         self._deleted: dict[str, int] = {}
         self._attempts: dict[tuple[str, int], int] = {}
         self._published: dict[str, str] = {}
+        self._closing = False
         self._node_doc: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.reconciler = Reconciler(f"compute-{host}", self._reconcile, self._list_keys,
@@ -144,6 +145,9 @@ class ComputeAgent:
         await self.bus.publish("resync.compute", {"host": self.host})
 
     async def stop(self, cleanup: bool) -> None:
+        # From here on the agent reports nothing: guests it powers off now are not "stopped by the user"
+        # (the desired state still says running, and the next start brings them back).
+        self._closing = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -395,6 +399,8 @@ class ComputeAgent:
         status: dict[str, Any] = {"vm_state": vm_state, "power_state": power_state, "task_state": task_state,
                                   "fault": fault, "host": self.host,
                                   "console_log": self.driver.console_log_path(iid)}
+        if self._closing:
+            return
         key = json.dumps([observed, status], sort_keys=True)
         if self._published.get(iid) == key:
             return  # nothing new to say (the timer re-reconciles every guest)

@@ -43,7 +43,9 @@ def settle(svc: ComputeService, s: Session, inst: Instance, st: dict[str, Any], 
     task = inst.task_state
     if task is None:
         # A guest that stopped by itself (shutdown inside the guest): Nova's power sync makes it SHUTOFF.
-        if inst.vm_state == ACTIVE and vm == "stopped":
+        # A report made while the agent is still working on it (task_state set, e.g. powering the guest
+        # back on after the host restarted) is progress, not a guest that shut itself down.
+        if inst.vm_state == ACTIVE and vm == "stopped" and not st.get("task_state"):
             inst.vm_state = STOPPED
             inst.doc = {**inst.doc, "power": "stopped", "target": STOPPED}
         return None
