@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tinystack.core.bus import Bus
@@ -42,6 +43,8 @@ class Controller:
         self.metadata_socket = metadata_socket
         self._pending: Changes = set()
         self._lock = threading.Lock()
+        self._reconcile_lock = threading.RLock()  # resync calls reconcile while holding its own lock
+        self._resync_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -159,6 +162,19 @@ class Controller:
 
     def reconcile(self, keys: Iterable[tuple[str, str]]) -> list[Message]:
         """The messages that bring every host in line with the documents ``keys`` affect."""
+        keys = list(keys)
+        # Runs in worker threads (publishing and resync at once): one at a time in this process, and a
+        # retry when another API process inserted the same published-doc row first.
+        with self._reconcile_lock:
+            for attempt in range(3):
+                try:
+                    return self._reconcile(keys)
+                except IntegrityError:
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
+
+    def _reconcile(self, keys: Iterable[tuple[str, str]]) -> list[Message]:
         messages: list[Message] = []
         with self.svc.db.session() as s:
             computed = self.compute(s, self.expand(s, keys))
@@ -201,6 +217,10 @@ class Controller:
 
     def resync(self, host: str) -> list[Message]:
         """A put for every resource of ``host`` (current generations) and the sync message listing them."""
+        with self._resync_lock:
+            return self._resync(host)
+
+    def _resync(self, host: str) -> list[Message]:
         messages: list[Message] = []
         with self.svc.db.session() as s:
             ids = docs.ids_on_host(s, host, self._host)
