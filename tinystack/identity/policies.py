@@ -24,9 +24,10 @@ DEFAULTS: dict[str, str] = {
     "identity:create_domain": ADMIN,
     "identity:update_domain": ADMIN,
     "identity:delete_domain": ADMIN,
-    # projects: any caller may list, non-admins see only the projects they have roles on
+    # projects: as Keystone, a project-scoped member may not list projects (openstackclient then falls back
+    # to /v3/users/{id}/projects); a domain reader lists its domain's projects
     "identity:get_project": ADMIN + " or project_id:%(target.project.id)s",
-    "identity:list_projects": "@",
+    "identity:list_projects": ADMIN + " or (role:reader and domain_id:%(target.domain_id)s)",
     "identity:list_user_projects": ADMIN_OR_OWNER,
     "identity:create_project": ADMIN,
     "identity:update_project": ADMIN,

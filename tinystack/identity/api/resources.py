@@ -163,7 +163,7 @@ class ResourcesAPI:
     async def list_projects(self, request: web.Request) -> web.Response:
         c = ctx(request)
         q = request.query
-        self.svc.enforce(c, "identity:list_projects", {"domain_id": c.domain_id} if c.domain_id else {})
+        self.svc.enforce(c, "identity:list_projects", {"target.domain_id": q.get("domain_id") or c.domain_id})
         tags = {k: q[k].split(",") for k in resources.TAG_FILTERS if k in q}
         base = base_url(request)
         with self.svc.read() as s:
@@ -174,7 +174,8 @@ class ResourcesAPI:
                 items = [_domain_project(base, d) for d in domains
                          if (visible is None or d.id in visible) and resources.tags_match(d.tags, tags)]
             else:
-                ids = None if self._admin(c) else roles.projects_with_roles(s, c.user_id)
+                # A domain-scoped caller that passed the policy lists its domain (filtered below).
+                ids = None if self._admin(c) or c.domain_id else roles.projects_with_roles(s, c.user_id)
                 found = resources.list_projects(s, name=q.get("name"), domain_id=q.get("domain_id"),
                                                 enabled=_flag(request, "enabled"), parent_id=q.get("parent_id"),
                                                 ids=ids, tags=tags)
