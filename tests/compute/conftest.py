@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,21 +10,11 @@ from tests.livecloud import LiveCloud
 
 
 @pytest.fixture(scope="session")
-def fake_host(live: LiveCloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A compute agent with the fake driver, so servers go ACTIVE through the real bus contract."""
-    from tinystack.compute.agent import ComputeAgent
-    from tinystack.compute.drivers.fake import FakeDriver
-
-    host = f"tsfake-{secrets.token_hex(3)}"
-    rt = live.cloud.runtime
-    assert rt is not None
-    agent = ComputeAgent(rt.bus, host, FakeDriver(), Path(tmp_path_factory.mktemp("agent")),
-                         heartbeat_interval=2.0, resync_interval=5.0)
-    live.call(agent.start())
-    try:
-        yield host
-    finally:
-        live.call(agent.stop(cleanup=True))
+def fake_host(live: LiveCloud) -> str:
+    """The live cloud's own compute agent, which test clouds run with the fake driver: servers go ACTIVE
+    through the real bus contract, and it is the only host, so tests know where servers land."""
+    assert live.cloud.config.values["compute"]["driver"] == "fake"
+    return live.host
 
 
 @pytest.fixture(scope="session")

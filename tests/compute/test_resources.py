@@ -60,13 +60,14 @@ def test_limits_quotas_zones(live: LiveCloud) -> None:
 
 def test_admin_views(live: LiveCloud, fake_host: str) -> None:
     services = live.cli_json("compute", "service", "list")
-    compute = [s for s in services if s["Host"] == fake_host]
-    assert compute and compute[0]["Binary"] == "nova-compute" and compute[0]["State"] == "up"
+    compute = [s for s in services if s["Host"] == fake_host and s["Binary"] == "nova-compute"]
+    assert compute and compute[0]["State"] == "up"
     hyps = live.cli_json("hypervisor", "list")
     assert fake_host in {h["Hypervisor Hostname"] for h in hyps}
     live.cli("compute", "service", "set", "--disable", "--disable-reason", "maint", fake_host, "nova-compute")
     try:
-        row = next(s for s in live.cli_json("compute", "service", "list") if s["Host"] == fake_host)
+        row = next(s for s in live.cli_json("compute", "service", "list")
+                   if s["Host"] == fake_host and s["Binary"] == "nova-compute")
         assert row["Status"] == "disabled"
     finally:
         live.cli("compute", "service", "set", "--enable", fake_host, "nova-compute")

@@ -19,7 +19,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(not harness.tools_present(), 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCloud]:
     asyncio.run(build.build(harness.SHARED_CACHE))  # so that registration finds a cached build
-    live = LiveCloud(Path(tmp_path_factory.mktemp("guestcloud")), guest__cache_dir=str(harness.SHARED_CACHE))
+    live = LiveCloud(Path(tmp_path_factory.mktemp("guestcloud")), guest__cache_dir=str(harness.SHARED_CACHE),
+                     guest__auto_build="true")
     try:
         yield live
     finally:
