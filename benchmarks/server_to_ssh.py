@@ -19,7 +19,7 @@ from tests.livecloud import LiveCloud
 
 def ssh(netns: str, key: Path, ip: str, command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ip", "netns", "exec", netns, "ssh", "-i", str(key), "-o", "StrictHostKeyChecking=no",
-                           "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=1", "-o", "LogLevel=ERROR",
+                           "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=3", "-o", "LogLevel=ERROR",
                            f"cirros@{ip}", command], capture_output=True, text=True, timeout=10)
 
 
@@ -57,6 +57,7 @@ def main(runs: int = 3) -> None:
                     if res.returncode == 0:
                         break
                     assert time.perf_counter() - started < 300, res.stderr
+                    time.sleep(0.5)
                 totals.append(time.perf_counter() - started)
                 uptimes.append(float(res.stdout.strip()))
                 conn.compute.delete_server(server)
