@@ -100,3 +100,18 @@ def test_shelve_and_unshelve(live: LiveCloud, fake_host: str, image_id: str) -> 
     conn.compute.unshelve_server(server)
     wait(live, server, "ACTIVE")
     conn.compute.delete_server(server)
+
+
+def test_nova_image_proxy(live: LiveCloud, image_id: str) -> None:
+    import requests
+
+    token = live.conn("admin").auth_token
+    url = live.url("compute")
+    listed = requests.get(f"{url}/images/detail", headers={"X-Auth-Token": token}, timeout=10).json()["images"]
+    mine = next(i for i in listed if i["id"] == image_id)
+    assert mine["status"] == "ACTIVE" and mine["OS-EXT-IMG-SIZE:size"] == 4096
+    shown = requests.get(f"{url}/images/{image_id}", headers={"X-Auth-Token": token}, timeout=10)
+    assert shown.status_code == 200 and shown.json()["image"]["name"] == "compute-test-img"
+    newer = requests.get(f"{url}/images/{image_id}", timeout=10,
+                         headers={"X-Auth-Token": token, "OpenStack-API-Version": "compute 2.36"})
+    assert newer.status_code == 404 and "itemNotFound" in newer.json()

@@ -11,9 +11,20 @@ MAX_VERSION = Version(2, 96)
 
 
 def routes(svc: ComputeService) -> list[Route]:
-    from tinystack.compute.api import admin, flavors, keypairs, limits, server_actions, servers, subresources, versions
+    from tinystack.compute.api import (
+        admin,
+        flavors,
+        images,
+        keypairs,
+        limits,
+        server_actions,
+        servers,
+        subresources,
+        versions,
+    )
 
-    return [*versions.routes(), *flavors.FlavorsAPI(svc).routes(), *keypairs.KeypairsAPI(svc).routes(),
+    return [*versions.routes(), *flavors.FlavorsAPI(svc).routes(),
+            *images.ImagesAPI(svc).routes(), *keypairs.KeypairsAPI(svc).routes(),
             *limits.LimitsAPI(svc).routes(), *servers.ServersAPI(svc).routes(),
             *server_actions.ActionsAPI(svc).routes(), *subresources.SubAPI(svc).routes(),
             *admin.AdminAPI(svc).routes()]
