@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import builtins
+import ipaddress
 import re
 import secrets
 import string
@@ -148,7 +149,7 @@ class Servers:
                     availability_zone=az, user_data=user_data, config_drive=as_bool(body.get("config_drive")),
                     meta=dict(metadata), tags=list(dict.fromkeys(body.get("tags", []))),
                     security_groups=sec_groups, requested_networks=networks, ports=[], addresses={},
-                    access_ip_v4=body.get("accessIPv4", ""), access_ip_v6=body.get("accessIPv6", ""),
+                    access_ip_v4=body.get("accessIPv4", ""), access_ip_v6=_v6(body.get("accessIPv6", "")),
                     admin_pass=admin_pass, reservation_id=reservation, launch_index=index,
                     server_group_id=group_id, generation=1, observed_generation=0,
                     doc={"image": image, "power": "running", "rescue": False, "reboot": {"seq": 0, "hard": False},
@@ -333,7 +334,7 @@ class Servers:
             if "accessIPv4" in body:
                 inst.access_ip_v4 = body["accessIPv4"]
             if "accessIPv6" in body:
-                inst.access_ip_v6 = body["accessIPv6"]
+                inst.access_ip_v6 = _v6(body["accessIPv6"])
             inst.updated_at = utcnow()
         return inst
 
@@ -375,3 +376,13 @@ def parse_time(text: str, name: str) -> datetime:
 
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value
+
+
+def _v6(address: str | None) -> str:
+    """accessIPv6 in its canonical (compressed) form, as Nova stores it; the schema already checked it."""
+    if not address:
+        return ""
+    try:
+        return ipaddress.IPv6Address(address).compressed
+    except ValueError:
+        return address
