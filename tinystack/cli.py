@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start every service in one process")
     up.add_argument("--state-dir", help="where the cloud keeps its state (default /var/lib/tinystack as root)")
     up.add_argument("--bind", help="address the APIs listen on (default 127.0.0.1)")
+    up.add_argument("--config", default=argparse.SUPPRESS, help="INI configuration file (optional)")
     up.set_defaults(func=cmd_up)
 
     manage = sub.add_parser("manage", help="operator tasks")
