@@ -90,8 +90,26 @@ class DhcpServers:
         cmds += [f"addr add {a} dev {dev}" for a in sorted(want - have)]
         cmds += [f"addr del {a} dev {dev}" for a in sorted(have - want)]
         await ip.batch(ns, cmds)
+        await self._release_stale_leases(doc, files, ns, dev)
         await self._ensure_dnsmasq(doc, files, ns)
         await self._ensure_proxy(doc, files, ns)
+
+    async def _release_stale_leases(self, doc: Doc, files: DhcpFiles, ns: str, dev: str) -> None:
+        """Drop leases whose MAC/IP pair is no longer a host: otherwise dnsmasq keeps an address promised to
+        a deleted port and refuses it to the next port that gets the same IP with a new MAC."""
+        wanted = {(h["mac"].lower(), h["ip"]) for h in doc.get("hosts") or ()}
+        try:
+            lines = files.leases.read_text().splitlines()
+        except OSError:
+            return
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 3 or ":" in fields[2] or (fields[1].lower(), fields[2]) in wanted:
+                continue  # malformed, an IPv6 lease (dhcp_release handles v4), or still wanted
+            if shutil.which("dhcp_release") is None:
+                log.warning("network: dhcp_release is missing; stale lease %s %s stays", fields[1], fields[2])
+                return
+            await host.run(["dhcp_release", dev, fields[2], fields[1]], netns=ns, check=False)
 
     async def _ensure_dnsmasq(self, doc: Doc, files: DhcpFiles, ns: str) -> None:
         changed = False
