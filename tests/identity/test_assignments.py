@@ -260,7 +260,7 @@ def _http(live: LiveCloud, method: str, path: str, token: str | None = None, **k
 
 def _make_user(live: LiveCloud) -> tuple[str, str, str]:
     name, password = f"user-{secrets.token_hex(4)}", secrets.token_urlsafe(12)
-    user = live.cli_json("user", "create", name, "--password", password, "--domain", "default")
+    user = live.cli_json("user", "create", name, f"--password={password}", "--domain", "default")
     return user["id"], name, password
 
 
