@@ -23,9 +23,6 @@ class Bus(Protocol):
     def subscribe(self, topic: str, handler: Handler) -> None:
         """Call ``handler`` for each message published on ``topic`` from now on."""
 
-    def publish_nowait(self, topic: str, message: dict[str, Any]) -> None:
-        """Publish from synchronous code running on the bus's event loop (fire and forget)."""
-
     async def drain(self) -> None:
         """Wait until what was published from here so far has been handed on."""
 
@@ -48,10 +45,6 @@ class InProcessBus:
             task = asyncio.get_running_loop().create_task(self._deliver(topic, handler, dict(message)))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-
-    def publish_nowait(self, topic: str, message: dict[str, Any]) -> None:
-        """Publish from synchronous code running on the bus's loop."""
-        asyncio.get_running_loop().create_task(self.publish(topic, message))
 
     def subscribe(self, topic: str, handler: Handler) -> None:
         self._handlers.setdefault(topic, []).append(handler)

@@ -1,4 +1,4 @@
-"""The database: SQLAlchemy engine and sessions, per-service Alembic migrations, list paging."""
+"""The database: SQLAlchemy engine and sessions, per-service Alembic migrations, new ids."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, Select, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 NAMING = {
@@ -78,16 +78,6 @@ def migrate(engine: Engine, service: str, location: Path) -> None:
         env.configure(connection=conn, version_table=f"alembic_version_{service}", render_as_batch=True)
         with env.begin_transaction():
             env.run_migrations()
-
-
-def page(query: Select[Any], column: Any, limit: int | None, marker_value: Any | None, reverse: bool = False) -> Select[Any]:
-    """Keyset paging on one unique sort column: rows after ``marker_value``, at most ``limit``."""
-    if marker_value is not None:
-        query = query.where(column < marker_value if reverse else column > marker_value)
-    query = query.order_by(column.desc() if reverse else column.asc())
-    if limit is not None:
-        query = query.limit(limit)
-    return query
 
 
 def new_id() -> str:

@@ -50,11 +50,6 @@ class RabbitBus:
             aio_pika.Message(body, content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
             routing_key=topic)
 
-    def publish_nowait(self, topic: str, message: dict[str, Any]) -> None:
-        task = asyncio.get_running_loop().create_task(self.publish(topic, message))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     def subscribe(self, topic: str, handler: Handler) -> None:
         if self._channel is None:
             self._pending.append((topic, handler))

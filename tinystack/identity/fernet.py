@@ -95,9 +95,6 @@ class KeyRepository:
             self._stamp = stamp
         return self._fernet
 
-    def refresh_after(self) -> None:
-        self._fernet = None
-
 
 class TokenFormatter:
     """Encrypts payloads into opaque token strings and back."""
