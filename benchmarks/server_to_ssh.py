@@ -27,9 +27,8 @@ def main(runs: int = 3) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cloud = LiveCloud(Path(tmp) / "state", compute__driver="qemu", guest__auto_build="true")
         try:
+            cloud.wait_for_default_image()
             conn = cloud.conn("demo")
-            while not any(i.name == "cirros-tiny" for i in conn.image.images()):
-                time.sleep(1)
             image = conn.image.find_image("cirros-tiny")
             flavor = conn.compute.find_flavor("m1.tiny")
             net = conn.network.find_network("private")

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Coroutine
 from pathlib import Path
@@ -92,6 +93,15 @@ class LiveCloud:
         if auth:
             return openstack.connect(auth_url=self.url("identity"), region_name="RegionOne", auth=auth)
         return openstack.connect(cloud=cloud)
+
+    def wait_for_default_image(self, timeout: float = 300) -> None:
+        """Wait until the default guest image (built in the background on a first start) is registered."""
+        deadline = time.monotonic() + timeout
+        admin = self.conn("admin")
+        while not any(i.name == "cirros-tiny" for i in admin.image.images()):
+            if time.monotonic() > deadline:
+                raise AssertionError("the default image was never registered")
+            time.sleep(2)
 
     def cli(self, *args: str, cloud: str = "admin", check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run python-openstackclient as a user would."""

@@ -25,11 +25,7 @@ def _ssh(cloud: LiveCloud, key: Path, ip: str, command: str) -> subprocess.Compl
 def test_two_guests_icmp_rule_and_snat(tmp_path: Path) -> None:
     cloud = LiveCloud(tmp_path / "state", compute__driver="qemu", guest__auto_build="true")
     try:
-        admin = cloud.conn("admin")
-        deadline = time.monotonic() + 300
-        while not any(i.name == "cirros-tiny" for i in admin.image.images()):
-            assert time.monotonic() < deadline, "the default image was never registered"
-            time.sleep(2)
+        cloud.wait_for_default_image()
         run = cloud.cli
         key = tmp_path / "k.pem"
         key.write_text(run("keypair", "create", "k", cloud="demo").stdout)

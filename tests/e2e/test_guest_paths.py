@@ -24,11 +24,7 @@ def _wait_console(cloud: LiveCloud, name: str, marker: str, timeout: float = 120
 def test_config_drive_server(tmp_path: Path) -> None:
     cloud = LiveCloud(tmp_path / "state", compute__driver="qemu", guest__auto_build="true")
     try:
-        admin = cloud.conn("admin")
-        deadline = time.monotonic() + 300
-        while not any(i.name == "cirros-tiny" for i in admin.image.images()):
-            assert time.monotonic() < deadline, "the default image was never registered"
-            time.sleep(2)
+        cloud.wait_for_default_image()
         script = tmp_path / "ud.sh"
         script.write_text('#!/bin/sh\necho "cd-user-data on $(hostname)"\n')
         cloud.cli("keypair", "create", "--public-key", str(_keyfile(tmp_path)), "cdkey", cloud="demo")

@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -54,11 +53,7 @@ def test_readme_first_session(tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
     try:
-        admin = cloud.conn("admin")
-        deadline = time.monotonic() + 300
-        while not any(i.name == "cirros-tiny" for i in admin.image.images()):
-            assert time.monotonic() < deadline, "the default image was never registered"
-            time.sleep(2)
+        cloud.wait_for_default_image()
         script = as_script(session_lines(), cloud.clouds_yaml, cloud.external_netns)
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
         proc = subprocess.run(["bash", "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=900)
