@@ -60,3 +60,18 @@ def test_missing_or_useless_clouds_yaml(tmp_path: Path) -> None:
     other.write_text("clouds:\n  mine:\n    auth: {auth_url: 'http://127.0.0.1:9/v3'}\n")
     with pytest.raises(HarnessError):
         cloud.discover(other)
+
+
+def test_image_ref_is_a_bootable_image_never_a_kernel_or_ramdisk() -> None:
+    from types import SimpleNamespace
+
+    def image(name: str, fmt: str, size: int) -> SimpleNamespace:
+        return SimpleNamespace(id=name, name=name, status="active", visibility="public", disk_format=fmt,
+                               size=size, properties={})
+
+    # The ramdisk is the smallest CirrOS-named image; picking it gave Tempest servers that never booted.
+    images = [image("cirros-tiny", "ami", 8 << 20), image("cirros-tiny-initrd", "ari", 3 << 20),
+              image("cirros-tiny-kernel", "aki", 5 << 20)]
+    facts = cloud.CloudFacts(auth_url="http://h:5000/v3")
+    cloud._pick_images(SimpleNamespace(image=SimpleNamespace(images=lambda: images)), facts)
+    assert (facts.image_id, facts.image_alt_id, facts.image_ssh_user) == ("cirros-tiny", "cirros-tiny", "cirros")

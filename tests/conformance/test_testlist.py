@@ -73,6 +73,19 @@ def test_resolves_by_id_even_when_the_test_moved() -> None:
     assert len(resolution.load_list()) == 3
 
 
+def test_a_subclass_sharing_the_id_does_not_stand_in_for_the_listed_test() -> None:
+    required = ("compute\tcap\ttempest.api.compute.servers.test_create_server.ServersTestJSON.test_host_name"
+                "\tid-ac1ad47f-984b-4441-9274-c9079b7a0666")
+    listing = [
+        "tempest.api.compute.servers.test_create_server.ServersTestBootFromVolume.test_host_name"
+        "[id-ac1ad47f-984b-4441-9274-c9079b7a0666,volume]",
+        "tempest.api.compute.servers.test_create_server.ServersTestJSON.test_host_name"
+        "[id-ac1ad47f-984b-4441-9274-c9079b7a0666]",
+    ]
+    resolution = testlist.resolve(testlist.parse_tests([required]), testlist.parse_listing(listing))
+    assert list(resolution.selected.values()) == [listing[1]]
+
+
 def test_bare_ids_take_service_and_name_from_the_listing() -> None:
     tests = [testlist.RequiredTest("unknown", "", "", "id-cac8a836-c2e0-4304-b556-cd299c7281d1")]
     resolution = testlist.resolve(tests, testlist.parse_listing(LISTING.splitlines()))

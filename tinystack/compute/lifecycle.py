@@ -94,9 +94,10 @@ class Lifecycle:
                                 "min_ram": base.get("min_ram", 0)}
         props = {**{k: v for k, v in (base.get("properties") or {}).items()
                     if k in ("kernel_id", "ramdisk_id", "os_distro", "os_type", "hw_disk_bus")},
-                 **{k: str(v) for k, v in metadata.items()},
                  "image_type": "snapshot", "instance_uuid": inst.id, "base_image_ref": inst.image_ref,
-                 "owner_user_name": ctx.user_name, "user_id": ctx.user_id}
+                 "owner_user_name": ctx.user_name, "user_id": ctx.user_id,
+                 # The caller's metadata comes last: Nova lets it override even image_type.
+                 **{k: str(v) for k, v in metadata.items()}}
         body.update({k: v for k, v in props.items() if v is not None})
         image = self.svc.service("image").create(ctx, body)
 

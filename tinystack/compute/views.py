@@ -33,6 +33,9 @@ def server_brief(inst: Any, base: str) -> dict[str, Any]:
     return {"id": inst.id, "name": inst.name, "links": links(base, "servers", inst.id)}
 
 
+_PROGRESS_STATUSES = frozenset({"ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING"})
+
+
 def server(inst: Instance, base: str, v: Version, ctx: RequestContext, admin: bool) -> dict[str, Any]:
     f = inst.flavor
     if v >= V(2, 47):
@@ -49,7 +52,7 @@ def server(inst: Instance, base: str, v: Version, ctx: RequestContext, admin: bo
         "hostId": host_id(inst.project_id, inst.host), "image": image, "flavor": flavor,
         "created": iso(inst.created_at), "updated": iso(inst.updated_at), "addresses": inst.addresses,
         "accessIPv4": inst.access_ip_v4, "accessIPv6": inst.access_ip_v6, "links": links(base, "servers", inst.id),
-        "OS-DCF:diskConfig": inst.doc.get("disk_config", "MANUAL"), "progress": 100 if inst.vm_state == "active" else 0,
+        "OS-DCF:diskConfig": inst.doc.get("disk_config", "MANUAL"),
         "OS-EXT-AZ:availability_zone": inst.availability_zone or "",
         "config_drive": "True" if inst.config_drive else "", "key_name": inst.key_name,
         "OS-SRV-USG:launched_at": inst.launched_at.isoformat() if inst.launched_at else None,
@@ -59,6 +62,9 @@ def server(inst: Instance, base: str, v: Version, ctx: RequestContext, admin: bo
         "os-extended-volumes:volumes_attached": [],
         "security_groups": [{"name": n} for n in dict.fromkeys(inst.security_groups)] if inst.ports else [],
     }
+    # Nova shows progress only while a server is running or changing (not SHUTOFF, PAUSED, ERROR ...).
+    if out["status"] in _PROGRESS_STATUSES:
+        out["progress"] = 100 if inst.vm_state == "active" and inst.task_state is None else 0
     if inst.vm_state == states.ERROR and inst.fault:
         fault = {"code": inst.fault.get("code", 500), "message": inst.fault.get("message", ""),
                  "created": inst.fault.get("created") or iso(inst.updated_at)}

@@ -194,7 +194,9 @@ def _version_text(version: Any) -> str:
 
 
 def _pick_images(conn: Any, facts: CloudFacts) -> None:
-    images = [i for i in conn.image.images() if i.status == "active" and i.visibility in ("public", "community")]
+    # Kernel (aki) and ramdisk (ari) images cannot boot on their own: a server built from one never comes up.
+    images = [i for i in conn.image.images() if i.status == "active" and i.visibility in ("public", "community")
+              and i.disk_format not in ("aki", "ari")]
     # Prefer what DevStack would register (a CirrOS guest), then the smallest.
     images.sort(key=lambda i: ("cirros" not in (i.name or "").lower(), i.size or 0, i.name or ""))
     if images:

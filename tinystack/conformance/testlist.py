@@ -110,7 +110,10 @@ def parse_listing(lines: Iterable[str]) -> list[str]:
 
 
 def resolve(tests: list[RequiredTest], listing: list[str]) -> Resolution:
-    """Match by idempotent id; a test given without an id is matched by name."""
+    """Match by name when this Tempest has the test under its listed name, else by idempotent id (tests move
+    between modules across releases); a test given without an id is matched by name only. The name comes
+    first because subclasses share their parent's ids (``ServersTestBootFromVolume`` runs every
+    ``ServersTestJSON`` test under the same id), and the list names the variant it requires."""
     by_id: dict[str, str] = {}
     by_name: dict[str, str] = {}
     for listed in listing:
@@ -121,7 +124,9 @@ def resolve(tests: list[RequiredTest], listing: list[str]) -> Resolution:
         by_name.setdefault(base_name(listed), listed)
     resolution = Resolution()
     for test in tests:
-        listed_name = by_id.get(test.idempotent_id) if test.idempotent_id else by_name.get(test.name)
+        listed_name = by_name.get(test.name) if test.name else None
+        if listed_name is None and test.idempotent_id:
+            listed_name = by_id.get(test.idempotent_id)
         if listed_name is None:
             resolution.not_found.append(test)
         else:
