@@ -116,6 +116,10 @@ def test_lock_blocks_other_users_actions(live: LiveCloud, fake_host: str, image_
     assert demo("POST", f"/servers/{server.id}/action", json={"lock": {"locked_reason": "x"}}).status_code == 202
     body = demo("GET", f"/servers/{server.id}").json()["server"]
     assert body["locked"] is True and body["locked_reason"] == "x"
+    # The owner who locked it is refused too (Tempest's test_lock_unlock_server); only unlock is allowed.
+    refused = demo("POST", f"/servers/{server.id}/action", json={"os-stop": None})
+    assert refused.status_code == 409 and "locked" in refused.json()["conflictingRequest"]["message"]
+    assert demo("GET", f"/servers/{server.id}").json()["server"]["status"] == "ACTIVE"
     assert demo("POST", f"/servers/{server.id}/action", json={"unlock": None}).status_code == 202
     live.conn("demo").compute.delete_server(server)
 

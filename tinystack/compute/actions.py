@@ -71,8 +71,8 @@ class Actions:
         raise errors.NotFound(f"Action for request_id {request_id} on instance {server_id} not found")
 
     def check_lock(self, ctx: RequestContext, inst: Instance) -> None:
-        if inst.locked and not ctx.is_admin and not (inst.locked_by == "owner" and
-                                                     ctx.project_id == inst.project_id):
+        # As Nova: a locked server refuses every non-admin action, its owner's too (whoever locked it).
+        if inst.locked and not ctx.is_admin:
             raise errors.Conflict(f"Instance {inst.id} is locked")
 
     # --- the generic transition -----------------------------------------------------------------
