@@ -220,3 +220,37 @@ def test_list_filters(live: LiveCloud, fake_host: str, image_id: str, demo: Nova
     finally:
         live.conn("demo").compute.delete_server(a)
         live.conn("demo").compute.delete_server(b)
+
+
+def test_addresses_follow_floating_ips(live: LiveCloud, fake_host: str, image_id: str, demo: Nova) -> None:
+    """Associating a floating IP shows it in the server's addresses (Nova learns it from Neutron's
+    network-changed event); disassociating removes it."""
+    import time
+
+    conn = live.conn("demo")
+    net = conn.network.find_network("private")
+    public = conn.network.find_network("public")
+    assert net is not None and public is not None
+    server = boot(live, image_id, "fip-addresses", networks=[{"uuid": net.id}])
+    port = next(iter(conn.network.ports(device_id=server.id)))
+    fip = conn.network.create_ip(floating_network_id=public.id, port_id=port.id)
+
+    def kinds() -> list[tuple[str, str]]:
+        addresses = demo("GET", f"/servers/{server.id}").json()["server"]["addresses"]["private"]
+        return sorted((a["OS-EXT-IPS:type"], a["addr"]) for a in addresses)
+
+    def settle(want: list[tuple[str, str]]) -> None:
+        deadline = time.monotonic() + 10
+        while kinds() != want:
+            assert time.monotonic() < deadline, (kinds(), want)
+            time.sleep(0.1)
+
+    fixed = port.fixed_ips[0]["ip_address"]
+    settle([("fixed", fixed), ("floating", fip.floating_ip_address)])
+    conn.network.update_ip(fip, port_id=None)
+    settle([("fixed", fixed)])
+    conn.network.update_ip(fip, port_id=port.id)
+    settle([("fixed", fixed), ("floating", fip.floating_ip_address)])
+    conn.network.delete_ip(fip)
+    settle([("fixed", fixed)])
+    conn.compute.delete_server(server)

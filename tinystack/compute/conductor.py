@@ -49,6 +49,7 @@ class Conductor:
         bus.subscribe("status.compute", self.on_status)
         bus.subscribe("resync.compute", self.on_resync)
         bus.subscribe("heartbeat", self.on_heartbeat)
+        bus.subscribe("events.network", self.on_network_event)  # docs/contracts.md: network-changed
         self.svc.admin.heartbeat_self()
         self._spawn(self._housekeeping())
         # Builds interrupted by a restart of the API process: pick them up again.
@@ -308,6 +309,22 @@ class Conductor:
             await self.svc.lifecycle.offload(inst.id)
         elif after == "migrated":
             await self.svc.lifecycle.finish_live_migration(inst.id)
+
+    async def on_network_event(self, msg: dict[str, Any]) -> None:
+        """``network-changed`` (a port's floating IPs moved): read the server's ports again into ``addresses``."""
+        iid = msg.get("server_uuid")
+        if msg.get("name") != "network-changed" or not isinstance(iid, str):
+            return
+        inst = self._load(iid)
+        if inst is None or inst.deleted:
+            return
+        addresses = await asyncio.to_thread(self.net.refresh, inst)
+        if addresses is None:
+            return
+        with self.svc.session() as s:
+            row = s.get(Instance, iid)
+            if row is not None and not row.deleted:
+                row.addresses = addresses
 
     async def on_resync(self, msg: dict[str, Any]) -> None:
         """An agent started: send it every instance it should hold, then the complete set."""

@@ -28,6 +28,10 @@ STATUSES = ("ACTIVE", "DOWN", "ERROR", "BUILD")
 Message = tuple[str, dict[str, Any]]
 
 
+# Where the controller announces changes that other services act on (compute refreshes a server's addresses).
+EVENTS_TOPIC = "events.network"
+
+
 def topic(host: str) -> str:
     return f"agent.network.{host}"
 
@@ -115,6 +119,8 @@ class Controller:
                 messages = await asyncio.to_thread(self.reconcile, keys)
                 for host, message in messages:
                     await self.bus.publish(topic(host), message)
+                for event in await asyncio.to_thread(self.port_events, keys):
+                    await self.bus.publish(EVENTS_TOPIC, event)
             except Exception:
                 log.exception("network controller: publishing failed; retrying")
                 with self._lock:
@@ -125,6 +131,17 @@ class Controller:
             with self._lock:
                 if not self._pending:
                     self._idle.set()
+
+    def port_events(self, keys: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+        """``network-changed`` for the devices of ports whose floating IPs changed: what Neutron tells Nova
+        through os-server-external-events, so that a server's ``addresses`` show its floating IPs."""
+        port_ids = sorted(ident for kind, ident in keys if kind == "fip_port")
+        if not port_ids:
+            return []
+        with self.svc.read() as s:
+            rows = s.execute(select(Port.id, Port.device_id).where(Port.id.in_(port_ids))).all()
+        return [{"name": "network-changed", "server_uuid": device_id, "tag": port_id}
+                for port_id, device_id in rows if device_id]
 
     # --- computing and diffing documents ------------------------------------------------------
 

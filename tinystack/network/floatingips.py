@@ -35,6 +35,8 @@ def _associate(svc: NetworkService, s: Session, ctx: RequestContext, fip: Floati
                fixed: Any, changes: Changes) -> None:
     if fip.router_id:
         changes.add(("router", fip.router_id))
+    if fip.port_id:
+        changes.add(("fip_port", fip.port_id))  # its server's addresses lose this floating IP
     if port_id is None:
         fip.port_id = fip.fixed_ip_address = fip.router_id = None
         fip.status = "DOWN"
@@ -74,6 +76,7 @@ def _associate(svc: NetworkService, s: Session, ctx: RequestContext, fip: Floati
     fip.port_id, fip.fixed_ip_address, fip.router_id = port.id, ip, router_id
     fip.status = "DOWN"  # ACTIVE once the agent has configured the NAT
     changes.add(("router", router_id))
+    changes.add(("fip_port", port.id))
 
 
 class FloatingIPs:
@@ -148,6 +151,8 @@ class FloatingIPs:
         svc.enforce(ctx, "delete_floatingip", {"project_id": row.project_id})
         if row.router_id:
             changes.add(("router", row.router_id))
+        if row.port_id:
+            changes.add(("fip_port", row.port_id))
         port = s.get(Port, row.floating_port_id)
         drop_tags(s, row.id)
         s.delete(row)
