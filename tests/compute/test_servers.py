@@ -254,3 +254,17 @@ def test_addresses_follow_floating_ips(live: LiveCloud, fake_host: str, image_id
     conn.network.delete_ip(fip)
     settle([("fixed", fixed)])
     conn.compute.delete_server(server)
+
+
+def test_rebuild_answers_the_basic_view_before_2_75(live: LiveCloud, fake_host: str, image_id: str) -> None:
+    server = boot(live, image_id, "rebuilt")
+    body = {"rebuild": {"imageRef": image_id}}
+    old = Nova(live, "demo", "2.1")("POST", f"/servers/{server.id}/action", json=body)
+    assert old.status_code == 202, old.text
+    assert "adminPass" in old.json()["server"] and "OS-EXT-STS:vm_state" not in old.json()["server"]
+    wait(live, server, "ACTIVE")
+    new = Nova(live, "demo", "2.75")("POST", f"/servers/{server.id}/action", json=body)
+    assert new.status_code == 202, new.text
+    assert "OS-EXT-STS:vm_state" in new.json()["server"]
+    wait(live, server, "ACTIVE")
+    live.conn("demo").compute.delete_server(server)

@@ -33,6 +33,18 @@ def server_brief(inst: Any, base: str) -> dict[str, Any]:
     return {"id": inst.id, "name": inst.name, "links": links(base, "servers", inst.id)}
 
 
+# The keys of Nova's update and rebuild responses before microversion 2.75; 2.75 gave both the full view.
+_BASIC_FIELDS = frozenset({"id", "name", "status", "tenant_id", "user_id", "metadata", "hostId", "image", "flavor",
+                           "created", "updated", "addresses", "accessIPv4", "accessIPv6", "links", "progress",
+                           "fault", "description", "locked", "tags", "trusted_image_certificates",
+                           "server_groups", "locked_reason", "OS-DCF:diskConfig"})
+
+
+def basic_before_275(server: dict[str, Any], v: Version) -> dict[str, Any]:
+    """Update and rebuild answer with the basic server view before 2.75 (Tempest's schemas check it)."""
+    return server if v >= V(2, 75) else {k: val for k, val in server.items() if k in _BASIC_FIELDS}
+
+
 _PROGRESS_STATUSES = frozenset({"ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING"})
 
 

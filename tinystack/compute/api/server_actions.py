@@ -74,6 +74,7 @@ class ActionsAPI:
             password = life.rebuild(c, sid, r, arg_d)
             inst = self.svc.servers.get(c, sid)
             out = views.server(inst, base(request), v, c, self.svc.allowed(c, "os_compute_api:os-extended-server-attributes"))
+            out = views.basic_before_275(out, v)
             out["adminPass"] = password
             return json_response({"server": out}, status=202)
         elif name == "resize":

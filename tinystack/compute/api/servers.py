@@ -18,13 +18,6 @@ V = "/v2.1/servers"
 CACHE_MAX = 50_000
 
 
-# The keys of Nova's update-server response before microversion 2.75.
-_UPDATE_FIELDS = frozenset({"id", "name", "status", "tenant_id", "user_id", "metadata", "hostId", "image", "flavor",
-                            "created", "updated", "addresses", "accessIPv4", "accessIPv6", "links", "progress",
-                            "fault", "description", "locked", "tags", "trusted_image_certificates",
-                            "server_groups", "locked_reason", "OS-DCF:diskConfig"})
-
-
 class ServersAPI:
     def __init__(self, svc: ComputeService) -> None:
         self.svc = svc
@@ -105,10 +98,7 @@ class ServersAPI:
             raise errors.BadRequest("Invalid input for field/attribute server: 'description' was unexpected")
         inst = self.svc.servers.update(c, mid(request, "server_id"), body)
         server = views.server(inst, base(request), v, c, self._admin(request))
-        if v < views.V(2, 75):
-            # Before 2.75 Nova answers an update with the basic server view only (Tempest checks it).
-            server = {k: val for k, val in server.items() if k in _UPDATE_FIELDS}
-        return json_response({"server": server})
+        return json_response({"server": views.basic_before_275(server, v)})
 
     async def delete(self, request: web.Request) -> web.Response:
         await self.svc.servers.delete(ctx(request), mid(request, "server_id"), rid(request))
