@@ -257,11 +257,14 @@ def test_addresses_follow_floating_ips(live: LiveCloud, fake_host: str, image_id
 
 
 def test_rebuild_answers_the_basic_view_before_2_75(live: LiveCloud, fake_host: str, image_id: str) -> None:
-    server = boot(live, image_id, "rebuilt")
+    net = live.conn("demo").network.find_network("private")
+    assert net is not None
+    server = boot(live, image_id, "rebuilt", networks=[{"uuid": net.id}])
     body = {"rebuild": {"imageRef": image_id}}
     old = Nova(live, "demo", "2.1")("POST", f"/servers/{server.id}/action", json=body)
     assert old.status_code == 202, old.text
     assert "adminPass" in old.json()["server"] and "OS-EXT-STS:vm_state" not in old.json()["server"]
+    assert all(set(a) == {"version", "addr"} for addrs in old.json()["server"]["addresses"].values() for a in addrs)
     wait(live, server, "ACTIVE")
     new = Nova(live, "demo", "2.75")("POST", f"/servers/{server.id}/action", json=body)
     assert new.status_code == 202, new.text

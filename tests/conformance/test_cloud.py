@@ -75,3 +75,25 @@ def test_image_ref_is_a_bootable_image_never_a_kernel_or_ramdisk() -> None:
     facts = cloud.CloudFacts(auth_url="http://h:5000/v3")
     cloud._pick_images(SimpleNamespace(image=SimpleNamespace(images=lambda: images)), facts)
     assert (facts.image_id, facts.image_alt_id, facts.image_ssh_user) == ("cirros-tiny", "cirros-tiny", "cirros")
+
+
+def test_a_single_public_image_gets_a_copy_for_image_ref_alt(tmp_path: Path) -> None:
+    from tests.livecloud import LiveCloud
+
+    live = LiveCloud(tmp_path / "state")
+    try:
+        admin = live.conn("admin")
+        source = admin.image.create_image(name="cirros-solo", data=b"\x01" * 4096, disk_format="raw",
+                                          container_format="bare", visibility="public",
+                                          kernel_id="0b2f4e9c-5f7a-4c2e-9d1b-3a6e8f0c1d2e")
+        source = admin.image.get_image(source.id)
+        facts = cloud.discover(live.clouds_yaml)
+        assert facts.image_id == source.id and facts.image_alt_id not in (None, source.id)
+        copy = admin.image.get_image(facts.image_alt_id)
+        assert copy.name == "cirros-solo-alt" and copy.checksum == source.checksum and copy.visibility == "public"
+        assert copy.kernel_id == "0b2f4e9c-5f7a-4c2e-9d1b-3a6e8f0c1d2e"
+        assert len(facts.created) == 1 and copy.id in facts.created[0]
+        again = cloud.discover(live.clouds_yaml)  # a later run reuses the copy and makes nothing
+        assert (again.image_id, again.image_alt_id, again.created) == (source.id, copy.id, [])
+    finally:
+        live.stop()

@@ -42,7 +42,13 @@ _BASIC_FIELDS = frozenset({"id", "name", "status", "tenant_id", "user_id", "meta
 
 def basic_before_275(server: dict[str, Any], v: Version) -> dict[str, Any]:
     """Update and rebuild answer with the basic server view before 2.75 (Tempest's schemas check it)."""
-    return server if v >= V(2, 75) else {k: val for k, val in server.items() if k in _BASIC_FIELDS}
+    if v >= V(2, 75):
+        return server
+    out = {k: val for k, val in server.items() if k in _BASIC_FIELDS}
+    # Nor are the addresses extended (no OS-EXT-IPS type or MAC).
+    out["addresses"] = {net: [{"version": a["version"], "addr": a["addr"]} for a in addrs]
+                        for net, addrs in server.get("addresses", {}).items()}
+    return out
 
 
 _PROGRESS_STATUSES = frozenset({"ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING"})

@@ -3,6 +3,7 @@ service catalog, microversion ranges, and the image, flavors and public network 
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -53,6 +54,8 @@ class CloudFacts:
     public_network_name: str | None = None
     fixed_network_name: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # What the harness itself made in the cloud so that tests have the data they need (named in summary.md).
+    created: list[str] = field(default_factory=list)
 
 
 def discover(clouds_yaml: Path) -> CloudFacts:
@@ -146,6 +149,7 @@ def _probe(facts: CloudFacts, region: Any) -> None:
                 facts.microversions[service_type] = rng
     if "image" in facts.services:
         _attempt(facts, "listing images", lambda: _pick_images(conn, facts))
+        _attempt(facts, "copying the image for image_ref_alt", lambda: ensure_alt_image(conn, facts))
     if "compute" in facts.services:
         _attempt(facts, "listing flavors", lambda: _pick_flavors(conn, facts))
     if "network" in facts.services:
@@ -191,6 +195,39 @@ def _version_text(version: Any) -> str:
     if isinstance(version, tuple):
         return ".".join(str(part) for part in version)
     return str(version)
+
+
+ALT_SUFFIX = "-alt"
+
+
+def ensure_alt_image(conn: Any, facts: CloudFacts) -> None:
+    """Give ``image_ref_alt`` an image of its own when the cloud has a single bootable public image.
+
+    Tempest's image filters (``ListServerFiltersTestJSON``) need two distinct images and skip otherwise;
+    python-tempestconf's ``--create`` makes such resources too. The copy is public, reused by later runs,
+    and named in ``summary.md``. Needs admin: only admins may publish images.
+    """
+    if facts.admin is None or facts.image_id is None or facts.image_alt_id != facts.image_id:
+        return
+    source = conn.image.get_image(facts.image_id)
+    name = f"{source.name}{ALT_SUFFIX}"
+    existing = [i for i in conn.image.images(name=name) if i.status == "active"]
+    if existing:
+        facts.image_alt_id = existing[0].id
+        return
+    # An AMI boots only with its kernel and ramdisk (openstacksdk has them as attributes, not properties).
+    props = {k: getattr(source, k, None) or (source.properties or {}).get(k)
+             for k in ("kernel_id", "ramdisk_id", "os_admin_user")}
+    props = {k: v for k, v in props.items() if v}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "image"
+        conn.image.download_image(source, output=str(path))
+        copy = conn.image.create_image(name=name, filename=str(path), disk_format=source.disk_format,
+                                       container_format=source.container_format, visibility="public",
+                                       min_disk=source.min_disk or 0, min_ram=source.min_ram or 0,
+                                       wait=True, validate_checksum=False, **props)
+    facts.image_alt_id = copy.id
+    facts.created.append(f"image {name} ({copy.id}), a copy of {source.name}, as image_ref_alt")
 
 
 def _pick_images(conn: Any, facts: CloudFacts) -> None:

@@ -107,6 +107,7 @@ def run(opts: Options) -> dict[str, Any]:
         "advertised_microversions": {k: f"{lo}-{hi}" for k, (lo, hi) in facts.microversions.items()},
         "forced_available": conf.forced_available,
         "discovery_warnings": facts.warnings,
+        "created": facts.created,
         "config_overrides": conf.overrides,
         "tempest_version": env.tempest_version(),
         "test_list": str(opts.tests),

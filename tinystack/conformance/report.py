@@ -160,6 +160,10 @@ def summary_md(data: dict[str, Any]) -> str:
         out.append("Operator overrides of the generated tempest.conf:")
         out += [f"- `{k} = {v}`" for k, v in meta["config_overrides"].items()]
         out.append("")
+    if meta.get("created"):
+        out.append("Made in the cloud by the harness, so that tests have the data they need:")
+        out += [f"- {c}" for c in meta["created"]]
+        out.append("")
     if meta.get("discovery_warnings"):
         out.append("Cloud discovery problems (the generated config lacks what these would have found):")
         out += [f"- {w}" for w in meta["discovery_warnings"]]
