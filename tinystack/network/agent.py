@@ -26,6 +26,7 @@ FIREWALL, GC = "firewall", "gc"
 HEARTBEAT_INTERVAL = 10.0
 NOT_READY_RETRY = 0.5
 ERROR_RETRY = 5.0
+FIREWALL_DEBOUNCE = 0.01  # seconds a change waits for the rest of its burst, so that one apply covers them all
 
 
 class NetworkAgent:
@@ -193,8 +194,12 @@ class NetworkAgent:
         """Apply the ruleset if any change came since the last apply (or, on ``check``, if it was tampered with).
 
         Concurrent callers share one apply: whoever waits behind the lock finds its change already in force.
+        A change that finds no apply running waits a few milliseconds first, for the rest of its burst (a
+        security-group change arrives as one port document per port).
         """
         wanted = self._fw_wanted
+        if self._fw_applied < wanted and not self._fw_lock.locked():
+            await asyncio.sleep(FIREWALL_DEBOUNCE)
         async with self._fw_lock:
             if self._fw_applied >= wanted and not (check and not await self.driver.firewall_intact()):
                 return

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import secrets
 import subprocess
 import uuid
@@ -102,6 +103,17 @@ class Harness:
         await self.settle()
         await self.wait_for(lambda: all(self.status_of(k, d["id"]) == {"status": "ACTIVE"} for k, d in items))
         await self.settle()
+
+    async def wait_for_forwarding(self, device: str, timeout: float = 5.0) -> bool:
+        """Wait until the bridge forwards frames from ``device``: the kernel turns a new bridge port on when it
+        sees carrier, which its link-state worker may report up to a second after the device came up."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            out = sh("bridge", "-j", "link", "show", "dev", device, netns=self.settings.node_netns, check=False).stdout
+            if any(link.get("state") == "forwarding" for link in json.loads(out or "[]")):
+                return True
+            await asyncio.sleep(0.02)
+        return False
 
     def status_of(self, kind: str, rid: str) -> Doc | None:
         for message in reversed(self.statuses):

@@ -11,15 +11,26 @@ from pathlib import Path
 import pytest
 
 from tests.network.dataplane.harness import EGRESS_ALL, INGRESS_ICMP, Harness, dhcp_doc, network_doc, port_doc, sh
-from tinystack.network.dataplane import names
+from tinystack.network.dataplane import firewall, names
 from tinystack.network.dataplane.dnsmasq import DhcpFiles
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
 
-def _forward_rules(h: Harness) -> int:
+def _port_jumps(h: Harness) -> int:
+    """The physdev jumps from the dispatch chains into the ports' chains."""
     out = sh("iptables-save", "-t", "filter", netns=h.settings.node_netns).stdout
-    return sum(1 for line in out.splitlines() if line.startswith("-A FORWARD"))
+    return sum(1 for line in out.splitlines() if line.startswith("-A ") and "--physdev-" in line)
+
+
+def _chain_rules(h: Harness, chain: str) -> int:
+    out = sh("iptables-save", "-t", "filter", netns=h.settings.node_netns).stdout
+    return sum(1 for line in out.splitlines() if line.startswith(f"-A {chain} "))
+
+
+def _antispoof_rules(h: Harness, chain: str) -> int:
+    out = sh("nft", "list", "chain", "bridge", firewall.NFT_TABLE, chain, netns=h.settings.node_netns, check=False)
+    return sum(1 for line in out.stdout.splitlines() if line.strip().endswith("drop"))
 
 
 def _alive(pid: int) -> bool:
@@ -48,10 +59,19 @@ def test_host_state_lost_comes_back_and_stop_removes_everything(tmp_path: Path) 
             os.kill(old, signal.SIGKILL)
             await h.wait_for(lambda: files.read_pid() not in (None, old) and Path(f"/proc/{files.read_pid()}").exists())
             # The security-group chains flushed: the whole ruleset is back.
-            before = _forward_rules(h)
+            before = _port_jumps(h)
             assert before == 2
             sh("iptables", "-F", netns=node)
-            await h.wait_for(lambda: _forward_rules(h) == before)
+            await h.wait_for(lambda: _port_jumps(h) == before)
+            # One port chain flushed, or its anti-spoofing chain: each comes back too.
+            egress = f"{firewall.PREFIX}o{vm['id'][:11]}"
+            rules = _chain_rules(h, egress)
+            assert rules == 3  # DHCP request, own address and MAC, DROP
+            sh("iptables", "-F", egress, netns=node)
+            await h.wait_for(lambda: _chain_rules(h, egress) == rules)
+            assert _antispoof_rules(h, f"p{vm['id'][:11]}") == 2
+            sh("nft", "flush", "chain", "bridge", firewall.NFT_TABLE, f"p{vm['id'][:11]}", netns=node)
+            await h.wait_for(lambda: _antispoof_rules(h, f"p{vm['id'][:11]}") == 2)
             # The tap deleted: created again, on its bridge.
             sh("ip", "-n", node, "link", "del", tap)
             await h.wait_for(lambda: f"master {names.bridge(net['id'])}" in sh("ip", "-n", node, "link", "show", tap,

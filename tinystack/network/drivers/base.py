@@ -68,7 +68,8 @@ class NetworkDriver(Protocol):
         """The router's namespace, its ports and its rules are gone."""
 
     async def apply_firewall(self, ports: list[Doc], networks: list[str]) -> None:
-        """Replace the whole security-group ruleset atomically with the one for ``ports``."""
+        """Bring the security-group ruleset to the one for ``ports``; each port's rules change atomically (no
+        moment with half a port's rules), whether the driver replaces everything or only what differs."""
 
     async def firewall_intact(self) -> bool:
         """Whether the ruleset last applied is still in force (nobody flushed or edited it)."""

@@ -6,7 +6,6 @@ ensure reads the host first and changes only what differs, so calling it again c
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 import shutil
@@ -15,9 +14,10 @@ from pathlib import Path
 
 from tinystack.core import host
 from tinystack.network.agent_settings import AgentSettings
-from tinystack.network.dataplane import firewall, ip, names
+from tinystack.network.dataplane import ip, names
 from tinystack.network.dataplane.dhcp import DhcpServers
 from tinystack.network.dataplane.routers import Routers
+from tinystack.network.dataplane.secgroups import SecurityGroups
 from tinystack.network.drivers.base import Doc, Keep, NotReady
 
 log = logging.getLogger(__name__)
@@ -33,9 +33,9 @@ class LinuxDriver:
         self._links: dict[str, ip.Link] | None = None
         self._links_at = 0.0
         self._epoch = 0
-        self._fw_text: tuple[str, str, str] | None = None
         self.dhcp = DhcpServers(settings, self.node, self._invalidate, self._batch)
         self.routers = Routers(settings, self.node, self._invalidate, self._batch)
+        self.security_groups = SecurityGroups(self.node)
 
     # -- node -------------------------------------------------------------------------------------
 
@@ -218,27 +218,10 @@ class LinuxDriver:
     # -- firewall ---------------------------------------------------------------------------------
 
     async def apply_firewall(self, ports: list[Doc], networks: list[str]) -> None:
-        v4 = firewall.render_iptables(ports, networks, 4)
-        v6 = firewall.render_iptables(ports, networks, 6)
-        nft = firewall.render_nft(ports)
-        # Each tool replaces its whole table in one kernel transaction: no moment with half a ruleset.
-        # The three touch separate tables, so they run side by side.
-        await asyncio.gather(
-            host.run(["iptables-restore", "-w", "5"], netns=self.node, input=v4.encode()),
-            host.run(["ip6tables-restore", "-w", "5"], netns=self.node, input=v6.encode()),
-            host.run(["nft", "-f", "-"], netns=self.node, input=nft.encode()))
-        self._fw_text = (v4, v6, nft)
+        await self.security_groups.apply(ports, networks)
 
     async def firewall_intact(self) -> bool:
-        if self._fw_text is None:
-            return False
-        v4, v6, _ = self._fw_text
-        for tool, text in (("iptables-save", v4), ("ip6tables-save", v6)):
-            out = await host.run([tool], netns=self.node)
-            if firewall.expected_rule_count(out.stdout) != firewall.expected_rule_count(text):
-                return False
-        out = await host.run(["nft", "list", "table", "bridge", firewall.NFT_TABLE], netns=self.node, check=False)
-        return out.returncode == 0
+        return await self.security_groups.intact()
 
     # -- garbage ----------------------------------------------------------------------------------
 
