@@ -118,11 +118,11 @@ class ImageService:
             raise errors.BadRequest("Request body must be a JSON object.")
         for key in _DISALLOWED:
             if key in body:
-                raise errors.Forbidden(f"Attribute '{key}' is read-only.")
+                raise errors.BadRequest(f"Attribute '{key}' is read-only.")
         validate(body, _IMAGE_SCHEMA)
         for key in body:
             if key in schemas.READ_ONLY and key != "id":
-                raise errors.Forbidden(f"Attribute '{key}' is read-only.")
+                raise errors.BadRequest(f"Attribute '{key}' is read-only.")
             if key in schemas.RESERVED or key.startswith(schemas.RESERVED_PREFIX):
                 raise errors.Forbidden(f"Attribute '{key}' is reserved.")
             if len(key) > 255:
