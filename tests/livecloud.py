@@ -17,7 +17,7 @@ from typing import Any
 import openstack
 import openstack.connection
 
-from tinystack import config
+from tinystack import config, nodes
 from tinystack.cloud import Cloud
 
 # One guest image build shared by every test cloud on the machine (it is reproducible and keyed).
@@ -42,7 +42,8 @@ def remove_netns(name: str) -> None:
 
 
 class LiveCloud:
-    def __init__(self, state_dir: Path, **overrides: str) -> None:
+    def __init__(self, state_dir: Path, nodes: int = 1, **overrides: str) -> None:
+        """``nodes``: how many nodes (network + compute agent pairs) the cloud runs, joined by VXLAN (tinystack/nodes.py)."""
         self.host, self.external_netns = isolated_node()
         # Fast defaults for API tests; a dataplane test passes compute__driver="qemu" and guest__auto_build="true".
         settings = {"state_dir": str(state_dir), "bind": "127.0.0.1", "host": self.host,
@@ -52,16 +53,22 @@ class LiveCloud:
                     "guest__auto_build": "false",
                     "guest__cache_dir": GUEST_CACHE}
         settings.update({f"ports__{name}": "0" for name in config.DEFAULTS["ports"]})
+        if nodes > 1:
+            settings["nodes__extra"] = str(nodes - 1)
         settings.update(overrides)
         self.config = config.load(None, environ={}, overrides=settings)
         self.cloud = Cloud(self.config)
+        self.hosts = self.cloud.hosts
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="live-cloud", daemon=True)
         self._thread.start()
         try:
             self.call(self.cloud.start())
         except BaseException:
-            self._shutdown()
+            try:
+                self.call(self.cloud.stop(), timeout=120)
+            finally:
+                self._shutdown()
             raise
 
     def call(self, coro: Coroutine[Any, Any, Any], timeout: float = 60) -> Any:
@@ -79,6 +86,15 @@ class LiveCloud:
         self._thread.join(10)
         self.loop.close()
         remove_netns(self.external_netns)
+        # Whatever a failed start or stop left of this cloud's namespaces, by their exact names.
+        for name in [f"tsnode-{h}" for h in self.hosts] + [nodes.underlay_netns(self.host)]:
+            if Path("/run/netns", name).exists():
+                remove_netns(name)
+
+    def agent(self, kind: type, host: str) -> Any:
+        """The running node agent of class ``kind`` for ``host`` (tests reach into its driver)."""
+        running = self.cloud.node_agents.running if self.cloud.node_agents is not None else []
+        return next(a for a in running if isinstance(a, kind) and getattr(a, "host", None) == host)
 
     @property
     def clouds_yaml(self) -> Path:

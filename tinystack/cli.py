@@ -1,4 +1,4 @@
-"""The ``tinystack`` command: up, manage, conformance."""
+"""The ``tinystack`` command: up, agent, manage, conformance."""
 
 from __future__ import annotations
 
@@ -54,6 +54,39 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _serve_agents(cfg: config_mod.Config) -> None:
+    from tinystack.cloud import NodeAgents, make_bus
+
+    bus = await make_bus(cfg)
+    agents = NodeAgents(cfg)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await agents.start(bus)
+        hosts = sorted({str(getattr(a, "host", "")) for a in agents.running})
+        print(f"tinystack agent ready: {', '.join(hosts)}", flush=True)
+        await stop.wait()
+        logger.info("stopping")
+    finally:
+        await agents.stop(cleanup=True)
+        await bus.close()
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    """Split mode: only this machine's node agents, against the APIs' RabbitMQ (design §2)."""
+    cfg = _load_config(args)
+    if not cfg.get("bus", "transport_url").startswith("amqp"):
+        print("tinystack agent: [bus] transport_url must name the RabbitMQ broker the APIs use (amqp://...)",
+              file=sys.stderr)
+        return 2
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    log_mod.setup(cfg.state_dir / "log" / f"agent-{cfg.host}.log", debug=cfg.get_bool("DEFAULT", "debug"))
+    asyncio.run(_serve_agents(cfg))
+    return 0
+
+
 def cmd_fernet_rotate(args: argparse.Namespace) -> int:
     from tinystack.identity.fernet import KeyRepository
 
@@ -93,6 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--bind", help="address the APIs listen on (default 127.0.0.1)")
     up.add_argument("--config", default=argparse.SUPPRESS, help="INI configuration file (optional)")
     up.set_defaults(func=cmd_up)
+
+    agent = sub.add_parser("agent", help="run only this machine's node agents (split mode, against RabbitMQ)",
+                           description="The compute and network agents of [DEFAULT] host (and of the [nodes] extras), "
+                                       "with no APIs: they join the cloud whose APIs use the same [bus] transport_url. "
+                                       "They read the service credentials (service.yaml) from the state dir.")
+    agent.add_argument("--state-dir", help="where the agents keep their state and find service.yaml")
+    agent.add_argument("--config", default=argparse.SUPPRESS, help="INI configuration file (optional)")
+    agent.set_defaults(func=cmd_agent)
 
     manage = sub.add_parser("manage", help="operator tasks")
     msub = manage.add_subparsers(dest="manage_command", required=True)

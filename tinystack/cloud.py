@@ -1,6 +1,9 @@
 """Wires the services into one running cloud: database, bus, policy, the APIs on their ports, and the
 node agents. ``tinystack up`` runs a ``Cloud``; tests start one in-process on loopback with port 0.
 
+With ``[nodes]`` extras the agents run once per node, each node with its own host name and namespace, joined
+by VXLAN over an underlay the cloud creates and removes (tinystack/nodes.py).
+
 To add a service: append a ``ServiceSpec`` to ``SERVICES`` (its factory may register a service object
 in ``Runtime.services`` for other services to call), and an ``AgentSpec`` to ``AGENTS`` if it runs a
 node agent. Factories run in list order, so a service can use those listed before it.
@@ -18,6 +21,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from tinystack import nodes as nodes_mod
 from tinystack.compute.service import MIGRATIONS as COMPUTE_MIGRATIONS
 from tinystack.config import Config
 from tinystack.core.bus import Bus, InProcessBus
@@ -72,8 +76,10 @@ class Agent(Protocol):
 
 @dataclass(frozen=True)
 class AgentSpec:
+    """A node agent: built from one node's configuration; it talks to the API side only over the bus."""
+
     name: str
-    factory: Callable[[Runtime], Agent]
+    factory: Callable[[Config, Bus], Agent]
 
 
 def _identity_app(rt: Runtime) -> ServiceApp:
@@ -122,12 +128,12 @@ def _network_app(rt: Runtime) -> ServiceApp:
     return app(svc, rt.identity.validate, rt.bus, str(rt.config.state_dir / "metadata.sock"), project_id)
 
 
-def _network_agent(rt: Runtime) -> Agent:
+def _network_agent(config: Config, bus: Bus) -> Agent:
     from tinystack.network import agent_settings
     from tinystack.network.agent import NetworkAgent
     from tinystack.network.drivers.base import NetworkDriver
 
-    settings = agent_settings.load(rt.config)  # host = config.host; [network] driver, external_netns, ...
+    settings = agent_settings.load(config)  # host = config.host; [network] driver, external_netns, ...
     driver: NetworkDriver
     if settings.driver == "fake":
         from tinystack.network.drivers.fake import FakeDriver
@@ -137,7 +143,7 @@ def _network_agent(rt: Runtime) -> Agent:
         from tinystack.network.drivers.linux import LinuxDriver
 
         driver = LinuxDriver(settings)
-    return NetworkAgent(rt.bus, settings, driver)
+    return NetworkAgent(bus, settings, driver)
 
 
 # Test clouds set ``[DEFAULT] host`` and ``[network] external_netns`` (tests/livecloud.py) so their agents
@@ -145,10 +151,10 @@ def _network_agent(rt: Runtime) -> Agent:
 NETWORK_AGENT = AgentSpec("network", _network_agent)
 
 
-def _compute_agent(rt: Runtime) -> Agent:
+def _compute_agent(config: Config, bus: Bus) -> Agent:
     from tinystack.compute.agent import build
 
-    return build(rt.config, rt.bus)  # [compute] driver = qemu (default) | fake
+    return build(config, bus)  # [compute] driver = qemu (default) | fake
 
 
 # Test clouds run it with ``[compute] driver = fake`` unless a test boots real guests (tests/livecloud.py).
@@ -176,7 +182,7 @@ SERVICES: list[ServiceSpec] = [
 AGENTS: list[AgentSpec] = [NETWORK_AGENT, COMPUTE_AGENT]
 
 
-async def _make_bus(cfg: Config) -> Bus:
+async def make_bus(cfg: Config) -> Bus:
     """In-process by default; RabbitMQ when ``[bus] transport_url`` names a broker (amqp://...)."""
     url = cfg.get("bus", "transport_url")
     if not url:
@@ -195,8 +201,8 @@ class Cloud:
     agents: list[AgentSpec] = field(default_factory=lambda: list(AGENTS))
     urls: dict[str, str] = field(default_factory=dict)
     runtime: Runtime | None = None
+    node_agents: NodeAgents | None = None
     _runners: list[web.AppRunner] = field(default_factory=list)
-    _agents: list[Agent] = field(default_factory=list)
 
     @property
     def clouds_yaml(self) -> Path:
@@ -217,7 +223,7 @@ class Cloud:
                 db.migrate(spec.name, spec.migrations)
         policy_file = cfg.get("oslo_policy", "policy_file")
         policy = PolicyEngine(Path(policy_file) if policy_file else cfg.state_dir / "policy.yaml")
-        bus = await _make_bus(cfg)
+        bus = await make_bus(cfg)
         identity = IdentityService(cfg, db, policy)
         self.runtime = rt = Runtime(cfg, db, bus, policy, identity)
         ports: dict[str, int] = {}
@@ -239,23 +245,22 @@ class Cloud:
             passwords = bootstrap.run(s, cfg.get("DEFAULT", "region"), known, entries, identity.hash_rounds)
         clouds_yaml.write(self.clouds_yaml, self.urls["identity"], cfg.get("DEFAULT", "region"), passwords)
         clouds_yaml.write_service(self.service_yaml, self.urls["identity"], passwords[bootstrap.SERVICE_USER])
-        for agent_spec in self.agents:
-            agent = agent_spec.factory(rt)
-            await agent.start()
-            self._agents.append(agent)
+        self.node_agents = NodeAgents(cfg, self.agents)
+        await self.node_agents.start(rt.bus)
         from tinystack.guest.register import ensure_default_image
 
         # Registers the cached default image now, or builds it in the background on a first start.
         await ensure_default_image(rt)
         log.info("cloud started in %.2fs: %s", time.monotonic() - started, self.urls)
 
+    @property
+    def hosts(self) -> list[str]:
+        """The nodes this process runs agents for: ``[DEFAULT] host``, then the ``[nodes]`` extras."""
+        return [self.config.host, *nodes_mod.extra_names(self.config)]
+
     async def stop(self, cleanup: bool = True) -> None:
-        for agent in reversed(self._agents):
-            try:
-                await agent.stop(cleanup)
-            except Exception:
-                log.exception("stopping an agent failed")
-        self._agents.clear()
+        if self.node_agents is not None:
+            await self.node_agents.stop(cleanup)
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()
@@ -263,3 +268,43 @@ class Cloud:
             await self.runtime.bus.close()
             self.runtime.db.dispose()
             self.runtime = None
+
+
+@dataclass
+class NodeAgents:
+    """The node agents of this machine: every agent of ``agents`` for the one node, or, with ``[nodes]`` extras,
+    for each node in its own namespace and configuration (host name, underlay address, VXLAN peers), after the
+    underlay they share. ``tinystack up`` runs them beside the APIs; ``tinystack agent`` alone."""
+
+    config: Config
+    agents: list[AgentSpec] = field(default_factory=lambda: list(AGENTS))
+    running: list[Agent] = field(default_factory=list)
+    _underlay: str | None = None
+
+    async def start(self, bus: Bus) -> None:
+        nodes = nodes_mod.plan(self.config)
+        # The fake network driver (tests, benchmarks) touches no host: no underlay for it either.
+        if nodes and self.config.values.get("network", {}).get("driver", "linux").strip().lower() != "fake":
+            from tinystack.network.drivers.linux import ensure_underlay
+
+            self._underlay = nodes_mod.underlay_netns(self.config.host)
+            await ensure_underlay(self._underlay)
+        for config in [n.config for n in nodes] or [self.config]:
+            for spec in self.agents:
+                agent = spec.factory(config, bus)
+                await agent.start()
+                self.running.append(agent)
+
+    async def stop(self, cleanup: bool) -> None:
+        """Agents first (they remove their namespaces with ``cleanup``), then the underlay they were plugged into."""
+        for agent in reversed(self.running):
+            try:
+                await agent.stop(cleanup)
+            except Exception:
+                log.exception("stopping an agent failed")
+        self.running.clear()
+        if self._underlay is not None and cleanup:
+            from tinystack.network.drivers.linux import remove_underlay
+
+            await remove_underlay(self._underlay)
+            self._underlay = None

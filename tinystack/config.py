@@ -45,6 +45,9 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "lockout_duration": "1800",
     },
     "oslo_policy": {"policy_file": ""},
+    # More than one node in this process (tinystack/nodes.py): ``extra`` more compute + network agent pairs,
+    # named ``names`` (default <host>-2, <host>-3, ...), joined by VXLAN over an underlay of ``underlay_cidr``.
+    "nodes": {"extra": "0", "names": "", "underlay_cidr": "10.250.0.0/24"},
 }
 
 

@@ -64,7 +64,12 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCloud]:
 def agent(cloud: LiveCloud) -> Recorder:
     host = f"tsctl-{uuid.uuid4().hex[:6]}"
     rec = Recorder(cloud, host)
-    cloud.conn("admin").network.networks()  # bootstrap done
+    admin = cloud.conn("admin")
+    admin.network.networks()  # bootstrap done
+    # The network host stays where it is while its agent lives: disabling the real node's L3 agent lets the
+    # recorder's heartbeat take DHCP and routers over.
+    real = next(a for a in admin.network.agents(host=cloud.host) if a.agent_type == "L3 agent")
+    admin.network.update_agent(real, is_admin_state_up=False)
     rec.publish("heartbeat", {"agent": "network", "host": host, "time": time.time(),
                               "binary": "tinystack-network-agent"})
     return rec

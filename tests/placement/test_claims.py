@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import threading
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+from tests import databases
+from tinystack import config
+from tinystack.core.db import Database
+from tinystack.core.policy import PolicyEngine
 from tinystack.placement.models import Allocation, Inventory
-from tinystack.placement.service import PlacementService
+from tinystack.placement.service import MIGRATIONS, PlacementService
 
 INV = {"VCPU": {"total": 4, "allocation_ratio": 2.0}, "MEMORY_MB": {"total": 4096, "reserved": 512},
        "DISK_GB": {"total": 100}}
@@ -77,3 +82,57 @@ def test_concurrent_claims_never_overbook(placement: PlacementService) -> None:
         used = s.scalar(select(func.sum(Allocation.used)).where(Allocation.resource_class == "VCPU"))
         counter = s.scalar(select(Inventory.used).where(Inventory.resource_class == "VCPU"))
     assert used == counter == 30
+
+
+def test_try_claim_answers_with_the_provider_as_placement_has_it(placement: PlacementService) -> None:
+    a = placement.ensure_provider("host-a", INV, ["CUSTOM_GOLD"])
+    seen: list[dict[str, int | None]] = []
+    placement.watch(lambda changed: seen.append(dict(changed)))
+    before = placement.provider_usages([a])[a]
+    assert before.traits == frozenset({"CUSTOM_GOLD"}) and before.inventories["VCPU"].capacity == 8
+    placement.claim("c0", "p", "u", {a: {"VCPU": 4}})
+    won = placement.try_claim("c1", "p", "u", {a: {"VCPU": 2}})
+    after = won.providers[a]
+    assert won.ok and after is not None and after.generation == before.generation + 2
+    assert after.inventories["VCPU"].used == 6 and seen[-1] == {a: after.generation}
+    refused = placement.try_claim("c2", "p", "u", {a: {"VCPU": 3}})
+    as_found = refused.providers[a]
+    assert not refused.ok and as_found is not None and as_found.generation == after.generation
+    assert as_found.inventories["VCPU"].used == 6 and len(seen) == 2  # nothing committed, nobody told
+    gone = str(uuid.uuid4())
+    assert placement.try_claim("c3", "p", "u", {gone: {"VCPU": 1}}).providers == {gone: None}
+    placement.release("c1")
+    assert seen[-1] == {a: after.generation + 1}
+    assert placement.provider_generations()[a] == after.generation + 1
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mysql"])
+def test_claims_never_overbook_on(kind: str, tmp_path: Path) -> None:
+    """The guarded counters and generation checks hold on the server databases too, under racing writers."""
+    if not databases.available(kind):
+        pytest.skip(f"no {kind} server on loopback")
+    with databases.scratch_database(kind) as url:
+        db = Database(url)
+        try:
+            db.migrate("placement", MIGRATIONS)
+            cfg = config.load(None, environ={}, overrides={"state_dir": str(tmp_path)})
+            services = [PlacementService(cfg, db, PolicyEngine(None)) for _ in range(4)]
+            rp = services[0].ensure_provider("busy", {"VCPU": {"total": 5, "allocation_ratio": 2.0}})
+            won: list[bool] = []
+
+            def worker(svc: PlacementService) -> None:
+                for _ in range(5):
+                    won.append(svc.try_claim(str(uuid.uuid4()), "p", "u", {rp: {"VCPU": 1}}).ok)
+
+            threads = [threading.Thread(target=worker, args=(s,)) for s in services]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert won.count(True) == 10
+            usage = services[0].provider_usages()[rp]
+            assert usage.inventories["VCPU"].used == 10
+            with services[0].session() as s:
+                assert s.scalar(select(func.sum(Allocation.used))) == 10
+        finally:
+            db.dispose()

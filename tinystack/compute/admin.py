@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from tinystack.compute.models import Aggregate, ComputeNode, Instance, ServerGroup, Service, utcnow
+from tinystack.compute import aggregates
+from tinystack.compute.models import ComputeNode, Instance, ServerGroup, Service, utcnow
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
 
@@ -163,15 +164,11 @@ class Admin:
 
     def zone_of(self, host: str) -> str:
         with self.svc.session() as s:
-            for agg in s.scalars(select(Aggregate).order_by(Aggregate.id)):
-                if host in agg.hosts and agg.meta.get("availability_zone"):
-                    return agg.meta["availability_zone"]
-        return self.svc.settings.default_availability_zone
+            return aggregates.zone_of(s, host, self.svc.settings.default_availability_zone)
 
     def zone_names(self) -> set[str]:
         with self.svc.session() as s:
-            zones = {a.meta["availability_zone"] for a in s.scalars(select(Aggregate)) if a.meta.get("availability_zone")}
-        return zones | {self.svc.settings.default_availability_zone}
+            return aggregates.zone_names(s) | {self.svc.settings.default_availability_zone}
 
     def zones(self, ctx: RequestContext, detail: bool) -> list[dict[str, Any]]:
         if detail:

@@ -26,7 +26,7 @@ from tinystack.compute.drivers.base import (
     DriverError,
     Spec,
 )
-from tinystack.compute.drivers.fake import FakeDriver
+from tinystack.compute.drivers.fake import FakeDriver, shared_storage
 from tinystack.config import Config
 from tinystack.core.bus import Bus
 from tinystack.core.reconcile import DONE, Reconciler, Result
@@ -41,6 +41,8 @@ MAX_ATTEMPTS = 3
 # A spec received this recently survives a ``sync`` that does not name it: the sync may have been
 # computed before the ``put`` that created it.
 SYNC_GRACE = 5.0
+# A cold move's destination waits this long for the source node to hand the guest's files over.
+HANDOVER_TIMEOUT = 120.0
 
 _VM_FOR_POWER = {RUNNING: "active", PAUSED: "paused", SUSPENDED: "suspended", SHUTDOWN: "stopped",
                  NOSTATE: "stopped", CRASHED: "error"}
@@ -104,6 +106,15 @@ def _rebuild_seq(spec: Spec) -> int:
     return int((spec.get("rebuild") or {}).get("seq") or 0)
 
 
+def _fresh_record(spec: Spec) -> Record:
+    """The record of a guest just built (or just moved in) for ``spec``: nothing of it realised yet."""
+    image = spec.get("image") or {}
+    return Record(image_id=image.get("id"), kernel_id=spec.get("kernel_image_id"),
+                  ramdisk_id=spec.get("ramdisk_image_id"), flavor=_flavor_key(spec.get("flavor") or {}),
+                  reboot_seq=int((spec.get("reboot") or {}).get("seq") or 0),
+                  snapshot_seq=int((spec.get("snapshot") or {}).get("seq") or 0), rebuild_seq=_rebuild_seq(spec))
+
+
 def _flavor_key(flavor: dict[str, Any]) -> dict[str, Any]:
     # Only what changes the guest's hardware; extra_specs are scheduling hints here.
     return {k: flavor.get(k, 0) or 0 for k in ("vcpus", "memory_mb", "root_gb", "ephemeral_gb", "swap_mb")}
@@ -112,13 +123,18 @@ def _flavor_key(flavor: dict[str, Any]) -> dict[str, Any]:
 class ComputeAgent:
     def __init__(self, bus: Bus, host: str, driver: ComputeDriver, records_dir: Path, *,
                  power_off_timeout: float = 10.0, heartbeat_interval: float = 10.0,
-                 resync_interval: float = 30.0) -> None:
+                 resync_interval: float = 30.0, migration_address: str = "", migration_timeout: float = 300.0) -> None:
         self.bus = bus
         self.host = host
         self.driver = driver
         self.records = Records(records_dir)
         self.power_off_timeout = power_off_timeout
         self.heartbeat_interval = heartbeat_interval
+        self.migration_address = migration_address
+        self.migration_timeout = migration_timeout
+        self._handover: dict[str, str] = {}  # instance -> the host a delete hands it to (a cold move)
+        self._waiting: dict[tuple[str, int], float] = {}  # cold move in: since when the files are awaited
+        self._sent: set[str] = set()  # live migrations this node has tried to send (never twice)
         self._specs: dict[str, tuple[int, Spec, float]] = {}
         self._doomed: dict[str, int | None] = {}  # to destroy: delete generation, or None for an orphan
         self._deleted: dict[str, int] = {}
@@ -199,10 +215,15 @@ class ComputeAgent:
             spec["id"] = instance_id
             self._specs[instance_id] = (generation, spec, time.monotonic())
             self._doomed.pop(instance_id, None)
+            self._handover.pop(instance_id, None)
         elif op == "delete":
             self._specs.pop(instance_id, None)
             self._deleted[instance_id] = generation
             self._doomed[instance_id] = generation
+            if msg.get("to_host"):
+                self._handover[instance_id] = str(msg["to_host"])  # it moves there: hand over, keep the files
+            else:
+                self._handover.pop(instance_id, None)
         else:
             return
         self.reconciler.enqueue(instance_id)
@@ -230,10 +251,21 @@ class ComputeAgent:
             # brings either its spec or a sync that names it garbage.
             return DONE
         generation, spec, _ = entry
+        migration = spec.get("migration") or {}
+        if (migration.get("kind") == "live" and migration.get("source_host") != migration.get("dest_host")
+                and self.host in (migration.get("source_host"), migration.get("dest_host"))):
+            moved = await self._live_migration(instance_id, generation, spec, migration)
+            if moved is not None:
+                return moved
         record = self.records.load(instance_id)
         if record is not None and record.failed_gen == generation:
             return Result(terminal=True)
         try:
+            if migration.get("dest_host") == self.host and migration.get("source_host") not in (None, "", self.host) \
+                    and migration.get("kind") in ("cold", "evacuation"):
+                if not await self._move_in(instance_id, generation, spec, migration):
+                    return Result(requeue_after=0.5)
+                record = self.records.load(instance_id)
             record = await self._converge(instance_id, generation, spec, record)
         except asyncio.CancelledError:
             raise
@@ -267,6 +299,11 @@ class ComputeAgent:
         return DONE
 
     async def _destroy(self, instance_id: str) -> None:
+        to_host = self._handover.get(instance_id)
+        if to_host is not None:
+            await self._move_out(instance_id, to_host)  # if it fails, the retry hands over again (never deletes)
+            self._handover.pop(instance_id, None)
+            return
         generation = self._doomed[instance_id]
         if generation is not None:
             await self._publish(instance_id, self._observed(instance_id), "active", NOSTATE, "deleting", None)
@@ -277,6 +314,82 @@ class ComputeAgent:
         if generation is not None:
             await self._publish(instance_id, generation, "deleted", NOSTATE, None, None)
         await self._publish_node()
+
+    # -- moving between nodes -------------------------------------------------------------------------
+
+    async def _move_out(self, iid: str, to_host: str) -> None:
+        """Cold move (or a reverted one) out: power the guest off gently and hand its files to ``to_host``. It
+        is not deleted, so nothing is reported: the destination reports it from now on."""
+        if (await self.driver.get_info(iid)).exists:
+            await self.driver.power_off(iid, self.power_off_timeout)
+            await self.driver.release(iid, to_host)
+        self.records.delete(iid)
+        self._doomed.pop(iid, None)
+        self._published.pop(iid, None)
+        await self._publish_node()
+
+    async def _move_in(self, iid: str, gen: int, spec: Spec, migration: dict[str, Any]) -> bool:
+        """Cold move or evacuation in: False while the source has not handed the files over; once they are here,
+        a fresh record, so the guest starts as the document says (its last power state on the source is gone)."""
+        if (await self.driver.get_info(iid)).exists:
+            if self.records.load(iid) is None:  # handed over since we last looked
+                self.records.save(iid, _fresh_record(spec))
+            return True
+        source = str(migration.get("source_host"))
+        if not await self.driver.claim(iid, source, force=migration.get("kind") == "evacuation"):
+            since = self._waiting.setdefault((iid, gen), time.monotonic())
+            if time.monotonic() - since > HANDOVER_TIMEOUT:
+                raise DriverError(f"host {source} did not hand instance {iid} over within {HANDOVER_TIMEOUT:.0f}s",
+                                  permanent=True)
+            return False
+        self._waiting.pop((iid, gen), None)
+        if (await self.driver.get_info(iid)).exists:
+            self.records.save(iid, _fresh_record(spec))
+        return True
+
+    async def _live_migration(self, iid: str, gen: int, spec: Spec, migration: dict[str, Any]) -> Result | None:
+        """This node's part of a live migration; None when the document is to be converged as usual (the source
+        before the destination listens, or after a failed attempt)."""
+        mid = str(migration.get("id"))
+        dest = str(migration.get("dest_host"))
+        if dest == self.host:
+            if (await self.driver.get_info(iid)).exists:
+                return None  # it has arrived
+            try:
+                if not self.migration_address:
+                    raise DriverError("this node has no live_migration_inbound_addr to receive guests on", permanent=True)
+                uri = await self.driver.prepare_incoming(spec, self.migration_address)
+            except Exception as exc:
+                log.exception("instance %s: preparing for live migration %s failed", iid, mid)
+                await self._migration_report(iid, gen, mid, "error", message=str(exc) or type(exc).__name__)
+                return Result(terminal=True)
+            await self._migration_report(iid, gen, mid, "listening", uri=uri)
+            return DONE
+        target = str(migration.get("uri") or "")
+        if not target or mid in self._sent or not (await self.driver.get_info(iid)).exists:
+            return None
+        self._sent.add(mid)
+        try:
+            await self.driver.migrate_out(iid, target, dest, self.migration_timeout)
+        except Exception as exc:
+            log.exception("instance %s: live migration %s to %s failed; it stays here", iid, mid, dest)
+            await self._migration_report(iid, gen, mid, "error", message=str(exc) or type(exc).__name__)
+            return DONE
+        self._specs.pop(iid, None)
+        self._deleted[iid] = gen
+        self.records.delete(iid)
+        self._published.pop(iid, None)
+        await self._migration_report(iid, gen, mid, "completed")
+        await self._publish_node()
+        return DONE
+
+    async def _migration_report(self, iid: str, gen: int, mid: str, state: str, **extra: str) -> None:
+        """``status.migration`` (docs/contracts.md): listening (with the URI), completed, or error (with why)."""
+        if self._closing:
+            return
+        report = {"id": mid, "state": state, **{k: v[:255] for k, v in extra.items()}}
+        await self.bus.publish("status.compute", {"type": "instance", "id": iid, "host": self.host,
+                                                  "observed_generation": gen, "status": {"migration": report}})
 
     def _observed(self, instance_id: str) -> int:
         record = self.records.load(instance_id)
@@ -289,11 +402,7 @@ class ComputeAgent:
         if not info.exists:
             await self._publish(iid, 0 if record is None else record.realized_gen, "building", NOSTATE, "spawning", None)
             await d.create(spec)
-            snapshot = spec.get("snapshot") or {}
-            record = Record(image_id=image.get("id"), kernel_id=spec.get("kernel_image_id"),
-                            ramdisk_id=spec.get("ramdisk_image_id"), flavor=_flavor_key(spec.get("flavor") or {}),
-                            reboot_seq=int((spec.get("reboot") or {}).get("seq") or 0),
-                            snapshot_seq=int(snapshot.get("seq") or 0), rebuild_seq=_rebuild_seq(spec))
+            record = _fresh_record(spec)
             self.records.save(iid, record)
         elif record is None:
             # Disks without a record (a record lost, or a guest from an older agent): adopt as it is.
@@ -427,7 +536,8 @@ def build(config: Config, bus: Bus) -> ComputeAgent:
     settings = agent_settings.load(config)
     driver: ComputeDriver
     if settings.driver == "fake":
-        driver = FakeDriver()
+        # Nodes of one process share the instances path, so their fake drivers share one storage.
+        driver = FakeDriver(host=settings.host, storage=shared_storage(str(settings.instances_path)))
     else:
         from tinystack.compute.drivers.qemu import QemuDriver
 
@@ -435,10 +545,12 @@ def build(config: Config, bus: Bus) -> ComputeAgent:
                             netns=settings.node_netns, kvm=settings.kvm, power_off_timeout=settings.power_off_timeout,
                             console_log_max_bytes=settings.console_log_max_bytes,
                             tap_wait_timeout=settings.tap_wait_timeout,
-                            image_cache_max_age=settings.image_cache_max_age)
+                            image_cache_max_age=settings.image_cache_max_age, host=settings.host)
     return ComputeAgent(bus, settings.host, driver, settings.state_dir / "compute-agent" / settings.host,
                         power_off_timeout=settings.power_off_timeout,
-                        heartbeat_interval=settings.heartbeat_interval, resync_interval=settings.resync_interval)
+                        heartbeat_interval=settings.heartbeat_interval, resync_interval=settings.resync_interval,
+                        migration_address=settings.live_migration_inbound_addr,
+                        migration_timeout=settings.live_migration_timeout)
 
 
 def _service_auth(state_dir: Path) -> Callable[[], ServiceAuth]:

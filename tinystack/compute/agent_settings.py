@@ -24,6 +24,11 @@ DEFAULTS: dict[str, str] = {
     "tap_wait_timeout": "30",  # seconds to wait for the network agent's taps
     "heartbeat_interval": "10",
     "resync_interval": "30",
+    # Where this node's QEMU listens for a guest coming in by live migration (Nova's [libvirt] option of the same
+    # name); several nodes in one process get their underlay address (tinystack/nodes.py). Empty: this node
+    # cannot be a live-migration destination.
+    "live_migration_inbound_addr": "",
+    "live_migration_timeout": "300",  # seconds a live migration may take before the source gives up
 }
 
 
@@ -40,6 +45,8 @@ class AgentSettings:
     tap_wait_timeout: float
     heartbeat_interval: float
     resync_interval: float
+    live_migration_inbound_addr: str
+    live_migration_timeout: float
     state_dir: Path
     host: str
 
@@ -71,6 +78,8 @@ def load(config: Config) -> AgentSettings:
         tap_wait_timeout=float(raw["tap_wait_timeout"]),
         heartbeat_interval=float(raw["heartbeat_interval"]),
         resync_interval=float(raw["resync_interval"]),
+        live_migration_inbound_addr=raw["live_migration_inbound_addr"].strip(),
+        live_migration_timeout=float(raw["live_migration_timeout"]),
         state_dir=config.state_dir,
         host=host,
     )

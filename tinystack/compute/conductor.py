@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from tinystack.compute import states
+from tinystack.compute.livemigration import LiveMigrations
 from tinystack.compute.models import ComputeNode, Instance, utcnow
 from tinystack.compute.netbind import NetBinder
 from tinystack.compute.placing import NoValidHost, Placer
@@ -37,6 +38,7 @@ class Conductor:
         self.svc = svc
         self.placer = Placer(svc)
         self.net = NetBinder(svc)
+        self.live = LiveMigrations(svc)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._building: set[str] = set()
         self._started = False
@@ -288,6 +290,9 @@ class Conductor:
         iid = msg.get("id")
         st = msg.get("status") or {}
         observed = int(msg.get("observed_generation") or 0)
+        if isinstance(st.get("migration"), dict) and isinstance(iid, str):
+            await self.live.on_report(iid, str(msg.get("host") or ""), st["migration"])
+            return
         with self.svc.session() as s:
             inst = s.get(Instance, iid) if isinstance(iid, str) else None
             if inst is None or inst.deleted:
@@ -307,8 +312,6 @@ class Conductor:
             await self._finalize_delete(inst.id)
         elif after == "offload":
             await self.svc.lifecycle.offload(inst.id)
-        elif after == "migrated":
-            await self.svc.lifecycle.finish_live_migration(inst.id)
 
     async def on_network_event(self, msg: dict[str, Any]) -> None:
         """``network-changed`` (a port's floating IPs moved): read the server's ports again into ``addresses``."""
@@ -333,10 +336,18 @@ class Conductor:
             return
         with self.svc.session() as s:
             ids = list(s.scalars(select(Instance.id).where(Instance.host == host, Instance.deleted.is_(False))))
+            # Guests live-migrating to this host: its waiting QEMU must not look like garbage to it.
+            incoming = [i for i in s.scalars(select(Instance).where(Instance.deleted.is_(False),
+                                                                    Instance.task_state == "migrating"))
+                        if (i.doc.get("migration") or {}).get("dest_host") == host]
+            arriving = [(i.id, i.generation, self.doc(i)) for i in incoming]
         for iid in ids:
             if iid not in self._building:
                 await self.publish(iid)
-        keep = [i for i in ids]
+        for iid, generation, spec in arriving:
+            await self.svc.bus.publish(f"agent.compute.{host}", {"op": "put", "type": "instance", "id": iid,
+                                                                 "generation": generation, "spec": spec})
+        keep = ids + [iid for iid, _, _ in arriving]
         await self.svc.bus.publish(f"agent.compute.{host}", {"op": "sync", "types": ["instance"],
                                                              "ids": {"instance": keep}})
 
@@ -388,19 +399,17 @@ class Conductor:
         inst = self._load(iid)
         if inst is None or not inst.host:
             return
-        if inst.ports and self.svc.has("network"):
-            ctx = service_context(inst)
-            for p in inst.ports:
-                try:
-                    self.svc.service("network").update_port(ctx, p["port_id"], {"port": {"binding:host_id": inst.host}})
-                except errors.NotFound:
-                    log.warning("port %s of %s is gone", p["port_id"], iid)
+        await asyncio.to_thread(self.net.rebind, inst, inst.host)
         if publish:
             await self.publish(iid)
 
-    async def publish_delete_to(self, iid: str, host: str) -> None:
+    async def publish_delete_to(self, iid: str, host: str, to_host: str | None = None) -> None:
+        """The instance must leave ``host``; with ``to_host`` it moves there (cold migration, revert): the source
+        hands the files over instead of removing them (shared instance storage)."""
         inst = self._load(iid)
         if inst is None or not host:
             return
-        await self.svc.bus.publish(f"agent.compute.{host}", {"op": "delete", "type": "instance", "id": iid,
-                                                             "generation": inst.generation})
+        msg: dict[str, Any] = {"op": "delete", "type": "instance", "id": iid, "generation": inst.generation}
+        if to_host:
+            msg["to_host"] = to_host
+        await self.svc.bus.publish(f"agent.compute.{host}", msg)

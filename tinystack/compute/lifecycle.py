@@ -51,8 +51,8 @@ def settle(svc: ComputeService, s: Session, inst: Instance, st: dict[str, Any], 
         return None
     target = inst.doc.get("target", ACTIVE)
     migration = inst.doc.get("migration")
-    if task == "migrating" and migration and migration.get("kind") == "live":
-        return "migrated"
+    if task == "migrating":
+        return None  # a live migration settles on the agents' migration reports (livemigration.py)
     if task == "shelving":
         return "offload"
     inst.vm_state, inst.task_state = target, None
@@ -61,7 +61,8 @@ def settle(svc: ComputeService, s: Session, inst: Instance, st: dict[str, Any], 
     if target == ACTIVE and inst.launched_at is None:
         inst.launched_at = utcnow()
     if migration and migration.get("kind") != "live":
-        _finish_migration(s, inst, "finished" if target == RESIZED else "completed")
+        if not migration.get("revert"):  # a revert's record already says "reverted"
+            _finish_migration(s, inst, "finished" if target == RESIZED else "completed")
         if target != RESIZED:
             inst.doc = {k: v for k, v in inst.doc.items() if k != "migration"}
     svc.actions.finish(s, inst.id, "Success", inst.host)
@@ -189,11 +190,16 @@ class Lifecycle:
             self.svc.actions.finish(s, sid, "Success", row.host)
 
     def revert_resize(self, ctx: RequestContext, sid: str, rid: str) -> None:
+        """Back to the old flavor; after a cold migration also back to the source node, which takes the guest's
+        files over again from the destination (shared instance storage)."""
         inst = self.svc.servers.get(ctx, sid)
         old = inst.doc.get("old_flavor")
         if inst.vm_state != RESIZED or not old:
             raise errors.Conflict(f"Cannot 'revertResize' instance {sid} while it is in vm_state {inst.vm_state}")
-        self.svc.conductor.placer.move(inst, inst.host or "", old)
+        mig = dict(inst.doc.get("migration") or {})
+        src, dest = str(mig.get("source_host") or ""), str(mig.get("dest_host") or "")
+        moved = bool(src and dest and src != dest)
+        self.svc.conductor.placer.move(inst, src if moved else inst.host or "", old)
 
         def change(i: Instance, doc: dict[str, Any]) -> None:
             with self.svc.session() as s:
@@ -201,9 +207,17 @@ class Lifecycle:
             i.flavor, i.new_flavor = old, None
             doc.pop("old_flavor", None)
             doc.pop("migration", None)
+            if moved:
+                i.host = src
+                doc["migration"] = {"id": mig.get("id"), "kind": "cold", "source_host": dest, "dest_host": src,
+                                    "revert": True}
 
+        target = ACTIVE if inst.doc.get("power", "running") == "running" else STOPPED
         self.svc.actions.transition(ctx, sid, "revertResize", rid, vm_states=(RESIZED,),
-                                    task_state="resize_reverting", target=ACTIVE, change=change)
+                                    task_state="resize_reverting", target=target, change=change)
+        if moved:
+            self.svc.conductor.rebind_soon(sid)
+            self.svc.conductor.spawn(self.svc.conductor.publish_delete_to(sid, dest, to_host=src))
 
     def _migration(self, inst: Instance, kind: str, src: str, dest: str | None, new_flavor: str | None) -> str:
         import uuid
@@ -212,7 +226,7 @@ class Lifecycle:
         with self.svc.session() as s:
             now = utcnow()
             s.add(Migration(uuid=mig_id, instance_id=inst.id, project_id=inst.project_id, user_id=inst.user_id,
-                            migration_type=kind, status="migrating" if kind == "live-migration" else "pre-migrating",
+                            migration_type=kind, status="queued" if kind == "live-migration" else "pre-migrating",
                             source_compute=src, dest_compute=dest, old_flavor_id=inst.flavor["id"],
                             new_flavor_id=new_flavor or inst.flavor["id"], created_at=now, updated_at=now))
             s.flush()
@@ -294,7 +308,7 @@ class Lifecycle:
         if inst.vm_state not in (ACTIVE, STOPPED) or inst.task_state is not None:
             raise errors.Conflict(f"Cannot 'migrate' instance {sid} while it is in vm_state {inst.vm_state}")
         src = inst.host or ""
-        dest = self.svc.conductor.placer.place(inst, exclude=(src,), forced_host=host)
+        dest = self._place_elsewhere(inst, src, host)
         mig = self._migration(inst, "migration", src, dest, None)
 
         def change(i: Instance, doc: dict[str, Any]) -> None:
@@ -306,11 +320,12 @@ class Lifecycle:
         self.svc.actions.transition(ctx, sid, "migrate", rid, vm_states=(ACTIVE, STOPPED), task_state="resize_prep",
                                     target=RESIZED, change=change)
         self.svc.conductor.rebind_soon(sid)
-        self.svc.conductor.spawn(self.svc.conductor.publish_delete_to(sid, src))
+        # The source powers the guest off and hands its files to the destination, which waits for them.
+        self.svc.conductor.spawn(self.svc.conductor.publish_delete_to(sid, src, to_host=dest))
 
     def live_migrate(self, ctx: RequestContext, sid: str, rid: str, host: str | None) -> None:
-        """Live migration: the source agent moves the running guest to ``dest_host``'s agent; when the source
-        confirms the generation, the server's host becomes the destination."""
+        """Live migration: the destination's agent waits for the guest, the source's sends it; when the source
+        reports it sent, the server's host becomes the destination (tinystack/compute/livemigration.py)."""
         self.svc.enforce(ctx, f"{P}:os-migrate-server:migrate_live")
         inst = self.svc.servers.get(ctx, sid)
         if inst.vm_state not in (ACTIVE, PAUSED_VM) or inst.task_state is not None:
@@ -320,14 +335,15 @@ class Lifecycle:
             raise errors.BadRequest(f"The supplied hypervisor {host} is the current host of the instance.")
         if host is not None and host not in self.svc.conductor.node_hosts():
             raise errors.BadRequest(f"Compute host {host} could not be found.")
-        dest = self.svc.conductor.placer.place(inst, exclude=(src,), forced_host=host)
+        dest = self._place_elsewhere(inst, src, host)
         mig = self._migration(inst, "live-migration", src, dest, None)
 
         def change(i: Instance, doc: dict[str, Any]) -> None:
             doc["migration"] = {"id": mig, "kind": "live", "source_host": src, "dest_host": dest}
 
         self.svc.actions.transition(ctx, sid, "live-migration", rid, vm_states=(inst.vm_state,),
-                                    task_state="migrating", target=inst.vm_state, change=change)
+                                    task_state="migrating", target=inst.vm_state, change=change, publish=False)
+        self.svc.conductor.spawn(self.svc.conductor.live.start(sid))
 
     async def finish_live_migration(self, sid: str) -> None:
         with self.svc.session() as s:
@@ -345,6 +361,16 @@ class Lifecycle:
         await self.svc.conductor.publish(sid)
         await self.svc.conductor.rebind_ports(sid)
 
+    def _place_elsewhere(self, inst: Instance, src: str, host: str | None) -> str:
+        """A host other than ``src`` with the resources claimed. As Nova resets a boot's forced destination for
+        moves, only ``host`` (the operator's choice for this move) forces one, not the host forced at boot."""
+        doc = inst.doc
+        inst.doc = {k: v for k, v in doc.items() if k != "forced_host"}  # a detached copy: nothing is written
+        try:
+            return self.svc.conductor.placer.place(inst, exclude=(src,), forced_host=host)
+        finally:
+            inst.doc = doc
+
     def evacuate(self, ctx: RequestContext, sid: str, rid: str, host: str | None, admin_pass: str | None) -> str:
         self.svc.enforce(ctx, f"{P}:os-evacuate")
         inst = self.svc.servers.get(ctx, sid)
@@ -356,7 +382,7 @@ class Lifecycle:
 
         password = admin_pass or admin_password()
         src = inst.host or ""
-        dest = self.svc.conductor.placer.place(inst, exclude=(src,), forced_host=host)
+        dest = self._place_elsewhere(inst, src, host)
         mig = self._migration(inst, "evacuation", src, dest, None)
 
         def change(i: Instance, doc: dict[str, Any]) -> None:

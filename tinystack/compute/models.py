@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tinystack.core.db import Base
@@ -172,10 +172,19 @@ class Aggregate(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     uuid: Mapped[str] = mapped_column(UUID, unique=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
-    hosts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Nova keeps the availability zone here too, as the "availability_zone" key.
     meta: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class AggregateHost(Base):
+    """A host in an aggregate: a row each, so two concurrent adds of the same host cannot both succeed."""
+
+    __tablename__ = "compute_aggregate_host"
+    aggregate_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("compute_aggregate.id", ondelete="CASCADE"), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), primary_key=True, index=True)
 
 
 class ServerGroup(Base):
@@ -208,4 +217,4 @@ class Migration(Base):
 
 
 TABLES = [m.__table__ for m in (Flavor, FlavorAccess, KeyPair, Quota, QuotaClass, Instance, InstanceAction,
-                                ComputeNode, Service, Aggregate, ServerGroup, Migration)]
+                                ComputeNode, Service, Aggregate, AggregateHost, ServerGroup, Migration)]

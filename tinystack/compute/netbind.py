@@ -160,6 +160,37 @@ class NetBinder:
                 continue
         return self.addresses(ctx, ports)
 
+    def set_migrating_to(self, inst: Instance, host: str | None) -> None:
+        """During a live migration the ports are wired on both nodes: Neutron's ``binding:profile``
+        ``migrating_to`` names the destination, whose network agent then plugs them too. None clears it."""
+        self._bind(inst, None, host)
+
+    def rebind(self, inst: Instance, host: str) -> None:
+        """The server now runs on ``host``: its ports are bound there, and no longer migrating."""
+        self._bind(inst, host, None)
+
+    def _bind(self, inst: Instance, host: str | None, migrating_to: str | None) -> None:
+        if not inst.ports or not self.svc.has("network"):
+            return
+        ctx = _ctx(inst)
+        for p in inst.ports:
+            try:
+                port = self.network.show_port(ctx, p["port_id"])
+            except errors.NotFound:
+                log.warning("port %s of %s is gone", p["port_id"], inst.id)
+                continue
+            profile = dict(port.get("binding:profile") or {})
+            wanted = {k: v for k, v in profile.items() if k != "migrating_to"}
+            if migrating_to:
+                wanted["migrating_to"] = migrating_to
+            update: dict[str, Any] = {}
+            if wanted != profile:
+                update["binding:profile"] = wanted
+            if host is not None and port.get("binding:host_id") != host:
+                update["binding:host_id"] = host
+            if update:
+                self.network.update_port(ctx, p["port_id"], {"port": update})
+
     def unbind_all(self, inst: Instance) -> None:
         if inst.ports and self.svc.has("network"):
             self._release(_ctx(inst), inst.ports)

@@ -82,6 +82,30 @@ QUOTA_UPDATE: dict[str, Any] = {
         "type": "object", "properties": {"force": BOOLISH},
         "additionalProperties": {"type": ["integer", "string"], "pattern": "^-?[0-9]+$"}}}}
 
+# Host aggregates (Nova's schemas: a zone name has no ':', metadata values may be null to remove a key).
+AZ_NAME = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^(?!\s)[^:]*(?<!\s)$"}
+_AGG_HOST = {"type": "object", "required": ["host"], "additionalProperties": False, "properties": {
+    "host": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[a-zA-Z0-9-._]*$"}}}
+
+AGGREGATE_CREATE: dict[str, Any] = {
+    "type": "object", "required": ["aggregate"], "additionalProperties": False, "properties": {"aggregate": {
+        "type": "object", "required": ["name"], "additionalProperties": False, "properties": {
+            "name": NAME, "availability_zone": {"oneOf": [AZ_NAME, {"type": "null"}]}}}}}
+
+AGGREGATE_UPDATE: dict[str, Any] = {
+    "type": "object", "required": ["aggregate"], "additionalProperties": False, "properties": {"aggregate": {
+        "type": "object", "additionalProperties": False,
+        "anyOf": [{"required": ["name"]}, {"required": ["availability_zone"]}], "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 255},
+            "availability_zone": {"oneOf": [AZ_NAME, {"type": "null"}]}}}}}
+
+AGGREGATE_ACTION: dict[str, Any] = {
+    "type": "object", "minProperties": 1, "maxProperties": 1, "additionalProperties": False, "properties": {
+        "add_host": _AGG_HOST, "remove_host": _AGG_HOST,
+        "set_metadata": {"type": "object", "required": ["metadata"], "additionalProperties": False, "properties": {
+            "metadata": {"type": "object", "additionalProperties": False, "patternProperties": {
+                r"^[a-zA-Z0-9-_:. ]{1,255}$": {"type": ["string", "null"], "maxLength": 255}}}}}}}
+
 
 def as_bool(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"))

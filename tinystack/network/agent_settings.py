@@ -11,8 +11,12 @@ from tinystack.config import Config
 DEFAULTS: dict[str, str] = {
     "driver": "linux",  # linux | fake (fake: in memory, for tests and benchmarks only)
     "external_netns": "",  # where the external network's veth peer lives; empty = the host itself
-    "underlay_ip": "",  # local VXLAN endpoint address; empty = 127.0.0.1 (one machine)
+    "underlay_ip": "",  # local VXLAN endpoint address (ip or ip/prefix); empty = 127.0.0.1 (one machine)
     "underlay_dev": "",  # device the VXLAN packets leave by; empty = let the kernel route them
+    # Several nodes on one machine (tinystack/nodes.py): the namespace holding the underlay bridge. The agent
+    # plugs its node namespace into it with a veth named underlay_dev carrying underlay_ip. Empty = none.
+    "underlay_netns": "",
+    "state_path": "",  # where the agent keeps dnsmasq and router state; empty = <state_dir>/network
     "vxlan_peers": "",  # comma-separated remote VTEP addresses (static flooding list)
     "vxlan_port": "4789",
     "resync_interval": "10",  # seconds between full looks at the host (self-healing, garbage collection)
@@ -28,7 +32,9 @@ class AgentSettings:
     driver: str
     external_netns: str
     underlay_ip: str
+    underlay_prefix: int
     underlay_dev: str
+    underlay_netns: str
     vxlan_peers: tuple[str, ...]
     vxlan_port: int
     resync_interval: float
@@ -54,13 +60,19 @@ def load(config: Config) -> AgentSettings:
     # The node namespace name must stay a valid netns name and leave room in /var/run/netns.
     if not host or "/" in host or len(host) > 200:
         raise ValueError(f"[DEFAULT] host {host!r} cannot name a network namespace")
+    underlay_ip, _, prefix = (raw["underlay_ip"].strip() or "127.0.0.1").partition("/")
+    underlay_netns = raw["underlay_netns"].strip()
+    if underlay_netns and not raw["underlay_dev"].strip():
+        raise ValueError("[network] underlay_netns needs underlay_dev (the node's veth into the underlay)")
     return AgentSettings(
         host=host,
-        state_dir=config.state_dir / "network",
+        state_dir=Path(raw["state_path"]) if raw["state_path"].strip() else config.state_dir / "network",
         driver=driver,
         external_netns=raw["external_netns"].strip(),
-        underlay_ip=raw["underlay_ip"].strip() or "127.0.0.1",
+        underlay_ip=underlay_ip,
+        underlay_prefix=int(prefix or 24),
         underlay_dev=raw["underlay_dev"].strip(),
+        underlay_netns=underlay_netns,
         vxlan_peers=tuple(p.strip() for p in raw["vxlan_peers"].split(",") if p.strip()),
         vxlan_port=int(raw["vxlan_port"]),
         resync_interval=float(raw["resync_interval"]),

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from tinystack.core.bus import Bus
 from tinystack.network import admin, docs
-from tinystack.network.models import FloatingIP, Port, PortSecurityGroup, PublishedDoc, Router, SecurityGroupRule
+from tinystack.network.models import Agent, FloatingIP, Port, PortSecurityGroup, PublishedDoc, Router, SecurityGroupRule
 from tinystack.network.service import Changes, NetworkService
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,14 @@ class Controller:
             self._task = None
 
     def _latest_host(self) -> str | None:
+        """The network host stays where it is while its agent lives: with several network agents (multi-node),
+        following whichever sent the latest heartbeat would move DHCP and routers every few seconds."""
+        if self._host is not None:
+            with self.svc.read() as s:
+                row = s.scalar(select(Agent).where(Agent.agent_type == "L3 agent", Agent.host == self._host,
+                                                   Agent.admin_state_up.is_(True)))
+            if row is not None and admin.alive(self.svc, row):
+                return self._host
         return admin.network_host(self.svc)
 
     @property

@@ -57,6 +57,13 @@ def _ips(s: Session, port_ids: Iterable[str]) -> dict[str, list[dict[str, str]]]
     return out
 
 
+def migrating_to(profile: dict[str, Any] | None) -> str | None:
+    """The destination of a live migration under way (Nova sets ``binding:profile`` ``migrating_to``): the
+    port is wired there too, so the guest finds its tap when it arrives."""
+    host = (profile or {}).get("migrating_to")
+    return host if isinstance(host, str) and host else None
+
+
 def is_instance_port(port: Port) -> bool:
     """Ports the agent wires as 'port' documents; network:* ports are wired by their dhcp/router docs."""
     return not port.device_owner.startswith("network:")
@@ -70,10 +77,11 @@ def network_docs(s: Session, ids: Iterable[str], network_host: str | None) -> di
         for sn in s.scalars(select(Subnet).where(Subnet.network_id.in_(chunk)).order_by(Subnet.created_at, Subnet.id)):
             subnets.setdefault(sn.network_id, []).append(sn)
         hosts: dict[str, set[str]] = {}
-        for net_id, host, owner in s.execute(select(Port.network_id, Port.host_id, Port.device_owner)
-                                             .where(Port.network_id.in_(chunk), Port.host_id != "")):
+        for net_id, host, owner, profile in s.execute(
+                select(Port.network_id, Port.host_id, Port.device_owner, Port.binding_profile)
+                .where(Port.network_id.in_(chunk), Port.host_id != "")):
             if not owner.startswith("network:"):
-                hosts.setdefault(net_id, set()).add(host)
+                hosts.setdefault(net_id, set()).update(h for h in (host, migrating_to(profile)) if h)
         for net_id in chunk:
             net = nets.get(net_id)
             if net is None:
@@ -190,7 +198,11 @@ def port_docs(s: Session, ids: Iterable[str]) -> dict[str, Doc | None]:
                     "device_id": port.device_id, "port_security_enabled": port.port_security_enabled,
                     "allowed_address_pairs": list(port.allowed_address_pairs or []),
                     "security_group_rules": sg_rules}
-            out[port_id] = Doc("port", port_id, frozenset([port.host_id]), spec)
+            hosts = {port.host_id}
+            if (dest := migrating_to(port.binding_profile)) is not None:
+                spec["migrating_to"] = dest
+                hosts.add(dest)
+            out[port_id] = Doc("port", port_id, frozenset(hosts), spec)
     return out
 
 
@@ -235,6 +247,10 @@ def router_docs(s: Session, ids: Iterable[str], network_host: str | None) -> dic
 def ids_on_host(s: Session, host: str, network_host: str | None) -> dict[str, list[str]]:
     """Every resource id whose document may go to ``host`` (resync answers)."""
     ports = [p for p in s.scalars(select(Port).where(Port.host_id == host)) if is_instance_port(p)]
+    # Ports of guests live-migrating to ``host`` are wired there too (rare: a scan at agent start is cheap).
+    ports += [p for p in s.scalars(select(Port).where(Port.host_id != host, Port.host_id != "",
+                                                      Port.device_owner.like("compute:%")))
+              if migrating_to(p.binding_profile) == host]
     nets = {p.network_id for p in ports}
     out = {"port": sorted(p.id for p in ports), "network": [], "dhcp": [], "router": []}
     if host == network_host:

@@ -19,7 +19,13 @@ from sqlalchemy.orm import Session
 
 from tinystack.core import errors
 from tinystack.placement.models import Allocation, Consumer, Inventory, ResourceProvider, utcnow
-from tinystack.placement.records import ConsumerAllocations, capacity, concurrent_update
+from tinystack.placement.records import (
+    ConsumerAllocations,
+    InventoryRecord,
+    ProviderUsage,
+    capacity,
+    concurrent_update,
+)
 
 ANY: Any = object()
 """A consumer generation that is not checked (microversions before 1.28, and the Python claim API)."""
@@ -30,7 +36,18 @@ class Retry(Exception):
 
 
 class CapacityExceeded(errors.Conflict):
-    """The allocations do not fit; 409 over HTTP, ``False`` from the Python claim API."""
+    """The allocations do not fit; 409 over HTTP, ``False`` from the Python claim API. ``usage`` holds the
+    providers involved as the refused write found them."""
+
+    usage: dict[str, ProviderUsage] = {}
+
+
+class UnknownProvider(errors.BadRequest):
+    """An allocation names a provider that does not exist (any more)."""
+
+    def __init__(self, rp_uuid: str) -> None:
+        super().__init__(f"Allocation for resource provider '{rp_uuid}' that does not exist.")
+        self.rp_uuid = rp_uuid
 
 
 @dataclass
@@ -44,11 +61,30 @@ class ConsumerWrite:
     _existing: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
-def _constraint(rc: str, rp_uuid: str, amount: int, inv: Any) -> None:
+def _constraint(rc: str, rp_uuid: str, amount: int, inv: Any) -> str | None:
     if amount < inv.min_unit or amount > inv.max_unit or amount % inv.step_size:
-        raise CapacityExceeded(
-            f"Unable to allocate inventory: Unable to allocate {amount} of {rc} on resource provider {rp_uuid}: "
-            f"it violates min_unit ({inv.min_unit}), max_unit ({inv.max_unit}) or step_size ({inv.step_size}).")
+        return (f"Unable to allocate inventory: Unable to allocate {amount} of {rc} on resource provider {rp_uuid}: "
+                f"it violates min_unit ({inv.min_unit}), max_unit ({inv.max_unit}) or step_size ({inv.step_size}).")
+    return None
+
+
+def _usage(rows: Any, uuid_of: dict[int, str], generations: dict[int, int],
+           delta: dict[tuple[int, str], int] | None = None) -> dict[str, ProviderUsage]:
+    """Providers' inventories as read (``delta`` None) or as the write leaves them (generations bumped)."""
+    inventories: dict[int, dict[str, InventoryRecord]] = defaultdict(dict)
+    for r in rows:
+        used = r.used + (delta.get((r.rp_id, r.resource_class), 0) if delta is not None else 0)
+        inventories[r.rp_id][r.resource_class] = InventoryRecord(
+            r.resource_class, r.total, r.reserved, r.min_unit, r.max_unit, r.step_size, r.allocation_ratio, used)
+    bumped = 1 if delta is not None else 0
+    return {uuid_of[rp_id]: ProviderUsage(uuid_of[rp_id], generations[rp_id] + bumped, dict(inventories[rp_id]))
+            for rp_id in inventories}
+
+
+def _refused(message: str, rows: Any, uuid_of: dict[int, str], generations: dict[int, int]) -> CapacityExceeded:
+    exc = CapacityExceeded(message)
+    exc.usage = _usage(rows, uuid_of, generations)
+    return exc
 
 
 A, C, INV, R = (typing.cast(Table, m.__table__) for m in (Allocation, Consumer, Inventory, ResourceProvider))
@@ -76,8 +112,10 @@ _C_UPDATE = C.update().where(C.c.uuid == bindparam("b_uuid"), C.c.generation == 
 _C_DELETE = C.delete().where(C.c.uuid == bindparam("b_uuid"), C.c.generation == bindparam("b_gen"))
 
 
-def write(conn: Connection, writes: list[ConsumerWrite]) -> None:
-    """Replace the allocations of each consumer in ``writes``; raise ``Retry`` on a lost race."""
+def write(conn: Connection, writes: list[ConsumerWrite]) -> dict[str, ProviderUsage]:
+    """Replace the allocations of each consumer in ``writes``; raise ``Retry`` on a lost race.
+
+    Returns every provider the write touched, with its new generation and usage."""
     ids = [w.consumer_id for w in writes]
     if len(set(ids)) != len(ids):
         raise errors.BadRequest("A consumer appears more than once in the request.")
@@ -87,13 +125,15 @@ def write(conn: Connection, writes: list[ConsumerWrite]) -> None:
         if w.generation is not ANY and (have[0] if have else None) != w.generation:
             raise concurrent_update(f"consumer generation conflict - expected {w.generation} but got "
                                     f"{have[0] if have else None} for consumer {w.consumer_id}.")
-    old = conn.execute(_OLD, {"ids": ids}).all()
+    # A consumer seen for the first time has no allocations to read or remove (a boot's claim).
+    old = conn.execute(_OLD, {"ids": ids}).all() if consumers else []
     wanted = {u for w in writes for u in w.allocations}
     rps = {row[0]: (row[1], row[2]) for row in conn.execute(
         _RPS, {"uuids": sorted(wanted), "rp_ids": sorted({r[0] for r in old})})}
     for rp_uuid in sorted(wanted - set(rps)):
-        raise errors.BadRequest(f"Allocation for resource provider '{rp_uuid}' that does not exist.")
+        raise UnknownProvider(rp_uuid)
     uuid_of = {rp_id: u for u, (rp_id, _) in rps.items()}
+    generations = {rp_id: gen for rp_id, gen in rps.values()}
 
     delta: dict[tuple[int, str], int] = defaultdict(int)
     for rp_id, rc, used in old:
@@ -105,35 +145,40 @@ def write(conn: Connection, writes: list[ConsumerWrite]) -> None:
             for rc, amount in resources.items():
                 delta[(rp_id, rc)] += amount
                 new_rows.append({"rp_id": rp_id, "consumer_id": w.consumer_id, "resource_class": rc, "used": amount})
-    inv = {(r.rp_id, r.resource_class): r for r in conn.execute(_INV, {"rp_ids": sorted({r["rp_id"] for r in new_rows})})}
+    touched = sorted({rp_id for rp_id, _ in delta})
+    inv_rows = conn.execute(_INV, {"rp_ids": touched}).all() if touched else []
+    inv = {(r.rp_id, r.resource_class): r for r in inv_rows}
     for row in new_rows:
         key = (row["rp_id"], row["resource_class"])
         rp_uuid = uuid_of[row["rp_id"]]
         if key not in inv:
-            raise CapacityExceeded(f"Unable to allocate inventory: Inventory for '{row['resource_class']}' on resource "
-                                   f"provider '{rp_uuid}' invalid.")
-        _constraint(row["resource_class"], rp_uuid, row["used"], inv[key])
+            raise _refused(f"Unable to allocate inventory: Inventory for '{row['resource_class']}' on resource "
+                           f"provider '{rp_uuid}' invalid.", inv_rows, uuid_of, generations)
+        why = _constraint(row["resource_class"], rp_uuid, row["used"], inv[key])
+        if why:
+            raise _refused(why, inv_rows, uuid_of, generations)
     for key, d in delta.items():
         if d > 0:
             i = inv[key]
             if i.used + d > capacity(i.total, i.reserved, i.allocation_ratio):
-                raise CapacityExceeded(
+                raise _refused(
                     f"Unable to allocate inventory: Unable to create allocation for '{key[1]}' on resource provider "
-                    f"'{uuid_of[key[0]]}'. The requested amount would exceed the capacity.")
+                    f"'{uuid_of[key[0]]}'. The requested amount would exceed the capacity.", inv_rows, uuid_of,
+                    generations)
 
     # The write phase: every statement below is conditional on what was read above.
-    touched = {rp_id for rp_id, _ in delta} | {row["rp_id"] for row in new_rows}
-    generations = {rp_id: gen for rp_id, gen in rps.values()}
-    for rp_id in sorted(touched):  # a fixed order, so two writers never wait on each other in a cycle
+    for rp_id in touched:  # a fixed order, so two writers never wait on each other in a cycle
         if conn.execute(_BUMP, {"b_id": rp_id, "b_gen": generations[rp_id]}).rowcount != 1:
             raise Retry()
     for (rp_id, rc), d in sorted(delta.items()):
         if d and conn.execute(_USE if d > 0 else _FREE, {"b_rp": rp_id, "b_rc": rc, "b_d": d}).rowcount != 1:
             raise Retry()
-    conn.execute(_DELETE, {"ids": ids})
+    if old:
+        conn.execute(_DELETE, {"ids": ids})
     if new_rows:
         conn.execute(A.insert(), new_rows)
     _write_consumers(conn, writes, consumers)
+    return _usage(inv_rows, uuid_of, generations, delta)
 
 
 def _write_consumers(conn: Connection, writes: list[ConsumerWrite], consumers: dict[str, tuple[Any, ...]]) -> None:

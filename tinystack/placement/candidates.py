@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, and_, cast, func, literal, literal_column, select
+from sqlalchemy import Integer, and_, cast, func, literal, select
 from sqlalchemy.engine import Connection
 
 from tinystack.placement.models import Inventory, ProviderTrait, ResourceProvider
@@ -34,15 +34,11 @@ class Request:
     member_of: Sequence[tuple[bool, list[str]]] = ()  # (negated, any of these aggregates)
     in_tree: str | None = None
     suffix: str = ""  # "" for the unsuffixed group; granular groups (1.25) are numbered
-    # Rank by free capacity: resource class -> weight of its free amount, normalised to 0..1 over all the
-    # providers that fit (the scheduler's RAM/CPU/disk weighers, done in SQL so a LIMIT returns the best).
-    prefer: Mapping[str, float] | None = None
 
 
 def find(conn: Connection, req: Request, limit: int | None = None) -> list[Candidate]:
     key = (tuple(sorted(req.resources.items())), tuple(req.required), tuple(req.forbidden),
-           tuple((neg, tuple(aggs)) for neg, aggs in req.member_of), req.in_tree,
-           tuple(sorted((req.prefer or {}).items())), limit)
+           tuple((neg, tuple(aggs)) for neg, aggs in req.member_of), req.in_tree, limit)
     rows = conn.execute(_cached_query(key)).all()
     rcs = list(enumerate(sorted(req.resources), start=1))
     amounts = dict(req.resources)
@@ -59,9 +55,8 @@ def find(conn: Connection, req: Request, limit: int | None = None) -> list[Candi
 @functools.lru_cache(maxsize=512)
 def _cached_query(key: tuple[Any, ...]) -> Any:
     """Building the statement costs more than running it; requests repeat (flavors are few), so keep them."""
-    resources, required, forbidden, member_of, in_tree, prefer, limit = key
-    req = Request(dict(resources), required, forbidden, [(neg, list(aggs)) for neg, aggs in member_of], in_tree,
-                  prefer=dict(prefer) or None)
+    resources, required, forbidden, member_of, in_tree, limit = key
+    req = Request(dict(resources), required, forbidden, [(neg, list(aggs)) for neg, aggs in member_of], in_tree)
     return _query(req, limit)
 
 
@@ -69,20 +64,12 @@ def _query(req: Request, limit: int | None) -> Any:
     frm: Any = RP
     cols: list[Any] = [RP.c.id, RP.c.uuid, RP.c.name]
     where: list[Any] = []
-    score: Any = None
     for i, rc in enumerate(sorted(req.resources)):
         amount = req.resources[rc]
         inv = INV.alias(f"inv{i}")
         frm = frm.join(inv, and_(inv.c.rp_id == RP.c.id, inv.c.resource_class == rc))
         cap = cast((inv.c.total - inv.c.reserved) * inv.c.allocation_ratio, Integer)
         cols += [cap, inv.c.used]
-        weight = (req.prefer or {}).get(rc)
-        if weight:
-            free = cap - inv.c.used
-            lo = func.min(free).over()
-            span = func.nullif(func.max(free).over() - lo, 0)
-            term = func.coalesce((free - lo) * float(weight) / span, 0.0)
-            score = term if score is None else score + term
         where += [cap - inv.c.used >= amount,
                   inv.c.min_unit <= amount, inv.c.max_unit >= amount, literal(amount) % inv.c.step_size == 0]
     q = select(*cols).select_from(frm).where(*where)
@@ -90,8 +77,7 @@ def _query(req: Request, limit: int | None) -> Any:
         root = select(func.coalesce(RP.c.root_id, RP.c.id)).where(RP.c.uuid == req.in_tree).scalar_subquery()
         q = q.where(func.coalesce(RP.c.root_id, RP.c.id) == root)
     q = filter_providers(q, RP.c.id, req.member_of, req.required, req.forbidden)
-    q = q.order_by(RP.c.id) if score is None else q.add_columns(score.label("score")).order_by(
-        literal_column("score").desc(), RP.c.id)
+    q = q.order_by(RP.c.id)
     return q.limit(limit) if limit is not None else q
 
 

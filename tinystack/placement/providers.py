@@ -27,6 +27,14 @@ from tinystack.placement.models import (
 )
 from tinystack.placement.records import InventoryRecord, Provider, capacity, concurrent_update
 
+CHANGED = "placement.changed"
+"""Key in ``Session.info``: the providers a transaction changed (uuid -> new generation, None when deleted),
+for the service to tell its watchers once the transaction commits."""
+
+
+def changed(s: Session, rp_uuid: str, generation: int | None) -> None:
+    s.info.setdefault(CHANGED, {})[rp_uuid] = generation
+
 
 def not_found(rp_uuid: str) -> errors.NotFound:
     return errors.NotFound(f"No resource provider with uuid {rp_uuid} found", code="placement.resource_provider.not_found")
@@ -56,6 +64,7 @@ def bump(s: Session, rp: ResourceProvider, expected: int | None = None) -> int:
                     .values(generation=want + 1, updated_at=utcnow()).execution_options(synchronize_session=False))
     if res.rowcount != 1:  # type: ignore[attr-defined]
         raise concurrent_update(f"resource provider generation conflict: {rp.uuid} is not at generation {want}.")
+    changed(s, rp.uuid, want + 1)
     s.expire(rp)
     return want + 1
 
@@ -122,6 +131,7 @@ def create(s: Session, name: str, rp_uuid: str | None = None, parent_uuid: str |
         raise errors.Conflict(f"Conflicting resource provider {name} already exists.", code="placement.duplicate_name") from None
     if root_id is None:
         rp.root_id = rp.id
+    changed(s, rp.uuid, 0)
     return _provider(s, rp)
 
 
@@ -165,6 +175,7 @@ def delete_provider(s: Session, rp_uuid: str) -> None:
     if s.scalar(select(ResourceProvider.id).where(ResourceProvider.parent_id == rp.id).limit(1)) is not None:
         raise errors.Conflict(f"Unable to delete parent resource provider {rp_uuid}: It has child resource providers.",
                               code="placement.resource_provider.cannot_delete_parent")
+    changed(s, rp.uuid, None)
     s.delete(rp)
 
 

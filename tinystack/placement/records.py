@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
@@ -38,8 +39,8 @@ class InventoryRecord:
     allocation_ratio: float = 1.0
     used: int = 0
 
-    @property
-    def capacity(self) -> int:
+    @functools.cached_property
+    def capacity(self) -> int:  # cached: a scheduler reads it for many providers on every decision
         return capacity(self.total, self.reserved, self.allocation_ratio)
 
     def fields(self) -> dict[str, int | float]:
@@ -68,6 +69,26 @@ class Candidate:
     def __post_init__(self) -> None:
         if not self.rp_uuid:
             self.rp_uuid = next(iter(self.allocations))
+
+
+@dataclass(frozen=True)
+class ProviderUsage:
+    """One provider as a scheduler mirrors it: its generation, and each inventory with what is used of it."""
+
+    uuid: str
+    generation: int
+    inventories: dict[str, InventoryRecord]
+    traits: frozenset[str] | None = None  # None: not read with it (a claim's answer); what was known stands
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a claim did, and the providers it touched as the claim left them (or found them, when refused):
+    enough for a scheduler to keep its copy of their usage exact without another query. ``None`` for a
+    provider means it no longer exists."""
+
+    ok: bool
+    providers: dict[str, ProviderUsage | None]
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""The placement rules as one object: what the HTTP API calls, and the Python API Nova's conductor uses
-(``ensure_provider``, ``claim``, ``release``, ``move``, ``candidates``)."""
+"""The placement rules as one object: what the HTTP API calls, and the Python API Nova's conductor and
+scheduler use (``ensure_provider``, ``claim``/``try_claim``, ``release``, ``move``, ``candidates``,
+``provider_usages`` and ``watch`` for a scheduler's copy of provider usage)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -21,13 +22,22 @@ from tinystack.core.auth import RequestContext
 from tinystack.core.db import Database
 from tinystack.core.policy import PolicyEngine
 from tinystack.placement import allocations, candidates, catalog, policies, providers, settings
-from tinystack.placement.allocations import ANY, CapacityExceeded, ConsumerWrite, Retry
-from tinystack.placement.models import ResourceProvider
-from tinystack.placement.records import Candidate, ConsumerAllocations, concurrent_update
+from tinystack.placement.allocations import ANY, CapacityExceeded, ConsumerWrite, Retry, UnknownProvider
+from tinystack.placement.models import Inventory, ProviderTrait, ResourceProvider
+from tinystack.placement.records import (
+    Candidate,
+    Claim,
+    ConsumerAllocations,
+    InventoryRecord,
+    ProviderUsage,
+    concurrent_update,
+)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Watcher = Callable[[Mapping[str, "int | None"]], None]
+"""Told, after each commit, which providers changed: uuid -> new generation, None when deleted."""
 
 
 class PlacementService:
@@ -35,22 +45,44 @@ class PlacementService:
         self.settings = settings.load(config)
         self.db = db
         self.policy = policy
+        self._watchers: list[Watcher] = []
         policy.register_defaults(policies.DEFAULTS)
 
     def authorize(self, ctx: RequestContext, rule: str) -> None:
         self.policy.enforce(f"placement:{rule}", {"project_id": ctx.project_id, "user_id": ctx.user_id}, ctx.creds())
 
+    def watch(self, fn: Watcher) -> None:
+        """Call ``fn`` after every committed change to providers made through this object (in this process).
+
+        Writers in other processes are not seen: a watcher compares generations now and then as well."""
+        self._watchers.append(fn)
+
+    def _notify(self, changed: Mapping[str, int | None] | None) -> None:
+        if changed:
+            for fn in self._watchers:
+                fn(changed)
+
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
         with self.db.session() as s:
             yield s
+        self._notify(s.info.get(providers.CHANGED))
 
     def retrying(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn`` in a fresh transaction until it does not lose a race (``Retry``), a few times at most."""
+
+        def once() -> T:
+            with self.db.session() as s:
+                result = fn(s)
+            self._notify(s.info.get(providers.CHANGED))
+            return result
+
+        return self._retry(once)
+
+    def _retry(self, once: Callable[[], T]) -> T:
         for attempt in range(self.settings.claim_retries):
             try:
-                with self.db.session() as s:
-                    return fn(s)
+                return once()
             except (Retry, IntegrityError):
                 pass
             except OperationalError as exc:  # SQLite "database is locked" past busy_timeout: also a lost race
@@ -62,8 +94,18 @@ class PlacementService:
 
     # --- allocations ------------------------------------------------------------------------------
 
-    def write_allocations(self, writes: list[ConsumerWrite]) -> None:
-        self.retrying(lambda s: allocations.write(s.connection(), writes))
+    def write_allocations(self, writes: list[ConsumerWrite]) -> dict[str, ProviderUsage]:
+        """Write atomically; the providers touched, as the write left them."""
+
+        def once() -> dict[str, ProviderUsage]:
+            # A plain connection: the write is all Core statements, and an ORM session around them would
+            # cost a third of a boot's claim.
+            with self.db.engine.begin() as conn:
+                return allocations.write(conn, writes)
+
+        usage = self._retry(once)
+        self._notify({u: p.generation for u, p in usage.items()})
+        return usage
 
     def allocations_of(self, consumer_id: str) -> ConsumerAllocations:
         with self.session() as s:
@@ -114,6 +156,18 @@ class PlacementService:
             return False
         return True
 
+    def try_claim(self, consumer_id: str, project_id: str, user_id: str,
+                  allocations: Mapping[str, Mapping[str, int]]) -> Claim:
+        """``claim``, answering also with the providers involved as the claim left (or found) them."""
+        write = ConsumerWrite(consumer_id, {u: dict(r) for u, r in allocations.items() if r}, project_id, user_id)
+        try:
+            return Claim(True, dict(self.write_allocations([write])))
+        except CapacityExceeded as exc:
+            log.debug("claim for %s refused: %s", consumer_id, exc)
+            return Claim(False, dict(exc.usage))
+        except UnknownProvider as exc:
+            return Claim(False, {exc.rp_uuid: None})
+
     def release(self, consumer_id: str) -> None:
         """Remove every allocation of ``consumer_id``; nothing to do when it has none."""
         self.write_allocations([ConsumerWrite(consumer_id, {})])
@@ -133,24 +187,72 @@ class PlacementService:
 
     def candidates(self, resources: Mapping[str, int], required_traits: Iterable[str] = (),
                    member_of: Sequence[str | Sequence[str]] = (), forbidden_traits: Iterable[str] = (),
-                   limit: int | None = None, prefer: Mapping[str, float] | None = None) -> list[Candidate]:
+                   limit: int | None = None) -> list[Candidate]:
         """Single providers that can take ``resources`` now, with their capacity and usage of each.
 
-        ``member_of``: each item is an aggregate uuid, or a list of them of which the provider must be in one.
-        ``prefer``: order by weighted, normalised free capacity per resource class (best first), so that a
-        small ``limit`` returns the best providers rather than the first ones."""
+        ``member_of``: each item is an aggregate uuid, or a list of them of which the provider must be in one."""
         groups = [(False, [m] if isinstance(m, str) else list(m)) for m in member_of]
         req = candidates.Request({rc: n for rc, n in resources.items() if n}, tuple(required_traits),
-                                 tuple(forbidden_traits), groups, prefer=prefer)
+                                 tuple(forbidden_traits), groups)
         if not req.resources:
             raise errors.BadRequest("At least one resource is required.")
         with self.db.engine.connect() as conn:
-            randomize = self.settings.randomize_allocation_candidates and not prefer
+            randomize = self.settings.randomize_allocation_candidates
             found = candidates.find(conn, req, None if randomize else limit)
         if randomize:
             random.shuffle(found)
             found = found[:limit] if limit is not None else found
         return found
+
+    def provider_usages(self, uuids: Collection[str] | None = None) -> dict[str, ProviderUsage]:
+        """Providers (all, or these) with their generation, inventories, usage and traits, in three queries."""
+        rp = ResourceProvider.__table__
+        inv = Inventory.__table__
+        pt = ProviderTrait.__table__
+        where = [rp.c.uuid.in_(list(uuids))] if uuids is not None else []
+        with self.db.engine.connect() as conn:
+            heads = {row.id: (row.uuid, row.generation) for row in conn.execute(
+                select(rp.c.id, rp.c.uuid, rp.c.generation).where(*where))}
+            inventories: dict[int, dict[str, InventoryRecord]] = {rp_id: {} for rp_id in heads}
+            for r in conn.execute(select(inv).join(rp, rp.c.id == inv.c.rp_id).where(*where)):
+                inventories[r.rp_id][r.resource_class] = InventoryRecord(
+                    r.resource_class, r.total, r.reserved, r.min_unit, r.max_unit, r.step_size, r.allocation_ratio,
+                    r.used)
+            traits: dict[int, set[str]] = {rp_id: set() for rp_id in heads}
+            for rp_id, trait in conn.execute(select(pt.c.rp_id, pt.c.trait).join(rp, rp.c.id == pt.c.rp_id)
+                                             .where(*where)):
+                traits[rp_id].add(trait)
+        # Where the three reads are not one snapshot (PostgreSQL's read committed), a write between them leaves
+        # the generation older than the usage: the reader's next generation check then reads it again.
+        return {u: ProviderUsage(u, gen, inventories[rp_id], frozenset(traits[rp_id]))
+                for rp_id, (u, gen) in heads.items()}
+
+    def provider_generations(self) -> dict[str, int]:
+        """Every provider's generation by uuid, in one query: how a scheduler notices other processes' writes."""
+        with self.db.engine.connect() as conn:
+            return {u: g for u, g in conn.execute(select(ResourceProvider.uuid, ResourceProvider.generation))}
+
+    def set_provider_aggregate(self, name: str, aggregate: str, member: bool) -> bool:
+        """Put the provider named ``name`` in ``aggregate`` (or take it out); False when there is no such provider.
+
+        How compute mirrors its host aggregates, as Nova's report client does."""
+
+        def step(s: Session) -> bool:
+            rp = s.scalars(select(ResourceProvider).where(ResourceProvider.name == name)).first()
+            if rp is None:
+                return False
+            have = set(providers.aggregates(s, rp))
+            want = have | {aggregate} if member else have - {aggregate}
+            if want != have:
+                try:
+                    providers.set_aggregates(s, rp.uuid, sorted(want), rp.generation)
+                except errors.Conflict as exc:  # another writer bumped the provider since we read it
+                    if exc.details.get("code") != "placement.concurrent_update":
+                        raise
+                    raise Retry() from None
+            return True
+
+        return self.retrying(step)
 
     def provider_uuids(self) -> dict[str, str]:
         """Every provider's uuid by name (a compute node's provider is named after its host), in one query."""
@@ -162,4 +264,5 @@ class PlacementService:
             return s.scalar(select(ResourceProvider.uuid).where(ResourceProvider.name == host))
 
 
-__all__ = ["ANY", "MIGRATIONS", "Candidate", "ConsumerAllocations", "ConsumerWrite", "PlacementService"]
+__all__ = ["ANY", "MIGRATIONS", "Candidate", "Claim", "ConsumerAllocations", "ConsumerWrite", "InventoryRecord",
+           "PlacementService", "ProviderUsage"]

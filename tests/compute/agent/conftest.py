@@ -79,7 +79,7 @@ def node_ns(tmp_path: Path) -> Iterator[NodeNs]:
 
 def kill_guests(root: Path) -> None:
     """SIGKILL any QEMU whose pidfile lies under ``root`` and whose cmdline names that instance."""
-    for pidfile in root.rglob("qemu.pid"):
+    for pidfile in root.rglob("qemu*.pid"):  # qemu.pid, and qemu-1.pid of a second slot (live migration)
         with contextlib.suppress(ValueError, OSError):
             pid = int(pidfile.read_text().strip())
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()

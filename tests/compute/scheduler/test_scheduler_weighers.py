@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from tinystack.compute.scheduler import Flavor, HostState, RequestSpec, ServerGroup
 from tinystack.compute.scheduler.weighers import default_weighers, weigh
-from tinystack.placement.records import ResourceSummary
-from tinystack.placement.service import Candidate
+from tinystack.placement.records import InventoryRecord, ProviderUsage
 
 
-def pair(name: str, free_ram: int, free_cpu: int) -> tuple[Candidate, HostState]:
+def pair(name: str, free_ram: int, free_cpu: int) -> tuple[ProviderUsage, HostState]:
     rp = f"rp-{name}"
-    summary = {"MEMORY_MB": ResourceSummary(8192, 8192 - free_ram), "VCPU": ResourceSummary(16, 16 - free_cpu),
-               "DISK_GB": ResourceSummary(100, 0)}
-    return Candidate({rp: {"VCPU": 1}}, {rp: summary}, {rp: name}), HostState(name, rp)
+    inventories = {"MEMORY_MB": InventoryRecord("MEMORY_MB", 8192, used=8192 - free_ram),
+                   "VCPU": InventoryRecord("VCPU", 16, used=16 - free_cpu), "DISK_GB": InventoryRecord("DISK_GB", 100)}
+    return ProviderUsage(rp, 1, inventories, frozenset()), HostState(name, rp)
 
 
 SPEC = RequestSpec(Flavor(1, 512, 1), "p", "u", ["i"])

@@ -13,6 +13,7 @@ MAX_VERSION = Version(2, 96)
 def routes(svc: ComputeService) -> list[Route]:
     from tinystack.compute.api import (
         admin,
+        aggregates,
         flavors,
         images,
         keypairs,
@@ -20,6 +21,7 @@ def routes(svc: ComputeService) -> list[Route]:
         server_actions,
         servers,
         subresources,
+        usage,
         versions,
     )
 
@@ -27,7 +29,7 @@ def routes(svc: ComputeService) -> list[Route]:
             *images.ImagesAPI(svc).routes(), *keypairs.KeypairsAPI(svc).routes(),
             *limits.LimitsAPI(svc).routes(), *servers.ServersAPI(svc).routes(),
             *server_actions.ActionsAPI(svc).routes(), *subresources.SubAPI(svc).routes(),
-            *admin.AdminAPI(svc).routes()]
+            *admin.AdminAPI(svc).routes(), *aggregates.AggregatesAPI(svc).routes(), *usage.UsageAPI(svc).routes()]
 
 
 def app(svc: ComputeService, validator: TokenValidator) -> ServiceApp:

@@ -1,4 +1,4 @@
-"""Admin views: os-hypervisors, os-services, os-aggregates (read), os-simple-tenant-usage, os-migrations."""
+"""Admin views: os-hypervisors, os-services, os-migrations (os-aggregates and os-simple-tenant-usage have their own modules)."""
 
 from __future__ import annotations
 

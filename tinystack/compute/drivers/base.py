@@ -104,3 +104,25 @@ class ComputeDriver(Protocol):
 
     async def close(self, stop_guests: bool) -> None:
         """Release driver resources. ``stop_guests``: also stop every guest process (disks are kept)."""
+
+    # Moving a guest between nodes that share the instances path (shared instance storage, as Nova treats NFS):
+    # the files stay where they are, the node that holds them changes. ``list_instances`` and ``get_info`` see
+    # only what this node holds.
+
+    async def release(self, instance_id: str, to_host: str) -> None:
+        """Cold move out: stop the guest hard if it still runs (the agent powers it off gently first) and hand
+        its files to ``to_host``. Succeeds when this node no longer holds it."""
+
+    async def claim(self, instance_id: str, from_host: str, force: bool) -> bool:
+        """Cold move in: True once this node holds the instance's files (or there are none to wait for); False
+        while ``from_host`` has not handed them over. ``force`` (evacuation, ``from_host`` is down) takes them
+        anyway, stopping whatever process of the guest still runs."""
+
+    async def prepare_incoming(self, spec: Spec, address: str) -> str:
+        """Live-migration destination: start the guest's hypervisor with the instance's devices, waiting for its
+        state on ``address``; return the URI the source sends to. Idempotent while it waits."""
+
+    async def migrate_out(self, instance_id: str, uri: str, to_host: str, timeout: float) -> None:
+        """Live-migration source: send the running guest to ``uri`` and wait until the destination runs it,
+        then stop the local process and hand the files to ``to_host``. On failure (or after ``timeout``
+        seconds) the guest keeps running here and ``DriverError`` says why."""

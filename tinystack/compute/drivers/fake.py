@@ -1,8 +1,13 @@
-"""An in-memory driver: instant, no host effects. For fast tests and scale simulations; never the default."""
+"""An in-memory driver: instant, no host effects. For fast tests and scale simulations; never the default.
+
+Fake drivers built on one ``FakeStorage`` behave like nodes sharing an instances path: a guest moves between
+them by handing it over (cold) or through a fake migration address (live), as the QEMU driver's guests do.
+"""
 
 from __future__ import annotations
 
 import os
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,17 +32,44 @@ class FakeGuest:
     boots: int = 0
     snapshots: list[str] = field(default_factory=list)
     console: list[str] = field(default_factory=list)
+    host: str = ""  # the node holding it
+
+
+@dataclass(eq=False)
+class FakeStorage:
+    """The fake counterpart of a shared instances path: every node's guests, and who listens for which."""
+
+    guests: dict[str, FakeGuest] = field(default_factory=dict)
+    listening: dict[str, str] = field(default_factory=dict)  # uri -> instance id waiting for it
+
+
+_SHARED: weakref.WeakValueDictionary[str, FakeStorage] = weakref.WeakValueDictionary()
+
+
+def shared_storage(path: str) -> FakeStorage:
+    """One storage per instances path, so that the fake nodes of one cloud share it as QEMU nodes share files."""
+    storage = _SHARED.get(path)
+    if storage is None:
+        storage = _SHARED[path] = FakeStorage()
+    return storage
 
 
 class FakeDriver:
     """Keeps guests in a dict. ``fail_on`` makes the named operation raise (to test error handling)."""
 
-    def __init__(self, vcpus: int = 16, memory_mb: int = 32768, local_gb: int = 500) -> None:
-        self.guests: dict[str, FakeGuest] = {}
+    def __init__(self, vcpus: int = 16, memory_mb: int = 32768, local_gb: int = 500, *, host: str = "",
+                 storage: FakeStorage | None = None) -> None:
+        self.host = host
+        self.storage = storage or FakeStorage()
         self.calls: list[tuple[str, str]] = []
         self.fail_on: dict[str, DriverError] = {}
         self._host = HostInfo(vcpus, memory_mb, local_gb, "QEMU", 7002000,
                               {"arch": "x86_64", "model": "fake", "vendor": "tinystack", "features": []})
+
+    @property
+    def guests(self) -> dict[str, FakeGuest]:
+        """The guests this node holds."""
+        return {i: g for i, g in self.storage.guests.items() if g.host == self.host}
 
     def _call(self, op: str, instance_id: str) -> None:
         self.calls.append((op, instance_id))
@@ -67,7 +99,9 @@ class FakeDriver:
 
     async def create(self, spec: Spec) -> None:
         self._call("create", spec["id"])
-        self.guests.setdefault(spec["id"], FakeGuest(spec=dict(spec)))
+        guest = self.storage.guests.setdefault(spec["id"], FakeGuest(spec=dict(spec), host=self.host))
+        if guest.host != self.host:
+            raise DriverError(f"the files of instance {spec['id']} are held by host {guest.host}")
 
     async def power_on(self, spec: Spec) -> None:
         self._call("power_on", spec["id"])
@@ -123,7 +157,10 @@ class FakeDriver:
 
     async def destroy(self, instance_id: str) -> None:
         self._call("destroy", instance_id)
-        self.guests.pop(instance_id, None)
+        for uri in [u for u, i in self.storage.listening.items() if i == instance_id and self.host in u]:
+            del self.storage.listening[uri]
+        if instance_id in self.guests:
+            del self.storage.guests[instance_id]
 
     def console_log_path(self, instance_id: str) -> str:
         return os.path.join("/nonexistent/fake", instance_id, "console.log")
@@ -143,3 +180,42 @@ class FakeDriver:
         if stop_guests:
             for guest in self.guests.values():
                 guest.power_state = SHUTDOWN
+
+    # -- moving between nodes -------------------------------------------------------------------------
+
+    async def release(self, instance_id: str, to_host: str) -> None:
+        self._call("release", instance_id)
+        guest = self.guests.get(instance_id)
+        if guest is not None:
+            guest.power_state = SHUTDOWN
+            guest.host = to_host
+
+    async def claim(self, instance_id: str, from_host: str, force: bool) -> bool:
+        self._call("claim", instance_id)
+        guest = self.storage.guests.get(instance_id)
+        if guest is None or guest.host == self.host:
+            return True
+        if not force:
+            return False
+        guest.power_state = SHUTDOWN
+        guest.host = self.host
+        return True
+
+    async def prepare_incoming(self, spec: Spec, address: str) -> str:
+        self._call("prepare_incoming", spec["id"])
+        if spec["id"] not in self.storage.guests:
+            raise DriverError(f"the files of instance {spec['id']} are not in the shared instances path",
+                              permanent=True)
+        uri = f"fake://{address or self.host}/{self.host}/{spec['id']}"
+        self.storage.listening[uri] = spec["id"]
+        return uri
+
+    async def migrate_out(self, instance_id: str, uri: str, to_host: str, timeout: float) -> None:
+        self._call("migrate_out", instance_id)
+        guest = self._guest(instance_id)
+        if guest.power_state not in (RUNNING, PAUSED):
+            raise DriverError(f"instance {instance_id} is not running")
+        if self.storage.listening.get(uri) != instance_id:
+            raise DriverError(f"live migration to {uri} failed: Connection refused")
+        del self.storage.listening[uri]
+        guest.host = to_host  # the running guest, its power state and console move as they are

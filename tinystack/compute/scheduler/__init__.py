@@ -1,9 +1,9 @@
 """The compute scheduler's vocabulary: what a boot asks for (``RequestSpec``), what the hosts look like
 (``HostState`` from a ``HostStateSource``), what comes back (``Selection``) and ``NoValidHost``.
 
-``Scheduler`` (scheduler.py) takes allocation candidates from placement, filters and weighs them, and
-claims on the best host; Nova's conductor implements ``HostStateSource`` from its compute nodes,
-services and aggregates."""
+``Scheduler`` (scheduler.py) walks its copy of placement's usage (cache.py) in weighed order, filters,
+and claims on the best host; the compute conductor implements ``HostStateSource`` from its compute
+nodes, services and aggregates (hoststate.py)."""
 
 from __future__ import annotations
 
@@ -120,9 +120,14 @@ class Selection:
 
 
 class HostStateSource(Protocol):
-    """Where the scheduler reads host states; the compute conductor implements it over its database."""
+    """Where the scheduler reads host states; the compute conductor implements it over its database.
+
+    ``revision`` changes whenever ``hosts`` would answer differently because of a write (a service
+    disabled, an aggregate changed); the scheduler re-reads the hosts then, and every few seconds anyway."""
 
     def hosts(self) -> list[HostState]: ...
+
+    def revision(self) -> int: ...
 
 
 class InMemoryHostStates:
@@ -130,12 +135,18 @@ class InMemoryHostStates:
 
     def __init__(self, hosts: list[HostState] | None = None) -> None:
         self._hosts = {h.host: h for h in hosts or []}
+        self._revision = 0
 
     def put(self, host: HostState) -> None:
         self._hosts[host.host] = host
+        self._revision += 1
 
     def remove(self, host: str) -> None:
         self._hosts.pop(host, None)
+        self._revision += 1
+
+    def revision(self) -> int:
+        return self._revision
 
     def hosts(self) -> list[HostState]:
         return list(self._hosts.values())

@@ -1,11 +1,15 @@
 """Host filters: one predicate each, chained. ``applies`` says whether a request needs the filter at all,
-so filters a request does not use cost nothing per host (Nova's filters return True early instead)."""
+so filters a request does not use cost nothing per host (Nova's filters return True early instead).
+
+``key`` says what of the request a filter's answer depends on besides the host state, so the scheduler
+can keep the hosts that pass for equal keys until host states change; ``None`` means the answer also
+depends on where other servers went (server groups) and is worked out per host every time."""
 
 from __future__ import annotations
 
 import operator
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Protocol
 
 from tinystack.compute.scheduler import HostState, RequestSpec
@@ -17,6 +21,8 @@ class HostFilter(Protocol):
     def applies(self, spec: RequestSpec) -> bool: ...
 
     def passes(self, host: HostState, spec: RequestSpec) -> bool: ...
+
+    def key(self, spec: RequestSpec) -> Hashable | None: ...
 
 
 class ComputeFilter:
@@ -30,6 +36,9 @@ class ComputeFilter:
     def passes(self, host: HostState, spec: RequestSpec) -> bool:
         return host.enabled and host.up
 
+    def key(self, spec: RequestSpec) -> Hashable | None:
+        return ()
+
 
 class AvailabilityZoneFilter:
     name = "AvailabilityZoneFilter"
@@ -39,6 +48,9 @@ class AvailabilityZoneFilter:
 
     def passes(self, host: HostState, spec: RequestSpec) -> bool:
         return host.availability_zone == spec.availability_zone
+
+    def key(self, spec: RequestSpec) -> Hashable | None:
+        return spec.availability_zone
 
 
 class ForcedHostFilter:
@@ -53,6 +65,9 @@ class ForcedHostFilter:
         if spec.force_host and host.host != spec.force_host:
             return False
         return not spec.force_node or (host.node or host.host) == spec.force_node
+
+    def key(self, spec: RequestSpec) -> Hashable | None:
+        return (spec.force_host, spec.force_node)
 
 
 def _image_arch(spec: RequestSpec) -> str | None:
@@ -84,6 +99,9 @@ class ImagePropertiesFilter:
             return False
         hv = _image_hv(spec)
         return not hv or host.hypervisor_type.lower() in _HV_ALIASES.get(hv, {hv})
+
+    def key(self, spec: RequestSpec) -> Hashable | None:
+        return (_image_arch(spec), _image_hv(spec))
 
 
 def _numeric(op: Callable[[float, float], bool]) -> Callable[[str, str], bool]:
@@ -143,6 +161,9 @@ class AggregateInstanceExtraSpecsFilter:
                 return False
         return True
 
+    def key(self, spec: RequestSpec) -> Hashable | None:
+        return tuple(sorted(_aggregate_specs(spec).items()))
+
 
 class ServerGroupAffinityFilter:
     """``affinity``: once a member runs somewhere, the others go to that host."""
@@ -156,6 +177,9 @@ class ServerGroupAffinityFilter:
     def passes(self, host: HostState, spec: RequestSpec) -> bool:
         assert spec.server_group is not None
         return host.host in spec.server_group.hosts
+
+    def key(self, spec: RequestSpec) -> Hashable | None:
+        return None
 
 
 class ServerGroupAntiAffinityFilter:
@@ -171,6 +195,9 @@ class ServerGroupAntiAffinityFilter:
         g = spec.server_group
         assert g is not None
         return Counter(g.hosts)[host.host] < g.max_server_per_host
+
+    def key(self, spec: RequestSpec) -> Hashable | None:
+        return None
 
 
 DEFAULT_FILTERS: tuple[HostFilter, ...] = (

@@ -1,22 +1,29 @@
-"""The scheduler: allocation candidates from placement → filters → weighers → claim on the best host,
-falling back to the next host when another scheduler won the race for the first."""
+"""The scheduler: the best host that fits, passes the filters and wins its claim in placement.
+
+Hosts are taken from the scheduler's copy of placement's usage (cache.py) in weighed order, so a placement
+usually looks at a handful of hosts and makes one query, the claim. Only the claim decides: placement
+refuses anything over a provider's ratios, and a refused claim (another scheduler got there first) brings
+the provider's real usage back and the walk goes on to the next host."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
 from tinystack.compute.scheduler import HostState, HostStateSource, NoValidHost, RequestSpec, Selection
+from tinystack.compute.scheduler.cache import ProviderCache, fits
 from tinystack.compute.scheduler.filters import DEFAULT_FILTERS, HostFilter
 from tinystack.compute.scheduler.weighers import FreeResourceWeigher, Weigher, default_weighers, weigh
 from tinystack.config import Config
-from tinystack.placement.service import Candidate
+from tinystack.placement.service import Claim, ProviderUsage
 
 log = logging.getLogger(__name__)
 
-# The keys ``[scheduler]`` accepts (Nova's names) and their defaults.
+# The keys ``[scheduler]`` accepts (Nova's names where Nova has one) and their defaults.
 DEFAULTS: dict[str, str] = {
     "weight_strategy": "spread",
     "ram_weight_multiplier": "1.0",
@@ -24,7 +31,9 @@ DEFAULTS: dict[str, str] = {
     "disk_weight_multiplier": "1.0",
     "soft_affinity_weight_multiplier": "1.0",
     "soft_anti_affinity_weight_multiplier": "1.0",
-    "max_placement_results": "1000",
+    # Seconds between two looks at every provider's generation (other processes' claims) and at the host
+    # states (services going down); changes made in this process are seen at once.
+    "cache_refresh_interval": "1.0",
 }
 
 
@@ -36,7 +45,7 @@ class SchedulerSettings:
     disk_weight_multiplier: float = 1.0
     soft_affinity_weight_multiplier: float = 1.0
     soft_anti_affinity_weight_multiplier: float = 1.0
-    max_placement_results: int = 1000
+    cache_refresh_interval: float = 1.0
 
     @classmethod
     def load(cls, config: Config) -> SchedulerSettings:
@@ -44,25 +53,28 @@ class SchedulerSettings:
         raw = {**DEFAULTS, **{k: v for k, v in config.values.get("scheduler", {}).items() if k in DEFAULTS}}
         floats = {k: float(raw[k]) for k in DEFAULTS if k.endswith("_multiplier")}
         return cls(weight_strategy=raw["weight_strategy"].strip().lower(),
-                   max_placement_results=int(raw["max_placement_results"]), **floats)
+                   cache_refresh_interval=float(raw["cache_refresh_interval"]), **floats)
 
 
 class Placement(Protocol):
     """The part of ``PlacementService`` the scheduler uses."""
 
-    def candidates(self, resources: dict[str, int], required_traits: Sequence[str] = (),
-                   member_of: Sequence[str] = (), forbidden_traits: Sequence[str] = (),
-                   limit: int | None = None, prefer: dict[str, float] | None = None) -> list[Candidate]: ...
-
-    def claim(self, consumer_id: str, project_id: str, user_id: str, allocations: dict[str, dict[str, int]]) -> bool: ...
+    def try_claim(self, consumer_id: str, project_id: str, user_id: str,
+                  allocations: Mapping[str, Mapping[str, int]]) -> Claim: ...
 
     def release(self, consumer_id: str) -> None: ...
+
+    def provider_usages(self, uuids: Collection[str] | None = None) -> dict[str, ProviderUsage]: ...
+
+    def provider_generations(self) -> dict[str, int]: ...
+
+    def watch(self, fn: Callable[[Mapping[str, int | None]], None]) -> None: ...
 
 
 class Scheduler:
     def __init__(self, placement: Placement, host_state_source: HostStateSource,
                  settings: SchedulerSettings | None = None, filters: Sequence[HostFilter] = DEFAULT_FILTERS,
-                 weighers: Sequence[Weigher] | None = None) -> None:
+                 weighers: Sequence[Weigher] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.placement = placement
         self.source = host_state_source
         self.settings = s = settings or SchedulerSettings()
@@ -70,6 +82,17 @@ class Scheduler:
         self.weighers = list(weighers) if weighers is not None else default_weighers(
             s.weight_strategy, s.ram_weight_multiplier, s.cpu_weight_multiplier, s.disk_weight_multiplier,
             s.soft_affinity_weight_multiplier, s.soft_anti_affinity_weight_multiplier)
+        resource_weights = {w.resource_class: w.multiplier for w in self.weighers if isinstance(w, FreeResourceWeigher)}
+        self.cache = ProviderCache(placement, resource_weights, s.cache_refresh_interval, clock)
+        self.clock = clock
+        self._states: dict[str, HostState] = {}  # by provider uuid
+        self._states_seen: tuple[object, float] | None = None  # (source revision, when read)
+        # Providers whose host passes the filters that depend on the host state alone, by those filters'
+        # keys (e.g. the zone asked for): a walk skips the others with one set lookup.
+        self._passing: dict[Hashable, frozenset[str]] = {}
+        # One decision at a time per scheduler (its copy is not shared safely); separate schedulers race
+        # through placement instead.
+        self._lock = threading.Lock()
 
     def select_destinations(self, spec: RequestSpec, num: int = 1) -> list[Selection]:
         """Claim resources for ``num`` servers (``spec.instance_uuids[:num]``) and say where each goes.
@@ -78,42 +101,17 @@ class Scheduler:
         ``NoValidHost`` says why."""
         if num < 1 or len(spec.instance_uuids) < num:
             raise ValueError(f"select_destinations needs {num} instance uuid(s), got {len(spec.instance_uuids)}")
-        resources = spec.resources()
-        required, forbidden = spec.traits()
-        states = {h.rp_uuid: h for h in self.source.hosts()}
-        prefer = self._sql_weights(spec, resources)
-        limit = self.settings.max_placement_results
-        # With only the resource weighers in play, placement ranks the candidates itself and a short,
-        # best-first list usually suffices; it is widened when the filters reject all of it.
-        steps = [n for n in (32, 512) if n < limit] + [limit] if prefer is not None else [limit]
-        for step in steps:
-            cands = self.placement.candidates(resources, required, (), forbidden, step, prefer)
-            if not cands:
-                raise NoValidHost(f"No host has {_describe(resources)} free"
-                                  + (f" with traits {', '.join(required)}" if required else "") + ".")
-            pairs = [(c, states[c.rp_uuid]) for c in cands if c.rp_uuid in states]
-            try:
-                return self._place(spec, num, pairs, ranked=prefer is not None)
-            except NoValidHost:
-                if len(cands) < step or step == steps[-1]:
-                    raise
-        raise AssertionError("unreachable")
+        with self._lock:
+            return self._select(spec, num)
 
-    def _sql_weights(self, spec: RequestSpec, resources: dict[str, int]) -> dict[str, float] | None:
-        """Placement-side weights equal to our resource weighers, or None when other weighers apply."""
-        if any(w.applies(spec) for w in self.weighers if not isinstance(w, FreeResourceWeigher)):
-            return None
-        weights = {w.resource_class: w.multiplier for w in self.weighers
-                   if isinstance(w, FreeResourceWeigher) and w.applies(spec) and w.resource_class in resources}
-        return weights or None
-
-    def _place(self, spec: RequestSpec, num: int, pairs: list[tuple[Candidate, HostState]], ranked: bool
-               ) -> list[Selection]:
+    def _select(self, spec: RequestSpec, num: int) -> list[Selection]:
+        refreshed = self._refresh_states()
+        self.cache.sync(self._states if refreshed else ())
         chosen: list[Selection] = []
         group = spec.server_group
         try:
-            for n, consumer in enumerate(spec.instance_uuids[:num], start=1):
-                selection, pairs = self._place_one(spec, consumer, pairs, last=n == num, ranked=ranked and n == 1)
+            for consumer in spec.instance_uuids[:num]:
+                selection = self._place_one(spec, consumer)
                 chosen.append(selection)
                 if spec.server_group is not None:  # later members of this request see this one
                     spec.server_group = replace(spec.server_group, hosts=(*spec.server_group.hosts, selection.host))
@@ -125,52 +123,112 @@ class Scheduler:
             raise
         return chosen
 
-    def _place_one(self, spec: RequestSpec, consumer: str, pairs: list[tuple[Candidate, HostState]], last: bool,
-                   ranked: bool) -> tuple[Selection, list[tuple[Candidate, HostState]]]:
-        hosts = self._filter(spec, pairs)
-        if ranked:  # placement already ordered them by the same weights, best first
-            order: list[int] = list(range(len(hosts)))
-        else:
-            weights = weigh(hosts, spec, self.weighers)
-            order = sorted(range(len(hosts)), key=weights.__getitem__, reverse=True)
-        for i in order:
-            cand, host = hosts[i]
-            if self.placement.claim(consumer, spec.project_id, spec.user_id, cand.allocations):
-                return (Selection(host.host, cand.rp_uuid, host.node or host.host, cand.allocations),
-                        pairs if last else _consume(pairs, cand))
+    # --- host states --------------------------------------------------------------------------------
+
+    def _refresh_states(self) -> bool:
+        """Re-read host states when the source says they changed, or every ``cache_refresh_interval``."""
+        revision, now = self.source.revision(), self.clock()
+        seen = self._states_seen
+        if seen is not None and seen[0] == revision and now - seen[1] < self.settings.cache_refresh_interval:
+            return False
+        self._states = {h.rp_uuid: h for h in self.source.hosts()}
+        self._states_seen = (revision, now)
+        self._passing.clear()
+        return True
+
+    def _static_pass(self, spec: RequestSpec, filters: Sequence[HostFilter]) -> frozenset[str]:
+        """Providers whose hosts pass ``filters`` (each with a key), computed once per key set and host states."""
+        sig = tuple((f.name, f.key(spec)) for f in filters)
+        found = self._passing.get(sig)
+        if found is None:
+            if len(self._passing) >= 256:  # many distinct requests: start over rather than grow
+                self._passing.clear()
+            found = frozenset(u for u, h in self._states.items() if all(f.passes(h, spec) for f in filters))
+            self._passing[sig] = found
+        return found
+
+    # --- one server ---------------------------------------------------------------------------------
+
+    def _place_one(self, spec: RequestSpec, consumer: str) -> Selection:
+        resources = spec.resources()
+        required, forbidden = spec.traits()
+        filters = [f for f in self.filters if f.applies(spec)]
+        static = self._static_pass(spec, [f for f in filters if f.key(spec) is not None])
+        dynamic = [f for f in filters if f.key(spec) is None]
+        ranked = not any(w.applies(spec) for w in self.weighers if not isinstance(w, FreeResourceWeigher))
+        tried: set[str] = set()
+        while True:
+            walk = Walk(spec, resources, required, forbidden, static, dynamic, tried)
+            found = self._first(walk) if ranked else self._weighed(walk)
+            if found is None:
+                raise self._why_not(spec, resources, required, forbidden, filters, tried)
+            usage, host = found
+            allocations = {usage.uuid: resources}
+            claim = self.placement.try_claim(consumer, spec.project_id, spec.user_id, allocations)
+            self.cache.record(claim)
+            if claim.ok:
+                return Selection(host.host, usage.uuid, host.node or host.host, allocations)
             log.debug("lost the race for %s on %s; trying the next host", consumer, host.host)
-        raise NoValidHost(f"Every host that fits was claimed by other requests first ({len(hosts)} tried).")
+            tried.add(usage.uuid)
 
-    def _filter(self, spec: RequestSpec, pairs: list[tuple[Candidate, HostState]]) -> list[tuple[Candidate, HostState]]:
-        ignore = set(spec.ignore_hosts)
-        hosts = [p for p in pairs if p[1].host not in ignore] if ignore else pairs
+    def _eligible(self, usage: ProviderUsage, w: Walk) -> HostState | None:
+        if usage.uuid not in w.static or usage.uuid in w.tried:
+            return None
+        host = self._states[usage.uuid]
+        if not fits(usage, w.resources, w.required, w.forbidden) or host.host in w.spec.ignore_hosts:
+            return None
+        return host if all(f.passes(host, w.spec) for f in w.dynamic) else None
+
+    def _first(self, w: Walk) -> tuple[ProviderUsage, HostState] | None:
+        """The best eligible host in the copy's order (only free-resource weighers apply)."""
+        for usage in self.cache.best_first():
+            host = self._eligible(usage, w)
+            if host is not None:
+                return usage, host
+        return None
+
+    def _weighed(self, w: Walk) -> tuple[ProviderUsage, HostState] | None:
+        """Every eligible host weighed as Nova does (soft affinity and the like apply): a pass over all of them."""
+        pairs = []
+        for usage in self.cache.providers():
+            host = self._eligible(usage, w)
+            if host is not None:
+                pairs.append((usage, host))
+        if not pairs:
+            return None
+        weights = weigh(pairs, w.spec, self.weighers)
+        return pairs[max(range(len(pairs)), key=lambda i: (weights[i], pairs[i][0].uuid))]
+
+    def _why_not(self, spec: RequestSpec, resources: Mapping[str, int], required: Sequence[str],
+                 forbidden: Sequence[str], filters: Sequence[HostFilter], tried: set[str]) -> NoValidHost:
+        """The reason nothing was found, as Nova words it: the first step that left no host."""
+        hosts = [h for p in self.cache.providers() if (h := self._states.get(p.uuid)) is not None
+                 and fits(p, resources, required, forbidden)]
         if not hosts:
-            raise NoValidHost("Every host that fits is in the request's ignore list.")
-        for f in self.filters:
-            if not f.applies(spec):
-                continue
-            hosts = [p for p in hosts if f.passes(p[1], spec)]
+            return NoValidHost(f"No host has {_describe(resources)} free"
+                               + (f" with traits {', '.join(required)}" if required else "") + ".")
+        hosts = [h for h in hosts if h.host not in spec.ignore_hosts]
+        if not hosts:
+            return NoValidHost("Every host that fits is in the request's ignore list.")
+        for f in filters:
+            hosts = [h for h in hosts if f.passes(h, spec)]
             if not hosts:
-                raise NoValidHost(f"Filter {f.name} returned 0 hosts.")
-        return hosts
+                return NoValidHost(f"Filter {f.name} returned 0 hosts.")
+        return NoValidHost(f"Every host that fits was claimed by other requests first ({len(tried)} tried).")
 
 
-def _consume(pairs: list[tuple[Candidate, HostState]], used: Candidate) -> list[tuple[Candidate, HostState]]:
-    """The candidates with ``used`` taken off its host, for the next server of the same request."""
-    out = []
-    for cand, host in pairs:
-        if cand.rp_uuid != used.rp_uuid:
-            out.append((cand, host))
-            continue
-        summary = dict(cand.summaries[cand.rp_uuid])
-        amounts = used.allocations[cand.rp_uuid]
-        for rc, n in amounts.items():
-            s = summary[rc]
-            summary[rc] = s._replace(used=s.used + n)
-        if all(summary[rc].free >= n for rc, n in amounts.items()):
-            out.append((Candidate(cand.allocations, {cand.rp_uuid: summary}, cand.names, cand.rp_uuid), host))
-    return out
+@dataclass(frozen=True)
+class Walk:
+    """One search for a host: the request, what it asks of a provider, and the hosts already ruled out."""
+
+    spec: RequestSpec
+    resources: Mapping[str, int]
+    required: Sequence[str]
+    forbidden: Sequence[str]
+    static: frozenset[str]  # providers whose hosts pass the host-state filters
+    dynamic: Sequence[HostFilter]  # filters to ask per host
+    tried: set[str]
 
 
-def _describe(resources: dict[str, int]) -> str:
+def _describe(resources: Mapping[str, int]) -> str:
     return ", ".join(f"{n} {rc}" for rc, n in sorted(resources.items()))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from tinystack.compute.scheduler import HostState, RequestSpec
-from tinystack.placement.service import Candidate
+from tinystack.placement.service import ProviderUsage
 
 
 class Weigher(Protocol):
@@ -18,7 +18,7 @@ class Weigher(Protocol):
 
     def applies(self, spec: RequestSpec) -> bool: ...
 
-    def raw(self, hosts: Sequence[tuple[Candidate, HostState]], spec: RequestSpec) -> list[float]: ...
+    def raw(self, hosts: Sequence[tuple[ProviderUsage, HostState]], spec: RequestSpec) -> list[float]: ...
 
 
 @dataclass
@@ -32,12 +32,12 @@ class FreeResourceWeigher:
     def applies(self, spec: RequestSpec) -> bool:
         return self.multiplier != 0
 
-    def raw(self, hosts: Sequence[tuple[Candidate, HostState]], spec: RequestSpec) -> list[float]:
+    def raw(self, hosts: Sequence[tuple[ProviderUsage, HostState]], spec: RequestSpec) -> list[float]:
         rc = self.resource_class
         out = []
-        for cand, _host in hosts:
-            summary = cand.summaries[cand.rp_uuid].get(rc)
-            out.append(float(summary.capacity - summary.used) if summary is not None else 0.0)
+        for usage, _host in hosts:
+            inv = usage.inventories.get(rc)
+            out.append(float(inv.capacity - inv.used) if inv is not None else 0.0)
         return out
 
 
@@ -53,11 +53,11 @@ class ServerGroupSoftWeigher:
         g = spec.server_group
         return g is not None and g.policy == self.policy and bool(g.hosts)
 
-    def raw(self, hosts: Sequence[tuple[Candidate, HostState]], spec: RequestSpec) -> list[float]:
+    def raw(self, hosts: Sequence[tuple[ProviderUsage, HostState]], spec: RequestSpec) -> list[float]:
         assert spec.server_group is not None
         counts = Counter(spec.server_group.hosts)
         sign = 1.0 if self.policy == "soft-affinity" else -1.0
-        return [sign * counts[h.host] for _c, h in hosts]
+        return [sign * counts[h.host] for _u, h in hosts]
 
 
 def default_weighers(strategy: str = "spread", ram: float = 1.0, cpu: float = 1.0, disk: float = 1.0,
@@ -72,7 +72,7 @@ def default_weighers(strategy: str = "spread", ram: float = 1.0, cpu: float = 1.
             ServerGroupSoftWeigher("ServerGroupSoftAntiAffinityWeigher", "soft-anti-affinity", soft_anti_affinity)]
 
 
-def weigh(hosts: Sequence[tuple[Candidate, HostState]], spec: RequestSpec, weighers: Sequence[Weigher]) -> list[float]:
+def weigh(hosts: Sequence[tuple[ProviderUsage, HostState]], spec: RequestSpec, weighers: Sequence[Weigher]) -> list[float]:
     """The combined weight of each host, in the order given: sum of multiplier * normalised score."""
     total = [0.0] * len(hosts)
     for w in weighers:

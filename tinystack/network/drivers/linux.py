@@ -6,6 +6,7 @@ ensure reads the host first and changes only what differs, so calling it again c
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 import shutil
@@ -23,6 +24,27 @@ from tinystack.network.drivers.base import Doc, Keep, NotReady
 log = logging.getLogger(__name__)
 
 _LINKS_TTL = 1.0  # seconds a snapshot of the node namespace's links is trusted (resyncs of 1,000 ports share one)
+UNDERLAY_BRIDGE = "ulbr"
+# Room for a full 1500-byte guest frame plus VXLAN's 50 bytes: the underlay is ours, so it need not be 1500.
+UNDERLAY_MTU = 1600
+
+
+async def ensure_underlay(netns: str) -> None:
+    """The underlay of several nodes on one machine: namespace ``netns`` holding one bridge, up."""
+    await ip.ensure_netns(netns)
+    links = await ip.links(netns)
+    cmds = [] if UNDERLAY_BRIDGE in links else [f"link add {UNDERLAY_BRIDGE} type bridge forward_delay 0 stp_state 0"]
+    await ip.batch(netns, [*cmds, f"link set {UNDERLAY_BRIDGE} up"])
+
+
+async def remove_underlay(netns: str) -> None:
+    """Remove the underlay namespace (the nodes' veth peers in it go with it)."""
+    await ip.delete_netns(netns)
+
+
+def underlay_peer(host: str) -> str:
+    """The underlay end of ``host``'s veth (hashed: host names are longer than a device name may be)."""
+    return "ul" + hashlib.sha1(host.encode()).hexdigest()[:10]
 
 
 class LinuxDriver:
@@ -50,7 +72,26 @@ class LinuxDriver:
             if not Path("/proc/sys", *key.split(".")).exists():
                 raise RuntimeError("bridge netfilter (br_netfilter) is unavailable: security groups cannot be enforced")
             await ip.sysctl(self.node, key, "1")
+        if self.settings.underlay_netns:
+            await self._ensure_underlay_link()
         self._invalidate()
+
+    async def _ensure_underlay_link(self) -> None:
+        """This node's veth into the underlay bridge, carrying the VXLAN endpoint address."""
+        s = self.settings
+        if not ip.netns_exists(s.underlay_netns):
+            raise RuntimeError(f"underlay namespace {s.underlay_netns} does not exist")
+        dev, peer = s.underlay_dev, underlay_peer(s.host)
+        if dev not in await ip.links(self.node):
+            await host.run(["ip", "-n", s.underlay_netns, "link", "del", peer], check=False)
+            await host.run(["ip", "-n", s.underlay_netns, "link", "add", peer, "mtu", str(UNDERLAY_MTU), "type", "veth",
+                            "peer", "name", dev, "netns", self.node])
+        await ip.batch(s.underlay_netns, [f"link set {peer} mtu {UNDERLAY_MTU} master {UNDERLAY_BRIDGE} up"])
+        want = f"{s.underlay_ip}/{s.underlay_prefix}"
+        have = await ip.addresses(self.node, dev)
+        cmds = [f"addr del {a} dev {dev}" for a in sorted(have - {want})]
+        cmds += [f"addr add {want} dev {dev}"] if want not in have else []
+        await ip.batch(self.node, [*cmds, f"link set {dev} mtu {UNDERLAY_MTU} up"])
 
     async def teardown(self) -> None:
         for network_id in await self.dhcp.owned():

@@ -1,5 +1,11 @@
 """The QEMU driver: one detached ``qemu-system-x86_64`` per instance, run in the node namespace, driven over
-QMP; disks are qcow2 overlays on cached base images (see the sibling modules for each part)."""
+QMP; disks are qcow2 overlays on cached base images (see the sibling modules for each part).
+
+Several nodes may share one instances path (shared instance storage, as Nova treats NFS): each instance dir
+names the host that holds it (``host``), and a driver lists, runs and removes only what its host holds and
+only QEMUs in its own node namespace. Moving a guest hands its dir over: ``release``/``claim`` (cold) or
+``prepare_incoming``/``migrate_out`` (live, QEMU to QEMU over TCP).
+"""
 
 from __future__ import annotations
 
@@ -25,7 +31,7 @@ from tinystack.compute.drivers.base import (
     InstanceInfo,
     Spec,
 )
-from tinystack.compute.drivers.qemu import disks, process, qmp
+from tinystack.compute.drivers.qemu import disks, migration, process, qmp
 from tinystack.compute.drivers.qemu.console import ConsoleDrain
 from tinystack.compute.drivers.qemu.imagecache import ImageCache
 from tinystack.compute.drivers.qemu.layout import InstanceDir
@@ -41,8 +47,10 @@ class QemuDriver:
     def __init__(self, instances_path: Path, image_cache_dir: Path, auth: Callable[[], ServiceAuth], *,
                  netns: str | None, kvm: str = "auto", power_off_timeout: float = 10.0,
                  console_log_max_bytes: int = 1024 * 1024, tap_wait_timeout: float = 30.0,
-                 image_cache_max_age: float = 86400.0) -> None:
+                 image_cache_max_age: float = 86400.0, host: str = "") -> None:
         self.instances_path = instances_path
+        # The node this driver runs for; empty: the instances path is this driver's alone (no owner files).
+        self.host = host
         self.images = ImageCache(image_cache_dir, auth, image_cache_max_age)
         self._auth = auth
         self.netns = netns
@@ -63,6 +71,47 @@ class QemuDriver:
     def _lock(self, instance_id: str) -> asyncio.Lock:
         return self._locks.setdefault(instance_id, asyncio.Lock())
 
+    # -- which host holds an instance, which QEMU is ours ---------------------------------------------
+
+    def _owner(self, idir: InstanceDir) -> str | None:
+        """The host holding the instance's files; a dir from before owner files goes to the first to ask."""
+        if not self.host:
+            return ""
+        try:
+            return idir.owner_file.read_text().strip()
+        except FileNotFoundError:
+            pass
+        if not idir.disk.exists():
+            return None
+        with contextlib.suppress(FileExistsError):
+            fd = os.open(idir.owner_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with os.fdopen(fd, "w") as f:
+                f.write(self.host)
+        return idir.owner_file.read_text().strip()
+
+    def _mine(self, idir: InstanceDir) -> bool:
+        return self._owner(idir) == (self.host or "")
+
+    def _set_owner(self, idir: InstanceDir, host: str) -> None:
+        if self.host:
+            tmp = idir.owner_file.with_suffix(".tmp")
+            tmp.write_text(host)
+            os.replace(tmp, idir.owner_file)
+
+    def _live(self, idir: InstanceDir) -> InstanceDir | None:
+        """The slot of this node's running QEMU of the instance, if there is one."""
+        for slot in idir.slots():
+            if process.pid_of(slot, self.netns if self.host else None) is not None:
+                return slot
+        return None
+
+    def _free_slot(self, idir: InstanceDir) -> InstanceDir:
+        """A slot no QEMU of the instance uses (on any node): where a new process of it starts."""
+        for slot in idir.slots():
+            if process.pid_of(slot) is None:
+                return slot
+        raise DriverError(f"instance {idir.uuid} already has a QEMU in every slot")
+
     # -- host ---------------------------------------------------------------------------------------
 
     async def init_host(self) -> None:
@@ -72,8 +121,9 @@ class QemuDriver:
             self._kvm = asyncio.create_task(process.kvm_usable())
         # Guests still running from before an agent restart: keep their consoles logged.
         for instance_id in await self.list_instances():
-            if process.pid_of(self._dir(instance_id)) is not None:
-                await self._ensure_drain(self._dir(instance_id))
+            live = self._live(self._dir(instance_id))
+            if live is not None:
+                await self._ensure_drain(live)
 
     async def host_info(self) -> HostInfo:
         if self._host_info is None:
@@ -99,28 +149,40 @@ class QemuDriver:
                                        "QEMU", await process.version(), cpu)
         return self._host_info
 
-    async def list_instances(self) -> list[str]:
+    def _all_dirs(self) -> list[str]:
         if not self.instances_path.is_dir():
             return []
         return sorted(p.name for p in self.instances_path.iterdir() if p.is_dir() and _UUID.match(p.name))
 
+    async def list_instances(self) -> list[str]:
+        return [i for i in self._all_dirs() if self._mine(self._dir(i))]
+
     async def get_info(self, instance_id: str) -> InstanceInfo:
         idir = self._dir(instance_id)
-        if not idir.disk.exists():
+        if not idir.disk.exists() or not self._mine(idir):
             return InstanceInfo(False, NOSTATE)
-        if process.pid_of(idir) is None:
+        live = self._live(idir)
+        if live is None:
             return InstanceInfo(True, SUSPENDED if idir.memory_save.exists() else SHUTDOWN)
         async with self._lock(instance_id):
-            state = await self._runstate(idir)
+            state = await self._runstate(live)
         return InstanceInfo(True, qmp.POWER_FOR_RUNSTATE.get(state, NOSTATE))
 
-    async def _runstate(self, idir: InstanceDir) -> str:
+    async def _runstate(self, live: InstanceDir | None) -> str:
+        if live is None:
+            return "shutdown"
         try:
-            return await qmp.runstate(idir.qmp)
+            return await qmp.runstate(live.qmp)
         except DriverError:
-            if process.pid_of(idir) is None:
+            if process.pid_of(live) is None:
                 return "shutdown"  # it exited while we asked
             raise
+
+    def _running(self, idir: InstanceDir) -> InstanceDir:
+        live = self._live(idir)
+        if live is None:
+            raise DriverError(f"instance {idir.uuid} is not running on this host")
+        return live
 
     # -- disks --------------------------------------------------------------------------------------
 
@@ -128,8 +190,11 @@ class QemuDriver:
         idir = self._dir(spec["id"])
         async with self._lock(spec["id"]):
             if idir.disk.exists():
-                return
+                if self._mine(idir):
+                    return
+                raise DriverError(f"the files of instance {idir.uuid} are held by host {self._owner(idir)}")
             idir.path.mkdir(parents=True, exist_ok=True)
+            self._set_owner(idir, self.host)
             await self._fetch_boot_images(spec)
             await self._build_disks(idir, spec, new_root=True)
             idir.write_launch(spec)
@@ -169,30 +234,34 @@ class QemuDriver:
     # -- power --------------------------------------------------------------------------------------
 
     async def power_on(self, spec: Spec) -> None:
-        idir = self._dir(spec["id"])
+        base = self._dir(spec["id"])
         async with self._lock(spec["id"]):
-            if process.pid_of(idir) is not None:
+            if self._live(base) is not None:
                 return
-            resuming = idir.memory_save.exists()
+            idir = self._free_slot(base)
+            resuming = base.memory_save.exists()
             if resuming:
                 # The saved state only fits the exact devices it was saved with.
-                launch = idir.read_launch() or spec
+                launch = base.read_launch() or spec
             else:
                 launch = dict(spec)
-                idir.write_launch(launch)
-            args = await self._argv(idir, launch, incoming=resuming)
-            for nic in launch.get("nics") or []:
-                if self.netns is None:
-                    raise DriverError("an instance with NICs needs the node namespace", permanent=True)
-                await process.wait_tap(self.netns, nic["tap"], self.tap_wait_timeout)
+                base.write_launch(launch)
+            args = await self._argv(idir, launch, incoming=str(base.memory_save) if resuming else None)
+            await self._wait_taps(launch)
             await process.start(idir, args, self.netns)
             await self._ensure_drain(idir)
             if resuming:
                 await self._wait_incoming(idir)
-                disks.remove(idir.memory_save)
+                disks.remove(base.memory_save)
             await qmp.execute(idir.qmp, "cont")
 
-    async def _argv(self, idir: InstanceDir, spec: Spec, incoming: bool) -> list[str]:
+    async def _wait_taps(self, launch: Spec) -> None:
+        for nic in launch.get("nics") or []:
+            if self.netns is None:
+                raise DriverError("an instance with NICs needs the node namespace", permanent=True)
+            await process.wait_tap(self.netns, nic["tap"], self.tap_wait_timeout)
+
+    async def _argv(self, idir: InstanceDir, spec: Spec, incoming: str | None) -> list[str]:
         image_id = (spec.get("image") or {}).get("id") or ""
         base = await self.images.get(image_id)
         kernel = initrd = None
@@ -231,8 +300,10 @@ class QemuDriver:
 
     async def _ensure_drain(self, idir: InstanceDir) -> None:
         drain = self._drains.get(idir.uuid)
-        if drain is not None and drain.running:
+        if drain is not None and drain.running and drain.sock == idir.serial:
             return
+        if drain is not None:
+            await drain.stop()
         drain = ConsoleDrain(idir.serial, idir.console_log, self.console_log_max_bytes)
         self._drains[idir.uuid] = drain
         await drain.start()
@@ -243,8 +314,9 @@ class QemuDriver:
             await self._graceful_off(idir, timeout)
             disks.remove(idir.memory_save)
 
-    async def _graceful_off(self, idir: InstanceDir, timeout: float) -> None:
-        if process.pid_of(idir) is None:
+    async def _graceful_off(self, base: InstanceDir, timeout: float) -> None:
+        idir = self._live(base)
+        if idir is None:
             return
         if await self._runstate(idir) == "running":
             with contextlib.suppress(DriverError):
@@ -252,34 +324,39 @@ class QemuDriver:
             if await process.wait_gone(idir, timeout):
                 return
             log.info("instance %s did not power off within %.0fs; stopping it hard", idir.uuid, timeout)
-        await self._ensure_off(idir)
+        await self._ensure_off(base)
 
-    async def _ensure_off(self, idir: InstanceDir) -> None:
-        """Hard stop: QMP quit, then SIGKILL."""
-        if process.pid_of(idir) is None:
-            return
+    async def _ensure_off(self, base: InstanceDir) -> None:
+        """Hard stop of this node's QEMU of the instance: QMP quit, then SIGKILL."""
+        while (idir := self._live(base)) is not None:
+            await self._quit(idir)
+
+    @staticmethod
+    async def _quit(idir: InstanceDir) -> None:
         with contextlib.suppress(DriverError):
             await qmp.execute(idir.qmp, "quit")
         if not await process.wait_gone(idir, 5):
             await process.kill(idir)
 
     async def pause(self, instance_id: str) -> None:
-        idir = self._dir(instance_id)
         async with self._lock(instance_id):
+            idir = self._running(self._dir(instance_id))
             if await self._runstate(idir) != "paused":
                 await qmp.execute(idir.qmp, "stop")
 
     async def unpause(self, instance_id: str) -> None:
-        idir = self._dir(instance_id)
         async with self._lock(instance_id):
+            idir = self._running(self._dir(instance_id))
             if await self._runstate(idir) != "running":
                 await qmp.execute(idir.qmp, "cont")
 
     async def suspend(self, instance_id: str) -> None:
-        idir = self._dir(instance_id)
+        base = self._dir(instance_id)
         async with self._lock(instance_id):
-            if process.pid_of(idir) is None:
+            live = self._live(base)
+            if live is None:
                 return
+            idir = live
             tmp = idir.path / "memory.save.tmp"
             await qmp.execute(idir.qmp, "stop")
             await qmp.execute(idir.qmp, "migrate", {"uri": f"exec:cat > {tmp}"})
@@ -293,13 +370,14 @@ class QemuDriver:
                     raise DriverError(f"suspend failed: {info.get('error-desc', info.get('status', 'timeout'))}")
                 await asyncio.sleep(0.1)
             os.replace(tmp, idir.memory_save)
-            await self._ensure_off(idir)
+            await self._ensure_off(base)
 
     async def reboot(self, spec: Spec, hard: bool) -> None:
-        idir = self._dir(spec["id"])
         async with self._lock(spec["id"]):
-            if process.pid_of(idir) is None:
+            live = self._live(self._dir(spec["id"]))
+            if live is None:
                 return
+            idir = live
             if not hard:
                 state = await self._runstate(idir)
                 if state == "running":
@@ -326,16 +404,17 @@ class QemuDriver:
         tmp = idir.path / "snapshot.qcow2"
         async with self._lock(instance_id):
             resume = False
-            if process.pid_of(idir) is not None and await self._runstate(idir) == "running":
+            live = self._live(idir)
+            if live is not None and await self._runstate(live) == "running":
                 # QMP stop drains and flushes every block device, so the overlay on disk is consistent.
-                await qmp.execute(idir.qmp, "stop")
+                await qmp.execute(live.qmp, "stop")
                 resume = True
             try:
                 await host.run(["qemu-img", "convert", "-U", "-O", "qcow2", "-f", "qcow2", str(idir.disk), str(tmp)],
                                timeout=3600)
             finally:
-                if resume:
-                    await qmp.execute(idir.qmp, "cont")
+                if resume and live is not None:
+                    await qmp.execute(live.qmp, "cont")
         try:
             await self._upload(image_id, tmp)
         finally:
@@ -366,6 +445,11 @@ class QemuDriver:
             drain = self._drains.pop(instance_id, None)
             if drain is not None:
                 await drain.stop()
+            owner = self._owner(idir)
+            if owner not in (None, self.host or ""):
+                # Another node holds the files (this node was a migration's destination that never got the
+                # guest): only this node's process goes.
+                return
             if idir.run_dir != idir.path:
                 await asyncio.to_thread(shutil.rmtree, idir.run_dir, True)
             if idir.path.exists():
@@ -375,7 +459,7 @@ class QemuDriver:
 
     async def _cleanup_images(self) -> None:
         in_use: set[str] = set()
-        for instance_id in await self.list_instances():
+        for instance_id in self._all_dirs():  # other nodes' guests on the shared path use the cache too
             spec = self._dir(instance_id).read_launch() or {}
             in_use.update(i for i in ((spec.get("image") or {}).get("id"), spec.get("kernel_image_id"),
                                       spec.get("ramdisk_image_id")) if i)
@@ -387,11 +471,12 @@ class QemuDriver:
         return str(self.instances_path / instance_id / "console.log")
 
     async def diagnostics(self, instance_id: str) -> dict[str, Any]:
-        idir = self._dir(instance_id)
-        pid = process.pid_of(idir)
-        if pid is None:
+        base = self._dir(instance_id)
+        idir = self._live(base)
+        pid = None if idir is None else process.pid_of(idir)
+        if idir is None or pid is None or not self._mine(base):
             return {}
-        spec = idir.read_launch() or {}
+        spec = base.read_launch() or {}
         flavor = spec.get("flavor") or {}
         async with self._lock(instance_id):
             try:
@@ -422,7 +507,8 @@ class QemuDriver:
             self._kvm.cancel()
             await asyncio.gather(self._kvm, return_exceptions=True)
         if stop_guests:
-            ids = [i for i in await self.list_instances() if process.pid_of(self._dir(i)) is not None]
+            # This node's QEMUs only, held or not (an incoming migration's too): the other nodes stop theirs.
+            ids = [i for i in self._all_dirs() if self._live(self._dir(i)) is not None]
             await asyncio.gather(*(self._stop_for_exit(i) for i in ids), return_exceptions=True)
         for drain in self._drains.values():
             await drain.stop()
@@ -432,3 +518,71 @@ class QemuDriver:
         idir = self._dir(instance_id)
         async with self._lock(instance_id):
             await self._graceful_off(idir, self.power_off_timeout)
+
+    # -- moving between nodes (shared instance storage) -----------------------------------------------
+
+    async def release(self, instance_id: str, to_host: str) -> None:
+        idir = self._dir(instance_id)
+        async with self._lock(instance_id):
+            if not idir.disk.exists() or not self._mine(idir):
+                return
+            await self._ensure_off(idir)
+            drain = self._drains.pop(instance_id, None)
+            if drain is not None:
+                await drain.stop()
+            self._set_owner(idir, to_host)
+        log.info("instance %s handed over to %s", instance_id, to_host)
+
+    async def claim(self, instance_id: str, from_host: str, force: bool) -> bool:
+        idir = self._dir(instance_id)
+        async with self._lock(instance_id):
+            if not idir.disk.exists():
+                return True
+            if self._mine(idir):
+                return True
+            if not force:
+                return False
+            # Evacuation: the source node is down, but on this machine its QEMU may still run: stop it first,
+            # so that two guests never write the same disks.
+            for slot in idir.slots():
+                if process.pid_of(slot) is not None:
+                    await self._quit(slot)
+            self._set_owner(idir, self.host)
+        log.info("instance %s taken over from %s", instance_id, from_host)
+        return True
+
+    async def prepare_incoming(self, spec: Spec, address: str) -> str:
+        base = self._dir(spec["id"])
+        async with self._lock(spec["id"]):
+            if not base.disk.exists():
+                raise DriverError(f"the files of instance {base.uuid} are not in the shared instances path",
+                                  permanent=True)
+            if self._mine(base):
+                raise DriverError(f"instance {base.uuid} is already on this host", permanent=True)
+            live = self._live(base)
+            if live is None:
+                # The exact devices the source runs with: the migration stream only fits those.
+                launch = base.read_launch() or spec
+                await self._wait_taps(launch)
+                live = self._free_slot(base)
+                await process.start(live, await self._argv(live, launch, incoming="defer"), self.netns)
+                await self._ensure_drain(live)
+            try:
+                return await migration.listen(live, address)
+            except DriverError:
+                await self._quit(live)  # a QEMU that cannot listen waits for nothing
+                raise
+
+    async def migrate_out(self, instance_id: str, uri: str, to_host: str, timeout: float) -> None:
+        base = self._dir(instance_id)
+        async with self._lock(instance_id):
+            idir = self._running(base)
+            info = await migration.send(idir, uri, timeout)
+            log.info("instance %s live-migrated to %s in %s ms (downtime %s ms)", instance_id, to_host,
+                     info.get("total-time"), info.get("downtime"))
+            # The destination runs the guest now; ours is paused (postmigrate) and goes.
+            await self._quit(idir)
+            drain = self._drains.pop(instance_id, None)
+            if drain is not None:
+                await drain.stop()
+            self._set_owner(base, to_host)

@@ -1,22 +1,37 @@
-"""Where an instance's files live: ``<instances_path>/<uuid>/``, one fixed name per purpose."""
+"""Where an instance's files live: ``<instances_path>/<uuid>/``, one fixed name per purpose.
+
+The process files (pidfile, QMP, serial and VNC sockets) come in two *slots*: during a live migration between
+two nodes sharing the instances path, the source's QEMU and the destination's run at once, each in its own
+slot (QEMU removes its pidfile and sockets when it exits, so they could not share names). Slot 0 keeps the
+names a single node always used.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+SLOTS = 2
 
 
 @dataclass(frozen=True)
 class InstanceDir:
     path: Path
+    slot: int = 0
 
     @property
     def uuid(self) -> str:
         return self.path.name
+
+    def slots(self) -> list[InstanceDir]:
+        return [replace(self, slot=i) for i in range(SLOTS)]
+
+    def _name(self, stem: str, ext: str) -> str:
+        return f"{stem}.{ext}" if self.slot == 0 else f"{stem}-{self.slot}.{ext}"
 
     def __truediv__(self, name: str) -> Path:
         return self.path / name
@@ -45,7 +60,12 @@ class InstanceDir:
     # Process and its sockets
     @property
     def pidfile(self) -> Path:
-        return self.path / "qemu.pid"
+        return self.path / self._name("qemu", "pid")
+
+    @property
+    def owner_file(self) -> Path:
+        """The host whose agent holds the instance (shared instance storage: every node sees every dir)."""
+        return self.path / "host"
 
     @property
     def run_dir(self) -> Path:
@@ -58,15 +78,15 @@ class InstanceDir:
 
     @property
     def qmp(self) -> Path:
-        return self.run_dir / "qmp.sock"
+        return self.run_dir / self._name("qmp", "sock")
 
     @property
     def serial(self) -> Path:
-        return self.run_dir / "serial.sock"
+        return self.run_dir / self._name("serial", "sock")
 
     @property
     def vnc(self) -> Path:
-        return self.run_dir / "vnc.sock"
+        return self.run_dir / self._name("vnc", "sock")
 
     @property
     def console_log(self) -> Path:

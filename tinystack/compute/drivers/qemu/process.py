@@ -54,15 +54,28 @@ async def version() -> int:
     return major * 1_000_000 + minor * 1000 + micro
 
 
-def pid_of(idir: InstanceDir) -> int | None:
-    """The pid of this instance's QEMU if it runs, else None."""
+def pid_of(idir: InstanceDir, netns: str | None = None) -> int | None:
+    """The pid of this instance's QEMU in ``idir``'s slot if it runs (in namespace ``netns``, when given)."""
     try:
         pid = int(idir.pidfile.read_text().strip())
         cmdline = open(f"/proc/{pid}/cmdline", "rb").read()  # noqa: SIM115 - tiny read
     except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
         return None
     # A zombie has an empty cmdline; a recycled pid names something else.
-    return pid if f"guest=instance-{idir.uuid}".encode() in cmdline else None
+    if f"guest=instance-{idir.uuid}".encode() not in cmdline:
+        return None
+    return pid if netns is None or in_netns(pid, netns) else None
+
+
+def in_netns(pid: int, netns: str) -> bool:
+    """Whether process ``pid`` runs in network namespace ``netns``: two nodes' QEMUs of one guest (a live
+    migration) share the instance directory, and each agent must touch only its own."""
+    try:
+        mine = os.stat(f"/run/netns/{netns}")
+        theirs = os.stat(f"/proc/{pid}/ns/net")
+    except OSError:
+        return False
+    return (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino)
 
 
 async def wait_gone(idir: InstanceDir, timeout: float) -> bool:
@@ -85,16 +98,17 @@ async def kill(idir: InstanceDir) -> None:
 
 
 def argv(idir: InstanceDir, spec: dict[str, Any], *, kvm: bool, disks: list[tuple[str, str, bool]],
-         kernel: str | None, initrd: str | None, incoming: bool) -> list[str]:
-    """The command line. ``disks``: (path, format, read_only) in guest order (vda, vdb, ...)."""
+         kernel: str | None, initrd: str | None, incoming: str | None = None) -> list[str]:
+    """The command line. ``disks``: (path, format, read_only) in guest order (vda, vdb, ...). ``incoming``:
+    ``"defer"`` waits for a live migration (``migrate-incoming``) and runs the guest as soon as it has arrived;
+    a path resumes from a saved memory file."""
     flavor = spec.get("flavor") or {}
     args = [
         QEMU, "-name", f"guest=instance-{idir.uuid},debug-threads=on", "-uuid", idir.uuid,
         "-machine", "pc", "-accel", "kvm" if kvm else "tcg", "-cpu", "host" if kvm else "max",
         "-m", str(int(flavor.get("memory_mb") or 128)), "-smp", str(int(flavor.get("vcpus") or 1)),
         "-nodefaults", "-no-user-config", "-display", "none", "-vga", "std", "-rtc", "base=utc",
-        # -S: start with vCPUs stopped, so the agent drains the console from the very first byte.
-        "-S", "-daemonize", "-pidfile", str(idir.pidfile),
+        "-daemonize", "-pidfile", str(idir.pidfile),
         "-qmp", f"unix:{idir.qmp},server=on,wait=off",
         "-chardev", f"socket,id=serial0,path={idir.serial},server=on,wait=off", "-serial", "chardev:serial0",
         "-vnc", f"unix:{idir.vnc}",
@@ -111,9 +125,16 @@ def argv(idir: InstanceDir, spec: dict[str, Any], *, kvm: bool, disks: list[tupl
     for i, nic in enumerate(spec.get("nics") or []):
         args += ["-netdev", f"tap,id=net{i},ifname={nic['tap']},script=no,downscript=no",
                  "-device", f"virtio-net-pci,netdev=net{i},mac={nic['mac_address']},id=nic{i}"]
-    if incoming:
+    if incoming == "defer":
+        # No -S: QEMU runs the guest the moment its state has arrived (and keeps it paused if it was paused),
+        # so the guest is stopped only for the migration's own downtime.
+        args += ["-incoming", "defer"]
+    else:
+        # -S: start with vCPUs stopped, so the agent drains the console from the very first byte.
+        args.insert(args.index("-daemonize"), "-S")
+    if incoming and incoming != "defer":
         # QEMU 7.2 has no file: migration URI; the path is ours (no shell metacharacters in a uuid dir).
-        args += ["-incoming", f"exec:cat {idir.memory_save}"]
+        args += ["-incoming", f"exec:cat {incoming}"]
     return args
 
 
