@@ -62,14 +62,14 @@ def settle(svc: ComputeService, s: Session, inst: Instance, st: dict[str, Any], 
         inst.launched_at = utcnow()
     if migration and migration.get("kind") != "live":
         if not migration.get("revert"):  # a revert's record already says "reverted"
-            _finish_migration(s, inst, "finished" if target == RESIZED else "completed")
+            set_migration_status(s, inst, "finished" if target == RESIZED else "completed")
         if target != RESIZED:
             inst.doc = {k: v for k, v in inst.doc.items() if k != "migration"}
     svc.actions.finish(s, inst.id, "Success", inst.host)
     return None
 
 
-def _finish_migration(s: Session, inst: Instance, status: str) -> None:
+def set_migration_status(s: Session, inst: Instance, status: str) -> None:
     mig_id = (inst.doc.get("migration") or {}).get("id")
     row = s.get(Migration, mig_id) if mig_id else None
     if row is not None:
@@ -181,7 +181,7 @@ class Lifecycle:
         self.svc.conductor.placer.move(inst, inst.host or "", inst.flavor)
         with self.svc.session() as s:
             row = self.svc.servers.find(s, ctx, sid)
-            _finish_migration(s, row, "confirmed")
+            set_migration_status(s, row, "confirmed")
             row.vm_state = ACTIVE if row.doc.get("power", "running") == "running" else STOPPED
             row.new_flavor = None
             row.doc = {k: v for k, v in row.doc.items() if k not in ("migration", "old_flavor")}
@@ -203,7 +203,7 @@ class Lifecycle:
 
         def change(i: Instance, doc: dict[str, Any]) -> None:
             with self.svc.session() as s:
-                _finish_migration(s, i, "reverted")
+                set_migration_status(s, i, "reverted")
             i.flavor, i.new_flavor = old, None
             doc.pop("old_flavor", None)
             doc.pop("migration", None)
@@ -351,7 +351,7 @@ class Lifecycle:
             if inst is None or inst.deleted:
                 return
             mig = inst.doc.get("migration") or {}
-            _finish_migration(s, inst, "completed")
+            set_migration_status(s, inst, "completed")
             inst.host = mig.get("dest_host") or inst.host
             inst.vm_state = inst.doc.get("target", ACTIVE)
             inst.task_state = None

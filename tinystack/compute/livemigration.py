@@ -17,6 +17,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from tinystack.compute.lifecycle import set_migration_status
 from tinystack.compute.models import Instance, Migration, utcnow
 
 if TYPE_CHECKING:
@@ -27,14 +28,6 @@ log = logging.getLogger(__name__)
 # Seconds the destination may take to listen (plugging taps, starting QEMU), and the whole move may take.
 LISTEN_DEADLINE = 120.0
 MOVE_DEADLINE = 900.0
-
-
-def _set_status(inst: Instance, s: Any, status: str) -> None:
-    mig_id = (inst.doc.get("migration") or {}).get("id")
-    row = s.get(Migration, mig_id) if mig_id else None
-    if row is not None:
-        row.status = status
-        row.updated_at = utcnow()
 
 
 class LiveMigrations:
@@ -55,7 +48,7 @@ class LiveMigrations:
             if inst is None or inst.deleted or inst.task_state != "migrating":
                 return
             mig = dict(inst.doc.get("migration") or {})
-            _set_status(inst, s, "preparing")
+            set_migration_status(s, inst, "preparing")
         try:
             await asyncio.to_thread(conductor.net.set_migrating_to, inst, mig["dest_host"])
         except Exception as exc:
@@ -104,7 +97,7 @@ class LiveMigrations:
                 return
             inst.doc = {**inst.doc, "migration": {**mig, "uri": uri}}
             inst.generation += 1
-            _set_status(inst, s, "running")
+            set_migration_status(s, inst, "running")
         await self.svc.conductor.publish(iid)
 
     async def abort(self, iid: str, mid: Any, message: str) -> None:
@@ -117,7 +110,7 @@ class LiveMigrations:
             mig = dict(inst.doc.get("migration") or {})
             if str(mig.get("id")) != str(mid):
                 return
-            _set_status(inst, s, "error")
+            set_migration_status(s, inst, "error")
             inst.task_state = None
             inst.vm_state = inst.doc.get("target", inst.vm_state)
             inst.doc = {k: v for k, v in inst.doc.items() if k != "migration"}
