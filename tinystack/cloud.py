@@ -34,6 +34,7 @@ from tinystack.identity.service import IdentityService
 from tinystack.image.service import MIGRATIONS as IMAGE_MIGRATIONS
 from tinystack.network.service import MIGRATIONS as NETWORK_MIGRATIONS
 from tinystack.placement.service import MIGRATIONS as PLACEMENT_MIGRATIONS
+from tinystack.volume.service import MIGRATIONS as VOLUME_MIGRATIONS
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ class ServiceSpec:
     url_suffix: str
     factory: Callable[[Runtime], ServiceApp]
     migrations: Path | None = None
+    # More catalog entries at the same URL: (type, name), for clients that look the service up by an older type.
+    aliases: tuple[tuple[str, str], ...] = ()
 
 
 class Agent(Protocol):
@@ -80,6 +83,8 @@ class AgentSpec:
 
     name: str
     factory: Callable[[Config, Bus], Agent]
+    # Runs on the primary node only (storage that every node of the machine reaches), not once per node.
+    primary_only: bool = False
 
 
 def _identity_app(rt: Runtime) -> ServiceApp:
@@ -169,17 +174,37 @@ def _compute_app(rt: Runtime) -> ServiceApp:
     return app(svc, rt.identity.validate)
 
 
+def _volume_app(rt: Runtime) -> ServiceApp:
+    from tinystack.volume.api import app
+    from tinystack.volume.service import VolumeService
+
+    rt.services["volume"] = svc = VolumeService(rt.config, rt.db, rt.bus, rt.policy, rt.services)
+    return app(svc, rt.identity.validate)
+
+
+def _volume_agent(config: Config, bus: Bus) -> Agent:
+    from tinystack.volume.agent import build
+
+    return build(config, bus)  # [volume] driver = file (default) | fake
+
+
+# Volume files live under one volumes_path that every node of the machine opens: one agent owns them.
+VOLUME_AGENT = AgentSpec("volume", _volume_agent, primary_only=True)
+
+
 SERVICES: list[ServiceSpec] = [
     ServiceSpec("identity", "identity", "keystone", "/v3", _identity_app, IDENTITY_MIGRATIONS),
     ServiceSpec("image", "image", "glance", "", _image_app, IMAGE_MIGRATIONS),
     ServiceSpec("placement", "placement", "placement", "", _placement_app, PLACEMENT_MIGRATIONS),
     ServiceSpec("network", "network", "neutron", "", _network_app, NETWORK_MIGRATIONS),
+    ServiceSpec("volume", "block-storage", "cinder", "/v3/$(project_id)s", _volume_app, VOLUME_MIGRATIONS,
+                aliases=(("volumev3", "cinderv3"),)),
     ServiceSpec("compute", "compute", "nova", "/v2.1", _compute_app, COMPUTE_MIGRATIONS),
     # Nova's metadata API has no catalog entry: guests reach it through the proxies, never through the catalog.
     ServiceSpec("metadata", "", "", "", _metadata_app),
 ]
 
-AGENTS: list[AgentSpec] = [NETWORK_AGENT, COMPUTE_AGENT]
+AGENTS: list[AgentSpec] = [NETWORK_AGENT, COMPUTE_AGENT, VOLUME_AGENT]
 
 
 async def make_bus(cfg: Config) -> Bus:
@@ -238,8 +263,9 @@ class Cloud:
         host = cfg.public_host if cfg.public_host not in ("0.0.0.0", "::") else "127.0.0.1"
         self.urls = {spec.name: f"http://{host}:{ports[spec.name]}{spec.url_suffix}" for spec in self.services}
         rt.urls.update(self.urls)
-        entries = [bootstrap.CatalogEntry(spec.catalog_type, spec.catalog_name, self.urls[spec.name])
-                   for spec in self.services if spec.catalog_type]
+        entries = [bootstrap.CatalogEntry(kind, name, self.urls[spec.name])
+                   for spec in self.services if spec.catalog_type
+                   for kind, name in ((spec.catalog_type, spec.catalog_name), *spec.aliases)]
         known = clouds_yaml.known_passwords(self.clouds_yaml, self.service_yaml)
         with identity.write() as s:
             passwords = bootstrap.run(s, cfg.get("DEFAULT", "region"), known, entries, identity.hash_rounds)
@@ -289,8 +315,10 @@ class NodeAgents:
 
             self._underlay = nodes_mod.underlay_netns(self.config.host)
             await ensure_underlay(self._underlay)
-        for config in [n.config for n in nodes] or [self.config]:
+        for config, primary in [(n.config, n.primary) for n in nodes] or [(self.config, True)]:
             for spec in self.agents:
+                if spec.primary_only and not primary:
+                    continue
                 agent = spec.factory(config, bus)
                 await agent.start()
                 self.running.append(agent)

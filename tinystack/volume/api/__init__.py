@@ -1,0 +1,31 @@
+"""Block storage API: Cinder v3 routes with microversions, under ``/v3/{project_id}`` and (3.67) ``/v3``."""
+
+from __future__ import annotations
+
+from tinystack.core.auth import TokenValidator
+from tinystack.core.web import Microversions, Route, ServiceApp, Version, nova_fault
+from tinystack.volume.service import VolumeService
+
+MIN_VERSION = Version(3, 0)
+MAX_VERSION = Version(3, 67)
+
+
+def routes(svc: VolumeService) -> list[Route]:
+    from tinystack.volume.api import misc, snapshots, types, versions, volumes
+
+    return [*versions.routes(), *volumes.VolumesAPI(svc).routes(), *snapshots.SnapshotsAPI(svc).routes(),
+            *types.TypesAPI(svc).routes(), *misc.MiscAPI(svc).routes()]
+
+
+def app(svc: VolumeService, validator: TokenValidator) -> ServiceApp:
+    async def start() -> None:
+        svc.types.bootstrap()
+        await svc.controller.start()
+
+    async def stop() -> None:
+        await svc.controller.stop()
+
+    return ServiceApp("volume", routes(svc), nova_fault, validator=validator,
+                      microversions=Microversions("volume", MIN_VERSION, MAX_VERSION,
+                                                  unversioned_paths=("/", "/v3", "/v3/")),
+                      on_startup=[start], on_cleanup=[stop])

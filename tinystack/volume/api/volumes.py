@@ -1,0 +1,132 @@
+"""``/volumes``: create, list (summary and detail), show, update, delete, metadata and actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from tinystack.core import errors
+from tinystack.core.web import Route, ctx, empty, json_response, read_json, validate, version
+from tinystack.volume import schemas, views
+from tinystack.volume.api import metadata
+from tinystack.volume.api.common import both, next_links, query
+from tinystack.volume.models import Attachment, Volume
+from tinystack.volume.service import VolumeService
+from tinystack.volume.volumes import parse_size
+
+V = views.V
+
+
+class VolumesAPI:
+    def __init__(self, svc: VolumeService) -> None:
+        self.svc = svc
+
+    def routes(self) -> list[Route]:
+        return [*both("GET", "/volumes", self.index), *both("GET", "/volumes/detail", self.detail),
+                *both("GET", "/volumes/summary", self.summary),
+                *both("POST", "/volumes", self.create), *both("GET", "/volumes/{volume_id}", self.show),
+                *both("PUT", "/volumes/{volume_id}", self.update), *both("DELETE", "/volumes/{volume_id}", self.delete),
+                *both("POST", "/volumes/{volume_id}/action", self.action),
+                *metadata.routes("volumes", "volume_id", self.svc.volumes.metadata)]
+
+    def render(self, request: web.Request, vol: Volume, atts: list[Attachment], *, extended: bool) -> dict[str, Any]:
+        c = ctx(request)
+        with self.svc.session() as s:
+            vtype = self.svc.types.resolve(s, c, vol.volume_type_id) if vol.volume_type_id else None
+        return views.volume(vol, atts, vtype, version(request), base=f"{request.scheme}://{request.host}/v3",
+                            admin=c.is_admin, extended=extended, backend=self.svc.settings.backend_name)
+
+    def _atts(self, vol: Volume) -> list[Attachment]:
+        with self.svc.session() as s:
+            return self.svc.volumes.attachments(s, [vol.id])[vol.id]
+
+    async def index(self, request: web.Request) -> web.Response:
+        rows, _, more = self.svc.volumes.list(ctx(request), query(request))
+        base = f"{request.scheme}://{request.host}/v3"
+        out: dict[str, Any] = {"volumes": [views.volume_summary(v, base) for v in rows]}
+        out.update(next_links(request, "volumes", rows[-1].id if rows else None, more))
+        return json_response(out)
+
+    async def detail(self, request: web.Request) -> web.Response:
+        q = query(request)
+        rows, atts, more = self.svc.volumes.list(ctx(request), q)
+        out: dict[str, Any] = {"volumes": [self.render(request, v, atts[v.id], extended=True) for v in rows]}
+        out.update(next_links(request, "volumes", rows[-1].id if rows else None, more))
+        if version(request) >= V(3, 45) and "with_count" in q:
+            out["count"] = len(rows)
+        return json_response(out)
+
+    async def summary(self, request: web.Request) -> web.Response:
+        if version(request) < V(3, 12):
+            raise errors.NotFound("The resource could not be found.")
+        q = {k: v for k, v in query(request).items() if k not in ("limit", "marker", "offset")}
+        rows, _, _ = self.svc.volumes.list(ctx(request), q)
+        out: dict[str, Any] = {"total_size": sum(v.size for v in rows), "total_count": len(rows)}
+        if version(request) >= V(3, 36):
+            meta: dict[str, list[str]] = {}
+            for v in rows:
+                for k, val in (v.meta or {}).items():
+                    meta.setdefault(k, []).append(val)
+            out["metadata"] = meta
+        return json_response({"volume-summary": out})
+
+    async def show(self, request: web.Request) -> web.Response:
+        vol = self.svc.volumes.get(ctx(request), request.match_info["volume_id"])
+        return json_response({"volume": self.render(request, vol, self._atts(vol), extended=True)})
+
+    async def create(self, request: web.Request) -> web.Response:
+        body = (await read_json(request, schemas.VOLUME_CREATE))["volume"]
+        vol = self.svc.volumes.create(ctx(request), body)
+        return json_response({"volume": self.render(request, vol, [], extended=False)}, status=202)
+
+    async def update(self, request: web.Request) -> web.Response:
+        body = (await read_json(request, schemas.VOLUME_UPDATE))["volume"]
+        if not body:
+            raise errors.BadRequest("Missing required element 'volume' in request body: nothing to update.")
+        vol = self.svc.volumes.update(ctx(request), request.match_info["volume_id"], body)
+        return json_response({"volume": self.render(request, vol, self._atts(vol), extended=False)})
+
+    async def delete(self, request: web.Request) -> web.Response:
+        cascade = request.query.get("cascade", "false").lower() in ("true", "1", "yes")
+        force = request.query.get("force", "false").lower() in ("true", "1", "yes")
+        self.svc.volumes.delete(ctx(request), request.match_info["volume_id"], force=force, cascade=cascade)
+        return empty(202)
+
+    # --- actions --------------------------------------------------------------------------------
+
+    async def action(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        if not isinstance(body, dict) or len(body) != 1:
+            raise errors.BadRequest("Invalid request body: exactly one action is expected.")
+        name, args = next(iter(body.items()))
+        c, vid = ctx(request), request.match_info["volume_id"]
+        if name in schemas.ACTIONS:
+            validate(args, schemas.ACTIONS[name])
+        if name == "os-set_bootable":
+            self.svc.volumes.set_bootable(c, vid, schemas.truthy(args["bootable"]))
+            return empty(200)
+        if name == "os-update_readonly_flag":
+            self.svc.volumes.set_readonly(c, vid, schemas.truthy(args["readonly"]))
+            return empty(202)
+        if name == "os-extend":
+            self.svc.volumes.extend(c, vid, parse_size(args["new_size"], "new_size"), version(request) >= V(3, 42))
+            return empty(202)
+        if name == "os-reset_status":
+            self.svc.volumes.reset_status(c, vid, args or {})
+            return empty(202)
+        if name == "os-force_delete":
+            self.svc.volumes.delete(c, vid, force=True)
+            return empty(202)
+        if name == "os-volume_upload_image":
+            out = self.svc.volumes.upload(c, vid, args)
+            out["updated_at"] = views.when(out["updated_at"])
+            return json_response({"os-volume_upload_image": out}, status=202)
+        if name in ("os-reserve", "os-unreserve", "os-attach", "os-detach", "os-begin_detaching",
+                    "os-roll_detaching"):
+            self.svc.attachments.legacy(c, vid, name, args if isinstance(args, dict) else {})
+            return empty(202)
+        if name in ("os-initialize_connection", "os-terminate_connection", "os-retype", "os-migrate_volume",
+                    "os-reimage", "os-unmanage"):
+            raise errors.NotImplementedYet(f"The volume action {name} is not supported by this cloud.")
+        raise errors.BadRequest(f"Invalid request body: unknown volume action {name!r}.")

@@ -1,0 +1,157 @@
+"""Attachment bookkeeping: what compute asks of block storage when it plugs a volume into a server
+(docs/contracts.md "Volumes on servers"), and Cinder's legacy attach actions that record the same thing."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tinystack.core import errors
+from tinystack.core.auth import RequestContext
+from tinystack.volume.models import Attachment, Volume, utcnow
+
+if TYPE_CHECKING:
+    from tinystack.volume.service import VolumeService
+
+
+class Attachments:
+    def __init__(self, svc: VolumeService) -> None:
+        self.svc = svc
+
+    def connection(self, vol: Volume) -> dict[str, Any]:
+        return {"driver_volume_type": "file", "path": str(self.svc.volume_path(vol.id)), "format": "raw"}
+
+    def reserve(self, ctx: RequestContext, volume_id: str, instance_id: str | None, mountpoint: str | None,
+                host: str | None = None) -> dict[str, Any]:
+        with self.svc.session() as s:
+            vol = self.svc.volumes.find(s, ctx, volume_id)
+            if vol.status != "available" and not (vol.multiattach and vol.status == "in-use"):
+                raise errors.BadRequest(f"Invalid volume: Volume {volume_id} status must be available to reserve, "
+                                        f"but the status is {vol.status}.")
+            if instance_id and s.scalar(select(Attachment.id).where(Attachment.volume_id == vol.id,
+                                                                    Attachment.instance_uuid == instance_id)):
+                raise errors.BadRequest(f"Invalid volume: Volume {volume_id} is already attached to {instance_id}.")
+            att = Attachment(id=str(uuid.uuid4()), volume_id=vol.id, instance_uuid=instance_id, attached_host=host,
+                             mountpoint=mountpoint, attach_status="attaching",
+                             attach_mode="ro" if vol.read_only else "rw", created_at=utcnow())
+            s.add(att)
+            vol.previous_status, vol.status, vol.updated_at = vol.status, "attaching", utcnow()
+            return {"attachment_id": att.id, "volume_id": vol.id, "size_gb": vol.size,
+                    "read_only": vol.read_only, "connection": self.connection(vol)}
+
+    def _attachment(self, s: Session, attachment_id: str) -> tuple[Attachment, Volume]:
+        att = s.get(Attachment, attachment_id)
+        vol = s.get(Volume, att.volume_id) if att is not None else None
+        if att is None or vol is None:
+            raise errors.NotFound(f"Volume attachment {attachment_id} could not be found.")
+        return att, vol
+
+    def attach_complete(self, attachment_id: str, mountpoint: str | None = None) -> None:
+        with self.svc.session() as s:
+            att, vol = self._attachment(s, attachment_id)
+            att.attach_status, att.attach_time = "attached", att.attach_time or utcnow()
+            if mountpoint:
+                att.mountpoint = mountpoint
+            vol.status, vol.previous_status, vol.updated_at = "in-use", None, utcnow()
+            vol.admin_meta = {**(vol.admin_meta or {}), "attached_mode": att.attach_mode}
+
+    def attach_failed(self, attachment_id: str, reason: str) -> None:
+        with self.svc.session() as s:
+            try:
+                att, vol = self._attachment(s, attachment_id)
+            except errors.NotFound:
+                return
+            s.delete(att)
+            s.flush()
+            self._settle(s, vol)
+
+    def begin_detach(self, attachment_id: str) -> None:
+        with self.svc.session() as s:
+            att, vol = self._attachment(s, attachment_id)
+            att.attach_status = "detaching"
+            vol.status, vol.updated_at = "detaching", utcnow()
+
+    def detach_complete(self, attachment_id: str) -> None:
+        with self.svc.session() as s:
+            try:
+                att, vol = self._attachment(s, attachment_id)
+            except errors.NotFound:
+                return  # already gone: at-least-once callers
+            s.delete(att)
+            s.flush()
+            self._settle(s, vol)
+
+    def _settle(self, s: Session, vol: Volume) -> None:
+        """in-use while any attachment is attached, else available; attached_mode goes with the last one."""
+        left = list(s.scalars(select(Attachment).where(Attachment.volume_id == vol.id)))
+        if vol.status in ("attaching", "detaching", "in-use", "reserved"):
+            vol.status = "in-use" if any(a.attach_status == "attached" for a in left) else "available"
+        if not left:
+            vol.admin_meta = {k: v for k, v in (vol.admin_meta or {}).items() if k != "attached_mode"}
+        vol.updated_at = utcnow()
+
+    # --- Cinder's legacy actions (os-reserve, os-attach, ...): bookkeeping only, as in Cinder -------------
+
+    def legacy(self, ctx: RequestContext, volume_id: str, action: str, body: dict[str, Any]) -> None:
+        self.svc.enforce(ctx, "volume:update")
+        if action == "os-reserve":
+            with self.svc.session() as s:
+                vol = self.svc.volumes.find(s, ctx, volume_id)
+                if vol.status != "available":
+                    raise errors.BadRequest(f"Invalid volume: Volume status must be available to reserve, but the "
+                                            f"status is {vol.status}.")
+                vol.previous_status, vol.status = vol.status, "attaching"
+        elif action == "os-unreserve":
+            with self.svc.session() as s:
+                vol = self.svc.volumes.find(s, ctx, volume_id)
+                if vol.status == "attaching":
+                    pending = [a for a in s.scalars(select(Attachment).where(Attachment.volume_id == vol.id))
+                               if a.attach_status == "attaching"]
+                    for a in pending:
+                        s.delete(a)
+                    s.flush()
+                    self._settle(s, vol)
+        elif action == "os-attach":
+            instance_id = body.get("instance_uuid")
+            with self.svc.session() as s:
+                vol = self.svc.volumes.find(s, ctx, volume_id)
+                if vol.status not in ("available", "attaching") and not vol.multiattach:
+                    raise errors.BadRequest(f"Invalid volume: Volume status must be available or attaching (it is "
+                                            f"{vol.status}).")
+                mode = body.get("mode", "rw")
+                if vol.read_only and mode != "ro":
+                    raise errors.BadRequest("Invalid volume: Volume is read-only; attach it with mode 'ro'.")
+                att = Attachment(id=str(uuid.uuid4()), volume_id=vol.id, instance_uuid=instance_id,
+                                 attached_host=body.get("host_name"), mountpoint=body.get("mountpoint"),
+                                 attach_status="attached", attach_mode=mode, attach_time=utcnow(), created_at=utcnow())
+                s.add(att)
+                vol.status, vol.updated_at = "in-use", utcnow()
+                vol.admin_meta = {**(vol.admin_meta or {}), "attached_mode": mode}
+        elif action == "os-detach":
+            with self.svc.session() as s:
+                vol = self.svc.volumes.find(s, ctx, volume_id)
+                rows = list(s.scalars(select(Attachment).where(Attachment.volume_id == vol.id)))
+                wanted = body.get("attachment_id")
+                if wanted:
+                    rows = [a for a in rows if a.id == wanted]
+                if not rows:
+                    raise errors.BadRequest(f"Invalid volume: Volume {volume_id} is not attached.")
+                for a in rows if wanted or len(rows) == 1 else rows[:1]:
+                    s.delete(a)
+                s.flush()
+                vol.status = "detaching"
+                self._settle(s, vol)
+        elif action == "os-begin_detaching":
+            with self.svc.session() as s:
+                vol = self.svc.volumes.find(s, ctx, volume_id)
+                if vol.status != "in-use":
+                    raise errors.BadRequest(f"Invalid volume: Volume status must be in-use (it is {vol.status}).")
+                vol.status = "detaching"
+        elif action == "os-roll_detaching":
+            with self.svc.session() as s:
+                vol = self.svc.volumes.find(s, ctx, volume_id)
+                if vol.status == "detaching":
+                    vol.status = "in-use"

@@ -1,0 +1,147 @@
+"""The API side of the volume agent's contract (docs/contracts.md): sends the desired state of volumes and
+snapshots to their host, and maps the agent's reports onto Cinder's statuses."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from tinystack.volume.models import Snapshot, Volume, utcnow
+
+if TYPE_CHECKING:
+    from tinystack.volume.service import VolumeService
+
+log = logging.getLogger(__name__)
+
+# The statuses an agent report ends, and what an error in each becomes.
+_ERROR_FOR = {"creating": "error", "extending": "error_extending", "deleting": "error_deleting",
+              "downloading": "error"}
+
+
+class Controller:
+    def __init__(self, svc: VolumeService) -> None:
+        self.svc = svc
+        self.heartbeats: dict[str, dict[str, Any]] = {}  # host -> the agent's last heartbeat
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._started = False
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self.svc.bus.subscribe("status.volume", self.on_status)
+        self.svc.bus.subscribe("resync.volume", self.on_resync)
+        self.svc.bus.subscribe("heartbeat", self.on_heartbeat)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def idle(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def host_up(self, host: str | None) -> bool:
+        beat = self.heartbeats.get(host or "")
+        return beat is not None and time.time() - float(beat.get("time") or 0) < self.svc.settings.service_down_time
+
+    # --- desired state ----------------------------------------------------------------------------
+
+    def publish_soon(self, kind: str, rid: str) -> None:
+        task = asyncio.get_running_loop().create_task(self.publish(kind, rid))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def message(self, row: Volume | Snapshot) -> dict[str, Any]:
+        kind = "volume" if isinstance(row, Volume) else "snapshot"
+        if row.status == "deleting":
+            return {"op": "delete", "type": kind, "id": row.id, "generation": row.generation}
+        if isinstance(row, Volume):
+            spec = {"id": row.id, "size_gb": row.size, "source": row.doc.get("source") or {"type": "blank"},
+                    "upload": row.doc.get("upload")}
+        else:
+            spec = {"id": row.id, "volume_id": row.volume_id}
+        return {"op": "put", "type": kind, "id": row.id, "generation": row.generation, "spec": spec}
+
+    async def publish(self, kind: str, rid: str) -> None:
+        with self.svc.session() as s:
+            row: Volume | Snapshot | None = s.get(Volume, rid) if kind == "volume" else s.get(Snapshot, rid)
+            if row is None or not row.host:
+                return
+            host, msg = row.host, self.message(row)
+        await self.svc.bus.publish(f"agent.volume.{host}", msg)
+
+    # --- agent reports ----------------------------------------------------------------------------
+
+    async def on_heartbeat(self, msg: dict[str, Any]) -> None:
+        if msg.get("agent") == "volume" and msg.get("host"):
+            self.heartbeats[str(msg["host"])] = dict(msg)
+
+    async def on_resync(self, msg: dict[str, Any]) -> None:
+        """An agent (re)started: everything it should hold, then the complete list (the rest is garbage)."""
+        host = msg.get("host")
+        if not isinstance(host, str):
+            return
+        with self.svc.session() as s:
+            rows: list[Volume | Snapshot] = [*s.scalars(select(Volume).where(Volume.host == host)),
+                                             *s.scalars(select(Snapshot).where(Snapshot.host == host))]
+            messages = [self.message(r) for r in rows]
+        ids: dict[str, list[str]] = {"volume": [], "snapshot": []}
+        for m in messages:
+            await self.svc.bus.publish(f"agent.volume.{host}", m)
+            if m["op"] == "put":
+                ids[m["type"]].append(m["id"])
+        await self.svc.bus.publish(f"agent.volume.{host}", {"op": "sync", "types": ["volume", "snapshot"], "ids": ids})
+
+    async def on_status(self, msg: dict[str, Any]) -> None:
+        kind, rid = msg.get("type"), msg.get("id")
+        st = msg.get("status") or {}
+        observed = int(msg.get("observed_generation") or 0)
+        if kind not in ("volume", "snapshot") or not isinstance(rid, str):
+            return
+        with self.svc.session() as s:
+            row: Volume | Snapshot | None = s.get(Volume, rid) if kind == "volume" else s.get(Snapshot, rid)
+            if row is None:
+                return
+            row.observed_generation = max(row.observed_generation, observed)
+            state = st.get("state")
+            if state == "deleted":
+                if row.status == "deleting":
+                    s.delete(row)
+                return
+            if observed < row.generation:
+                return  # about an older desired state; the newer one is on its way
+            if state == "error":
+                reason = str(st.get("reason") or "the volume agent failed")[:1000]
+                log.warning("%s %s: %s", kind, rid, reason)
+                row.fault = reason
+                if isinstance(row, Volume) and row.status == "uploading":
+                    row.status, row.previous_status = row.previous_status or "available", None
+                elif row.status in _ERROR_FOR:
+                    row.status = _ERROR_FOR[row.status]
+                row.updated_at = utcnow()
+            elif state == "ready":
+                row.fault = None
+                if isinstance(row, Volume):
+                    self._volume_ready(row, st)
+                elif row.status == "creating":
+                    row.status, row.updated_at = "available", utcnow()
+
+    @staticmethod
+    def _volume_ready(vol: Volume, st: dict[str, Any]) -> None:
+        if vol.status == "creating":
+            vol.status, vol.launched_at = "available", utcnow()
+        elif vol.status == "extending":
+            vol.status, vol.previous_status = vol.previous_status or "available", None
+        elif vol.status == "uploading":
+            wanted = int((vol.doc.get("upload") or {}).get("seq") or 0)
+            if int(st.get("upload_seq") or 0) >= wanted:
+                vol.status, vol.previous_status = vol.previous_status or "available", None
+        else:
+            return
+        vol.updated_at = utcnow()

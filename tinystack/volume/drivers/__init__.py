@@ -1,0 +1,1 @@
+"""Volume drivers: what the volume agent asks of a storage backend (``base``), raw files (``file``), in memory (``fake``)."""

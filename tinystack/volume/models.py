@@ -1,0 +1,107 @@
+"""Block storage tables: volumes, their attachments, snapshots, volume types and quotas. Metadata and extra
+specs are JSON columns: they are read whole with their owner and never queried on their own."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tinystack.core.db import Base
+
+UUID = String(36)
+PROJECT = String(255)
+
+
+def utcnow() -> datetime:
+    """Naive UTC, as the tables store it."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class VolumeType(Base):
+    __tablename__ = "volume_type"
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    extra_specs: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # Projects that may use a private type.
+    projects: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Volume(Base):
+    __tablename__ = "volume_volume"
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    project_id: Mapped[str] = mapped_column(PROJECT, index=True)
+    user_id: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    # The status to go back to when an upload or extend finishes (available or in-use).
+    previous_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    availability_zone: Mapped[str] = mapped_column(String(255))
+    volume_type_id: Mapped[str | None] = mapped_column(UUID, nullable=True)
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    bootable: Mapped[bool] = mapped_column(Boolean, default=False)
+    read_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    multiattach: Mapped[bool] = mapped_column(Boolean, default=False)
+    snapshot_id: Mapped[str | None] = mapped_column(UUID, nullable=True)
+    source_volid: Mapped[str | None] = mapped_column(UUID, nullable=True)
+    image_id: Mapped[str | None] = mapped_column(UUID, nullable=True)
+    meta: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    image_meta: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # Cinder's admin metadata (readonly, attached_mode): shown in ``metadata``, changed only by actions.
+    admin_meta: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # The desired state sent to the volume agent (docs/contracts.md): source, upload.
+    doc: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    observed_generation: Mapped[int] = mapped_column(Integer, default=0)
+    fault: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, onupdate=utcnow)
+    launched_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Attachment(Base):
+    __tablename__ = "volume_attachment"
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    volume_id: Mapped[str] = mapped_column(UUID, ForeignKey("volume_volume.id", ondelete="CASCADE"), index=True)
+    instance_uuid: Mapped[str | None] = mapped_column(UUID, nullable=True)
+    attached_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    mountpoint: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    attach_status: Mapped[str] = mapped_column(String(32))  # attaching, attached, detaching
+    attach_mode: Mapped[str] = mapped_column(String(8), default="rw")
+    attach_time: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Snapshot(Base):
+    __tablename__ = "volume_snapshot"
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    volume_id: Mapped[str] = mapped_column(UUID, index=True)
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    project_id: Mapped[str] = mapped_column(PROJECT, index=True)
+    user_id: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    meta: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    observed_generation: Mapped[int] = mapped_column(Integer, default=0)
+    fault: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, onupdate=utcnow)
+
+
+class Quota(Base):
+    __tablename__ = "volume_quota"
+    project_id: Mapped[str] = mapped_column(PROJECT, primary_key=True)
+    resource: Mapped[str] = mapped_column(String(255), primary_key=True)
+    hard_limit: Mapped[int] = mapped_column(Integer)
+
+TABLES = [VolumeType.__table__, Volume.__table__, Attachment.__table__, Snapshot.__table__, Quota.__table__]

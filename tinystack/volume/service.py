@@ -1,0 +1,125 @@
+"""The block storage service: the one object the API, compute and the controller use. Rules live in one
+module per concept (volumes, snapshots, types, quotas, attachments); this holds the shared handles, and the
+attachment calls compute makes (docs/contracts.md "Volumes on servers")."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from tinystack.config import Config
+from tinystack.core import errors
+from tinystack.core.auth import RequestContext
+from tinystack.core.bus import Bus
+from tinystack.core.db import Database
+from tinystack.core.policy import PolicyEngine
+from tinystack.volume import agent_settings, policies
+from tinystack.volume import settings as settings_mod
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class VolumeService:
+    def __init__(self, config: Config, db: Database, bus: Bus, policy: PolicyEngine,
+                 services: Mapping[str, Any]) -> None:
+        self.config = config
+        self.settings = settings_mod.load(config)
+        self.volumes_path = agent_settings.load(config).volumes_path
+        self.db = db
+        self.bus = bus
+        self.policy = policy
+        self.services = services
+        policy.register_defaults(policies.DEFAULTS)
+        from tinystack.volume.attachments import Attachments
+        from tinystack.volume.controller import Controller
+        from tinystack.volume.quotas import Quotas
+        from tinystack.volume.snapshots import Snapshots
+        from tinystack.volume.types import VolumeTypes
+        from tinystack.volume.volumes import Volumes
+
+        self.types = VolumeTypes(self)
+        self.quotas = Quotas(self)
+        self.volumes = Volumes(self)
+        self.snapshots = Snapshots(self)
+        self.attachments = Attachments(self)
+        self.controller = Controller(self)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self.db.session() as s:
+            yield s
+
+    def enforce(self, ctx: RequestContext, rule: str, target: Mapping[str, Any] | None = None) -> None:
+        self.policy.enforce(rule, target if target is not None else {"project_id": ctx.project_id}, ctx.creds())
+
+    def allowed(self, ctx: RequestContext, rule: str, target: Mapping[str, Any] | None = None) -> bool:
+        return self.policy.check(rule, target if target is not None else {"project_id": ctx.project_id},
+                                 ctx.creds())
+
+    def service(self, name: str) -> Any:
+        svc = self.services.get(name)
+        if svc is None:
+            raise errors.ServiceUnavailable(f"The {name} service is not available in this cloud.")
+        return svc
+
+    def zone_names(self) -> list[str]:
+        return [self.settings.default_availability_zone]
+
+    def host_usage(self, host: str) -> list[dict[str, Any]]:
+        """os-hosts/{host}: volume and snapshot totals on ``host``, all projects then each project."""
+        from sqlalchemy import select
+
+        from tinystack.volume.models import Snapshot, Volume
+
+        totals: dict[str, dict[str, Any]] = {}
+        with self.session() as s:
+            for model, count, size in ((Volume, "volume_count", "total_volume_gb"),
+                                       (Snapshot, "snapshot_count", "total_snapshot_gb")):
+                for project_id, gb in s.execute(select(model.project_id, model.size).where(model.host == host)):
+                    for key in ("(total)", project_id):
+                        row = totals.setdefault(key, {"project": key, "host": host, "volume_count": 0,
+                                                      "total_volume_gb": 0, "snapshot_count": 0,
+                                                      "total_snapshot_gb": 0})
+                        row[count] += 1
+                        row[size] += gb
+        totals.setdefault("(total)", {"project": "(total)", "host": host, "volume_count": 0, "total_volume_gb": 0,
+                                      "snapshot_count": 0, "total_snapshot_gb": 0})
+        return [totals.pop("(total)"), *totals.values()]
+
+    def volume_path(self, volume_id: str) -> Path:
+        return self.volumes_path / f"volume-{volume_id}"
+
+    # --- what compute calls (docs/contracts.md) ---------------------------------------------------
+
+    def get(self, ctx: RequestContext, volume_id: str) -> dict[str, Any]:
+        """The volume as compute needs it: id, status, size, attachments."""
+        vol = self.volumes.get(ctx, volume_id)
+        with self.session() as s:
+            atts = self.volumes.attachments(s, [vol.id])[vol.id]
+        return {"id": vol.id, "name": vol.name, "status": vol.status, "size": vol.size,
+                "project_id": vol.project_id, "bootable": vol.bootable, "multiattach": vol.multiattach,
+                "read_only": vol.read_only,
+                "attachments": [{"id": a.id, "server_id": a.instance_uuid, "device": a.mountpoint,
+                                 "attach_status": a.attach_status} for a in atts]}
+
+    def reserve(self, ctx: RequestContext, volume_id: str, instance_id: str, mountpoint: str | None) -> dict[str, Any]:
+        return self.attachments.reserve(ctx, volume_id, instance_id, mountpoint)
+
+    def attach_complete(self, attachment_id: str, mountpoint: str | None = None) -> None:
+        self.attachments.attach_complete(attachment_id, mountpoint)
+
+    def attach_failed(self, attachment_id: str, reason: str) -> None:
+        self.attachments.attach_failed(attachment_id, reason)
+
+    def begin_detach(self, attachment_id: str) -> None:
+        self.attachments.begin_detach(attachment_id)
+
+    def detach_complete(self, attachment_id: str) -> None:
+        self.attachments.detach_complete(attachment_id)
+
+    def delete_volume(self, ctx: RequestContext, volume_id: str) -> None:
+        self.volumes.delete(ctx, volume_id)

@@ -1,0 +1,98 @@
+"""Resources → Cinder v3 JSON. Fields appear from the microversion that added them, and the extension fields
+(``os-vol-*``) only where Cinder shows them: show and detailed lists, never create or update."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from tinystack.core.web import Version
+from tinystack.volume.models import Attachment, Snapshot, Volume, VolumeType
+
+V = Version
+
+
+def when(t: datetime | None) -> str | None:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%f") if t is not None else None
+
+
+def links(base: str, project_id: str, kind: str, rid: str) -> list[dict[str, str]]:
+    root = base.rsplit("/v3", 1)[0]
+    return [{"rel": "self", "href": f"{base}/{project_id}/{kind}/{rid}"},
+            {"rel": "bookmark", "href": f"{root}/{project_id}/{kind}/{rid}"}]
+
+
+def attachment(a: Attachment) -> dict[str, Any]:
+    return {"server_id": a.instance_uuid, "attachment_id": a.id, "attached_at": when(a.attach_time),
+            "host_name": a.attached_host, "volume_id": a.volume_id, "device": a.mountpoint, "id": a.volume_id}
+
+
+def volume_summary(vol: Volume, base: str) -> dict[str, Any]:
+    return {"id": vol.id, "name": vol.name, "links": links(base, vol.project_id, "volumes", vol.id)}
+
+
+def volume(vol: Volume, attachments: list[Attachment], vtype: VolumeType | None, v: Version, *, base: str,
+           admin: bool, extended: bool, backend: str) -> dict[str, Any]:
+    """The detailed view. ``extended``: show and detailed lists, which carry the os-vol-* extension fields."""
+    out: dict[str, Any] = {
+        "id": vol.id, "name": vol.name, "description": vol.description, "status": vol.status, "size": vol.size,
+        "availability_zone": vol.availability_zone, "created_at": when(vol.created_at),
+        "updated_at": when(vol.updated_at),
+        "attachments": [attachment(a) for a in attachments if a.attach_status == "attached"],
+        "links": links(base, vol.project_id, "volumes", vol.id),
+        "volume_type": vtype.name if vtype is not None else None, "snapshot_id": vol.snapshot_id,
+        "source_volid": vol.source_volid, "metadata": {**(vol.meta or {}), **(vol.admin_meta or {})}, "user_id": vol.user_id,
+        "bootable": "true" if vol.bootable else "false", "encrypted": False, "replication_status": None,
+        "consistencygroup_id": None, "multiattach": vol.multiattach,
+    }
+    if admin:
+        out["migration_status"] = None
+    if v >= V(3, 13):
+        out["group_id"] = None
+    if v >= V(3, 21) and admin:
+        out["provider_id"] = None
+    if v >= V(3, 48):
+        out["shared_targets"] = False
+        if admin:
+            out["service_uuid"] = None
+    if v >= V(3, 61) and admin:
+        out["cluster_name"] = None
+    if v >= V(3, 63):
+        out["volume_type_id"] = vol.volume_type_id
+    if v >= V(3, 64):
+        out["encryption_key_id"] = None
+    if v >= V(3, 65):
+        out["consumes_quota"] = True
+    if extended:
+        out["os-vol-tenant-attr:tenant_id"] = vol.project_id
+        if admin:
+            out["os-vol-host-attr:host"] = f"{vol.host}@{backend}#{backend}" if vol.host else None
+            out["os-vol-mig-status-attr:migstat"] = None
+            out["os-vol-mig-status-attr:name_id"] = None
+        if vol.image_meta:
+            out["volume_image_metadata"] = dict(vol.image_meta)
+    return out
+
+
+def snapshot(snap: Snapshot, v: Version, *, extended: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": snap.id, "status": snap.status, "size": snap.size, "created_at": when(snap.created_at),
+        "updated_at": when(snap.updated_at), "name": snap.name, "description": snap.description,
+        "volume_id": snap.volume_id, "metadata": dict(snap.meta or {}),
+    }
+    if v >= V(3, 14):
+        out["group_snapshot_id"] = None
+    if v >= V(3, 41):
+        out["user_id"] = snap.user_id
+    if v >= V(3, 65):
+        out["consumes_quota"] = True
+    if extended:
+        out["os-extended-snapshot-attributes:progress"] = "100%" if snap.status == "available" else "0%"
+        out["os-extended-snapshot-attributes:project_id"] = snap.project_id
+    return out
+
+
+def volume_type(t: VolumeType, *, show_specs: bool = True) -> dict[str, Any]:
+    return {"id": t.id, "name": t.name, "description": t.description, "is_public": t.is_public,
+            "os-volume-type-access:is_public": t.is_public, "qos_specs_id": None,
+            "extra_specs": dict(t.extra_specs or {}) if show_specs else {}}

@@ -1,0 +1,410 @@
+"""Volume rules: create (blank, from a volume, a snapshot or an image), list with Cinder's filters, update,
+delete, metadata and the actions that change a volume's bookkeeping or its file (extend, upload)."""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import json
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tinystack.core import errors
+from tinystack.core.auth import RequestContext
+from tinystack.volume.models import Attachment, Snapshot, Volume, utcnow
+from tinystack.volume.schemas import truthy
+
+if TYPE_CHECKING:
+    from tinystack.volume.service import VolumeService
+
+# Cinder's volume statuses; a list filter on anything else simply matches nothing.
+DELETABLE = ("available", "error", "error_restoring", "error_extending", "error_managing")
+SORT_KEYS = ("id", "name", "status", "size", "availability_zone", "created_at", "updated_at", "bootable",
+             "project_id", "user_id", "volume_type_id", "display_name")
+# Image properties Glance owns; they are not copied into volume_image_metadata as custom properties.
+_IMAGE_CORE = ("id", "name", "checksum", "container_format", "disk_format", "min_disk", "min_ram", "size")
+
+
+def not_found(volume_id: str) -> errors.NotFound:
+    return errors.NotFound(f"Volume {volume_id} could not be found.")
+
+
+def invalid(message: str) -> errors.BadRequest:
+    return errors.BadRequest(f"Invalid volume: {message}")
+
+
+def parse_size(raw: Any, name: str = "size") -> int:
+    try:
+        size = int(str(raw).strip())
+    except (TypeError, ValueError):
+        raise errors.BadRequest(f"Invalid input received: {name} must be an integer, got {raw!r}.") from None
+    if size <= 0:
+        raise errors.BadRequest(f"Invalid input received: {name} must be an integer and greater than 0.")
+    return size
+
+
+def parse_metadata_filter(raw: str) -> dict[str, str]:
+    """``metadata={'k': 'v'}``: Cinder reads a Python literal; JSON works too."""
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            value = parse(raw)
+        except (ValueError, SyntaxError):
+            continue
+        if isinstance(value, dict):
+            return {str(k): str(v) for k, v in value.items()}
+    raise errors.BadRequest(f"Invalid metadata filter {raw!r}: expected a dictionary.")
+
+
+def parse_sort(q: dict[str, str]) -> list[tuple[str, str]]:
+    """``sort=k1:dir,k2`` or ``sort_key``/``sort_dir``; Cinder's default is newest first."""
+    pairs: list[tuple[str, str]] = []
+    if q.get("sort"):
+        for part in q["sort"].split(","):
+            key, _, direction = part.strip().partition(":")
+            pairs.append((key.strip(), (direction or "desc").strip().lower()))
+    elif q.get("sort_key") or q.get("sort_dir"):
+        pairs.append((q.get("sort_key") or "created_at", (q.get("sort_dir") or "desc").lower()))
+    for key, direction in pairs:
+        if key not in SORT_KEYS:
+            raise errors.BadRequest(f"Invalid input received: Invalid sort key {key}.")
+        if direction not in ("asc", "desc"):
+            raise errors.BadRequest(f"Invalid input received: Invalid sort direction {direction}.")
+    keys = [k for k, _ in pairs]
+    if "created_at" not in keys:
+        pairs.append(("created_at", "desc"))
+    if "id" not in keys:
+        pairs.append(("id", "desc"))
+    return [("name" if k == "display_name" else k, d) for k, d in pairs]
+
+
+def sort_rows(rows: list[Any], pairs: list[tuple[str, str]]) -> list[Any]:
+    def by(key: str) -> Callable[[Any], tuple[bool, Any]]:
+        def value(row: Any) -> tuple[bool, Any]:
+            v = getattr(row, key)
+            return (v is not None, v if v is not None else 0)  # None sorts first, as in the database
+
+        return value
+
+    for key, direction in reversed(pairs):
+        rows.sort(key=by(key), reverse=direction == "desc")
+    return rows
+
+
+def page(rows: list[Any], q: dict[str, str], max_limit: int) -> tuple[list[Any], bool]:
+    """``marker``/``limit``/``offset`` over sorted rows; returns the page and whether a next link is due."""
+    marker = q.get("marker")
+    if marker:
+        ids = [r.id for r in rows]
+        if marker not in ids:
+            raise errors.BadRequest(f"Invalid input received: marker [{marker}] not found.")
+        rows = rows[ids.index(marker) + 1:]
+    if q.get("offset"):
+        rows = rows[parse_nonneg(q["offset"], "offset"):]
+    limit = parse_nonneg(q["limit"], "limit") if q.get("limit") else None
+    limit = max_limit if limit is None else min(limit, max_limit)
+    return rows[:limit], len(rows[:limit]) == limit and (q.get("limit") is not None or len(rows) > limit)
+
+
+def parse_nonneg(raw: str, name: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise errors.BadRequest(f"Invalid input received: {name} must be an integer.") from None
+    if value < 0:
+        raise errors.BadRequest(f"Invalid input received: {name} must be >= 0.")
+    return value
+
+
+class Volumes:
+    def __init__(self, svc: VolumeService) -> None:
+        self.svc = svc
+
+    def find(self, s: Session, ctx: RequestContext, volume_id: str) -> Volume:
+        vol = s.get(Volume, volume_id) if len(volume_id) <= 36 else None
+        if vol is None or not (ctx.is_admin or vol.project_id == ctx.project_id):
+            raise not_found(volume_id)
+        return vol
+
+    def get(self, ctx: RequestContext, volume_id: str) -> Volume:
+        self.svc.enforce(ctx, "volume:get")
+        with self.svc.session() as s:
+            vol = self.find(s, ctx, volume_id)
+            s.expunge(vol)
+        return vol
+
+    # --- create ---------------------------------------------------------------------------------
+
+    def create(self, ctx: RequestContext, body: dict[str, Any]) -> Volume:
+        self.svc.enforce(ctx, "volume:create")
+        name = body.get("name", body.get("display_name"))
+        description = body.get("description", body.get("display_description"))
+        image_ref = body.get("imageRef") or body.get("image_id")
+        sources = [k for k in ("snapshot_id", "source_volid", "backup_id") if body.get(k)] + (["image"] if image_ref else [])
+        if len(sources) > 1:
+            raise errors.BadRequest("Invalid input received: only one of snapshot_id, source_volid, imageRef and "
+                                    "backup_id may be given.")
+        if body.get("backup_id"):
+            raise errors.NotFound(f"Backup {body['backup_id']} could not be found.")
+        size = parse_size(body["size"]) if body.get("size") is not None else None
+        az = body.get("availability_zone") or self.svc.settings.default_availability_zone
+        if az not in self.svc.zone_names():
+            raise errors.BadRequest(f"Invalid input received: Availability zone '{az}' is invalid.")
+        image_meta: dict[str, str] = {}
+        with self.svc.session() as s:
+            vtype = self.svc.types.resolve(s, ctx, body.get("volume_type"))
+            source: dict[str, Any] = {"type": "blank"}
+            snapshot_id = source_volid = None
+            bootable = False
+            if body.get("snapshot_id"):
+                snap = self.svc.snapshots.find(s, ctx, str(body["snapshot_id"]))
+                if snap.status != "available":
+                    raise errors.BadRequest(f"Invalid snapshot: Originating snapshot status must be one of "
+                                            f"'available' values (it is {snap.status}).")
+                size = size or snap.size
+                if size < snap.size:
+                    raise errors.BadRequest(f"Invalid input received: Volume size '{size}'GB cannot be smaller than "
+                                            f"the snapshot size {snap.size}GB. They must be >= original snapshot size.")
+                parent = s.get(Volume, snap.volume_id)
+                bootable = bool(parent and parent.bootable)
+                image_meta = dict(parent.image_meta or {}) if parent else {}
+                source, snapshot_id = {"type": "snapshot", "id": snap.id}, snap.id
+            elif body.get("source_volid"):
+                src = self.find(s, ctx, str(body["source_volid"]))
+                if src.status not in ("available", "in-use"):
+                    raise invalid(f"Source volume {src.id} status must be available or in-use (it is {src.status}).")
+                size = size or src.size
+                if size < src.size:
+                    raise errors.BadRequest(f"Invalid input received: Volume size '{size}'GB cannot be smaller than "
+                                            f"the source volume size {src.size}GB.")
+                bootable, image_meta = src.bootable, dict(src.image_meta or {})
+                source, source_volid = {"type": "volume", "id": src.id}, src.id
+            elif image_ref:
+                image = self._image(ctx, str(image_ref))
+                min_gb = max(int(image.get("min_disk") or 0), -(-int(image.get("virtual_size") or image["size"] or 0)
+                                                                // 1024**3))
+                size = size or max(min_gb, 1)
+                if size < min_gb:
+                    raise errors.BadRequest(f"Invalid input received: Image {image['id']} needs a volume of at least "
+                                            f"{min_gb}GB; {size}GB was asked for.")
+                bootable, image_meta = True, self._image_metadata(image)
+                source = {"type": "image", "id": image["id"], "disk_format": image["disk_format"]}
+            if size is None:
+                raise errors.BadRequest("Invalid input received: size is required when no source is given.")
+            self.svc.quotas.check(s, ctx.project_id or "", volumes=1, gigabytes=size)
+            vol = Volume(id=str(uuid.uuid4()), name=name, description=description, project_id=ctx.project_id or "",
+                         user_id=ctx.user_id, size=size, status="creating", availability_zone=az,
+                         volume_type_id=vtype.id, host=self.svc.settings.volume_host, bootable=bootable,
+                         multiattach=truthy(body.get("multiattach", False)), snapshot_id=snapshot_id,
+                         source_volid=source_volid, image_id=source.get("id") if source["type"] == "image" else None,
+                         meta=dict(body.get("metadata") or {}), image_meta=image_meta, admin_meta={},
+                         doc={"source": source, "upload": None}, generation=1, created_at=utcnow())
+            s.add(vol)
+            s.flush()
+            s.expunge(vol)
+        self.svc.controller.publish_soon("volume", vol.id)
+        return vol
+
+    def _image(self, ctx: RequestContext, image_id: str) -> dict[str, Any]:
+        try:
+            image = self.svc.service("image").get(ctx, image_id)
+        except errors.NotFound:
+            raise errors.NotFound(f"Image {image_id} could not be found.") from None
+        if image.status != "active":
+            raise errors.BadRequest(f"Invalid image identifier or unable to access requested image: {image_id} "
+                                    f"is {image.status}.")
+        props = {p.name: p.value for p in image.properties}
+        return {"id": image.id, "name": image.name, "disk_format": image.disk_format,
+                "container_format": image.container_format, "size": image.size or 0,
+                "virtual_size": image.virtual_size, "checksum": image.checksum, "min_disk": image.min_disk or 0,
+                "min_ram": image.min_ram or 0, "properties": props}
+
+    @staticmethod
+    def _image_metadata(image: dict[str, Any]) -> dict[str, str]:
+        """What Cinder keeps of the image as ``volume_image_metadata``: its core fields and custom properties."""
+        out = {("image_id" if k == "id" else "image_name" if k == "name" else k): str(image[k])
+               for k in _IMAGE_CORE if image.get(k) is not None}
+        out.update({k: str(v) for k, v in (image.get("properties") or {}).items()})
+        return out
+
+    # --- list / update ------------------------------------------------------------------------------
+
+    def list(self, ctx: RequestContext,
+             q: dict[str, str]) -> tuple[builtins.list[Volume], dict[str, builtins.list[Attachment]], bool]:
+        """Matching volumes, their attachments, and whether the page is full (a next link is due)."""
+        self.svc.enforce(ctx, "volume:get_all")
+        all_tenants = ctx.is_admin and truthy(q.get("all_tenants", "0") or "1") if "all_tenants" in q else False
+        with self.svc.session() as s:
+            stmt = select(Volume)
+            if not all_tenants:
+                stmt = stmt.where(Volume.project_id == (q.get("project_id") if ctx.is_admin and q.get("project_id")
+                                                        else ctx.project_id))
+            elif q.get("project_id"):
+                stmt = stmt.where(Volume.project_id == q["project_id"])
+            name = q.get("name", q.get("display_name"))
+            if name is not None:
+                stmt = stmt.where(Volume.name == name)
+            for key in ("status", "availability_zone"):
+                if q.get(key):
+                    stmt = stmt.where(getattr(Volume, key) == q[key])
+            if q.get("bootable"):
+                stmt = stmt.where(Volume.bootable.is_(truthy(q["bootable"])))
+            rows = list(s.scalars(stmt))
+            if q.get("metadata"):
+                want = parse_metadata_filter(q["metadata"])
+                rows = [v for v in rows if all((v.meta or {}).get(k) == val for k, val in want.items())]
+            if q.get("volume_type"):
+                vtype = self.svc.types.resolve(s, ctx, q["volume_type"])
+                rows = [v for v in rows if v.volume_type_id == vtype.id]
+            rows = sort_rows(rows, parse_sort(q))
+            rows, more = page(rows, q, self.svc.settings.max_limit)
+            atts = self.attachments(s, [v.id for v in rows])
+            for v in rows:
+                s.expunge(v)
+        return rows, atts, more
+
+    def attachments(self, s: Session, volume_ids: builtins.list[str]) -> dict[str, builtins.list[Attachment]]:
+        out: dict[str, builtins.list[Attachment]] = {vid: [] for vid in volume_ids}
+        if volume_ids:
+            for a in s.scalars(select(Attachment).where(Attachment.volume_id.in_(volume_ids))
+                               .order_by(Attachment.created_at)):
+                out[a.volume_id].append(a)
+                s.expunge(a)
+        return out
+
+    def update(self, ctx: RequestContext, volume_id: str, body: dict[str, Any]) -> Volume:
+        self.svc.enforce(ctx, "volume:update")
+        with self.svc.session() as s:
+            vol = self.find(s, ctx, volume_id)
+            if "name" in body or "display_name" in body:
+                vol.name = body.get("name", body.get("display_name"))
+            if "description" in body or "display_description" in body:
+                vol.description = body.get("description", body.get("display_description"))
+            if "metadata" in body:
+                vol.meta = dict(body["metadata"])
+            vol.updated_at = utcnow()
+            s.flush()
+            s.expunge(vol)
+        return vol
+
+    # --- metadata -------------------------------------------------------------------------------
+
+    def metadata(self, ctx: RequestContext, volume_id: str, change: Callable[[dict[str, str]], dict[str, str]] | None
+                 = None) -> dict[str, str]:
+        """The volume's user metadata, after ``change`` (which gets a copy and returns the new dict) if given."""
+        self.svc.enforce(ctx, "volume:update_volume_metadata" if change else "volume:get_volume_metadata")
+        with self.svc.session() as s:
+            vol = self.find(s, ctx, volume_id)
+            meta = dict(vol.meta or {})
+            if change is not None:
+                if vol.status == "maintenance":
+                    raise invalid(f"Volume {volume_id} is in maintenance.")
+                meta = change(meta)
+                vol.meta, vol.updated_at = meta, utcnow()
+            return {**meta, **(vol.admin_meta or {})} if change is None else meta
+
+    # --- delete ---------------------------------------------------------------------------------
+
+    def delete(self, ctx: RequestContext, volume_id: str, force: bool = False, cascade: bool = False) -> None:
+        self.svc.enforce(ctx, "volume:delete")
+        with self.svc.session() as s:
+            vol = self.find(s, ctx, volume_id)
+            if force:
+                self.svc.enforce(ctx, "volume_extension:volume_admin_actions:force_delete")
+            elif vol.status not in DELETABLE:
+                raise invalid("Volume status must be available or error or error_restoring or error_extending or "
+                              "error_managing and must not be migrating, attached, belong to a group, have "
+                              "snapshots or be disassociated from snapshots after volume transfer.")
+            if s.scalar(select(Attachment.id).where(Attachment.volume_id == vol.id).limit(1)) and not force:
+                raise invalid("Volume must not be attached.")
+            snaps = list(s.scalars(select(Snapshot).where(Snapshot.volume_id == vol.id)))
+            if snaps and not cascade:
+                raise invalid(f"Volume still has {len(snaps)} dependent snapshots.")
+            for snap in snaps:
+                snap.status, snap.generation = "deleting", snap.generation + 1
+            for a in s.scalars(select(Attachment).where(Attachment.volume_id == vol.id)):
+                s.delete(a)
+            vol.status, vol.generation, vol.updated_at = "deleting", vol.generation + 1, utcnow()
+            snap_ids = [snap.id for snap in snaps]
+        for sid in snap_ids:
+            self.svc.controller.publish_soon("snapshot", sid)
+        self.svc.controller.publish_soon("volume", volume_id)
+
+    # --- actions --------------------------------------------------------------------------------
+
+    def set_bootable(self, ctx: RequestContext, volume_id: str, bootable: bool) -> None:
+        self.svc.enforce(ctx, "volume:update")
+        with self.svc.session() as s:
+            vol = self.find(s, ctx, volume_id)
+            vol.bootable, vol.updated_at = bootable, utcnow()
+
+    def set_readonly(self, ctx: RequestContext, volume_id: str, readonly: bool) -> None:
+        self.svc.enforce(ctx, "volume:update_readonly_flag")
+        with self.svc.session() as s:
+            vol = self.find(s, ctx, volume_id)
+            if vol.status != "available":
+                raise invalid(f"Volume status must be available to update readonly flag (it is {vol.status}).")
+            vol.read_only = readonly
+            vol.admin_meta = {**(vol.admin_meta or {}), "readonly": str(readonly)}
+            vol.updated_at = utcnow()
+
+    def extend(self, ctx: RequestContext, volume_id: str, new_size: int, version_allows_in_use: bool) -> None:
+        self.svc.enforce(ctx, "volume:extend")
+        with self.svc.session() as s:
+            vol = self.find(s, ctx, volume_id)
+            allowed = ("available", "in-use") if version_allows_in_use else ("available",)
+            if vol.status not in allowed:
+                raise invalid(f"Volume status must be {' or '.join(allowed)} to extend (it is {vol.status}).")
+            if new_size <= vol.size:
+                raise errors.BadRequest(f"Invalid input received: New size for extend must be greater than "
+                                        f"current size. (current: {vol.size}, extended: {new_size}).")
+            self.svc.quotas.check(s, vol.project_id, gigabytes=new_size - vol.size)
+            vol.previous_status, vol.status = vol.status, "extending"
+            vol.size, vol.generation, vol.updated_at = new_size, vol.generation + 1, utcnow()
+        self.svc.controller.publish_soon("volume", volume_id)
+
+    def reset_status(self, ctx: RequestContext, volume_id: str, body: dict[str, Any]) -> None:
+        self.svc.enforce(ctx, "volume_extension:volume_admin_actions:reset_status")
+        with self.svc.session() as s:
+            vol = self.find(s, ctx, volume_id)
+            if body.get("status"):
+                vol.status = body["status"]
+            if body.get("attach_status") == "detached":
+                for a in s.scalars(select(Attachment).where(Attachment.volume_id == vol.id)):
+                    s.delete(a)
+            vol.updated_at = utcnow()
+
+    def upload(self, ctx: RequestContext, volume_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``os-volume_upload_image``: a new image now (queued), its data from the volume agent."""
+        self.svc.enforce(ctx, "volume:copy_volume_to_image")
+        visibility = body.get("visibility", "private")
+        if visibility == "public" or truthy(body.get("protected", False)):
+            self.svc.enforce(ctx, "volume_extension:volume_actions:upload_public")
+        disk_format = body.get("disk_format", "raw")
+        container_format = body.get("container_format", "bare")
+        with self.svc.session() as s:
+            vol = self.find(s, ctx, volume_id)
+            if vol.status not in ("available", "in-use") or (vol.status == "in-use" and not truthy(body.get("force", False))):
+                raise invalid(f"Volume {volume_id} status must be available or in-use with force (it is {vol.status}).")
+            props = {k: v for k, v in (vol.image_meta or {}).items() if k not in
+                     ("image_id", "image_name", "checksum", "container_format", "disk_format", "size", "min_disk",
+                      "min_ram", "kernel_id", "ramdisk_id") and not k.startswith("os_glance")}
+        image = self.svc.service("image").create(ctx, {
+            "name": body["image_name"], "disk_format": disk_format, "container_format": container_format,
+            "visibility": visibility, "protected": truthy(body.get("protected", False)), **props})
+        with self.svc.session() as s:
+            vol = self.find(s, ctx, volume_id)
+            seq = int((vol.doc.get("upload") or {}).get("seq") or 0) + 1
+            vol.doc = {**vol.doc, "upload": {"seq": seq, "image_id": image.id, "disk_format": disk_format}}
+            vol.previous_status, vol.status = vol.status, "uploading"
+            vol.generation, vol.updated_at = vol.generation + 1, utcnow()
+            out = {"id": vol.id, "updated_at": vol.updated_at, "status": "uploading",
+                   "display_description": vol.description, "size": vol.size,
+                   "volume_type": self.svc.types.resolve(s, ctx, vol.volume_type_id).name if vol.volume_type_id
+                   else None, "image_id": image.id, "container_format": container_format,
+                   "disk_format": disk_format, "image_name": body["image_name"]}
+        self.svc.controller.publish_soon("volume", volume_id)
+        return out
