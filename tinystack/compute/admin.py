@@ -194,40 +194,6 @@ class Admin:
                         "hosts": None})
         return out
 
-    def eligible_hosts(self, inst: Instance, exclude: tuple[str, ...], forced: str | None) -> set[str]:
-        """Hosts that pass the compute-side filters: service up and enabled, zone, forced host, group."""
-        with self.svc.session() as s:
-            services = {r.host: r for r in s.scalars(select(Service).where(Service.binary == "nova-compute"))}
-            nodes = list(s.scalars(select(ComputeNode.host)).all())
-            group = s.get(ServerGroup, inst.server_group_id) if inst.server_group_id else None
-            member_hosts: list[str | None] = []
-            if group is not None:
-                member_hosts = [h for h, in s.execute(select(Instance.host).where(
-                    Instance.id.in_([m for m in group.members if m != inst.id]), Instance.deleted.is_(False),
-                    Instance.host.is_not(None)))]
-        hosts = set()
-        for host in nodes:
-            row = services.get(host)
-            if row is None or not self.is_up(row) or host in exclude:
-                continue
-            if forced:
-                if host == forced:
-                    hosts.add(host)
-                continue
-            if row.disabled:
-                continue
-            if inst.availability_zone and self.zone_of(host) != inst.availability_zone:
-                continue
-            hosts.add(host)
-        if group is not None and member_hosts:
-            if group.policy == "affinity":
-                hosts &= set(member_hosts)
-            elif group.policy == "anti-affinity" or (group.policy == "soft-anti-affinity" and hosts - set(member_hosts)):
-                hosts -= set(member_hosts)
-            elif group.policy == "soft-affinity" and hosts & set(member_hosts):
-                hosts &= set(member_hosts)
-        return hosts
-
     def forget_member(self, instance_id: str) -> None:
         with self.svc.session() as s:
             for group in s.scalars(select(ServerGroup)):

@@ -1,4 +1,4 @@
-"""Choosing a host and holding its resources: the scheduler when it is installed, claims in placement.
+"""Choosing a host and holding its resources: the scheduler picks and claims in placement.
 
 Resources asked of placement follow Nova: VCPU, MEMORY_MB and DISK_GB (root + ephemeral + swap)."""
 
@@ -41,26 +41,9 @@ class Placer:
         """A host for ``inst`` with its resources claimed in placement; NoValidHost when none fits."""
         want = resources(flavor or inst.flavor)
         forced = forced_host or inst.doc.get("forced_host")
-        scheduler = self._scheduler()
-        if scheduler is not None:
-            return self._schedule(scheduler, inst, want, exclude, forced, flavor)
-        hosts = self.svc.admin.eligible_hosts(inst, exclude, forced)
-        if not hosts:
-            raise NoValidHost("There are not enough hosts available.")
-        found = [c for c in self.placement.candidates(want) if self._host_of(c) in hosts]
-        # Weigh by free RAM (Nova's default spread), then claim; a lost race moves on to the next host.
-        found.sort(key=lambda c: -self._free(c, "MEMORY_MB"))
-        for cand in found:
-            host = self._host_of(cand)
-            if self.placement.claim(inst.id, inst.project_id, inst.user_id, {cand.rp_uuid: want}):
-                return host
-        raise NoValidHost("There are not enough hosts available.")
+        return self._schedule(self._scheduler(), inst, want, exclude, forced, flavor)
 
     def _scheduler(self) -> Any:
-        try:
-            from tinystack.compute.scheduler.scheduler import Scheduler  # noqa: F401
-        except ImportError:
-            return None
         from tinystack.compute.hoststate import scheduler_for
 
         if self._sched is None:
@@ -78,15 +61,6 @@ class Placer:
         except sched.NoValidHost as exc:
             raise NoValidHost(exc.reason) from None
         return str(selections[0].host)
-
-    @staticmethod
-    def _host_of(cand: Any) -> str:
-        return str(cand.names.get(cand.rp_uuid, ""))
-
-    @staticmethod
-    def _free(cand: Any, rc: str) -> int:
-        summary = cand.summaries.get(cand.rp_uuid, {}).get(rc)
-        return int(summary.free) if summary is not None else 0
 
     def release(self, instance_id: str) -> None:
         if self.svc.has("placement"):
