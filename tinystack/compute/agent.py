@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tinystack.compute import agent_settings
+from tinystack.compute import agent_settings, agent_volumes
 from tinystack.compute.drivers.base import (
     CRASHED,
     NOSTATE,
@@ -67,6 +67,7 @@ class Record:
     host_stopped: bool = False  # stopped by the agent's cleanup (tinystack up exiting): start again
     failed_gen: int | None = None
     fault: dict[str, Any] | None = None
+    volumes: list[str] = field(default_factory=list)  # the volumes the guest has (or boots with)
 
 
 class Records:
@@ -457,6 +458,7 @@ class ComputeAgent:
             self.records.save(iid, record)
 
         await self._converge_power(iid, gen, spec, record, step)
+        record.volumes = await agent_volumes.converge(d, iid, spec)
         record.power, record.realized_gen, record.host_stopped = spec.get("power"), gen, False
         self.records.save(iid, record)
         return record
@@ -510,6 +512,10 @@ class ComputeAgent:
                                   "console_log": self.driver.console_log_path(iid)}
         if self._closing:
             return
+        entry = self._specs.get(iid)
+        # Unknown when the hypervisor does not answer: then the conductor decides nothing about volumes.
+        with contextlib.suppress(DriverError):
+            status["volumes"] = await agent_volumes.guest_volumes(self.driver, iid, entry[1] if entry else None)
         key = json.dumps([observed, status], sort_keys=True)
         if self._published.get(iid) == key:
             return  # nothing new to say (the timer re-reconciles every guest)
@@ -545,7 +551,8 @@ def build(config: Config, bus: Bus) -> ComputeAgent:
                             netns=settings.node_netns, kvm=settings.kvm, power_off_timeout=settings.power_off_timeout,
                             console_log_max_bytes=settings.console_log_max_bytes,
                             tap_wait_timeout=settings.tap_wait_timeout,
-                            image_cache_max_age=settings.image_cache_max_age, host=settings.host)
+                            image_cache_max_age=settings.image_cache_max_age, host=settings.host,
+                            volume_detach_timeout=settings.volume_detach_timeout)
     return ComputeAgent(bus, settings.host, driver, settings.state_dir / "compute-agent" / settings.host,
                         power_off_timeout=settings.power_off_timeout,
                         heartbeat_interval=settings.heartbeat_interval, resync_interval=settings.resync_interval,

@@ -29,6 +29,7 @@ DEFAULTS: dict[str, str] = {
     # cannot be a live-migration destination.
     "live_migration_inbound_addr": "",
     "live_migration_timeout": "300",  # seconds a live migration may take before the source gives up
+    "volume_detach_timeout": "30",  # seconds a running guest gets to release a volume being detached
 }
 
 
@@ -49,6 +50,7 @@ class AgentSettings:
     live_migration_timeout: float
     state_dir: Path
     host: str
+    volume_detach_timeout: float = 30.0
 
 
 def load(config: Config) -> AgentSettings:
@@ -82,4 +84,5 @@ def load(config: Config) -> AgentSettings:
         live_migration_timeout=float(raw["live_migration_timeout"]),
         state_dir=config.state_dir,
         host=host,
+        volume_detach_timeout=float(raw["volume_detach_timeout"]),
     )

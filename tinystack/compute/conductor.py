@@ -209,6 +209,7 @@ class Conductor:
             "migration": d.get("migration"),
             "config_drive": self.config_drive(inst) if inst.config_drive else None,
             "admin_pass": inst.admin_pass, "console_log_max_bytes": self.svc.settings.console_log_max_bytes,
+            "volumes": self.svc.volumes.doc(inst),
         }
         return spec
 
@@ -257,6 +258,7 @@ class Conductor:
             log.exception("releasing the ports of %s failed; they stay for an operator to remove", iid)
         self.placer.release(iid)
         self.svc.admin.forget_member(iid)
+        self.svc.volumes.release_all(inst, service_context(inst))
         with self.svc.session() as s:
             row = s.get(Instance, iid)
             if row is None or row.deleted:
@@ -308,6 +310,8 @@ class Conductor:
             inst.observed_generation = max(inst.observed_generation, observed)
             after = settle(self.svc, s, inst, st, observed)
             inst.updated_at = utcnow()
+        if isinstance(st.get("volumes"), list) and after != "deleted":
+            self.svc.volumes.on_status(inst.id, [str(v) for v in st["volumes"]], observed)
         if after == "deleted":
             await self._finalize_delete(inst.id)
         elif after == "offload":

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tinystack.core.db import Base
 
@@ -120,6 +120,34 @@ class Instance(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, index=True, onupdate=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    # The server's volumes in attach order, loaded with it (the server view lists them); written only through
+    # BlockDeviceMapping rows (tinystack/compute/volumes.py).
+    bdms: Mapped[list[BlockDeviceMapping]] = relationship(
+        primaryjoin="Instance.id == foreign(BlockDeviceMapping.instance_uuid)", viewonly=True, lazy="selectin",
+        order_by="(BlockDeviceMapping.created_at, BlockDeviceMapping.seq)")
+
+
+class BlockDeviceMapping(Base):
+    """A volume on a server (Nova's BDM), from the attach request until the detach is complete."""
+
+    __tablename__ = "compute_block_device_mapping"
+    __table_args__ = (UniqueConstraint("instance_uuid", "volume_id", name="uq_compute_bdm_instance_volume"),
+                      UniqueConstraint("instance_uuid", "device_name", name="uq_compute_bdm_instance_device"))
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)  # Nova's bdm_uuid
+    instance_uuid: Mapped[str] = mapped_column(UUID, index=True)
+    volume_id: Mapped[str] = mapped_column(UUID, index=True)
+    attachment_id: Mapped[str] = mapped_column(UUID, unique=True)
+    device_name: Mapped[str] = mapped_column(String(255))
+    tag: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    delete_on_termination: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(16))  # attaching, attached, detaching
+    # What the volume service's reserve answered: {"driver_volume_type", "path", "format"}.
+    connection: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The instance generation that asked for the current state: an agent report at or past it settles it.
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    # Attach order among rows created in the same instant.
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class InstanceAction(Base):
@@ -216,5 +244,6 @@ class Migration(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime)
 
 
-TABLES = [m.__table__ for m in (Flavor, FlavorAccess, KeyPair, Quota, QuotaClass, Instance, InstanceAction,
-                                ComputeNode, Service, Aggregate, AggregateHost, ServerGroup, Migration)]
+TABLES = [m.__table__ for m in (Flavor, FlavorAccess, KeyPair, Quota, QuotaClass, Instance, BlockDeviceMapping,
+                                InstanceAction, ComputeNode, Service, Aggregate, AggregateHost, ServerGroup,
+                                Migration)]

@@ -55,4 +55,12 @@ DEFAULTS: dict[str, str] = {
     f"{P}:os-simple-tenant-usage:show": ADMIN_OR_OWNER,
     f"{P}:os-migrations:index": ADMIN,
     f"{P}:os-server-diagnostics": ADMIN,
+    f"{P}:ips:index": ADMIN_OR_OWNER,
+    f"{P}:ips:show": ADMIN_OR_OWNER,
+    f"{P}:os-volumes-attachments:index": ADMIN_OR_OWNER,
+    f"{P}:os-volumes-attachments:show": ADMIN_OR_OWNER,
+    f"{P}:os-volumes-attachments:create": ADMIN_OR_OWNER,
+    f"{P}:os-volumes-attachments:update": ADMIN_OR_OWNER,
+    f"{P}:os-volumes-attachments:swap": ADMIN,
+    f"{P}:os-volumes-attachments:delete": ADMIN_OR_OWNER,
 }

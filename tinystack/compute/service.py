@@ -42,6 +42,7 @@ class ComputeService:
         from tinystack.compute.lifecycle import Lifecycle
         from tinystack.compute.quotas import Quotas
         from tinystack.compute.servers import Servers
+        from tinystack.compute.volumes import Volumes
 
         self.flavors = Flavors(self)
         self.keypairs = Keypairs(self)
@@ -51,6 +52,7 @@ class ComputeService:
         self.admin = Admin(self)
         self.lifecycle = Lifecycle(self)
         self.subres = Subresources(self)
+        self.volumes = Volumes(self)
         self.conductor = Conductor(self)
 
     @contextmanager

@@ -77,7 +77,9 @@ def server(inst: Instance, base: str, v: Version, ctx: RequestContext, admin: bo
         "OS-SRV-USG:terminated_at": inst.terminated_at.isoformat() if inst.terminated_at else None,
         "OS-EXT-STS:task_state": inst.task_state, "OS-EXT-STS:vm_state": inst.vm_state,
         "OS-EXT-STS:power_state": inst.power_state,
-        "os-extended-volumes:volumes_attached": [],
+        "os-extended-volumes:volumes_attached": [
+            {"id": b.volume_id, **({"delete_on_termination": b.delete_on_termination} if v >= V(2, 3) else {})}
+            for b in inst.bdms],
         "security_groups": [{"name": n} for n in dict.fromkeys(inst.security_groups)] if inst.ports else [],
     }
     # Nova shows progress only while a server is running or changing (not SHUTOFF, PAUSED, ERROR ...).

@@ -93,7 +93,7 @@ def run(opts: Options) -> dict[str, Any]:
     conf, facts = configure(opts, tests)
     workspace = Workspace(files.workspace, env)
     workspace.ensure()
-    listing = testlist.parse_listing(workspace.list_tests())
+    listing = testlist.parse_listing(workspace.list_tests(files.tempest_conf))
     files.listing.write_text("\n".join(listing) + "\n", encoding="utf-8")
     resolution = testlist.resolve(tests, listing)
     if not resolution.selected:

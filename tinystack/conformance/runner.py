@@ -33,8 +33,11 @@ class Workspace:
         registry = self.path.parent / "tempest-workspaces.yaml"
         self._tempest(["init", "--workspace-path", str(registry), str(self.path)], cwd=self.path.parent)
 
-    def list_tests(self) -> list[str]:
-        out = self._tempest(["run", "--list-tests"], cwd=self.path, capture=True)
+    def list_tests(self, config_file: Path | None = None) -> list[str]:
+        """The test ids as the run will see them: some attributes (``slow``) depend on tempest.conf."""
+        args = ["run", "--list-tests"] + (["--config-file", str(config_file)] if config_file else [])
+        extra = {"TEMPEST_CONFIG": str(config_file)} if config_file else {}
+        out = self._tempest(args, cwd=self.path, capture=True, env=extra)
         return out.splitlines()
 
     def run(self, config_file: Path, load_list: Path, concurrency: int, log: Path, timeout: int) -> None:
@@ -72,9 +75,10 @@ class Workspace:
             return 0
         return sum(1 for p in repo.iterdir() if p.name.isdigit())
 
-    def _tempest(self, args: list[str], cwd: Path, capture: bool = False) -> str:
+    def _tempest(self, args: list[str], cwd: Path, capture: bool = False, env: dict[str, str] | None = None) -> str:
         cwd.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run([str(self.env.bin("tempest")), *args], cwd=cwd, capture_output=True, text=True, check=False)
+        done = subprocess.run([str(self.env.bin("tempest")), *args], cwd=cwd, capture_output=True, text=True,
+                              check=False, env={**os.environ, **(env or {})})
         if done.returncode != 0:
             raise HarnessError(f"tempest {' '.join(args)} failed: {done.stderr.strip()[-2000:]}")
         return done.stdout if capture else ""

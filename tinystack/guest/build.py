@@ -183,8 +183,10 @@ async def _assemble(work: Path, files: dict[str, Path], kernel_pkg: str, epoch: 
     # The boot scripts.
     scripts = {"inittab": "etc/inittab", "rcS": "etc/init.d/rcS", "rcK": "etc/init.d/rcK",
                "cloud-setup": "usr/sbin/cloud-setup", "udhcpc.script": "usr/share/udhcpc/default.script",
-               "json.awk": "usr/share/tinystack/json.awk", "acpi-power": "etc/acpi/PWRF/00000080"}
+               "json.awk": "usr/share/tinystack/json.awk", "acpi-power": "etc/acpi/PWRF/00000080",
+               "lsblk": "usr/bin/lsblk"}
     for src, dst in scripts.items():
+        (root / dst).unlink(missing_ok=True)  # never write through a busybox applet link
         shutil.copyfile(INIT_DIR / src, root / dst)
         os.chmod(root / dst, 0o755 if os.access(INIT_DIR / src, os.X_OK) else 0o644)
     etc = root / "etc"

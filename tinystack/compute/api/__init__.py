@@ -16,6 +16,7 @@ def routes(svc: ComputeService) -> list[Route]:
         aggregates,
         flavors,
         images,
+        ips,
         keypairs,
         limits,
         server_actions,
@@ -23,13 +24,15 @@ def routes(svc: ComputeService) -> list[Route]:
         subresources,
         usage,
         versions,
+        volumes,
     )
 
     return [*versions.routes(), *flavors.FlavorsAPI(svc).routes(),
             *images.ImagesAPI(svc).routes(), *keypairs.KeypairsAPI(svc).routes(),
             *limits.LimitsAPI(svc).routes(), *servers.ServersAPI(svc).routes(),
             *server_actions.ActionsAPI(svc).routes(), *subresources.SubAPI(svc).routes(),
-            *admin.AdminAPI(svc).routes(), *aggregates.AggregatesAPI(svc).routes(), *usage.UsageAPI(svc).routes()]
+            *admin.AdminAPI(svc).routes(), *aggregates.AggregatesAPI(svc).routes(), *usage.UsageAPI(svc).routes(),
+            *volumes.VolumeAttachmentsAPI(svc).routes(), *ips.IpsAPI(svc).routes()]
 
 
 def app(svc: ComputeService, validator: TokenValidator) -> ServiceApp:

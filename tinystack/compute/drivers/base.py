@@ -63,7 +63,9 @@ class ComputeDriver(Protocol):
 
     async def power_on(self, spec: Spec) -> None:
         """Start the guest (fresh boot, or resume from a suspend image), in rescue layout when
-        ``spec["rescue"]``. Returns once the hypervisor runs it; succeeds when it is already running."""
+        ``spec["rescue"]``. A fresh boot has ``spec["volumes"]`` as disks after the instance's own; a resume has
+        the devices it was suspended with. Returns once the hypervisor runs it; succeeds when it is already
+        running."""
 
     async def power_off(self, instance_id: str, timeout: float) -> None:
         """Ask the guest to shut down; after ``timeout`` seconds stop it hard. Succeeds when already off.
@@ -95,6 +97,20 @@ class ComputeDriver(Protocol):
 
     async def destroy(self, instance_id: str) -> None:
         """Stop the guest hard and remove everything of it on this host. Succeeds when it is already gone."""
+
+    async def attach_volume(self, instance_id: str, volume: dict[str, Any]) -> None:
+        """Hotplug ``volume`` (an entry of the document's ``volumes``: volume_id, serial, path, format,
+        read_only) into the running guest as a virtio disk with that serial. Succeeds when the guest has it
+        already; ``DriverError`` when the guest is not running or the hypervisor refuses the file."""
+
+    async def detach_volume(self, instance_id: str, volume_id: str) -> None:
+        """Unplug the volume from the running guest and wait, for a bounded time, until the guest has released
+        it (the guest must acknowledge the unplug); then the hypervisor no longer has the file open. Succeeds
+        when the guest does not have it; ``DriverError`` on timeout (the unplug may still finish later)."""
+
+    async def attached_volumes(self, instance_id: str) -> list[str]:
+        """The volume ids the running guest's hypervisor has now, in attach order, found by asking the
+        hypervisor (so an agent restart sees them); ``[]`` when the guest is not running."""
 
     def console_log_path(self, instance_id: str) -> str:
         """Where the serial console log (capped in size) is, for ``os-getConsoleOutput``; may not exist yet."""

@@ -33,6 +33,7 @@ class FakeGuest:
     snapshots: list[str] = field(default_factory=list)
     console: list[str] = field(default_factory=list)
     host: str = ""  # the node holding it
+    volumes: list[str] = field(default_factory=list)  # what the running guest has; the next boot's otherwise
 
 
 @dataclass(eq=False)
@@ -110,6 +111,8 @@ class FakeDriver:
             return
         guest.rescue = bool(spec.get("rescue"))
         guest.spec = dict(spec)
+        if guest.power_state != SUSPENDED:  # a resume keeps the devices it was suspended with
+            guest.volumes = [v["volume_id"] for v in spec.get("volumes") or []]
         guest.power_state = RUNNING
         guest.boots += 1
         guest.console.append(f"boot {guest.boots} of {spec.get('hostname') or spec['id']}")
@@ -161,6 +164,28 @@ class FakeDriver:
             del self.storage.listening[uri]
         if instance_id in self.guests:
             del self.storage.guests[instance_id]
+
+    async def attach_volume(self, instance_id: str, volume: dict[str, Any]) -> None:
+        self._call("attach_volume", instance_id)
+        guest = self._guest(instance_id)
+        if guest.power_state not in (RUNNING, PAUSED):
+            raise DriverError(f"instance {instance_id} is not running")
+        if volume["volume_id"] not in guest.volumes:
+            guest.volumes.append(volume["volume_id"])
+
+    async def detach_volume(self, instance_id: str, volume_id: str) -> None:
+        self._call("detach_volume", instance_id)
+        guest = self._guest(instance_id)
+        if guest.power_state not in (RUNNING, PAUSED):
+            raise DriverError(f"instance {instance_id} is not running")
+        if volume_id in guest.volumes:
+            guest.volumes.remove(volume_id)
+
+    async def attached_volumes(self, instance_id: str) -> list[str]:
+        guest = self.guests.get(instance_id)
+        if guest is None or guest.power_state not in (RUNNING, PAUSED):
+            return []
+        return list(guest.volumes)
 
     def console_log_path(self, instance_id: str) -> str:
         return os.path.join("/nonexistent/fake", instance_id, "console.log")

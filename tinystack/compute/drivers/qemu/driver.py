@@ -31,7 +31,8 @@ from tinystack.compute.drivers.base import (
     InstanceInfo,
     Spec,
 )
-from tinystack.compute.drivers.qemu import disks, migration, process, qmp
+from tinystack.compute.drivers.qemu import disks, hostinfo, migration, process, qmp
+from tinystack.compute.drivers.qemu import volumes as qvol
 from tinystack.compute.drivers.qemu.console import ConsoleDrain
 from tinystack.compute.drivers.qemu.imagecache import ImageCache
 from tinystack.compute.drivers.qemu.layout import InstanceDir
@@ -47,7 +48,7 @@ class QemuDriver:
     def __init__(self, instances_path: Path, image_cache_dir: Path, auth: Callable[[], ServiceAuth], *,
                  netns: str | None, kvm: str = "auto", power_off_timeout: float = 10.0,
                  console_log_max_bytes: int = 1024 * 1024, tap_wait_timeout: float = 30.0,
-                 image_cache_max_age: float = 86400.0, host: str = "") -> None:
+                 image_cache_max_age: float = 86400.0, host: str = "", volume_detach_timeout: float = 30.0) -> None:
         self.instances_path = instances_path
         # The node this driver runs for; empty: the instances path is this driver's alone (no owner files).
         self.host = host
@@ -58,6 +59,7 @@ class QemuDriver:
         self.power_off_timeout = power_off_timeout
         self.console_log_max_bytes = console_log_max_bytes
         self.tap_wait_timeout = tap_wait_timeout
+        self.volume_detach_timeout = volume_detach_timeout
         self._locks: dict[str, asyncio.Lock] = {}
         self._drains: dict[str, ConsoleDrain] = {}
         self._host_info: HostInfo | None = None
@@ -127,26 +129,7 @@ class QemuDriver:
 
     async def host_info(self) -> HostInfo:
         if self._host_info is None:
-            mem_kb = 0
-            with open("/proc/meminfo") as f:
-                for line in f:
-                    if line.startswith("MemTotal:"):
-                        mem_kb = int(line.split()[1])
-            st = os.statvfs(self.instances_path)
-            cpu: dict[str, Any] = {"arch": os.uname().machine, "model": "", "vendor": "", "features": [],
-                                   "topology": {"sockets": 1, "cores": os.cpu_count() or 1, "threads": 1}}
-            with open("/proc/cpuinfo") as f:
-                for line in f:
-                    key, _, value = line.partition(":")
-                    key, value = key.strip(), value.strip()
-                    if key == "model name" and not cpu["model"]:
-                        cpu["model"] = value
-                    elif key == "vendor_id" and not cpu["vendor"]:
-                        cpu["vendor"] = value
-                    elif key == "flags" and not cpu["features"]:
-                        cpu["features"] = sorted(value.split())
-            self._host_info = HostInfo(os.cpu_count() or 1, mem_kb // 1024, st.f_blocks * st.f_frsize // 1024**3,
-                                       "QEMU", await process.version(), cpu)
+            self._host_info = await hostinfo.probe(self.instances_path)
         return self._host_info
 
     def _all_dirs(self) -> list[str]:
@@ -244,7 +227,7 @@ class QemuDriver:
                 # The saved state only fits the exact devices it was saved with.
                 launch = base.read_launch() or spec
             else:
-                launch = dict(spec)
+                launch = {**spec, "volumes": qvol.assign_slots(spec.get("volumes") or [])}
                 base.write_launch(launch)
             args = await self._argv(idir, launch, incoming=str(base.memory_save) if resuming else None)
             await self._wait_taps(launch)
@@ -283,7 +266,8 @@ class QemuDriver:
         if idir.config_drive.exists():
             layout.append((str(idir.config_drive), "raw", True))
         kvm = self.kvm == "on" or (self.kvm == "auto" and await (self._kvm or process.kvm_usable()))
-        return process.argv(idir, spec, kvm=kvm, disks=layout, kernel=kernel, initrd=initrd, incoming=incoming)
+        return process.argv(idir, spec, kvm=kvm, disks=layout, kernel=kernel, initrd=initrd, incoming=incoming,
+                            volumes=qvol.assign_slots(spec.get("volumes") or []))
 
     async def _wait_incoming(self, idir: InstanceDir, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
@@ -396,6 +380,56 @@ class QemuDriver:
                     await qmp.execute(idir.qmp, "cont")
                 return
         await self.power_on(spec)  # the guest went down cleanly: boot it again
+
+    # -- volumes ------------------------------------------------------------------------------------
+
+    async def attach_volume(self, instance_id: str, volume: dict[str, Any]) -> None:
+        base = self._dir(instance_id)
+        vid = volume["volume_id"]
+        async with self._lock(instance_id):
+            live = self._running(base)
+            launch = base.read_launch() or {}
+            listed = [dict(v) for v in launch.get("volumes") or []]
+            known = next((v for v in listed if v["volume_id"] == vid), None)
+            taken = {int(v["slot"]) for v in listed if v.get("slot") is not None and v["volume_id"] != vid}
+            [placed] = qvol.assign_slots([{**volume, "slot": (known or {}).get("slot")}], taken)
+            await qvol.attach(self._qmp(live), placed)
+            launch["volumes"] = [placed if v["volume_id"] == vid else v for v in listed] + ([] if known else [placed])
+            base.write_launch(launch)
+
+    async def detach_volume(self, instance_id: str, volume_id: str) -> None:
+        base = self._dir(instance_id)
+        live = self._running(base)
+        known: dict[str, Any] = next((v for v in (base.read_launch() or {}).get("volumes") or []
+                                      if v["volume_id"] == volume_id), {})
+        lock = self._lock(instance_id)
+
+        async def call(command: str, arguments: dict[str, Any] | None = None) -> Any:
+            async with lock:  # per command, not across the wait for the guest
+                return await qmp.execute(live.qmp, command, arguments)
+
+        await qvol.detach(call, volume_id, str(known.get("serial") or volume_id[:20]), self.volume_detach_timeout)
+        async with lock:
+            launch = base.read_launch() or {}
+            launch["volumes"] = [v for v in launch.get("volumes") or [] if v["volume_id"] != volume_id]
+            base.write_launch(launch)
+
+    async def attached_volumes(self, instance_id: str) -> list[str]:
+        base = self._dir(instance_id)
+        live = self._live(base)
+        if live is None or not self._mine(base):
+            return []
+        async with self._lock(instance_id):
+            present = await qvol.present(self._qmp(live))
+        order = [v["volume_id"] for v in (base.read_launch() or {}).get("volumes") or []]
+        return [v for v in order if v in present] + sorted(present - set(order))
+
+    @staticmethod
+    def _qmp(idir: InstanceDir) -> qvol.Qmp:
+        async def call(command: str, arguments: dict[str, Any] | None = None) -> Any:
+            return await qmp.execute(idir.qmp, command, arguments)
+
+        return call
 
     # -- images -------------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from tinystack.compute.drivers.base import DriverError
 from tinystack.compute.drivers.qemu.layout import InstanceDir
+from tinystack.compute.drivers.qemu.volumes import argv as volume_args
 from tinystack.core import host
 
 log = logging.getLogger(__name__)
@@ -98,8 +99,10 @@ async def kill(idir: InstanceDir) -> None:
 
 
 def argv(idir: InstanceDir, spec: dict[str, Any], *, kvm: bool, disks: list[tuple[str, str, bool]],
-         kernel: str | None, initrd: str | None, incoming: str | None = None) -> list[str]:
-    """The command line. ``disks``: (path, format, read_only) in guest order (vda, vdb, ...). ``incoming``:
+         kernel: str | None, initrd: str | None, incoming: str | None = None,
+         volumes: list[dict[str, Any]] | None = None) -> list[str]:
+    """The command line. ``disks``: (path, format, read_only) in guest order (vda, vdb, ...), then ``volumes``
+    (the instance document's, with their PCI slots: see volumes.py). ``incoming``:
     ``"defer"`` waits for a live migration (``migrate-incoming``) and runs the guest as soon as it has arrived;
     a path resumes from a saved memory file."""
     flavor = spec.get("flavor") or {}
@@ -118,6 +121,7 @@ def argv(idir: InstanceDir, spec: dict[str, Any], *, kvm: bool, disks: list[tupl
         if read_only:
             opts += ",readonly=on"
         args += ["-drive", opts, "-device", f"virtio-blk-pci,drive=drive{i},id=disk{i}" + (",bootindex=1" if i == 0 else "")]
+    args += volume_args(volumes or [])
     if kernel:
         args += ["-kernel", kernel, "-append", "console=ttyS0 root=/dev/vda"]
         if initrd:

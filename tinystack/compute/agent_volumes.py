@@ -1,0 +1,47 @@
+"""The compute agent's part of volumes on servers: hotplug the difference between the document's ``volumes``
+and what a running guest has, and say which volumes the guest has for the status (docs/contracts.md)."""
+
+from __future__ import annotations
+
+import logging
+
+from tinystack.compute.drivers.base import PAUSED, RUNNING, ComputeDriver, DriverError, Spec
+
+log = logging.getLogger(__name__)
+
+
+def desired(spec: Spec | None) -> list[str]:
+    return [str(v["volume_id"]) for v in (spec or {}).get("volumes") or []]
+
+
+async def converge(driver: ComputeDriver, iid: str, spec: Spec) -> list[str]:
+    """After power convergence. A running guest gets volumes hotplugged and unplugged; a stopped one needs
+    nothing now (its next boot has exactly the document's volumes). A volume that fails is logged and left:
+    the status then shows the guest without it (a failed attach) or still with it (a detach retried later)."""
+    state = (await driver.get_info(iid)).power_state
+    if state != RUNNING:
+        return await guest_volumes(driver, iid, spec)
+    wanted = {str(v["volume_id"]): v for v in spec.get("volumes") or []}
+    have = await driver.attached_volumes(iid)
+    for vid in have:
+        if vid not in wanted:
+            try:
+                await driver.detach_volume(iid, vid)
+            except DriverError as exc:
+                log.warning("instance %s: detaching volume %s: %s", iid, vid, exc)
+    for vid, volume in wanted.items():
+        if vid not in have:
+            try:
+                await driver.attach_volume(iid, volume)
+            except DriverError as exc:
+                log.warning("instance %s: attaching volume %s: %s", iid, vid, exc)
+    return await driver.attached_volumes(iid)
+
+
+async def guest_volumes(driver: ComputeDriver, iid: str, spec: Spec | None) -> list[str]:
+    """What the status reports: a live guest's volumes as the hypervisor has them (a paused guest changes
+    only once it runs again); for a guest that is off, the ones its next boot will have."""
+    info = await driver.get_info(iid)
+    if info.power_state in (RUNNING, PAUSED):
+        return await driver.attached_volumes(iid)
+    return desired(spec) if info.exists else []
