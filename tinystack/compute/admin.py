@@ -125,6 +125,8 @@ class Admin:
             node.hypervisor_version = int(st.get("hypervisor_version", 0))
             node.cpu_info = st.get("cpu_info", {})
             node.running_vms = int(st.get("running_vms", 0))
+            if st.get("host_ip"):
+                node.host_ip = str(st["host_ip"])
             node.updated_at = utcnow()
         if self.svc.has("placement"):
             inventory = {

@@ -528,7 +528,9 @@ class ComputeAgent:
         info = await self.driver.host_info()
         status = {"vcpus": info.vcpus, "memory_mb": info.memory_mb, "local_gb": info.local_gb,
                   "hypervisor_type": info.hypervisor_type, "hypervisor_version": info.hypervisor_version,
-                  "cpu_info": info.cpu_info, "running_vms": len(await self.driver.list_instances())}
+                  "cpu_info": info.cpu_info, "running_vms": len(await self.driver.list_instances()),
+                  # Where other nodes reach this one (its underlay address with several nodes), as Nova's host_ip.
+                  "host_ip": self.migration_address or "127.0.0.1"}
         key = json.dumps(status, sort_keys=True)
         if key == self._node_doc:
             return

@@ -58,8 +58,11 @@ def port_binding(cloud: LiveCloud, server: str) -> dict[str, Any]:
 
 def test_both_nodes_are_listed(cloud: LiveCloud) -> None:
     assert cloud.hosts == [cloud.host, f"{cloud.host}-2"]
-    hypervisors = {h["Hypervisor Hostname"] for h in cloud.cli_json("hypervisor", "list")}
-    assert hypervisors == set(cloud.hosts)
+    listed = cloud.cli_json("hypervisor", "list")
+    assert {h["Hypervisor Hostname"] for h in listed} == set(cloud.hosts)
+    # Each node shows the underlay address other nodes reach it on (tinystack/nodes.py gives them in order).
+    assert {h["Hypervisor Hostname"]: h["Host IP"] for h in listed} == {cloud.host: "10.250.0.1",
+                                                                        f"{cloud.host}-2": "10.250.0.2"}
     services = {s["Host"] for s in cloud.cli_json("compute", "service", "list", "--service", "nova-compute")}
     assert services == set(cloud.hosts)
     agents = {a["Host"] for a in cloud.cli_json("network", "agent", "list")}
