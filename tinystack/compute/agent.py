@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from tinystack.compute.drivers.fake import FakeDriver, shared_storage
 from tinystack.config import Config
 from tinystack.core.bus import Bus
 from tinystack.core.reconcile import DONE, Reconciler, Result
-from tinystack.core.svcauth import ServiceAuth
+from tinystack.core.svcauth import lazy_from_state_dir
 
 log = logging.getLogger(__name__)
 
@@ -549,7 +548,7 @@ def build(config: Config, bus: Bus) -> ComputeAgent:
     else:
         from tinystack.compute.drivers.qemu import QemuDriver
 
-        driver = QemuDriver(settings.instances_path, settings.image_cache_dir, _service_auth(settings.state_dir),
+        driver = QemuDriver(settings.instances_path, settings.image_cache_dir, lazy_from_state_dir(settings.state_dir),
                             netns=settings.node_netns, kvm=settings.kvm, power_off_timeout=settings.power_off_timeout,
                             console_log_max_bytes=settings.console_log_max_bytes,
                             tap_wait_timeout=settings.tap_wait_timeout,
@@ -561,17 +560,3 @@ def build(config: Config, bus: Bus) -> ComputeAgent:
                         migration_address=settings.live_migration_inbound_addr,
                         migration_timeout=settings.live_migration_timeout)
 
-
-def _service_auth(state_dir: Path) -> Callable[[], ServiceAuth]:
-    """Reads ``service.yaml`` when first needed (the identity bootstrap writes it after agents are built)."""
-    cached: list[ServiceAuth] = []
-
-    def get() -> ServiceAuth:
-        if not cached:
-            path = state_dir / "service.yaml"
-            if not path.exists():
-                raise DriverError(f"service credentials {path} are missing; cannot reach the image API")
-            cached.append(ServiceAuth.from_file(path))
-        return cached[0]
-
-    return get

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,22 @@ class ServiceAuth:
                 if ep.get("interface") == interface:
                     return str(ep["url"]).rstrip("/")
         raise ServiceAuthError(f"no {interface} endpoint for service type {service_type!r} in the catalog")
+
+
+def lazy_from_state_dir(state_dir: Path) -> Callable[[], ServiceAuth]:
+    """The agents' credentials, read from ``STATE_DIR/service.yaml`` when first needed: the identity bootstrap
+    writes it after the agents are built. Missing, it raises ``ServiceAuthError`` (agents retry that)."""
+    cached: list[ServiceAuth] = []
+
+    def get() -> ServiceAuth:
+        if not cached:
+            path = state_dir / "service.yaml"
+            if not path.exists():
+                raise ServiceAuthError(f"service credentials {path} are missing; cannot reach the image API")
+            cached.append(ServiceAuth.from_file(path))
+        return cached[0]
+
+    return get
 
 
 def write_file(path: Path, values: dict[str, str]) -> None:

@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from tinystack.config import Config
 from tinystack.core.bus import Bus
 from tinystack.core.reconcile import DONE, Reconciler, Result
-from tinystack.core.svcauth import ServiceAuth
+from tinystack.core.svcauth import lazy_from_state_dir
 from tinystack.volume import agent_settings
 from tinystack.volume.drivers.base import DriverError, GiB, VolumeDriver, size_gb
 from tinystack.volume.drivers.fake import FakeVolumeDriver
@@ -411,23 +410,9 @@ def build(config: Config, bus: Bus) -> VolumeAgent:
     else:
         from tinystack.volume.drivers.file import FileDriver
 
-        driver = FileDriver(settings.volumes_path, _service_auth(settings.state_dir), settings.host,
+        driver = FileDriver(settings.volumes_path, lazy_from_state_dir(settings.state_dir), settings.host,
                             image_timeout=settings.image_timeout)
     return VolumeAgent(bus, settings.host, driver, settings.state_dir / "volume-agent" / settings.host,
                        heartbeat_interval=settings.heartbeat_interval, resync_interval=settings.resync_interval,
                        source_timeout=settings.source_timeout)
 
-
-def _service_auth(state_dir: Path) -> Callable[[], ServiceAuth]:
-    """Reads ``service.yaml`` when first needed (the identity bootstrap writes it after agents are built)."""
-    cached: list[ServiceAuth] = []
-
-    def get() -> ServiceAuth:
-        if not cached:
-            path = state_dir / "service.yaml"
-            if not path.exists():
-                raise DriverError(f"service credentials {path} are missing; cannot reach the image API")
-            cached.append(ServiceAuth.from_file(path))
-        return cached[0]
-
-    return get
