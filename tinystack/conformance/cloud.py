@@ -143,6 +143,9 @@ def _probe(facts: CloudFacts, region: Any) -> None:
     if not facts.region:
         facts.region = catalog_region(catalog.catalog, "identity")
     for service_type in MICROVERSIONED:
+        # volumev3 is the old name of block-storage; keystoneauth refuses version discovery through it.
+        if service_type == "volumev3" and "block-storage" in facts.microversions:
+            continue
         if service_type in facts.services:
             rng = _attempt(facts, f"{service_type} versions", partial(_microversions, session, service_type, facts))
             if rng:
