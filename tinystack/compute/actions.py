@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from tinystack.compute import states
 from tinystack.compute.models import Instance, InstanceAction, utcnow
 from tinystack.compute.states import ACTIVE, ERROR, PAUSED_VM, RESCUED, STOPPED, SUSPENDED_VM
+from tinystack.compute.volumes import volume_backed
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
 
@@ -144,6 +145,8 @@ class Actions:
         from tinystack.compute.servers import admin_password
 
         password = admin_pass or admin_password()
+        if volume_backed(self.svc.servers.get(ctx, sid)):
+            raise errors.BadRequest("Cannot rescue a volume-backed instance")
 
         def change(inst: Instance, doc: dict[str, Any]) -> None:
             doc.update(rescue=True, power="running")

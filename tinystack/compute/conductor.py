@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from tinystack.compute import states
+from tinystack.compute.bootvolumes import BuildAborted
 from tinystack.compute.livemigration import LiveMigrations
 from tinystack.compute.models import ComputeNode, Instance, utcnow
 from tinystack.compute.netbind import NetBinder
@@ -160,9 +161,24 @@ class Conductor:
             assert row is not None
             row.ports = ports
             row.addresses = addresses
+            volumes = bool(row.doc.get("bdm_requests"))
             if row.task_state != "deleting":
-                row.task_state = "spawning"
+                row.task_state = "block_device_mapping" if volumes else "spawning"
             row.updated_at = utcnow()
+        if volumes and not self._doomed(iid):
+            try:
+                await self.svc.bootvolumes.prepare(iid, service_context(inst))
+            except BuildAborted as exc:
+                if self._doomed(iid):
+                    await self._finalize_delete(iid)
+                else:
+                    self._fail(iid, str(exc), 500)
+                return
+            with self.svc.session() as s:
+                row = s.get(Instance, iid)
+                if row is not None and row.task_state == "block_device_mapping":
+                    row.task_state = "spawning"
+                    row.updated_at = utcnow()
         if self._doomed(iid):
             await self._finalize_delete(iid)
             return
@@ -258,6 +274,7 @@ class Conductor:
             log.exception("releasing the ports of %s failed; they stay for an operator to remove", iid)
         self.placer.release(iid)
         self.svc.admin.forget_member(iid)
+        self.svc.bootvolumes.release_unmapped(inst, service_context(inst))
         self.svc.volumes.release_all(inst, service_context(inst))
         with self.svc.session() as s:
             row = s.get(Instance, iid)

@@ -14,6 +14,7 @@ from tinystack.compute.models import Aggregate, AggregateHost, ComputeNode, Inst
 from tinystack.compute.scheduler import Aggregate as SchedAggregate
 from tinystack.compute.scheduler import Flavor, HostState, RequestSpec
 from tinystack.compute.scheduler import ServerGroup as SchedGroup
+from tinystack.compute.volumes import volume_backed
 
 if TYPE_CHECKING:
     from tinystack.compute.service import ComputeService
@@ -124,7 +125,9 @@ def request_spec(svc: ComputeService, inst: Instance, want: dict[str, int], excl
                 group = SchedGroup(g.id, g.policy, hosts, int((g.rules or {}).get("max_server_per_host", 1)))
     image = inst.doc.get("image") or {}
     return RequestSpec(
-        flavor=Flavor(int(f["vcpus"]), int(f["memory_mb"]), int(f["root_gb"]), int(f.get("ephemeral_gb", 0)),
+        # A volume-backed server's root disk is its volume: it claims no local root disk (Nova does the same).
+        flavor=Flavor(int(f["vcpus"]), int(f["memory_mb"]), 0 if volume_backed(inst) else int(f["root_gb"]),
+                      int(f.get("ephemeral_gb", 0)),
                       int(f.get("swap", 0)), dict(f.get("extra_specs") or {})),
         project_id=inst.project_id, user_id=inst.user_id, instance_uuids=[inst.id],
         image_properties=dict(image.get("properties") or {}), availability_zone=inst.availability_zone,

@@ -13,6 +13,7 @@ from tinystack.compute.models import Instance, Migration, utcnow
 from tinystack.compute.placing import NoValidHost
 from tinystack.compute.servers import check_image_fits
 from tinystack.compute.states import ACTIVE, ERROR, PAUSED_VM, RESIZED, SHELVED_OFFLOADED, STOPPED, SUSPENDED_VM
+from tinystack.compute.volumes import volume_backed
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
 
@@ -113,8 +114,11 @@ class Lifecycle:
     # --- rebuild --------------------------------------------------------------------------------
 
     def rebuild(self, ctx: RequestContext, sid: str, rid: str, body: dict[str, Any]) -> str:
-        image = self.svc.servers.image_info(ctx, str(body.get("imageRef") or ""))
         inst = self.svc.servers.get(ctx, sid)
+        if volume_backed(inst):
+            # Re-imaging the root volume (Nova 2.93) needs the volume service to rewrite it: not offered.
+            raise errors.BadRequest(f"Rebuilding volume-backed instance {sid} is not supported by this cloud.")
+        image = self.svc.servers.image_info(ctx, str(body.get("imageRef") or ""))
         check_image_fits(image, inst.flavor)
         from tinystack.compute.servers import admin_password
 
@@ -152,11 +156,11 @@ class Lifecycle:
             raise errors.BadRequest(f"Unable to find flavor {flavor_ref}") from None
         if new["id"] == inst.flavor["id"]:
             raise errors.BadRequest("When resizing, instances must change flavor!")
-        if new["root_gb"] < inst.flavor["root_gb"]:
+        if new["root_gb"] < inst.flavor["root_gb"] and not volume_backed(inst):
             raise errors.BadRequest("Resize error: Unable to resize disk down.")
         if inst.vm_state not in (ACTIVE, STOPPED) or inst.task_state is not None:
             raise errors.Conflict(f"Cannot 'resize' instance {sid} while it is in vm_state {inst.vm_state}")
-        check_image_fits(inst.doc.get("image") or {}, new)
+        check_image_fits(inst.doc.get("image") or {}, new, volume_backed=volume_backed(inst))
         with self.svc.session() as s:
             self.svc.quotas.check_delta(s, inst.project_id, new["vcpus"] - inst.flavor["vcpus"],
                                         new["memory_mb"] - inst.flavor["memory_mb"])
@@ -241,15 +245,17 @@ class Lifecycle:
         if inst.vm_state not in (ACTIVE, STOPPED, PAUSED_VM, SUSPENDED_VM) or inst.task_state is not None:
             raise errors.Conflict(f"Cannot 'shelve' instance {sid} while it is in vm_state {inst.vm_state}")
         base = inst.doc.get("image") or {}
-        image = self.svc.service("image").create(ctx, {
+        # A volume-backed server's disk stays in its volume, so Nova takes no snapshot of it.
+        image = None if volume_backed(inst) else self.svc.service("image").create(ctx, {
             "name": f"{inst.name}-shelved", "disk_format": "qcow2", "container_format": "bare",
             "visibility": "private", "min_disk": inst.flavor["root_gb"], "image_type": "snapshot",
             "instance_uuid": inst.id, "base_image_ref": inst.image_ref,
             **{k: v for k, v in (base.get("properties") or {}).items() if k in ("kernel_id", "ramdisk_id")}})
 
         def change(i: Instance, doc: dict[str, Any]) -> None:
-            doc["snapshot"] = {"seq": int((doc.get("snapshot") or {}).get("seq", 0)) + 1, "image_id": image.id}
-            doc["shelved_image_id"] = image.id
+            if image is not None:
+                doc["snapshot"] = {"seq": int((doc.get("snapshot") or {}).get("seq", 0)) + 1, "image_id": image.id}
+                doc["shelved_image_id"] = image.id
             doc["power"] = "stopped"
 
         self.svc.actions.transition(ctx, sid, "shelve", rid, vm_states=(inst.vm_state,), task_state="shelving",

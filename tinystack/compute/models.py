@@ -147,6 +147,8 @@ class BlockDeviceMapping(Base):
     generation: Mapped[int] = mapped_column(Integer, default=0)
     # Attach order among rows created in the same instant.
     seq: Mapped[int] = mapped_column(Integer, default=0)
+    # Nova's boot_index: 0 for the volume a volume-backed server boots from (its /dev/vda), else None.
+    boot_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
 
 

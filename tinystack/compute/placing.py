@@ -1,6 +1,7 @@
 """Choosing a host and holding its resources: the scheduler picks and claims in placement.
 
-Resources asked of placement follow Nova: VCPU, MEMORY_MB and DISK_GB (root + ephemeral + swap)."""
+Resources asked of placement follow Nova: VCPU, MEMORY_MB and DISK_GB (root + ephemeral + swap; no root for a
+volume-backed server, whose root disk is its volume)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from tinystack.compute.models import Instance
+from tinystack.compute.volumes import volume_backed
 from tinystack.core import errors
 
 if TYPE_CHECKING:
@@ -22,8 +24,9 @@ class NoValidHost(errors.BadRequest):
         super().__init__("No valid host was found. " + why if why else "No valid host was found. ")
 
 
-def resources(flavor: dict[str, Any]) -> dict[str, int]:
-    disk = int(flavor["root_gb"]) + int(flavor.get("ephemeral_gb", 0)) + math.ceil(int(flavor.get("swap", 0)) / 1024)
+def resources(flavor: dict[str, Any], volume_backed: bool = False) -> dict[str, int]:
+    root = 0 if volume_backed else int(flavor["root_gb"])
+    disk = root + int(flavor.get("ephemeral_gb", 0)) + math.ceil(int(flavor.get("swap", 0)) / 1024)
     return {"VCPU": int(flavor["vcpus"]), "MEMORY_MB": int(flavor["memory_mb"]), "DISK_GB": disk}
 
 
@@ -39,7 +42,7 @@ class Placer:
     def place(self, inst: Instance, exclude: tuple[str, ...] = (), flavor: dict[str, Any] | None = None,
               forced_host: str | None = None) -> str:
         """A host for ``inst`` with its resources claimed in placement; NoValidHost when none fits."""
-        want = resources(flavor or inst.flavor)
+        want = resources(flavor or inst.flavor, volume_backed(inst))
         forced = forced_host or inst.doc.get("forced_host")
         return self._schedule(self._scheduler(), inst, want, exclude, forced, flavor)
 
@@ -71,4 +74,4 @@ class Placer:
         rp = self.placement.provider_uuid(host)
         if rp is None:
             return False
-        return bool(self.placement.claim(inst.id, inst.project_id, inst.user_id, {rp: resources(flavor)}))
+        return bool(self.placement.claim(inst.id, inst.project_id, inst.user_id, {rp: resources(flavor, volume_backed(inst))}))

@@ -18,6 +18,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from tinystack.compute import flavors, states
+from tinystack.compute.bootvolumes import Plan
 from tinystack.compute.models import Instance, KeyPair, ServerGroup, utcnow
 from tinystack.compute.schemas import as_bool
 from tinystack.core import errors
@@ -71,16 +72,6 @@ class Servers:
                request_id: str) -> tuple[list[Instance], str]:
         """Validate, check quota, write the BUILD rows; returns them and the admin password."""
         self.svc.enforce(ctx, f"{P}:servers:create")
-        image_ref = str(body.get("imageRef") or "")
-        for bdm in body.get("block_device_mapping_v2", []):
-            if bdm.get("source_type") == "image" and bdm.get("destination_type", "local") == "local":
-                image_ref = image_ref or str(bdm.get("uuid") or "")
-            else:
-                raise errors.BadRequest("Block Device Mapping is Invalid: volume-backed servers need the block "
-                                        "storage service, which this cloud does not run.")
-        if not image_ref:
-            raise errors.BadRequest("Missing imageRef attribute")
-        image = self.image_info(ctx, image_ref)
         flavor_ref = str(body["flavorRef"]).rstrip("/").rsplit("/", 1)[-1]
         with self.svc.session() as s:
             try:
@@ -90,7 +81,14 @@ class Servers:
             if flavor.disabled:
                 raise errors.BadRequest(f"Flavor {flavor_ref} is disabled.")
             fsnap = flavors.snapshot(flavor)
-        check_image_fits(image, fsnap)
+        plan = self._plan_block_devices(ctx, body, fsnap)
+        if plan.volume_backed:
+            image: dict[str, Any] = plan.image or {}
+        else:
+            if not plan.image_ref:
+                raise errors.BadRequest("Missing imageRef attribute")
+            image = self.image_info(ctx, plan.image_ref)
+        check_image_fits(image, fsnap, volume_backed=plan.volume_backed)
         key_data = None
         if body.get("key_name"):
             with self.svc.session() as s:
@@ -144,7 +142,8 @@ class Servers:
                 inst = Instance(
                     id=str(uuid.uuid4()), name=name, hostname=body.get("hostname") or hostname_for(name),
                     description=body.get("description"), project_id=ctx.project_id or "", user_id=ctx.user_id,
-                    image_ref=image["id"], flavor=fsnap, key_name=body.get("key_name"), key_data=key_data,
+                    image_ref="" if plan.volume_backed else image["id"], flavor=fsnap, key_name=body.get("key_name"),
+                    key_data=key_data,
                     vm_state=states.BUILDING, task_state="scheduling", power_state=states.NOSTATE,
                     availability_zone=az, user_data=user_data, config_drive=as_bool(body.get("config_drive")),
                     meta=dict(metadata), tags=list(dict.fromkeys(body.get("tags", []))),
@@ -154,7 +153,9 @@ class Servers:
                     server_group_id=group_id, generation=1, observed_generation=0,
                     doc={"image": image, "power": "running", "rescue": False, "reboot": {"seq": 0, "hard": False},
                          "snapshot": None, "target": states.ACTIVE, "forced_host": forced_host,
-                         "disk_config": body.get("OS-DCF:diskConfig", "MANUAL")},
+                         "disk_config": body.get("OS-DCF:diskConfig", "MANUAL"),
+                         **({"volume_backed": True} if plan.volume_backed else {}),
+                         **({"bdm_requests": plan.requests} if plan.requests else {})},
                     created_at=now, updated_at=now, deleted=False)
                 s.add(inst)
                 rows.append(inst)
@@ -165,6 +166,12 @@ class Servers:
                 group.members = [*group.members, *(r.id for r in rows)]
         self.svc.conductor.build([r.id for r in rows])
         return rows, admin_pass
+
+    def _plan_block_devices(self, ctx: RequestContext, body: dict[str, Any], flavor: dict[str, Any]) -> Plan:
+        count = int(body.get("max_count", body.get("min_count", 1)))
+        if not body.get("block_device_mapping_v2"):
+            return Plan(image_ref=str(body.get("imageRef") or ""))
+        return self.svc.bootvolumes.plan(ctx, body, flavor, count)
 
     def image_info(self, ctx: RequestContext, image_ref: str) -> dict[str, Any]:
         """The image as the instance doc describes it; an unknown or unusable image is a 400."""
@@ -351,11 +358,12 @@ class Servers:
         await self.svc.conductor.delete(server_id)
 
 
-def check_image_fits(image: dict[str, Any], flavor: dict[str, Any]) -> None:
-    """Nova's checks of a flavor against the image's minimums and size (all 400s)."""
-    if flavor["memory_mb"] < image.get("min_ram", 0):
+def check_image_fits(image: dict[str, Any], flavor: dict[str, Any], volume_backed: bool = False) -> None:
+    """Nova's checks of a flavor against the image's minimums and size (all 400s); a volume-backed server's
+    root disk is its volume, so the flavor's disk is not checked then."""
+    if flavor["memory_mb"] < int(image.get("min_ram") or 0):
         raise errors.BadRequest("Flavor's memory is too small for requested image.")
-    if flavor["root_gb"] > 0:
+    if flavor["root_gb"] > 0 and not volume_backed:
         if flavor["root_gb"] < image.get("min_disk", 0):
             raise errors.BadRequest("Flavor's disk is too small for requested image. Flavor disk is "
                                     f"{flavor['root_gb'] * GiB} bytes, minimum required is "

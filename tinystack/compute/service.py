@@ -35,6 +35,7 @@ class ComputeService:
         policy.register_defaults(policies.DEFAULTS)
         from tinystack.compute.actions import Actions
         from tinystack.compute.admin import Admin
+        from tinystack.compute.bootvolumes import BootVolumes
         from tinystack.compute.conductor import Conductor
         from tinystack.compute.extras import Subresources
         from tinystack.compute.flavors import Flavors
@@ -53,6 +54,7 @@ class ComputeService:
         self.lifecycle = Lifecycle(self)
         self.subres = Subresources(self)
         self.volumes = Volumes(self)
+        self.bootvolumes = BootVolumes(self)
         self.conductor = Conductor(self)
 
     @contextmanager

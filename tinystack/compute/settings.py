@@ -22,6 +22,8 @@ DEFAULTS: dict[str, str] = {
     "console_log_max_bytes": str(1024 * 1024),
     "max_limit": "1000",
     "build_timeout": "0",  # seconds; 0 = no timeout (the agent reports ERROR itself)
+    # How long a build waits for a volume it made to become available (Nova: 60 retries, 3 s apart).
+    "block_device_allocate_timeout": "180",
     **{f"quota_{k}": str(v) for k, v in QUOTA_DEFAULTS.items()},
 }
 
@@ -36,6 +38,7 @@ class ComputeSettings:
     console_log_max_bytes: int
     max_limit: int
     build_timeout: int
+    block_device_allocate_timeout: float
     quotas: dict[str, int]
 
 
@@ -57,5 +60,6 @@ def load(config: Config) -> ComputeSettings:
         console_log_max_bytes=int(raw["console_log_max_bytes"]),
         max_limit=int(raw["max_limit"]),
         build_timeout=int(raw["build_timeout"]),
+        block_device_allocate_timeout=float(raw["block_device_allocate_timeout"]),
         quotas={k: int(raw[f"quota_{k}"]) for k in QUOTA_DEFAULTS},
     )

@@ -26,6 +26,13 @@ P = "os_compute_api:os-volumes-attachments"
 ATTACHING, ATTACHED, DETACHING = "attaching", "attached", "detaching"
 # Nova's check_instance_state for attach and detach (soft-deleted and shelved servers do not exist here).
 ALLOWED_VM_STATES = (states.ACTIVE, states.PAUSED_VM, states.STOPPED, states.RESIZED, states.SHELVED_OFFLOADED)
+# Volumes besides the root one: the QEMU driver's PCI slots for them (docs/contracts.md).
+LAST_DATA_VOLUMES = 16
+
+
+def volume_backed(inst: Instance) -> bool:
+    """Whether the server boots from a volume (its root disk is that volume, not an image overlay)."""
+    return bool((inst.doc or {}).get("volume_backed"))
 
 
 def device_letters(index: int) -> str:
@@ -178,6 +185,8 @@ class Volumes:
         with self.svc.session() as s:
             inst = self._check(s, ctx, sid, f"{P}:delete", "detach_volume")
             bdm = self._find(inst, volume_id)
+            if bdm.boot_index == 0:
+                raise errors.BadRequest("Can't detach root device volume")
             if bdm.state != ATTACHED:
                 raise errors.BadRequest(f"Invalid volume: Unable to detach volume {volume_id}: it is "
                                         f"{bdm.state}, and only an attached volume can be detached.")
@@ -204,7 +213,8 @@ class Volumes:
         """The ``volumes`` of the instance document: what the guest should have, in attach order."""
         return [{"volume_id": b.volume_id, "attachment_id": b.attachment_id, "serial": serial(b.volume_id),
                  "path": b.connection.get("path"), "format": b.connection.get("format") or "raw",
-                 "read_only": bool(b.connection.get("read_only")), "device": b.device_name}
+                 "read_only": bool(b.connection.get("read_only")), "device": b.device_name,
+                 "boot_index": b.boot_index}
                 for b in inst.bdms if b.state in (ATTACHING, ATTACHED)]
 
     def on_status(self, iid: str, reported: list[str], observed: int) -> None:
@@ -215,6 +225,9 @@ class Volumes:
         with self.svc.session() as s:
             for b in s.scalars(select(BlockDeviceMapping).where(BlockDeviceMapping.instance_uuid == iid,
                                                                 BlockDeviceMapping.generation <= observed)):
+                if b.state == ATTACHING and b.boot_index == 0 and b.volume_id not in have:
+                    # The guest never booted from it (a failed build): it stays the server's until delete.
+                    continue
                 if b.state == ATTACHING:
                     outcomes.append(Outcome(b.id, b.attachment_id, b.volume_id,
                                             "complete" if b.volume_id in have else "fail"))

@@ -102,9 +102,17 @@ class VolumeService:
             atts = self.volumes.attachments(s, [vol.id])[vol.id]
         return {"id": vol.id, "name": vol.name, "status": vol.status, "size": vol.size,
                 "project_id": vol.project_id, "bootable": vol.bootable, "multiattach": vol.multiattach,
-                "read_only": vol.read_only,
+                "read_only": vol.read_only, "volume_image_metadata": dict(vol.image_meta or {}),
                 "attachments": [{"id": a.id, "server_id": a.instance_uuid, "device": a.mountpoint,
                                  "attach_status": a.attach_status} for a in atts]}
+
+    def get_snapshot(self, ctx: RequestContext, snapshot_id: str) -> dict[str, Any]:
+        snap = self.snapshots.get(ctx, snapshot_id)
+        return {"id": snap.id, "status": snap.status, "size": snap.size, "volume_id": snap.volume_id}
+
+    def create_volume(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
+        """A new volume from a Cinder-style body (size, imageRef, snapshot_id, ...), as the API creates one."""
+        return {"id": self.volumes.create(ctx, body).id}
 
     def reserve(self, ctx: RequestContext, volume_id: str, instance_id: str, mountpoint: str | None) -> dict[str, Any]:
         return self.attachments.reserve(ctx, volume_id, instance_id, mountpoint)

@@ -34,6 +34,12 @@ class FakeGuest:
     console: list[str] = field(default_factory=list)
     host: str = ""  # the node holding it
     volumes: list[str] = field(default_factory=list)  # what the running guest has; the next boot's otherwise
+    root: str = ""  # what it boots from: "image:<id>" (a root disk made from it) or "volume:<id>"
+
+
+def boot_volume(spec: Spec) -> str | None:
+    """The id of the volume a volume-backed guest boots from (its ``volumes`` entry with boot_index 0)."""
+    return next((str(v["volume_id"]) for v in spec.get("volumes") or [] if v.get("boot_index") == 0), None)
 
 
 @dataclass(eq=False)
@@ -100,7 +106,11 @@ class FakeDriver:
 
     async def create(self, spec: Spec) -> None:
         self._call("create", spec["id"])
-        guest = self.storage.guests.setdefault(spec["id"], FakeGuest(spec=dict(spec), host=self.host))
+        volume, image = boot_volume(spec), (spec.get("image") or {}).get("id")
+        if volume is None and not image:
+            raise DriverError("the instance has neither an image nor a boot volume", permanent=True)
+        root = f"volume:{volume}" if volume else f"image:{image}"
+        guest = self.storage.guests.setdefault(spec["id"], FakeGuest(spec=dict(spec), host=self.host, root=root))
         if guest.host != self.host:
             raise DriverError(f"the files of instance {spec['id']} are held by host {guest.host}")
 
@@ -148,7 +158,11 @@ class FakeDriver:
 
     async def rebuild_disks(self, spec: Spec, recreate_root: bool) -> None:
         self._call("rebuild_disks" if not recreate_root else "rebuild_disks_new_root", spec["id"])
-        self._guest(spec["id"]).spec = dict(spec)
+        guest = self._guest(spec["id"])
+        if recreate_root and guest.root.startswith("volume:"):
+            raise DriverError("the root disk of a volume-backed instance cannot be rebuilt from an image",
+                              permanent=True)
+        guest.spec = dict(spec)
 
     async def snapshot(self, instance_id: str, image_id: str) -> None:
         self._call("snapshot", instance_id)
@@ -176,6 +190,8 @@ class FakeDriver:
     async def detach_volume(self, instance_id: str, volume_id: str) -> None:
         self._call("detach_volume", instance_id)
         guest = self._guest(instance_id)
+        if guest.root == f"volume:{volume_id}":
+            raise DriverError(f"volume {volume_id} is the root disk of instance {instance_id}", permanent=True)
         if guest.power_state not in (RUNNING, PAUSED):
             raise DriverError(f"instance {instance_id} is not running")
         if volume_id in guest.volumes:

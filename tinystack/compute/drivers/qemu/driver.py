@@ -1,5 +1,6 @@
 """The QEMU driver: one detached ``qemu-system-x86_64`` per instance, run in the node namespace, driven over
-QMP; disks are qcow2 overlays on cached base images (see the sibling modules for each part).
+QMP; disks are qcow2 overlays on cached base images, or for a volume-backed instance its boot volume's file (see
+the sibling modules for each part).
 
 Several nodes may share one instances path (shared instance storage, as Nova treats NFS): each instance dir
 names the host that holds it (``host``), and a driver lists, runs and removes only what its host holds and
@@ -83,7 +84,7 @@ class QemuDriver:
             return idir.owner_file.read_text().strip()
         except FileNotFoundError:
             pass
-        if not idir.disk.exists():
+        if not idir.has_disks():
             return None
         with contextlib.suppress(FileExistsError):
             fd = os.open(idir.owner_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -142,7 +143,7 @@ class QemuDriver:
 
     async def get_info(self, instance_id: str) -> InstanceInfo:
         idir = self._dir(instance_id)
-        if not idir.disk.exists() or not self._mine(idir):
+        if not idir.has_disks() or not self._mine(idir):
             return InstanceInfo(False, NOSTATE)
         live = self._live(idir)
         if live is None:
@@ -172,7 +173,7 @@ class QemuDriver:
     async def create(self, spec: Spec) -> None:
         idir = self._dir(spec["id"])
         async with self._lock(spec["id"]):
-            if idir.disk.exists():
+            if idir.has_disks():
                 if self._mine(idir):
                     return
                 raise DriverError(f"the files of instance {idir.uuid} are held by host {self._owner(idir)}")
@@ -183,15 +184,25 @@ class QemuDriver:
             idir.write_launch(spec)
 
     async def _fetch_boot_images(self, spec: Spec) -> None:
-        ids = [(spec.get("image") or {}).get("id"), spec.get("kernel_image_id"), spec.get("ramdisk_image_id")]
+        root, _ = qvol.split_root(spec.get("volumes") or [])
+        # A volume-backed guest needs only the kernel and ramdisk its volume's image names, not the image.
+        image_id = None if root is not None else (spec.get("image") or {}).get("id")
+        ids = [image_id, spec.get("kernel_image_id"), spec.get("ramdisk_image_id")]
         await asyncio.gather(*(self.images.get(i) for i in ids if i))
 
     async def _build_disks(self, idir: InstanceDir, spec: Spec, new_root: bool) -> None:
         flavor = spec.get("flavor") or {}
         image_id = (spec.get("image") or {}).get("id")
-        if not image_id:
-            raise DriverError("the instance has no image (volume-backed boot is not supported yet)", permanent=True)
-        if new_root or not idir.disk.exists():
+        root, _ = qvol.split_root(spec.get("volumes") or [])
+        if root is not None:
+            if idir.disk.exists() or (new_root and idir.volume_root.exists()):
+                # Its root is the volume: there is no disk to recreate from an image.
+                raise DriverError("the root disk of a volume-backed instance cannot be rebuilt from an image",
+                                  permanent=True)
+            idir.volume_root.write_text(str(root["volume_id"]))
+        elif not image_id:
+            raise DriverError("the instance has neither an image nor a boot volume", permanent=True)
+        elif new_root or not idir.disk.exists():
             await disks.create_overlay(idir.disk, await self.images.get(image_id), int(flavor.get("root_gb") or 0))
         else:
             await disks.grow(idir.disk, int(flavor.get("root_gb") or 0))
@@ -227,7 +238,8 @@ class QemuDriver:
                 # The saved state only fits the exact devices it was saved with.
                 launch = base.read_launch() or spec
             else:
-                launch = {**spec, "volumes": qvol.assign_slots(spec.get("volumes") or [])}
+                root, others = qvol.split_root(spec.get("volumes") or [])
+                launch = {**spec, "volumes": ([root] if root else []) + qvol.assign_slots(others)}
                 base.write_launch(launch)
             args = await self._argv(idir, launch, incoming=str(base.memory_save) if resuming else None)
             await self._wait_taps(launch)
@@ -245,8 +257,7 @@ class QemuDriver:
             await process.wait_tap(self.netns, nic["tap"], self.tap_wait_timeout)
 
     async def _argv(self, idir: InstanceDir, spec: Spec, incoming: str | None) -> list[str]:
-        image_id = (spec.get("image") or {}).get("id") or ""
-        base = await self.images.get(image_id)
+        root, others = qvol.split_root(spec.get("volumes") or [])
         kernel = initrd = None
         if spec.get("kernel_image_id"):
             kernel = str((await self.images.get(spec["kernel_image_id"])).path)
@@ -254,11 +265,15 @@ class QemuDriver:
             initrd = str((await self.images.get(spec["ramdisk_image_id"])).path)
         layout: list[tuple[str, str, bool]] = []
         if spec.get("rescue"):
+            if root is not None:
+                raise DriverError("a volume-backed instance cannot be rescued", permanent=True)
             # Rescue: a fresh copy of the image boots; the original root disk is the second disk.
             if not idir.rescue_disk.exists():
+                base = await self.images.get((spec.get("image") or {}).get("id") or "")
                 await disks.create_overlay(idir.rescue_disk, base, 0)
             layout.append((str(idir.rescue_disk), "qcow2", False))
-        layout.append((str(idir.disk), "qcow2", False))
+        if root is None:
+            layout.append((str(idir.disk), "qcow2", False))
         if idir.ephemeral.exists():
             layout.append((str(idir.ephemeral), "qcow2", False))
         if idir.swap.exists():
@@ -267,7 +282,7 @@ class QemuDriver:
             layout.append((str(idir.config_drive), "raw", True))
         kvm = self.kvm == "on" or (self.kvm == "auto" and await (self._kvm or process.kvm_usable()))
         return process.argv(idir, spec, kvm=kvm, disks=layout, kernel=kernel, initrd=initrd, incoming=incoming,
-                            volumes=qvol.assign_slots(spec.get("volumes") or []))
+                            volumes=qvol.assign_slots(others), root_volume=root)
 
     async def _wait_incoming(self, idir: InstanceDir, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
@@ -402,6 +417,8 @@ class QemuDriver:
         live = self._running(base)
         known: dict[str, Any] = next((v for v in (base.read_launch() or {}).get("volumes") or []
                                       if v["volume_id"] == volume_id), {})
+        if known.get("boot_index") == 0:
+            raise DriverError(f"volume {volume_id} is the root disk of instance {instance_id}", permanent=True)
         lock = self._lock(instance_id)
 
         async def call(command: str, arguments: dict[str, Any] | None = None) -> Any:
@@ -434,8 +451,11 @@ class QemuDriver:
     # -- images -------------------------------------------------------------------------------------
 
     async def snapshot(self, instance_id: str, image_id: str) -> None:
+        """Upload the root disk as the image's data: the overlay, or for a volume-backed guest its volume."""
         idir = self._dir(instance_id)
         tmp = idir.path / "snapshot.qcow2"
+        root, _ = qvol.split_root((idir.read_launch() or {}).get("volumes") or [])
+        source, fmt = (str(root["path"]), str(root.get("format") or "raw")) if root else (str(idir.disk), "qcow2")
         async with self._lock(instance_id):
             resume = False
             live = self._live(idir)
@@ -444,8 +464,7 @@ class QemuDriver:
                 await qmp.execute(live.qmp, "stop")
                 resume = True
             try:
-                await host.run(["qemu-img", "convert", "-U", "-O", "qcow2", "-f", "qcow2", str(idir.disk), str(tmp)],
-                               timeout=3600)
+                await host.run(["qemu-img", "convert", "-U", "-O", "qcow2", "-f", fmt, source, str(tmp)], timeout=3600)
             finally:
                 if resume and live is not None:
                     await qmp.execute(live.qmp, "cont")
@@ -558,7 +577,7 @@ class QemuDriver:
     async def release(self, instance_id: str, to_host: str) -> None:
         idir = self._dir(instance_id)
         async with self._lock(instance_id):
-            if not idir.disk.exists() or not self._mine(idir):
+            if not idir.has_disks() or not self._mine(idir):
                 return
             await self._ensure_off(idir)
             drain = self._drains.pop(instance_id, None)
@@ -570,7 +589,7 @@ class QemuDriver:
     async def claim(self, instance_id: str, from_host: str, force: bool) -> bool:
         idir = self._dir(instance_id)
         async with self._lock(instance_id):
-            if not idir.disk.exists():
+            if not idir.has_disks():
                 return True
             if self._mine(idir):
                 return True
@@ -588,7 +607,7 @@ class QemuDriver:
     async def prepare_incoming(self, spec: Spec, address: str) -> str:
         base = self._dir(spec["id"])
         async with self._lock(spec["id"]):
-            if not base.disk.exists():
+            if not base.has_disks():
                 raise DriverError(f"the files of instance {base.uuid} are not in the shared instances path",
                                   permanent=True)
             if self._mine(base):

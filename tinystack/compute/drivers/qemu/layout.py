@@ -42,6 +42,15 @@ class InstanceDir:
         return self.path / "disk"  # root: qcow2 overlay on the cached base
 
     @property
+    def volume_root(self) -> Path:
+        """A volume-backed instance has no root disk file: this names the volume it boots from instead."""
+        return self.path / "disk.root-volume"
+
+    def has_disks(self) -> bool:
+        """Whether the instance was created here: it has its root disk, or boots from a volume."""
+        return self.disk.exists() or self.volume_root.exists()
+
+    @property
     def ephemeral(self) -> Path:
         return self.path / "disk.eph0"
 

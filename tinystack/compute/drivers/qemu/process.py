@@ -18,6 +18,7 @@ from typing import Any
 from tinystack.compute.drivers.base import DriverError
 from tinystack.compute.drivers.qemu.layout import InstanceDir
 from tinystack.compute.drivers.qemu.volumes import argv as volume_args
+from tinystack.compute.drivers.qemu.volumes import root_argv
 from tinystack.core import host
 
 log = logging.getLogger(__name__)
@@ -100,9 +101,10 @@ async def kill(idir: InstanceDir) -> None:
 
 def argv(idir: InstanceDir, spec: dict[str, Any], *, kvm: bool, disks: list[tuple[str, str, bool]],
          kernel: str | None, initrd: str | None, incoming: str | None = None,
-         volumes: list[dict[str, Any]] | None = None) -> list[str]:
-    """The command line. ``disks``: (path, format, read_only) in guest order (vda, vdb, ...), then ``volumes``
-    (the instance document's, with their PCI slots: see volumes.py). ``incoming``:
+         volumes: list[dict[str, Any]] | None = None, root_volume: dict[str, Any] | None = None) -> list[str]:
+    """The command line. ``root_volume``: the volume a volume-backed guest boots from, its first disk (vda);
+    ``disks``: (path, format, read_only) in guest order (vda or after the root volume, ...), then ``volumes``
+    (the instance document's others, with their PCI slots: see volumes.py). ``incoming``:
     ``"defer"`` waits for a live migration (``migrate-incoming``) and runs the guest as soon as it has arrived;
     a path resumes from a saved memory file."""
     flavor = spec.get("flavor") or {}
@@ -116,11 +118,14 @@ def argv(idir: InstanceDir, spec: dict[str, Any], *, kvm: bool, disks: list[tupl
         "-chardev", f"socket,id=serial0,path={idir.serial},server=on,wait=off", "-serial", "chardev:serial0",
         "-vnc", f"unix:{idir.vnc}",
     ]
+    if root_volume is not None:
+        args += root_argv(root_volume)
     for i, (path, fmt, read_only) in enumerate(disks):
         opts = f"file={path},if=none,id=drive{i},format={fmt},cache=writeback,discard=unmap"
         if read_only:
             opts += ",readonly=on"
-        args += ["-drive", opts, "-device", f"virtio-blk-pci,drive=drive{i},id=disk{i}" + (",bootindex=1" if i == 0 else "")]
+        boot = ",bootindex=1" if i == 0 and root_volume is None else ""
+        args += ["-drive", opts, "-device", f"virtio-blk-pci,drive=drive{i},id=disk{i}{boot}"]
     args += volume_args(volumes or [])
     if kernel:
         args += ["-kernel", kernel, "-append", "console=ttyS0 root=/dev/vda"]

@@ -50,6 +50,22 @@ def assign_slots(volumes: list[dict[str, Any]], taken: set[int] | None = None) -
     return out
 
 
+def split_root(volumes: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """(the volume the guest boots from, if any; the others): the root is the guest's first disk, not a
+    hotplugged one, so it has no slot of its own."""
+    root = next((v for v in volumes if v.get("boot_index") == 0), None)
+    return root, [v for v in volumes if v is not root]
+
+
+def root_argv(volume: dict[str, Any]) -> list[str]:
+    """The boot volume's devices: the first disk QEMU places (so the guest's /dev/vda), booted from, and with
+    the volume's device id, so ``present`` finds it like any other volume."""
+    proto, fmt = _nodes(volume)
+    device = {k: v for k, v in _device({**volume, "slot": 0}, fmt).items() if k not in ("bus", "addr")}
+    return ["-blockdev", json.dumps(_protocol_node(volume, proto)), "-blockdev",
+            json.dumps(_format_node(volume, proto, fmt)), "-device", json.dumps({**device, "bootindex": 1})]
+
+
 def argv(volumes: list[dict[str, Any]]) -> list[str]:
     """The command-line devices of volumes that already have slots (``assign_slots``), in attach order."""
     args: list[str] = []
