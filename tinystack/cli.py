@@ -58,7 +58,7 @@ async def _serve_agents(cfg: config_mod.Config) -> None:
     from tinystack.cloud import NodeAgents, make_bus
 
     bus = await make_bus(cfg)
-    agents = NodeAgents(cfg)
+    agents = NodeAgents(cfg, with_storage=cfg.values.get("volume", {}).get("volume_host", "").strip() == cfg.host)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

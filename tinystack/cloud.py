@@ -304,6 +304,9 @@ class NodeAgents:
 
     config: Config
     agents: list[AgentSpec] = field(default_factory=lambda: list(AGENTS))
+    # Whether the primary node also runs the storage agents (``primary_only``): always beside the APIs; with
+    # ``tinystack agent`` only on the host ``[volume] volume_host`` names, the one the volume API sends to.
+    with_storage: bool = True
     running: list[Agent] = field(default_factory=list)
     _underlay: str | None = None
 
@@ -317,7 +320,7 @@ class NodeAgents:
             await ensure_underlay(self._underlay)
         for config, primary in [(n.config, n.primary) for n in nodes] or [(self.config, True)]:
             for spec in self.agents:
-                if spec.primary_only and not primary:
+                if spec.primary_only and not (primary and self.with_storage):
                     continue
                 agent = spec.factory(config, bus)
                 await agent.start()

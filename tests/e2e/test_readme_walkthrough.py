@@ -1,5 +1,6 @@
 """The README's first session, run as one shell script against a fresh live cloud, as a new user would:
-identity, images, then a real QEMU guest reached over ssh through its floating IP."""
+identity, images, then a real QEMU guest reached over ssh through its floating IP, and a volume hot-plugged
+into it."""
 
 from __future__ import annotations
 
@@ -58,7 +59,10 @@ def test_readme_first_session(tmp_path: Path) -> None:
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
         proc = subprocess.run(["bash", "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-        assert proc.stdout.strip().splitlines()[-1] == "vm1", proc.stdout[-2000:]
+        lines = proc.stdout.strip().splitlines()
+        assert "vm1" in lines, proc.stdout[-2000:]  # ssh ... hostname
+        # cat /proc/partitions in the guest, after the volume was hot-plugged: a 1 GiB vdb.
+        assert any(line.split()[-2:] == ["1048576", "vdb"] for line in lines if line.strip()), proc.stdout[-3000:]
         console = cloud.cli("console", "log", "show", "vm1", cloud="demo").stdout
         assert "hostname set to vm1" in console and "user-data ran on vm1" in console
     finally:
