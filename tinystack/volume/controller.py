@@ -18,8 +18,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # The statuses an agent report ends, and what an error in each becomes.
-_ERROR_FOR = {"creating": "error", "extending": "error_extending", "deleting": "error_deleting",
-              "downloading": "error"}
+_ERROR_FOR = {"creating": "error", "extending": "error_extending", "deleting": "error_deleting"}
 
 
 class Controller:
@@ -41,10 +40,6 @@ class Controller:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def idle(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def host_up(self, host: str | None) -> bool:
         beat = self.heartbeats.get(host or "")

@@ -236,7 +236,7 @@ class Volumes:
              q: dict[str, str]) -> tuple[builtins.list[Volume], dict[str, builtins.list[Attachment]], bool]:
         """Matching volumes, their attachments, and whether the page is full (a next link is due)."""
         self.svc.enforce(ctx, "volume:get_all")
-        all_tenants = ctx.is_admin and truthy(q.get("all_tenants", "0") or "1") if "all_tenants" in q else False
+        all_tenants = ctx.is_admin and "all_tenants" in q and truthy(q["all_tenants"] or "1")
         with self.svc.session() as s:
             stmt = select(Volume)
             if not all_tenants:

@@ -32,10 +32,6 @@ def base(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}/v3"
 
 
-def url_project(request: web.Request) -> str:
-    return request.match_info.get("project_id") or ctx(request).project_id or ""
-
-
 def query(request: web.Request) -> dict[str, str]:
     return {k: request.query[k] for k in request.query}
 

@@ -10,7 +10,7 @@ from tinystack.core import errors
 from tinystack.core.web import Route, ctx, empty, json_response, read_json, validate, version
 from tinystack.volume import schemas, views
 from tinystack.volume.api import metadata
-from tinystack.volume.api.common import both, next_links, query
+from tinystack.volume.api.common import base, both, next_links, query
 from tinystack.volume.models import Attachment, Volume
 from tinystack.volume.service import VolumeService
 from tinystack.volume.volumes import parse_size
@@ -34,7 +34,7 @@ class VolumesAPI:
         c = ctx(request)
         with self.svc.session() as s:
             vtype = self.svc.types.resolve(s, c, vol.volume_type_id) if vol.volume_type_id else None
-        return views.volume(vol, atts, vtype, version(request), base=f"{request.scheme}://{request.host}/v3",
+        return views.volume(vol, atts, vtype, version(request), base=base(request),
                             admin=c.is_admin, extended=extended, backend=self.svc.settings.backend_name)
 
     def _atts(self, vol: Volume) -> list[Attachment]:
@@ -43,8 +43,7 @@ class VolumesAPI:
 
     async def index(self, request: web.Request) -> web.Response:
         rows, _, more = self.svc.volumes.list(ctx(request), query(request))
-        base = f"{request.scheme}://{request.host}/v3"
-        out: dict[str, Any] = {"volumes": [views.volume_summary(v, base) for v in rows]}
+        out: dict[str, Any] = {"volumes": [views.volume_summary(v, base(request)) for v in rows]}
         out.update(next_links(request, "volumes", rows[-1].id if rows else None, more))
         return json_response(out)
 
