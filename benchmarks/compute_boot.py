@@ -94,7 +94,7 @@ async def main(rounds: int) -> None:
         bus = InProcessBus()
         agent = ComputeAgent(bus, HOST, driver, work / "records", power_off_timeout=1, resync_interval=3600)
         await agent.start()
-        kvm = await process.kvm_usable()
+        kvm = await driver.accel.use_kvm()
         port_id = uuid.uuid4().hex
         tap = f"tap{port_id[:11]}"
         subprocess.run(["ip", "-n", netns, "tuntap", "add", "dev", tap, "mode", "tap"], check=True)

@@ -10,6 +10,7 @@ import logging
 import os
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ from tinystack.config import Config
 from tinystack.core.bus import Bus
 from tinystack.core.reconcile import DONE, Reconciler, Result
 from tinystack.core.svcauth import lazy_from_state_dir
+from tinystack.guest import build as guest_build
+from tinystack.guest import settings as guest_settings
 
 log = logging.getLogger(__name__)
 
@@ -293,7 +296,7 @@ class ComputeAgent:
         vm_state = _VM_FOR_POWER.get(info.power_state, "error")
         if vm_state == "active" and record.rescue:
             vm_state = "rescued"
-        fault = {"message": "the guest crashed", "code": 500} if info.power_state == CRASHED else None
+        fault = {"message": info.fault or "the guest crashed", "code": 500} if info.power_state == CRASHED else None
         await self._publish(instance_id, generation, vm_state, info.power_state, None, fault, final=True)
         await self._publish_node()
         return DONE
@@ -553,7 +556,8 @@ def build(config: Config, bus: Bus) -> ComputeAgent:
                             console_log_max_bytes=settings.console_log_max_bytes,
                             tap_wait_timeout=settings.tap_wait_timeout,
                             image_cache_max_age=settings.image_cache_max_age, host=settings.host,
-                            volume_detach_timeout=settings.volume_detach_timeout)
+                            volume_detach_timeout=settings.volume_detach_timeout, qemu=settings.qemu_binary,
+                            kvm_probe_image=partial(guest_build.probe_files, guest_settings.load(config).cache_dir))
     return ComputeAgent(bus, settings.host, driver, settings.state_dir / "compute-agent" / settings.host,
                         power_off_timeout=settings.power_off_timeout,
                         heartbeat_interval=settings.heartbeat_interval, resync_interval=settings.resync_interval,

@@ -19,7 +19,8 @@ DEFAULTS: dict[str, str] = {
     "image_cache_max_age": "86400",  # seconds an unused base image is kept
     "console_log_max_bytes": str(MiB),
     "power_off_timeout": "10",  # seconds a guest gets to shut down before a hard stop
-    "kvm": "auto",  # auto | on | off
+    "kvm": "auto",  # auto | on | off; auto boots a Linux kernel under KVM once to decide (drivers/qemu/accel.py)
+    "qemu_binary": "qemu-system-x86_64",
     "node_netns": "",  # default tsnode-<host>; QEMU runs in it
     "tap_wait_timeout": "30",  # seconds to wait for the network agent's taps
     "heartbeat_interval": "10",
@@ -51,6 +52,7 @@ class AgentSettings:
     state_dir: Path
     host: str
     volume_detach_timeout: float = 30.0
+    qemu_binary: str = "qemu-system-x86_64"
 
 
 def load(config: Config) -> AgentSettings:
@@ -85,4 +87,5 @@ def load(config: Config) -> AgentSettings:
         state_dir=config.state_dir,
         host=host,
         volume_detach_timeout=float(raw["volume_detach_timeout"]),
+        qemu_binary=raw["qemu_binary"].strip() or DEFAULTS["qemu_binary"],
     )

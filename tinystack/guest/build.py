@@ -35,6 +35,8 @@ LIBDIR = "lib/x86_64-linux-gnu"
 # Fixed so that the disk image is the same bytes on every build.
 DISK_UUID = "6f0c3a3e-0c5e-4f4e-9d3a-5b7a1e2c0d11"
 FILES = ("vmlinuz", "initrd.gz", "disk.img")
+# An init that prints one line and powers off: compute boots the kernel with it to learn whether KVM works.
+KVM_PROBE = "/sbin/kvm-probe"
 
 PASSWD = "root:x:0:0:root:/root:/bin/sh\ncirros:x:1000:1000:cirros:/home/cirros:/bin/sh\n"
 GROUP = "root:x:0:\ntty:x:5:\ncirros:x:1000:\n"
@@ -98,6 +100,14 @@ def cached(cache_dir: Path) -> BuiltImage | None:
     return BuiltImage(best[1], json.loads((best[1] / "manifest.json").read_text()), cached=True)
 
 
+def probe_files(cache_dir: Path) -> tuple[Path, Path] | None:
+    """The kernel and ramdisk of the newest cached build that carries the KVM probe init, if any."""
+    image = cached(cache_dir)
+    if image is None or image.manifest.get("kvm_probe") != KVM_PROBE:
+        return None
+    return image.kernel, image.ramdisk
+
+
 async def build(cache_dir: Path, kernel_meta: str = "linux-image-cloud-amd64", force: bool = False) -> BuiltImage:
     """Build the image (or return the cached build of the same packages and sources)."""
     started = time.monotonic()
@@ -127,6 +137,7 @@ async def build(cache_dir: Path, kernel_meta: str = "linux-image-cloud-amd64", f
                 "source_date_epoch": epoch,
                 "kernel_package": kernel_pkg,
                 "kernel_version": modules["version"],
+                "kvm_probe": KVM_PROBE,
                 "modules": modules["order"],
                 "packages": {d.package: d.filename for d in resolved},
                 "files": {name: {"size": (staged / name).stat().st_size, "sha256": _sha256(staged / name)}
@@ -184,7 +195,7 @@ async def _assemble(work: Path, files: dict[str, Path], kernel_pkg: str, epoch: 
     scripts = {"inittab": "etc/inittab", "rcS": "etc/init.d/rcS", "rcK": "etc/init.d/rcK",
                "cloud-setup": "usr/sbin/cloud-setup", "udhcpc.script": "usr/share/udhcpc/default.script",
                "json.awk": "usr/share/tinystack/json.awk", "acpi-power": "etc/acpi/PWRF/00000080",
-               "lsblk": "usr/bin/lsblk"}
+               "lsblk": "usr/bin/lsblk", "kvm-probe": KVM_PROBE.lstrip("/")}
     for src, dst in scripts.items():
         (root / dst).unlink(missing_ok=True)  # never write through a busybox applet link
         shutil.copyfile(INIT_DIR / src, root / dst)

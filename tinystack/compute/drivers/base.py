@@ -30,6 +30,7 @@ class InstanceInfo:
 
     exists: bool
     power_state: int = NOSTATE
+    fault: str | None = None  # why a CRASHED guest stopped, when the driver can tell
 
 
 @dataclass(frozen=True)

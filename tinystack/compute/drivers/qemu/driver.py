@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import re
@@ -32,7 +33,7 @@ from tinystack.compute.drivers.base import (
     InstanceInfo,
     Spec,
 )
-from tinystack.compute.drivers.qemu import disks, hostinfo, migration, process, qmp
+from tinystack.compute.drivers.qemu import accel, disks, hostinfo, migration, process, qmp
 from tinystack.compute.drivers.qemu import volumes as qvol
 from tinystack.compute.drivers.qemu.console import ConsoleDrain
 from tinystack.compute.drivers.qemu.imagecache import ImageCache
@@ -42,6 +43,11 @@ from tinystack.core.svcauth import ServiceAuth
 
 log = logging.getLogger(__name__)
 
+# How long, and how often, a guest started under KVM is watched for a KVM internal error.
+KVM_WATCH_SECONDS = 30.0
+KVM_WATCH_INTERVAL = 0.5
+KVM_FAULT = ("the guest stopped with a KVM internal error: this host's KVM cannot run it "
+             "([compute] kvm = on; auto falls back to TCG)")
 _UUID = re.compile(r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$")
 
 
@@ -49,14 +55,17 @@ class QemuDriver:
     def __init__(self, instances_path: Path, image_cache_dir: Path, auth: Callable[[], ServiceAuth], *,
                  netns: str | None, kvm: str = "auto", power_off_timeout: float = 10.0,
                  console_log_max_bytes: int = 1024 * 1024, tap_wait_timeout: float = 30.0,
-                 image_cache_max_age: float = 86400.0, host: str = "", volume_detach_timeout: float = 30.0) -> None:
+                 image_cache_max_age: float = 86400.0, host: str = "", volume_detach_timeout: float = 30.0,
+                 qemu: str = process.QEMU, kvm_probe_image: accel.ProbeImage | None = None) -> None:
         self.instances_path = instances_path
         # The node this driver runs for; empty: the instances path is this driver's alone (no owner files).
         self.host = host
         self.images = ImageCache(image_cache_dir, auth, image_cache_max_age)
         self._auth = auth
         self.netns = netns
-        self.kvm = kvm
+        self.qemu = qemu
+        # The verdict on KVM is the node's (one file beside the image cache, which the node's drivers share).
+        self.accel = accel.Accelerator(kvm, qemu, image_cache_dir / "kvm-verdict.json", kvm_probe_image)
         self.power_off_timeout = power_off_timeout
         self.console_log_max_bytes = console_log_max_bytes
         self.tap_wait_timeout = tap_wait_timeout
@@ -65,6 +74,7 @@ class QemuDriver:
         self._drains: dict[str, ConsoleDrain] = {}
         self._host_info: HostInfo | None = None
         self._kvm: asyncio.Task[bool] | None = None
+        self._watches: dict[str, asyncio.Task[None]] = {}
 
     def _dir(self, instance_id: str) -> InstanceDir:
         if not _UUID.match(instance_id):
@@ -119,9 +129,9 @@ class QemuDriver:
 
     async def init_host(self) -> None:
         self.instances_path.mkdir(parents=True, exist_ok=True)
-        if self.kvm == "auto" and self._kvm is None:
+        if self.accel.mode == "auto" and self._kvm is None:
             # Probe now, in the background, so the first boot does not wait for it.
-            self._kvm = asyncio.create_task(process.kvm_usable())
+            self._kvm = asyncio.create_task(self.accel.use_kvm())
         # Guests still running from before an agent restart: keep their consoles logged.
         for instance_id in await self.list_instances():
             live = self._live(self._dir(instance_id))
@@ -130,8 +140,9 @@ class QemuDriver:
 
     async def host_info(self) -> HostInfo:
         if self._host_info is None:
-            self._host_info = await hostinfo.probe(self.instances_path)
-        return self._host_info
+            self._host_info = await hostinfo.probe(self.instances_path, self.qemu)
+        # Nova's hypervisor_type: KVM only when guests really run under it.
+        return dataclasses.replace(self._host_info, hypervisor_type="KVM" if self.accel.known else "QEMU")
 
     def _all_dirs(self) -> list[str]:
         if not self.instances_path.is_dir():
@@ -150,6 +161,12 @@ class QemuDriver:
             return InstanceInfo(True, SUSPENDED if idir.memory_save.exists() else SHUTDOWN)
         async with self._lock(instance_id):
             state = await self._runstate(live)
+            if state == "internal-error" and self._under_kvm(live):
+                if self.accel.mode == "auto":
+                    await self._fall_back_to_tcg(idir, live, "a guest stopped with a KVM internal error")
+                    state = await self._runstate(self._live(idir))
+                else:
+                    return InstanceInfo(True, qmp.POWER_FOR_RUNSTATE[state], fault=KVM_FAULT)
         return InstanceInfo(True, qmp.POWER_FOR_RUNSTATE.get(state, NOSTATE))
 
     async def _runstate(self, live: InstanceDir | None) -> str:
@@ -228,27 +245,92 @@ class QemuDriver:
     # -- power --------------------------------------------------------------------------------------
 
     async def power_on(self, spec: Spec) -> None:
-        base = self._dir(spec["id"])
         async with self._lock(spec["id"]):
-            if self._live(base) is not None:
-                return
-            idir = self._free_slot(base)
-            resuming = base.memory_save.exists()
-            if resuming:
-                # The saved state only fits the exact devices it was saved with.
-                launch = base.read_launch() or spec
-            else:
-                root, others = qvol.split_root(spec.get("volumes") or [])
-                launch = {**spec, "volumes": ([root] if root else []) + qvol.assign_slots(others)}
-                base.write_launch(launch)
-            args = await self._argv(idir, launch, incoming=str(base.memory_save) if resuming else None)
-            await self._wait_taps(launch)
+            await self._boot(self._dir(spec["id"]), spec)
+
+    async def _boot(self, base: InstanceDir, spec: Spec) -> None:
+        if self._live(base) is not None:
+            return
+        idir = self._free_slot(base)
+        resuming = base.memory_save.exists()
+        if resuming:
+            # The saved state only fits the exact devices it was saved with.
+            launch = base.read_launch() or spec
+        else:
+            root, others = qvol.split_root(spec.get("volumes") or [])
+            launch = {**spec, "volumes": ([root] if root else []) + qvol.assign_slots(others)}
+            base.write_launch(launch)
+        incoming = str(base.memory_save) if resuming else None
+        args = await self._argv(idir, launch, incoming=incoming)
+        await self._wait_taps(launch)
+        try:
             await process.start(idir, args, self.netns)
-            await self._ensure_drain(idir)
-            if resuming:
-                await self._wait_incoming(idir)
-                disks.remove(base.memory_save)
-            await qmp.execute(idir.qmp, "cont")
+        except DriverError as exc:
+            if not (accel.uses_kvm(args) and accel.kvm_error(str(exc))):
+                raise
+            if self.accel.mode == "on":
+                raise DriverError(f"{exc} (KVM fails guests on this host; [compute] kvm = on)", permanent=True) from exc
+            await self.accel.mark_broken(f"QEMU could not start a guest under KVM: {str(exc)[-200:]}")
+            args = await self._argv(idir, launch, incoming=incoming)
+            await process.start(idir, args, self.netns)
+        await self._ensure_drain(idir)
+        if resuming:
+            await self._wait_incoming(idir)
+            disks.remove(base.memory_save)
+        await qmp.execute(idir.qmp, "cont")
+        if accel.uses_kvm(args) and self.accel.mode == "auto":
+            self._watch(base, idir)
+
+    # -- KVM that fails guests at run time ------------------------------------------------------------
+
+    def _under_kvm(self, idir: InstanceDir) -> bool:
+        pid = process.pid_of(idir)
+        try:
+            cmdline = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0") if pid else []  # noqa: SIM115
+        except OSError:
+            return False
+        return accel.uses_kvm([a.decode(errors="replace") for a in cmdline])
+
+    def _watch(self, base: InstanceDir, idir: InstanceDir) -> None:
+        """Watch a guest just started under KVM through its first seconds: a KVM that runs firmware but not
+        Linux stops it with an internal error before it prints a line."""
+        old = self._watches.pop(base.uuid, None)
+        if old is not None:
+            old.cancel()
+        self._watches[base.uuid] = asyncio.create_task(self._watch_kvm(base, idir))
+
+    async def _watch_kvm(self, base: InstanceDir, idir: InstanceDir) -> None:
+        deadline = time.monotonic() + KVM_WATCH_SECONDS
+        try:
+            while time.monotonic() < deadline:
+                await asyncio.sleep(KVM_WATCH_INTERVAL)
+                async with self._lock(base.uuid):
+                    if process.pid_of(idir) is None:
+                        return  # stopped by a request or by the guest: not a KVM failure we can tell
+                    try:
+                        state = await qmp.runstate(idir.qmp)
+                    except DriverError:
+                        continue
+                    if state == "internal-error":
+                        await self._fall_back_to_tcg(base, idir, "a guest stopped with a KVM internal error")
+                        return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("instance %s: watching its start under KVM failed", base.uuid)
+        finally:
+            if self._watches.get(base.uuid) is asyncio.current_task():
+                del self._watches[base.uuid]
+
+    async def _fall_back_to_tcg(self, base: InstanceDir, idir: InstanceDir, why: str) -> None:
+        """Under the instance's lock: the node becomes TCG-only and the guest starts again at once under TCG."""
+        await self.accel.mark_broken(why)
+        log.warning("instance %s: %s under KVM; starting it again under TCG", base.uuid, why)
+        await self._quit(idir)
+        launch = base.read_launch()
+        if launch is None:
+            raise DriverError(f"instance {base.uuid} has no launch record to start it again under TCG")
+        await self._boot(base, launch)
 
     async def _wait_taps(self, launch: Spec) -> None:
         for nic in launch.get("nics") or []:
@@ -280,9 +362,9 @@ class QemuDriver:
             layout.append((str(idir.swap), "raw", False))
         if idir.config_drive.exists():
             layout.append((str(idir.config_drive), "raw", True))
-        kvm = self.kvm == "on" or (self.kvm == "auto" and await (self._kvm or process.kvm_usable()))
+        kvm = await self.accel.use_kvm()
         return process.argv(idir, spec, kvm=kvm, disks=layout, kernel=kernel, initrd=initrd, incoming=incoming,
-                            volumes=qvol.assign_slots(others), root_volume=root)
+                            volumes=qvol.assign_slots(others), root_volume=root, qemu=self.qemu)
 
     async def _wait_incoming(self, idir: InstanceDir, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
@@ -556,9 +638,11 @@ class QemuDriver:
         }
 
     async def close(self, stop_guests: bool) -> None:
-        if self._kvm is not None and not self._kvm.done():
-            self._kvm.cancel()
-            await asyncio.gather(self._kvm, return_exceptions=True)
+        tasks = [t for t in (self._kvm, *self._watches.values()) if t is not None and not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._watches.clear()
         if stop_guests:
             # This node's QEMUs only, held or not (an incoming migration's too): the other nodes stop theirs.
             ids = [i for i in self._all_dirs() if self._live(self._dir(i)) is not None]

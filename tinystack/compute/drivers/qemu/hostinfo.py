@@ -10,7 +10,7 @@ from tinystack.compute.drivers.base import HostInfo
 from tinystack.compute.drivers.qemu import process
 
 
-async def probe(instances_path: Path) -> HostInfo:
+async def probe(instances_path: Path, qemu: str = process.QEMU) -> HostInfo:
     mem_kb = 0
     with open("/proc/meminfo") as f:
         for line in f:
@@ -30,4 +30,4 @@ async def probe(instances_path: Path) -> HostInfo:
             elif key == "flags" and not cpu["features"]:
                 cpu["features"] = sorted(value.split())
     return HostInfo(os.cpu_count() or 1, mem_kb // 1024, st.f_blocks * st.f_frsize // 1024**3, "QEMU",
-                    await process.version(), cpu)
+                    await process.version(qemu), cpu)

@@ -24,31 +24,9 @@ from tinystack.core import host
 log = logging.getLogger(__name__)
 
 QEMU = "qemu-system-x86_64"
-_KVM_OK: dict[str, bool] = {}
-
-
-async def kvm_usable() -> bool:
-    """Whether KVM really works here, probed once per process: ``/dev/kvm`` can open and still fail when the
-    first vCPU starts (MSR errors under nested virtualisation), so the probe runs SeaBIOS with the very
-    options guests get and counts it usable only if QEMU is still running after a moment."""
-    if "kvm" not in _KVM_OK:
-        ok = False
-        if os.path.exists("/dev/kvm"):
-            probe = [QEMU, "-machine", "pc", "-accel", "kvm", "-cpu", "host", "-m", "16", "-nodefaults",
-                     "-no-user-config", "-display", "none", "-no-reboot"]
-            try:
-                res = await host.run(probe, check=False, timeout=1.5)
-                log.info("KVM probe exited %d: %s", res.returncode, res.stderr.strip()[-200:])
-            except host.CommandFailed as exc:
-                ok = exc.returncode == -9  # still running when the probe ended it: KVM works
-        _KVM_OK["kvm"] = ok
-        log.info("KVM %s", "usable" if ok else "not usable: guests run under TCG")
-    return _KVM_OK["kvm"]
-
-
-async def version() -> int:
+async def version(qemu: str = QEMU) -> int:
     """QEMU's version as Nova encodes it: major * 1000000 + minor * 1000 + micro."""
-    res = await host.run([QEMU, "--version"], timeout=15)
+    res = await host.run([qemu, "--version"], timeout=15)
     match = re.search(r"version (\d+)\.(\d+)\.(\d+)", res.stdout)
     if not match:
         return 0
@@ -101,7 +79,8 @@ async def kill(idir: InstanceDir) -> None:
 
 def argv(idir: InstanceDir, spec: dict[str, Any], *, kvm: bool, disks: list[tuple[str, str, bool]],
          kernel: str | None, initrd: str | None, incoming: str | None = None,
-         volumes: list[dict[str, Any]] | None = None, root_volume: dict[str, Any] | None = None) -> list[str]:
+         volumes: list[dict[str, Any]] | None = None, root_volume: dict[str, Any] | None = None,
+         qemu: str = QEMU) -> list[str]:
     """The command line. ``root_volume``: the volume a volume-backed guest boots from, its first disk (vda);
     ``disks``: (path, format, read_only) in guest order (vda or after the root volume, ...), then ``volumes``
     (the instance document's others, with their PCI slots: see volumes.py). ``incoming``:
@@ -109,7 +88,7 @@ def argv(idir: InstanceDir, spec: dict[str, Any], *, kvm: bool, disks: list[tupl
     a path resumes from a saved memory file."""
     flavor = spec.get("flavor") or {}
     args = [
-        QEMU, "-name", f"guest=instance-{idir.uuid},debug-threads=on", "-uuid", idir.uuid,
+        qemu, "-name", f"guest=instance-{idir.uuid},debug-threads=on", "-uuid", idir.uuid,
         "-machine", "pc", "-accel", "kvm" if kvm else "tcg", "-cpu", "host" if kvm else "max",
         "-m", str(int(flavor.get("memory_mb") or 128)), "-smp", str(int(flavor.get("vcpus") or 1)),
         "-nodefaults", "-no-user-config", "-display", "none", "-vga", "std", "-rtc", "base=utc",
