@@ -14,7 +14,7 @@ class Nova:
     """Raw HTTP against the compute endpoint with one user's token."""
 
     def __init__(self, live: LiveCloud, cloud: str, version: str = "2.96") -> None:
-        self.conn = live.conn(cloud)
+        self.conn = live.conn(cloud)  # a cloud of clouds.yaml (LiveCloud.project_conn adds some)
         self.base = live.url("compute")
         self.headers = {"X-Auth-Token": self.conn.auth_token, "OpenStack-API-Version": f"compute {version}"}
 

@@ -27,21 +27,22 @@ def _window() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def servers(live: LiveCloud, fake_host: str, image_id: str) -> Any:
-    """One running server and one deleted one in alt_demo, a project no other test boots in."""
-    conn = live.conn("alt_demo")
-    running = boot(live, image_id, "usage-running", cloud="alt_demo")
-    gone = boot(live, image_id, "usage-gone", cloud="alt_demo")
+    """One running server and one deleted one in a project of their own."""
+    conn = live.project_conn("usage")
+    cloud = conn.config.name
+    running = boot(live, image_id, "usage-running", cloud=cloud)
+    gone = boot(live, image_id, "usage-gone", cloud=cloud)
     time.sleep(0.2)  # so the deleted one ran for a measurable time
     conn.compute.delete_server(gone)
     conn.compute.wait_for_delete(gone, wait=30)
-    yield conn.current_project_id, running, gone
+    yield conn.current_project_id, running, gone, cloud
     conn.compute.delete_server(running)
     conn.compute.wait_for_delete(running, wait=30)
 
 
 def test_project_usage_counts_running_and_deleted_servers(live: LiveCloud, servers: Any) -> None:
-    project, running, gone = servers
-    r = Nova(live, "alt_demo")("GET", f"/os-simple-tenant-usage/{project}", params=_window())
+    project, running, gone, cloud = servers
+    r = Nova(live, cloud)("GET", f"/os-simple-tenant-usage/{project}", params=_window())
     assert r.status_code == 200, r.text
     usage = r.json()["tenant_usage"]
     assert set(usage) == SUMMARY_KEYS and usage["tenant_id"] == project
@@ -59,13 +60,13 @@ def test_project_usage_counts_running_and_deleted_servers(live: LiveCloud, serve
     assert usage["total_vcpus_usage"] == pytest.approx(nano.vcpus * usage["total_hours"])
 
     # A window before the servers launched has nothing; the project's summary is then an empty object.
-    before = Nova(live, "alt_demo")("GET", f"/os-simple-tenant-usage/{project}",
+    before = Nova(live, cloud)("GET", f"/os-simple-tenant-usage/{project}",
                                     params={"start": "2001-01-01T00:00:00", "end": "2001-01-02T00:00:00"})
     assert before.json() == {"tenant_usage": {}}
 
 
 def test_paging_from_2_40(live: LiveCloud, servers: Any) -> None:
-    project, running, gone = servers
+    project, running, gone, _ = servers
     nova = Nova(live, "admin")
     first = nova("GET", f"/os-simple-tenant-usage/{project}", params={**_window(), "limit": "1"}).json()
     assert len(first["tenant_usage"]["server_usages"]) == 1
@@ -110,13 +111,13 @@ def _count(servers: Any) -> int:
 
 
 def test_usage_commands(live: LiveCloud, servers: Any) -> None:
-    project = servers[0]
-    shown = live.cli_json("usage", "show", cloud="alt_demo")
+    project, cloud = servers[0], servers[3]
+    shown = live.cli_json("usage", "show", cloud=cloud)
     assert shown["Project"] == project and _count(shown["Servers"]) == 2 and float(shown["RAM MB-Hours"]) > 0
     rows = {r["Project"]: r for r in live.cli_json("usage", "list")}
     assert _count(rows[project]["Servers"]) == 2 and float(rows[project]["CPU Hours"]) > 0
     table = live.cli("usage", "list").stdout  # the table names the project
-    assert any("alt_demo" in line and "| 2 " in line for line in table.splitlines()), table
-    by_admin = live.cli_json("usage", "show", "--project", "alt_demo")
+    assert any(cloud in line and "| 2 " in line for line in table.splitlines()), table
+    by_admin = live.cli_json("usage", "show", "--project", cloud)
     assert _count(by_admin["Servers"]) == 2
-    assert live.cli("usage", "list", cloud="alt_demo", check=False).returncode != 0
+    assert live.cli("usage", "list", cloud=cloud, check=False).returncode != 0
