@@ -27,7 +27,7 @@ from tinystack.config import Config
 from tinystack.core.bus import Bus, InProcessBus
 from tinystack.core.db import Database
 from tinystack.core.policy import PolicyEngine
-from tinystack.core.web import ServiceApp
+from tinystack.core.web import ServiceApp, ServiceRunner
 from tinystack.identity import bootstrap, clouds_yaml
 from tinystack.identity.service import MIGRATIONS as IDENTITY_MIGRATIONS
 from tinystack.identity.service import IdentityService
@@ -254,7 +254,7 @@ class Cloud:
         ports: dict[str, int] = {}
         for spec in self.services:
             app = spec.factory(rt).build()
-            runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            runner = ServiceRunner(app)
             await runner.setup()
             site = web.TCPSite(runner, cfg.bind, cfg.port(spec.name), reuse_address=True)
             await site.start()
