@@ -280,6 +280,11 @@ class Cloud:
         log.info("cloud started in %.2fs: %s", time.monotonic() - started, self.urls)
 
     @property
+    def apps(self) -> dict[str, web.Application]:
+        """The running API applications by service name (their routers list every route; the fuzz tests walk them)."""
+        return {spec.name: runner.app for spec, runner in zip(self.services, self._runners, strict=False)}
+
+    @property
     def hosts(self) -> list[str]:
         """The nodes this process runs agents for: ``[DEFAULT] host``, then the ``[nodes]`` extras."""
         return [self.config.host, *nodes_mod.extra_names(self.config)]

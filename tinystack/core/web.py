@@ -441,14 +441,18 @@ class _FaultServer(web.Server):
 class _FaultRequestHandler(RequestHandler):
     def handle_error(self, request: BaseRequest, status: int = 500, exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:
-        response = super().handle_error(request, status, exc, message)  # logs; raises if already sending
-        err = _low_level_error(status, exc)
+        if request.writer.output_size > 0:
+            raise ConnectionError("a response was already being sent")  # as aiohttp: the connection is broken
         rid = f"req-{uuid.uuid4()}"
+        if status >= 500:
+            logger.error("[%s] error handling a request from %s", rid, request.remote, exc_info=exc)
+        else:
+            # A client's malformed HTTP is the client's problem: worth a line, not a traceback.
+            logger.info("[%s] bad HTTP request from %s: %s", rid, request.remote, exc)
         assert isinstance(self._manager, _FaultServer)
-        out = self._manager.fault(err, rid)
+        out = self._manager.fault(_low_level_error(status, exc), rid)
         out.headers["x-openstack-request-id"] = rid
-        if not response.keep_alive:
-            out.force_close()
+        out.force_close()  # the parser's state after such an error is unknown
         return out
 
 
