@@ -27,7 +27,7 @@ from tinystack.config import Config
 from tinystack.core.bus import Bus, InProcessBus
 from tinystack.core.db import Database
 from tinystack.core.policy import PolicyEngine
-from tinystack.core.web import ServiceApp
+from tinystack.core.web import ServiceApp, ServiceRunner
 from tinystack.identity import bootstrap, clouds_yaml
 from tinystack.identity.service import MIGRATIONS as IDENTITY_MIGRATIONS
 from tinystack.identity.service import IdentityService
@@ -254,7 +254,7 @@ class Cloud:
         ports: dict[str, int] = {}
         for spec in self.services:
             app = spec.factory(rt).build()
-            runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            runner = ServiceRunner(app)
             await runner.setup()
             site = web.TCPSite(runner, cfg.bind, cfg.port(spec.name), reuse_address=True)
             await site.start()
@@ -278,6 +278,11 @@ class Cloud:
         # Registers the cached default image now, or builds it in the background on a first start.
         await ensure_default_image(rt)
         log.info("cloud started in %.2fs: %s", time.monotonic() - started, self.urls)
+
+    @property
+    def apps(self) -> dict[str, web.Application]:
+        """The running API applications by service name (their routers list every route; the fuzz tests walk them)."""
+        return {spec.name: runner.app for spec, runner in zip(self.services, self._runners, strict=False)}
 
     @property
     def hosts(self) -> list[str]:

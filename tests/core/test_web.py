@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
+import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
 from tinystack.core.web import (
+    MAX_JSON_DEPTH,
     Microversions,
     Route,
     ServiceApp,
+    ServiceRunner,
     Version,
     ctx,
     json_response,
     keystone_fault,
     neutron_fault,
     nova_fault,
+    parse_json,
+    query_int,
     read_json,
     version,
 )
@@ -93,3 +99,69 @@ def test_auth_validation_and_microversions() -> None:
     assert '"version":"2.90"' in results[5][2]
     assert '"version":"2.1"' in results[7][2]
     assert "name" in results[2][2]
+
+
+def nested(depth: int) -> bytes:
+    return b"[" * depth + b"1" + b"]" * depth
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"a": NaN}', b"[Infinity]", b"[-Infinity]",  # not JSON numbers, though Python's decoder takes them
+    b"[9223372036854775808]", b"[-9223372036854775809]", b"[1" + b"0" * 40 + b"]",  # past int64
+    b"[1e400]", b"[-1e400]",  # floats that overflow to infinity
+    b'["\\ud800"]', b'{"\\udfff": 1}', b'["a\\ud83d"]',  # lone surrogates, in values and in keys
+    b'["\\u0000"]',  # NUL: PostgreSQL text cannot hold it
+    nested(MAX_JSON_DEPTH + 1), nested(300_000), b'{"a":' * 300_000 + b"1" + b"}" * 300_000,
+    b"", b"  ", b"{", b"\xff\xfe",
+])
+def test_parse_json_rejects(raw: bytes) -> None:
+    with pytest.raises(errors.BadRequest):
+        parse_json(raw)
+
+
+@pytest.mark.parametrize(("raw", "value"), [
+    (b"[9223372036854775807, -9223372036854775808]", [2**63 - 1, -(2**63)]),
+    (b'["\\ud83d\\ude00"]', ["\U0001f600"]),  # a surrogate pair is one character
+    (b"[1.5e300]", [1.5e300]),
+    (nested(MAX_JSON_DEPTH), json.loads(nested(MAX_JSON_DEPTH))),
+])
+def test_parse_json_accepts(raw: bytes, value: Any) -> None:
+    assert parse_json(raw) == value
+
+
+def test_query_int_out_of_range() -> None:
+    assert query_int(make_mocked_request("GET", "/x?limit=9223372036854775807"), "limit") == 2**63 - 1
+    with pytest.raises(errors.BadRequest):
+        query_int(make_mocked_request("GET", "/x?limit=9223372036854775808"), "limit")
+
+
+def test_service_runner_renders_low_level_errors_in_the_fault_format() -> None:
+    """A request line or header past aiohttp's limits never reaches the middleware; the runner renders it."""
+    app = ServiceApp("t", [Route("GET", "/missing", missing, public=True)], nova_fault).build()
+
+    async def scenario() -> list[tuple[int, dict[str, str], Any]]:
+        runner = ServiceRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        out = []
+        try:
+            for request in [b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+                            b"GET /missing HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n",
+                            b"GET /missing%00 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"]:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(request)
+                await writer.drain()
+                head, _, body = (await reader.read()).partition(b"\r\n\r\n")
+                writer.close()
+                lines = head.decode().split("\r\n")
+                headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+                out.append((int(lines[0].split()[1]), headers, json.loads(body)))
+        finally:
+            await runner.cleanup()
+        return out
+
+    for status, headers, body in asyncio.run(scenario()):
+        assert status == 400 and body["badRequest"]["code"] == 400
+        assert headers["x-openstack-request-id"].startswith("req-")

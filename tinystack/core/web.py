@@ -14,6 +14,9 @@ from typing import Any
 
 import jsonschema
 from aiohttp import web
+from aiohttp.http_exceptions import LineTooLong
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 
 from tinystack.core import errors, log
 from tinystack.core.auth import RequestContext, TokenValidator
@@ -27,6 +30,7 @@ MAX_JSON_BODY = 1024 * 1024
 
 CTX = web.RequestKey("ctx", RequestContext)
 REQUEST_ID = web.RequestKey("request_id", str)
+FAULT: web.AppKey[FaultRenderer] = web.AppKey("fault")
 
 
 @dataclass(frozen=True)
@@ -59,15 +63,83 @@ async def read_json(request: web.Request, schema: Mapping[str, Any] | None = Non
     raw = await request.content.read(MAX_JSON_BODY + 1)
     if len(raw) > MAX_JSON_BODY:
         raise errors.PayloadTooLarge("Request is too large.")
-    if not raw.strip():
-        raise errors.BadRequest("The request body is empty; a JSON document is required.")
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise errors.BadRequest(f"Malformed request body: {exc}") from None
+    body = parse_json(raw)
     if schema is not None:
         validate(body, schema)
     return body
+
+
+# Limits on what a request body may hold, so that whatever it holds can be stored, encoded and compared
+# everywhere after it without surprises: every database column type the services use takes a signed 64-bit
+# integer, UTF-8 text without NUL (PostgreSQL refuses NUL), and no body is legitimately nested deeper than a
+# handful of levels.
+MAX_JSON_DEPTH = 64
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """Strict JSON: RFC 8259 numbers only (no NaN/Infinity), integers within int64, finite floats, strings
+    that are valid Unicode without NUL, and at most ``MAX_JSON_DEPTH`` levels of nesting.
+
+    Every violation is a ``BadRequest``: these rules hold for every API, so they live here once rather than
+    in every schema (JSON Schema cannot express most of them anyway)."""
+    if not raw.strip():
+        raise errors.BadRequest("The request body is empty; a JSON document is required.")
+    try:
+        body = json.loads(raw, parse_constant=_reject_constant, parse_int=_int64, parse_float=_finite_float)
+    except RecursionError:
+        # The C decoder recurses once per level; a document deep enough to exhaust the stack is hostile.
+        raise errors.BadRequest(f"Malformed request body: nested deeper than {MAX_JSON_DEPTH} levels.") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise errors.BadRequest(f"Malformed request body: {exc}") from None
+    check_json(body)
+    return body
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _int64(text: str) -> int:
+    value = int(text)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ValueError(f"integer {text[:30]}{'...' if len(text) > 30 else ''} is out of range")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text[:30]} is out of range")
+    return value
+
+
+def check_json(doc: Any) -> None:
+    """Walk a decoded document without recursion: bounded depth, and strings (keys too) that are valid
+    Unicode without NUL. A lone surrogate such as ``"\\ud800"`` decodes fine but cannot be encoded."""
+    stack: list[tuple[Any, int]] = [(doc, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            _check_text(value)
+        elif isinstance(value, dict | list):
+            if depth >= MAX_JSON_DEPTH:
+                raise errors.BadRequest(f"Malformed request body: nested deeper than {MAX_JSON_DEPTH} levels.")
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    _check_text(key)
+                    stack.append((item, depth + 1))
+            else:
+                stack.extend((item, depth + 1) for item in value)
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise errors.BadRequest("Malformed request body: a string holds a lone UTF-16 surrogate.") from None
+    if "\x00" in text:
+        raise errors.BadRequest("Malformed request body: a string holds a NUL character.")
 
 
 @lru_cache(maxsize=512)
@@ -99,6 +171,8 @@ def query_int(request: web.Request, name: str, default: int | None = None, minim
         raise errors.BadRequest(f"Invalid value {raw!r} for query parameter {name}: not an integer.") from None
     if value < minimum:
         raise errors.BadRequest(f"Invalid value {raw!r} for query parameter {name}: must be >= {minimum}.")
+    if value > INT64_MAX:
+        raise errors.BadRequest(f"Invalid value {raw!r} for query parameter {name}: must be <= {INT64_MAX}.")
     return value
 
 
@@ -255,6 +329,7 @@ class ServiceApp:
 
     def build(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware], client_max_size=self.client_max_size)
+        app[FAULT] = self.fault
         for route in self.routes:
             handler = route.handler
             if route.public:
@@ -278,6 +353,9 @@ class ServiceApp:
             if self.microversions is not None and request.path not in self.microversions.unversioned_paths:
                 request[VERSION] = v = self.microversions.negotiate(request)
                 extra = self.microversions.headers(v)
+            if "\x00" in request.path or "\x00" in request.query_string:
+                # Decoded from %00: no database text type the services use can hold it.
+                raise errors.BadRequest("The request URL holds a NUL character.")
             routed = getattr(request.match_info, "http_exception", None) is None
             if routed and not getattr(request.match_info.handler, "tinystack_public", False):
                 self._authenticate(request)
@@ -323,3 +401,68 @@ def _lifecycle(fn: Callable[[], Awaitable[None]]) -> Callable[[web.Application],
         await fn()
 
     return hook
+
+
+# --- serving -----------------------------------------------------------------------------------
+
+# aiohttp's own limits on the request line and on each header line, stated here because they are part of
+# what the APIs promise: anything longer is a 400 in the API's fault format (ServiceRunner), never a crash.
+MAX_LINE_SIZE = 8190
+MAX_FIELD_SIZE = 8190
+
+
+class ServiceRunner(web.AppRunner):
+    """An ``AppRunner`` for a ``ServiceApp``: the header limits set, and the errors aiohttp answers itself,
+    before any middleware runs (request line or header too long, malformed HTTP), rendered in the API's own
+    fault format with a request id instead of aiohttp's plain text."""
+
+    def __init__(self, app: web.Application) -> None:
+        super().__init__(app, access_log=None, handle_signals=False, max_line_size=MAX_LINE_SIZE,
+                         max_field_size=MAX_FIELD_SIZE)
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        fault = self.app.get(FAULT)
+        if fault is not None:
+            # aiohttp builds its Server privately and the Server picks the protocol class, which renders these
+            # errors; re-classing the one instance is the narrowest hook it leaves.
+            server.__class__ = _FaultServer
+            server.fault = fault  # type: ignore[attr-defined]
+        return server
+
+
+class _FaultServer(web.Server):
+    fault: FaultRenderer
+
+    def __call__(self) -> RequestHandler:
+        return _FaultRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class _FaultRequestHandler(RequestHandler):
+    def handle_error(self, request: BaseRequest, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        if request.writer.output_size > 0:
+            raise ConnectionError("a response was already being sent")  # as aiohttp: the connection is broken
+        rid = f"req-{uuid.uuid4()}"
+        if status >= 500:
+            logger.error("[%s] error handling a request from %s", rid, request.remote, exc_info=exc)
+        else:
+            # A client's malformed HTTP is the client's problem: worth a line, not a traceback.
+            logger.info("[%s] bad HTTP request from %s: %s", rid, request.remote, exc)
+        assert isinstance(self._manager, _FaultServer)
+        out = self._manager.fault(_low_level_error(status, exc), rid)
+        out.headers["x-openstack-request-id"] = rid
+        out.force_close()  # the parser's state after such an error is unknown
+        return out
+
+
+def _low_level_error(status: int, exc: BaseException | None) -> errors.TinyError:
+    if isinstance(exc, LineTooLong):
+        err: errors.TinyError = errors.BadRequest(
+            f"The request line or a header field is longer than {MAX_LINE_SIZE} bytes.")
+    elif status < 500:
+        err = errors.BadRequest("The request is not valid HTTP.")
+    else:
+        err = errors.TinyError("An unexpected error prevented the server from fulfilling your request.")
+    err.status = status
+    return err

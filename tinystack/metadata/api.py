@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from tinystack.core import errors
-from tinystack.core.web import Route, ServiceApp, plain_fault
+from tinystack.core.web import Route, ServiceApp, ServiceRunner, plain_fault
 from tinystack.metadata import documents
 from tinystack.metadata.service import MetadataService
 
@@ -73,8 +73,7 @@ def app(svc: MetadataService) -> ServiceApp:
         path = svc.settings.socket
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # a stale socket from an earlier run
-        runner = web.AppRunner(ServiceApp("metadata", routes(svc), plain_fault).build(), access_log=None,
-                               handle_signals=False)
+        runner = ServiceRunner(ServiceApp("metadata", routes(svc), plain_fault).build())
         await runner.setup()
         await web.UnixSite(runner, str(path)).start()
         os.chmod(path, 0o600)

@@ -13,7 +13,7 @@ from aiohttp import web
 from tinystack.core.auth import TokenValidator
 from tinystack.core.bus import Bus
 from tinystack.core.web import Route, ServiceApp, ctx, empty, json_response, neutron_fault, read_json
-from tinystack.network import admin, routers, securitygroups, tags
+from tinystack.network import admin, routers, schemas, securitygroups, tags
 from tinystack.network.api.discovery import discovery_routes
 from tinystack.network.service import NetworkService
 
@@ -149,11 +149,11 @@ class NetworkAPI:
     # --- routers ------------------------------------------------------------------------------
 
     async def add_interface(self, request: web.Request) -> web.Response:
-        body = await read_json(request)
+        body = await read_json(request, schemas.ROUTER_INTERFACE)
         return json_response(await self._call(routers.add_interface, self.svc, ctx(request), request.match_info["id"], body))
 
     async def remove_interface(self, request: web.Request) -> web.Response:
-        body = await read_json(request)
+        body = await read_json(request, schemas.ROUTER_INTERFACE)
         return json_response(await self._call(routers.remove_interface, self.svc, ctx(request), request.match_info["id"],
                                          body))
 
