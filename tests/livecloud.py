@@ -44,13 +44,32 @@ def remove_netns(name: str) -> None:
     subprocess.run(["ip", "netns", "delete", name], check=False, capture_output=True)
 
 
+# The tier of the test being set up or run (tests/conftest.py): a unit test may start no cloud, and an api test
+# (which runs without root) none with the real dataplane.
+current_tier: str | None = None
+
+
 class LiveCloud:
-    def __init__(self, state_dir: Path, nodes: int = 1, **overrides: str) -> None:
-        """``nodes``: how many nodes (network + compute agent pairs) the cloud runs, joined by VXLAN (tinystack/nodes.py)."""
-        self.host, self.external_netns = isolated_node()
+    def __init__(self, state_dir: Path, nodes: int = 1, dataplane: bool | None = None, **overrides: str) -> None:
+        """``nodes``: how many nodes (network + compute agent pairs) the cloud runs, joined by VXLAN (tinystack/nodes.py).
+
+        ``dataplane``: the real network driver (bridges, dnsmasq, routers in namespaces; needs root) instead of
+        the in-memory one; by default only a cloud that boots real guests (``compute__driver="qemu"``) has it,
+        so an API test's cloud needs no root and makes no namespace."""
+        if dataplane is None:
+            dataplane = overrides.get("compute__driver") == "qemu" or overrides.get("network__driver") == "linux"
+        self.dataplane = dataplane
+        if current_tier == "unit" or (current_tier == "api" and dataplane):
+            raise RuntimeError(f"a {current_tier}-tier test may not start a cloud{' with the real dataplane' * dataplane}:"
+                               " mark its module with the right tier (tests/conftest.py)")
+        if dataplane:
+            self.host, self.external_netns = isolated_node()
+        else:
+            self.host, self.external_netns = f"lc{uuid.uuid4().hex[:8]}", ""
         # Fast defaults for API tests; a dataplane test passes compute__driver="qemu" and guest__auto_build="true".
         settings = {"state_dir": str(state_dir), "bind": "127.0.0.1", "host": self.host,
                     "network__external_netns": self.external_netns,
+                    "network__driver": "linux" if dataplane else "fake",
                     "identity__password_hash_rounds": "4",
                     "compute__driver": "fake",
                     "guest__auto_build": "false",
@@ -89,6 +108,8 @@ class LiveCloud:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
         self.loop.close()
+        if not self.dataplane:
+            return
         remove_netns(self.external_netns)
         # Whatever a failed start or stop left of this cloud's namespaces, by their exact names.
         for name in [f"tsnode-{h}" for h in self.hosts] + [nodes.underlay_netns(self.host)]:

@@ -44,8 +44,8 @@ def _logging_kept() -> Iterator[None]:
 def _forget_clients() -> None:
     """The client caches each service's client handle on its ClientManager *class* (a descriptor made once per
     process): a later command would reuse an earlier one's credentials. Every command starts without them."""
-    from osc_lib.clientmanager import ClientCache
     from openstackclient.common.clientmanager import ClientManager
+    from osc_lib.clientmanager import ClientCache
 
     for klass in ClientManager.__mro__:
         for value in vars(klass).values():

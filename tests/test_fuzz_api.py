@@ -30,6 +30,8 @@ from hypothesis import strategies as st
 
 from tests.livecloud import LiveCloud
 
+pytestmark = pytest.mark.api
+
 WRITE_EXAMPLES = 8
 QUERY_EXAMPLES = 3
 

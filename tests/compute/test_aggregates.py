@@ -13,6 +13,8 @@ import pytest
 from tests.compute.test_servers import Nova
 from tests.livecloud import LiveCloud
 
+pytestmark = pytest.mark.api
+
 
 def _server(live: LiveCloud, name: str, image_id: str, *extra: str) -> dict[str, Any]:
     live.cli("server", "create", "--image", image_id, "--flavor", "m1.nano", "--no-network", *extra, name,

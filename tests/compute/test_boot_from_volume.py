@@ -22,6 +22,8 @@ from tinystack.compute.drivers.qemu import process
 from tinystack.compute.drivers.qemu import volumes as qvol
 from tinystack.compute.drivers.qemu.layout import InstanceDir
 
+pytestmark = pytest.mark.api
+
 
 @pytest.fixture(scope="module")
 def demo(live: LiveCloud) -> Nova:

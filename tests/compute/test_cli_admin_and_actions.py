@@ -7,7 +7,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from tests.livecloud import LiveCloud
+
+pytestmark = pytest.mark.api
 
 
 def _wait(live: LiveCloud, name: str, status: str, cloud: str = "demo") -> dict[str, Any]:

@@ -7,6 +7,8 @@ import pytest
 from tests.compute.test_servers import Nova, boot, wait
 from tests.livecloud import LiveCloud
 
+pytestmark = pytest.mark.api
+
 
 def test_default_flavors_via_cli(live: LiveCloud) -> None:
     rows = {f["Name"]: f for f in live.cli_json("flavor", "list", cloud="demo")}

@@ -12,6 +12,8 @@ import requests
 
 from tests.livecloud import LiveCloud
 
+pytestmark = pytest.mark.api
+
 
 def _boot(live: LiveCloud, image_id: str, name: str, group_id: str) -> dict[str, Any]:
     live.cli("server", "create", "--image", image_id, "--flavor", "m1.nano", "--no-network",

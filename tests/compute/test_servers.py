@@ -9,6 +9,8 @@ import requests
 
 from tests.livecloud import LiveCloud
 
+pytestmark = pytest.mark.api
+
 
 class Nova:
     """Raw HTTP against the compute endpoint with one user's token."""

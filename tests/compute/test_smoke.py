@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.livecloud import LiveCloud
+
+pytestmark = pytest.mark.api
 
 
 def test_boot_and_delete(live: LiveCloud, fake_host: str, image_id: str) -> None:

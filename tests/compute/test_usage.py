@@ -13,6 +13,8 @@ import pytest
 from tests.compute.test_servers import Nova, boot
 from tests.livecloud import LiveCloud
 
+pytestmark = pytest.mark.api
+
 SUMMARY_KEYS = {"tenant_id", "server_usages", "total_local_gb_usage", "total_vcpus_usage", "total_memory_mb_usage",
                 "total_hours", "start", "stop"}
 SERVER_KEYS = {"ended_at", "flavor", "hours", "instance_id", "local_gb", "memory_mb", "name", "started_at", "state",

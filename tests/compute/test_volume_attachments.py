@@ -14,6 +14,8 @@ from tests.livecloud import LiveCloud
 from tinystack.compute.agent import ComputeAgent
 from tinystack.compute.volumes import device_letters
 
+pytestmark = pytest.mark.api
+
 
 @pytest.fixture(scope="module")
 def demo(live: LiveCloud) -> Nova:

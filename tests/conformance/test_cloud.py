@@ -9,6 +9,8 @@ import pytest
 from tinystack.conformance import cloud
 from tinystack.conformance.errors import HarnessError
 
+pytestmark = pytest.mark.api
+
 CATALOG = [
     {"type": "identity", "endpoints": [{"interface": "public", "region": "RegionOne", "url": "http://h:5000/v3"}]},
     {

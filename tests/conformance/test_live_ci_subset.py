@@ -11,7 +11,7 @@ from tests.conformance.tempest_venv import find_tempest_venv
 from tests.livecloud import LiveCloud
 from tinystack.conformance import cli
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.conformance, pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.mark.skipif(find_tempest_venv() is None, reason="no Tempest venv on this machine")

@@ -10,7 +10,7 @@ import pytest
 
 from tinystack.core.rabbitbus import RabbitBus
 
-pytestmark = pytest.mark.db
+pytestmark = [pytest.mark.db, pytest.mark.db]
 
 URL = "amqp://guest:guest@127.0.0.1:5672/"
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests.livecloud import LiveCloud
 
-pytestmark = [pytest.mark.e2e, pytest.mark.privileged]
+pytestmark = [pytest.mark.dataplane, pytest.mark.e2e, pytest.mark.privileged]
 
 
 def _addresses(netns: str) -> dict[str, set[str]]:
@@ -46,7 +46,7 @@ def _wait(what: str, check: object, timeout: float = 30) -> None:
 
 
 def test_one_tenant_two_networks_one_router(tmp_path: Path) -> None:
-    cloud = LiveCloud(tmp_path / "state")
+    cloud = LiveCloud(tmp_path / "state", dataplane=True)
     try:
         run, show = cloud.cli, cloud.cli_json
         # Under the admin ("service" in the guide) project: the router, the public network, the gateway.

@@ -12,7 +12,7 @@ import pytest
 from tests.livecloud import LiveCloud
 from tinystack.compute.agent import ComputeAgent
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.privileged]
+pytestmark = [pytest.mark.guest, pytest.mark.e2e, pytest.mark.slow, pytest.mark.privileged]
 
 
 def _volume_status(cloud: LiveCloud, name: str, want: str, timeout: float = 180) -> dict[str, object]:

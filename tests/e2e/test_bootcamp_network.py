@@ -12,7 +12,7 @@ import pytest
 
 from tests.livecloud import LiveCloud
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.privileged]
+pytestmark = [pytest.mark.guest, pytest.mark.e2e, pytest.mark.slow, pytest.mark.privileged]
 
 
 def _ssh(cloud: LiveCloud, key: Path, ip: str, command: str) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,7 @@ import requests
 from tests.databases import available, scratch_database
 from tests.livecloud import LiveCloud
 
-pytestmark = [pytest.mark.e2e, pytest.mark.db]
+pytestmark = [pytest.mark.db, pytest.mark.e2e, pytest.mark.db]
 
 
 @pytest.mark.parametrize("kind", ["postgresql", "mysql"])

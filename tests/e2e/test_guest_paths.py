@@ -9,7 +9,7 @@ import pytest
 
 from tests.livecloud import LiveCloud
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.privileged]
+pytestmark = [pytest.mark.guest, pytest.mark.e2e, pytest.mark.slow, pytest.mark.privileged]
 
 
 def _wait_console(cloud: LiveCloud, name: str, marker: str, timeout: float = 120) -> str:

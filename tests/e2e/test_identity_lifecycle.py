@@ -10,7 +10,7 @@ import requests
 
 from tests.livecloud import LiveCloud
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.api, pytest.mark.e2e]
 
 
 def _validate(cloud: LiveCloud, admin_token: str, token: str) -> int:

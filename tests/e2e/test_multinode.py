@@ -18,7 +18,7 @@ import pytest
 from tests.livecloud import LiveCloud
 from tinystack.compute.agent import ComputeAgent
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.privileged]
+pytestmark = [pytest.mark.guest, pytest.mark.e2e, pytest.mark.slow, pytest.mark.privileged]
 
 # Every second on the console: the guest's own uptime (a reboot would start it again from zero).
 TICKER = """#!/bin/sh
@@ -171,6 +171,7 @@ def test_two_nodes_vxlan_live_and_cold_migration(tmp_path: Path) -> None:
 
 
 @pytest.mark.db  # needs the RabbitMQ broker on loopback
+@pytest.mark.db
 def test_split_agent_joins_over_rabbitmq(tmp_path: Path) -> None:
     """``tinystack agent`` in a process of its own joins a cloud as one more node, over RabbitMQ."""
     url = "amqp://guest:guest@127.0.0.1:5672/"

@@ -14,7 +14,7 @@ import yaml
 
 from tests.livecloud import LiveCloud, isolated_node, remove_netns
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.dataplane, pytest.mark.e2e]
 
 TINYSTACK = str(Path(sys.executable).with_name("tinystack"))
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests.livecloud import LiveCloud
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.privileged]
+pytestmark = [pytest.mark.guest, pytest.mark.e2e, pytest.mark.slow, pytest.mark.privileged]
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -14,7 +14,7 @@ from tests.livecloud import LiveCloud
 from tinystack.compute.agent import ComputeAgent
 from tinystack.compute.drivers.qemu import QemuDriver
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.privileged]
+pytestmark = [pytest.mark.guest, pytest.mark.e2e, pytest.mark.slow, pytest.mark.privileged]
 
 GiB = 1024**3
 

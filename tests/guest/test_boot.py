@@ -23,7 +23,7 @@ from tinystack.guest import build
 from tinystack.metadata import api, configdrive
 from tinystack.metadata.service import MetadataService
 
-pytestmark = [pytest.mark.privileged, pytest.mark.slow,
+pytestmark = [pytest.mark.guest, pytest.mark.privileged, pytest.mark.slow,
               pytest.mark.skipif(not harness.tools_present(), reason="needs qemu, genisoimage, dnsmasq, ssh, apt")]
 MARKER = "USERDATA-MARKER-7f3a"
 USER_DATA = f"#!/bin/sh\necho {MARKER} on $(hostname)\n"

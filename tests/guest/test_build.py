@@ -16,6 +16,8 @@ import pytest
 from tests.guest import harness
 from tinystack.guest import build, cpio
 
+pytestmark = pytest.mark.guest
+
 JSON_AWK = build.INIT_DIR / "json.awk"
 
 

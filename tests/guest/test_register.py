@@ -13,7 +13,7 @@ from tests.guest import harness
 from tests.livecloud import LiveCloud
 from tinystack.guest import build, register
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not harness.tools_present(), reason="needs apt-get")]
+pytestmark = [pytest.mark.guest, pytest.mark.slow, pytest.mark.skipif(not harness.tools_present(), reason="needs apt-get")]
 
 
 @pytest.fixture(scope="module")

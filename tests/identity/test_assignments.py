@@ -22,6 +22,8 @@ from tinystack.identity.assignments import Entry, Grant, Query
 from tinystack.identity.models import TABLES, Domain, Group, Membership, Project, User
 from tinystack.identity.tokens import TokenService
 
+pytestmark = pytest.mark.api
+
 # --- unit tests of the rules -------------------------------------------------------------------
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import requests
 
 from tests.livecloud import LiveCloud
+
+pytestmark = pytest.mark.api
 
 
 def test_admin_token_and_catalog(live: LiveCloud) -> None:

@@ -12,6 +12,8 @@ import requests
 
 from tests.livecloud import LiveCloud
 
+pytestmark = pytest.mark.api
+
 
 class Caller:
     """Raw Keystone calls with one token, for the status codes and bodies the clients hide."""

@@ -17,6 +17,8 @@ from openstack.identity.v3._proxy import Proxy as IdentityV3
 
 from tests.livecloud import LiveCloud
 
+pytestmark = pytest.mark.api
+
 
 class Caller:
     """Raw Keystone calls with one token, for the status codes and bodies the clients hide."""

@@ -20,6 +20,8 @@ from tinystack.identity import resources
 from tinystack.identity.models import TABLES, Assignment, Domain, Membership, Project, Role, User
 from tinystack.identity.tokens import TokenService
 
+pytestmark = pytest.mark.api
+
 
 def _name(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(4)}"

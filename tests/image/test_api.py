@@ -12,7 +12,7 @@ import pytest
 from tests.image.conftest import Api
 from tests.livecloud import LiveCloud
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.api, pytest.mark.e2e]
 
 
 def test_version_document(live: LiveCloud) -> None:

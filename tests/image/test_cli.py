@@ -10,7 +10,7 @@ import pytest
 
 from tests.livecloud import LiveCloud
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.api, pytest.mark.e2e]
 
 
 def test_create_list_show_save(live: LiveCloud, qcow2_file: Path, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import pytest
 from tests.image.conftest import Api
 from tests.livecloud import LiveCloud
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.api, pytest.mark.e2e]
 V21 = "application/openstack-images-v2.1-json-patch"
 V20 = "application/openstack-images-v2.0-json-patch"
 

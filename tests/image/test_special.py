@@ -9,7 +9,7 @@ import pytest
 from tests.image.conftest import Api
 from tests.livecloud import LiveCloud
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.api, pytest.mark.e2e]
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import ipaddress
 
+import pytest
+
 from tests.livecloud import LiveCloud
 from tests.network.conftest import Neutron, unique
+
+pytestmark = pytest.mark.api
 
 
 def test_devstack_topology(live: LiveCloud) -> None:

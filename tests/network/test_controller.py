@@ -15,6 +15,8 @@ import pytest
 from tests.livecloud import LiveCloud
 from tinystack.core.auth import RequestContext
 
+pytestmark = pytest.mark.api
+
 
 class Recorder:
     def __init__(self, live: LiveCloud, host: str) -> None:

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from tests.livecloud import LiveCloud
 from tests.network.conftest import Neutron, neutron_error, unique
 from tinystack.core.auth import RequestContext
+
+pytestmark = pytest.mark.api
 
 
 def test_concurrent_ports_on_a_28(demo_api: Neutron) -> None:

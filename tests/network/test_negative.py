@@ -10,6 +10,8 @@ import pytest
 from tests.livecloud import LiveCloud
 from tests.network.conftest import Neutron, neutron_error, unique
 
+pytestmark = pytest.mark.api
+
 
 @pytest.fixture
 def net(demo_api: Neutron) -> Iterator[dict[str, Any]]:

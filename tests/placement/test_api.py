@@ -13,6 +13,8 @@ import requests
 
 from tests.livecloud import LiveCloud
 
+pytestmark = pytest.mark.api
+
 
 class Client:
     def __init__(self, live: LiveCloud, cloud: str = "admin", version: str = "1.28") -> None:

@@ -21,6 +21,8 @@ from tinystack.volume.agent import VolumeAgent
 from tinystack.volume.drivers.base import DriverError, GiB
 from tinystack.volume.drivers.file import FileDriver
 
+pytestmark = pytest.mark.api
+
 MiB = 1024**2
 VOL, VOL2, SNAP = "11111111-aaaa-4bbb-8ccc-000000000001", "11111111-aaaa-4bbb-8ccc-000000000002", \
     "22222222-aaaa-4bbb-8ccc-000000000001"

@@ -16,6 +16,8 @@ import requests
 
 from tests.livecloud import LiveCloud
 
+pytestmark = pytest.mark.api
+
 GiB = 1024**3
 
 

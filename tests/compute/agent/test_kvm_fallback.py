@@ -25,7 +25,7 @@ from tinystack.compute.drivers.qemu import QemuDriver, accel, process, qmp
 from tinystack.compute.drivers.qemu.layout import InstanceDir
 from tinystack.guest import build as guest_build
 
-pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+pytestmark = [pytest.mark.guest, pytest.mark.privileged, pytest.mark.slow]
 
 WRAPPER = """#!/bin/sh
 echo "$*" >> {log}

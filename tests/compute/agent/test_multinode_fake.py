@@ -15,7 +15,7 @@ from tinystack.compute.agent import ComputeAgent
 from tinystack.compute.drivers.base import DriverError
 from tinystack.compute.drivers.fake import FakeDriver
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.api, pytest.mark.e2e]
 
 
 @pytest.fixture(scope="module")

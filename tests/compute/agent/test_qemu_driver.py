@@ -27,7 +27,7 @@ from tinystack.compute.drivers.qemu.layout import InstanceDir
 from tinystack.core.bus import InProcessBus
 from tinystack.core.svcauth import ServiceAuth
 
-pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+pytestmark = [pytest.mark.guest, pytest.mark.privileged, pytest.mark.slow]
 
 HOST = "qemu-test"
 

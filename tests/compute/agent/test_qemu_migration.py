@@ -21,7 +21,7 @@ from tinystack.compute.drivers.qemu import QemuDriver, process
 from tinystack.compute.drivers.qemu.layout import InstanceDir
 from tinystack.core.svcauth import ServiceAuth
 
-pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+pytestmark = [pytest.mark.guest, pytest.mark.privileged, pytest.mark.slow]
 
 ADDRESSES = {"a": "10.251.0.1", "b": "10.251.0.2"}
 

@@ -15,6 +15,8 @@ from tests.livecloud import LiveCloud
 from tinystack.core import svcauth
 from tinystack.core.svcauth import ServiceAuth, ServiceAuthError
 
+pytestmark = pytest.mark.api
+
 
 def service_yaml(live: LiveCloud, path: Path, **changes: str) -> Path:
     """Until the identity bootstrap writes STATE_DIR/service.yaml: the admin cloud's credentials."""

@@ -13,7 +13,7 @@ from tests.network.dataplane.harness import EGRESS_ALL, INGRESS_ICMP, Doc, netwo
 from tinystack.network.dataplane import firewall
 from tinystack.network.dataplane.secgroups import SecurityGroups
 
-pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+pytestmark = [pytest.mark.dataplane, pytest.mark.privileged, pytest.mark.slow]
 
 INGRESS_SSH: Doc = {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "port_range_min": 22,
                     "port_range_max": 22, "remote_ip_prefix": "10.8.0.0/24"}

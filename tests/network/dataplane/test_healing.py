@@ -14,7 +14,7 @@ from tests.network.dataplane.harness import EGRESS_ALL, INGRESS_ICMP, Harness, d
 from tinystack.network.dataplane import firewall, names
 from tinystack.network.dataplane.dnsmasq import DhcpFiles
 
-pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+pytestmark = [pytest.mark.dataplane, pytest.mark.privileged, pytest.mark.slow]
 
 
 def _port_jumps(h: Harness) -> int:

@@ -9,7 +9,7 @@ import pytest
 
 from tests.network.dataplane.harness import EGRESS_ALL, INGRESS_ICMP, Harness, dhcp_doc, network_doc, port_doc, sh
 
-pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+pytestmark = [pytest.mark.dataplane, pytest.mark.privileged, pytest.mark.slow]
 
 
 def test_dhcp_lease_and_icmp_only_once_a_rule_allows_it(tmp_path: Path) -> None:

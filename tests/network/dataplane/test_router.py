@@ -11,7 +11,7 @@ import pytest
 
 from tests.network.dataplane.harness import EGRESS_ALL, INGRESS_ICMP, Harness, mac, network_doc, new_id, port_doc, sh
 
-pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+pytestmark = [pytest.mark.dataplane, pytest.mark.privileged, pytest.mark.slow]
 
 # A one-shot TCP server in the external namespace that prints the address a connection came from.
 PEER_SERVER = ("import socket;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);"
