@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -11,7 +11,10 @@ from tinystack.core import errors
 from tinystack.core.auth import RequestContext
 from tinystack.network.common import bad, touch
 from tinystack.network.models import Tag
-from tinystack.network.service import Changes, NetworkService
+
+if TYPE_CHECKING:
+    # Annotations only: at run time the service hands itself in, and the concepts stay below service.py.
+    from tinystack.network.service import Changes, NetworkService
 
 MAX_TAGS = 50
 
