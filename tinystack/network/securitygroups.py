@@ -254,6 +254,8 @@ class SecurityGroupRules:
                attrs: dict[str, Any], changes: Changes) -> None:
         unknown_attrs(attrs, ("description",))
         check_str(attrs, "description")
+        sg = s.get(SecurityGroup, row.security_group_id)
+        svc.enforce(ctx, "update_security_group_rule", {"project_id": sg.project_id if sg else row.project_id})
         row.description = attrs.get("description", row.description)
         touch(row)
 
