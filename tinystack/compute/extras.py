@@ -180,6 +180,7 @@ class Subresources:
     # --- server groups --------------------------------------------------------------------------
 
     def groups(self, ctx: RequestContext, all_projects: bool) -> list[ServerGroup]:
+        self.svc.enforce(ctx, "os_compute_api:os-server-groups:index")
         q = select(ServerGroup).order_by(ServerGroup.created_at)
         if not (all_projects and ctx.is_admin):
             q = q.where(ServerGroup.project_id == (ctx.project_id or ""))
@@ -191,11 +192,13 @@ class Subresources:
             g = s.get(ServerGroup, gid)
             if g is None or (g.project_id != ctx.project_id and not ctx.is_admin):
                 raise errors.NotFound(f"Instance group {gid} could not be found.")
+            self.svc.enforce(ctx, "os_compute_api:os-server-groups:show", {"project_id": g.project_id})
             return g
 
     def create_group(self, ctx: RequestContext, name: str, policy: str, rules: dict[str, Any]) -> ServerGroup:
         if policy not in ("affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity"):
             raise errors.BadRequest(f"Invalid input for field/attribute policy: {policy!r}")
+        self.svc.enforce(ctx, "os_compute_api:os-server-groups:create")
         with self.svc.session() as s:
             used = self.svc.quotas.usage(s, ctx.project_id or "")["server_groups"]
             limit = self.svc.quotas.limit_for(s, ctx.project_id or "", "server_groups")
@@ -211,4 +214,5 @@ class Subresources:
             g = s.get(ServerGroup, gid)
             if g is None or (g.project_id != ctx.project_id and not ctx.is_admin):
                 raise errors.NotFound(f"Instance group {gid} could not be found.")
+            self.svc.enforce(ctx, "os_compute_api:os-server-groups:delete", {"project_id": g.project_id})
             s.delete(g)

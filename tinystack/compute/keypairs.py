@@ -57,19 +57,22 @@ class Keypairs:
     def __init__(self, svc: ComputeService) -> None:
         self.svc = svc
 
-    def _owner(self, ctx: RequestContext, user_id: str | None) -> str:
+    def _owner(self, ctx: RequestContext, user_id: str | None, action: str) -> str:
+        """Whose key pairs the call is about, once policy allows ``action`` on them (Nova's rule names)."""
+        owner = ctx.user_id
         if user_id and user_id != ctx.user_id:
             self.svc.enforce(ctx, "os_compute_api:os-keypairs:other_user")
-            return user_id
-        return ctx.user_id
+            owner = user_id
+        self.svc.enforce(ctx, f"os_compute_api:os-keypairs:{action}", {"user_id": owner})
+        return owner
 
     def list(self, ctx: RequestContext, user_id: str | None = None) -> list[KeyPair]:
-        owner = self._owner(ctx, user_id)
+        owner = self._owner(ctx, user_id, "index")
         with self.svc.session() as s:
             return list(s.scalars(select(KeyPair).where(KeyPair.user_id == owner).order_by(KeyPair.name)).all())
 
     def get(self, ctx: RequestContext, name: str, user_id: str | None = None) -> KeyPair:
-        owner = self._owner(ctx, user_id)
+        owner = self._owner(ctx, user_id, "show")
         with self.svc.session() as s:
             kp = s.get(KeyPair, (owner, name))
             if kp is None:
@@ -79,7 +82,7 @@ class Keypairs:
     def create(self, ctx: RequestContext, name: str, public_key: str | None, key_type: str,
                user_id: str | None = None) -> tuple[KeyPair, str | None]:
         """The new keypair and, when generated, its private key (shown once, never stored)."""
-        owner = self._owner(ctx, user_id)
+        owner = self._owner(ctx, user_id, "create")
         private = None
         if public_key is None:
             public_key, private = generate() if key_type == "ssh" else generate_ed25519()
@@ -100,7 +103,7 @@ class Keypairs:
         return kp, private
 
     def delete(self, ctx: RequestContext, name: str, user_id: str | None = None) -> None:
-        owner = self._owner(ctx, user_id)
+        owner = self._owner(ctx, user_id, "delete")
         with self.svc.session() as s:
             kp = s.get(KeyPair, (owner, name))
             if kp is None:

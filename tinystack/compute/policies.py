@@ -40,6 +40,12 @@ DEFAULTS: dict[str, str] = {
     f"{P}:os-quota-sets:show": ADMIN_OR_OWNER,
     f"{P}:os-quota-class-sets:update": ADMIN,
     f"{P}:os-keypairs:other_user": ADMIN,
+    **{f"{P}:os-keypairs:{action}": f"{ADMIN} or user_id:%(user_id)s" for action in ("index", "show", "create", "delete")},
+    # Reads open to every caller, as before they had a rule, but now a policy file can narrow them.
+    **{f"{P}:{rule}": ANY for rule in ("limits", "os-quota-sets:defaults", "os-quota-class-sets:show",
+                                       "os-availability-zone:list", "os-flavor-extra-specs:index",
+                                       "os-flavor-extra-specs:show")},
+    **{f"{P}:os-server-groups:{action}": ADMIN_OR_OWNER for action in ("index", "show", "create", "delete")},
     f"{P}:os-hypervisors": ADMIN,
     f"{P}:os-services": ADMIN,
     f"{P}:os-aggregates:index": ADMIN,

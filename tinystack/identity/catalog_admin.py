@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from tinystack.core import errors
 from tinystack.core.db import new_id
+from tinystack.identity.lookup import get_or_404
 from tinystack.identity.models import Endpoint, Region, Service
-from tinystack.identity.service import get_or_404
 
 INTERFACES = ("public", "internal", "admin")
 # The $(name)s templates the token catalog knows how to fill (see catalog.substitute).

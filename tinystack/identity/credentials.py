@@ -19,9 +19,9 @@ from tinystack.core import errors
 from tinystack.core.auth import RequestContext
 from tinystack.core.db import new_id
 from tinystack.identity import roles
+from tinystack.identity.lookup import get_or_404
 from tinystack.identity.models import ApplicationCredential, Credential, Project, Role, User
 from tinystack.identity.policies import ADMIN
-from tinystack.identity.service import get_or_404
 
 EC2 = "ec2"
 CREDENTIAL_OWNER = ADMIN + " or user_id:%(target.credential.user_id)s"

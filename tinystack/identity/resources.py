@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 from tinystack.core import errors
 from tinystack.core.db import new_id
 from tinystack.identity import roles
+from tinystack.identity.lookup import get_or_404
 from tinystack.identity.models import ApplicationCredential as AppCred
 from tinystack.identity.models import Assignment, Credential, Domain, Group, ImpliedRole, Membership, Project, Role, User
-from tinystack.identity.service import get_or_404
 from tinystack.identity.tokens import TokenService
 
 DEFAULT_DOMAIN = "default"

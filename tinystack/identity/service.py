@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tinystack.config import Config
-from tinystack.core import errors
 from tinystack.core.auth import RequestContext
 from tinystack.core.db import Database
 from tinystack.core.policy import PolicyEngine
@@ -66,10 +65,3 @@ class IdentityService:
 
     def allowed(self, ctx: RequestContext, rule: str, target: dict[str, Any] | None = None) -> bool:
         return self.policy.check(rule, target or {}, ctx.creds())
-
-
-def get_or_404(s: Session, model: type, ident: str, kind: str) -> Any:
-    obj = s.get(model, ident)
-    if obj is None:
-        raise errors.NotFound(f"Could not find {kind}: {ident}.")
-    return obj

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -27,8 +27,11 @@ from tinystack.network.models import (
     Subnet,
     SubnetPool,
 )
-from tinystack.network.service import Changes, NetworkService
 from tinystack.network.settings import QUOTA_RESOURCES
+
+if TYPE_CHECKING:
+    # Annotations only: at run time the service hands itself in, and the concepts stay below service.py.
+    from tinystack.network.service import Changes, NetworkService
 
 MODELS: dict[str, Any] = {"network": Network, "subnet": Subnet, "subnetpool": SubnetPool, "port": Port,
                           "router": Router, "floatingip": FloatingIP, "security_group": SecurityGroup,

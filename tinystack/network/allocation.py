@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -14,7 +14,10 @@ from sqlalchemy.orm import Session
 from tinystack.network import ipam
 from tinystack.network.common import bad, conflict, new_uuid, not_found
 from tinystack.network.models import IPAllocation, Network, Port, Subnet
-from tinystack.network.service import Changes, NetworkService
+
+if TYPE_CHECKING:
+    # Annotations only: at run time the service hands itself in, and the concepts stay below service.py.
+    from tinystack.network.service import Changes, NetworkService
 
 
 def random_mac() -> str:

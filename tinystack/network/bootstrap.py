@@ -7,10 +7,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinystack.core.auth import RequestContext
-from tinystack.network.service import NetworkService
+
+if TYPE_CHECKING:
+    # Annotations only: at run time the service hands itself in, and the concepts stay below service.py.
+    from tinystack.network.service import NetworkService
 
 log = logging.getLogger(__name__)
 ProjectLookup = Callable[[str], "str | None"]

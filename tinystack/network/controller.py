@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -20,7 +20,10 @@ from sqlalchemy.orm import Session
 from tinystack.core.bus import Bus
 from tinystack.network import admin, docs
 from tinystack.network.models import Agent, FloatingIP, Port, PortSecurityGroup, PublishedDoc, Router, SecurityGroupRule
-from tinystack.network.service import Changes, NetworkService
+
+if TYPE_CHECKING:
+    # Annotations only: at run time the service hands itself in, and the concepts stay below service.py.
+    from tinystack.network.service import Changes, NetworkService
 
 log = logging.getLogger(__name__)
 TYPES = ("network", "dhcp", "port", "router")

@@ -4,7 +4,7 @@ the router that joins the port's subnet to that external network."""
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,7 +16,10 @@ from tinystack.network.common import bad, check_str, conflict, drop_tags, new_uu
 from tinystack.network.models import FloatingIP, IPAllocation, Network, Port, Router
 from tinystack.network.ports import remove as remove_port
 from tinystack.network.routers import INTERFACE
-from tinystack.network.service import Changes, NetworkService
+
+if TYPE_CHECKING:
+    # Annotations only: at run time the service hands itself in, and the concepts stay below service.py.
+    from tinystack.network.service import Changes, NetworkService
 
 ATTRS = ("floating_network_id", "port_id", "fixed_ip_address", "floating_ip_address", "subnet_id", "description",
          "project_id", "tenant_id", "dns_name", "dns_domain", "qos_policy_id")

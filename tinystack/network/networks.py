@@ -3,7 +3,7 @@ race-free through a unique segment key, and deletion rules (NetworkInUse; DHCP p
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
@@ -12,7 +12,10 @@ from tinystack.core.auth import RequestContext
 from tinystack.network import views
 from tinystack.network.common import bad, check_bool, check_str, conflict, drop_tags, new_uuid, touch, unknown_attrs
 from tinystack.network.models import Network, Port, Subnet, utcnow
-from tinystack.network.service import Changes, NetworkService
+
+if TYPE_CHECKING:
+    # Annotations only: at run time the service hands itself in, and the concepts stay below service.py.
+    from tinystack.network.service import Changes, NetworkService
 
 PROVIDER = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
 ATTRS = ("name", "description", "admin_state_up", "shared", "router:external", "mtu", "port_security_enabled",

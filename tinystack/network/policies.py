@@ -77,6 +77,7 @@ DEFAULTS: dict[str, str] = {
     "update_security_group": ADMIN_OR_OWNER,
     "delete_security_group": ADMIN_OR_OWNER,
     "create_security_group_rule": ADMIN_OR_OWNER,
+    "update_security_group_rule": ADMIN_OR_OWNER,
     "delete_security_group_rule": ADMIN_OR_OWNER,
     "get_quota": ADMIN_OR_OWNER,
     "update_quota": ADMIN,
@@ -85,4 +86,9 @@ DEFAULTS: dict[str, str] = {
     "update_agent": ADMIN,
     "delete_agent": ADMIN,
     "get_network_ip_availability": ADMIN,
+    # Tags (tags.py): anyone who sees the resource reads its tags; its owner or an admin changes them.
+    **{f"{action}_{plural}_tags": ("" if action == "get" else ADMIN_OR_OWNER)
+       for plural in ("networks", "subnets", "ports", "routers", "floatingips", "security_groups",
+                      "security_group_rules", "subnetpools")
+       for action in ("get", "create", "update", "delete")},
 }

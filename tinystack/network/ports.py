@@ -4,7 +4,7 @@ the admin-only binding attributes. Status stays DOWN until the agent reports the
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
@@ -23,7 +23,10 @@ from tinystack.network.common import (
     unknown_attrs,
 )
 from tinystack.network.models import FloatingIP, IPAllocation, Network, Port, PortSecurityGroup
-from tinystack.network.service import Changes, NetworkService
+
+if TYPE_CHECKING:
+    # Annotations only: at run time the service hands itself in, and the concepts stay below service.py.
+    from tinystack.network.service import Changes, NetworkService
 
 BINDING = ("binding:host_id", "binding:profile", "binding:vnic_type")
 ATTRS = ("name", "description", "network_id", "admin_state_up", "mac_address", "fixed_ips", "device_id",

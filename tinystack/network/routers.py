@@ -4,7 +4,7 @@ and removed by subnet or by port, and static routes whose next hops must sit on 
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -25,7 +25,10 @@ from tinystack.network.common import (
 )
 from tinystack.network.models import FloatingIP, IPAllocation, Network, Port, PortSecurityGroup, Router, Subnet
 from tinystack.network.ports import remove as remove_port
-from tinystack.network.service import Changes, NetworkService
+
+if TYPE_CHECKING:
+    # Annotations only: at run time the service hands itself in, and the concepts stay below service.py.
+    from tinystack.network.service import Changes, NetworkService
 
 ATTRS = ("name", "description", "admin_state_up", "external_gateway_info", "routes", "project_id", "tenant_id",
          "availability_zone_hints", "distributed", "ha", "flavor_id")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -16,7 +16,10 @@ from tinystack.core.auth import RequestContext
 from tinystack.network import views
 from tinystack.network.common import bad, check_str, conflict, drop_tags, new_uuid, not_found, touch, unknown_attrs
 from tinystack.network.models import DefaultSecurityGroup, PortSecurityGroup, SecurityGroup, SecurityGroupRule
-from tinystack.network.service import Changes, NetworkService
+
+if TYPE_CHECKING:
+    # Annotations only: at run time the service hands itself in, and the concepts stay below service.py.
+    from tinystack.network.service import Changes, NetworkService
 
 PROTOCOLS = {"ah": 51, "dccp": 33, "egp": 8, "esp": 50, "gre": 47, "icmp": 1, "icmpv6": 58, "igmp": 2,
              "ipip": 4, "ipv6-encap": 41, "ipv6-frag": 44, "ipv6-icmp": 58, "ipv6-nonxt": 59, "ipv6-opts": 60,
@@ -251,6 +254,8 @@ class SecurityGroupRules:
                attrs: dict[str, Any], changes: Changes) -> None:
         unknown_attrs(attrs, ("description",))
         check_str(attrs, "description")
+        sg = s.get(SecurityGroup, row.security_group_id)
+        svc.enforce(ctx, "update_security_group_rule", {"project_id": sg.project_id if sg else row.project_id})
         row.description = attrs.get("description", row.description)
         touch(row)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -22,7 +22,10 @@ from tinystack.network.common import (
     unknown_attrs,
 )
 from tinystack.network.models import Subnet, SubnetPool
-from tinystack.network.service import Changes, NetworkService
+
+if TYPE_CHECKING:
+    # Annotations only: at run time the service hands itself in, and the concepts stay below service.py.
+    from tinystack.network.service import Changes, NetworkService
 
 ATTRS = ("name", "description", "prefixes", "default_prefixlen", "min_prefixlen", "max_prefixlen", "shared",
          "is_default", "default_quota", "address_scope_id", "project_id", "tenant_id")

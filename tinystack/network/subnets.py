@@ -4,7 +4,7 @@ IPv6 address modes; no overlap on one network; SubnetInUse while ports other tha
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
@@ -23,7 +23,10 @@ from tinystack.network.common import (
     unknown_attrs,
 )
 from tinystack.network.models import IPAllocation, Network, Port, Subnet
-from tinystack.network.service import Changes, NetworkService
+
+if TYPE_CHECKING:
+    # Annotations only: at run time the service hands itself in, and the concepts stay below service.py.
+    from tinystack.network.service import Changes, NetworkService
 
 ATTRS = ("name", "description", "network_id", "ip_version", "cidr", "gateway_ip", "enable_dhcp", "allocation_pools",
          "dns_nameservers", "host_routes", "ipv6_ra_mode", "ipv6_address_mode", "subnetpool_id", "prefixlen",

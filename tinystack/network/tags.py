@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -11,7 +11,10 @@ from tinystack.core import errors
 from tinystack.core.auth import RequestContext
 from tinystack.network.common import bad, touch
 from tinystack.network.models import Tag
-from tinystack.network.service import Changes, NetworkService
+
+if TYPE_CHECKING:
+    # Annotations only: at run time the service hands itself in, and the concepts stay below service.py.
+    from tinystack.network.service import Changes, NetworkService
 
 MAX_TAGS = 50
 
@@ -22,28 +25,27 @@ def _check(tag: Any) -> str:
     return tag
 
 
-def _owned(svc: NetworkService, s: Session, ctx: RequestContext, plural: str, ident: str) -> Any:
+def _rule(plural: str, action: str) -> str:
+    """Neutron's tag rule for a collection: ``get_networks_tags``, ``update_security_groups_tags`` ..."""
+    return f"{action}_{plural.replace('-', '_')}_tags"
+
+
+def _found(svc: NetworkService, s: Session, ctx: RequestContext, plural: str, ident: str, action: str) -> Any:
+    """The visible row, once the caller may ``action`` its tags (the row's owner, or an admin, by default)."""
     row = svc.find(s, ctx, plural, ident)
-    owner = getattr(row, "project_id", None)
-    if not ctx.is_admin and owner != ctx.project_id:
-        raise svc_forbidden(plural)
+    svc.enforce(ctx, _rule(plural, action), {"project_id": getattr(row, "project_id", None)})
     return row
-
-
-def svc_forbidden(plural: str) -> Exception:
-    return errors.PolicyNotAuthorized(f"(update_{plural[:-1]}:tags) is disallowed by policy",
-                                      type="PolicyNotAuthorized")
 
 
 def list_tags(svc: NetworkService, ctx: RequestContext, plural: str, ident: str) -> list[str]:
     with svc.read() as s:
-        svc.find(s, ctx, plural, ident)
+        _found(svc, s, ctx, plural, ident, "get")
         return sorted(s.scalars(select(Tag.tag).where(Tag.resource_id == ident)))
 
 
 def has_tag(svc: NetworkService, ctx: RequestContext, plural: str, ident: str, tag: str) -> None:
     with svc.read() as s:
-        svc.find(s, ctx, plural, ident)
+        _found(svc, s, ctx, plural, ident, "get")
         if s.get(Tag, (ident, tag)) is None:
             raise errors.NotFound(f"Tag {tag} could not be found for {plural[:-1]} {ident}.", type="TagNotFound")
 
@@ -56,7 +58,7 @@ def replace(svc: NetworkService, ctx: RequestContext, plural: str, ident: str, b
         raise bad(f"Invalid input for operation: at most {MAX_TAGS} tags are allowed.", "InvalidInput")
 
     def do(s: Session, changes: Changes) -> None:
-        row = _owned(svc, s, ctx, plural, ident)
+        row = _found(svc, s, ctx, plural, ident, "update")
         s.execute(delete(Tag).where(Tag.resource_id == ident))
         s.add_all([Tag(resource_id=ident, tag=t) for t in tags])
         touch(row)
@@ -69,7 +71,7 @@ def add(svc: NetworkService, ctx: RequestContext, plural: str, ident: str, tag: 
     _check(tag)
 
     def do(s: Session, changes: Changes) -> None:
-        row = _owned(svc, s, ctx, plural, ident)
+        row = _found(svc, s, ctx, plural, ident, "create")
         if s.get(Tag, (ident, tag)) is None:
             s.add(Tag(resource_id=ident, tag=tag))
             touch(row)
@@ -79,7 +81,7 @@ def add(svc: NetworkService, ctx: RequestContext, plural: str, ident: str, tag: 
 
 def remove(svc: NetworkService, ctx: RequestContext, plural: str, ident: str, tag: str | None) -> None:
     def do(s: Session, changes: Changes) -> None:
-        row = _owned(svc, s, ctx, plural, ident)
+        row = _found(svc, s, ctx, plural, ident, "delete")
         if tag is not None and s.get(Tag, (ident, tag)) is None:
             raise errors.NotFound(f"Tag {tag} could not be found for {plural[:-1]} {ident}.", type="TagNotFound")
         q = delete(Tag).where(Tag.resource_id == ident)

@@ -85,6 +85,7 @@ class FlavorsAPI:
         return empty(202)
 
     async def specs(self, request: web.Request) -> web.Response:
+        self.svc.enforce(ctx(request), "os_compute_api:os-flavor-extra-specs:index")
         return json_response({"extra_specs": self.svc.flavors.extra_specs(ctx(request), mid(request, "flavor_id"))})
 
     async def set_specs(self, request: web.Request) -> web.Response:
@@ -94,6 +95,7 @@ class FlavorsAPI:
         return json_response({"extra_specs": out})
 
     async def spec(self, request: web.Request) -> web.Response:
+        self.svc.enforce(ctx(request), "os_compute_api:os-flavor-extra-specs:show")
         specs = self.svc.flavors.extra_specs(ctx(request), mid(request, "flavor_id"))
         key = mid(request, "key")
         if key not in specs:

@@ -44,6 +44,7 @@ class LimitsAPI:
     async def limits(self, request: web.Request) -> web.Response:
         v = version(request)
         c = ctx(request)
+        self.svc.enforce(c, "os_compute_api:limits")
         project = request.query.get("tenant_id") if c.is_admin else None
         absolute = self.svc.quotas.absolute_limits(c, project)
         if v >= views.V(2, 36):
@@ -73,6 +74,7 @@ class LimitsAPI:
 
     async def defaults(self, request: web.Request) -> web.Response:
         pid = mid(request, "project_id")
+        self.svc.enforce(ctx(request), "os_compute_api:os-quota-sets:defaults")
         return json_response({"quota_set": {"id": pid, **_shape(self.svc.quotas.defaults(ctx(request)),
                                                                 version(request))}})
 
@@ -95,6 +97,7 @@ class LimitsAPI:
 
     async def class_show(self, request: web.Request) -> web.Response:
         name = mid(request, "name")
+        self.svc.enforce(ctx(request), "os_compute_api:os-quota-class-sets:show")
         return json_response({"quota_class_set": {"id": name, **_shape(self.svc.quotas.defaults(ctx(request)),
                                                                        version(request))}})
 
@@ -107,6 +110,7 @@ class LimitsAPI:
         return json_response({"quota_class_set": _shape(out, version(request))})
 
     async def zones(self, request: web.Request) -> web.Response:
+        self.svc.enforce(ctx(request), "os_compute_api:os-availability-zone:list")
         return json_response({"availabilityZoneInfo": self.svc.admin.zones(ctx(request), detail=False)})
 
     async def zones_detail(self, request: web.Request) -> web.Response:
