@@ -28,7 +28,7 @@ from tinystack.compute.keypairs import generate
 from tinystack.core import log
 from tinystack.core.policy import Creds, PolicyEngine, Target
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.api, pytest.mark.slow]
 
 # (service, method, path template) -> why the route needs no policy rule. Every route the code marks public
 # (no token) must be here too, so a new public route comes with its reason.
