@@ -182,10 +182,10 @@ async def _assemble(work: Path, files: dict[str, Path], kernel_pkg: str, epoch: 
     os.chmod(root / "tmp", 0o1777)
     os.chmod(root / "root", 0o700)
 
-    # busybox and a link per applet. It is setuid root, as CirrOS's is: its ping needs a raw socket, and its
-    # shell runs its own applets before anything on PATH (FEATURE_SH_STANDALONE), so no other ping could be
-    # reached. busybox (FEATURE_SUID) drops root at start for every applet but the few built to need it
-    # (ping, traceroute, su, passwd, login, crontab; mount and findfs, which check the caller). No
+    # busybox and a link per applet. It is setuid root (CirrOS builds busybox with FEATURE_SUID too): ping
+    # needs a raw socket, and the shell runs its own applets before anything on PATH (FEATURE_SH_STANDALONE),
+    # so no other ping could be reached. busybox drops root at start for every applet but the few built to
+    # need it (ping, traceroute, su, passwd, login, crontab; mount and findfs, which check the caller). No
     # /etc/busybox.conf: with one, 1.35's shell crashes running an in-process applet as a user.
     busybox = pkgs / "busybox-static/bin/busybox"
     shutil.copyfile(busybox, root / "bin/busybox")
