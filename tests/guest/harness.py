@@ -82,8 +82,9 @@ class Guest:
 
 @dataclass
 class TestNetwork:
-    """A namespace with a tap for the guest, dnsmasq (fixed lease, option 121 to the metadata address) and
-    the metadata proxy bound to 169.254.169.254:80, forwarding to ``upstream``."""
+    """A namespace with a tap for the guest, dnsmasq (fixed lease, option 121 to the metadata address and,
+    with ``default_route``, a default route via the gateway) and the metadata proxy bound to
+    169.254.169.254:80, forwarding to ``upstream``."""
 
     workdir: Path
     name: str = field(default_factory=lambda: f"tsgt-{secrets.token_hex(4)}")
@@ -91,6 +92,7 @@ class TestNetwork:
     gateway: str = "10.91.0.1"
     guest_ip: str = "10.91.0.5"
     mac: str = "fa:16:3e:91:00:05"
+    default_route: bool = False
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def ip(self, *args: str) -> None:
@@ -104,11 +106,12 @@ class TestNetwork:
         self.ip("addr", "add", f"{self.gateway}/24", "dev", self.tap)
         self.ip("link", "set", self.tap, "up")
         ns = ["ip", "netns", "exec", self.name]
+        routes = f"169.254.169.254/32,{self.gateway}" + (f",0.0.0.0/0,{self.gateway}" if self.default_route else "")
         self.procs.append(subprocess.Popen([
             *ns, "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--no-hosts", "--no-resolv", "--port=0",
             "--bind-interfaces", f"--interface={self.tap}", "--except-interface=lo",
             f"--dhcp-range={self.guest_ip},static,255.255.255.0,1h", f"--dhcp-host={self.mac},{self.guest_ip},guest",
-            f"--dhcp-option=121,169.254.169.254/32,{self.gateway}", "--dhcp-option=3",
+            f"--dhcp-option=121,{routes}", "--dhcp-option=3",
             f"--dhcp-leasefile={self.workdir / 'leases'}", f"--pid-file={self.workdir / 'dnsmasq.pid'}"],
             stdout=subprocess.DEVNULL, stderr=open(self.workdir / "dnsmasq.log", "wb")))  # noqa: SIM115
         self.procs.append(subprocess.Popen([

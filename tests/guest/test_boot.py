@@ -1,5 +1,6 @@
 """The guest image boots under QEMU (TCG) and configures itself: DHCP from dnsmasq, metadata through the real
-proxy and API (or from a config drive with no network route), hostname, SSH key, user-data; then ssh works."""
+proxy and API (or from a config drive with no network route), hostname, SSH key, user-data; then ssh works,
+and the cirros user can do what CirrOS lets it (ping, sudo, wget, ip)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import base64
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,7 +66,7 @@ class ApiThread:
 @pytest.fixture
 def guest_and_net(image: build.BuiltImage, workdir: Path) -> Iterator[tuple[harness.Guest, harness.TestNetwork, Path]]:
     key, pub = harness.keypair(workdir)
-    net = harness.TestNetwork(workdir)
+    net = harness.TestNetwork(workdir, default_route=True)  # a subnet with a gateway, as Neutron gives
     inst = instance(uuid="5e1d2c3b-0000-4000-8000-0000000000a1", name="vm1", project="proj-t", ip=net.guest_ip,
                     network_id="net-t", key=pub, user_data=base64.b64encode(USER_DATA.encode()).decode())
     ports = [port("pt", "net-t", net.guest_ip, "proj-t", inst["uuid"])]
@@ -128,3 +130,39 @@ def test_boot_with_config_drive_and_no_metadata_route(image: build.BuiltImage, w
         guest.stop()
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         shutil.rmtree(workdir / "configdrive", ignore_errors=True)
+
+
+def test_cirros_user_pings_sudoes_fetches_and_sees_routes(
+        guest_and_net: tuple[harness.Guest, harness.TestNetwork, Path], workdir: Path) -> None:
+    """Bootcamp Day 7 as the cirros user over ssh: ping the gateway, sudo, fetch a page, show addresses and routes."""
+    guest, net, key = guest_and_net
+    site = workdir / "site"
+    site.mkdir()
+    (site / "hello.txt").write_text("hello from the gateway\n")
+    server = subprocess.Popen(["ip", "netns", "exec", net.name, sys.executable, "-m", "http.server", "--bind",
+                               net.gateway, "--directory", str(site), "8080"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        guest.start()
+        guest.wait_for("boot finished", timeout=150)
+
+        def run(command: str) -> str:
+            result = net.ssh(key, command)
+            assert result.returncode == 0, f"{command}: {result.stdout}{result.stderr}"
+            return result.stdout
+
+        # cirros is not root: ping opens its raw socket through the setuid busybox.
+        out = run(f"id -u; ping -c 1 {net.gateway}")
+        assert out.splitlines()[0] == "1000", out
+        assert f"bytes from {net.gateway}" in out and "1 packets received" in out, out
+        assert run("sudo id -u").strip() == "0"
+        assert run("sudo sh -c 'id -un; head -c 5 /etc/shadow'").split() == ["root", "root:"]
+        assert run("sudo -i pwd").strip() == "/root"  # a login shell in root's home
+        assert run("echo 'id -un' | sudo -i").strip() == "root"
+        assert run(f"wget -q -O- http://{net.gateway}:8080/hello.txt") == "hello from the gateway\n"
+        out = run("ip addr; ip route")
+        assert "eth0" in out and f"inet {net.guest_ip}/24" in out, out
+        assert f"default via {net.gateway} dev eth0" in out, out
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -1,5 +1,5 @@
 """Builds the default guest image from Debian packages: the kernel (aki), an initramfs holding busybox,
-dropbear, the virtio drivers and the boot scripts (ari), and a small ext2 disk for /home (ami).
+dropbear, sudo, the virtio drivers and the boot scripts (ari), and a small ext2 disk for /home (ami).
 
 The result is reproducible (sorted archive, fixed owners and times, ``SOURCE_DATE_EPOCH``) and cached under
 ``<cache_dir>/image-<key>``, where the key hashes the exact package files and the builder's own sources."""
@@ -26,12 +26,27 @@ INIT_DIR = Path(__file__).parent / "init"
 # The drivers the guest needs that the cloud kernel builds as modules (ext4 and AF_PACKET are built in).
 KERNEL_MODULES = ["virtio_pci", "virtio_blk", "virtio_net", "virtio_scsi", "virtio_console", "virtio_balloon",
                   "virtio_rng", "isofs", "button", "evdev"]
-TOOL_PACKAGES = ["busybox-static", "dropbear-bin"]
-# dropbear is dynamically linked: its libraries come from these packages (checked with ldd at build time).
-LIB_PACKAGES = ["libc6", "libcrypt1", "libtomcrypt1", "libtommath1", "libgmp10", "zlib1g"]
+TOOL_PACKAGES = ["busybox-static", "dropbear-bin", "sudo"]
+# The libraries of the dynamically linked tools (dropbear; sudo and the PAM modules it loads) come from these
+# packages; which files are needed is checked with ldd at build time.
+LIB_PACKAGES = ["libc6", "libcrypt1", "libtomcrypt1", "libtommath1", "libgmp10", "zlib1g",
+                "libpam0g", "libpam-modules", "libaudit1", "libcap-ng0", "libselinux1", "libpcre2-8-0"]
 DEFAULT_EPOCH = 1704067200  # 2024-01-01, when SOURCE_DATE_EPOCH is not set
 DISK_MIB = 8
 LIBDIR = "lib/x86_64-linux-gnu"
+SUDO_LIBEXEC = "usr/libexec/sudo"  # sudo's RUNPATH (libsudo_util) and where it looks for its plugins
+PAM_MODULES = f"{LIBDIR}/security"
+# The dynamically linked files taken from packages: (package, path in the package and in the image, mode).
+BINARIES = [
+    ("dropbear-bin", "usr/sbin/dropbear", 0o755),
+    ("dropbear-bin", "usr/bin/dropbearkey", 0o755),
+    ("dropbear-bin", "usr/bin/dbclient", 0o755),
+    # sudo is setuid root; it loads its policy plugin and the PAM modules named in /etc/pam.d/sudo at run time.
+    ("sudo", "usr/bin/sudo", 0o4755),
+    ("sudo", f"{SUDO_LIBEXEC}/sudoers.so", 0o644),
+    ("libpam-modules", f"{PAM_MODULES}/pam_unix.so", 0o644),
+    ("libpam-modules", f"{PAM_MODULES}/pam_permit.so", 0o644),
+]
 # Fixed so that the disk image is the same bytes on every build.
 DISK_UUID = "6f0c3a3e-0c5e-4f4e-9d3a-5b7a1e2c0d11"
 FILES = ("vmlinuz", "initrd.gz", "disk.img")
@@ -42,6 +57,19 @@ PASSWD = "root:x:0:0:root:/root:/bin/sh\ncirros:x:1000:1000:cirros:/home/cirros:
 GROUP = "root:x:0:\ntty:x:5:\ncirros:x:1000:\n"
 # cirros' password hash is written at boot (admin_pass or the documented default); root is locked.
 SHADOW = "root:*:19723:0:99999:7:::\ncirros:!:19723:0:99999:7:::\n"
+# As on CirrOS, cirros may do anything as root without a password.
+SUDOERS = """Defaults env_reset
+Defaults secure_path="/usr/sbin:/usr/bin:/sbin:/bin"
+root ALL=(ALL:ALL) ALL
+cirros ALL=(ALL) NOPASSWD: ALL
+@includedir /etc/sudoers.d
+"""
+# PAM for sudo (and sudo -i): anyone who is not NOPASSWD proves their password against /etc/shadow, sudo
+# checks the account is not expired, and a session needs no setting up in this guest.
+PAM_SUDO = """auth     required pam_unix.so
+account  required pam_unix.so
+session  required pam_permit.so
+"""
 
 
 @dataclass(frozen=True)
@@ -158,16 +186,21 @@ async def _assemble(work: Path, files: dict[str, Path], kernel_pkg: str, epoch: 
     await asyncio.gather(*(debs.extract(path, pkgs / name) for name, path in files.items()))
     root = work / "root"
     for d in ("bin", "sbin", "usr/bin", "usr/sbin", "usr/share/udhcpc", "usr/share/tinystack", "etc/init.d",
-              "etc/acpi/PWRF", "etc/dropbear", LIBDIR, "lib64", "lib/modules", "proc", "sys", "dev", "run", "tmp",
-              "mnt", "home", "root", "var/log"):
+              "etc/acpi/PWRF", "etc/dropbear", "etc/pam.d", "etc/sudoers.d", LIBDIR, PAM_MODULES, SUDO_LIBEXEC,
+              "lib64", "lib/modules", "proc", "sys", "dev", "run", "tmp", "mnt", "home", "root", "var/log"):
         (root / d).mkdir(parents=True, exist_ok=True)
     (root / "var/run").symlink_to("../run")
     os.chmod(root / "tmp", 0o1777)
     os.chmod(root / "root", 0o700)
 
-    # busybox and a link per applet.
+    # busybox and a link per applet. It is setuid root (CirrOS builds busybox with FEATURE_SUID too): ping
+    # needs a raw socket, and the shell runs its own applets before anything on PATH (FEATURE_SH_STANDALONE),
+    # so no other ping could be reached. busybox drops root at start for every applet but the few built to
+    # need it (ping, traceroute, su, passwd, login, crontab; mount and findfs, which check the caller). No
+    # /etc/busybox.conf: with one, 1.35's shell crashes running an in-process applet as a user.
     busybox = pkgs / "busybox-static/bin/busybox"
-    shutil.copy2(busybox, root / "bin/busybox")
+    shutil.copyfile(busybox, root / "bin/busybox")
+    os.chmod(root / "bin/busybox", 0o4755)
     applets = (await host.run([str(busybox), "--list-full"])).stdout.split()
     for applet in applets:
         link = root / applet
@@ -177,15 +210,16 @@ async def _assemble(work: Path, files: dict[str, Path], kernel_pkg: str, epoch: 
         link.symlink_to(os.path.relpath(root / "bin/busybox", link.parent))
     (root / "init").symlink_to("bin/busybox")
 
-    # dropbear and the libraries it loads.
+    # dropbear, sudo and its plugins, and the libraries they load.
     libroot = pkgs / "libs"
     for name in LIB_PACKAGES:
         shutil.copytree(pkgs / name, libroot, symlinks=True, dirs_exist_ok=True)
-    drop = pkgs / "dropbear-bin"
-    for rel in ("usr/sbin/dropbear", "usr/bin/dropbearkey", "usr/bin/dbclient"):
-        shutil.copy2(drop / rel, root / rel)
-        for lib in await debs.needed_libraries(drop / rel, libroot):
-            target = root / LIBDIR / lib.name
+    sudo_private = pkgs / "sudo" / SUDO_LIBEXEC  # libsudo_util, found through sudo's RUNPATH
+    for package, rel, mode in BINARIES:
+        shutil.copyfile(pkgs / package / rel, root / rel)
+        os.chmod(root / rel, mode)
+        for lib in await debs.needed_libraries(pkgs / package / rel, libroot, [sudo_private]):
+            target = root / (SUDO_LIBEXEC if lib.parent == sudo_private else LIBDIR) / lib.name
             if not target.exists():
                 shutil.copyfile(lib.resolve(), target)
                 os.chmod(target, 0o755)
@@ -205,6 +239,11 @@ async def _assemble(work: Path, files: dict[str, Path], kernel_pkg: str, epoch: 
     (etc / "group").write_text(GROUP)
     (etc / "shadow").write_text(SHADOW)
     os.chmod(etc / "shadow", 0o600)
+    # sudo refuses a sudoers that anyone but root may write.
+    (etc / "sudoers").write_text(SUDOERS)
+    os.chmod(etc / "sudoers", 0o440)
+    for service in ("sudo", "sudo-i"):  # sudo -i opens the sudo-i service
+        (etc / "pam.d" / service).write_text(PAM_SUDO)
     (etc / "shells").write_text("/bin/sh\n/bin/ash\n")
     (etc / "nsswitch.conf").write_text("passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n")
     (etc / "hostname").write_text("cirros\n")
@@ -223,7 +262,7 @@ async def _assemble(work: Path, files: dict[str, Path], kernel_pkg: str, epoch: 
     for name in order:
         shutil.copyfile(index[name], root / "lib/modules" / f"{name}.ko")
     (root / "lib/modules/load.list").write_text("".join(f"{name}.ko\n" for name in order))
-    (etc / "tinystack-release").write_text(f"{version}, busybox, dropbear\n")
+    (etc / "tinystack-release").write_text(f"{version}, busybox, dropbear, sudo\n")
     shutil.copyfile(vmlinuz, staged / "vmlinuz")
 
     nodes = (cpio.Node("dev/console", stat.S_IFCHR | 0o600, 5, 1), cpio.Node("dev/null", stat.S_IFCHR | 0o666, 1, 3))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,9 +83,10 @@ async def extract(deb: Path, target: Path) -> None:
     await host.run(["dpkg-deb", "-x", str(deb), str(target)], timeout=300)
 
 
-async def needed_libraries(binary: Path, root: Path) -> list[Path]:
-    """The shared objects ``binary`` loads, found inside ``root`` (ldd with the tree's library dirs first)."""
-    libdirs = [root / "lib/x86_64-linux-gnu", root / "usr/lib/x86_64-linux-gnu", root / "lib64"]
+async def needed_libraries(binary: Path, root: Path, extra_dirs: Sequence[Path] = ()) -> list[Path]:
+    """The shared objects ``binary`` loads, found inside ``root`` (ldd with the tree's library dirs first) or
+    in ``extra_dirs`` (a package's private directory that the binary names in its RUNPATH)."""
+    libdirs = [root / "lib/x86_64-linux-gnu", root / "usr/lib/x86_64-linux-gnu", root / "lib64", *extra_dirs]
     result = await host.run(["env", f"LD_LIBRARY_PATH={':'.join(map(str, libdirs))}", "ldd", str(binary)])
     found: list[Path] = []
     for line in result.stdout.splitlines():
