@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import logging
 import os
 import signal
 from dataclasses import dataclass
@@ -11,7 +14,12 @@ from typing import Any
 
 from tinystack.core import host
 
+log = logging.getLogger(__name__)
+
 NETNS_DIR = Path("/run/netns")
+# ioctl(2) NS_GET_NSTYPE (_IO(0xb7, 0x3)): answers only on an nsfs file, with the namespace's CLONE_* type.
+_NS_GET_NSTYPE = 0xB703
+_CLONE_NEWNET = 0x40000000
 
 
 @dataclass(frozen=True)
@@ -25,13 +33,41 @@ class Link:
 
 
 def netns_exists(name: str) -> bool:
-    return (NETNS_DIR / name).exists()
+    """Whether ``/run/netns/<name>`` is a usable network namespace (an nsfs mount), not merely a file."""
+    try:
+        fd = os.open(NETNS_DIR / name, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        return bool(fcntl.ioctl(fd, _NS_GET_NSTYPE) == _CLONE_NEWNET)
+    except OSError as exc:
+        # ENOTTY: a plain file, left when the mount on it went (its mount namespace died with a killed
+        # process). Anything else (an old kernel without the ioctl) is no proof of staleness.
+        return exc.errno != errno.ENOTTY
+    finally:
+        os.close(fd)
+
+
+def netns_stale(name: str) -> bool:
+    """A file in /run/netns that no namespace is mounted on: ``ip netns add`` and ``ip -n`` both fail on it."""
+    return (NETNS_DIR / name).exists() and not netns_exists(name)
+
+
+async def _remove_stale(name: str) -> None:
+    log.warning("network: /run/netns/%s holds no namespace any more (its mount went with a killed process); "
+                "removing the leftover file", name)
+    # ``ip netns del`` detaches whatever is mounted there and unlinks the file, which is all a stale one needs.
+    await host.run(["ip", "netns", "del", name], check=False)
+    (NETNS_DIR / name).unlink(missing_ok=True)
 
 
 async def ensure_netns(name: str) -> bool:
-    """Create namespace ``name`` with loopback up; True when it was created now."""
+    """Create namespace ``name`` with loopback up; True when it was created now (also when a stale file was
+    in its place: whatever the old namespace held is gone, so the caller must set it up as new)."""
     if netns_exists(name):
         return False
+    if netns_stale(name):
+        await _remove_stale(name)
     await host.run(["ip", "netns", "add", name])
     await host.run(["ip", "-n", name, "link", "set", "lo", "up"])
     return True
@@ -45,7 +81,10 @@ async def netns_pids(name: str) -> list[int]:
 
 
 async def delete_netns(name: str) -> None:
-    """Kill what still runs inside ``name`` (dnsmasq, proxies) and remove it; absent is fine."""
+    """Kill what still runs inside ``name`` (dnsmasq, proxies) and remove it; absent (or stale) is fine."""
+    if netns_stale(name):
+        await _remove_stale(name)
+        return
     if not netns_exists(name):
         return
     for pid in await netns_pids(name):
