@@ -18,6 +18,7 @@ from tinystack.core import host
 from tinystack.network.agent_settings import AgentSettings
 from tinystack.network.dataplane import dnsmasq, ip, names
 from tinystack.network.dataplane.dnsmasq import DhcpFiles, Doc
+from tinystack.network.drivers.base import Raced
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,9 @@ class DhcpServers:
         node_link = None if fresh else node_links[tap]
         if node_link is None or node_link.master != br or not node_link.up:
             await self._node_batch([f"link set {tap} mtu {mtu} master {br} up"])
-        link = ns_links[dev]
+        link = ns_links.get(dev)
+        if link is None:
+            raise Raced(f"{dev} in {ns} went while it was being made")
         cmds = []
         if link.address != port["mac_address"] or link.mtu != mtu or not link.up:
             cmds.append(f"link set {dev} address {port['mac_address']} mtu {mtu} up")

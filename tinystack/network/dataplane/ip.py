@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tinystack.core import host
+from tinystack.network.drivers.base import Raced
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +120,12 @@ async def links(netns: str) -> dict[str, Link]:
 
 
 async def addresses(netns: str | None, dev: str) -> set[str]:
-    """The IPv4 addresses on ``dev`` as ``ip/prefix`` strings."""
-    argv = ["ip", "-j", "-4", "addr", "show", "dev", dev]
+    """The addresses configured on ``dev`` (IPv4 and IPv6) as ``ip/prefix`` strings.
+
+    Only global, permanent ones: the kernel's own IPv6 link-local and autoconfigured addresses are not ours
+    to add or remove, and missing the IPv6 ones we did add would make every reconcile add them again.
+    """
+    argv = ["ip", "-j", "addr", "show", "dev", dev, "scope", "global", "permanent"]
     if netns:
         argv[1:1] = ["-n", netns]
     out = await host.run(argv, check=False)
@@ -129,18 +134,87 @@ async def addresses(netns: str | None, dev: str) -> set[str]:
     found: set[str] = set()
     for item in json.loads(out.stdout or "[]"):
         for addr in item.get("addr_info", ()):
-            found.add(f"{addr['local']}/{addr['prefixlen']}")
+            if "local" in addr:  # ip prints ``{}`` for each address its filter left out
+                found.add(f"{addr['local']}/{addr['prefixlen']}")
     return found
 
 
+# What iproute2 says when a device is not (or no longer) there, and when what it adds already is. Under churn
+# both are the expected outcome of two reconciles (a network's and a port's, or the garbage collector's)
+# looking at the same host a moment apart, not failures.
+_GONE = ("Cannot find device", "does not exist", "No such device")
+_EXISTS = ("File exists", "already assigned")
+
+
+def race_of(message: str) -> str | None:
+    """``"gone"`` or ``"exists"`` when ``message`` (a command's stderr) is one of those races, else None."""
+    if any(marker in message for marker in _GONE):
+        return "gone"
+    if any(marker in message for marker in _EXISTS):
+        return "exists"
+    return None
+
+
+def _failures(stderr: str) -> list[tuple[int | None, str]]:
+    """``(line, message)`` per failed command of ``ip -force -batch``; a message with no line after it means
+    ip gave up there (it exits on an argument it cannot resolve) and the lines after it never ran."""
+    found: list[tuple[int | None, str]] = []
+    pending: list[str] = []
+    for line in stderr.splitlines():
+        if line.startswith("Command failed -:"):
+            number = line.removeprefix("Command failed -:").strip()
+            found.append((int(number) if number.isdigit() else None, " ".join(pending)))
+            pending = []
+        elif line.strip():
+            pending.append(line.strip())
+    if pending:
+        found.append((None, " ".join(pending)))
+    return found
+
+
+def _verb(command: str) -> str:
+    words = command.split()
+    return words[1] if len(words) > 1 else ""
+
+
 async def batch(netns: str | None, commands: list[str], check: bool = True) -> None:
-    """Run iproute2 commands in one process (``ip -batch``): one fork for a whole wiring step."""
+    """Run iproute2 commands in one process (``ip -batch``): one fork for a whole wiring step.
+
+    Idempotent under churn: an ``add`` of what exists and a ``del`` of what is gone count as done (``-force``
+    runs the rest of the batch); any other command on a device that vanished raises ``Raced``, so the
+    reconcile looks again; anything else raises ``CommandFailed``.
+    """
     if not commands:
         return
-    argv = ["ip", "-batch", "-"]
+    argv = ["ip", "-force", "-batch", "-"]
     if netns:
         argv[1:1] = ["-n", netns]
-    await host.run(argv, input=("\n".join(commands) + "\n").encode(), check=check)
+    out = await host.run(argv, input=("\n".join(commands) + "\n").encode(), check=False)
+    if out.returncode == 0 or not check:
+        return
+    raced: list[str] = []
+    for number, message in _failures(out.stderr) or [(None, out.stdout.strip())]:
+        command = commands[number - 1] if number is not None and 0 < number <= len(commands) else None
+        race = race_of(message)
+        if race is None:
+            raise host.CommandFailed(out.argv, out.returncode, out.stdout, out.stderr)
+        verb = _verb(command) if command is not None else ""
+        if (race == "exists" and verb == "add") or (race == "gone" and verb in ("del", "delete")):
+            log.debug("host: %r in %s: %s (already done)", command, netns or "the host", message)
+            continue
+        raced.append(f"{command or 'ip -batch'}: {message}")
+    if raced:
+        raise Raced(f"the host changed under this step in {netns or 'the host'}: {'; '.join(raced)}")
+
+
+async def device_command(argv: list[str], netns: str | None = None) -> host.Completed:
+    """One command about a device that may vanish or appear meanwhile: ``Raced`` when it did."""
+    out = await host.run(argv, netns=netns, check=False)
+    if out.returncode != 0:
+        if race_of(out.stderr) is not None:
+            raise Raced(f"the host changed under {' '.join(argv)}: {out.stderr.strip()}")
+        raise host.CommandFailed(out.argv, out.returncode, out.stdout, out.stderr)
+    return out
 
 
 async def sysctl(netns: str, key: str, value: str) -> None:
