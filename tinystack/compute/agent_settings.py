@@ -30,6 +30,9 @@ DEFAULTS: dict[str, str] = {
     "live_migration_inbound_addr": "",
     "live_migration_timeout": "300",  # seconds a live migration may take before the source gives up
     "volume_detach_timeout": "30",  # seconds a running guest gets to release a volume being detached
+    # How often the guest is asked (each time waiting volume_detach_timeout) before the detach is given up and
+    # the volume goes back to in-use, as Nova's device_detach_attempts.
+    "volume_detach_attempts": "3",
 }
 
 
@@ -51,6 +54,7 @@ class AgentSettings:
     state_dir: Path
     host: str
     volume_detach_timeout: float = 30.0
+    volume_detach_attempts: int = 3
 
 
 def load(config: Config) -> AgentSettings:
@@ -85,4 +89,5 @@ def load(config: Config) -> AgentSettings:
         state_dir=config.state_dir,
         host=host,
         volume_detach_timeout=float(raw["volume_detach_timeout"]),
+        volume_detach_attempts=max(1, int(raw["volume_detach_attempts"])),
     )
