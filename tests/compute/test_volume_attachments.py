@@ -209,6 +209,53 @@ def test_failed_hotplug_gives_the_volume_back(live: LiveCloud, fake_host: str, i
     conn.block_storage.delete_volume(vol)
 
 
+def test_detach_the_guest_never_releases_rolls_back_to_in_use(live: LiveCloud, fake_host: str, image_id: str,
+                                                               demo: Nova) -> None:
+    """As Nova: once the agent's bounded tries are over the volume is in-use again, still attached, and the
+    detach_volume action's event says why (``openstack server event show``)."""
+    conn = live.conn("demo")
+    server = boot(live, image_id, "vol-stuck")
+    vol = make_volume(live, "vstuck")
+    conn.compute.create_volume_attachment(server, volume_id=vol.id)
+    volume_status(live, vol.id, "in-use")
+    driver = live.agent(ComputeAgent, fake_host).driver
+    driver.unplug_ignored.add(vol.id)
+    try:
+        conn.compute.delete_volume_attachment(server, vol.id)  # detaching, then (the fake gives up at once) back
+        deadline = time.monotonic() + 30
+        while True:  # in-use again, with the mapping settled back to attached
+            back = conn.block_storage.get_volume(vol.id)
+            listed = demo("GET", f"/servers/{server.id}/os-volume_attachments").json()["volumeAttachments"]
+            if back.status == "in-use" and listed:
+                break
+            assert time.monotonic() < deadline, f"volume {vol.id} is {back.status}, attachments {listed}"
+            time.sleep(0.1)
+        assert [a["server_id"] for a in back.attachments] == [server.id]
+        assert [a["volumeId"] for a in listed] == [vol.id]
+        assert guest_volumes(live, fake_host, server.id) == [vol.id]
+        admin = Nova(live, "admin", "2.84")
+        action = admin("GET", f"/servers/{server.id}/os-instance-actions").json()["instanceActions"][0]
+        assert action["action"] == "detach_volume"
+        shown = admin("GET", f"/servers/{server.id}/os-instance-actions/{action['request_id']}").json()
+        event = shown["instanceAction"]["events"][0]
+        assert event["event"] == "compute_detach_volume" and event["result"] == "Error"
+        assert vol.id in event["details"] and "did not release" in event["details"]
+        events = live.cli_json("server", "event", "show", server.id, action["request_id"])
+        assert "could not be detached" in str(events)
+        assert wait(live, server, "ACTIVE").status == "ACTIVE"  # the server itself is fine
+        # The volume stays wanted: the agent does not keep trying to unplug it.
+        tries = driver.calls.count(("detach_volume", server.id))
+        assert tries >= 3  # [compute] volume_detach_attempts, each one of the driver's bounded waits
+        live.call(live.agent(ComputeAgent, fake_host).reconciler.wait_idle())
+        assert driver.calls.count(("detach_volume", server.id)) == tries
+    finally:
+        driver.unplug_ignored.discard(vol.id)
+    conn.compute.delete_volume_attachment(server, vol.id)  # a guest that does let go: detached for real
+    volume_status(live, vol.id, "available")
+    conn.compute.delete_server(server)
+    conn.block_storage.delete_volume(vol)
+
+
 def test_cli_add_list_remove(live: LiveCloud, fake_host: str, image_id: str) -> None:
     boot(live, image_id, "vol-cli")
     make_volume(live, "vol-cli-data")

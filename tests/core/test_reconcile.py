@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+
+import pytest
 
 from tinystack.core.reconcile import DONE, Reconciler, Result
 
@@ -97,3 +100,29 @@ def test_stop_lets_reconciles_in_flight_finish() -> None:
         return events
 
     assert asyncio.run(scenario()) == ["start a", "end a"]
+
+
+def test_retried_failures_warn_in_one_line_and_exhausted_ones_log_the_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> int:
+        attempts = 0
+
+        async def reconcile(key: str) -> Result:
+            nonlocal attempts
+            attempts += 1
+            raise RuntimeError("host not ready")
+
+        r = Reconciler("t", reconcile, workers=1, max_backoff=0.01, max_attempts=3)
+        await r.start()
+        r.enqueue("k")
+        deadline = asyncio.get_running_loop().time() + 5
+        while attempts < 4 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        await r.stop()
+        return attempts
+
+    with caplog.at_level(logging.DEBUG, logger="tinystack.core.reconcile"):
+        assert asyncio.run(scenario()) >= 4
+    records = [r for r in caplog.records if r.name == "tinystack.core.reconcile" and r.levelno >= logging.WARNING]
+    assert [r.levelno for r in records[:4]] == [logging.WARNING, logging.WARNING, logging.ERROR, logging.WARNING]
+    assert [r.exc_info is not None for r in records[:4]] == [False, False, True, False]
+    assert "host not ready" in records[0].getMessage()

@@ -39,23 +39,27 @@ class Actions:
                              start_time=now, updated_at=now, events=events))
 
     @staticmethod
-    def finish(s: Session, instance_id: str, result: str, host: str | None, message: str | None = None) -> None:
-        """Close the open events of the newest action of an instance (Success or Error)."""
-        action = s.scalar(select(InstanceAction).where(InstanceAction.instance_id == instance_id)
-                          .order_by(InstanceAction.id.desc()).limit(1))
-        if action is None:
+    def finish(s: Session, instance_id: str, result: str, host: str | None, message: str | None = None,
+               action: str | None = None) -> None:
+        """Close the open events of the newest action of an instance (Success or Error); with ``action``, of
+        the newest action of that name (another action may have come since: a detach outlives a reboot)."""
+        query = select(InstanceAction).where(InstanceAction.instance_id == instance_id)
+        if action is not None:
+            query = query.where(InstanceAction.action == action)
+        found = s.scalar(query.order_by(InstanceAction.id.desc()).limit(1))
+        if found is None:
             return
         now = utcnow().isoformat()
         events = []
-        for ev in action.events:
+        for ev in found.events:
             if ev.get("finish_time") is None:
                 ev = {**ev, "finish_time": now, "result": result, "host": host,
                       "traceback": message if result == "Error" else None}
             events.append(ev)
-        action.events = events
+        found.events = events
         if result == "Error" and message:
-            action.message = message
-        action.updated_at = utcnow()
+            found.message = message
+        found.updated_at = utcnow()
 
     def list_actions(self, ctx: RequestContext, server_id: str) -> list[InstanceAction]:
         with self.svc.session() as s:

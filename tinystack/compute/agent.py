@@ -126,7 +126,8 @@ def _flavor_key(flavor: dict[str, Any]) -> dict[str, Any]:
 class ComputeAgent:
     def __init__(self, bus: Bus, host: str, driver: ComputeDriver, records_dir: Path, *,
                  power_off_timeout: float = 10.0, heartbeat_interval: float = 10.0,
-                 resync_interval: float = 30.0, migration_address: str = "", migration_timeout: float = 300.0) -> None:
+                 resync_interval: float = 30.0, migration_address: str = "", migration_timeout: float = 300.0,
+                 volume_detach_attempts: int = 1) -> None:
         self.bus = bus
         self.host = host
         self.driver = driver
@@ -135,6 +136,8 @@ class ComputeAgent:
         self.heartbeat_interval = heartbeat_interval
         self.migration_address = migration_address
         self.migration_timeout = migration_timeout
+        self.volume_detach_attempts = volume_detach_attempts
+        self._detach_refused: dict[str, dict[str, str]] = {}  # instance -> volume -> why the guest kept it
         self._handover: dict[str, str] = {}  # instance -> the host a delete hands it to (a cold move)
         self._waiting: dict[tuple[str, int], float] = {}  # cold move in: since when the files are awaited
         self._sent: set[str] = set()  # live migrations this node has tried to send (never twice)
@@ -314,6 +317,7 @@ class ComputeAgent:
         self.records.delete(instance_id)
         self._doomed.pop(instance_id, None)
         self._published.pop(instance_id, None)
+        self._detach_refused.pop(instance_id, None)
         if generation is not None:
             await self._publish(instance_id, generation, "deleted", NOSTATE, None, None)
         await self._publish_node()
@@ -329,6 +333,7 @@ class ComputeAgent:
         self.records.delete(iid)
         self._doomed.pop(iid, None)
         self._published.pop(iid, None)
+        self._detach_refused.pop(iid, None)
         await self._publish_node()
 
     async def _move_in(self, iid: str, gen: int, spec: Spec, migration: dict[str, Any]) -> bool:
@@ -460,7 +465,8 @@ class ComputeAgent:
             self.records.save(iid, record)
 
         await self._converge_power(iid, gen, spec, record, step)
-        record.volumes = await agent_volumes.converge(d, iid, spec)
+        record.volumes, refused = await agent_volumes.converge(d, iid, spec, self.volume_detach_attempts)
+        self._detach_refused[iid] = refused
         record.power, record.realized_gen, record.host_stopped = spec.get("power"), gen, False
         self.records.save(iid, record)
         return record
@@ -518,6 +524,8 @@ class ComputeAgent:
         # Unknown when the hypervisor does not answer: then the conductor decides nothing about volumes.
         with contextlib.suppress(DriverError):
             status["volumes"] = await agent_volumes.guest_volumes(self.driver, iid, entry[1] if entry else None)
+        if self._detach_refused.get(iid):
+            status["detach_failed"] = self._detach_refused[iid]
         key = json.dumps([observed, status], sort_keys=True)
         if self._published.get(iid) == key:
             return  # nothing new to say (the timer re-reconciles every guest)
@@ -562,5 +570,6 @@ def build(config: Config, bus: Bus) -> ComputeAgent:
                         power_off_timeout=settings.power_off_timeout,
                         heartbeat_interval=settings.heartbeat_interval, resync_interval=settings.resync_interval,
                         migration_address=settings.live_migration_inbound_addr,
-                        migration_timeout=settings.live_migration_timeout)
+                        migration_timeout=settings.live_migration_timeout,
+                        volume_detach_attempts=settings.volume_detach_attempts)
 

@@ -31,6 +31,9 @@ DEFAULTS: dict[str, str] = {
     "live_migration_inbound_addr": "",
     "live_migration_timeout": "300",  # seconds a live migration may take before the source gives up
     "volume_detach_timeout": "30",  # seconds a running guest gets to release a volume being detached
+    # How often the guest is asked (each time waiting volume_detach_timeout) before the detach is given up and
+    # the volume goes back to in-use, as Nova's device_detach_attempts.
+    "volume_detach_attempts": "3",
 }
 
 
@@ -53,6 +56,7 @@ class AgentSettings:
     host: str
     volume_detach_timeout: float = 30.0
     qemu_binary: str = "qemu-system-x86_64"
+    volume_detach_attempts: int = 3
 
 
 def load(config: Config) -> AgentSettings:
@@ -88,4 +92,5 @@ def load(config: Config) -> AgentSettings:
         host=host,
         volume_detach_timeout=float(raw["volume_detach_timeout"]),
         qemu_binary=raw["qemu_binary"].strip() or DEFAULTS["qemu_binary"],
+        volume_detach_attempts=max(1, int(raw["volume_detach_attempts"])),
     )

@@ -14,28 +14,50 @@ def desired(spec: Spec | None) -> list[str]:
     return [str(v["volume_id"]) for v in (spec or {}).get("volumes") or []]
 
 
-async def converge(driver: ComputeDriver, iid: str, spec: Spec) -> list[str]:
+async def converge(driver: ComputeDriver, iid: str, spec: Spec,
+                   detach_attempts: int = 1) -> tuple[list[str], dict[str, str]]:
     """After power convergence. A running guest gets volumes hotplugged and unplugged; a stopped one needs
     nothing now (its next boot has exactly the document's volumes). A volume that fails is logged and left:
-    the status then shows the guest without it (a failed attach) or still with it (a detach retried later)."""
+    the status then shows the guest without it (a failed attach) or still with it (a failed detach).
+
+    Returns the volumes the guest has and, per volume the guest would not release after ``detach_attempts``
+    tries (each the driver's own bounded wait), why: the status reports it so that the conductor gives the
+    volume back (``in-use``) instead of leaving it ``detaching`` for ever.
+    """
     state = (await driver.get_info(iid)).power_state
     if state != RUNNING:
-        return await guest_volumes(driver, iid, spec)
+        return await guest_volumes(driver, iid, spec), {}
     wanted = {str(v["volume_id"]): v for v in spec.get("volumes") or []}
     have = await driver.attached_volumes(iid)
+    refused: dict[str, str] = {}
     for vid in have:
         if vid not in wanted:
-            try:
-                await driver.detach_volume(iid, vid)
-            except DriverError as exc:
-                log.warning("instance %s: detaching volume %s: %s", iid, vid, exc)
+            reason = await _detach(driver, iid, vid, detach_attempts)
+            if reason is not None:
+                refused[vid] = reason
     for vid, volume in wanted.items():
         if vid not in have:
             try:
                 await driver.attach_volume(iid, volume)
             except DriverError as exc:
                 log.warning("instance %s: attaching volume %s: %s", iid, vid, exc)
-    return await driver.attached_volumes(iid)
+    return await driver.attached_volumes(iid), refused
+
+
+async def _detach(driver: ComputeDriver, iid: str, vid: str, attempts: int) -> str | None:
+    """Unplug ``vid``, asking up to ``attempts`` times; None once it is gone, else the last reason."""
+    reason = ""
+    for attempt in range(1, attempts + 1):
+        try:
+            await driver.detach_volume(iid, vid)
+            return None
+        except DriverError as exc:
+            reason = str(exc) or type(exc).__name__
+            if exc.permanent:
+                break
+            log.warning("instance %s: detaching volume %s (attempt %d of %d): %s", iid, vid, attempt, attempts, exc)
+    log.warning("instance %s: giving up detaching volume %s: %s", iid, vid, reason)
+    return reason
 
 
 async def guest_volumes(driver: ComputeDriver, iid: str, spec: Spec | None) -> list[str]:

@@ -328,7 +328,8 @@ class Conductor:
             after = settle(self.svc, s, inst, st, observed)
             inst.updated_at = utcnow()
         if isinstance(st.get("volumes"), list) and after != "deleted":
-            self.svc.volumes.on_status(inst.id, [str(v) for v in st["volumes"]], observed)
+            refused = st.get("detach_failed") if isinstance(st.get("detach_failed"), dict) else None
+            self.svc.volumes.on_status(inst.id, [str(v) for v in st["volumes"]], observed, refused)
         if after == "deleted":
             await self._finalize_delete(inst.id)
         elif after == "offload":

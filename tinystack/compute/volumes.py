@@ -71,7 +71,8 @@ class Outcome:
     bdm_id: str
     attachment_id: str
     volume_id: str
-    action: str  # complete, fail, detached
+    action: str  # complete, fail, detached, kept (the guest would not release it: the detach is rolled back)
+    reason: str = ""
 
 
 class Volumes:
@@ -217,10 +218,13 @@ class Volumes:
                  "boot_index": b.boot_index}
                 for b in inst.bdms if b.state in (ATTACHING, ATTACHED)]
 
-    def on_status(self, iid: str, reported: list[str], observed: int) -> None:
+    def on_status(self, iid: str, reported: list[str], observed: int,
+                  detach_failed: dict[str, str] | None = None) -> None:
         """An agent said which volumes the guest has at ``observed``: complete attaches whose volume is there,
-        fail those settled without it, complete detaches whose volume has gone."""
+        fail those settled without it, complete detaches whose volume has gone, and roll back detaches the
+        guest would not release (``detach_failed``: volume id → why) after the agent's bounded tries."""
         have = set(reported)
+        refused = detach_failed or {}
         outcomes: list[Outcome] = []
         with self.svc.session() as s:
             for b in s.scalars(select(BlockDeviceMapping).where(BlockDeviceMapping.instance_uuid == iid,
@@ -233,12 +237,15 @@ class Volumes:
                                             "complete" if b.volume_id in have else "fail"))
                 elif b.state == DETACHING and b.volume_id not in have:
                     outcomes.append(Outcome(b.id, b.attachment_id, b.volume_id, "detached"))
+                elif b.state == DETACHING and b.volume_id in refused:
+                    outcomes.append(Outcome(b.id, b.attachment_id, b.volume_id, "kept", str(refused[b.volume_id])))
         if outcomes:
             self._settle(outcomes, iid)
 
     def _settle(self, outcomes: list[Outcome], iid: str) -> None:
         """Tell the volume service first (a failure there leaves the row, and the next report retries), then
-        update the mappings; a failed attach leaves the desired state, so it is published again without it."""
+        update the mappings; a failed attach leaves the desired state, and a detach the guest refused comes back
+        into it, so either is published again."""
         volume_svc = self.svc.service("volume")
         done: list[Outcome] = []
         for o in outcomes:
@@ -247,6 +254,8 @@ class Volumes:
                     volume_svc.attach_complete(o.attachment_id)
                 elif o.action == "fail":
                     volume_svc.attach_failed(o.attachment_id, f"the hypervisor did not attach it to {iid}")
+                elif o.action == "kept":
+                    volume_svc.roll_detaching(o.attachment_id)
                 else:
                     volume_svc.detach_complete(o.attachment_id)
             except errors.NotFound:
@@ -263,20 +272,34 @@ class Volumes:
                 row = s.get(BlockDeviceMapping, o.bdm_id)
                 if row is None:
                     continue
-                if o.action == "complete":
+                if o.action in ("complete", "kept"):
                     row.state = ATTACHED
                 else:
                     s.delete(row)
-                republish = republish or o.action == "fail"
+                republish = republish or o.action in ("fail", "kept")
             if inst is not None and done:
                 inst.updated_at = utcnow()
-                failed = [o.volume_id for o in done if o.action == "fail"]
                 if republish:
                     inst.generation += 1
-                self.svc.actions.finish(s, iid, "Error" if failed else "Success", inst.host,
-                                        f"volume(s) {', '.join(failed)} could not be attached" if failed else None)
+                self._finish_actions(s, inst, done)
         if republish:
             self.svc.conductor.publish_soon(iid)
+
+    def _finish_actions(self, s: Session, inst: Instance, done: list[Outcome]) -> None:
+        """Close the attach and detach actions these outcomes settle; a failure's event carries why (what
+        ``openstack server event show`` prints, as Nova's compute_detach_volume event does)."""
+        actions = self.svc.actions
+        failed = [o.volume_id for o in done if o.action == "fail"]
+        if any(o.action in ("complete", "fail") for o in done):
+            # Not by name: the volumes a server is built with settle its create action.
+            actions.finish(s, inst.id, "Error" if failed else "Success", inst.host,
+                           f"volume(s) {', '.join(failed)} could not be attached" if failed else None)
+        kept = [o for o in done if o.action == "kept"]
+        if any(o.action in ("detached", "kept") for o in done):
+            message = "; ".join(f"volume {o.volume_id} could not be detached, it is still attached: {o.reason}"
+                                for o in kept)
+            actions.finish(s, inst.id, "Error" if kept else "Success", inst.host, message or None,
+                           action="detach_volume")
 
     def release_all(self, inst: Instance, ctx: RequestContext) -> None:
         """The server is gone: every volume it had is available again, or deleted (delete_on_termination)."""

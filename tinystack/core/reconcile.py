@@ -3,6 +3,9 @@
 A reconciler takes a key, re-reads desired and actual state, acts on the difference and returns a
 ``Result``. Keys are de-duplicated while queued; failures retry with capped exponential backoff; every
 known key is also re-queued on a timer so state lost on the host comes back.
+
+A failure that a retry may cure is logged as one WARNING line; the traceback, at ERROR, comes once, when a
+key has failed ``max_attempts`` times in a row (it keeps being retried at the longest backoff after that).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class Reconciler:
         resync_interval: float = 30.0,
         workers: int = 4,
         max_backoff: float = 30.0,
+        max_attempts: int = 8,  # 0.1 s doubling: about 25 s of failing before the ERROR
     ) -> None:
         self.name = name
         self._reconcile = reconcile
@@ -48,6 +52,7 @@ class Reconciler:
         self._resync_interval = resync_interval
         self._workers = workers
         self._max_backoff = max_backoff
+        self._max_attempts = max_attempts
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
         self._active: set[str] = set()
@@ -130,11 +135,16 @@ class Reconciler:
             result = await self._reconcile(key)
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
             failures = self._failures.get(key, 0) + 1
             self._failures[key] = failures
             delay = min(self._max_backoff, 0.1 * 2 ** (failures - 1))
-            log.exception("%s: reconcile %s failed (attempt %d), retrying in %.1fs", self.name, key, failures, delay)
+            if failures == self._max_attempts:
+                log.error("%s: reconcile %s failed %d times in a row; still retrying", self.name, key,
+                          failures, exc_info=exc)
+            else:
+                log.warning("%s: reconcile %s failed (attempt %d), retrying in %.1fs: %s: %s", self.name, key,
+                            failures, delay, type(exc).__name__, exc)
             self.enqueue_after(key, delay)
             return None
         self._failures.pop(key, None)

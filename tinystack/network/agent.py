@@ -17,7 +17,7 @@ from tinystack.core.bus import Bus
 from tinystack.core.reconcile import DONE, Reconciler, Result
 from tinystack.network.agent_settings import AgentSettings
 from tinystack.network.dataplane.firewall import filtered
-from tinystack.network.drivers.base import Doc, Keep, NetworkDriver, NotReady
+from tinystack.network.drivers.base import Doc, Keep, NetworkDriver, NotReady, Raced
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,7 @@ TYPES = ("network", "dhcp", "port", "router")
 FIREWALL, GC = "firewall", "gc"
 HEARTBEAT_INTERVAL = 10.0
 NOT_READY_RETRY = 0.5
+RACE_LIMIT = 20  # consecutive races of one key (ten seconds of NOT_READY_RETRY) before it is reported as a failure
 ERROR_RETRY = 5.0
 FIREWALL_DEBOUNCE = 0.01  # seconds a change waits for the rest of its burst, so that one apply covers them all
 
@@ -41,6 +42,7 @@ class NetworkAgent:
         self.synced = False  # garbage collection waits for the controller's first complete list
         self.reconciler = Reconciler("network-agent", self._reconcile, self._keys,
                                      resync_interval=settings.resync_interval)
+        self._races: dict[str, int] = {}  # consecutive Raced outcomes per key
         self._fw_wanted = 0  # bumped by every change that alters the ruleset
         self._fw_applied = -1
         self._fw_lock = asyncio.Lock()
@@ -131,7 +133,11 @@ class NetworkAgent:
             await self._firewall(check=True)
             return DONE
         if key == GC:
-            removed = await self.driver.collect_garbage(self.keep())
+            try:
+                removed = await self.driver.collect_garbage(self.keep())
+            except NotReady as exc:  # a device it meant to remove went meanwhile: the next pass sees the rest
+                log.debug("network agent: garbage collection raced: %s", exc)
+                return Result(requeue_after=NOT_READY_RETRY)
             if removed:
                 log.info("network agent: removed what nothing desires: %s", ", ".join(removed))
             return DONE
@@ -140,19 +146,30 @@ class NetworkAgent:
         try:
             if doc is None:
                 await self._delete(kind, rid)
+                self._races.pop(key, None)
                 self.reported.pop(key, None)
                 return DONE
             await getattr(self, f"_ensure_{kind}")(doc)
         except NotReady as exc:
-            log.debug("network agent: %s not ready: %s", key, exc)
-            return Result(requeue_after=NOT_READY_RETRY)
+            races = self._races[key] = self._races.get(key, 0) + 1 if isinstance(exc, Raced) else 0
+            if races < RACE_LIMIT:
+                log.debug("network agent: %s not ready: %s", key, exc)
+                return Result(requeue_after=NOT_READY_RETRY)
+            # The same race every time for seconds is no race: something keeps the host from converging.
+            self._races.pop(key, None)
+            return await self._failed(kind, rid, doc, exc)
         except Exception as exc:
-            log.exception("network agent: %s failed", key)
-            if doc is not None:
-                await self._report(kind, rid, {"status": "ERROR", "reason": str(exc)[:500]})
-            return Result(requeue_after=ERROR_RETRY)
+            self._races.pop(key, None)
+            return await self._failed(kind, rid, doc, exc)
+        self._races.pop(key, None)
         await self._report(kind, rid, {"status": "ACTIVE"})
         return DONE
+
+    async def _failed(self, kind: str, rid: str, doc: Doc | None, exc: Exception) -> Result:
+        log.error("network agent: %s:%s failed", kind, rid, exc_info=exc)
+        if doc is not None:
+            await self._report(kind, rid, {"status": "ERROR", "reason": str(exc)[:500]})
+        return Result(requeue_after=ERROR_RETRY)
 
     async def _delete(self, kind: str, rid: str) -> None:
         if kind == "network":

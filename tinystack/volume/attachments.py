@@ -74,6 +74,13 @@ class Attachments:
             att.attach_status = "detaching"
             vol.status, vol.updated_at = "detaching", utcnow()
 
+    def roll_detaching(self, attachment_id: str) -> None:
+        """The detach did not happen (the guest kept the disk): the attachment stands and the volume is in-use."""
+        with self.svc.session() as s:
+            att, vol = self._attachment(s, attachment_id)
+            att.attach_status = "attached"
+            self._settle(s, vol)
+
     def detach_complete(self, attachment_id: str) -> None:
         with self.svc.session() as s:
             try:

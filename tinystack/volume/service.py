@@ -126,6 +126,9 @@ class VolumeService:
     def begin_detach(self, attachment_id: str) -> None:
         self.attachments.begin_detach(attachment_id)
 
+    def roll_detaching(self, attachment_id: str) -> None:
+        self.attachments.roll_detaching(attachment_id)
+
     def detach_complete(self, attachment_id: str) -> None:
         self.attachments.detach_complete(attachment_id)
 

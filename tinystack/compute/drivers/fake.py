@@ -62,7 +62,8 @@ def shared_storage(path: str) -> FakeStorage:
 
 
 class FakeDriver:
-    """Keeps guests in a dict. ``fail_on`` makes the named operation raise (to test error handling)."""
+    """Keeps guests in a dict. ``fail_on`` makes the named operation raise (to test error handling);
+    ``unplug_ignored`` names volumes whose guest never acknowledges the unplug (QEMU's detach then times out)."""
 
     def __init__(self, vcpus: int = 16, memory_mb: int = 32768, local_gb: int = 500, *, host: str = "",
                  storage: FakeStorage | None = None) -> None:
@@ -70,6 +71,7 @@ class FakeDriver:
         self.storage = storage or FakeStorage()
         self.calls: list[tuple[str, str]] = []
         self.fail_on: dict[str, DriverError] = {}
+        self.unplug_ignored: set[str] = set()
         self._host = HostInfo(vcpus, memory_mb, local_gb, "QEMU", 7002000,
                               {"arch": "x86_64", "model": "fake", "vendor": "tinystack", "features": []})
 
@@ -194,6 +196,9 @@ class FakeDriver:
             raise DriverError(f"volume {volume_id} is the root disk of instance {instance_id}", permanent=True)
         if guest.power_state not in (RUNNING, PAUSED):
             raise DriverError(f"instance {instance_id} is not running")
+        if volume_id in guest.volumes and volume_id in self.unplug_ignored:
+            # What the QEMU driver says once its bounded wait is over; the disk stays in the guest.
+            raise DriverError(f"the guest did not release volume {volume_id} (it must acknowledge the PCI unplug)")
         if volume_id in guest.volumes:
             guest.volumes.remove(volume_id)
 

@@ -18,6 +18,7 @@ from tinystack.core import host
 from tinystack.network.agent_settings import AgentSettings
 from tinystack.network.dataplane import dnsmasq, ip, names
 from tinystack.network.dataplane.dnsmasq import DhcpFiles, Doc
+from tinystack.network.drivers.base import Raced
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,10 @@ class DhcpServers:
         ns = names.qdhcp(net_id)
         files = DhcpFiles(self.base, net_id)
         files.dir.mkdir(parents=True, exist_ok=True)
-        await ip.ensure_netns(ns)
+        if await ip.ensure_netns(ns):
+            # A new namespace (first run, or one recreated over a stale file): a dnsmasq or proxy that the pid
+            # files still name serves the old one, so it must go before the ones for this namespace start.
+            await self._stop_daemons(files)
         port = doc["port"]
         tap, dev, br = names.tap(port["id"]), names.ns_dev(port["id"]), names.bridge(net_id)
         mtu = int(network.get("mtu") or 1500)
@@ -79,7 +83,9 @@ class DhcpServers:
         node_link = None if fresh else node_links[tap]
         if node_link is None or node_link.master != br or not node_link.up:
             await self._node_batch([f"link set {tap} mtu {mtu} master {br} up"])
-        link = ns_links[dev]
+        link = ns_links.get(dev)
+        if link is None:
+            raise Raced(f"{dev} in {ns} went while it was being made")
         cmds = []
         if link.address != port["mac_address"] or link.mtu != mtu or not link.up:
             cmds.append(f"link set {dev} address {port['mac_address']} mtu {mtu} up")
@@ -164,12 +170,15 @@ class DhcpServers:
             await asyncio.sleep(0.02)
         ip.kill(pid, signal.SIGKILL)
 
-    async def delete(self, network_id: str) -> None:
-        files = DhcpFiles(self.base, network_id)
+    async def _stop_daemons(self, files: DhcpFiles) -> None:
         for path in (files.pid, files.proxy_pid):
             pid = files.read_pid(path)
             if pid is not None and dnsmasq.running(pid, "dnsmasq" if path == files.pid else "python"):
                 await self._stop_pid(pid)
+
+    async def delete(self, network_id: str) -> None:
+        files = DhcpFiles(self.base, network_id)
+        await self._stop_daemons(files)
         # Removing the namespace removes ns-<port>, and with it its peer tap on the bridge.
         await ip.delete_netns(names.qdhcp(network_id))
         self._invalidate()

@@ -17,6 +17,7 @@ from typing import Any
 from tinystack.core import host
 from tinystack.network.agent_settings import AgentSettings
 from tinystack.network.dataplane import ip, names
+from tinystack.network.drivers.base import NotReady, Raced
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,6 @@ class Routers:
         return sorted(p.name for p in self.base.iterdir() if p.is_dir()) if self.base.is_dir() else []
 
     async def ensure(self, router: Doc, networks: dict[str, Doc], node_links: dict[str, ip.Link]) -> None:
-        from tinystack.network.drivers.base import NotReady
-
         ns = names.qrouter(router["id"])
         (self.base / router["id"]).mkdir(parents=True, exist_ok=True)  # ownership record
         if await ip.ensure_netns(ns):
@@ -116,7 +115,9 @@ class Routers:
                 ns_links = await ip.links(ns)
             elif node_links[tap].master != br or not node_links[tap].up:
                 await self._node_batch([f"link set {tap} master {br} up"])
-            link = ns_links[dev]
+            link = ns_links.get(dev)
+            if link is None:
+                raise Raced(f"{dev} in {ns} went while it was being made")
             cmds = []
             if link.address != mac or not link.up:
                 cmds.append(f"link set {dev} address {mac} up")
@@ -128,7 +129,7 @@ class Routers:
         await self._ensure_routes(router, ns)
         await self._ensure_nat(router, ns)
         for dev, address in new_addresses:
-            if dev.startswith("qg-"):
+            if dev.startswith("qg-") and ":" not in address:  # ARP is IPv4's
                 # Gratuitous ARP so the external side forgets where a moved floating IP used to live.
                 asyncio.get_running_loop().create_task(self._garp(ns, dev, address))
 

@@ -3,7 +3,8 @@
 Every ``ensure_*`` makes the host match the given contract document (docs/contracts.md) and succeeds
 when it already does; every ``delete_*`` succeeds when the thing is already gone. Platform details
 (device names, pids, rule syntax) never leave the driver. A call that cannot finish because another
-document is missing raises ``NotReady``; any other failure raises and the agent reports ERROR.
+document is missing raises ``NotReady`` (``Raced`` when the host changed under it); any other failure raises
+and the agent reports ERROR.
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ Doc = dict[str, Any]
 
 class NotReady(RuntimeError):
     """A dependency (e.g. the network document of a port) has not arrived yet: retry later, not ERROR."""
+
+
+class Raced(NotReady):
+    """The host changed under the call (a device another reconcile removed or made at the same moment): the
+    expected outcome of churn, so look again soon, quietly; ERROR only if it keeps happening."""
 
 
 @dataclass

@@ -19,7 +19,7 @@ from tinystack.network.dataplane import ip, names
 from tinystack.network.dataplane.dhcp import DhcpServers
 from tinystack.network.dataplane.routers import Routers
 from tinystack.network.dataplane.secgroups import SecurityGroups
-from tinystack.network.drivers.base import Doc, Keep, NotReady
+from tinystack.network.drivers.base import Doc, Keep, NotReady, Raced
 
 log = logging.getLogger(__name__)
 
@@ -155,12 +155,13 @@ class LinuxDriver:
         # Static peers: one all-zero FDB entry per remote VTEP floods BUM traffic to it (no multicast needed).
         if not self.settings.vxlan_peers:
             return
-        out = await host.run(["bridge", "fdb", "show", "dev", vx], netns=self.node)
+        out = await ip.device_command(["bridge", "fdb", "show", "dev", vx], netns=self.node)
         have = {line.split(" dst ")[1].split()[0] for line in out.stdout.splitlines()
                 if line.startswith("00:00:00:00:00:00") and " dst " in line}
         for peer in self.settings.vxlan_peers:
             if peer not in have:
-                await host.run(["bridge", "fdb", "append", "00:00:00:00:00:00", "dev", vx, "dst", peer], netns=self.node)
+                await ip.device_command(["bridge", "fdb", "append", "00:00:00:00:00:00", "dev", vx, "dst", peer],
+                                        netns=self.node)
 
     def _ext_ns_args(self) -> list[str]:
         return ["-n", self.settings.external_netns] if self.settings.external_netns else []
@@ -182,10 +183,13 @@ class LinuxDriver:
         links = await self._node_links()
         if bridge_side not in links:
             await host.run(["ip", *self._ext_ns_args(), "link", "del", host_side], check=False)
-            await host.run(["ip", *self._ext_ns_args(), "link", "add", host_side, "type", "veth", "peer", "name",
-                            bridge_side, "netns", self.node])
+            self._invalidate()
+            await ip.device_command(["ip", *self._ext_ns_args(), "link", "add", host_side, "type", "veth", "peer",
+                                     "name", bridge_side, "netns", self.node])
             self._invalidate()
             links = await self._node_links()
+        if bridge_side not in links:
+            raise Raced(f"{bridge_side} went while it was being made")
         if links[bridge_side].master != br or not links[bridge_side].up:
             await self._batch([f"link set {bridge_side} master {br} up"])
         gateway = network.get("external_gateway_ip")
