@@ -22,29 +22,43 @@ TIERS = ("unit", "api", "dataplane", "db", "guest", "conformance", "browser")
 ROOTLESS = ("unit", "api")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--tier", action="append", default=[], choices=TIERS,
+                     help="run only the tests of this tier (repeatable); scripts/test passes one per run")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for tier in TIERS:
         config.addinivalue_line("markers", f"{tier}: the {tier} tier (see tests/conftest.py)")
 
 
-@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def tier_of(item: pytest.Item) -> str:
+    """The closest tier marker (a test's own over its module's); none: ``api`` with the ``live`` cloud, else ``unit``."""
+    tier = next((m.name for m in item.iter_markers() if m.name in TIERS), None)
+    if tier is None:
+        tier = "api" if "live" in item.fixturenames else "unit"
+    return tier
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    wrong = []
+    wrong, keep, drop = [], [], []
+    wanted = set(config.getoption("tier"))
     for item in items:
-        # The closest tier marker wins: a test's own over its module's.
-        tier = next((m.name for m in item.iter_markers() if m.name in TIERS), None)
-        if tier is None:
-            tier = "api" if "live" in item.fixturenames else "unit"
-            item.add_marker(tier)
+        tier = tier_of(item)
         if tier in ROOTLESS and item.get_closest_marker("privileged") is not None:
             wrong.append(f"{item.nodeid}: tier {tier} but marked privileged")
+        (keep if not wanted or tier in wanted else drop).append(item)
     if wrong:
         raise pytest.UsageError("tests in a rootless tier that need root:\n" + "\n".join(wrong))
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    livecloud.current_tier = next((m.name for m in item.iter_markers() if m.name in TIERS), None)
+    livecloud.current_tier = tier_of(item)
 
 
 @pytest.fixture(scope="session")
