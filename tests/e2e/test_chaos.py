@@ -19,7 +19,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -119,6 +118,13 @@ class Up:
     def links(self) -> str:
         return subprocess.run(["ip", "-n", f"tsnode-{self.host}", "-o", "link"], capture_output=True, text=True).stdout
 
+    def firewall(self) -> str:
+        """The node namespace's packet filter (per-port chains and anti-spoofing sets), as text."""
+        ns = f"tsnode-{self.host}"
+        dumps = [subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True, text=True).stdout
+                 for argv in (["iptables-save"], ["ip6tables-save"], ["nft", "list", "ruleset"])]
+        return "\n".join(dumps).lower()
+
     def cleanup(self) -> None:
         """Whatever a failed run left: the process, every process naming the state dir (QEMU, dnsmasq, metadata
         proxies), this cloud's namespaces by their exact names, the sockets' run dirs, the state dir."""
@@ -137,7 +143,7 @@ class Up:
         # The logs outlive the state dir, for a failed run's post-mortem.
         if (self.state / "log").is_dir():
             shutil.copytree(self.state / "log", self.tmp / "log", dirs_exist_ok=True)
-        for name in sorted(self.namespaces) + [self.external_netns]:
+        for name in [*sorted(self.namespaces), self.external_netns]:
             if Path("/run/netns", name).exists():
                 remove_netns(name)
         shutil.rmtree(self.state, ignore_errors=True)
@@ -178,7 +184,7 @@ class Leftovers:
         found = []
         if _qemus(server_id):
             found.append(f"QEMU of {server_id}: {_qemus(server_id)}")
-        links = self.up.links()
+        links, firewall = self.up.links(), self.up.firewall()
         idir = InstanceDir(self.up.state / "instances" / server_id)
         for path in (idir.path, idir.run_dir, self.up.state / "compute-agent" / self.up.host / f"{server_id}.json"):
             if path.exists():
@@ -187,6 +193,8 @@ class Leftovers:
             tap = f"tap{port['id'][:11]}"
             if f" {tap}:" in links or f" {tap}@" in links:
                 found.append(f"tap {tap} of {server_id}")
+            if tap in firewall or port["mac_address"].lower() in firewall:
+                found.append(f"firewall rules of port {port['id']} of {server_id}")
             for hosts in (self.up.state / "network" / "dhcp").glob("*/host"):
                 if port["mac_address"] in hosts.read_text():
                     found.append(f"DHCP host {port['mac_address']} of {server_id} in {hosts}")
@@ -246,8 +254,14 @@ def test_kill_9_while_building_and_deleting(up: Up) -> None:
     kills = 0
 
     # 1. kill -9 while servers build: as soon as the first QEMU exists, the others are somewhere before it.
-    ids = [demo.compute.create_server(name=f"chaos-{n}", image_id=image.id, flavor_id=flavor.id,
-                                      networks=[{"uuid": network.id}]).id for n in range(BUILDING)]
+    def create(name: str) -> str:
+        return str(demo.compute.create_server(name=name, image_id=image.id, flavor_id=flavor.id,
+                                              networks=[{"uuid": network.id}]).id)
+
+    ids = [create(f"chaos-{n}") for n in range(BUILDING)]
+    # And one deleted while it builds: a delete the conductor defers to the build, cut short by the kill.
+    ghost = create("chaos-ghost")
+    demo.compute.delete_server(ghost)
     _wait("a QEMU of a server being built", lambda: any(_qemus(i) for i in ids), 90, 0.1)
     before = {i: demo.compute.get_server(i).status for i in ids}
     up.kill9()
@@ -257,16 +271,22 @@ def test_kill_9_while_building_and_deleting(up: Up) -> None:
     up.start()
     admin, demo = up.conn("admin"), up.conn("demo")
     servers = _wait("every server ACTIVE or ERROR with a fault", lambda: _settled(demo, ids), 150, 1)
+    _wait("the server deleted while it built to go", lambda: _status(demo, ghost) is None, 60, 1)
     active = [i for i, s in servers.items() if s.status == "ACTIVE"]
     for i in ids:
         assert len(_qemus(i)) == (1 if i in active else 0), f"server {i} ({servers[i].status}) has QEMUs {_qemus(i)}"
     leftovers = Leftovers(up, admin)
+    _converged("leftovers of the server deleted while it built", lambda: leftovers.of(ghost, []))
     assert leftovers.usages() == {rc: n * len(ids) for rc, n in one_guest.items()}
 
     # 2. kill -9 while servers are deleted: once the first of their QEMUs has gone, the rest is half done.
     doomed, kept = ids[:DELETING], ids[DELETING:]
     ports = {i: _ports(admin, i) for i in ids}
     assert all(ports[i] for i in ids), ports
+    # The leftover checks look for the right names: every live port has its tap and its firewall now.
+    links, firewall = up.links(), up.firewall()
+    for p in (p for i in active for p in ports[i]):
+        assert f"tap{p['id'][:11]}" in links and (f"tap{p['id'][:11]}" in firewall or p["mac_address"] in firewall), p
     for i in doomed:
         demo.compute.delete_server(i)
     _wait("a deleted server's QEMU to stop", lambda: any(not _qemus(i) for i in doomed), 60, 0.05)
