@@ -11,6 +11,7 @@ node agent. Factories run in list order, so a service can use those listed befor
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from aiohttp import web
+from sqlalchemy.orm import configure_mappers
 
 from tinystack import nodes as nodes_mod
 from tinystack.compute.service import MIGRATIONS as COMPUTE_MIGRATIONS
@@ -207,6 +209,19 @@ SERVICES: list[ServiceSpec] = [
 AGENTS: list[AgentSpec] = [NETWORK_AGENT, COMPUTE_AGENT, VOLUME_AGENT]
 
 
+def map_models(services: list[ServiceSpec]) -> None:
+    """Import every service's models and configure the shared mapper registry, before any service runs.
+
+    Services start one after another, and a started one may already query from a thread (the network
+    bootstrap does at once when identity's projects exist, i.e. on every restart). Its query configures the
+    registry, which then holds a later service's model class half imported: the mapper fails, and with it
+    every query of the process from then on."""
+    for spec in services:
+        if spec.migrations is not None:
+            importlib.import_module(f"tinystack.{spec.name}.models")
+    configure_mappers()
+
+
 async def make_bus(cfg: Config) -> Bus:
     """In-process by default; RabbitMQ when ``[bus] transport_url`` names a broker (amqp://...)."""
     url = cfg.get("bus", "transport_url")
@@ -246,6 +261,7 @@ class Cloud:
         for spec in self.services:
             if spec.migrations is not None:
                 db.migrate(spec.name, spec.migrations)
+        map_models(self.services)
         policy_file = cfg.get("oslo_policy", "policy_file")
         policy = PolicyEngine(Path(policy_file) if policy_file else cfg.state_dir / "policy.yaml")
         bus = await make_bus(cfg)

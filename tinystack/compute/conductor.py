@@ -129,6 +129,8 @@ class Conductor:
         inst = self._load(iid)
         if inst is None or inst.deleted:
             return
+        # Past scheduling: a build a restart of the process interrupted, which may have made ports already.
+        resumed = inst.task_state in ("networking", "block_device_mapping")
         if inst.task_state == "deleting":
             await self._finalize_delete(iid)
             return
@@ -151,6 +153,8 @@ class Conductor:
             return
         inst = self._load(iid)
         assert inst is not None
+        if resumed:
+            self.net.release_strays(inst)
         try:
             ports, addresses = self.net.bind_all(inst, host)
         except errors.TinyError as exc:

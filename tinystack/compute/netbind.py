@@ -3,6 +3,7 @@ render ``addresses``, and release ports on delete — all through the network se
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -190,6 +191,20 @@ class NetBinder:
                 update["binding:host_id"] = host
             if update:
                 self.network.update_port(ctx, p["port_id"], {"port": update})
+
+    def release_strays(self, inst: Instance) -> None:
+        """Ports an interrupted build made for ``inst``: the process died after creating them and before the
+        server recorded them (or while it waited for boot volumes). The build starts its networking over, so
+        they go; kept, nothing would ever delete them or free their IPs. The user's own ports are bound again."""
+        if not self.svc.has("network"):
+            return
+        ctx = _ctx(inst)
+        own = {r["port_id"] for r in inst.requested_networks or [] if "port_id" in r}
+        for port in self.network.list(ctx, "ports", {"device_id": [inst.id]}, "").get("ports", []):
+            if port["id"] not in own and str(port.get("device_owner") or "").startswith("compute:"):
+                log.info("instance %s: deleting port %s of an interrupted build", inst.id, port["id"])
+                with contextlib.suppress(errors.NotFound):
+                    self.network.delete_port(ctx, port["id"])
 
     def unbind_all(self, inst: Instance) -> None:
         if inst.ports and self.svc.has("network"):
