@@ -21,18 +21,24 @@ def test_fanout_between_two_connections() -> None:
         a, b = RabbitBus(URL), RabbitBus(URL)
         got_a: list[Any] = []
         got_b: list[Any] = []
-        done = asyncio.Event()
+        # A sentinel published after the three: once both have it, each has had everything before it on its
+        # queue (one FIFO queue per subscriber), so the counts below are final and no sleep is needed.
+        end_a, end_b = asyncio.Event(), asyncio.Event()
 
         async def bad(_msg: dict[str, Any]) -> None:
             raise RuntimeError("boom")
 
         async def on_a(msg: dict[str, Any]) -> None:
-            got_a.append(msg["n"])
+            if msg["n"] == "end":
+                end_a.set()
+            else:
+                got_a.append(msg["n"])
 
         async def on_b(msg: dict[str, Any]) -> None:
-            got_b.append(msg["n"])
-            if len(got_b) == 3:
-                done.set()
+            if msg["n"] == "end":
+                end_b.set()
+            else:
+                got_b.append(msg["n"])
 
         a.subscribe(topic, bad)
         a.subscribe(topic, on_a)
@@ -40,10 +46,9 @@ def test_fanout_between_two_connections() -> None:
         await b.connect()
         b.subscribe(topic, on_b)
         await b.drain()
-        for n in range(3):
+        for n in [0, 1, 2, "end"]:
             await a.publish(topic, {"n": n})
-        await asyncio.wait_for(done.wait(), 10)
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(asyncio.gather(end_a.wait(), end_b.wait()), 10)
         await a.close()
         await b.close()
         return got_a, got_b
