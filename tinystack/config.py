@@ -48,6 +48,9 @@ DEFAULTS: dict[str, dict[str, str]] = {
     # More than one node in this process (tinystack/nodes.py): ``extra`` more compute + network agent pairs,
     # named ``names`` (default <host>-2, <host>-3, ...), joined by VXLAN over an underlay of ``underlay_cidr``.
     "nodes": {"extra": "0", "names": "", "underlay_cidr": "10.250.0.0/24"},
+    # Level-triggered publishing of desired state (tinystack/core/desired.py): every ``sync_interval`` seconds
+    # each publisher re-reads its work list from the database and re-sends every host its documents.
+    "desired": {"sync_interval": "30"},
 }
 
 
@@ -74,6 +77,11 @@ class Config:
 
     def set(self, section: str, key: str, value: str) -> None:
         self.values.setdefault(section, {})[key] = value
+
+    @property
+    def sync_interval(self) -> float:
+        """Seconds between two passes of the desired-state publishers (``[desired] sync_interval``)."""
+        return float(self.get("desired", "sync_interval"))
 
     @property
     def state_dir(self) -> Path:

@@ -13,7 +13,7 @@ from tinystack.compute import states
 from tinystack.compute.models import Instance, InstanceAction, utcnow
 from tinystack.compute.states import ACTIVE, ERROR, PAUSED_VM, RESCUED, STOPPED, SUSPENDED_VM
 from tinystack.compute.volumes import volume_backed
-from tinystack.core import errors
+from tinystack.core import desired, errors
 from tinystack.core.auth import RequestContext
 
 if TYPE_CHECKING:
@@ -87,25 +87,35 @@ class Actions:
                    change: Callable[[Instance, dict[str, Any]], None] | None = None, rule: str | None = None,
                    task_states: tuple[str | None, ...] = (None,), publish: bool = True) -> Instance:
         """Check the instance is in one of ``vm_states`` with no task, apply ``change`` to a copy of its doc,
-        bump the generation and publish; the agent's confirmation settles it in ``target``."""
-        with self.svc.session() as s:
-            inst = self.svc.servers.find(s, ctx, server_id, f"{P}:servers:action")
-            if rule is not None:
-                self.svc.enforce(ctx, rule, {"project_id": inst.project_id})
-            self.check_lock(ctx, inst)
-            if inst.vm_state not in vm_states or inst.task_state not in task_states:
-                raise errors.Conflict(f"Cannot '{action}' instance {server_id} while it is in vm_state "
-                                      f"{inst.vm_state}" + (f", task_state {inst.task_state}"
-                                                            if inst.task_state else ""))
-            doc = dict(inst.doc)
-            doc["target"] = target
-            if change is not None:
-                change(inst, doc)
-            inst.doc = doc
-            inst.task_state = task_state
-            inst.generation += 1
-            inst.updated_at = utcnow()
-            self.record(s, ctx, inst.id, action, request_id)
+        bump the generation and publish; the agent's confirmation settles it in ``target``.
+
+        The bump is a compare-and-swap that also expects the states checked here (Nova's
+        ``expected_task_state``): when an agent report or another request moved the row meanwhile, the whole
+        transaction is tried again on fresh state, whose checks answer 409 if the action no longer fits."""
+
+        def attempt() -> Instance:
+            with self.svc.session() as s:
+                inst = self.svc.servers.find(s, ctx, server_id, f"{P}:servers:action")
+                if rule is not None:
+                    self.svc.enforce(ctx, rule, {"project_id": inst.project_id})
+                self.check_lock(ctx, inst)
+                if inst.vm_state not in vm_states or inst.task_state not in task_states:
+                    raise errors.Conflict(f"Cannot '{action}' instance {server_id} while it is in vm_state "
+                                          f"{inst.vm_state}" + (f", task_state {inst.task_state}"
+                                                                if inst.task_state else ""))
+                # First the swap (it takes the row for this transaction), then the change on top of it.
+                desired.bump_or_lose(s, Instance, inst.id, inst.generation,
+                                     {"task_state": task_state, "updated_at": utcnow()},
+                                     guard={"vm_state": inst.vm_state, "task_state": inst.task_state})
+                doc = dict(inst.doc)
+                doc["target"] = target
+                if change is not None:
+                    change(inst, doc)
+                inst.doc = doc
+                self.record(s, ctx, inst.id, action, request_id)
+                return inst
+
+        inst = desired.retry(attempt, what=f"Instance {server_id}")
         if publish:
             self.svc.conductor.publish_soon(server_id)
         return inst

@@ -9,7 +9,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from tinystack.compute import states
 from tinystack.compute.bootvolumes import BuildAborted
@@ -17,7 +17,7 @@ from tinystack.compute.livemigration import LiveMigrations
 from tinystack.compute.models import ComputeNode, Instance, utcnow
 from tinystack.compute.netbind import NetBinder
 from tinystack.compute.placing import NoValidHost, Placer
-from tinystack.core import errors
+from tinystack.core import desired, errors
 from tinystack.core.auth import RequestContext
 
 if TYPE_CHECKING:
@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 # Task states during which the conductor itself is working (scheduling, ports); no agent is involved yet.
 BUILD_TASKS = ("scheduling", "block_device_mapping", "networking")
+# Task states of a cold move (or its revert) on its way: the source still has to hand the guest's files over.
+MOVE_TASKS = ("resize_prep", "resize_reverting")
 
 
 def service_context(inst: Instance) -> RequestContext:
@@ -43,6 +45,10 @@ class Conductor:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._building: set[str] = set()
         self._started = False
+        # Level-triggered: the work list is the instances whose generation is ahead of what went out, plus a
+        # full sync of every host each interval; ``publish_soon`` only hurries a key along.
+        self.publisher = desired.Publisher("compute", self._publish_key, self._pending, self._sync_hosts,
+                                           interval=svc.config.sync_interval)
 
     async def start(self) -> None:
         if self._started:
@@ -62,8 +68,10 @@ class Conductor:
                 Instance.task_state.in_(BUILD_TASKS))).all())
         if pending:
             self.build(pending)
+        await self.publisher.start()
 
     async def stop(self) -> None:
+        await self.publisher.stop()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -79,9 +87,12 @@ class Conductor:
 
     async def idle(self) -> None:
         """Wait for every build and publish started so far (tests, benchmarks)."""
-        while self._tasks - {t for t in self._tasks if t.get_name() == "housekeeping"}:
-            await asyncio.gather(*[t for t in self._tasks if t.get_name() != "housekeeping"],
-                                 return_exceptions=True)
+        while True:
+            await self.publisher.wait_idle()
+            busy = [t for t in self._tasks if t.get_name() != "housekeeping"]
+            if not busy:
+                return
+            await asyncio.gather(*busy, return_exceptions=True)
 
     async def _housekeeping(self) -> None:
         asyncio.current_task().set_name("housekeeping")  # type: ignore[union-attr]
@@ -240,18 +251,84 @@ class Conductor:
         return {"files": metadata.config_drive_files(instance_dict(self.svc, inst, (inst.flavor or {}).get("name")))}
 
     def publish_soon(self, iid: str) -> None:
-        self._spawn(self.publish(iid))
+        """The row is committed: publish it now (a hint; the publisher's work list has it anyway)."""
+        self.publisher.enqueue(iid)
 
     async def publish(self, iid: str) -> None:
-        inst = self._load(iid)
-        if inst is None or inst.deleted or not inst.host:
-            return
+        """Publish the instance's desired state now, for callers that send more messages after it."""
+        await self.publisher.publish_now(iid)
+
+    def messages(self, inst: Instance) -> list[tuple[str, dict[str, Any]]]:
+        """What the instance's generation asks of the hosts: a put (or a delete) for its host, and for a cold move
+        still on its way, the source's delete that hands the files to the destination. Nothing while the conductor
+        itself still works on it (a build before its ports and volumes are ready)."""
+        if inst.deleted or not inst.host or (inst.task_state in BUILD_TASKS and inst.vm_state == states.BUILDING):
+            return []
+        topic = f"agent.compute.{inst.host}"
         if inst.task_state == "deleting":
-            await self.svc.bus.publish(f"agent.compute.{inst.host}",
-                                       {"op": "delete", "type": "instance", "id": iid, "generation": inst.generation})
+            return [(topic, {"op": "delete", "type": "instance", "id": inst.id, "generation": inst.generation})]
+        out: list[tuple[str, dict[str, Any]]] = [
+            (topic, {"op": "put", "type": "instance", "id": inst.id, "generation": inst.generation,
+                     "spec": self.doc(inst)})]
+        mig = inst.doc.get("migration") or {}
+        src, dest = mig.get("source_host"), mig.get("dest_host")
+        if (mig.get("kind") == "cold" and src and dest == inst.host and src != dest
+                and inst.task_state in MOVE_TASKS and inst.observed_generation < inst.generation):
+            out.append((f"agent.compute.{src}", {"op": "delete", "type": "instance", "id": inst.id,
+                                                 "generation": inst.generation, "to_host": dest}))
+        return out
+
+    async def _publish_key(self, iid: str) -> None:
+        with self.svc.session() as s:
+            inst = s.get(Instance, iid)
+            if inst is None:
+                return
+            generation, messages = inst.generation, self.messages(inst)
+        if not messages:
             return
-        await self.svc.bus.publish(f"agent.compute.{inst.host}", {
-            "op": "put", "type": "instance", "id": iid, "generation": inst.generation, "spec": self.doc(inst)})
+        for topic, msg in messages:
+            await self.svc.bus.publish(topic, msg)
+        with self.svc.session() as s:
+            desired.mark_published(s, Instance, iid, generation)
+
+    async def _pending(self) -> list[str]:
+        """The work list: live instances with a host whose generation has not gone out."""
+        with self.svc.session() as s:
+            ids = list(s.scalars(select(Instance.id).where(
+                Instance.deleted.is_(False), Instance.host.is_not(None), desired.ahead(Instance),
+                or_(Instance.task_state.is_(None), Instance.task_state.not_in(BUILD_TASKS)))))
+        # A build or unshelve in this process publishes when its ports are bound, not before.
+        return [i for i in ids if i not in self._building]
+
+    def host_messages(self, host: str) -> list[tuple[str, dict[str, Any]]]:
+        """Everything ``host`` should hold, then the complete list of it (``sync``): what an agent gets when it
+        starts, and every host each sync interval."""
+        topic = f"agent.compute.{host}"
+        out: list[tuple[str, dict[str, Any]]] = []
+        with self.svc.session() as s:
+            rows = list(s.scalars(select(Instance).where(Instance.host == host, Instance.deleted.is_(False))))
+            # Guests live-migrating to this host: its waiting QEMU must not look like garbage to it.
+            incoming = [i for i in s.scalars(select(Instance).where(Instance.deleted.is_(False),
+                                                                    Instance.task_state == "migrating"))
+                        if (i.doc.get("migration") or {}).get("dest_host") == host]
+            for inst in rows:
+                if inst.id not in self._building:
+                    out += [m for m in self.messages(inst) if m[0] == topic]
+            for inst in incoming:
+                out.append((topic, {"op": "put", "type": "instance", "id": inst.id, "generation": inst.generation,
+                                    "spec": self.doc(inst)}))
+            keep = [i.id for i in rows] + [i.id for i in incoming]
+        out.append((topic, {"op": "sync", "types": ["instance"], "ids": {"instance": keep}}))
+        return out
+
+    async def _sync_hosts(self) -> None:
+        """The periodic full sync: every host that has a compute node or an instance gets all it should hold."""
+        with self.svc.session() as s:
+            hosts = set(s.scalars(select(ComputeNode.host))) | set(s.scalars(
+                select(Instance.host).where(Instance.deleted.is_(False), Instance.host.is_not(None)).distinct()))
+        for host in sorted(h for h in hosts if h):
+            for topic, msg in await asyncio.to_thread(self.host_messages, host):
+                await self.svc.bus.publish(topic, msg)
 
     # --- delete ---------------------------------------------------------------------------------
 
@@ -360,22 +437,8 @@ class Conductor:
         host = msg.get("host")
         if not isinstance(host, str):
             return
-        with self.svc.session() as s:
-            ids = list(s.scalars(select(Instance.id).where(Instance.host == host, Instance.deleted.is_(False))))
-            # Guests live-migrating to this host: its waiting QEMU must not look like garbage to it.
-            incoming = [i for i in s.scalars(select(Instance).where(Instance.deleted.is_(False),
-                                                                    Instance.task_state == "migrating"))
-                        if (i.doc.get("migration") or {}).get("dest_host") == host]
-            arriving = [(i.id, i.generation, self.doc(i)) for i in incoming]
-        for iid in ids:
-            if iid not in self._building:
-                await self.publish(iid)
-        for iid, generation, spec in arriving:
-            await self.svc.bus.publish(f"agent.compute.{host}", {"op": "put", "type": "instance", "id": iid,
-                                                                 "generation": generation, "spec": spec})
-        keep = ids + [iid for iid, _, _ in arriving]
-        await self.svc.bus.publish(f"agent.compute.{host}", {"op": "sync", "types": ["instance"],
-                                                             "ids": {"instance": keep}})
+        for topic, message in self.host_messages(host):
+            await self.svc.bus.publish(topic, message)
 
     async def on_heartbeat(self, msg: dict[str, Any]) -> None:
         if msg.get("agent") != "compute" or not isinstance(msg.get("host"), str):
@@ -428,14 +491,3 @@ class Conductor:
         await asyncio.to_thread(self.net.rebind, inst, inst.host)
         if publish:
             await self.publish(iid)
-
-    async def publish_delete_to(self, iid: str, host: str, to_host: str | None = None) -> None:
-        """The instance must leave ``host``; with ``to_host`` it moves there (cold migration, revert): the source
-        hands the files over instead of removing them (shared instance storage)."""
-        inst = self._load(iid)
-        if inst is None or not host:
-            return
-        msg: dict[str, Any] = {"op": "delete", "type": "instance", "id": iid, "generation": inst.generation}
-        if to_host:
-            msg["to_host"] = to_host
-        await self.svc.bus.publish(f"agent.compute.{host}", msg)

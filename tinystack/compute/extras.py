@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from tinystack.compute.models import Instance, ServerGroup, utcnow
-from tinystack.core import errors
+from tinystack.core import desired, errors
 from tinystack.core.auth import RequestContext
 
 if TYPE_CHECKING:
@@ -146,30 +146,35 @@ class Subresources:
                 raise errors.BadRequest("No network is available to attach an interface to.")
         resolved = self.svc.conductor.net.validate(ctx, items)
         entry = self.svc.conductor.net.attach(inst, resolved[0])
-        with self.svc.session() as s:
-            row = self.svc.servers.find(s, ctx, sid)
-            row.ports = [*row.ports, entry]
-            row.addresses = self.svc.conductor.net.addresses(ctx, row.ports)
-            row.generation += 1
-            row.updated_at = utcnow()
-            self.svc.actions.record(s, ctx, sid, "attach_interface", rid)
-            self.svc.actions.finish(s, sid, "Success", row.host)
+        def attempt() -> None:
+            with self.svc.session() as s:
+                row = self.svc.servers.find(s, ctx, sid)
+                ports = [*row.ports, entry]
+                desired.bump_or_lose(s, Instance, sid, row.generation, {
+                    "ports": ports, "addresses": self.svc.conductor.net.addresses(ctx, ports),
+                    "updated_at": utcnow()})
+                self.svc.actions.record(s, ctx, sid, "attach_interface", rid)
+                self.svc.actions.finish(s, sid, "Success", row.host)
+
+        desired.retry(attempt, what=f"Instance {sid}")
         self.svc.conductor.publish_soon(sid)
         return next(i for i in self.interfaces(ctx, sid) if i["port_id"] == entry["port_id"])
 
     def detach_interface(self, ctx: RequestContext, sid: str, rid: str, port_id: str) -> None:
-        with self.svc.session() as s:
-            row = self.svc.servers.find(s, ctx, sid, f"{P}:servers:action")
-            self.svc.actions.check_lock(ctx, row)
-            gone = [p for p in row.ports if p["port_id"] == port_id]
-            if not gone:
-                raise errors.NotFound(f"Port {port_id} is not attached")
-            row.ports = [p for p in row.ports if p["port_id"] != port_id]
-            row.generation += 1
-            row.updated_at = utcnow()
-            self.svc.actions.record(s, ctx, sid, "detach_interface", rid)
-            self.svc.actions.finish(s, sid, "Success", row.host)
-            inst = row
+        def attempt() -> tuple[Instance, list[dict[str, Any]]]:
+            with self.svc.session() as s:
+                row = self.svc.servers.find(s, ctx, sid, f"{P}:servers:action")
+                self.svc.actions.check_lock(ctx, row)
+                gone = [p for p in row.ports if p["port_id"] == port_id]
+                if not gone:
+                    raise errors.NotFound(f"Port {port_id} is not attached")
+                desired.bump_or_lose(s, Instance, sid, row.generation, {
+                    "ports": [p for p in row.ports if p["port_id"] != port_id], "updated_at": utcnow()})
+                self.svc.actions.record(s, ctx, sid, "detach_interface", rid)
+                self.svc.actions.finish(s, sid, "Success", row.host)
+                return row, gone
+
+        inst, gone = desired.retry(attempt, what=f"Instance {sid}")
         self.svc.conductor.net._release(self.svc.conductor.net_ctx(inst), gone)
         with self.svc.session() as s:
             row2 = s.get(Instance, sid)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from tinystack.compute import flavors, states
 from tinystack.compute.models import Instance, Migration, utcnow
@@ -14,7 +14,7 @@ from tinystack.compute.placing import NoValidHost
 from tinystack.compute.servers import check_image_fits
 from tinystack.compute.states import ACTIVE, ERROR, PAUSED_VM, RESIZED, SHELVED_OFFLOADED, STOPPED, SUSPENDED_VM
 from tinystack.compute.volumes import volume_backed
-from tinystack.core import errors
+from tinystack.core import desired, errors
 from tinystack.core.auth import RequestContext
 
 if TYPE_CHECKING:
@@ -206,8 +206,9 @@ class Lifecycle:
         self.svc.conductor.placer.move(inst, src if moved else inst.host or "", old)
 
         def change(i: Instance, doc: dict[str, Any]) -> None:
-            with self.svc.session() as s:
-                set_migration_status(s, i, "reverted")
+            s = object_session(i)  # the transition's own transaction, which holds the row now
+            assert s is not None
+            set_migration_status(s, i, "reverted")
             i.flavor, i.new_flavor = old, None
             doc.pop("old_flavor", None)
             doc.pop("migration", None)
@@ -220,8 +221,8 @@ class Lifecycle:
         self.svc.actions.transition(ctx, sid, "revertResize", rid, vm_states=(RESIZED,),
                                     task_state="resize_reverting", target=target, change=change)
         if moved:
+            # The source (now ``dest``) hands the files back: its delete is part of the published state.
             self.svc.conductor.rebind_soon(sid)
-            self.svc.conductor.spawn(self.svc.conductor.publish_delete_to(sid, dest, to_host=src))
 
     def _migration(self, inst: Instance, kind: str, src: str, dest: str | None, new_flavor: str | None) -> str:
         import uuid
@@ -262,16 +263,21 @@ class Lifecycle:
                                     target=SHELVED_OFFLOADED, change=change)
 
     async def offload(self, sid: str) -> None:
-        with self.svc.session() as s:
-            inst = s.get(Instance, sid)
-            if inst is None or inst.deleted:
-                return
-            host = inst.host
-            inst.vm_state, inst.task_state, inst.power_state = SHELVED_OFFLOADED, None, states.SHUTDOWN
-            inst.host = None
-            inst.generation += 1
-            gen = inst.generation
-            self.svc.actions.finish(s, sid, "Success", host)
+        def attempt() -> tuple[str | None, int] | None:
+            with self.svc.session() as s:
+                inst = s.get(Instance, sid)
+                if inst is None or inst.deleted:
+                    return None
+                host = inst.host
+                gen = desired.bump_or_lose(s, Instance, sid, inst.generation, {
+                    "vm_state": SHELVED_OFFLOADED, "task_state": None, "power_state": states.SHUTDOWN, "host": None})
+                self.svc.actions.finish(s, sid, "Success", host)
+                return host, gen
+
+        done = desired.retry(attempt, what=f"Instance {sid}")
+        if done is None:
+            return
+        host, gen = done
         self.svc.conductor.placer.release(sid)
         if host:
             await self.svc.bus.publish(f"agent.compute.{host}",
@@ -325,9 +331,9 @@ class Lifecycle:
 
         self.svc.actions.transition(ctx, sid, "migrate", rid, vm_states=(ACTIVE, STOPPED), task_state="resize_prep",
                                     target=RESIZED, change=change)
+        # The source powers the guest off and hands its files to the destination, which waits for them: the
+        # conductor publishes both (Conductor.messages).
         self.svc.conductor.rebind_soon(sid)
-        # The source powers the guest off and hands its files to the destination, which waits for them.
-        self.svc.conductor.spawn(self.svc.conductor.publish_delete_to(sid, src, to_host=dest))
 
     def live_migrate(self, ctx: RequestContext, sid: str, rid: str, host: str | None) -> None:
         """Live migration: the destination's agent waits for the guest, the source's sends it; when the source
@@ -352,18 +358,21 @@ class Lifecycle:
         self.svc.conductor.spawn(self.svc.conductor.live.start(sid))
 
     async def finish_live_migration(self, sid: str) -> None:
-        with self.svc.session() as s:
-            inst = s.get(Instance, sid)
-            if inst is None or inst.deleted:
-                return
-            mig = inst.doc.get("migration") or {}
-            set_migration_status(s, inst, "completed")
-            inst.host = mig.get("dest_host") or inst.host
-            inst.vm_state = inst.doc.get("target", ACTIVE)
-            inst.task_state = None
-            inst.doc = {k: v for k, v in inst.doc.items() if k != "migration"}
-            inst.generation += 1
-            self.svc.actions.finish(s, sid, "Success", inst.host)
+        def attempt() -> bool:
+            with self.svc.session() as s:
+                inst = s.get(Instance, sid)
+                if inst is None or inst.deleted:
+                    return False
+                mig = inst.doc.get("migration") or {}
+                set_migration_status(s, inst, "completed")
+                desired.bump_or_lose(s, Instance, sid, inst.generation, {
+                    "host": mig.get("dest_host") or inst.host, "vm_state": inst.doc.get("target", ACTIVE),
+                    "task_state": None, "doc": {k: v for k, v in inst.doc.items() if k != "migration"}})
+                self.svc.actions.finish(s, sid, "Success", inst.host)
+                return True
+
+        if not desired.retry(attempt, what=f"Instance {sid}"):
+            return
         await self.svc.conductor.publish(sid)
         await self.svc.conductor.rebind_ports(sid)
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from tinystack.compute.lifecycle import set_migration_status
 from tinystack.compute.models import Instance, Migration, utcnow
+from tinystack.core import desired
 
 if TYPE_CHECKING:
     from tinystack.compute.service import ComputeService
@@ -88,36 +89,44 @@ class LiveMigrations:
 
     async def _send(self, iid: str, host: str, uri: str) -> None:
         """Step 2: the destination listens; give the source the URI (a new generation of its document)."""
-        with self.svc.session() as s:
-            inst = s.get(Instance, iid)
-            if inst is None:
-                return
-            mig = dict(inst.doc.get("migration") or {})
-            if host != mig.get("dest_host") or mig.get("uri") == uri or not uri:
-                return
-            inst.doc = {**inst.doc, "migration": {**mig, "uri": uri}}
-            inst.generation += 1
-            set_migration_status(s, inst, "running")
-        await self.svc.conductor.publish(iid)
+        def attempt() -> bool:
+            with self.svc.session() as s:
+                inst = s.get(Instance, iid)
+                if inst is None:
+                    return False
+                mig = dict(inst.doc.get("migration") or {})
+                if host != mig.get("dest_host") or mig.get("uri") == uri or not uri:
+                    return False
+                desired.bump_or_lose(s, Instance, iid, inst.generation,
+                                     {"doc": {**inst.doc, "migration": {**mig, "uri": uri}}})
+                set_migration_status(s, inst, "running")
+                return True
+
+        if desired.retry(attempt, what=f"Instance {iid}"):
+            await self.svc.conductor.publish(iid)
 
     async def abort(self, iid: str, mid: Any, message: str) -> None:
         """The guest stays on the source: record ``error``, allocation and ports back, the destination cleared."""
         log.warning("live migration of %s failed: %s", iid, message)
-        with self.svc.session() as s:
-            inst = s.get(Instance, iid)
-            if inst is None or inst.deleted:
-                return
-            mig = dict(inst.doc.get("migration") or {})
-            if str(mig.get("id")) != str(mid):
-                return
-            set_migration_status(s, inst, "error")
-            inst.task_state = None
-            inst.vm_state = inst.doc.get("target", inst.vm_state)
-            inst.doc = {k: v for k, v in inst.doc.items() if k != "migration"}
-            inst.generation += 1
-            inst.updated_at = utcnow()
-            generation = inst.generation
-            self.svc.actions.finish(s, iid, "Error", inst.host, f"Live migration failed: {message}")
+        def attempt() -> tuple[Instance, dict[str, Any], int] | None:
+            with self.svc.session() as s:
+                inst = s.get(Instance, iid)
+                if inst is None or inst.deleted:
+                    return None
+                mig = dict(inst.doc.get("migration") or {})
+                if str(mig.get("id")) != str(mid):
+                    return None
+                set_migration_status(s, inst, "error")
+                generation = desired.bump_or_lose(s, Instance, iid, inst.generation, {
+                    "task_state": None, "vm_state": inst.doc.get("target", inst.vm_state),
+                    "doc": {k: v for k, v in inst.doc.items() if k != "migration"}, "updated_at": utcnow()})
+                self.svc.actions.finish(s, iid, "Error", inst.host, f"Live migration failed: {message}")
+                return inst, mig, generation
+
+        found = desired.retry(attempt, what=f"Instance {iid}")
+        if found is None:
+            return
+        inst, mig, generation = found
         conductor = self.svc.conductor
         if not conductor.placer.move(inst, mig.get("source_host") or inst.host or "", inst.flavor):
             log.warning("live migration of %s: could not move its allocation back to %s", iid, mig.get("source_host"))

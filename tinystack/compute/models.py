@@ -111,6 +111,8 @@ class Instance(Base):
     # Desired-state counter (docs/contracts.md) and what the agent last confirmed.
     generation: Mapped[int] = mapped_column(Integer, default=1)
     observed_generation: Mapped[int] = mapped_column(Integer, default=0)
+    # The generation last sent to the host (tinystack/core/desired.py: the publisher's work list is the rows ahead).
+    published_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # The instance doc fields beyond the row: power, rescue, reboot, snapshot, config drive files.
     doc: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     console_log: Mapped[str | None] = mapped_column(Text, nullable=True)

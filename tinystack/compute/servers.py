@@ -21,7 +21,7 @@ from tinystack.compute import flavors, states
 from tinystack.compute.bootvolumes import Plan
 from tinystack.compute.models import Instance, KeyPair, ServerGroup, utcnow
 from tinystack.compute.schemas import as_bool
-from tinystack.core import errors
+from tinystack.core import desired, errors
 from tinystack.core.auth import RequestContext
 from tinystack.core.web import Version
 
@@ -348,13 +348,15 @@ class Servers:
     # --- delete ---------------------------------------------------------------------------------
 
     async def delete(self, ctx: RequestContext, server_id: str, request_id: str, force: bool = False) -> None:
-        with self.svc.session() as s:
-            inst = self.find(s, ctx, server_id, f"{P}:servers:delete")
-            self.svc.actions.check_lock(ctx, inst)
-            self.svc.actions.record(s, ctx, inst.id, "delete", request_id)
-            inst.task_state = "deleting"
-            inst.generation += 1
-            inst.updated_at = utcnow()
+        def attempt() -> None:
+            with self.svc.session() as s:
+                inst = self.find(s, ctx, server_id, f"{P}:servers:delete")
+                self.svc.actions.check_lock(ctx, inst)
+                desired.bump_or_lose(s, Instance, inst.id, inst.generation,
+                                     {"task_state": "deleting", "updated_at": utcnow()})
+                self.svc.actions.record(s, ctx, inst.id, "delete", request_id)
+
+        desired.retry(attempt, what=f"Instance {server_id}")
         await self.svc.conductor.delete(server_id)
 
 

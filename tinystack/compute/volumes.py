@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tinystack.compute import states
 from tinystack.compute.models import BlockDeviceMapping, Instance, utcnow
-from tinystack.core import errors
+from tinystack.core import desired, errors
 from tinystack.core.auth import RequestContext
 
 if TYPE_CHECKING:
@@ -137,23 +137,25 @@ class Volumes:
     def _record_attach(self, ctx: RequestContext, sid: str, request_id: str, volume_id: str, attachment_id: str,
                        connection: dict[str, Any], tag: str | None,
                        delete_on_termination: bool) -> tuple[BlockDeviceMapping, str | None]:
-        try:
+        def attempt() -> tuple[BlockDeviceMapping, str | None]:
             with self.svc.session() as s:
                 # Again, now that the volume is ours: the server may have changed meanwhile.
                 inst = self._check(s, ctx, sid, f"{P}:create", "attach_volume")
                 taken = {b.device_name for b in inst.bdms}
                 seq = int(s.scalar(select(func.count()).select_from(BlockDeviceMapping)
                                    .where(BlockDeviceMapping.instance_uuid == sid)) or 0)
-                inst.generation += 1
-                inst.updated_at = utcnow()
+                generation = desired.bump_or_lose(s, Instance, sid, inst.generation, {"updated_at": utcnow()})
                 bdm = BlockDeviceMapping(
                     id=str(uuid.uuid4()), instance_uuid=sid, volume_id=volume_id, attachment_id=attachment_id,
                     device_name=next_device(inst, taken), tag=tag, delete_on_termination=delete_on_termination,
-                    state=ATTACHING, connection=connection, generation=inst.generation, seq=seq,
+                    state=ATTACHING, connection=connection, generation=generation, seq=seq,
                     created_at=utcnow())
                 s.add(bdm)
                 self.svc.actions.record(s, ctx, sid, "attach_volume", request_id)
-                host = inst.host
+                return bdm, inst.host
+
+        try:
+            bdm, host = desired.retry(attempt, what=f"Instance {sid}")
         except IntegrityError:
             raise errors.Conflict(f"Another attach to instance {sid} took the same device or volume; "
                                   "try again.") from None
@@ -192,16 +194,21 @@ class Volumes:
                 raise errors.BadRequest(f"Invalid volume: Unable to detach volume {volume_id}: it is "
                                         f"{bdm.state}, and only an attached volume can be detached.")
         self.svc.service("volume").begin_detach(bdm.attachment_id)
-        with self.svc.session() as s:
-            inst = self.svc.servers.find(s, ctx, sid)
-            row = s.get(BlockDeviceMapping, bdm.id)
-            if row is None:
-                return
-            inst.generation += 1
-            inst.updated_at = utcnow()
-            row.state, row.generation = DETACHING, inst.generation
-            self.svc.actions.record(s, ctx, sid, "detach_volume", request_id)
-            host = inst.host
+
+        def attempt() -> tuple[bool, str | None]:
+            with self.svc.session() as s:
+                inst = self.svc.servers.find(s, ctx, sid)
+                row = s.get(BlockDeviceMapping, bdm.id)
+                if row is None:
+                    return False, None
+                generation = desired.bump_or_lose(s, Instance, sid, inst.generation, {"updated_at": utcnow()})
+                row.state, row.generation = DETACHING, generation
+                self.svc.actions.record(s, ctx, sid, "detach_volume", request_id)
+                return True, inst.host
+
+        found, host = desired.retry(attempt, what=f"Instance {sid}")
+        if not found:
+            return
         if host is None:
             self._settle([Outcome(bdm.id, bdm.attachment_id, volume_id, "detached")], sid)
         else:
@@ -265,24 +272,29 @@ class Volumes:
                 log.exception("volume %s: telling the volume service '%s' failed", o.volume_id, o.action)
                 continue
             done.append(o)
-        republish = False
-        with self.svc.session() as s:
-            inst = s.get(Instance, iid)
-            for o in done:
-                row = s.get(BlockDeviceMapping, o.bdm_id)
-                if row is None:
-                    continue
-                if o.action in ("complete", "kept"):
-                    row.state = ATTACHED
-                else:
-                    s.delete(row)
-                republish = republish or o.action in ("fail", "kept")
-            if inst is not None and done:
-                inst.updated_at = utcnow()
-                if republish:
-                    inst.generation += 1
-                self._finish_actions(s, inst, done)
-        if republish:
+
+        def attempt() -> bool:
+            republish = False
+            with self.svc.session() as s:
+                inst = s.get(Instance, iid)
+                for o in done:
+                    row = s.get(BlockDeviceMapping, o.bdm_id)
+                    if row is None:
+                        continue
+                    if o.action in ("complete", "kept"):
+                        row.state = ATTACHED
+                    else:
+                        s.delete(row)
+                    republish = republish or o.action in ("fail", "kept")
+                if inst is not None and done:
+                    if republish:
+                        desired.bump_or_lose(s, Instance, iid, inst.generation, {"updated_at": utcnow()})
+                    else:
+                        inst.updated_at = utcnow()
+                    self._finish_actions(s, inst, done)
+            return republish
+
+        if desired.retry(attempt, what=f"Instance {iid}"):
             self.svc.conductor.publish_soon(iid)
 
     def _finish_actions(self, s: Session, inst: Instance, done: list[Outcome]) -> None:

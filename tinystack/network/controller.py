@@ -1,6 +1,13 @@
 """The network controller: after every change it recomputes the affected documents, bumps a document's
-generation when its content changed, and publishes puts and deletes on ``agent.network.<host>``. It also
-answers ``resync.network``, applies ``status.network`` reports and records ``heartbeat``s."""
+generation (compare-and-swap) when its content or hosts changed, and publishes puts and deletes on
+``agent.network.<host>``. It also answers ``resync.network``, applies ``status.network`` reports and records
+``heartbeat``s.
+
+Publishing is level-triggered (tinystack/core/desired.py): a change notification is only a hint. The database
+keeps what each document's generation is and what of it went out (``published_generation``,
+``published_hosts``); every ``[desired] sync_interval`` seconds, and at start, the controller recomputes every
+document, publishes the ones that are ahead and sends every host its full set. A crash between a commit and its
+publish costs a host one interval."""
 
 from __future__ import annotations
 
@@ -11,15 +18,17 @@ import json
 import logging
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from tinystack.core import desired
 from tinystack.core.bus import Bus
 from tinystack.network import admin, docs
-from tinystack.network.models import Agent, FloatingIP, Port, PortSecurityGroup, PublishedDoc, Router, SecurityGroupRule
+from tinystack.network.models import Agent, FloatingIP, Network, Port, PortSecurityGroup, PublishedDoc, Router, SecurityGroupRule
 
 if TYPE_CHECKING:
     # Annotations only: at run time the service hands itself in, and the concepts stay below service.py.
@@ -29,6 +38,32 @@ log = logging.getLogger(__name__)
 TYPES = ("network", "dhcp", "port", "router")
 STATUSES = ("ACTIVE", "DOWN", "ERROR", "BUILD")
 Message = tuple[str, dict[str, Any]]
+# The digest of a document whose resource is gone: its row stays until the deletes went out.
+GONE = "gone"
+
+
+@dataclass
+class Mark:
+    """A document's generation that went out to ``hosts`` once its messages are published."""
+
+    type: str
+    id: str
+    generation: int
+    hosts: list[str]
+    gone: bool
+
+
+@dataclass
+class Batch:
+    """The messages for the documents that are ahead of what was published, and the marks to record after."""
+
+    messages: list[Message] = field(default_factory=list)
+    marks: list[Mark] = field(default_factory=list)
+
+
+def change_key(kind: str, ident: str) -> tuple[str, str]:
+    """The change notification that recomputes a document (a ``dhcp`` document comes with its network)."""
+    return ("network" if kind == "dhcp" else kind, ident)
 
 
 # Where the controller announces changes that other services act on (compute refreshes a server's addresses).
@@ -48,13 +83,17 @@ class Controller:
         self.svc = svc
         self.bus = bus
         self.metadata_socket = metadata_socket
-        self._pending: Changes = set()
+        # Change notifications not yet looked at: a hint (a crash loses it; the next full pass does not).
+        self._hints: Changes = set()
+        self._full = True  # the full pass: every document recomputed, every host sent its set
+        self.sync_interval = svc.config.sync_interval
         self._lock = threading.Lock()
         self._reconcile_lock = threading.RLock()  # resync calls reconcile while holding its own lock
         self._resync_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
         self._host: str | None = None
@@ -72,18 +111,18 @@ class Controller:
         self.bus.subscribe("status.network", self.on_status)
         self.bus.subscribe("heartbeat", self.on_heartbeat)
         self._task = self._loop.create_task(self._run())
+        self._timer = self._loop.create_task(self._every_interval())
         with self._lock:
-            if self._pending:
-                self._wake.set()
-            else:
-                self._idle.set()
+            self._full = True
+        self._kick()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._timer, self._task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._timer = None
 
     def _latest_host(self) -> str | None:
         """The network host stays where it is while its agent lives: with several network agents (multi-node),
@@ -104,7 +143,7 @@ class Controller:
 
     def changed(self, changes: Changes) -> None:
         with self._lock:
-            self._pending |= changes
+            self._hints |= changes
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._kick)
 
@@ -117,31 +156,93 @@ class Controller:
         await asyncio.sleep(0)
         await asyncio.wait_for(self._idle.wait(), timeout)
 
+    async def _every_interval(self) -> None:
+        while True:
+            await asyncio.sleep(self.sync_interval)
+            with self._lock:
+                self._full = True
+            self._kick()
+
     async def _run(self) -> None:
+        """One task publishes, so a host's ``sync`` never overtakes a put computed after it in this process."""
         while True:
             await self._wake.wait()
             self._wake.clear()
             with self._lock:
-                keys, self._pending = self._pending, set()
-            if not keys:
+                keys, self._hints = self._hints, set()
+                full, self._full = self._full, False
+            if not keys and not full:
                 self._idle.set()
                 continue
             try:
-                messages = await asyncio.to_thread(self.reconcile, keys)
-                for host, message in messages:
-                    await self.bus.publish(topic(host), message)
-                for event in await asyncio.to_thread(self.port_events, keys):
-                    await self.bus.publish(EVENTS_TOPIC, event)
+                if full:
+                    await self._full_pass()
+                if keys:
+                    await self._send(await asyncio.to_thread(self.reconcile, keys))
+                    for event in await asyncio.to_thread(self.port_events, keys):
+                        await self.bus.publish(EVENTS_TOPIC, event)
             except Exception:
                 log.exception("network controller: publishing failed; retrying")
                 with self._lock:
-                    self._pending |= keys
+                    self._hints |= keys
+                    self._full |= full
                 await asyncio.sleep(0.5)
                 self._wake.set()
                 continue
             with self._lock:
-                if not self._pending:
+                if not self._hints and not self._full:
                     self._idle.set()
+
+    async def _full_pass(self) -> None:
+        """Every document recomputed (what a lost hint changed is found here), those ahead of what went out
+        published, then every host sent its full set."""
+        if self._host is None:
+            # No live network host known yet (a restart, before the agents' heartbeats): recomputed now, DHCP and
+            # router documents would lose their host and the old one would be told to remove them.
+            return
+        await self._send(await asyncio.to_thread(self.reconcile, await asyncio.to_thread(self.all_keys)))
+        hosts = await asyncio.to_thread(self.known_hosts)
+        for host in hosts:
+            await self._send(Batch(messages=await asyncio.to_thread(self.host_sync, host)))
+
+    async def _send(self, batch: Batch) -> None:
+        """Publish, then record what went out; a crash in between leaves the rows ahead for the next pass."""
+        if not batch.messages and not batch.marks:
+            return
+        try:
+            desired.fault_point("network", ",".join(f"{m.type}:{m.id}" for m in batch.marks) or "sync")
+        except desired.SimulatedCrash:
+            log.warning("network controller: simulated crash before publishing; the next pass publishes it")
+            return
+        for host, message in batch.messages:
+            await self.bus.publish(topic(host), message)
+        if batch.marks:
+            await asyncio.to_thread(self.mark, batch.marks)
+
+    def all_keys(self) -> set[tuple[str, str]]:
+        with self.svc.read() as s:
+            keys = {("network", i) for i in s.scalars(select(Network.id))}
+            keys |= {("port", i) for i in s.scalars(select(Port.id).where(Port.host_id != ""))}
+            keys |= {("router", i) for i in s.scalars(select(Router.id))}
+            keys |= {change_key(k, i) for k, i in s.execute(select(PublishedDoc.type, PublishedDoc.id))}
+        return keys
+
+    def known_hosts(self) -> list[str]:
+        """Every host a document goes to, and every network agent's."""
+        with self.svc.read() as s:
+            hosts = {h for hs in s.scalars(select(PublishedDoc.hosts)) for h in hs or ()}
+            hosts |= set(s.scalars(select(Agent.host).where(Agent.agent_type == "L3 agent")))
+        return sorted(h for h in hosts if h)
+
+    def mark(self, marks: list[Mark]) -> None:
+        with self.svc.db.session() as s:
+            for m in marks:
+                if m.gone:
+                    s.execute(delete(PublishedDoc).where(PublishedDoc.type == m.type, PublishedDoc.id == m.id,
+                                                         PublishedDoc.generation == m.generation,
+                                                         PublishedDoc.digest == GONE))
+                else:
+                    desired.mark_published(s, PublishedDoc, (m.type, m.id), m.generation, {"published_hosts": m.hosts})
 
     def port_events(self, keys: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
         """``network-changed`` for the devices of ports whose floating IPs changed: what Neutron tells Nova
@@ -188,22 +289,22 @@ class Controller:
             out += [(kind, ident, doc) for ident, doc in found.items()]
         return out
 
-    def reconcile(self, keys: Iterable[tuple[str, str]]) -> list[Message]:
+    def reconcile(self, keys: Iterable[tuple[str, str]]) -> Batch:
         """The messages that bring every host in line with the documents ``keys`` affect."""
         keys = list(keys)
-        # Runs in worker threads (publishing and resync at once): one at a time in this process, and a
-        # retry when another API process inserted the same published-doc row first.
+        # Runs in worker threads (publishing and resync at once): one at a time in this process, and a retry
+        # when another API process inserted the same row first or moved a generation (compare-and-swap).
         with self._reconcile_lock:
-            for attempt in range(3):
+            for attempt in range(5):
                 try:
                     return self._reconcile(keys)
-                except IntegrityError:
-                    if attempt == 2:
+                except (IntegrityError, desired.Lost):
+                    if attempt == 4:
                         raise
         raise AssertionError("unreachable")
 
-    def _reconcile(self, keys: Iterable[tuple[str, str]]) -> list[Message]:
-        messages: list[Message] = []
+    def _reconcile(self, keys: Iterable[tuple[str, str]]) -> Batch:
+        batch = Batch()
         with self.svc.db.session() as s:
             computed = self.compute(s, self.expand(s, keys))
             published: dict[tuple[str, str], PublishedDoc] = {}
@@ -215,47 +316,43 @@ class Controller:
                         published[(kind, found.id)] = found
             for kind, ident, doc in computed:
                 row: PublishedDoc | None = published.get((kind, ident))
-                old_hosts = set(row.hosts) if row is not None else set()
-                if doc is None or not doc.hosts:
-                    if row is not None:
-                        generation = row.generation + 1
-                        messages += [(h, {"op": "delete", "type": kind, "id": ident, "generation": generation})
-                                     for h in sorted(old_hosts)]
-                        if doc is None:
-                            s.delete(row)
-                        else:
-                            row.generation, row.digest, row.hosts = generation, "", []
-                    continue
-                d = digest(doc.spec)
+                hosts = sorted(doc.hosts) if doc is not None else []
+                d = digest(doc.spec) if doc is not None and hosts else GONE if doc is None else ""
                 if row is None:
-                    row = PublishedDoc(type=kind, id=ident, generation=0, digest="", hosts=[])
+                    if not hosts:
+                        continue
+                    row = PublishedDoc(type=kind, id=ident, generation=1, digest=d, hosts=hosts,
+                                       published_generation=0, published_hosts=[])
                     s.add(row)
-                assert row is not None
-                changed = row.digest != d
-                if changed:
-                    row.generation += 1
-                    row.digest = d
-                targets = sorted(doc.hosts) if changed else sorted(doc.hosts - old_hosts)
-                messages += [(h, {"op": "put", "type": kind, "id": ident, "generation": row.generation,
-                                  "spec": doc.spec}) for h in targets]
-                messages += [(h, {"op": "delete", "type": kind, "id": ident, "generation": row.generation})
-                             for h in sorted(old_hosts - doc.hosts)]
-                row.hosts = sorted(doc.hosts)
-        return messages
+                elif row.digest != d or sorted(row.hosts) != hosts:
+                    desired.bump_or_lose(s, PublishedDoc, (kind, ident), row.generation, {"digest": d, "hosts": hosts})
+                if row.generation <= row.published_generation:
+                    continue
+                gen = row.generation
+                batch.messages += [(h, {"op": "put", "type": kind, "id": ident, "generation": gen, "spec": doc.spec})
+                                   for h in hosts if doc is not None]
+                batch.messages += [(h, {"op": "delete", "type": kind, "id": ident, "generation": gen})
+                                   for h in sorted(set(row.published_hosts or ()) - set(hosts))]
+                batch.marks.append(Mark(kind, ident, gen, hosts, d == GONE))
+        return batch
 
-    def resync(self, host: str) -> list[Message]:
-        """A put for every resource of ``host`` (current generations) and the sync message listing them."""
+    def resync(self, host: str) -> Batch:
+        """What an agent that starts gets: whatever is ahead for other hosts, then a put for every resource of
+        ``host`` (current generations) and the sync message listing them."""
         with self._resync_lock:
-            return self._resync(host)
+            with self.svc.db.session() as s:
+                ids = docs.ids_on_host(s, host, self._host)
+            batch = self.reconcile({change_key(t, i) for t, idents in ids.items() for i in idents})
+            # The host's own messages come below, complete and current.
+            batch.messages = [m for m in batch.messages if m[0] != host] + self.host_sync(host, ids)
+            return batch
 
-    def _resync(self, host: str) -> list[Message]:
+    def host_sync(self, host: str, ids: dict[str, list[str]] | None = None) -> list[Message]:
+        """A put for every document of ``host`` at its current generation, then the ``sync`` listing them."""
         messages: list[Message] = []
         with self.svc.db.session() as s:
-            ids = docs.ids_on_host(s, host, self._host)
-        messages += [m for m in self.reconcile({(t if t != "dhcp" else "network", i)
-                                                for t, idents in ids.items() for i in idents})
-                     if m[0] != host]
-        with self.svc.db.session() as s:
+            if ids is None:
+                ids = docs.ids_on_host(s, host, self._host)
             want = {t: set(idents) for t, idents in ids.items()}
             for kind, ident, doc in self.compute(s, want):
                 if doc is None or host not in doc.hosts:
@@ -264,8 +361,7 @@ class Controller:
                 generation = row.generation if row is not None else 0
                 messages.append((host, {"op": "put", "type": kind, "id": ident, "generation": generation,
                                         "spec": doc.spec}))
-        sync_ids = {t: sorted(i for h, m in messages if h == host and m["op"] == "put" and m["type"] == t
-                              for i in [m["id"]]) for t in TYPES}
+        sync_ids = {t: sorted(m["id"] for _, m in messages if m["type"] == t) for t in TYPES}
         messages.append((host, {"op": "sync", "types": list(TYPES), "ids": sync_ids}))
         return messages
 
@@ -277,8 +373,7 @@ class Controller:
             return
         if self._host is None:
             await self._set_host(host)
-        for target, msg in await asyncio.to_thread(self.resync, host):
-            await self.bus.publish(topic(target), msg)
+        await self._send(await asyncio.to_thread(self.resync, host))
 
     async def on_heartbeat(self, message: dict[str, Any]) -> None:
         if message.get("agent") != "network":
@@ -297,8 +392,6 @@ class Controller:
                       .values(host_id=host))
             for net_id in s.scalars(select(Port.network_id).where(Port.device_owner == "network:dhcp")):
                 changes.add(("network", net_id))
-            from tinystack.network.models import Network
-
             for net_id in s.scalars(select(Network.id)):
                 changes.add(("network", net_id))
             for router_id in s.scalars(select(Router.id)):

@@ -211,7 +211,10 @@ class Agent(Base):
 
 
 class PublishedDoc(Base):
-    """What the controller last published for one resource: its generation, digest and hosts."""
+    """One document's desired state as the controller last computed it (its generation, digest and hosts), and
+    what of it went out on the bus: ``published_generation`` and the hosts that got it (``published_hosts``). A
+    row whose generation is ahead is on the controller's work list (tinystack/core/desired.py); the row of a
+    removed resource stays, with digest ``gone``, until its deletes went out."""
 
     __tablename__ = "network_published_docs"
     type: Mapped[str] = mapped_column(String(16), primary_key=True)
@@ -219,6 +222,8 @@ class PublishedDoc(Base):
     generation: Mapped[int] = mapped_column(Integer, default=0)
     digest: Mapped[str] = mapped_column(String(64), default="")
     hosts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    published_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    published_hosts: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
 TABLES = [m.__table__ for m in (Network, SubnetPool, Subnet, Port, IPAllocation, SecurityGroup, PortSecurityGroup,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from tinystack.core import desired
 from tinystack.volume.models import Snapshot, Volume, utcnow
 
 if TYPE_CHECKING:
@@ -27,6 +28,10 @@ class Controller:
         self.heartbeats: dict[str, dict[str, Any]] = {}  # host -> the agent's last heartbeat
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started = False
+        # Level-triggered (tinystack/core/desired.py): volumes and snapshots whose generation is ahead of what went
+        # out, and every volume host's full set each interval; ``publish_soon`` only hurries a key along.
+        self.publisher = desired.Publisher("volume", self._publish_key, self._pending, self._sync_hosts,
+                                           interval=svc.config.sync_interval)
 
     async def start(self) -> None:
         if self._started:
@@ -35,8 +40,10 @@ class Controller:
         self.svc.bus.subscribe("status.volume", self.on_status)
         self.svc.bus.subscribe("resync.volume", self.on_resync)
         self.svc.bus.subscribe("heartbeat", self.on_heartbeat)
+        await self.publisher.start()
 
     async def stop(self) -> None:
+        await self.publisher.stop()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -48,9 +55,8 @@ class Controller:
     # --- desired state ----------------------------------------------------------------------------
 
     def publish_soon(self, kind: str, rid: str) -> None:
-        task = asyncio.get_running_loop().create_task(self.publish(kind, rid))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """The row is committed: publish it now (a hint; the publisher's work list has it anyway)."""
+        self.publisher.enqueue(f"{kind}:{rid}")
 
     def message(self, row: Volume | Snapshot) -> dict[str, Any]:
         kind = "volume" if isinstance(row, Volume) else "snapshot"
@@ -64,12 +70,33 @@ class Controller:
         return {"op": "put", "type": kind, "id": row.id, "generation": row.generation, "spec": spec}
 
     async def publish(self, kind: str, rid: str) -> None:
+        await self.publisher.publish_now(f"{kind}:{rid}")
+
+    async def _publish_key(self, key: str) -> None:
+        kind, _, rid = key.partition(":")
+        model = Volume if kind == "volume" else Snapshot
         with self.svc.session() as s:
             row: Volume | Snapshot | None = s.get(Volume, rid) if kind == "volume" else s.get(Snapshot, rid)
             if row is None or not row.host:
                 return
-            host, msg = row.host, self.message(row)
+            host, msg, generation = row.host, self.message(row), row.generation
         await self.svc.bus.publish(f"agent.volume.{host}", msg)
+        with self.svc.session() as s:
+            desired.mark_published(s, model, rid, generation)
+
+    async def _pending(self) -> list[str]:
+        with self.svc.session() as s:
+            return [f"{kind}:{rid}" for kind, model in (("volume", Volume), ("snapshot", Snapshot))
+                    for rid in s.scalars(select(model.id).where(model.host.is_not(None), desired.ahead(model)))]
+
+    async def _sync_hosts(self) -> None:
+        """The periodic full sync: every volume host (holding volumes, or heard from) gets all it should hold and
+        the list of it."""
+        with self.svc.session() as s:
+            hosts = {h for model in (Volume, Snapshot)
+                     for h in s.scalars(select(model.host).where(model.host.is_not(None)).distinct()) if h}
+        for host in sorted(hosts | set(self.heartbeats)):
+            await self.on_resync({"host": host})
 
     # --- agent reports ----------------------------------------------------------------------------
 

@@ -60,6 +60,8 @@ class Volume(Base):
     doc: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     generation: Mapped[int] = mapped_column(Integer, default=1)
     observed_generation: Mapped[int] = mapped_column(Integer, default=0)
+    # The generation last sent to the volume host (tinystack/core/desired.py).
+    published_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     fault: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, index=True, default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, onupdate=utcnow)
@@ -93,6 +95,8 @@ class Snapshot(Base):
     meta: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     generation: Mapped[int] = mapped_column(Integer, default=1)
     observed_generation: Mapped[int] = mapped_column(Integer, default=0)
+    # The generation last sent to the volume host (tinystack/core/desired.py).
+    published_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     fault: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, index=True, default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, onupdate=utcnow)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tinystack.core import errors
+from tinystack.core import desired, errors
 from tinystack.core.auth import RequestContext
 from tinystack.volume.models import Snapshot, Volume, utcnow
 from tinystack.volume.schemas import truthy
@@ -117,14 +117,19 @@ class Snapshots:
 
     def delete(self, ctx: RequestContext, snapshot_id: str, force: bool = False) -> None:
         self.svc.enforce(ctx, "volume:delete_snapshot")
-        with self.svc.session() as s:
-            snap = self.find(s, ctx, snapshot_id)
-            if force:
-                self.svc.enforce(ctx, "volume_extension:snapshot_admin_actions:force_delete")
-            elif snap.status not in ("available", "error", "error_deleting"):
-                raise errors.BadRequest(f"Invalid snapshot: Snapshot status must be available or error (it is "
-                                        f"{snap.status}).")
-            snap.status, snap.generation, snap.updated_at = "deleting", snap.generation + 1, utcnow()
+
+        def attempt() -> None:
+            with self.svc.session() as s:
+                snap = self.find(s, ctx, snapshot_id)
+                if force:
+                    self.svc.enforce(ctx, "volume_extension:snapshot_admin_actions:force_delete")
+                elif snap.status not in ("available", "error", "error_deleting"):
+                    raise errors.BadRequest(f"Invalid snapshot: Snapshot status must be available or error (it "
+                                            f"is {snap.status}).")
+                desired.bump_or_lose(s, Snapshot, snap.id, snap.generation,
+                                     {"status": "deleting", "updated_at": utcnow()}, guard={"status": snap.status})
+
+        desired.retry(attempt, what=f"Snapshot {snapshot_id}")
         self.svc.controller.publish_soon("snapshot", snapshot_id)
 
     def reset_status(self, ctx: RequestContext, snapshot_id: str, status: str) -> None:

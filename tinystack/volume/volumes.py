@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tinystack.core import errors
+from tinystack.core import desired, errors
 from tinystack.core.auth import RequestContext
 from tinystack.volume.models import Attachment, Snapshot, Volume, utcnow
 from tinystack.volume.schemas import truthy
@@ -310,25 +310,31 @@ class Volumes:
 
     def delete(self, ctx: RequestContext, volume_id: str, force: bool = False, cascade: bool = False) -> None:
         self.svc.enforce(ctx, "volume:delete")
-        with self.svc.session() as s:
-            vol = self.find(s, ctx, volume_id)
-            if force:
-                self.svc.enforce(ctx, "volume_extension:volume_admin_actions:force_delete")
-            elif vol.status not in DELETABLE:
-                raise invalid("Volume status must be available or error or error_restoring or error_extending or "
-                              "error_managing and must not be migrating, attached, belong to a group, have "
-                              "snapshots or be disassociated from snapshots after volume transfer.")
-            if s.scalar(select(Attachment.id).where(Attachment.volume_id == vol.id).limit(1)) and not force:
-                raise invalid("Volume must not be attached.")
-            snaps = list(s.scalars(select(Snapshot).where(Snapshot.volume_id == vol.id)))
-            if snaps and not cascade:
-                raise invalid(f"Volume still has {len(snaps)} dependent snapshots.")
-            for snap in snaps:
-                snap.status, snap.generation = "deleting", snap.generation + 1
-            for a in s.scalars(select(Attachment).where(Attachment.volume_id == vol.id)):
-                s.delete(a)
-            vol.status, vol.generation, vol.updated_at = "deleting", vol.generation + 1, utcnow()
-            snap_ids = [snap.id for snap in snaps]
+
+        def attempt() -> list[str]:
+            with self.svc.session() as s:
+                vol = self.find(s, ctx, volume_id)
+                if force:
+                    self.svc.enforce(ctx, "volume_extension:volume_admin_actions:force_delete")
+                elif vol.status not in DELETABLE:
+                    raise invalid("Volume status must be available or error or error_restoring or error_extending "
+                                  "or error_managing and must not be migrating, attached, belong to a group, have "
+                                  "snapshots or be disassociated from snapshots after volume transfer.")
+                if s.scalar(select(Attachment.id).where(Attachment.volume_id == vol.id).limit(1)) and not force:
+                    raise invalid("Volume must not be attached.")
+                snaps = list(s.scalars(select(Snapshot).where(Snapshot.volume_id == vol.id)))
+                if snaps and not cascade:
+                    raise invalid(f"Volume still has {len(snaps)} dependent snapshots.")
+                # The status checked above is part of the swap: a concurrent attach or extend makes this retry.
+                desired.bump_or_lose(s, Volume, vol.id, vol.generation, {"status": "deleting", "updated_at": utcnow()},
+                                     guard={"status": vol.status})
+                for snap in snaps:
+                    desired.bump_or_lose(s, Snapshot, snap.id, snap.generation, {"status": "deleting"})
+                for a in s.scalars(select(Attachment).where(Attachment.volume_id == vol.id)):
+                    s.delete(a)
+                return [snap.id for snap in snaps]
+
+        snap_ids = desired.retry(attempt, what=f"Volume {volume_id}")
         for sid in snap_ids:
             self.svc.controller.publish_soon("snapshot", sid)
         self.svc.controller.publish_soon("volume", volume_id)
@@ -353,17 +359,22 @@ class Volumes:
 
     def extend(self, ctx: RequestContext, volume_id: str, new_size: int, version_allows_in_use: bool) -> None:
         self.svc.enforce(ctx, "volume:extend")
-        with self.svc.session() as s:
-            vol = self.find(s, ctx, volume_id)
-            allowed = ("available", "in-use") if version_allows_in_use else ("available",)
-            if vol.status not in allowed:
-                raise invalid(f"Volume status must be {' or '.join(allowed)} to extend (it is {vol.status}).")
-            if new_size <= vol.size:
-                raise errors.BadRequest(f"Invalid input received: New size for extend must be greater than "
-                                        f"current size. (current: {vol.size}, extended: {new_size}).")
-            self.svc.quotas.check(s, vol.project_id, gigabytes=new_size - vol.size)
-            vol.previous_status, vol.status = vol.status, "extending"
-            vol.size, vol.generation, vol.updated_at = new_size, vol.generation + 1, utcnow()
+
+        def attempt() -> None:
+            with self.svc.session() as s:
+                vol = self.find(s, ctx, volume_id)
+                allowed = ("available", "in-use") if version_allows_in_use else ("available",)
+                if vol.status not in allowed:
+                    raise invalid(f"Volume status must be {' or '.join(allowed)} to extend (it is {vol.status}).")
+                if new_size <= vol.size:
+                    raise errors.BadRequest(f"Invalid input received: New size for extend must be greater than "
+                                            f"current size. (current: {vol.size}, extended: {new_size}).")
+                self.svc.quotas.check(s, vol.project_id, gigabytes=new_size - vol.size)
+                desired.bump_or_lose(s, Volume, vol.id, vol.generation, {
+                    "previous_status": vol.status, "status": "extending", "size": new_size, "updated_at": utcnow()},
+                    guard={"status": vol.status, "size": vol.size})
+
+        desired.retry(attempt, what=f"Volume {volume_id}")
         self.svc.controller.publish_soon("volume", volume_id)
 
     def reset_status(self, ctx: RequestContext, volume_id: str, body: dict[str, Any]) -> None:
@@ -395,16 +406,20 @@ class Volumes:
         image = self.svc.service("image").create(ctx, {
             "name": body["image_name"], "disk_format": disk_format, "container_format": container_format,
             "visibility": visibility, "protected": truthy(body.get("protected", False)), **props})
-        with self.svc.session() as s:
-            vol = self.find(s, ctx, volume_id)
-            seq = int((vol.doc.get("upload") or {}).get("seq") or 0) + 1
-            vol.doc = {**vol.doc, "upload": {"seq": seq, "image_id": image.id, "disk_format": disk_format}}
-            vol.previous_status, vol.status = vol.status, "uploading"
-            vol.generation, vol.updated_at = vol.generation + 1, utcnow()
-            out = {"id": vol.id, "updated_at": vol.updated_at, "status": "uploading",
-                   "display_description": vol.description, "size": vol.size,
-                   "volume_type": self.svc.types.resolve(s, ctx, vol.volume_type_id).name if vol.volume_type_id
-                   else None, "image_id": image.id, "container_format": container_format,
-                   "disk_format": disk_format, "image_name": body["image_name"]}
+
+        def attempt() -> dict[str, Any]:
+            with self.svc.session() as s:
+                vol = self.find(s, ctx, volume_id)
+                seq = int((vol.doc.get("upload") or {}).get("seq") or 0) + 1
+                desired.bump_or_lose(s, Volume, vol.id, vol.generation, {
+                    "doc": {**vol.doc, "upload": {"seq": seq, "image_id": image.id, "disk_format": disk_format}},
+                    "previous_status": vol.status, "status": "uploading", "updated_at": utcnow()})
+                return {"id": vol.id, "updated_at": vol.updated_at, "status": "uploading",
+                        "display_description": vol.description, "size": vol.size,
+                        "volume_type": self.svc.types.resolve(s, ctx, vol.volume_type_id).name if vol.volume_type_id
+                        else None, "image_id": image.id, "container_format": container_format,
+                        "disk_format": disk_format, "image_name": body["image_name"]}
+
+        out = desired.retry(attempt, what=f"Volume {volume_id}")
         self.svc.controller.publish_soon("volume", volume_id)
         return out

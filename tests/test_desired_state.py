@@ -1,0 +1,173 @@
+"""A crash between the commit and the publish loses nothing (design §7, tinystack/core/desired.py).
+
+The publish after a commit is made to fail the way a dying process fails (the ``before_publish`` hook raises
+``SimulatedCrash``: the key is dropped from memory, nothing retries it), or the bus loses the message after the
+publish succeeded. No agent restarts; the host converges because the publisher's next pass reads its work list
+from the database (``published_generation`` behind ``generation``) or re-sends the host its full set."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.livecloud import LiveCloud
+from tinystack.compute.models import Instance
+from tinystack.core import desired
+from tinystack.core.auth import RequestContext
+
+pytestmark = pytest.mark.api
+
+INTERVAL = 0.5
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCloud]:
+    c = LiveCloud(Path(tmp_path_factory.mktemp("desired")), desired__sync_interval=str(INTERVAL))
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+class Crashes:
+    """A ``before_publish`` hook: the first publish of each chosen key dies before it reaches the bus."""
+
+    def __init__(self) -> None:
+        self.wanted: set[tuple[str, str]] = set()
+        self.hit: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, service: str, key: str) -> None:
+        with self._lock:
+            match = next(((s, k) for s, k in self.wanted if s == service and k in key), None)
+            if match is None:
+                return
+            self.wanted.discard(match)
+            self.hit.append(match)
+        raise desired.SimulatedCrash
+
+
+@pytest.fixture
+def crashes() -> Iterator[Crashes]:
+    hook = Crashes()
+    desired.before_publish = hook
+    try:
+        yield hook
+    finally:
+        desired.before_publish = None
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"no {what} within {timeout}s"
+        time.sleep(0.05)
+
+
+def image(cloud: LiveCloud) -> str:
+    conn = cloud.conn("admin")
+    found = conn.image.find_image("desired-img")
+    if found is None:
+        found = conn.image.create_image(name="desired-img", data=b"\0" * 4096, disk_format="raw",
+                                        container_format="bare", visibility="public")
+    return str(found.id)
+
+
+def test_compute_converges_after_a_crash_before_the_publish(cloud: LiveCloud, crashes: Crashes) -> None:
+    conn = cloud.conn("demo")
+    net = conn.network.find_network("private", ignore_missing=False)
+    name = f"crash-{uuid.uuid4().hex[:6]}"
+    # Every first publish of a server dies: the build's, then the stop's.
+    crashes.wanted.add(("compute", ""))
+    server = conn.compute.create_server(name=name, image_id=image(cloud), flavor_id="42",
+                                        networks=[{"uuid": net.id}])
+    server = conn.compute.wait_for_server(server, status="ACTIVE", wait=30, interval=0.1)
+    assert crashes.hit == [("compute", "")]
+    crashes.wanted.add(("compute", server.id))
+    conn.compute.stop_server(server)
+    conn.compute.wait_for_server(server, status="SHUTOFF", wait=30, interval=0.1)
+    assert crashes.hit[-1] == ("compute", server.id)
+    compute = cloud.cloud.runtime.services["compute"]  # type: ignore[union-attr]
+    with compute.session() as s:
+        row = s.get(Instance, server.id)
+        assert row.published_generation == row.generation == row.observed_generation
+    conn.compute.delete_server(server)
+    conn.compute.wait_for_delete(server, wait=30, interval=0.1)
+
+
+class DroppingBus:
+    """The compute service's bus, losing the first put of one instance after the publish succeeded."""
+
+    def __init__(self, bus: Any, instance_id: Callable[[], str | None]) -> None:
+        self.bus, self.instance_id, self.dropped = bus, instance_id, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.bus, name)
+
+    async def publish(self, topic: str, message: dict[str, Any]) -> None:
+        if (not self.dropped and message.get("op") == "put" and message.get("id")
+                and message.get("id") == self.instance_id()):
+            self.dropped += 1
+            return
+        await self.bus.publish(topic, message)
+
+
+def test_compute_converges_after_the_bus_lost_the_document(cloud: LiveCloud) -> None:
+    """Published (and marked), but never delivered: the periodic per-host sync sends it again."""
+    conn = cloud.conn("demo")
+    compute = cloud.cloud.runtime.services["compute"]  # type: ignore[union-attr]
+    net = conn.network.find_network("private", ignore_missing=False)
+    ids: list[str] = []
+    compute.bus = DroppingBus(compute.bus, lambda: ids[0] if ids else None)
+    try:
+        server = conn.compute.create_server(name=f"lost-{uuid.uuid4().hex[:6]}", image_id=image(cloud),
+                                            flavor_id="42", networks=[{"uuid": net.id}])
+        ids.append(server.id)
+        server = conn.compute.wait_for_server(server, status="ACTIVE", wait=30, interval=0.1)
+        assert compute.bus.dropped == 1
+    finally:
+        compute.bus = compute.bus.bus
+    conn.compute.delete_server(server)
+    conn.compute.wait_for_delete(server, wait=30, interval=0.1)
+
+
+def test_volume_converges_after_a_crash_before_the_publish(cloud: LiveCloud, crashes: Crashes) -> None:
+    conn = cloud.conn("demo")
+    crashes.wanted.add(("volume", "volume:"))
+    vol = conn.block_storage.create_volume(size=1, name=f"crash-{uuid.uuid4().hex[:6]}")
+    conn.block_storage.wait_for_status(vol, status="available", wait=30, interval=0.1)
+    assert crashes.hit == [("volume", "volume:")]
+    crashes.wanted.add(("volume", vol.id))
+    conn.block_storage.extend_volume(vol, 2)
+    wait_for("extended volume", lambda: (v := conn.block_storage.get_volume(vol)).status == "available"
+             and v.size == 2)
+    assert crashes.hit[-1] == ("volume", vol.id)
+    conn.block_storage.delete_volume(vol)
+    conn.block_storage.wait_for_delete(vol, wait=30, interval=0.1)
+
+
+def test_network_converges_after_a_crash_before_the_publish(cloud: LiveCloud, crashes: Crashes) -> None:
+    """A port bound to this host: its document reaches the agent although its first publish died."""
+    from tinystack.network.agent import NetworkAgent
+
+    svc = cloud.cloud.runtime.services["network"]  # type: ignore[union-attr]
+    admin = cloud.conn("admin")
+    private = admin.network.find_network("private", ignore_missing=False)
+    ctx = RequestContext(user_id="nova", project_id=admin.current_project_id, roles=("admin",))
+    agent = cloud.agent(NetworkAgent, cloud.host)
+    crashes.wanted.add(("network", "port:"))
+    port = svc.create_port(ctx, {"port": {"network_id": private.id, "device_owner": "compute:nova",
+                                          "binding:host_id": cloud.host}})
+    wait_for("port document on the agent", lambda: port["id"] in agent.docs["port"])
+    assert crashes.hit == [("network", "port:")]
+    svc.delete_port(ctx, port["id"])
+    wait_for("port document removed", lambda: port["id"] not in agent.docs["port"])
