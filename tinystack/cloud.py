@@ -229,7 +229,7 @@ async def make_bus(cfg: Config) -> Bus:
         return InProcessBus()
     from tinystack.core.rabbitbus import RabbitBus
 
-    bus = RabbitBus(url)
+    bus = RabbitBus(url, cfg.get("bus", "exchange") or "tinystack")
     await bus.connect()
     return bus
 

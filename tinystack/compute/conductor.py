@@ -49,10 +49,10 @@ class Conductor:
             return
         self._started = True
         bus = self.svc.bus
-        bus.subscribe("status.compute", self.on_status)
-        bus.subscribe("resync.compute", self.on_resync)
-        bus.subscribe("heartbeat", self.on_heartbeat)
-        bus.subscribe("events.network", self.on_network_event)  # docs/contracts.md: network-changed
+        bus.subscribe("status.compute", self.on_status, group="compute")
+        bus.subscribe("resync.compute", self.on_resync, group="compute")
+        bus.subscribe("heartbeat", self.on_heartbeat, group="compute")  # recorded in the database
+        bus.subscribe("events.network", self.on_network_event, group="compute")  # docs/contracts.md: network-changed
         self.svc.admin.heartbeat_self()
         self._spawn(self._housekeeping())
         # Builds interrupted by a restart of the API process: pick them up again.
