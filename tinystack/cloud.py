@@ -27,7 +27,8 @@ from tinystack import nodes as nodes_mod
 from tinystack.compute.service import MIGRATIONS as COMPUTE_MIGRATIONS
 from tinystack.config import Config
 from tinystack.core.bus import Bus, InProcessBus
-from tinystack.core.db import Database
+from tinystack.core.db import CORE_MIGRATIONS, Database
+from tinystack.core.lease import Lease, exclusive
 from tinystack.core.policy import PolicyEngine
 from tinystack.core.web import ServiceApp, ServiceRunner
 from tinystack.identity import bootstrap, clouds_yaml
@@ -258,9 +259,13 @@ class Cloud:
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(cfg.state_dir, 0o700)
         db = Database(cfg.database_url)
-        for spec in self.services:
-            if spec.migrations is not None:
-                db.migrate(spec.name, spec.migrations)
+        db.migrate("core", CORE_MIGRATIONS)
+        # API processes starting together on one database: one at a time migrates (Alembic's own version
+        # tables do not guard against two upgrading at once).
+        async with exclusive(Lease(db, "migrations")):
+            for spec in self.services:
+                if spec.migrations is not None:
+                    db.migrate(spec.name, spec.migrations)
         map_models(self.services)
         policy_file = cfg.get("oslo_policy", "policy_file")
         policy = PolicyEngine(Path(policy_file) if policy_file else cfg.state_dir / "policy.yaml")
@@ -283,8 +288,10 @@ class Cloud:
                    for spec in self.services if spec.catalog_type
                    for kind, name in ((spec.catalog_type, spec.catalog_name), *spec.aliases)]
         known = clouds_yaml.known_passwords(self.clouds_yaml, self.service_yaml)
-        with identity.write() as s:
-            passwords = bootstrap.run(s, cfg.get("DEFAULT", "region"), known, entries, identity.hash_rounds)
+        # Idempotent, but two processes inserting the same users at once would collide: one at a time.
+        async with exclusive(Lease(db, "identity.bootstrap")):
+            with identity.write() as s:
+                passwords = bootstrap.run(s, cfg.get("DEFAULT", "region"), known, entries, identity.hash_rounds)
         clouds_yaml.write(self.clouds_yaml, self.urls["identity"], cfg.get("DEFAULT", "region"), passwords)
         clouds_yaml.write_service(self.service_yaml, self.urls["identity"], passwords[bootstrap.SERVICE_USER])
         self.node_agents = NodeAgents(cfg, self.agents)
