@@ -11,6 +11,8 @@ node agent. Factories run in list order, so a service can use those listed befor
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import logging
 import os
@@ -27,7 +29,7 @@ from tinystack import nodes as nodes_mod
 from tinystack.compute.service import MIGRATIONS as COMPUTE_MIGRATIONS
 from tinystack.config import Config
 from tinystack.core.bus import Bus, InProcessBus
-from tinystack.core.db import CORE_MIGRATIONS, Database
+from tinystack.core.db import CORE_MIGRATIONS, Database, new_id
 from tinystack.core.lease import Lease, exclusive
 from tinystack.core.policy import PolicyEngine
 from tinystack.core.web import ServiceApp, ServiceRunner
@@ -235,6 +237,39 @@ async def make_bus(cfg: Config) -> Bus:
     return bus
 
 
+IDENTITY_CHANGED = "identity.changed"
+
+
+def share_identity_changes(identity: IdentityService, bus: Bus, loop: asyncio.AbstractEventLoop) -> None:
+    """Every identity write tells the other API processes, which drop their cached token validations and
+    reload the revocation events (fan-out: each process must apply it). A process ignores its own message:
+    its write already did that."""
+    origin = new_id()
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def publish() -> None:
+        try:
+            await bus.publish(IDENTITY_CHANGED, {"origin": origin})
+        except Exception as exc:  # the bus is closing or away; others' caches then expire on their own
+            log.warning("could not announce an identity change: %s", exc)
+
+    def send() -> None:
+        task = loop.create_task(publish())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    def on_write() -> None:  # runs in whichever thread wrote
+        with contextlib.suppress(RuntimeError):  # the loop has closed: the process is stopping
+            loop.call_soon_threadsafe(send)
+
+    async def on_changed(msg: dict[str, Any]) -> None:
+        if msg.get("origin") != origin:
+            await asyncio.to_thread(identity.tokens.load_revocations)
+
+    identity.on_change.append(on_write)
+    bus.subscribe(IDENTITY_CHANGED, on_changed)
+
+
 @dataclass
 class Cloud:
     config: Config
@@ -271,6 +306,7 @@ class Cloud:
         policy = PolicyEngine(Path(policy_file) if policy_file else cfg.state_dir / "policy.yaml")
         bus = await make_bus(cfg)
         identity = IdentityService(cfg, db, policy)
+        share_identity_changes(identity, bus, asyncio.get_running_loop())
         self.runtime = rt = Runtime(cfg, db, bus, policy, identity)
         ports: dict[str, int] = {}
         for spec in self.services:
