@@ -83,8 +83,6 @@ class LiveCloud:
             # A broker is shared with other test clouds: an exchange of its own keeps its shared queues apart.
             settings["bus__exchange"] = f"tinystack-{self.host}"
         settings.update(overrides)
-        # Shared queues of this cloud declared by processes other than this one (a split agent's), removed at stop.
-        self.extra_bus_queues: set[str] = set()
         self.config = config.load(None, environ={}, overrides=settings)
         self.cloud = Cloud(self.config)
         self._clouds_lock = threading.Lock()
@@ -112,7 +110,7 @@ class LiveCloud:
         finally:
             self._shutdown()
             if isinstance(bus, RabbitBus):
-                remove_now(bus.exchange_name, bus.shared_queues | self.extra_bus_queues, bus.url)
+                remove_now(bus.exchange_name, bus.shared_queues, bus.url)
 
     def _shutdown(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)

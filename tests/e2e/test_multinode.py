@@ -17,7 +17,6 @@ import pytest
 
 from tests.livecloud import LiveCloud
 from tinystack.compute.agent import ComputeAgent
-from tinystack.core.rabbitbus import shared_queue
 
 pytestmark = [pytest.mark.guest, pytest.mark.e2e, pytest.mark.slow, pytest.mark.privileged]
 
@@ -181,7 +180,6 @@ def test_split_agent_joins_over_rabbitmq(tmp_path: Path) -> None:
     host = f"{cloud.host}-split"
     ini = tmp_path / "agent.ini"
     exchange = cloud.config.get("bus", "exchange")
-    cloud.extra_bus_queues |= {shared_queue(exchange, f"agent.{kind}.{host}", "agent") for kind in ("compute", "network")}
     ini.write_text(f"[DEFAULT]\nhost = {host}\nstate_dir = {state}\n[bus]\ntransport_url = {url}\nexchange = {exchange}\n"
                    "[compute]\ndriver = fake\n[network]\ndriver = fake\n")
     exe = Path(sys.executable).with_name("tinystack")

@@ -160,7 +160,7 @@ class ComputeAgent:
 
     async def start(self) -> None:
         await self.driver.init_host()
-        self.bus.subscribe(self.topic, self._on_message, group="agent")  # its own queue, kept across restarts
+        self.bus.subscribe(self.topic, self._on_message)
         await self.reconciler.start()
         await self._publish_node()
         self._tasks.append(asyncio.create_task(self._heartbeat_loop(), name=f"compute-heartbeat-{self.host}"))

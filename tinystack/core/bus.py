@@ -4,9 +4,13 @@ A subscription is either *shared* or *fan-out*:
 
 - shared (``group="..."``): the subscribers of one topic with one group name are competing consumers; each
   message goes to one of them. The API processes consume status reports and resync requests this way, so N
-  processes do the work once, not N times. An agent's own topic (``agent.<kind>.<host>``) is a group of one.
+  processes do the work once, not N times.
 - fan-out (no group): every subscriber gets every message, for what each process must apply itself (its
-  caches, its in-memory view of the agents).
+  caches, its in-memory view of the agents), and for an agent's own topic (``agent.<kind>.<host>``), which it
+  alone subscribes to.
+
+There is no unsubscribe: a subscriber lives as long as its bus (on RabbitMQ, its connection), so a component
+that stops and starts again on the same bus must not join a group twice.
 
 ``InProcessBus`` serves the one-process cloud with these semantics; ``RabbitBus`` keeps the same interface over
 a broker. Delivery is at least once, so every handler must be idempotent.

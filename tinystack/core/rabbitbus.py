@@ -3,8 +3,8 @@
 One topic exchange (``[bus] exchange``, so clouds sharing a broker stay apart). A fan-out subscription gets an
 exclusive queue of its own bound to the topic; a shared one (``group``) consumes the durable queue
 ``<exchange>.<topic>.<group>``, which every subscriber of that group in every process consumes from, so each
-message reaches one of them. Shared queues are dropped by the broker after an hour without consumers (a host
-that went away, a cloud that was removed); what they held is re-sent by the periodic resyncs.
+message reaches one of them. Shared queues are dropped by the broker after an hour without consumers (a cloud
+that was removed); what they held the agents report again on their periodic resyncs.
 
 Messages are persistent JSON, acknowledged after the handler returns. A handler that fails has its message
 put back once (another consumer of the group may take it); a second failure is logged and the message

@@ -54,7 +54,7 @@ class NetworkAgent:
 
     async def start(self) -> None:
         await self.driver.setup()
-        self.bus.subscribe(self.topic, self.handle, group="agent")  # its own queue, kept across restarts
+        self.bus.subscribe(self.topic, self.handle)
         await self.reconciler.start()
         self._heartbeat = asyncio.create_task(self._beat(), name="network-agent-heartbeat")
         await self.bus.publish("resync.network", {"host": self.host})

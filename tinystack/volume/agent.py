@@ -121,7 +121,7 @@ class VolumeAgent:
 
     async def start(self) -> None:
         await self.driver.init_host()
-        self.bus.subscribe(self.topic, self._on_message, group="agent")  # its own queue, kept across restarts
+        self.bus.subscribe(self.topic, self._on_message)
         await self.reconciler.start()
         self._tasks.append(asyncio.create_task(self._heartbeat_loop(), name=f"volume-heartbeat-{self.host}"))
         await self.bus.publish("resync.volume", {"host": self.host})
