@@ -25,6 +25,14 @@ class Clock:
         return self.now
 
 
+class CountingLease(Lease):
+    tries = 0
+
+    def acquire(self) -> bool:
+        self.tries += 1
+        return super().acquire()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.db)])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     if request.param == "sqlite":
@@ -119,8 +127,10 @@ def test_exclusive_waits_for_the_holder(db: Database) -> None:
         inside = asyncio.Event()
         leave = asyncio.Event()
 
+        leases = {name: CountingLease(db, "bootstrap", ttl=3, holder=name) for name in ("a", "b")}
+
         async def one(name: str) -> None:
-            async with exclusive(Lease(db, "bootstrap", ttl=3, holder=name), poll=0.05):
+            async with exclusive(leases[name], poll=0.05):
                 order.append(f"{name} in")
                 inside.set()
                 await leave.wait()
@@ -129,7 +139,10 @@ def test_exclusive_waits_for_the_holder(db: Database) -> None:
         first = asyncio.create_task(one("a"))
         await asyncio.wait_for(inside.wait(), 10)
         second = asyncio.create_task(one("b"))
-        await asyncio.sleep(0.2)
+        deadline = asyncio.get_running_loop().time() + 10
+        while leases["b"].tries < 2:  # b found the lease taken, and again after waiting
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.01)
         assert order == ["a in"]  # b waits while a holds it
         leave.set()
         await asyncio.wait_for(asyncio.gather(first, second), 10)

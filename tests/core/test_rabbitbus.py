@@ -7,10 +7,11 @@ import asyncio
 import uuid
 from typing import Any
 
+import aio_pika
 import pytest
 
 from tests.rabbit import URL, remove
-from tinystack.core.rabbitbus import RabbitBus
+from tinystack.core.rabbitbus import RabbitBus, shared_queue
 
 pytestmark = [pytest.mark.db]
 
@@ -21,18 +22,24 @@ def test_fanout_between_two_connections() -> None:
         a, b = RabbitBus(URL, exchange), RabbitBus(URL, exchange)
         got_a: list[Any] = []
         got_b: list[Any] = []
-        done = asyncio.Event()
+        # A sentinel published after the three: once both have it, each has had everything before it on its
+        # queue (one FIFO queue per subscriber), so the counts below are final and no sleep is needed.
+        end_a, end_b = asyncio.Event(), asyncio.Event()
 
         async def bad(_msg: dict[str, Any]) -> None:
             raise RuntimeError("boom")
 
         async def on_a(msg: dict[str, Any]) -> None:
-            got_a.append(msg["n"])
+            if msg["n"] == "end":
+                end_a.set()
+            else:
+                got_a.append(msg["n"])
 
         async def on_b(msg: dict[str, Any]) -> None:
-            got_b.append(msg["n"])
-            if len(got_b) == 3:
-                done.set()
+            if msg["n"] == "end":
+                end_b.set()
+            else:
+                got_b.append(msg["n"])
 
         a.subscribe(topic, bad)
         a.subscribe(topic, on_a)
@@ -41,10 +48,9 @@ def test_fanout_between_two_connections() -> None:
         b.subscribe(topic, on_b)
         await b.drain()
         try:
-            for n in range(3):
+            for n in [0, 1, 2, "end"]:
                 await a.publish(topic, {"n": n})
-            await asyncio.wait_for(done.wait(), 10)
-            await asyncio.sleep(0.1)
+            await asyncio.wait_for(asyncio.gather(end_a.wait(), end_b.wait()), 10)
         finally:
             await a.close()
             await b.close()
@@ -55,11 +61,20 @@ def test_fanout_between_two_connections() -> None:
     assert sorted(got_a) == [0, 1, 2] and sorted(got_b) == [0, 1, 2]
 
 
+async def waiting(queue: str) -> int:
+    """Messages ready in a queue (none are unacknowledged once its consumers have closed)."""
+    connection = await aio_pika.connect(URL)
+    async with connection:
+        channel = await connection.channel()
+        declared = await channel.declare_queue(queue, passive=True)
+        return int(declared.declaration_result.message_count or 0)
+
+
 def test_group_consumes_once_and_fanout_reaches_both() -> None:
     """Two processes (connections) in group ``api``: 100 status messages, each handled by exactly one of them;
     a fan-out topic reaches both; a handler that fails once gets its message again."""
 
-    async def scenario() -> tuple[dict[str, list[int]], dict[str, list[int]], list[int]]:
+    async def scenario() -> tuple[dict[str, list[int]], dict[str, list[int]], list[int], int]:
         exchange = f"test-{uuid.uuid4().hex}"
         buses = {"a": RabbitBus(URL, exchange), "b": RabbitBus(URL, exchange)}
         shared: dict[str, list[int]] = {"a": [], "b": []}
@@ -104,15 +119,18 @@ def test_group_consumes_once_and_fanout_reaches_both() -> None:
             while (len(fanout["a"]) < 3 or len(fanout["b"]) < 3 or not retried) \
                     and asyncio.get_running_loop().time() < deadline:
                 await asyncio.sleep(0.05)
-            await asyncio.sleep(0.3)  # a duplicate, if there were one, would arrive now
         finally:
             queues = set().union(*(bus.shared_queues for bus in buses.values()))
             for bus in buses.values():
                 await bus.close()
+            # Closing returns what was delivered but not acknowledged to the queue: nothing left there means no
+            # message is still on its way to a second consumer, so the counts above are final.
+            left = await waiting(shared_queue(exchange, "status.test", "api"))
             await remove(exchange, queues)
-        return shared, fanout, retried
+        return shared, fanout, retried, left
 
-    shared, fanout, retried = asyncio.run(scenario())
+    shared, fanout, retried, left = asyncio.run(scenario())
+    assert left == 0
     assert sorted(shared["a"] + shared["b"]) == list(range(100))  # exactly once across the two
     assert shared["a"] and shared["b"]  # both consumers took a share
     assert sorted(fanout["a"]) == [0, 1, 2] and sorted(fanout["b"]) == [0, 1, 2]

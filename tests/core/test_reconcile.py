@@ -7,6 +7,7 @@ import logging
 
 import pytest
 
+from tests.waiting import until
 from tinystack.core.reconcile import DONE, Reconciler, Result
 
 
@@ -24,12 +25,11 @@ def test_keys_are_deduplicated_and_rerun_when_dirty() -> None:
         r = Reconciler("t", reconcile, workers=1)
         await r.start()
         r.enqueue("a")
-        await asyncio.sleep(0.01)
+        await until(lambda: seen == ["a"], 5, "the first run of a")
         r.enqueue("a")  # while running: runs once more afterwards
         r.enqueue("a")
         gate.set()
-        await asyncio.sleep(0.05)
-        await r.wait_idle()
+        await r.wait_idle()  # idle only once the rerun is done; nothing enqueues after it
         await r.stop()
         return seen
 
@@ -50,10 +50,7 @@ def test_failures_retry_then_succeed() -> None:
         r = Reconciler("t", reconcile, workers=1)
         await r.start()
         r.enqueue("k")
-        for _ in range(100):
-            await asyncio.sleep(0.02)
-            if attempts >= 3:
-                break
+        await until(lambda: attempts >= 3, 5, "a third attempt")
         await r.stop()
         return attempts
 
@@ -73,7 +70,9 @@ def test_resync_lists_keys_at_start_and_requeue_after() -> None:
 
         r = Reconciler("t", reconcile, list_keys=list_keys, resync_interval=60, workers=2)
         await r.start()
-        await asyncio.sleep(0.2)
+        # x's third run and y's first return DONE: nothing is requeued after them (the resync is a minute away).
+        await until(lambda: counts.get("x") == 3 and "y" in counts, 5, "x reconciled three times and y once")
+        await r.wait_idle()
         await r.stop()
         return counts
 
@@ -94,7 +93,7 @@ def test_stop_lets_reconciles_in_flight_finish() -> None:
         await r.start()
         r.enqueue("a")
         r.enqueue("b")
-        await asyncio.sleep(0.02)
+        await until(lambda: events == ["start a"], 5, "a in flight")
         await r.stop()
         r.enqueue("c")  # ignored once stopping
         return events
@@ -114,9 +113,7 @@ def test_retried_failures_warn_in_one_line_and_exhausted_ones_log_the_traceback(
         r = Reconciler("t", reconcile, workers=1, max_backoff=0.01, max_attempts=3)
         await r.start()
         r.enqueue("k")
-        deadline = asyncio.get_running_loop().time() + 5
-        while attempts < 4 and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.01)
+        await until(lambda: attempts >= 4, 5, "a fourth attempt")
         await r.stop()
         return attempts
 

@@ -14,6 +14,7 @@ import pytest
 
 from tests.image.conftest import Api
 from tests.livecloud import LiveCloud
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.api, pytest.mark.e2e]
 V21 = "application/openstack-images-v2.1-json-patch"
@@ -136,7 +137,8 @@ def test_interrupted_upload_returns_to_queued(live: LiveCloud, demo_api: Api, ch
                      b"Content-Type: application/octet-stream\r\n%s\r\n" % (image["id"].encode(),
                                                                           demo_api.token.encode(), framing))
         sock.sendall(body)
-        time.sleep(0.3)
+        # Cut the connection only once the upload has begun, so that there is an upload to interrupt.
+        wait_for(lambda: demo_api.show(image["id"])["status"] == "saving", 10, "the upload to begin")
     shown = _wait_status(demo_api, image["id"], "queued")
     assert shown["size"] is None and shown["checksum"] is None
     for _ in range(50):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.waiting import until
 from tinystack import config
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
@@ -87,7 +88,7 @@ def test_concurrent_upload_is_409(svc: ImageService) -> None:
             yield b"b"
 
         first = asyncio.create_task(svc.data.upload(OWNER, image.id, slow()))
-        await asyncio.sleep(0.05)
+        await until(lambda: svc.get(OWNER, image.id).status == "saving", 5, "the first upload to begin")
         with pytest.raises(errors.Conflict):
             await svc.data.upload(OWNER, image.id, source(b"zz"))
         gate.set()

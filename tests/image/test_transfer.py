@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
+from tests.waiting import until
 from tinystack.image import transfer
 
 
@@ -18,21 +19,28 @@ class MemoryWriter:
         self.fail_after = fail_after
         self.writes_after_abort = 0
         self.aborted = False
+        self.in_flight = 0  # writes begun and not yet returned
+        self.in_flight_at_abort: int | None = None
 
     async def write(self, chunks: Sequence[bytes]) -> None:
-        await asyncio.sleep(0.001)
-        if self.aborted:
-            self.writes_after_abort += 1
-        for c in chunks:
-            self.data += c
-        if self.fail_after is not None and len(self.data) > self.fail_after:
-            raise OSError("disk on fire")
+        self.in_flight += 1
+        try:
+            await asyncio.sleep(0.001)  # the store's I/O
+            if self.aborted:
+                self.writes_after_abort += 1
+            for c in chunks:
+                self.data += c
+            if self.fail_after is not None and len(self.data) > self.fail_after:
+                raise OSError("disk on fire")
+        finally:
+            self.in_flight -= 1
 
     async def commit(self) -> str:
         return "loc"
 
     async def abort(self) -> None:
         self.aborted = True
+        self.in_flight_at_abort = self.in_flight
 
 
 async def chunks(data: bytes, size: int = 65536, fail_at: int | None = None) -> AsyncIterator[bytes]:
@@ -78,15 +86,17 @@ def test_cancel_waits_for_writes_in_flight() -> None:
                 yield b"x" * 65536
 
         task = asyncio.create_task(transfer.receive(endless(), writer))
-        await asyncio.sleep(0.05)
+        await until(lambda: writer.in_flight and writer.data, 5, "a write in flight after the first")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         await writer.abort()
-        await asyncio.sleep(0.05)
         return writer
 
-    assert asyncio.run(scenario()).writes_after_abort == 0
+    # No write was still running when the caller aborted (rather than waiting a while to see whether one
+    # lands after the abort): so none can land after it.
+    writer = asyncio.run(scenario())
+    assert writer.in_flight_at_abort == 0 and writer.writes_after_abort == 0
 
 
 def test_batches_regroup_without_losing_bytes() -> None:

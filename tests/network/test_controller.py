@@ -3,7 +3,6 @@ bus, and the desired-state documents it publishes (docs/contracts.md)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Iterator
@@ -41,10 +40,12 @@ class Recorder:
         assert rt is not None
 
         async def wait() -> None:
+            # A message sets off a chain (a report → the controller → its documents on the bus → this recorder):
+            # each round waits for everything on the bus to be handled, then for the controller to have
+            # published all it was told of; three rounds cover the longest chain, no timer is involved.
             for _ in range(3):
                 await rt.bus.drain()
                 await rt.services["network"].controller.settled()
-                await asyncio.sleep(0.01)
 
         self.live.call(wait())
 

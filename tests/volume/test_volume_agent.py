@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from tests.waiting import until
 from tinystack import config
 from tinystack.core.bus import InProcessBus
 from tinystack.volume import agent as agent_mod
@@ -121,7 +122,9 @@ def test_put_makes_the_volume_and_reports_it_ready(tmp_path: Path) -> None:
         await h.put("volume", VOL, volume_spec(3))
         assert h.driver.volumes[VOL] == 5 * GiB and h.last(VOL)["status"]["size_gb"] == 5
         assert [op for op, _ in h.driver.calls].count("create_volume") == 1
-        await asyncio.sleep(0.1)
+        # The next heartbeat (every 0.05 s) counts the extended volume.
+        beats = len(h.msgs.get("heartbeat", []))
+        await until(lambda: len(h.msgs.get("heartbeat", [])) > beats, 5, "a heartbeat after the extend")
         beat = h.msgs["heartbeat"][-1]
         assert beat["agent"] == "volume" and beat["host"] == HOST and beat["binary"] == "tinystack-volume-agent"
         assert beat["capacity_gb"] == 100 and beat["free_gb"] == 95

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from tests.waiting import until
 from tinystack.compute.agent import ComputeAgent
 from tinystack.compute.drivers.base import PAUSED, RUNNING, SHUTDOWN, SUSPENDED, DriverError
 from tinystack.compute.drivers.fake import FakeDriver
@@ -88,7 +89,9 @@ def run(tmp_path: Path, scenario: Callable[[Harness], Awaitable[None]], driver: 
 
 def test_start_announces_resync_node_and_heartbeat(tmp_path: Path) -> None:
     async def scenario(h: Harness) -> None:
-        await asyncio.sleep(0.12)
+        # Heartbeats come every 0.05 s, each followed by the node's status if it changed: the third heartbeat
+        # comes after the second round's node status would have been sent.
+        await until(lambda: len(h.msgs.get("heartbeat", [])) >= 3, 5, "three heartbeats")
         await h.settle()
         assert h.msgs["resync.compute"] == [{"host": HOST}]
         beat = h.msgs["heartbeat"][0]

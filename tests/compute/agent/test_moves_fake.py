@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.compute.agent.test_agent_fake import IID, instance_spec
+from tests.waiting import until
 from tinystack.compute.agent import ComputeAgent
 from tinystack.compute.drivers.base import PAUSED, RUNNING, SHUTDOWN, DriverError
 from tinystack.compute.drivers.fake import FakeDriver, FakeStorage
@@ -56,6 +57,12 @@ class Pair:
     def reports(self, host: str) -> list[dict[str, Any]]:
         return [m for m in self.status if m["host"] == host]
 
+    def started_on(self, host: str, generation: int) -> bool:
+        """``host`` holds the guest, runs it and reported it active for ``generation``: a cold move's end."""
+        guest, last = self.drivers[host].guests.get(IID), self.reports(host)[-1:]
+        return (self.holder() == host and guest is not None and guest.power_state == RUNNING and bool(last)
+                and last[0]["observed_generation"] == generation and last[0]["status"]["vm_state"] == "active")
+
     def migration_reports(self) -> list[tuple[str, str]]:
         return [(m["host"], m["status"]["migration"]["state"]) for m in self.status if "migration" in m["status"]]
 
@@ -90,7 +97,8 @@ def test_cold_move_waits_for_the_handover_then_starts_on_the_destination(tmp_pat
         await p.put(B, 2, migration=cold(A, B))
         assert p.holder() == A and not p.reports(B)
         await p.send(A, {"op": "delete", "generation": 2, "to_host": B})
-        await asyncio.sleep(0.6)  # the destination looks again after half a second
+        # The destination looks again after half a second; wait for it to have started the guest.
+        await until(lambda: p.started_on(B, 2), 5, "the guest to start on B")
         await p.settle()
         assert p.holder() == B and p.drivers[B].guests[IID].power_state == RUNNING
         assert IID not in p.drivers[A].guests
@@ -101,7 +109,7 @@ def test_cold_move_waits_for_the_handover_then_starts_on_the_destination(tmp_pat
         # Revert: the same dance the other way.
         await p.put(A, 3, migration=cold(B, A, revert=True))
         await p.send(B, {"op": "delete", "generation": 3, "to_host": A})
-        await asyncio.sleep(0.6)
+        await until(lambda: p.started_on(A, 3), 5, "the guest to start back on A")
         await p.settle()
         assert p.holder() == A and p.drivers[A].guests[IID].power_state == RUNNING
         assert p.reports(A)[-1]["status"]["vm_state"] == "active"
