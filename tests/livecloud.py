@@ -20,8 +20,10 @@ import openstack.connection
 import yaml
 
 from tests import osc
+from tests.rabbit import remove_now
 from tinystack import config, nodes
 from tinystack.cloud import Cloud
+from tinystack.core.rabbitbus import RabbitBus
 
 # One guest image build shared by every test cloud on the machine (it is reproducible and keyed).
 GUEST_CACHE = "/var/tmp/tinystack-guest-cache"
@@ -77,6 +79,9 @@ class LiveCloud:
         settings.update({f"ports__{name}": "0" for name in config.DEFAULTS["ports"]})
         if nodes > 1:
             settings["nodes__extra"] = str(nodes - 1)
+        if overrides.get("bus__transport_url") and "bus__exchange" not in overrides:
+            # A broker is shared with other test clouds: an exchange of its own keeps its shared queues apart.
+            settings["bus__exchange"] = f"tinystack-{self.host}"
         settings.update(overrides)
         self.config = config.load(None, environ={}, overrides=settings)
         self.cloud = Cloud(self.config)
@@ -99,10 +104,13 @@ class LiveCloud:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def stop(self) -> None:
+        bus = self.cloud.runtime.bus if self.cloud.runtime is not None else None
         try:
             self.call(self.cloud.stop(), timeout=120)
         finally:
             self._shutdown()
+            if isinstance(bus, RabbitBus):
+                remove_now(bus.exchange_name, bus.shared_queues, bus.url)
 
     def _shutdown(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)

@@ -100,11 +100,12 @@ def cmd_fernet_rotate(args: argparse.Namespace) -> int:
 
 def cmd_db_sync(args: argparse.Namespace) -> int:
     from tinystack.cloud import SERVICES
-    from tinystack.core.db import Database
+    from tinystack.core.db import CORE_MIGRATIONS, Database
 
     cfg = _load_config(args)
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     db = Database(cfg.database_url)
+    db.migrate("core", CORE_MIGRATIONS)
     for spec in SERVICES:
         if spec.migrations is not None:
             db.migrate(spec.name, spec.migrations)

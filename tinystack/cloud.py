@@ -11,6 +11,8 @@ node agent. Factories run in list order, so a service can use those listed befor
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import logging
 import os
@@ -27,7 +29,8 @@ from tinystack import nodes as nodes_mod
 from tinystack.compute.service import MIGRATIONS as COMPUTE_MIGRATIONS
 from tinystack.config import Config
 from tinystack.core.bus import Bus, InProcessBus
-from tinystack.core.db import Database
+from tinystack.core.db import CORE_MIGRATIONS, Database, new_id
+from tinystack.core.lease import Lease, exclusive
 from tinystack.core.policy import PolicyEngine
 from tinystack.core.web import ServiceApp, ServiceRunner
 from tinystack.identity import bootstrap, clouds_yaml
@@ -229,9 +232,42 @@ async def make_bus(cfg: Config) -> Bus:
         return InProcessBus()
     from tinystack.core.rabbitbus import RabbitBus
 
-    bus = RabbitBus(url)
+    bus = RabbitBus(url, cfg.get("bus", "exchange") or "tinystack")
     await bus.connect()
     return bus
+
+
+IDENTITY_CHANGED = "identity.changed"
+
+
+def share_identity_changes(identity: IdentityService, bus: Bus, loop: asyncio.AbstractEventLoop) -> None:
+    """Every identity write tells the other API processes, which drop their cached token validations and
+    reload the revocation events (fan-out: each process must apply it). A process ignores its own message:
+    its write already did that."""
+    origin = new_id()
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def publish() -> None:
+        try:
+            await bus.publish(IDENTITY_CHANGED, {"origin": origin})
+        except Exception as exc:  # the bus is closing or away; others' caches then expire on their own
+            log.warning("could not announce an identity change: %s", exc)
+
+    def send() -> None:
+        task = loop.create_task(publish())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    def on_write() -> None:  # runs in whichever thread wrote
+        with contextlib.suppress(RuntimeError):  # the loop has closed: the process is stopping
+            loop.call_soon_threadsafe(send)
+
+    async def on_changed(msg: dict[str, Any]) -> None:
+        if msg.get("origin") != origin:
+            await asyncio.to_thread(identity.tokens.load_revocations)
+
+    identity.on_change.append(on_write)
+    bus.subscribe(IDENTITY_CHANGED, on_changed)
 
 
 @dataclass
@@ -258,14 +294,19 @@ class Cloud:
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(cfg.state_dir, 0o700)
         db = Database(cfg.database_url)
-        for spec in self.services:
-            if spec.migrations is not None:
-                db.migrate(spec.name, spec.migrations)
+        db.migrate("core", CORE_MIGRATIONS)
+        # API processes starting together on one database: one at a time migrates (Alembic's own version
+        # tables do not guard against two upgrading at once).
+        async with exclusive(Lease(db, "migrations")):
+            for spec in self.services:
+                if spec.migrations is not None:
+                    db.migrate(spec.name, spec.migrations)
         map_models(self.services)
         policy_file = cfg.get("oslo_policy", "policy_file")
         policy = PolicyEngine(Path(policy_file) if policy_file else cfg.state_dir / "policy.yaml")
         bus = await make_bus(cfg)
         identity = IdentityService(cfg, db, policy)
+        share_identity_changes(identity, bus, asyncio.get_running_loop())
         self.runtime = rt = Runtime(cfg, db, bus, policy, identity)
         ports: dict[str, int] = {}
         for spec in self.services:
@@ -283,8 +324,10 @@ class Cloud:
                    for spec in self.services if spec.catalog_type
                    for kind, name in ((spec.catalog_type, spec.catalog_name), *spec.aliases)]
         known = clouds_yaml.known_passwords(self.clouds_yaml, self.service_yaml)
-        with identity.write() as s:
-            passwords = bootstrap.run(s, cfg.get("DEFAULT", "region"), known, entries, identity.hash_rounds)
+        # Idempotent, but two processes inserting the same users at once would collide: one at a time.
+        async with exclusive(Lease(db, "identity.bootstrap")):
+            with identity.write() as s:
+                passwords = bootstrap.run(s, cfg.get("DEFAULT", "region"), known, entries, identity.hash_rounds)
         clouds_yaml.write(self.clouds_yaml, self.urls["identity"], cfg.get("DEFAULT", "region"), passwords)
         clouds_yaml.write_service(self.service_yaml, self.urls["identity"], passwords[bootstrap.SERVICE_USER])
         self.node_agents = NodeAgents(cfg, self.agents)

@@ -24,7 +24,9 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "host": "",
     },
     "database": {"connection": ""},
-    "bus": {"transport_url": ""},
+    # ``exchange`` names the cloud on the broker: its topic exchange and the prefix of its shared queues, so
+    # several clouds can share one RabbitMQ (every process of one cloud must use the same).
+    "bus": {"transport_url": "", "exchange": "tinystack"},
     "ports": {
         "identity": "5000",
         "compute": "8774",

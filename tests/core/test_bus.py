@@ -1,4 +1,4 @@
-"""The in-process bus: fan-out, isolation of failing handlers, close."""
+"""The in-process bus: fan-out, shared groups (competing consumers), isolation of failing handlers, close."""
 
 from __future__ import annotations
 
@@ -37,3 +37,55 @@ def test_fanout_and_failing_handler_isolated() -> None:
 
     a, b = asyncio.run(scenario())
     assert sorted(a) == [1, 2] and sorted(b) == [1, 2]
+
+
+def test_group_members_share_messages_and_fanout_gets_all() -> None:
+    """Competing consumers: each message to one member of each group; fan-out subscribers get every one."""
+
+    async def scenario() -> dict[str, list[int]]:
+        bus = InProcessBus()
+        got: dict[str, list[int]] = {name: [] for name in ("api1", "api2", "other", "fan1", "fan2")}
+
+        def record(name: str) -> Any:
+            async def handler(msg: dict[str, Any]) -> None:
+                got[name].append(msg["n"])
+            return handler
+
+        bus.subscribe("status.x", record("api1"), group="api")
+        bus.subscribe("status.x", record("api2"), group="api")
+        bus.subscribe("status.x", record("other"), group="audit")
+        bus.subscribe("status.x", record("fan1"))
+        bus.subscribe("status.x", record("fan2"))
+        for n in range(10):
+            await bus.publish("status.x", {"n": n})
+        await bus.drain()
+        await bus.close()
+        return got
+
+    got = asyncio.run(scenario())
+    shared = got["api1"] + got["api2"]
+    assert sorted(shared) == list(range(10))  # each exactly once within the group
+    assert got["api1"] and got["api2"]  # and both members took part
+    for name in ("other", "fan1", "fan2"):
+        assert sorted(got[name]) == list(range(10))
+
+
+def test_group_failure_is_isolated() -> None:
+    async def scenario() -> list[int]:
+        bus = InProcessBus()
+        ok: list[int] = []
+
+        async def bad(_msg: dict[str, Any]) -> None:
+            raise RuntimeError("boom")
+
+        async def good(msg: dict[str, Any]) -> None:
+            ok.append(msg["n"])
+
+        bus.subscribe("t", bad, group="g")
+        bus.subscribe("t", good, group="g")
+        for n in range(4):
+            await bus.publish("t", {"n": n})
+        await bus.drain()
+        return ok
+
+    assert len(asyncio.run(scenario())) == 2

@@ -179,7 +179,8 @@ def test_split_agent_joins_over_rabbitmq(tmp_path: Path) -> None:
     cloud = LiveCloud(state, bus__transport_url=url, network__driver="fake")
     host = f"{cloud.host}-split"
     ini = tmp_path / "agent.ini"
-    ini.write_text(f"[DEFAULT]\nhost = {host}\nstate_dir = {state}\n[bus]\ntransport_url = {url}\n"
+    exchange = cloud.config.get("bus", "exchange")
+    ini.write_text(f"[DEFAULT]\nhost = {host}\nstate_dir = {state}\n[bus]\ntransport_url = {url}\nexchange = {exchange}\n"
                    "[compute]\ndriver = fake\n[network]\ndriver = fake\n")
     exe = Path(sys.executable).with_name("tinystack")
     agent = subprocess.Popen([str(exe), "agent", "--config", str(ini)], stdout=subprocess.PIPE,

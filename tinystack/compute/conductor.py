@@ -19,6 +19,7 @@ from tinystack.compute.netbind import NetBinder
 from tinystack.compute.placing import NoValidHost, Placer
 from tinystack.core import desired, errors
 from tinystack.core.auth import RequestContext
+from tinystack.core.lease import Lease, Singleton
 
 if TYPE_CHECKING:
     from tinystack.compute.service import ComputeService
@@ -55,10 +56,10 @@ class Conductor:
             return
         self._started = True
         bus = self.svc.bus
-        bus.subscribe("status.compute", self.on_status)
-        bus.subscribe("resync.compute", self.on_resync)
-        bus.subscribe("heartbeat", self.on_heartbeat)
-        bus.subscribe("events.network", self.on_network_event)  # docs/contracts.md: network-changed
+        bus.subscribe("status.compute", self.on_status, group="compute")
+        bus.subscribe("resync.compute", self.on_resync, group="compute")
+        bus.subscribe("heartbeat", self.on_heartbeat, group="compute")  # recorded in the database
+        bus.subscribe("events.network", self.on_network_event, group="compute")  # docs/contracts.md: network-changed
         self.svc.admin.heartbeat_self()
         self._spawn(self._housekeeping())
         # Builds interrupted by a restart of the API process: pick them up again.
@@ -96,11 +97,15 @@ class Conductor:
 
     async def _housekeeping(self) -> None:
         asyncio.current_task().set_name("housekeeping")  # type: ignore[union-attr]
+        # Each API process reports its own conductor and scheduler; finishing deletes is the cloud's work, done
+        # by the one process holding the lease (design §7).
+        deletes = Singleton(Lease(self.svc.db, "compute.finish-deletes"), self._finish_deletes_on_down_hosts, 10,
+                            first_after=10)
+        self._spawn(deletes.run()).set_name("housekeeping")
         while True:
             await asyncio.sleep(10)
             try:
                 self.svc.admin.heartbeat_self()
-                await self._finish_deletes_on_down_hosts()
             except Exception:
                 log.exception("compute housekeeping failed")
 

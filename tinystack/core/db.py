@@ -10,6 +10,9 @@ from typing import Any
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+# Core's own tables (leases), migrated before any service's: one more Alembic history, ``alembic_version_core``.
+CORE_MIGRATIONS = Path(__file__).parent / "migrations"
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",

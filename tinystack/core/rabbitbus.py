@@ -1,8 +1,14 @@
 """The bus over RabbitMQ, for a cloud split across processes and nodes: same interface as InProcessBus.
 
-One topic exchange; every subscriber gets its own exclusive queue bound to the topic, so a publish fans
-out to every subscribed process. Messages are persistent JSON; a handler's failure is logged and the
-message acknowledged (reconcilers resync on a timer, so nothing depends on redelivery of a bad message).
+One topic exchange (``[bus] exchange``, so clouds sharing a broker stay apart). A fan-out subscription gets an
+exclusive queue of its own bound to the topic; a shared one (``group``) consumes the durable queue
+``<exchange>.<topic>.<group>``, which every subscriber of that group in every process consumes from, so each
+message reaches one of them. Shared queues are dropped by the broker after an hour without consumers (a cloud
+that was removed); what they held the agents report again on their periodic resyncs.
+
+Messages are persistent JSON, acknowledged after the handler returns. A handler that fails has its message
+put back once (another consumer of the group may take it); a second failure is logged and the message
+dropped, since the reconcilers resync on a timer and a poison message must not loop forever.
 """
 
 from __future__ import annotations
@@ -13,22 +19,37 @@ import logging
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, AbstractRobustConnection, AbstractRobustExchange
+from aio_pika.abc import (
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustChannel,
+    AbstractRobustConnection,
+    AbstractRobustExchange,
+)
 
 from tinystack.core.bus import Handler
 
 log = logging.getLogger(__name__)
 
 EXCHANGE = "tinystack"
+# Milliseconds a shared queue lives on without a consumer.
+SHARED_QUEUE_EXPIRES = 3600 * 1000
+
+
+def shared_queue(exchange: str, topic: str, group: str) -> str:
+    return f"{exchange}.{topic}.{group}"
 
 
 class RabbitBus:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, exchange: str = EXCHANGE) -> None:
         self.url = url
+        self.exchange_name = exchange
+        # Names of the shared queues this bus declared (tests delete them afterwards).
+        self.shared_queues: set[str] = set()
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractRobustChannel | None = None
         self._exchange: AbstractRobustExchange | None = None
-        self._pending: list[tuple[str, Handler]] = []
+        self._pending: list[tuple[str, Handler, str | None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def connect(self) -> None:
@@ -37,9 +58,9 @@ class RabbitBus:
         assert self._channel is not None
         await self._channel.set_qos(prefetch_count=64)
         self._exchange = await self._channel.declare_exchange(  # type: ignore[assignment]
-            EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
-        for topic, handler in self._pending:
-            await self._bind(topic, handler)
+            self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+        for topic, handler, group in self._pending:
+            await self._bind(topic, handler, group)
         self._pending.clear()
 
     async def publish(self, topic: str, message: dict[str, Any]) -> None:
@@ -50,25 +71,40 @@ class RabbitBus:
             aio_pika.Message(body, content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
             routing_key=topic)
 
-    def subscribe(self, topic: str, handler: Handler) -> None:
+    def subscribe(self, topic: str, handler: Handler, *, group: str | None = None) -> None:
         if self._channel is None:
-            self._pending.append((topic, handler))
+            self._pending.append((topic, handler, group))
             return
-        task = asyncio.get_running_loop().create_task(self._bind(topic, handler))
+        task = asyncio.get_running_loop().create_task(self._bind(topic, handler, group))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _bind(self, topic: str, handler: Handler) -> None:
-        assert self._channel is not None and self._exchange is not None
-        queue = await self._channel.declare_queue(exclusive=True, auto_delete=True)
+    async def _queue(self, topic: str, group: str | None) -> AbstractQueue:
+        assert self._channel is not None
+        if group is None:
+            return await self._channel.declare_queue(exclusive=True, auto_delete=True)
+        name = shared_queue(self.exchange_name, topic, group)
+        self.shared_queues.add(name)
+        return await self._channel.declare_queue(name, durable=True,
+                                                 arguments={"x-expires": SHARED_QUEUE_EXPIRES})
+
+    async def _bind(self, topic: str, handler: Handler, group: str | None) -> None:
+        assert self._exchange is not None
+        queue = await self._queue(topic, group)
         await queue.bind(self._exchange, routing_key=topic)
 
         async def on_message(msg: AbstractIncomingMessage) -> None:
-            async with msg.process(ignore_processed=True):
-                try:
-                    await handler(json.loads(msg.body))
-                except Exception:
-                    log.exception("bus handler for %s failed", topic)
+            try:
+                await handler(json.loads(msg.body))
+            except Exception:
+                if not msg.redelivered:
+                    log.warning("bus handler for %s failed; the message goes back once", topic, exc_info=True)
+                    await msg.nack(requeue=True)
+                    return
+                log.exception("bus handler for %s failed again; message dropped", topic)
+                await msg.reject(requeue=False)
+                return
+            await msg.ack()
 
         await queue.consume(on_message)
 

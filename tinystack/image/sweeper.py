@@ -3,13 +3,13 @@ removes partial data, and deletes stored objects no image refers to once they we
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from tinystack.core.lease import Lease, Singleton
 from tinystack.image.drivers.base import StoreError
 from tinystack.image.models import Image, ImageLocation, ImageTask, utcnow
 
@@ -54,10 +54,7 @@ class Sweeper:
             self._orphans[store.store_id] = candidates - doomed
 
     async def run(self) -> None:
+        """Sweep now and then periodically, in the one API process that holds the sweeper's lease: two
+        processes sweeping at once would both reset one transfer and count orphans each on their own."""
         interval = max(60.0, self.svc.settings.upload_stale_after / 2)
-        while True:
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("image sweeper failed")
-            await asyncio.sleep(interval)
+        await Singleton(Lease(self.svc.db, "image.sweeper"), self.sweep, interval).run()

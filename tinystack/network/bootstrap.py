@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tinystack.core.auth import RequestContext
+from tinystack.core.lease import Lease
 
 if TYPE_CHECKING:
     # Annotations only: at run time the service hands itself in, and the concepts stay below service.py.
@@ -81,7 +82,15 @@ class Bootstrapper:
         with self._lock:
             if self.done:
                 return
+            # One API process at a time (find-or-create by name would make two of each); a process that finds
+            # the lease taken tries again later, and then finds the networks made.
+            lease = Lease(self.svc.db, "network.bootstrap")
             try:
-                self.done = run(self.svc, self.lookup)
+                if not lease.acquire():
+                    return
+                try:
+                    self.done = run(self.svc, self.lookup)
+                finally:
+                    lease.release()
             except Exception:
                 log.exception("network bootstrap failed; it is retried on the next request")

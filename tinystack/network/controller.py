@@ -107,9 +107,9 @@ class Controller:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._host = await asyncio.to_thread(self._latest_host)
-        self.bus.subscribe("resync.network", self.on_resync)
-        self.bus.subscribe("status.network", self.on_status)
-        self.bus.subscribe("heartbeat", self.on_heartbeat)
+        self.bus.subscribe("resync.network", self.on_resync, group="network")
+        self.bus.subscribe("status.network", self.on_status, group="network")
+        self.bus.subscribe("heartbeat", self.on_heartbeat)  # fan-out: each process follows the network host
         self._task = self._loop.create_task(self._run())
         self._timer = self._loop.create_task(self._every_interval())
         with self._lock:

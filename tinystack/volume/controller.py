@@ -37,9 +37,9 @@ class Controller:
         if self._started:
             return
         self._started = True
-        self.svc.bus.subscribe("status.volume", self.on_status)
-        self.svc.bus.subscribe("resync.volume", self.on_resync)
-        self.svc.bus.subscribe("heartbeat", self.on_heartbeat)
+        self.svc.bus.subscribe("status.volume", self.on_status, group="volume")
+        self.svc.bus.subscribe("resync.volume", self.on_resync, group="volume")
+        self.svc.bus.subscribe("heartbeat", self.on_heartbeat)  # fan-out: kept in memory here
         await self.publisher.start()
 
     async def stop(self) -> None:

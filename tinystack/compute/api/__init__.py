@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tinystack.compute.service import ComputeService
 from tinystack.core.auth import TokenValidator
+from tinystack.core.lease import Lease, exclusive
 from tinystack.core.web import Microversions, Route, ServiceApp, Version, nova_fault
 
 MIN_VERSION = Version(2, 1)
@@ -37,7 +38,8 @@ def routes(svc: ComputeService) -> list[Route]:
 
 def app(svc: ComputeService, validator: TokenValidator) -> ServiceApp:
     async def start() -> None:
-        svc.flavors.bootstrap()
+        async with exclusive(Lease(svc.db, "compute.bootstrap")):  # one starting API process at a time makes the flavors
+            svc.flavors.bootstrap()
         await svc.conductor.start()
 
     async def stop() -> None:

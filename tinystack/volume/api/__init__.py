@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tinystack.core.auth import TokenValidator
+from tinystack.core.lease import Lease, exclusive
 from tinystack.core.web import Microversions, Route, ServiceApp, Version, nova_fault
 from tinystack.volume.service import VolumeService
 
@@ -19,7 +20,8 @@ def routes(svc: VolumeService) -> list[Route]:
 
 def app(svc: VolumeService, validator: TokenValidator) -> ServiceApp:
     async def start() -> None:
-        svc.types.bootstrap()
+        async with exclusive(Lease(svc.db, "volume.bootstrap")):  # one starting API process at a time makes the default type
+            svc.types.bootstrap()
         await svc.controller.start()
 
     async def stop() -> None:
