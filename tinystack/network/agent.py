@@ -162,7 +162,11 @@ class NetworkAgent:
             self._races.pop(key, None)
             return await self._failed(kind, rid, doc, exc)
         self._races.pop(key, None)
-        await self._report(kind, rid, {"status": "ACTIVE"})
+        status: dict[str, Any] = {"status": "ACTIVE"}
+        if kind == "router":
+            # The floating IPs this document carried: a newer one, committed after it, is not in force yet.
+            status["floating_ips"] = sorted(str(f["id"]) for f in doc.get("floating_ips") or [])
+        await self._report(kind, rid, status)
         return DONE
 
     async def _failed(self, kind: str, rid: str, doc: Doc | None, exc: Exception) -> Result:

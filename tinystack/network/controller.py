@@ -429,7 +429,11 @@ class Controller:
                 s.execute(update(Port).where(Port.device_id == ident, Port.device_owner.in_(
                     ("network:router_interface", "network:router_gateway"))).values(status=status))
                 fip_status = "ACTIVE" if status == "ACTIVE" else ("ERROR" if status == "ERROR" else "DOWN")
-                s.execute(update(FloatingIP).where(FloatingIP.router_id == ident, FloatingIP.port_id.is_not(None))
-                          .values(status=fip_status))
+                fips = update(FloatingIP).where(FloatingIP.router_id == ident, FloatingIP.port_id.is_not(None))
+                applied = state.get("floating_ips")
+                if isinstance(applied, list):
+                    # Only those the agent's document carried: one associated since is not in force yet.
+                    fips = fips.where(FloatingIP.id.in_([str(i) for i in applied]))
+                s.execute(fips.values(status=fip_status))
 
         self.svc.write(do)
