@@ -60,7 +60,9 @@ def test_two_guests_icmp_rule_and_snat(guest_cloud: LiveCloud, tmp_path: Path) -
         assert ping_g2() != 0, "ICMP passed without a rule"
         run("security", "group", "rule", "create", "--protocol", "icmp", group)
         wait_for(lambda: ping_g2() == 0, 30, "ICMP to pass once the rule was added", interval=0.2)
-        # Guest to guest, on the private network: g1 reaches g2's sshd (tcp/22 allowed by the group).
+        # Guest to guest, on the private network: g1 reaches g2's sshd (tcp/22 allowed by the group). g2 answers
+        # pings before its sshd listens: wait for that from outside first, or g1's probe may be refused.
+        guests.wait_ssh(cloud, key, fips[g2])
         probe = guests.ssh(cloud, key, fips[g1], f"echo | nc -w 3 {ips[g2]} 22 | head -c 8")
         assert "SSH-2.0" in probe.stdout, probe.stdout + probe.stderr
         # Outbound through the router: a web server on the external network sees g1 by its floating IP (the
