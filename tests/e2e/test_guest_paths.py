@@ -1,48 +1,19 @@
-"""A real guest configured from a config drive through the API, and guests' isolation on the metadata path."""
+"""A real guest configured from a config drive through the API: it finds the drive, takes its hostname from it and
+runs the user-data given at create. The guest is the session's shared one (tests/e2e/conftest.py), booted with
+``config_drive=True`` and ``guests.USER_DATA``."""
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 import pytest
 
-from tests.livecloud import LiveCloud
+from tests.e2e import guests
 
 pytestmark = [pytest.mark.guest, pytest.mark.e2e, pytest.mark.slow, pytest.mark.privileged]
 
 
-def _wait_console(cloud: LiveCloud, name: str, marker: str, timeout: float = 120) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        console = cloud.cli("console", "log", "show", name, cloud="demo").stdout
-        if marker in console or time.monotonic() > deadline:
-            return console
-        time.sleep(2)
-
-
-def test_config_drive_server(tmp_path: Path) -> None:
-    cloud = LiveCloud(tmp_path / "state", compute__driver="qemu", guest__auto_build="true")
-    try:
-        cloud.wait_for_default_image()
-        script = tmp_path / "ud.sh"
-        script.write_text('#!/bin/sh\necho "cd-user-data on $(hostname)"\n')
-        cloud.cli("keypair", "create", "--public-key", str(_keyfile(tmp_path)), "cdkey", cloud="demo")
-        server = cloud.cli_json("server", "create", "--image", "cirros-tiny", "--flavor", "m1.tiny", "--network",
-                                "private", "--key-name", "cdkey", "--config-drive", "true", "--user-data",
-                                str(script), "--wait", "vmcd", cloud="demo")
-        assert server["status"] == "ACTIVE"
-        console = _wait_console(cloud, "vmcd", "cd-user-data on vmcd")
-        assert "config drive" in console.lower(), console[-3000:]
-        assert "hostname set to vmcd" in console and "cd-user-data on vmcd" in console, console[-3000:]
-        cloud.cli("server", "delete", "--wait", "vmcd", cloud="demo")
-    finally:
-        cloud.stop()
-
-
-def _keyfile(tmp_path: Path) -> Path:
-    import subprocess
-
-    key = tmp_path / "id"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    return key.with_suffix(".pub")
+def test_config_drive_server(ssh_guest: guests.SshGuest) -> None:
+    name = ssh_guest.name
+    # Another check may have stopped and started the guest: every boot configures it from the drive again.
+    console = guests.wait_console(ssh_guest.conn, ssh_guest.server, f"cd-user-data on {name}")
+    assert "config drive" in console.lower(), console[-3000:]
+    assert f"hostname set to {name}" in console and f"cd-user-data on {name}" in console, console[-3000:]

@@ -4,6 +4,7 @@ answering), a failed one leaves it where it was, and a cold migration moves a gu
 
 from __future__ import annotations
 
+import base64
 import re
 import signal
 import subprocess
@@ -13,9 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import openstack.connection
 import pytest
 
+from tests.e2e import guests
 from tests.livecloud import LiveCloud
+from tests.waiting import wait_for
 from tinystack.compute.agent import ComputeAgent
 
 pytestmark = [pytest.mark.guest, pytest.mark.e2e, pytest.mark.slow, pytest.mark.privileged]
@@ -33,21 +37,14 @@ PINGER = """#!/bin/sh
 """
 
 
-def console(cloud: LiveCloud, name: str) -> str:
-    return str(cloud.cli("console", "log", "show", name).stdout)
+def console(conn: openstack.connection.Connection, server: Any) -> str:
+    return guests.console(conn, server)
 
 
-def wait_console(cloud: LiveCloud, name: str, done: Callable[[str], bool], what: str, timeout: float = 180,
-                 after: int = 0) -> str:
+def wait_console(conn: openstack.connection.Connection, server: Any, done: Callable[[str], bool], what: str,
+                 timeout: float = 180, after: int = 0) -> str:
     """The whole console once ``done`` holds for what it printed past offset ``after``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        text = console(cloud, name)
-        if done(text[after:]):
-            return text
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{name}: no {what} on the console:\n{text[-3000:]}")
-        time.sleep(2)
+    return guests.wait_console(conn, server, lambda text: done(text[after:]), timeout, f"{what} on {server.name}")
 
 
 def server(cloud: LiveCloud, name: str) -> dict[str, Any]:
@@ -55,24 +52,28 @@ def server(cloud: LiveCloud, name: str) -> dict[str, Any]:
     return shown
 
 
-def wait_status(cloud: LiveCloud, name: str, status: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        shown = server(cloud, name)
-        if shown["status"] == status and not shown.get("OS-EXT-STS:task_state"):
-            return shown
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{name} is {shown['status']}/{shown.get('OS-EXT-STS:task_state')}, not {status}")
-        time.sleep(1)
+def wait_status(conn: openstack.connection.Connection, server: Any, status: str, timeout: float = 120) -> Any:
+    """The server once it has ``status`` and no task in progress."""
+    last: list[Any] = [server]
+
+    def settled() -> Any:
+        last[0] = conn.compute.get_server(server)
+        return last[0] if last[0].status == status and not last[0].task_state else None
+
+    try:
+        return wait_for(settled, timeout, f"{server.name} to be {status}", interval=0.5)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: it is {last[0].status}/{last[0].task_state}") from None
 
 
-def boot(cloud: LiveCloud, tmp_path: Path, name: str, host: str, user_data: str) -> dict[str, Any]:
-    script = tmp_path / f"{name}.sh"
-    script.write_text(user_data)
-    cloud.cli("server", "create", "--image", "cirros-tiny", "--flavor", "m1.tiny", "--network", "private",
-              "--availability-zone", f"nova:{host}", "--user-data", str(script), "--wait", name)
-    shown = server(cloud, name)
-    assert shown["status"] == "ACTIVE" and shown["OS-EXT-SRV-ATTR:host"] == host
+def boot(conn: openstack.connection.Connection, name: str, host: str, user_data: str) -> Any:
+    created = conn.compute.create_server(
+        name=name, image_id=conn.image.find_image("cirros-tiny", ignore_missing=False).id,
+        flavor_id=conn.compute.find_flavor("m1.tiny", ignore_missing=False).id,
+        networks=[{"uuid": guests.network(conn, "private").id}], availability_zone=f"nova:{host}",
+        user_data=base64.b64encode(user_data.encode()).decode())
+    shown = guests.active(conn, created)
+    assert shown.compute_host == host
     return shown
 
 
@@ -89,83 +90,86 @@ def answered(n: int) -> Callable[[str], bool]:
     return lambda text: pings(text)[-n:] == ["ok"] * n
 
 
-def migrations(cloud: LiveCloud, name: str) -> list[dict[str, Any]]:
-    return list(cloud.cli_json("server", "migration", "list", "--server", name))
+def migrations(conn: openstack.connection.Connection, server: Any) -> list[Any]:
+    """The server's migrations, newest first (as ``openstack server migration list --server`` shows them)."""
+    return list(conn.compute.migrations(instance_uuid=server.id))
 
 
+# Its own cloud: two nodes (the shared guest cloud has one).
 def test_two_nodes_vxlan_live_and_cold_migration(tmp_path: Path) -> None:
     cloud = LiveCloud(tmp_path / "state", nodes=2, compute__driver="qemu", guest__auto_build="true")
     try:
+        conn = cloud.conn("admin")
         one, two = cloud.hosts
-        assert {a["Host"] for a in cloud.cli_json("network", "agent", "list")} == {one, two}
-        assert {s["Host"] for s in cloud.cli_json("compute", "service", "list", "--service", "nova-compute")} == {one, two}
-        assert {h["Hypervisor Hostname"] for h in cloud.cli_json("hypervisor", "list")} == {one, two}
+        assert {a.host for a in conn.network.agents()} == {one, two}
+        assert {s.host for s in conn.compute.services(binary="nova-compute")} == {one, two}
+        assert {h.name for h in conn.compute.hypervisors()} == {one, two}
         cloud.wait_for_default_image()
 
         # One guest on each node, one tenant network: DHCP (on the network host only) and the ping cross VXLAN.
-        vm1 = boot(cloud, tmp_path, "vm1", one, TICKER)
-        ip1 = next(iter(vm1["addresses"].values()))[0]
-        vm2 = boot(cloud, tmp_path, "vm2", two, PINGER.replace("TARGET", ip1))
-        ip2 = next(iter(vm2["addresses"].values()))[0]
+        vm1 = boot(conn, "vm1", one, TICKER)
+        ip1 = next(iter(vm1.addresses.values()))[0]["addr"]
+        vm2 = boot(conn, "vm2", two, PINGER.replace("TARGET", ip1))
+        ip2 = next(iter(vm2.addresses.values()))[0]["addr"]
         # Each guest configured its address from the DHCP lease (udhcpc on the console names it).
-        wait_console(cloud, "vm1", lambda t: ip1 in t, f"lease of {ip1}")
-        wait_console(cloud, "vm2", lambda t: ip2 in t, f"lease of {ip2}")
-        wait_console(cloud, "vm2", answered(3), "three answered pings from vm2 (node two) to vm1 (node one)")
-        private = cloud.cli_json("network", "show", "private")["id"]
+        wait_console(conn, vm1, lambda t: ip1 in t, f"lease of {ip1}")
+        wait_console(conn, vm2, lambda t: ip2 in t, f"lease of {ip2}")
+        wait_console(conn, vm2, answered(3), "three answered pings from vm2 (node two) to vm1 (node one)")
+        private = guests.network(conn, "private").id
         assert Path("/run/netns", f"qdhcp-{private}").exists()  # dnsmasq runs on the network host only
 
         # Live migration: vm1 moves to vm2's node while it runs.
-        before = wait_console(cloud, "vm1", lambda t: bool(ticks(t)), "ticks")
+        before = wait_console(conn, vm1, lambda t: bool(ticks(t)), "ticks")
         uptime_before = ticks(before)[-1]
-        offset = len(console(cloud, "vm2"))
-        cloud.cli("server", "migrate", "--live-migration", "--host", two, "--wait", "vm1")
-        moved = wait_status(cloud, "vm1", "ACTIVE")
-        assert moved["OS-EXT-SRV-ATTR:host"] == two
-        listed = migrations(cloud, "vm1")
-        assert listed[0]["Status"] == "completed" and listed[0]["Type"] == "live-migration", listed
-        text = wait_console(cloud, "vm1", lambda t: len(ticks(t)) >= 2, "ticks after the move", after=len(before))
+        offset = len(console(conn, vm2))
+        conn.compute.live_migrate_server(vm1, host=two)
+        moved = wait_status(conn, vm1, "ACTIVE")
+        assert moved.compute_host == two
+        listed = migrations(conn, vm1)
+        assert listed[0].status == "completed" and listed[0].migration_type == "live-migration", listed
+        text = wait_console(conn, vm1, lambda t: len(ticks(t)) >= 2, "ticks after the move", after=len(before))
         after = ticks(text)
         assert after[-1] > uptime_before and after == sorted(after), after[-20:]  # it kept counting: no reboot
         assert text.count("Linux version") == 1
-        wait_console(cloud, "vm2", answered(3), "pings answered after the move", after=offset)
+        wait_console(conn, vm2, answered(3), "pings answered after the move", after=offset)
 
         # Back across VXLAN, to the first node.
-        offset = len(console(cloud, "vm2"))
-        cloud.cli("server", "migrate", "--live-migration", "--host", one, "--wait", "vm1")
-        assert wait_status(cloud, "vm1", "ACTIVE")["OS-EXT-SRV-ATTR:host"] == one
-        wait_console(cloud, "vm2", answered(3), "pings answered across VXLAN again", after=offset)
+        offset = len(console(conn, vm2))
+        conn.compute.live_migrate_server(vm1, host=one)
+        assert wait_status(conn, vm1, "ACTIVE").compute_host == one
+        wait_console(conn, vm2, answered(3), "pings answered across VXLAN again", after=offset)
 
         # A destination that cannot listen: the migration errs, the guest runs on where it was.
         dest = cloud.agent(ComputeAgent, two)
         dest.migration_address = "192.0.2.1"  # not an address of node two: QEMU cannot listen there
         try:
-            cloud.cli("server", "migrate", "--live-migration", "--host", two, "vm1")
-            deadline = time.monotonic() + 120
-            while migrations(cloud, "vm1")[0]["Status"] != "error":
-                assert time.monotonic() < deadline, migrations(cloud, "vm1")
-                time.sleep(1)
+            conn.compute.live_migrate_server(vm1, host=two)
+            wait_for(lambda: migrations(conn, vm1)[0].status == "error", 120, "the failed migration to be 'error'",
+                     interval=0.5)
         finally:
             dest.migration_address = "10.250.0.2"
-        stayed = wait_status(cloud, "vm1", "ACTIVE")
-        assert stayed["OS-EXT-SRV-ATTR:host"] == one
-        wait_console(cloud, "vm1", lambda t: len(ticks(t)) >= 3, "ticks after the failed move",
-                     after=len(console(cloud, "vm1")))
+        stayed = wait_status(conn, vm1, "ACTIVE")
+        assert stayed.compute_host == one
+        wait_console(conn, vm1, lambda t: len(ticks(t)) >= 3, "ticks after the failed move",
+                     after=len(console(conn, vm1)))
 
         # Cold migration of vm2 to the first node (shared instance storage), then confirm.
-        cloud.cli("server", "migrate", "--wait", "vm2")
-        cold = wait_status(cloud, "vm2", "VERIFY_RESIZE", timeout=180)
-        assert cold["OS-EXT-SRV-ATTR:host"] == one
-        assert migrations(cloud, "vm2")[0]["Status"] == "finished"
-        cloud.cli("server", "resize", "confirm", "vm2")
-        assert wait_status(cloud, "vm2", "ACTIVE")["OS-EXT-SRV-ATTR:host"] == one
-        assert migrations(cloud, "vm2")[0]["Status"] == "confirmed"
+        conn.compute.migrate_server(vm2)
+        cold = wait_status(conn, vm2, "VERIFY_RESIZE", timeout=180)
+        assert cold.compute_host == one
+        assert migrations(conn, vm2)[0].status == "finished"
+        conn.compute.confirm_server_resize(vm2)
+        assert wait_status(conn, vm2, "ACTIVE").compute_host == one
+        assert migrations(conn, vm2)[0].status == "confirmed"
         # A cold move boots the guest again, on the other node.
-        text = wait_console(cloud, "vm2", lambda t: t.count("Linux version") == 2, "a second boot")
+        text = wait_console(conn, vm2, lambda t: t.count("Linux version") == 2, "a second boot")
         offset = text.rfind("Linux version")
-        wait_console(cloud, "vm2", answered(2), "pings from vm2's new node", after=offset)
+        wait_console(conn, vm2, answered(2), "pings from vm2's new node", after=offset)
 
-        for name in ("vm1", "vm2"):
-            cloud.cli("server", "delete", "--wait", name)
+        for vm in (vm1, vm2):
+            conn.compute.delete_server(vm)
+        for vm in (vm1, vm2):
+            conn.compute.wait_for_delete(vm, interval=0.5, wait=120)
     finally:
         cloud.stop()
 

@@ -50,6 +50,8 @@ def as_script(lines: list[str], clouds_yaml: Path, netns: str) -> str:
 
 
 def test_readme_first_session(tmp_path: Path) -> None:
+    # A fresh cloud of its own, not the shared guest cloud: the README is what a new user types into a new cloud,
+    # with its fixed names (vm1, its key, volume and group) in demo, and the test checks that first session as is.
     cloud = LiveCloud(tmp_path / "state", compute__driver="qemu", guest__auto_build="true")
     work = tmp_path / "work"
     work.mkdir()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import secrets
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from aiohttp import web
 from tests.guest import harness
 from tests.metadata.instances import instance
 from tests.metadata.test_api import Compute, Network, port
+from tests.waiting import wait_for
 from tinystack import config
 from tinystack.guest import build
 from tinystack.metadata import api, configdrive
@@ -63,8 +65,12 @@ class ApiThread:
         self.thread.join(5)
 
 
-@pytest.fixture
-def guest_and_net(image: build.BuiltImage, workdir: Path) -> Iterator[tuple[harness.Guest, harness.TestNetwork, Path]]:
+@pytest.fixture(scope="module")
+def guest_and_net(image: build.BuiltImage,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[harness.Guest, harness.TestNetwork, Path]]:
+    """One guest booted with the metadata service for the module: its boot is checked from the console, then the
+    cirros user's abilities over ssh (nothing changes the guest, so one TCG boot serves both)."""
+    workdir = tmp_path_factory.mktemp("metaguest")
     key, pub = harness.keypair(workdir)
     net = harness.TestNetwork(workdir, default_route=True)  # a subnet with a gateway, as Neutron gives
     inst = instance(uuid="5e1d2c3b-0000-4000-8000-0000000000a1", name="vm1", project="proj-t", ip=net.guest_ip,
@@ -77,6 +83,8 @@ def guest_and_net(image: build.BuiltImage, workdir: Path) -> Iterator[tuple[harn
                                "-device", f"virtio-net-pci,netdev=n0,mac={net.mac}"])
     try:
         net.start(api_thread.svc.settings.socket, "net-t", api_thread.svc.settings.secret_file)
+        guest.start()
+        guest.wait_for("boot finished", timeout=150)
         yield guest, net, key
     finally:
         guest.stop()
@@ -86,8 +94,6 @@ def guest_and_net(image: build.BuiltImage, workdir: Path) -> Iterator[tuple[harn
 
 def test_boot_with_metadata_service(guest_and_net: tuple[harness.Guest, harness.TestNetwork, Path]) -> None:
     guest, net, key = guest_and_net
-    guest.start()
-    guest.wait_for("boot finished", timeout=150)
     log = guest.console.read_text()
     assert f"eth0: lease of {net.guest_ip}/24 obtained" in log
     assert "route 169.254.169.254/32 via 10.91.0.1" in log
@@ -108,7 +114,7 @@ def test_boot_with_config_drive_and_no_metadata_route(image: build.BuiltImage, w
     iso = harness.make_iso(configdrive.files_for(inst), workdir)
     # User-mode networking with restrict=on: DHCP works, nothing leaves the VM; port 22 is forwarded to a
     # loopback port inside a test namespace, so nothing listens on the host.
-    ns = f"tsgt-{workdir.name[-8:].replace('_', '')}"
+    ns = f"tsgt-{secrets.token_hex(4)}"  # not from the test's name: another run (another worker) may use it too
     subprocess.run(["ip", "netns", "add", ns], check=True)
     guest = harness.Guest(image, workdir, netns=ns, config_drive=iso,
                           nic=["-nic", "user,model=virtio-net-pci,restrict=on,hostfwd=tcp:127.0.0.1:2222-:22"])
@@ -135,7 +141,7 @@ def test_boot_with_config_drive_and_no_metadata_route(image: build.BuiltImage, w
 def test_cirros_user_pings_sudoes_fetches_and_sees_routes(
         guest_and_net: tuple[harness.Guest, harness.TestNetwork, Path], workdir: Path) -> None:
     """Bootcamp Day 7 as the cirros user over ssh: ping the gateway, sudo, fetch a page, show addresses and routes."""
-    guest, net, key = guest_and_net
+    _, net, key = guest_and_net
     site = workdir / "site"
     site.mkdir()
     (site / "hello.txt").write_text("hello from the gateway\n")
@@ -143,8 +149,9 @@ def test_cirros_user_pings_sudoes_fetches_and_sees_routes(
                                net.gateway, "--directory", str(site), "8080"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        guest.start()
-        guest.wait_for("boot finished", timeout=150)
+        # The guest is up already (the module's), so the page's server must be listening before it is fetched.
+        wait_for(lambda: subprocess.run(["ss", "-N", net.name, "-Hltn", "sport = :8080"], capture_output=True,
+                                        text=True).stdout.strip(), 30, "the gateway's web server", interval=0.1)
 
         def run(command: str) -> str:
             result = net.ssh(key, command)

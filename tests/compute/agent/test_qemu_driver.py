@@ -267,6 +267,14 @@ def test_disks_follow_the_flavor_and_config_drive(live: LiveCloud, guest_images:
         return int(json.loads(out.stdout)["virtual-size"])
 
     async def scenario() -> None:
+        try:
+            await disks_scenario()
+        finally:
+            # Ends the driver's background KVM probe: left to asyncio.run's teardown, which cancels every task at
+            # once (the subprocess machinery's own too), a probe cancelled while its QEMU starts hangs forever.
+            await driver.close(stop_guests=True)
+
+    async def disks_scenario() -> None:
         await driver.init_host()
         await driver.create(spec)
         assert vsize(idir.disk) == 2 << 30 and vsize(idir.ephemeral) == 1 << 30
@@ -304,13 +312,16 @@ def test_disks_follow_the_flavor_and_config_drive(live: LiveCloud, guest_images:
 
 async def _create_too_big(tmp_path: Path, images: GuestImages) -> None:
     driver = make_driver(tmp_path / "big", images, None)
-    await driver.init_host()
-    # A flavor whose root disk is smaller than the image's virtual size (2 GiB base, 1 GiB flavor).
-    big = tmp_path / "big.qcow2"
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(big), "2G"], check=True)
-    from tinystack.compute.drivers.qemu import disks
-    from tinystack.compute.drivers.qemu.imagecache import Base
-    await disks.create_overlay(tmp_path / "overlay", Base(big, "qcow2", 2 << 30), 1)
+    try:
+        await driver.init_host()
+        # A flavor whose root disk is smaller than the image's virtual size (2 GiB base, 1 GiB flavor).
+        big = tmp_path / "big.qcow2"
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(big), "2G"], check=True)
+        from tinystack.compute.drivers.qemu import disks
+        from tinystack.compute.drivers.qemu.imagecache import Base
+        await disks.create_overlay(tmp_path / "overlay", Base(big, "qcow2", 2 << 30), 1)
+    finally:
+        await driver.close(stop_guests=True)  # its KVM probe (see test_disks_follow_the_flavor_and_config_drive)
 
 
 def test_snapshot_upload_refused_for_missing_image(live: LiveCloud, guest_images: GuestImages, tmp_path: Path) -> None:
@@ -321,11 +332,14 @@ def test_snapshot_upload_refused_for_missing_image(live: LiveCloud, guest_images
     driver = make_driver(tmp_path, guest_images, None)
 
     async def scenario() -> None:
-        await driver.init_host()
-        await driver.create(spec)
-        with pytest.raises(DriverError) as err:
-            await driver.snapshot(spec["id"], str(uuid.uuid4()))
-        assert err.value.permanent
-        await driver.destroy(spec["id"])
+        try:
+            await driver.init_host()
+            await driver.create(spec)
+            with pytest.raises(DriverError) as err:
+                await driver.snapshot(spec["id"], str(uuid.uuid4()))
+            assert err.value.permanent
+            await driver.destroy(spec["id"])
+        finally:
+            await driver.close(stop_guests=True)  # its KVM probe (see test_disks_follow_the_flavor_and_config_drive)
 
     asyncio.run(scenario())
