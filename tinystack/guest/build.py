@@ -130,10 +130,14 @@ def cached(cache_dir: Path) -> BuiltImage | None:
 
 def probe_files(cache_dir: Path) -> tuple[Path, Path] | None:
     """The kernel and ramdisk of the newest cached build that carries the KVM probe init, if any."""
-    image = cached(cache_dir)
-    if image is None or image.manifest.get("kvm_probe") != KVM_PROBE:
-        return None
-    return image.kernel, image.ramdisk
+    # Newest first; a cache shared with older builders may hold newer builds without the probe.
+    for manifest in sorted(cache_dir.glob("image-*/manifest.json"), key=lambda m: m.stat().st_mtime, reverse=True):
+        try:
+            if json.loads(manifest.read_text()).get("kvm_probe") == KVM_PROBE:
+                return manifest.parent / "vmlinuz", manifest.parent / "initrd.gz"
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 async def build(cache_dir: Path, kernel_meta: str = "linux-image-cloud-amd64", force: bool = False) -> BuiltImage:
