@@ -101,7 +101,7 @@ class Harness:
     async def active(self, *items: tuple[str, Doc]) -> None:
         """Wait until the agent reported every ``(kind, doc)`` ACTIVE (NotReady retries run on timers)."""
         await self.settle()
-        await self.wait_for(lambda: all(self.status_of(k, d["id"]) == {"status": "ACTIVE"} for k, d in items))
+        await self.wait_for(lambda: all((self.status_of(k, d["id"]) or {}).get("status") == "ACTIVE" for k, d in items))
         await self.settle()
 
     async def wait_for_forwarding(self, device: str, timeout: float = 5.0) -> bool:
