@@ -6,8 +6,8 @@ exclusive queue of its own bound to the topic; a shared one (``group``) consumes
 message reaches one of them. Shared queues are dropped by the broker after an hour without consumers (a cloud
 that was removed); what they held the agents report again on their periodic resyncs.
 
-Messages are persistent JSON with a unique ``message_id``, acknowledged after the handler returns. A handler that fails has its message
-put back once (another consumer of the group may take it); a second failure is logged and the message
+Messages are persistent JSON with a unique ``message_id``, acknowledged after the handler returns. A handler that
+fails has its message put back once (another consumer of the group may take it); a second failure is logged and the message
 dropped, since the reconcilers resync on a timer and a poison message must not loop forever.
 
 ``TINYSTACK_TRACE_STATUS=<file>`` (tests only) appends one JSON line per ``status.*`` message this process handled,
