@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from tinystack.compute.models import Instance, ServerGroup, utcnow
 from tinystack.core import desired, errors
@@ -26,65 +24,57 @@ class Subresources:
         self.svc = svc
 
     # --- metadata and tags ----------------------------------------------------------------------
-
-    # Metadata and tags merge into what the row holds: each write is a compare-and-swap of the generation
-    # (tinystack/core/desired.py), so that two API processes adding different keys at once cannot both write
-    # their own copy and lose the other's. The generation also carries metadata to a config drive's document.
-
-    def _merge(self, ctx: RequestContext, sid: str, column: str, fn: Callable[[Session, Instance], Any],
-               lock: bool = True) -> Any:
-        def attempt() -> Any:
-            with self.svc.session() as s:
-                inst = self.svc.servers.find(s, ctx, sid, f"{P}:servers:update")
-                if lock:
-                    self.svc.actions.check_lock(ctx, inst)
-                new = fn(s, inst)
-                desired.bump_or_lose(s, Instance, inst.id, inst.generation, {column: new, "updated_at": utcnow()})
-                return new
-
-        new = desired.retry(attempt, what=f"Instance {sid}")
-        self.svc.conductor.publish_soon(sid)
-        return new
+    # These merge into what the row holds, so each reads it under its lock (``SELECT ... FOR UPDATE``; SQLite has
+    # one writer anyway): two API processes adding different keys at once must not both write their own copy.
+    # Not a generation bump: this is no desired state for the agent, and moving the generation on every
+    # metadata write would hold back the settling of a running action.
 
     def set_metadata(self, ctx: RequestContext, sid: str, meta: dict[str, str], replace: bool) -> dict[str, str]:
-        def merged(s: Session, inst: Instance) -> dict[str, str]:
+        with self.svc.session() as s:
+            inst = self.svc.servers.find(s, ctx, sid, f"{P}:servers:update")
+            s.refresh(inst, with_for_update=True)
+            self.svc.actions.check_lock(ctx, inst)
             new = dict(meta) if replace else {**inst.meta, **meta}
             limit = self.svc.quotas.limit_for(s, inst.project_id, "metadata_items")
             if 0 <= limit < len(new):
                 raise errors.OverQuota(f"Quota exceeded for metadata_items: Requested {len(new)}, but already "
                                        f"used 0 of {limit} metadata_items")
-            return new
-
-        return dict(self._merge(ctx, sid, "meta", merged))
+            inst.meta = new
+            inst.updated_at = utcnow()
+            return dict(new)
 
     def delete_metadata(self, ctx: RequestContext, sid: str, key: str) -> None:
-        def without(_s: Session, inst: Instance) -> dict[str, str]:
+        with self.svc.session() as s:
+            inst = self.svc.servers.find(s, ctx, sid, f"{P}:servers:update")
+            s.refresh(inst, with_for_update=True)
+            self.svc.actions.check_lock(ctx, inst)
             if key not in inst.meta:
                 raise errors.NotFound("Metadata item was not found")
-            return {k: v for k, v in inst.meta.items() if k != key}
-
-        self._merge(ctx, sid, "meta", without)
+            inst.meta = {k: v for k, v in inst.meta.items() if k != key}
+            inst.updated_at = utcnow()
 
     def set_tags(self, ctx: RequestContext, sid: str, tags: list[str], replace: bool) -> list[str]:
         for tag in tags:
             if not tag or len(tag) > 60 or "," in tag or "/" in tag:
                 raise errors.BadRequest(f"Invalid tag {tag!r}")
-
-        def merged(_s: Session, inst: Instance) -> list[str]:
+        with self.svc.session() as s:
+            inst = self.svc.servers.find(s, ctx, sid, f"{P}:servers:update")
+            s.refresh(inst, with_for_update=True)
             new = list(dict.fromkeys(tags if replace else [*inst.tags, *tags]))
             if len(new) > 50:
                 raise errors.BadRequest("The number of tags exceeded the per-server limit 50")
+            inst.tags = new
+            inst.updated_at = utcnow()
             return new
 
-        return list(self._merge(ctx, sid, "tags", merged, lock=False))
-
     def delete_tag(self, ctx: RequestContext, sid: str, tag: str | None) -> None:
-        def without(_s: Session, inst: Instance) -> list[str]:
+        with self.svc.session() as s:
+            inst = self.svc.servers.find(s, ctx, sid, f"{P}:servers:update")
+            s.refresh(inst, with_for_update=True)
             if tag is not None and tag not in inst.tags:
                 raise errors.NotFound(f"Tag {tag} could not be found.")
-            return [t for t in inst.tags if tag is not None and t != tag]
-
-        self._merge(ctx, sid, "tags", without, lock=False)
+            inst.tags = [t for t in inst.tags if tag is not None and t != tag]
+            inst.updated_at = utcnow()
 
     # --- console and diagnostics ----------------------------------------------------------------
 

@@ -296,25 +296,19 @@ class Volumes:
                  = None) -> dict[str, str]:
         """The volume's user metadata, after ``change`` (which gets a copy and returns the new dict) if given."""
         self.svc.enforce(ctx, "volume:update_volume_metadata" if change else "volume:get_volume_metadata")
-        if change is None:
-            with self.svc.session() as s:
-                vol = self.find(s, ctx, volume_id)
-                return {**(vol.meta or {}), **(vol.admin_meta or {})}
-
-        # A change merges into what the row holds: by compare-and-swap, so that two API processes adding
-        # different keys at once cannot both write their own copy and lose the other's key.
-        def attempt() -> dict[str, str]:
-            with self.svc.session() as s:
-                vol = self.find(s, ctx, volume_id)
+        with self.svc.session() as s:
+            vol = self.find(s, ctx, volume_id)
+            if change is not None:
+                # A change merges into what the row holds: read it under its lock (SQLite has one writer anyway),
+                # so that two API processes adding different keys at once cannot both write their own copy.
+                s.refresh(vol, with_for_update=True)
+            meta = dict(vol.meta or {})
+            if change is not None:
                 if vol.status == "maintenance":
                     raise invalid(f"Volume {volume_id} is in maintenance.")
-                meta = change(dict(vol.meta or {}))
-                desired.bump_or_lose(s, Volume, vol.id, vol.generation, {"meta": meta, "updated_at": utcnow()})
-                return meta
-
-        meta = desired.retry(attempt, what=f"Volume {volume_id}")
-        self.svc.controller.publish_soon("volume", volume_id)
-        return meta
+                meta = change(meta)
+                vol.meta, vol.updated_at = meta, utcnow()
+            return {**meta, **(vol.admin_meta or {})} if change is None else meta
 
     # --- delete ---------------------------------------------------------------------------------
 
