@@ -9,6 +9,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from tinystack.compute import aggregates
 from tinystack.compute.models import ComputeNode, Instance, ServerGroup, Service, utcnow
@@ -30,6 +31,16 @@ class Admin:
     # --- heartbeats and services ----------------------------------------------------------------
 
     def heartbeat(self, host: str, binary: str, when: float) -> None:
+        # Two API processes may register services at the same moment (their agents' first heartbeats): the one
+        # that loses the unique ``seq`` (or host and binary) runs again on fresh state.
+        for attempt in range(5):
+            try:
+                return self._heartbeat(host, binary, when)
+            except IntegrityError:
+                if attempt == 4:
+                    raise
+
+    def _heartbeat(self, host: str, binary: str, when: float) -> None:
         with self.svc.session() as s:
             row = s.scalar(select(Service).where(Service.host == host, Service.binary == binary))
             now = utcnow()

@@ -24,10 +24,15 @@ class Subresources:
         self.svc = svc
 
     # --- metadata and tags ----------------------------------------------------------------------
+    # These merge into what the row holds, so each reads it under its lock (``SELECT ... FOR UPDATE``; SQLite has
+    # one writer anyway): two API processes adding different keys at once must not both write their own copy.
+    # Not a generation bump: this is no desired state for the agent, and moving the generation on every
+    # metadata write would hold back the settling of a running action.
 
     def set_metadata(self, ctx: RequestContext, sid: str, meta: dict[str, str], replace: bool) -> dict[str, str]:
         with self.svc.session() as s:
             inst = self.svc.servers.find(s, ctx, sid, f"{P}:servers:update")
+            s.refresh(inst, with_for_update=True)
             self.svc.actions.check_lock(ctx, inst)
             new = dict(meta) if replace else {**inst.meta, **meta}
             limit = self.svc.quotas.limit_for(s, inst.project_id, "metadata_items")
@@ -41,6 +46,7 @@ class Subresources:
     def delete_metadata(self, ctx: RequestContext, sid: str, key: str) -> None:
         with self.svc.session() as s:
             inst = self.svc.servers.find(s, ctx, sid, f"{P}:servers:update")
+            s.refresh(inst, with_for_update=True)
             self.svc.actions.check_lock(ctx, inst)
             if key not in inst.meta:
                 raise errors.NotFound("Metadata item was not found")
@@ -53,6 +59,7 @@ class Subresources:
                 raise errors.BadRequest(f"Invalid tag {tag!r}")
         with self.svc.session() as s:
             inst = self.svc.servers.find(s, ctx, sid, f"{P}:servers:update")
+            s.refresh(inst, with_for_update=True)
             new = list(dict.fromkeys(tags if replace else [*inst.tags, *tags]))
             if len(new) > 50:
                 raise errors.BadRequest("The number of tags exceeded the per-server limit 50")
@@ -63,6 +70,7 @@ class Subresources:
     def delete_tag(self, ctx: RequestContext, sid: str, tag: str | None) -> None:
         with self.svc.session() as s:
             inst = self.svc.servers.find(s, ctx, sid, f"{P}:servers:update")
+            s.refresh(inst, with_for_update=True)
             if tag is not None and tag not in inst.tags:
                 raise errors.NotFound(f"Tag {tag} could not be found.")
             inst.tags = [t for t in inst.tags if tag is not None and t != tag]

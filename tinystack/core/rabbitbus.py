@@ -6,9 +6,13 @@ exclusive queue of its own bound to the topic; a shared one (``group``) consumes
 message reaches one of them. Shared queues are dropped by the broker after an hour without consumers (a cloud
 that was removed); what they held the agents report again on their periodic resyncs.
 
-Messages are persistent JSON, acknowledged after the handler returns. A handler that fails has its message
-put back once (another consumer of the group may take it); a second failure is logged and the message
+Messages are persistent JSON with a unique ``message_id``, acknowledged after the handler returns. A handler that
+fails has its message put back once (another consumer of the group may take it); a second failure is logged and the message
 dropped, since the reconcilers resync on a timer and a poison message must not loop forever.
+
+``TINYSTACK_TRACE_STATUS=<file>`` (tests only) appends one JSON line per ``status.*`` message this process handled,
+with its ``message_id``: the race test (tests/e2e/test_api_race.py) checks that no report was handled twice, in
+one process or across several.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import uuid
 from typing import Any
 
 import aio_pika
@@ -34,6 +40,7 @@ log = logging.getLogger(__name__)
 EXCHANGE = "tinystack"
 # Milliseconds a shared queue lives on without a consumer.
 SHARED_QUEUE_EXPIRES = 3600 * 1000
+TRACE_ENV = "TINYSTACK_TRACE_STATUS"
 
 
 def shared_queue(exchange: str, topic: str, group: str) -> str:
@@ -51,6 +58,7 @@ class RabbitBus:
         self._exchange: AbstractRobustExchange | None = None
         self._pending: list[tuple[str, Handler, str | None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._trace = os.environ.get(TRACE_ENV) or None
 
     async def connect(self) -> None:
         self._connection = await aio_pika.connect_robust(self.url)
@@ -68,7 +76,8 @@ class RabbitBus:
             raise RuntimeError("RabbitBus.publish before connect()")
         body = json.dumps(message, separators=(",", ":"), default=str).encode()
         await self._exchange.publish(
-            aio_pika.Message(body, content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            aio_pika.Message(body, content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                             message_id=uuid.uuid4().hex),
             routing_key=topic)
 
     def subscribe(self, topic: str, handler: Handler, *, group: str | None = None) -> None:
@@ -105,8 +114,18 @@ class RabbitBus:
                 await msg.reject(requeue=False)
                 return
             await msg.ack()
+            if self._trace and topic.startswith("status."):
+                self._record(topic, msg)
 
         await queue.consume(on_message)
+
+    def _record(self, topic: str, msg: AbstractIncomingMessage) -> None:
+        body = json.loads(msg.body)
+        line = {"message_id": msg.message_id, "topic": topic, "type": body.get("type"), "id": body.get("id"),
+                "host": body.get("host"), "observed_generation": body.get("observed_generation")}
+        assert self._trace is not None
+        with open(self._trace, "a") as f:
+            f.write(json.dumps(line) + "\n")
 
     async def drain(self) -> None:
         await asyncio.gather(*list(self._tasks), return_exceptions=True)

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, inspect, select, update
+from sqlalchemy.orm import Session, attributes
 
 from tinystack.core import errors
 from tinystack.network.models import StandardAttrs, Tag, utcnow
@@ -40,9 +40,23 @@ def iso(value: datetime | None) -> str | None:
 
 
 def touch(row: StandardAttrs) -> None:
-    """A resource changed: bump its revision number and updated_at, as Neutron does on every update."""
-    row.revision_number = (row.revision_number or 0) + 1
+    """A resource changed: bump its revision number and updated_at, as Neutron does on every update.
+
+    The increment is done by the database (``revision_number + 1``), not on the copy this transaction read:
+    two API processes updating one resource at once must give it two revisions, not one (the second writer
+    waits for the first's row lock and adds to its number)."""
     row.updated_at = utcnow()
+    state = inspect(row)
+    s = state.session
+    if s is None or state.identity is None:  # not in the database yet: nobody else can be writing it
+        row.revision_number = (row.revision_number or 0) + 1
+        return
+    model = type(row)
+    where = [c == v for c, v in zip(inspect(model).primary_key, state.identity, strict=True)]
+    s.execute(update(model).where(*where).values(revision_number=model.revision_number + 1)
+              .execution_options(synchronize_session=False))
+    attributes.set_committed_value(
+        row, "revision_number", s.execute(select(model.revision_number).where(*where)).scalar_one())
 
 
 def standard(row: Any, tags: dict[str, list[str]]) -> dict[str, Any]:

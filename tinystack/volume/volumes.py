@@ -298,6 +298,10 @@ class Volumes:
         self.svc.enforce(ctx, "volume:update_volume_metadata" if change else "volume:get_volume_metadata")
         with self.svc.session() as s:
             vol = self.find(s, ctx, volume_id)
+            if change is not None:
+                # A change merges into what the row holds: read it under its lock (SQLite has one writer anyway),
+                # so that two API processes adding different keys at once cannot both write their own copy.
+                s.refresh(vol, with_for_update=True)
             meta = dict(vol.meta or {})
             if change is not None:
                 if vol.status == "maintenance":
