@@ -183,8 +183,15 @@ class NetworkService:
                 rows = [res.visible(self, s, ctx, i)[0] for i in ids]
                 return {plural: res.render(self, s, ctx, rows)}
         attrs = resource_body(body, res.singular)
-        ident = self.write(lambda s, changes: res.create(self, s, ctx, dict(attrs), changes))
-        return {res.singular: self.show(ctx, plural, ident)}
+
+        def do(s: Session, changes: Changes) -> dict[str, Any]:
+            ident = res.create(self, s, ctx, dict(attrs), changes)
+            s.flush()
+            # Rendered as written: an agent's report committed right after (a floating IP ACTIVE) is not this
+            # request's answer, as in Neutron.
+            return res.render(self, s, ctx, [self.find(s, ctx, plural, ident)])[0]  # type: ignore[no-any-return]
+
+        return {res.singular: self.write(do)}
 
     def update(self, ctx: RequestContext, plural: str, ident: str, body: Any) -> dict[str, Any]:
         res = self.resource(plural)
