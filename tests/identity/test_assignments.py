@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 from tests.livecloud import LiveCloud
 from tinystack.core import errors
 from tinystack.core.db import Base, Database, new_id
-from tinystack.identity import assignments, roles
+from tinystack.identity import assignment_listing, assignments, roles
 from tinystack.identity.api.assignments import render_assignment
-from tinystack.identity.assignments import Entry, Grant, Query
+from tinystack.identity.assignment_listing import Entry, Query
+from tinystack.identity.assignments import Grant
 from tinystack.identity.models import TABLES, Domain, Group, Membership, Project, User
 from tinystack.identity.tokens import TokenService
 
@@ -84,7 +85,7 @@ def _populate(s: Session) -> World:
 def test_effective_expansion_on_a_project(db: Database) -> None:
     with db.session() as s:
         w = _populate(s)
-        found = assignments.list_assignments(s, Query(user_id=w["U"], project_id=w["P"], effective=True))
+        found = assignment_listing.list_assignments(s, Query(user_id=w["U"], project_id=w["P"], effective=True))
         by_role = {(e.role_id, e.prior_role_id, e.via_group, e.via_domain, e.via_project) for e in found}
         assert by_role == {
             (w["r1"], None, None, None, None),
@@ -94,7 +95,7 @@ def test_effective_expansion_on_a_project(db: Database) -> None:
             (w["r3"], w["dr"], None, None, None),
         }
         assert all(e.user_id == w["U"] and e.project_id == w["P"] and e.group_id is None for e in found)
-        child = assignments.list_assignments(s, Query(user_id=w["U"], project_id=w["C"], effective=True))
+        child = assignment_listing.list_assignments(s, Query(user_id=w["U"], project_id=w["C"], effective=True))
         assert {(e.role_id, e.via_project, e.via_domain) for e in child} == {(w["r4"], None, w["D"]),
                                                                            (w["r5"], w["P"], None)}
         assert all(e.inherited for e in child)
@@ -106,17 +107,17 @@ def test_effective_listing_agrees_with_token_roles(db: Database) -> None:
         for user in ("U", "V"):
             for kind, target in (("project", "P"), ("project", "C"), ("project", "Q"), ("domain", "D")):
                 q = Query(user_id=w[user], effective=True, **{f"{kind}_id": w[target]})  # type: ignore[arg-type]
-                listed = {e.role_id for e in assignments.list_assignments(s, q)}
+                listed = {e.role_id for e in assignment_listing.list_assignments(s, q)}
                 token = {r.id for r in roles.effective_roles(s, w[user], kind, w[target])}
                 assert listed == token, (user, kind, target)
-        system = assignments.list_assignments(s, Query(user_id=w["V"], system=True, effective=True))
+        system = assignment_listing.list_assignments(s, Query(user_id=w["V"], system=True, effective=True))
         assert {e.role_id for e in system} == {r.id for r in roles.effective_roles(s, w["V"], "system", None)}
 
 
 def test_effective_without_filters_expands_groups_and_inheritance(db: Database) -> None:
     with db.session() as s:
         w = _populate(s)
-        found = assignments.list_assignments(s, Query(effective=True))
+        found = assignment_listing.list_assignments(s, Query(effective=True))
         assert not any(e.group_id for e in found)
         assert not any(e.system for e in found)  # as in Keystone, effective mode lists no system grants
         inherited_r4 = {e.project_id for e in found if e.role_id == w["r4"]}
@@ -129,20 +130,20 @@ def test_effective_without_filters_expands_groups_and_inheritance(db: Database) 
 def test_direct_listing_filters(db: Database) -> None:
     with db.session() as s:
         w = _populate(s)
-        everything = assignments.list_assignments(s, Query())
+        everything = assignment_listing.list_assignments(s, Query())
         assert len(everything) == 7
         assert [e.user_id for e in everything if e.system] == [w["V"]]
-        inherited = assignments.list_assignments(s, Query(inherited=True, user_id=w["U"]))
+        inherited = assignment_listing.list_assignments(s, Query(inherited=True, user_id=w["U"]))
         assert {e.role_id for e in inherited} == {w["r4"], w["r5"]}
-        groups = assignments.list_assignments(s, Query(group_id=w["G"]))
+        groups = assignment_listing.list_assignments(s, Query(group_id=w["G"]))
         assert [(e.group_id, e.role_id) for e in groups] == [(w["G"], w["r3"])]
-        on_domain = assignments.list_assignments(s, Query(domain_id=w["D"]))
+        on_domain = assignment_listing.list_assignments(s, Query(domain_id=w["D"]))
         assert {e.role_id for e in on_domain} == {w["r4"], w["r6"]}
-        system = assignments.list_assignments(s, Query(system=True))
+        system = assignment_listing.list_assignments(s, Query(system=True))
         assert [e.role_id for e in system] == [w["r6"]]
-        by_role = assignments.list_assignments(s, Query(role_id=w["r1"]))
+        by_role = assignment_listing.list_assignments(s, Query(role_id=w["r1"]))
         assert [(e.user_id, e.project_id) for e in by_role] == [(w["U"], w["P"])]
-        tree = assignments.list_assignments(s, Query(project_id=w["P"], include_subtree=True, effective=True,
+        tree = assignment_listing.list_assignments(s, Query(project_id=w["P"], include_subtree=True, effective=True,
                                                      user_id=w["U"]))
         assert {e.project_id for e in tree} == {w["P"], w["C"]}
 
@@ -152,7 +153,7 @@ def test_implied_cycles_terminate(db: Database) -> None:
         w = _world(s)
         assignments.add_implied(s, w["r2"], w["r1"])  # r1 -> r2 -> r1
         _grant(s, "user", w["U"], "project", w["P"], w["r1"])
-        found = assignments.list_assignments(s, Query(user_id=w["U"], effective=True))
+        found = assignment_listing.list_assignments(s, Query(user_id=w["U"], effective=True))
         assert sorted(e.role_id for e in found) == sorted([w["r1"], w["r2"], w["r1"]])
         assert {r.id for r in roles.effective_roles(s, w["U"], "project", w["P"])} == {w["r1"], w["r2"]}
 
@@ -183,7 +184,7 @@ def test_role_and_implication_rules(db: Database) -> None:
         assignments.delete_role(s, locked.id)
         _grant(s, "user", w["U"], "project", w["P"], w["r1"])
         assignments.delete_role(s, w["r1"])
-        assert assignments.list_assignments(s, Query(user_id=w["U"])) == []
+        assert assignment_listing.list_assignments(s, Query(user_id=w["U"])) == []
         assert assignments.implied_by(s, w["r2"])[1] == []
         assert [p.id for p, _ in assignments.inference_rules(s)] == [w["dr"]]
 

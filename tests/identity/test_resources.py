@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from tests.livecloud import LiveCloud
 from tinystack.core import errors
 from tinystack.core.db import Base, Database
-from tinystack.identity import resources
+from tinystack.identity import resources, users
 from tinystack.identity.models import TABLES, Assignment, Domain, Membership, Project, Role, User
 from tinystack.identity.tokens import TokenService
 
@@ -80,9 +80,9 @@ def test_domain_delete_takes_its_contents(db: Database) -> None:
         d = resources.create_domain(s, {"name": "d"})
         p = resources.create_project(s, {"name": "p"}, d.id)
         resources.create_project(s, {"name": "c", "parent_id": p.id}, d.id)
-        u = resources.create_user(s, {"name": "u"}, d.id, None)
-        g = resources.create_group(s, {"name": "g"}, d.id)
-        resources.add_member(s, g.id, u.id)
+        u = users.create_user(s, {"name": "u"}, d.id, None)
+        g = users.create_group(s, {"name": "g"}, d.id)
+        users.add_member(s, g.id, u.id)
         s.add(Role(id="r", name="r", domain_id=d.id))
         s.flush()
         s.add(Assignment(type="UserProject", actor_id=u.id, target_id=p.id, role_id="r"))

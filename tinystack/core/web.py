@@ -1,36 +1,58 @@
-"""The HTTP layer every API shares: routing as data, JSON in and out, request ids, token checking,
-microversions and the one place where errors become each API's own fault format."""
+"""The HTTP layer every API shares: routing as data, request ids, token checking, microversions and the one place
+where errors become each API's own fault format. JSON in and out (``jsonio``), the fault formats (``faults``) and
+serving (``serving``) have modules of their own; their names are importable from here as well."""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
-import jsonschema
 from aiohttp import web
-from aiohttp.http_exceptions import LineTooLong
-from aiohttp.web_protocol import RequestHandler
-from aiohttp.web_request import BaseRequest
 
 from tinystack.core import errors, log
 from tinystack.core.auth import RequestContext, TokenValidator
+from tinystack.core.faults import (
+    FAULT,
+    FaultRenderer,
+    from_http_exception,
+    keystone_fault,
+    neutron_fault,
+    nova_fault,
+    placement_fault,
+    plain_fault,
+)
+from tinystack.core.jsonio import (
+    INT64_MAX,
+    INT64_MIN,
+    MAX_JSON_BODY,
+    MAX_JSON_DEPTH,
+    check_json,
+    dumps,
+    json_response,
+    parse_json,
+    read_json,
+    validate,
+)
+from tinystack.core.serving import MAX_FIELD_SIZE, MAX_LINE_SIZE, ServiceRunner
+
+__all__ = [
+    "CTX", "FAULT", "INT64_MAX", "INT64_MIN", "MAX_FIELD_SIZE", "MAX_JSON_BODY", "MAX_JSON_DEPTH", "MAX_LINE_SIZE",
+    "REQUEST_ID", "VERSION", "FaultRenderer", "Handler", "Microversions", "Route", "ServiceApp", "ServiceRunner",
+    "Version", "check_json", "ctx", "dumps", "empty", "json_response", "keystone_fault", "neutron_fault", "nova_fault",
+    "paginate", "parse_json", "placement_fault", "plain_fault", "query_bool", "query_int", "read_json", "validate",
+    "version",
+]
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-FaultRenderer = Callable[[errors.TinyError, str], web.Response]
-
-MAX_JSON_BODY = 1024 * 1024
 
 CTX = web.RequestKey("ctx", RequestContext)
 REQUEST_ID = web.RequestKey("request_id", str)
-FAULT: web.AppKey[FaultRenderer] = web.AppKey("fault")
 
 
 @dataclass(frozen=True)
@@ -43,118 +65,8 @@ class Route:
     public: bool = False
 
 
-def dumps(data: Any) -> str:
-    return json.dumps(data, separators=(",", ":"), default=str)
-
-
-def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
-    return web.Response(text=dumps(data), status=status, content_type="application/json", headers=headers)
-
-
 def empty(status: int = 204, headers: Mapping[str, str] | None = None) -> web.Response:
     return web.Response(status=status, headers=headers)
-
-
-async def read_json(request: web.Request, schema: Mapping[str, Any] | None = None) -> Any:
-    """The request body as JSON, checked against ``schema``; size-limited, never partly trusted."""
-    length = request.content_length
-    if length is not None and length > MAX_JSON_BODY:
-        raise errors.PayloadTooLarge("Request is too large.")
-    raw = await request.content.read(MAX_JSON_BODY + 1)
-    if len(raw) > MAX_JSON_BODY:
-        raise errors.PayloadTooLarge("Request is too large.")
-    body = parse_json(raw)
-    if schema is not None:
-        validate(body, schema)
-    return body
-
-
-# Limits on what a request body may hold, so that whatever it holds can be stored, encoded and compared
-# everywhere after it without surprises: every database column type the services use takes a signed 64-bit
-# integer, UTF-8 text without NUL (PostgreSQL refuses NUL), and no body is legitimately nested deeper than a
-# handful of levels.
-MAX_JSON_DEPTH = 64
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-
-
-def parse_json(raw: bytes | str) -> Any:
-    """Strict JSON: RFC 8259 numbers only (no NaN/Infinity), integers within int64, finite floats, strings
-    that are valid Unicode without NUL, and at most ``MAX_JSON_DEPTH`` levels of nesting.
-
-    Every violation is a ``BadRequest``: these rules hold for every API, so they live here once rather than
-    in every schema (JSON Schema cannot express most of them anyway)."""
-    if not raw.strip():
-        raise errors.BadRequest("The request body is empty; a JSON document is required.")
-    try:
-        body = json.loads(raw, parse_constant=_reject_constant, parse_int=_int64, parse_float=_finite_float)
-    except RecursionError:
-        # The C decoder recurses once per level; a document deep enough to exhaust the stack is hostile.
-        raise errors.BadRequest(f"Malformed request body: nested deeper than {MAX_JSON_DEPTH} levels.") from None
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise errors.BadRequest(f"Malformed request body: {exc}") from None
-    check_json(body)
-    return body
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _int64(text: str) -> int:
-    value = int(text)
-    if not INT64_MIN <= value <= INT64_MAX:
-        raise ValueError(f"integer {text[:30]}{'...' if len(text) > 30 else ''} is out of range")
-    return value
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError(f"number {text[:30]} is out of range")
-    return value
-
-
-def check_json(doc: Any) -> None:
-    """Walk a decoded document without recursion: bounded depth, and strings (keys too) that are valid
-    Unicode without NUL. A lone surrogate such as ``"\\ud800"`` decodes fine but cannot be encoded."""
-    stack: list[tuple[Any, int]] = [(doc, 0)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, str):
-            _check_text(value)
-        elif isinstance(value, dict | list):
-            if depth >= MAX_JSON_DEPTH:
-                raise errors.BadRequest(f"Malformed request body: nested deeper than {MAX_JSON_DEPTH} levels.")
-            if isinstance(value, dict):
-                for key, item in value.items():
-                    _check_text(key)
-                    stack.append((item, depth + 1))
-            else:
-                stack.extend((item, depth + 1) for item in value)
-
-
-def _check_text(text: str) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise errors.BadRequest("Malformed request body: a string holds a lone UTF-16 surrogate.") from None
-    if "\x00" in text:
-        raise errors.BadRequest("Malformed request body: a string holds a NUL character.")
-
-
-@lru_cache(maxsize=512)
-def _validator(schema_json: str) -> jsonschema.protocols.Validator:
-    schema = json.loads(schema_json)
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    return cls(schema, format_checker=cls.FORMAT_CHECKER)
-
-
-def validate(body: Any, schema: Mapping[str, Any]) -> None:
-    error = jsonschema.exceptions.best_match(_validator(json.dumps(schema, sort_keys=True)).iter_errors(body))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path)
-        prefix = f"Invalid input for field '{where}'" if where else "Invalid input"
-        raise errors.BadRequest(f"{prefix}: {error.message}")
 
 
 def ctx(request: web.Request) -> RequestContext:
@@ -265,51 +177,6 @@ def version(request: web.Request) -> Version:
     return request[VERSION]
 
 
-# --- fault formats -----------------------------------------------------------------------------
-
-
-def keystone_fault(err: errors.TinyError, _request_id: str) -> web.Response:
-    return json_response({"error": {"code": err.status, "title": err.title, "message": err.message}}, err.status)
-
-
-_NOVA_KEYS = {400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "itemNotFound", 405: "badMethod",
-              406: "notAcceptable", 409: "conflictingRequest", 413: "overLimit", 415: "badMediaType",
-              501: "notImplemented", 503: "serviceUnavailable"}
-
-
-def nova_fault(err: errors.TinyError, _request_id: str) -> web.Response:
-    """Nova's and Cinder's ``{"itemNotFound": {"code": 404, "message": ...}}``."""
-    key = "overLimit" if isinstance(err, errors.OverQuota) else _NOVA_KEYS.get(err.status, "computeFault")
-    return json_response({key: {"code": err.status, "message": err.message}}, err.status)
-
-
-def neutron_fault(err: errors.TinyError, _request_id: str) -> web.Response:
-    kind = err.details.get("type") or type(err).__name__
-    return json_response({"NeutronError": {"type": kind, "message": err.message, "detail": ""}}, err.status)
-
-
-def placement_fault(err: errors.TinyError, request_id: str) -> web.Response:
-    body = {"status": err.status, "title": err.title, "detail": err.message, "request_id": request_id}
-    if "code" in err.details:
-        body["code"] = err.details["code"]
-    return json_response({"errors": [body]}, err.status)
-
-
-def plain_fault(err: errors.TinyError, _request_id: str) -> web.Response:
-    """Glance and Swift answer errors with a short text body."""
-    return web.Response(text=f"{err.status} {err.title}\n\n{err.message}\n", status=err.status, content_type="text/plain")
-
-
-_AIOHTTP_STATUS = {404: errors.NotFound, 405: errors.MethodNotAllowed, 413: errors.PayloadTooLarge}
-
-
-def _from_http_exception(exc: web.HTTPException) -> errors.TinyError:
-    cls = _AIOHTTP_STATUS.get(exc.status, errors.BadRequest if exc.status < 500 else errors.TinyError)
-    err = cls(exc.reason if exc.status != 404 else "The resource could not be found.")
-    err.status = exc.status
-    return err
-
-
 # --- the application ---------------------------------------------------------------------------
 
 
@@ -367,7 +234,7 @@ class ServiceApp:
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            response = self.fault(_from_http_exception(exc), rid)
+            response = self.fault(from_http_exception(exc), rid)
         except Exception:
             logger.exception("%s %s: unhandled error", request.method, request.path)
             response = self.fault(errors.TinyError("An unexpected error prevented the server from fulfilling your request."), rid)
@@ -401,68 +268,3 @@ def _lifecycle(fn: Callable[[], Awaitable[None]]) -> Callable[[web.Application],
         await fn()
 
     return hook
-
-
-# --- serving -----------------------------------------------------------------------------------
-
-# aiohttp's own limits on the request line and on each header line, stated here because they are part of
-# what the APIs promise: anything longer is a 400 in the API's fault format (ServiceRunner), never a crash.
-MAX_LINE_SIZE = 8190
-MAX_FIELD_SIZE = 8190
-
-
-class ServiceRunner(web.AppRunner):
-    """An ``AppRunner`` for a ``ServiceApp``: the header limits set, and the errors aiohttp answers itself,
-    before any middleware runs (request line or header too long, malformed HTTP), rendered in the API's own
-    fault format with a request id instead of aiohttp's plain text."""
-
-    def __init__(self, app: web.Application) -> None:
-        super().__init__(app, access_log=None, handle_signals=False, max_line_size=MAX_LINE_SIZE,
-                         max_field_size=MAX_FIELD_SIZE)
-
-    async def _make_server(self) -> web.Server:
-        server = await super()._make_server()
-        fault = self.app.get(FAULT)
-        if fault is not None:
-            # aiohttp builds its Server privately and the Server picks the protocol class, which renders these
-            # errors; re-classing the one instance is the narrowest hook it leaves.
-            server.__class__ = _FaultServer
-            server.fault = fault  # type: ignore[attr-defined]
-        return server
-
-
-class _FaultServer(web.Server):
-    fault: FaultRenderer
-
-    def __call__(self) -> RequestHandler:
-        return _FaultRequestHandler(self, loop=self._loop, **self._kwargs)
-
-
-class _FaultRequestHandler(RequestHandler):
-    def handle_error(self, request: BaseRequest, status: int = 500, exc: BaseException | None = None,
-                     message: str | None = None) -> web.StreamResponse:
-        if request.writer.output_size > 0:
-            raise ConnectionError("a response was already being sent")  # as aiohttp: the connection is broken
-        rid = f"req-{uuid.uuid4()}"
-        if status >= 500:
-            logger.error("[%s] error handling a request from %s", rid, request.remote, exc_info=exc)
-        else:
-            # A client's malformed HTTP is the client's problem: worth a line, not a traceback.
-            logger.info("[%s] bad HTTP request from %s: %s", rid, request.remote, exc)
-        assert isinstance(self._manager, _FaultServer)
-        out = self._manager.fault(_low_level_error(status, exc), rid)
-        out.headers["x-openstack-request-id"] = rid
-        out.force_close()  # the parser's state after such an error is unknown
-        return out
-
-
-def _low_level_error(status: int, exc: BaseException | None) -> errors.TinyError:
-    if isinstance(exc, LineTooLong):
-        err: errors.TinyError = errors.BadRequest(
-            f"The request line or a header field is longer than {MAX_LINE_SIZE} bytes.")
-    elif status < 500:
-        err = errors.BadRequest("The request is not valid HTTP.")
-    else:
-        err = errors.TinyError("An unexpected error prevented the server from fulfilling your request.")
-    err.status = status
-    return err

@@ -1,88 +1,31 @@
-"""Keystone's rules for domains, projects, users and groups: functions over a Session that raise
-tinystack.core.errors and never see HTTP. Token revocations are recorded only after every check passed."""
+"""Keystone's rules for domains and projects (with tags); users and groups are in ``users.py``. Functions over a
+Session that raise tinystack.core.errors and never see HTTP. Token revocations are recorded only after every check
+passed."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Select, delete, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from tinystack.core import errors
 from tinystack.core.db import new_id
 from tinystack.identity import roles
-from tinystack.identity.lookup import get_or_404
 from tinystack.identity.models import ApplicationCredential as AppCred
-from tinystack.identity.models import Assignment, Credential, Domain, Group, ImpliedRole, Membership, Project, Role, User
+from tinystack.identity.models import Assignment, Credential, Domain, Group, ImpliedRole, Project, Role, User
+from tinystack.identity.resource_common import extra, flush, get_domain, get_project, get_user, match, merged_options
 from tinystack.identity.tokens import TokenService
+from tinystack.identity.users import purge_groups, purge_users
 
 DEFAULT_DOMAIN = "default"
 MAX_PROJECT_DEPTH = 5  # Keystone's max_project_tree_depth
-USER_ASSIGNMENTS = ("UserProject", "UserDomain", "UserSystem")
-GROUP_ASSIGNMENTS = ("GroupProject", "GroupDomain", "GroupSystem")
 TAG_FILTERS = ("tags", "tags-any", "not-tags", "not-tags-any")
 
 _DOMAIN_FIELDS = frozenset({"name", "description", "enabled", "tags", "options", "explicit_domain_id"})
 _PROJECT_FIELDS = frozenset({"name", "description", "enabled", "tags", "options", "domain_id", "parent_id", "is_domain"})
-_USER_FIELDS = frozenset({"name", "domain_id", "default_project_id", "description", "enabled", "password", "options",
-                          "federated", "password_expires_at"})
-_GROUP_FIELDS = frozenset({"name", "domain_id", "description"})
-
-
-def get_domain(s: Session, domain_id: str) -> Domain:
-    return cast(Domain, get_or_404(s, Domain, domain_id, "domain"))
-
-
-def get_project(s: Session, project_id: str) -> Project:
-    return cast(Project, get_or_404(s, Project, project_id, "project"))
-
-
-def get_user(s: Session, user_id: str) -> User:
-    return cast(User, get_or_404(s, User, user_id, "user"))
-
-
-def get_group(s: Session, group_id: str) -> Group:
-    return cast(Group, get_or_404(s, Group, group_id, "group"))
-
-
-def _extra(body: Mapping[str, Any], fields: frozenset[str], current: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Unknown attributes, kept like Keystone's ``extra``; ``id`` and ``links`` are never stored."""
-    new = {k: v for k, v in body.items() if k not in fields and k not in ("id", "links")}
-    return {**(current or {}), **new}
-
-
-def _options(current: Mapping[str, Any], new: Mapping[str, Any] | None) -> dict[str, Any]:
-    out = dict(current)
-    for key, value in (new or {}).items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = value
-    return out
-
-
-def _match(q: Select[Any], *pairs: tuple[Any, Any]) -> Select[Any]:
-    """``q`` narrowed by ``column == value`` for every pair whose value is given."""
-    for column, value in pairs:
-        if value is not None:
-            q = q.where(column.is_(value) if isinstance(value, bool) else column == value)
-    return q
-
-
-def _flush(s: Session, conflict: str) -> None:
-    """Flush now so a unique constraint lost to a concurrent writer is a 409, not a 500 at commit."""
-    try:
-        s.flush()
-    except IntegrityError:
-        raise errors.Conflict(conflict) from None
-
-
-def _duplicate(kind: str, name: str, domain_id: str) -> str:
-    return f"Conflict occurred attempting to store {kind} - Duplicate entry found with name {name} at domain ID {domain_id}."
 
 
 def _project_conflict(name: str, project_id: str) -> str:
@@ -131,9 +74,9 @@ def create_domain(s: Session, body: Mapping[str, Any]) -> Domain:
         raise errors.Conflict(_domain_conflict(name))
     domain = Domain(id=domain_id, name=name, description=body.get("description") or "",
                     enabled=body.get("enabled", True), tags=list(body.get("tags", [])),
-                    extra=_extra(body, _DOMAIN_FIELDS))
+                    extra=extra(body, _DOMAIN_FIELDS))
     s.add(domain)
-    _flush(s, _domain_conflict(name))
+    flush(s, _domain_conflict(name))
     return domain
 
 
@@ -152,8 +95,8 @@ def update_domain(s: Session, tokens: TokenService, domain_id: str, body: Mappin
     disabling = domain.enabled and body.get("enabled") is False
     if "enabled" in body:
         domain.enabled = body["enabled"]
-    domain.extra = _extra(body, _DOMAIN_FIELDS | {"domain_id", "parent_id", "is_domain"}, domain.extra)
-    _flush(s, _domain_conflict(domain.name))
+    domain.extra = extra(body, _DOMAIN_FIELDS | {"domain_id", "parent_id", "is_domain"}, domain.extra)
+    flush(s, _domain_conflict(domain.name))
     if disabling:
         tokens.revoke(s, domain_id=domain.id)
     return domain
@@ -165,8 +108,8 @@ def delete_domain(s: Session, domain_id: str) -> None:
     if domain.enabled:
         raise errors.Forbidden("Cannot delete a domain that is enabled, please disable it first.")
     _purge_projects(s, list(s.scalars(select(Project.id).where(Project.domain_id == domain_id))))
-    _purge_users(s, list(s.scalars(select(User.id).where(User.domain_id == domain_id))))
-    _purge_groups(s, list(s.scalars(select(Group.id).where(Group.domain_id == domain_id))))
+    purge_users(s, list(s.scalars(select(User.id).where(User.domain_id == domain_id))))
+    purge_groups(s, list(s.scalars(select(Group.id).where(Group.domain_id == domain_id))))
     role_ids = list(s.scalars(select(Role.id).where(Role.domain_id == domain_id)))
     if role_ids:
         s.execute(delete(Assignment).where(Assignment.role_id.in_(role_ids)))
@@ -179,7 +122,7 @@ def delete_domain(s: Session, domain_id: str) -> None:
 
 
 def list_domains(s: Session, name: str | None = None, enabled: bool | None = None) -> list[Domain]:
-    q = _match(select(Domain), (Domain.name, name), (Domain.enabled, enabled))
+    q = match(select(Domain), (Domain.name, name), (Domain.enabled, enabled))
     return list(s.scalars(q.order_by(Domain.name, Domain.id)))
 
 
@@ -216,10 +159,10 @@ def create_project(s: Session, body: Mapping[str, Any], default_domain: str) -> 
         raise errors.Conflict(_project_conflict(name, project_id))
     project = Project(id=project_id, name=name, domain_id=domain_id, parent_id=parent.id if parent else None,
                       description=body.get("description") or "", enabled=body.get("enabled", True),
-                      tags=list(body.get("tags", [])), options=_options({}, body.get("options")),
-                      extra=_extra(body, _PROJECT_FIELDS))
+                      tags=list(body.get("tags", [])), options=merged_options({}, body.get("options")),
+                      extra=extra(body, _PROJECT_FIELDS))
     s.add(project)
-    _flush(s, _project_conflict(name, project_id))
+    flush(s, _project_conflict(name, project_id))
     return project
 
 
@@ -251,10 +194,10 @@ def update_project(s: Session, tokens: TokenService, project_id: str, body: Mapp
     if "tags" in body:
         project.tags = list(body["tags"])
     if "options" in body:
-        project.options = _options(project.options, body["options"])
+        project.options = merged_options(project.options, body["options"])
     project.enabled = enabled
-    project.extra = _extra(body, _PROJECT_FIELDS, project.extra)
-    _flush(s, _project_conflict(project.name, project.id))
+    project.extra = extra(body, _PROJECT_FIELDS, project.extra)
+    flush(s, _project_conflict(project.name, project.id))
     if disabling:
         tokens.revoke(s, project_id=project.id)
     return project
@@ -287,7 +230,7 @@ def list_projects(s: Session, *, name: str | None = None, domain_id: str | None 
                   parent_id: str | None = None, ids: Iterable[str] | None = None,
                   tags: Mapping[str, list[str]] | None = None) -> list[Project]:
     """Projects matching every given filter; ``parent_id`` may name a domain (its top-level projects)."""
-    q = _match(select(Project), (Project.name, name), (Project.domain_id, domain_id), (Project.enabled, enabled))
+    q = match(select(Project), (Project.name, name), (Project.domain_id, domain_id), (Project.enabled, enabled))
     if parent_id is not None:
         q = q.where(or_(Project.parent_id == parent_id, Project.parent_id.is_(None) & (Project.domain_id == parent_id)))
     if ids is not None:
@@ -346,191 +289,7 @@ def _purge_projects(s: Session, ids: list[str]) -> None:
     s.execute(delete(Project).where(Project.id.in_(ids)))
 
 
-# --- users ---------------------------------------------------------------------------------------
-
-
-def _default_project(s: Session, project_id: str | None) -> None:
-    # Keystone accepts a default project that does not exist, but never a domain.
-    if project_id and s.get(Project, project_id) is None and s.get(Domain, project_id) is not None:
-        raise errors.BadRequest(f"User's default project ID cannot be a domain ID: {project_id}")
-
-
-def create_user(s: Session, body: Mapping[str, Any], domain_id: str, password_hash: str | None) -> User:
-    name = body["name"].strip()
-    get_domain(s, domain_id)
-    if body.get("federated"):
-        raise errors.NotImplementedYet("Federated users are not supported.")
-    _default_project(s, body.get("default_project_id"))
-    if s.scalar(select(User.id).where(User.domain_id == domain_id, User.name == name)):
-        raise errors.Conflict(_duplicate("user", name, domain_id))
-    user = User(id=new_id(), name=name, domain_id=domain_id, enabled=body.get("enabled", True),
-                password_hash=password_hash, password_changed_at=time.time() if password_hash else None,
-                default_project_id=body.get("default_project_id"), description=body.get("description") or "",
-                options=_options({}, body.get("options")), extra=_extra(body, _USER_FIELDS))
-    s.add(user)
-    _flush(s, _duplicate("user", name, domain_id))
-    return user
-
-
-def update_user(s: Session, tokens: TokenService, user_id: str, body: Mapping[str, Any],
-                password_hash: str | None = None) -> User:
-    """Apply a PATCH; ``password_hash`` is the already hashed ``body["password"]``."""
-    user = get_user(s, user_id)
-    if "domain_id" in body and body["domain_id"] != user.domain_id:
-        raise errors.BadRequest("Cannot change Domain ID")
-    if body.get("federated"):
-        raise errors.NotImplementedYet("Federated users are not supported.")
-    _default_project(s, body.get("default_project_id"))
-    if "name" in body:
-        name = body["name"].strip()
-        if s.scalar(select(User.id).where(User.domain_id == user.domain_id, User.name == name, User.id != user.id)):
-            raise errors.Conflict(_duplicate("user", name, user.domain_id))
-        user.name = name
-    revoke = (body.get("enabled") is False and user.enabled) or body.get("password") is not None
-    if "enabled" in body:
-        if body["enabled"] and not user.enabled:
-            user.failed_auth_count, user.failed_auth_at = 0, None
-        user.enabled = body["enabled"]
-    if "password" in body:
-        user.password_hash = password_hash
-        user.password_changed_at = time.time() if password_hash else None
-        user.failed_auth_count, user.failed_auth_at = 0, None
-    if "description" in body:
-        user.description = body["description"] or ""
-    if "default_project_id" in body:
-        user.default_project_id = body["default_project_id"]
-    if "options" in body:
-        user.options = _options(user.options, body["options"])
-    user.extra = _extra(body, _USER_FIELDS, user.extra)
-    _flush(s, _duplicate("user", user.name, user.domain_id))
-    if revoke:
-        tokens.revoke(s, user_id=user.id)
-    return user
-
-
-def change_password(s: Session, tokens: TokenService, user_id: str, checked_hash: str | None, new_hash: str) -> None:
-    """Self-service change; ``checked_hash`` is the hash the original password was verified against."""
-    user = s.get(User, user_id)
-    if user is None or user.password_hash != checked_hash:
-        raise errors.Unauthorized("Error when changing user password: Invalid user / password")
-    if user.options.get("lock_password"):
-        raise errors.BadRequest("You cannot change your password at this time due to password policy disallowing "
-                                "password changes. Please contact your administrator to reset your password.")
-    user.password_hash = new_hash
-    user.password_changed_at = time.time()
-    user.failed_auth_count, user.failed_auth_at = 0, None
-    tokens.revoke(s, user_id=user.id)
-
-
-def delete_user(s: Session, tokens: TokenService, user_id: str) -> None:
-    get_user(s, user_id)
-    _purge_users(s, [user_id])
-    tokens.revoke(s, user_id=user_id)
-
-
-def list_users(s: Session, *, name: str | None = None, domain_id: str | None = None, enabled: bool | None = None,
-               group_id: str | None = None) -> list[User]:
-    q = select(User)
-    if group_id is not None:
-        q = q.join(Membership, Membership.user_id == User.id).where(Membership.group_id == group_id)
-    q = _match(q, (User.name, name), (User.domain_id, domain_id), (User.enabled, enabled))
-    return list(s.scalars(q.order_by(User.name, User.id)))
-
-
 def user_projects(s: Session, user_id: str, **filters: Any) -> list[Project]:
     """Projects where the user has a role: directly, through a group, or inherited."""
     get_user(s, user_id)
     return list_projects(s, ids=roles.projects_with_roles(s, user_id), **filters)
-
-
-def _purge_users(s: Session, ids: list[str]) -> None:
-    if not ids:
-        return
-    s.execute(delete(Assignment).where(Assignment.actor_id.in_(ids), Assignment.type.in_(USER_ASSIGNMENTS)))
-    s.execute(delete(Membership).where(Membership.user_id.in_(ids)))
-    s.execute(delete(AppCred).where(AppCred.user_id.in_(ids)))
-    s.execute(delete(Credential).where(Credential.user_id.in_(ids)))
-    s.execute(delete(User).where(User.id.in_(ids)))
-
-
-# --- groups --------------------------------------------------------------------------------------
-
-
-def create_group(s: Session, body: Mapping[str, Any], domain_id: str) -> Group:
-    name = body["name"].strip()
-    get_domain(s, domain_id)
-    if s.scalar(select(Group.id).where(Group.domain_id == domain_id, Group.name == name)):
-        raise errors.Conflict(_duplicate("group", name, domain_id))
-    group = Group(id=new_id(), name=name, domain_id=domain_id, description=body.get("description") or "",
-                  extra=_extra(body, _GROUP_FIELDS))
-    s.add(group)
-    _flush(s, _duplicate("group", name, domain_id))
-    return group
-
-
-def update_group(s: Session, group_id: str, body: Mapping[str, Any]) -> Group:
-    group = get_group(s, group_id)
-    if "domain_id" in body and body["domain_id"] != group.domain_id:
-        raise errors.BadRequest("Cannot change Domain ID")
-    if "name" in body:
-        name = body["name"].strip()
-        if s.scalar(select(Group.id).where(Group.domain_id == group.domain_id, Group.name == name,
-                                           Group.id != group.id)):
-            raise errors.Conflict(_duplicate("group", name, group.domain_id))
-        group.name = name
-    if "description" in body:
-        group.description = body["description"] or ""
-    group.extra = _extra(body, _GROUP_FIELDS, group.extra)
-    _flush(s, _duplicate("group", group.name, group.domain_id))
-    return group
-
-
-def delete_group(s: Session, tokens: TokenService, group_id: str) -> None:
-    """Delete a group; as in Keystone, members' tokens are revoked when the group held any role."""
-    get_group(s, group_id)
-    members = list(s.scalars(select(Membership.user_id).where(Membership.group_id == group_id)))
-    had_roles = s.scalar(select(Assignment.role_id).where(Assignment.actor_id == group_id,
-                                                          Assignment.type.in_(GROUP_ASSIGNMENTS)).limit(1))
-    _purge_groups(s, [group_id])
-    if had_roles:
-        for user_id in members:
-            tokens.revoke(s, user_id=user_id)
-
-
-def list_groups(s: Session, *, name: str | None = None, domain_id: str | None = None,
-                user_id: str | None = None) -> list[Group]:
-    q = select(Group)
-    if user_id is not None:
-        q = q.join(Membership, Membership.group_id == Group.id).where(Membership.user_id == user_id)
-    q = _match(q, (Group.name, name), (Group.domain_id, domain_id))
-    return list(s.scalars(q.order_by(Group.name, Group.id)))
-
-
-def add_member(s: Session, group_id: str, user_id: str) -> None:
-    get_group(s, group_id)
-    get_user(s, user_id)
-    if s.get(Membership, (user_id, group_id)) is None:
-        s.add(Membership(user_id=user_id, group_id=group_id))
-
-
-def check_member(s: Session, group_id: str, user_id: str) -> Membership:
-    get_group(s, group_id)
-    get_user(s, user_id)
-    membership = s.get(Membership, (user_id, group_id))
-    if membership is None:
-        raise errors.NotFound(f"User '{user_id}' not found in group '{group_id}'")
-    return membership
-
-
-def remove_member(s: Session, tokens: TokenService, group_id: str, user_id: str) -> None:
-    """Remove a membership; as in Keystone, the user's tokens are revoked (they may carry the group's roles)."""
-    s.delete(check_member(s, group_id, user_id))
-    tokens.revoke(s, user_id=user_id)
-
-
-def _purge_groups(s: Session, ids: list[str]) -> None:
-    if not ids:
-        return
-    s.execute(delete(Assignment).where(Assignment.actor_id.in_(ids), Assignment.type.in_(GROUP_ASSIGNMENTS)))
-    s.execute(delete(Membership).where(Membership.group_id.in_(ids)))
-    s.execute(delete(Group).where(Group.id.in_(ids)))

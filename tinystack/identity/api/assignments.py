@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session
 
 from tinystack.core import errors
 from tinystack.core.web import Route, ctx, empty, json_response, read_json
+from tinystack.identity import assignment_listing, assignments, views
 from tinystack.identity import assignment_schemas as schemas
-from tinystack.identity import assignments, views
 from tinystack.identity.api.common import base_url
-from tinystack.identity.assignments import Entry, Grant, Names, Query
+from tinystack.identity.assignment_listing import Entry, Names, Query
+from tinystack.identity.assignments import Grant
 from tinystack.identity.models import Domain, Group, Project, Role, User
 from tinystack.identity.roles import SYSTEM
 from tinystack.identity.service import IdentityService
@@ -282,8 +283,8 @@ class AssignmentsAPI:
         q = self._query(request)
         base = base_url(request)
         with self.svc.read() as s:
-            found = assignments.list_assignments(s, q)
-            names = assignments.names_for(s, found) if _flag(request, "include_names") else None
+            found = assignment_listing.list_assignments(s, q)
+            names = assignment_listing.names_for(s, found) if _flag(request, "include_names") else None
         items = [render_assignment(base, e, names) for e in found]
         return json_response(views.collection(base, _self_link(request), "role_assignments", items))
 

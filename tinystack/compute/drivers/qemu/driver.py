@@ -11,18 +11,14 @@ only QEMUs in its own node namespace. Moving a guest hands its dir over: ``relea
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import os
-import re
 import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import aiohttp
 
 from tinystack.compute.drivers.base import (
     NOSTATE,
@@ -33,32 +29,28 @@ from tinystack.compute.drivers.base import (
     InstanceInfo,
     Spec,
 )
-from tinystack.compute.drivers.qemu import accel, disks, hostinfo, migration, process, qmp
+from tinystack.compute.drivers.qemu import accel, disks, hostinfo, process, qmp
 from tinystack.compute.drivers.qemu import volumes as qvol
-from tinystack.compute.drivers.qemu.console import ConsoleDrain
+from tinystack.compute.drivers.qemu.handover import Handover
 from tinystack.compute.drivers.qemu.imagecache import ImageCache
+from tinystack.compute.drivers.qemu.kvmwatch import KVM_FAULT
 from tinystack.compute.drivers.qemu.layout import InstanceDir
-from tinystack.core import host
+from tinystack.compute.drivers.qemu.snapshot import Snapshots
 from tinystack.core.svcauth import ServiceAuth
 
 log = logging.getLogger(__name__)
 
-# How long, and how often, a guest started under KVM is watched for a KVM internal error.
-KVM_WATCH_SECONDS = 30.0
-KVM_WATCH_INTERVAL = 0.5
-KVM_FAULT = ("the guest stopped with a KVM internal error: this host's KVM cannot run it "
-             "([compute] kvm = on; auto falls back to TCG)")
-_UUID = re.compile(r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$")
 
+class QemuDriver(Handover, Snapshots):
+    """The one class the agent sees (the driver boundary); its parts are the mixins it is made of: ``ownership``
+    (which host holds an instance, which QEMU is ours), ``kvmwatch``, ``power``, ``snapshot``, ``handover``."""
 
-class QemuDriver:
     def __init__(self, instances_path: Path, image_cache_dir: Path, auth: Callable[[], ServiceAuth], *,
                  netns: str | None, kvm: str = "auto", power_off_timeout: float = 10.0,
                  console_log_max_bytes: int = 1024 * 1024, tap_wait_timeout: float = 30.0,
                  image_cache_max_age: float = 86400.0, host: str = "", volume_detach_timeout: float = 30.0,
                  qemu: str = process.QEMU, kvm_probe_image: accel.ProbeImage | None = None) -> None:
         self.instances_path = instances_path
-        # The node this driver runs for; empty: the instances path is this driver's alone (no owner files).
         self.host = host
         self.images = ImageCache(image_cache_dir, auth, image_cache_max_age)
         self._auth = auth
@@ -70,60 +62,11 @@ class QemuDriver:
         self.console_log_max_bytes = console_log_max_bytes
         self.tap_wait_timeout = tap_wait_timeout
         self.volume_detach_timeout = volume_detach_timeout
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._drains: dict[str, ConsoleDrain] = {}
+        self._locks = {}
+        self._drains = {}
         self._host_info: HostInfo | None = None
         self._kvm: asyncio.Task[bool] | None = None
-        self._watches: dict[str, asyncio.Task[None]] = {}
-
-    def _dir(self, instance_id: str) -> InstanceDir:
-        if not _UUID.match(instance_id):
-            raise DriverError(f"invalid instance id {instance_id!r}", permanent=True)
-        return InstanceDir(self.instances_path / instance_id)
-
-    def _lock(self, instance_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(instance_id, asyncio.Lock())
-
-    # -- which host holds an instance, which QEMU is ours ---------------------------------------------
-
-    def _owner(self, idir: InstanceDir) -> str | None:
-        """The host holding the instance's files; a dir from before owner files goes to the first to ask."""
-        if not self.host:
-            return ""
-        try:
-            return idir.owner_file.read_text().strip()
-        except FileNotFoundError:
-            pass
-        if not idir.has_disks():
-            return None
-        with contextlib.suppress(FileExistsError):
-            fd = os.open(idir.owner_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            with os.fdopen(fd, "w") as f:
-                f.write(self.host)
-        return idir.owner_file.read_text().strip()
-
-    def _mine(self, idir: InstanceDir) -> bool:
-        return self._owner(idir) == (self.host or "")
-
-    def _set_owner(self, idir: InstanceDir, host: str) -> None:
-        if self.host:
-            tmp = idir.owner_file.with_suffix(".tmp")
-            tmp.write_text(host)
-            os.replace(tmp, idir.owner_file)
-
-    def _live(self, idir: InstanceDir) -> InstanceDir | None:
-        """The slot of this node's running QEMU of the instance, if there is one."""
-        for slot in idir.slots():
-            if process.pid_of(slot, self.netns if self.host else None) is not None:
-                return slot
-        return None
-
-    def _free_slot(self, idir: InstanceDir) -> InstanceDir:
-        """A slot no QEMU of the instance uses (on any node): where a new process of it starts."""
-        for slot in idir.slots():
-            if process.pid_of(slot) is None:
-                return slot
-        raise DriverError(f"instance {idir.uuid} already has a QEMU in every slot")
+        self._watches = {}
 
     # -- host ---------------------------------------------------------------------------------------
 
@@ -144,11 +87,6 @@ class QemuDriver:
         # Nova's hypervisor_type: KVM only when guests really run under it.
         return dataclasses.replace(self._host_info, hypervisor_type="KVM" if self.accel.known else "QEMU")
 
-    def _all_dirs(self) -> list[str]:
-        if not self.instances_path.is_dir():
-            return []
-        return sorted(p.name for p in self.instances_path.iterdir() if p.is_dir() and _UUID.match(p.name))
-
     async def list_instances(self) -> list[str]:
         return [i for i in self._all_dirs() if self._mine(self._dir(i))]
 
@@ -168,22 +106,6 @@ class QemuDriver:
                 else:
                     return InstanceInfo(True, qmp.POWER_FOR_RUNSTATE[state], fault=KVM_FAULT)
         return InstanceInfo(True, qmp.POWER_FOR_RUNSTATE.get(state, NOSTATE))
-
-    async def _runstate(self, live: InstanceDir | None) -> str:
-        if live is None:
-            return "shutdown"
-        try:
-            return await qmp.runstate(live.qmp)
-        except DriverError:
-            if process.pid_of(live) is None:
-                return "shutdown"  # it exited while we asked
-            raise
-
-    def _running(self, idir: InstanceDir) -> InstanceDir:
-        live = self._live(idir)
-        if live is None:
-            raise DriverError(f"instance {idir.uuid} is not running on this host")
-        return live
 
     # -- disks --------------------------------------------------------------------------------------
 
@@ -242,242 +164,6 @@ class QemuDriver:
             await self._ensure_off(idir)
             disks.remove(idir.rescue_disk)
 
-    # -- power --------------------------------------------------------------------------------------
-
-    async def power_on(self, spec: Spec) -> None:
-        async with self._lock(spec["id"]):
-            await self._boot(self._dir(spec["id"]), spec)
-
-    async def _boot(self, base: InstanceDir, spec: Spec) -> None:
-        if self._live(base) is not None:
-            return
-        idir = self._free_slot(base)
-        resuming = base.memory_save.exists()
-        if resuming:
-            # The saved state only fits the exact devices it was saved with.
-            launch = base.read_launch() or spec
-        else:
-            root, others = qvol.split_root(spec.get("volumes") or [])
-            launch = {**spec, "volumes": ([root] if root else []) + qvol.assign_slots(others)}
-            base.write_launch(launch)
-        incoming = str(base.memory_save) if resuming else None
-        args = await self._argv(idir, launch, incoming=incoming)
-        await self._wait_taps(launch)
-        try:
-            await process.start(idir, args, self.netns)
-        except DriverError as exc:
-            if not (accel.uses_kvm(args) and accel.kvm_error(str(exc))):
-                raise
-            if self.accel.mode == "on":
-                raise DriverError(f"{exc} (KVM fails guests on this host; [compute] kvm = on)", permanent=True) from exc
-            await self.accel.mark_broken(f"QEMU could not start a guest under KVM: {str(exc)[-200:]}")
-            args = await self._argv(idir, launch, incoming=incoming)
-            await process.start(idir, args, self.netns)
-        await self._ensure_drain(idir)
-        if resuming:
-            await self._wait_incoming(idir)
-            disks.remove(base.memory_save)
-        await qmp.execute(idir.qmp, "cont")
-        if accel.uses_kvm(args) and self.accel.mode == "auto":
-            self._watch(base, idir)
-
-    # -- KVM that fails guests at run time ------------------------------------------------------------
-
-    def _under_kvm(self, idir: InstanceDir) -> bool:
-        pid = process.pid_of(idir)
-        try:
-            cmdline = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0") if pid else []  # noqa: SIM115
-        except OSError:
-            return False
-        return accel.uses_kvm([a.decode(errors="replace") for a in cmdline])
-
-    def _watch(self, base: InstanceDir, idir: InstanceDir) -> None:
-        """Watch a guest just started under KVM through its first seconds: a KVM that runs firmware but not
-        Linux stops it with an internal error before it prints a line."""
-        old = self._watches.pop(base.uuid, None)
-        if old is not None:
-            old.cancel()
-        self._watches[base.uuid] = asyncio.create_task(self._watch_kvm(base, idir))
-
-    async def _watch_kvm(self, base: InstanceDir, idir: InstanceDir) -> None:
-        deadline = time.monotonic() + KVM_WATCH_SECONDS
-        try:
-            while time.monotonic() < deadline:
-                await asyncio.sleep(KVM_WATCH_INTERVAL)
-                async with self._lock(base.uuid):
-                    if process.pid_of(idir) is None:
-                        return  # stopped by a request or by the guest: not a KVM failure we can tell
-                    try:
-                        state = await qmp.runstate(idir.qmp)
-                    except DriverError:
-                        continue
-                    if state == "internal-error":
-                        await self._fall_back_to_tcg(base, idir, "a guest stopped with a KVM internal error")
-                        return
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("instance %s: watching its start under KVM failed", base.uuid)
-        finally:
-            if self._watches.get(base.uuid) is asyncio.current_task():
-                del self._watches[base.uuid]
-
-    async def _fall_back_to_tcg(self, base: InstanceDir, idir: InstanceDir, why: str) -> None:
-        """Under the instance's lock: the node becomes TCG-only and the guest starts again at once under TCG."""
-        await self.accel.mark_broken(why)
-        log.warning("instance %s: %s under KVM; starting it again under TCG", base.uuid, why)
-        await self._quit(idir)
-        launch = base.read_launch()
-        if launch is None:
-            raise DriverError(f"instance {base.uuid} has no launch record to start it again under TCG")
-        await self._boot(base, launch)
-
-    async def _wait_taps(self, launch: Spec) -> None:
-        for nic in launch.get("nics") or []:
-            if self.netns is None:
-                raise DriverError("an instance with NICs needs the node namespace", permanent=True)
-            await process.wait_tap(self.netns, nic["tap"], self.tap_wait_timeout)
-
-    async def _argv(self, idir: InstanceDir, spec: Spec, incoming: str | None) -> list[str]:
-        root, others = qvol.split_root(spec.get("volumes") or [])
-        kernel = initrd = None
-        if spec.get("kernel_image_id"):
-            kernel = str((await self.images.get(spec["kernel_image_id"])).path)
-        if spec.get("ramdisk_image_id"):
-            initrd = str((await self.images.get(spec["ramdisk_image_id"])).path)
-        layout: list[tuple[str, str, bool]] = []
-        if spec.get("rescue"):
-            if root is not None:
-                raise DriverError("a volume-backed instance cannot be rescued", permanent=True)
-            # Rescue: a fresh copy of the image boots; the original root disk is the second disk.
-            if not idir.rescue_disk.exists():
-                base = await self.images.get((spec.get("image") or {}).get("id") or "")
-                await disks.create_overlay(idir.rescue_disk, base, 0)
-            layout.append((str(idir.rescue_disk), "qcow2", False))
-        if root is None:
-            layout.append((str(idir.disk), "qcow2", False))
-        if idir.ephemeral.exists():
-            layout.append((str(idir.ephemeral), "qcow2", False))
-        if idir.swap.exists():
-            layout.append((str(idir.swap), "raw", False))
-        if idir.config_drive.exists():
-            layout.append((str(idir.config_drive), "raw", True))
-        kvm = await self.accel.use_kvm()
-        return process.argv(idir, spec, kvm=kvm, disks=layout, kernel=kernel, initrd=initrd, incoming=incoming,
-                            volumes=qvol.assign_slots(others), root_volume=root, qemu=self.qemu)
-
-    async def _wait_incoming(self, idir: InstanceDir, timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            info = await qmp.execute(idir.qmp, "query-migrate")
-            status = (info or {}).get("status")
-            if status == "completed":
-                return
-            if status == "failed":
-                raise DriverError(f"resume failed: {(info or {}).get('error-desc', 'incoming migration failed')}")
-            if time.monotonic() > deadline:
-                raise DriverError("resume timed out")
-            await asyncio.sleep(0.1)
-
-    async def _ensure_drain(self, idir: InstanceDir) -> None:
-        drain = self._drains.get(idir.uuid)
-        if drain is not None and drain.running and drain.sock == idir.serial:
-            return
-        if drain is not None:
-            await drain.stop()
-        drain = ConsoleDrain(idir.serial, idir.console_log, self.console_log_max_bytes)
-        self._drains[idir.uuid] = drain
-        await drain.start()
-
-    async def power_off(self, instance_id: str, timeout: float) -> None:
-        idir = self._dir(instance_id)
-        async with self._lock(instance_id):
-            await self._graceful_off(idir, timeout)
-            disks.remove(idir.memory_save)
-
-    async def _graceful_off(self, base: InstanceDir, timeout: float) -> None:
-        idir = self._live(base)
-        if idir is None:
-            return
-        if await self._runstate(idir) == "running":
-            with contextlib.suppress(DriverError):
-                await qmp.execute(idir.qmp, "system_powerdown")
-            if await process.wait_gone(idir, timeout):
-                return
-            log.info("instance %s did not power off within %.0fs; stopping it hard", idir.uuid, timeout)
-        await self._ensure_off(base)
-
-    async def _ensure_off(self, base: InstanceDir) -> None:
-        """Hard stop of this node's QEMU of the instance: QMP quit, then SIGKILL."""
-        while (idir := self._live(base)) is not None:
-            await self._quit(idir)
-
-    @staticmethod
-    async def _quit(idir: InstanceDir) -> None:
-        with contextlib.suppress(DriverError):
-            await qmp.execute(idir.qmp, "quit")
-        if not await process.wait_gone(idir, 5):
-            await process.kill(idir)
-
-    async def pause(self, instance_id: str) -> None:
-        async with self._lock(instance_id):
-            idir = self._running(self._dir(instance_id))
-            if await self._runstate(idir) != "paused":
-                await qmp.execute(idir.qmp, "stop")
-
-    async def unpause(self, instance_id: str) -> None:
-        async with self._lock(instance_id):
-            idir = self._running(self._dir(instance_id))
-            if await self._runstate(idir) != "running":
-                await qmp.execute(idir.qmp, "cont")
-
-    async def suspend(self, instance_id: str) -> None:
-        base = self._dir(instance_id)
-        async with self._lock(instance_id):
-            live = self._live(base)
-            if live is None:
-                return
-            idir = live
-            tmp = idir.path / "memory.save.tmp"
-            await qmp.execute(idir.qmp, "stop")
-            await qmp.execute(idir.qmp, "migrate", {"uri": f"exec:cat > {tmp}"})
-            deadline = time.monotonic() + 300
-            while True:
-                info = await qmp.execute(idir.qmp, "query-migrate") or {}
-                if info.get("status") == "completed":
-                    break
-                if info.get("status") in ("failed", "cancelled") or time.monotonic() > deadline:
-                    await qmp.execute(idir.qmp, "cont")
-                    raise DriverError(f"suspend failed: {info.get('error-desc', info.get('status', 'timeout'))}")
-                await asyncio.sleep(0.1)
-            os.replace(tmp, idir.memory_save)
-            await self._ensure_off(base)
-
-    async def reboot(self, spec: Spec, hard: bool) -> None:
-        async with self._lock(spec["id"]):
-            live = self._live(self._dir(spec["id"]))
-            if live is None:
-                return
-            idir = live
-            if not hard:
-                state = await self._runstate(idir)
-                if state == "running":
-                    with contextlib.suppress(DriverError):
-                        await qmp.execute(idir.qmp, "system_powerdown")
-                    if await process.wait_gone(idir, self.power_off_timeout):
-                        hard = False
-                    else:
-                        log.info("instance %s ignored the soft reboot; resetting it", idir.uuid)
-                        hard = True
-                else:
-                    hard = True
-            if hard:
-                await qmp.execute(idir.qmp, "system_reset")
-                if await self._runstate(idir) != "running":
-                    await qmp.execute(idir.qmp, "cont")
-                return
-        await self.power_on(spec)  # the guest went down cleanly: boot it again
-
     # -- volumes ------------------------------------------------------------------------------------
 
     async def attach_volume(self, instance_id: str, volume: dict[str, Any]) -> None:
@@ -529,47 +215,6 @@ class QemuDriver:
             return await qmp.execute(idir.qmp, command, arguments)
 
         return call
-
-    # -- images -------------------------------------------------------------------------------------
-
-    async def snapshot(self, instance_id: str, image_id: str) -> None:
-        """Upload the root disk as the image's data: the overlay, or for a volume-backed guest its volume."""
-        idir = self._dir(instance_id)
-        tmp = idir.path / "snapshot.qcow2"
-        root, _ = qvol.split_root((idir.read_launch() or {}).get("volumes") or [])
-        source, fmt = (str(root["path"]), str(root.get("format") or "raw")) if root else (str(idir.disk), "qcow2")
-        async with self._lock(instance_id):
-            resume = False
-            live = self._live(idir)
-            if live is not None and await self._runstate(live) == "running":
-                # QMP stop drains and flushes every block device, so the overlay on disk is consistent.
-                await qmp.execute(live.qmp, "stop")
-                resume = True
-            try:
-                await host.run(["qemu-img", "convert", "-U", "-O", "qcow2", "-f", fmt, source, str(tmp)], timeout=3600)
-            finally:
-                if resume and live is not None:
-                    await qmp.execute(live.qmp, "cont")
-        try:
-            await self._upload(image_id, tmp)
-        finally:
-            disks.remove(tmp)
-
-    async def _upload(self, image_id: str, path: Path) -> None:
-        auth = self._auth()
-        url = await auth.endpoint("image")
-        headers = {"X-Auth-Token": await auth.token(), "Content-Type": "application/octet-stream"}
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_read=300)) as http:
-            with open(path, "rb") as f:
-                async with http.put(f"{url}/v2/images/{image_id}/file", data=f, headers=headers) as resp:
-                    if resp.status == 409:
-                        # Already has data (a retry after the upload went through), or the image was deleted.
-                        log.warning("snapshot upload to image %s: %s", image_id, (await resp.text())[:200])
-                        return
-                    if resp.status == 404:
-                        raise DriverError(f"snapshot image {image_id} no longer exists", permanent=True)
-                    if resp.status >= 300:
-                        raise DriverError(f"snapshot upload to image {image_id} gave {resp.status}")
 
     # -- teardown -----------------------------------------------------------------------------------
 
@@ -655,71 +300,3 @@ class QemuDriver:
         idir = self._dir(instance_id)
         async with self._lock(instance_id):
             await self._graceful_off(idir, self.power_off_timeout)
-
-    # -- moving between nodes (shared instance storage) -----------------------------------------------
-
-    async def release(self, instance_id: str, to_host: str) -> None:
-        idir = self._dir(instance_id)
-        async with self._lock(instance_id):
-            if not idir.has_disks() or not self._mine(idir):
-                return
-            await self._ensure_off(idir)
-            drain = self._drains.pop(instance_id, None)
-            if drain is not None:
-                await drain.stop()
-            self._set_owner(idir, to_host)
-        log.info("instance %s handed over to %s", instance_id, to_host)
-
-    async def claim(self, instance_id: str, from_host: str, force: bool) -> bool:
-        idir = self._dir(instance_id)
-        async with self._lock(instance_id):
-            if not idir.has_disks():
-                return True
-            if self._mine(idir):
-                return True
-            if not force:
-                return False
-            # Evacuation: the source node is down, but on this machine its QEMU may still run: stop it first,
-            # so that two guests never write the same disks.
-            for slot in idir.slots():
-                if process.pid_of(slot) is not None:
-                    await self._quit(slot)
-            self._set_owner(idir, self.host)
-        log.info("instance %s taken over from %s", instance_id, from_host)
-        return True
-
-    async def prepare_incoming(self, spec: Spec, address: str) -> str:
-        base = self._dir(spec["id"])
-        async with self._lock(spec["id"]):
-            if not base.has_disks():
-                raise DriverError(f"the files of instance {base.uuid} are not in the shared instances path",
-                                  permanent=True)
-            if self._mine(base):
-                raise DriverError(f"instance {base.uuid} is already on this host", permanent=True)
-            live = self._live(base)
-            if live is None:
-                # The exact devices the source runs with: the migration stream only fits those.
-                launch = base.read_launch() or spec
-                await self._wait_taps(launch)
-                live = self._free_slot(base)
-                await process.start(live, await self._argv(live, launch, incoming="defer"), self.netns)
-                await self._ensure_drain(live)
-            try:
-                return await migration.listen(live, address)
-            except DriverError:
-                await self._quit(live)  # a QEMU that cannot listen waits for nothing
-                raise
-
-    async def migrate_out(self, instance_id: str, uri: str, to_host: str, timeout: float) -> None:
-        base = self._dir(instance_id)
-        async with self._lock(instance_id):
-            idir = self._running(base)
-            info = await migration.send(idir, uri, timeout)
-            log.info("instance %s live-migrated to %s in %s ms (downtime %s ms)", instance_id, to_host,
-                     info.get("total-time"), info.get("downtime"))
-            # The destination runs the guest now; ours is paused (postmigrate) and goes.
-            await self._quit(idir)
-            drain = self._drains.pop(instance_id, None)
-            if drain is not None:
-                await drain.stop()
-            self._set_owner(base, to_host)
