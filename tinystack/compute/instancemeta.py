@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
+from tinystack.core.service import acting_for
 
 if TYPE_CHECKING:
     from tinystack.compute.models import Instance
@@ -15,7 +16,8 @@ if TYPE_CHECKING:
 
 
 def _ctx(inst: Instance) -> RequestContext:
-    return RequestContext(user_id=inst.user_id, project_id=inst.project_id, roles=("admin", "member", "reader"))
+    """Acting for the instance's owner with admin rights: the metadata request carries no token of its own."""
+    return acting_for(inst.user_id, inst.project_id)
 
 
 def _nics(svc: ComputeService, inst: Instance) -> list[dict[str, Any]]:

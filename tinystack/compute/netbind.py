@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from tinystack.compute.models import Instance
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
+from tinystack.core.service import acting_for
 
 if TYPE_CHECKING:
     from tinystack.compute.service import ComputeService
@@ -18,7 +19,8 @@ log = logging.getLogger(__name__)
 
 
 def _ctx(inst: Instance) -> RequestContext:
-    return RequestContext(user_id=inst.user_id, project_id=inst.project_id, roles=("admin", "member", "reader"))
+    """Acting for the instance's owner with admin rights (binding:host_id is admin-only in Neutron)."""
+    return acting_for(inst.user_id, inst.project_id)
 
 
 class NetBinder:

@@ -3,35 +3,28 @@ handles and helpers; the rules live in one module per concept (flavors, keypairs
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy.orm import Session
 
 from tinystack.compute import policies
 from tinystack.compute import settings as settings_mod
 from tinystack.config import Config
-from tinystack.core import errors
-from tinystack.core.auth import RequestContext
 from tinystack.core.bus import Bus
 from tinystack.core.db import Database
 from tinystack.core.policy import PolicyEngine
+from tinystack.core.service import ServiceBase
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-class ComputeService:
+class ComputeService(ServiceBase):
     def __init__(self, config: Config, db: Database, bus: Bus, policy: PolicyEngine,
                  services: Mapping[str, Any]) -> None:
+        super().__init__(db, policy, services)
         self.config = config
         self.settings = settings_mod.load(config)
-        self.db = db
         self.bus = bus
-        self.policy = policy
-        # The registry of other services (rt.services); looked up late so later factories are seen too.
-        self.services = services
         policy.register_defaults(policies.DEFAULTS)
         from tinystack.compute.actions import Actions
         from tinystack.compute.admin import Admin
@@ -56,27 +49,6 @@ class ComputeService:
         self.volumes = Volumes(self)
         self.bootvolumes = BootVolumes(self)
         self.conductor = Conductor(self)
-
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        with self.db.session() as s:
-            yield s
-
-    def enforce(self, ctx: RequestContext, rule: str, target: Mapping[str, Any] | None = None) -> None:
-        self.policy.enforce(rule, target if target is not None else {"project_id": ctx.project_id}, ctx.creds())
-
-    def allowed(self, ctx: RequestContext, rule: str, target: Mapping[str, Any] | None = None) -> bool:
-        return self.policy.check(rule, target if target is not None else {"project_id": ctx.project_id},
-                                 ctx.creds())
-
-    def service(self, name: str) -> Any:
-        svc = self.services.get(name)
-        if svc is None:
-            raise errors.ServiceUnavailable(f"The {name} service is not available in this cloud.")
-        return svc
-
-    def has(self, name: str) -> bool:
-        return name in self.services
 
     def get_instance_metadata(self, instance_id: str) -> dict[str, Any] | None:
         """The metadata service's view of one live instance (tinystack/metadata/documents.py's dict)."""

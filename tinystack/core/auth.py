@@ -31,6 +31,9 @@ class RequestContext:
     methods: tuple[str, ...] = ()
     application_credential_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    # The request this context acts in, when it was made for one (``elevated``); a context validated from a
+    # token is cached across requests, so it carries none and the log's context variable names the request.
+    request_id: str | None = field(default=None, compare=False)
 
     @property
     def is_admin(self) -> bool:

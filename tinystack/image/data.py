@@ -72,7 +72,7 @@ class ImageData:
         staging = to_status == "uploading"
         with self.svc.session() as s:
             image, membership = self.svc.find(s, ctx, image_id)
-            self.svc.enforce(ctx, "modify_image" if staging else "upload_image", image, membership)
+            self.svc.enforce_on(ctx, "modify_image" if staging else "upload_image", image, membership)
             if image.status != "queued":
                 raise errors.Conflict(f"Image status transition from {image.status} to {to_status} is not allowed")
             if not staging and not (image.disk_format and image.container_format):
@@ -173,7 +173,7 @@ class ImageData:
             image, membership = self.svc.find(s, ctx, image_id)
             if image.status == "deactivated" and not ctx.is_admin:
                 raise errors.Forbidden("The requested image has been deactivated. Image data download is forbidden.")
-            self.svc.enforce(ctx, "download_image", image, membership)
+            self.svc.enforce_on(ctx, "download_image", image, membership)
             for loc in image.locations:
                 store = self.svc.stores.get(loc.store)
                 if loc.status == "active" and store is not None:
@@ -198,7 +198,7 @@ class ImageData:
             raise errors.NotFound(f"Unknown store {store_id}.")
         with self.svc.session() as s:
             image, membership = self.svc.find(s, ctx, image_id)
-            self.svc.enforce(ctx, "delete_image_location", image, membership)
+            self.svc.enforce_on(ctx, "delete_image_location", image, membership)
             if image.status != "active":
                 raise errors.Conflict("It's not allowed to remove image data from store if image status is not "
                                       "'active'")

@@ -50,7 +50,7 @@ class Imports:
         stores, must_succeed = self._import_stores(body, header_store)
         with self.svc.session() as s:
             image, membership = self.svc.find(s, ctx, image_id)
-            self.svc.enforce(ctx, "modify_image", image, membership)
+            self.svc.enforce_on(ctx, "modify_image", image, membership)
             staged = [loc for loc in image.locations if loc.status == "staged"]
             if image.status != "uploading" or not staged:
                 raise errors.Conflict("Image needs to be staged before 'glance-direct' method can be used")

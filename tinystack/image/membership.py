@@ -37,7 +37,7 @@ class Membership:
     def add(self, ctx: RequestContext, image_id: str, member_id: str) -> ImageMember:
         with self.svc.session() as s:
             image, membership = self._shared(s, ctx, image_id)
-            self.svc.enforce(ctx, "add_member", image, membership)
+            self.svc.enforce_on(ctx, "add_member", image, membership)
             if not (ctx.is_admin or access.is_owner(ctx, image)):
                 raise errors.Forbidden(f"Not allowed to create members for image {image_id}.")
             if s.get(ImageMember, (image_id, member_id)) is not None:
@@ -53,7 +53,7 @@ class Membership:
     def list_members(self, ctx: RequestContext, image_id: str) -> list[ImageMember]:
         with self.svc.session() as s:
             image, membership = self._shared(s, ctx, image_id)
-            self.svc.enforce(ctx, "get_members", image, membership)
+            self.svc.enforce_on(ctx, "get_members", image, membership)
             query = select(ImageMember).where(ImageMember.image_id == image_id).order_by(ImageMember.created_at)
             if not (ctx.is_admin or access.is_owner(ctx, image)):
                 query = query.where(ImageMember.member == ctx.project_id)
@@ -63,7 +63,7 @@ class Membership:
         with self.svc.session() as s:
             try:
                 image, membership = self._shared(s, ctx, image_id)
-                self.svc.enforce(ctx, "get_member", image, membership)
+                self.svc.enforce_on(ctx, "get_member", image, membership)
             except errors.Forbidden as exc:
                 # As Glance: do not reveal memberships to whoever may not read them.
                 raise errors.NotFound(exc.message) from None
@@ -75,7 +75,7 @@ class Membership:
             member = self._member(s, ctx, image, member_id)
             if member_id != ctx.project_id and not ctx.is_admin:
                 raise errors.Forbidden(f"Not allowed to update members for image {image_id}.")
-            self.svc.enforce(ctx, "modify_member", image, membership or member)
+            self.svc.enforce_on(ctx, "modify_member", image, membership or member)
             member.status = status
             member.updated_at = utcnow()
             return member
@@ -86,5 +86,5 @@ class Membership:
             member = self._member(s, ctx, image, member_id)
             if not (ctx.is_admin or access.is_owner(ctx, image)):
                 raise errors.Forbidden(f"Not allowed to delete members for image {image_id}.")
-            self.svc.enforce(ctx, "delete_member", image, membership)
+            self.svc.enforce_on(ctx, "delete_member", image, membership)
             s.delete(member)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from tinystack.core import errors
 from tinystack.core.auth import RequestContext
 from tinystack.core.db import Database
 from tinystack.core.policy import PolicyEngine
+from tinystack.core.service import ServiceBase
 from tinystack.core.web import validate
 from tinystack.image import access, drivers, listing, patch, policies, quotas, schemas
 from tinystack.image import settings as settings_mod
@@ -44,12 +44,11 @@ def not_found(image_id: str) -> errors.NotFound:
     return errors.NotFound(f"No image found with ID {image_id}")
 
 
-class ImageService:
+class ImageService(ServiceBase):
     def __init__(self, config: Config, db: Database, policy: PolicyEngine) -> None:
+        super().__init__(db, policy)
         self.config = config
         self.settings = settings_mod.load(config)
-        self.db = db
-        self.policy = policy
         policy.register_defaults(policies.DEFAULTS)
         self.limits = quotas.Limits.from_settings(self.settings)
         self.stores: dict[str, StoreDriver] = {
@@ -66,11 +65,6 @@ class ImageService:
         self.sweeper = Sweeper(self)
 
     # --- shared helpers -------------------------------------------------------------------------
-
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        with self.db.session() as s:
-            yield s
 
     def store(self, store_id: str | None) -> StoreDriver:
         store_id = store_id or self.settings.default_store
@@ -89,11 +83,9 @@ class ImageService:
             raise not_found(image_id)
         return image, membership
 
-    def enforce(self, ctx: RequestContext, rule: str, image: Image, membership: ImageMember | None) -> None:
-        self.policy.enforce(rule, access.target(ctx, image, membership), ctx.creds())
-
-    def allowed(self, ctx: RequestContext, rule: str, target: Mapping[str, Any]) -> bool:
-        return self.policy.check(rule, target, ctx.creds())
+    def enforce_on(self, ctx: RequestContext, rule: str, image: Image, membership: ImageMember | None) -> None:
+        """``enforce`` against the image as Glance's rules see it (owner, visibility, the caller's membership)."""
+        self.enforce(ctx, rule, access.target(ctx, image, membership))
 
     def readable(self, ctx: RequestContext) -> Callable[[str], bool]:
         """Whether the caller may read a property (property protections)."""
@@ -137,7 +129,7 @@ class ImageService:
         owner = attrs.pop("owner", ctx.project_id)
         visibility = attrs.pop("visibility", "shared")
         target = {"project_id": ctx.project_id, "owner": owner, "visibility": visibility}
-        self.policy.enforce("add_image", target, ctx.creds())
+        self.enforce(ctx, "add_image", target)
         self._check_visibility(ctx, visibility, target)
         creds = ctx.creds()
         for name in props:
@@ -177,7 +169,7 @@ class ImageService:
 
     def list_images(self, ctx: RequestContext, params: Mapping[str, Any], getall: Any) -> tuple[list[Image], str | None]:
         """One page of images and the marker of the next page (None on the last)."""
-        self.policy.enforce("get_images", {"project_id": ctx.project_id}, ctx.creds())
+        self.enforce(ctx, "get_images")
         q = listing.parse(params, getall, self.settings.limit_param_default, self.settings.api_limit_max)
         with self.session() as s:
             marker_values = None
@@ -198,7 +190,7 @@ class ImageService:
         creds = ctx.creds()
         with self.session() as s:
             image, membership = self.find(s, ctx, image_id)
-            self.enforce(ctx, "modify_image", image, membership)
+            self.enforce_on(ctx, "modify_image", image, membership)
             readable = {p.name: p.value for p in image.properties if self.protections.allowed(p.name, "read", creds)}
             before = patch.Draft({k: getattr(image, k) for k in schemas.BASE_ATTRIBUTES if k not in ("tags", "id")},
                                  readable)
@@ -249,7 +241,7 @@ class ImageService:
     async def delete(self, ctx: RequestContext, image_id: str) -> None:
         with self.session() as s:
             image, membership = self.find(s, ctx, image_id)
-            self.enforce(ctx, "delete_image", image, membership)
+            self.enforce_on(ctx, "delete_image", image, membership)
             if image.protected:
                 raise errors.Forbidden(f"Image {image_id} is protected and cannot be deleted.")
             locations = [(loc.store, loc.key) for loc in image.locations]
@@ -263,7 +255,7 @@ class ImageService:
         action = "reactivate" if active else "deactivate"
         with self.session() as s:
             image, membership = self.find(s, ctx, image_id)
-            self.enforce(ctx, action, image, membership)
+            self.enforce_on(ctx, action, image, membership)
             if image.status not in ("active", "deactivated"):
                 raise errors.Forbidden(f"Not allowed to {action} image in status '{image.status}'")
             new_status = "active" if active else "deactivated"
@@ -278,7 +270,7 @@ class ImageService:
             raise errors.BadRequest("Tag is too long: at most 255 characters.")
         with self.session() as s:
             image, membership = self.find(s, ctx, image_id)
-            self.enforce(ctx, "modify_image", image, membership)
+            self.enforce_on(ctx, "modify_image", image, membership)
             if tag in {t.value for t in image.tags}:
                 return
             quotas.enforce_per_image(self.limits, tags=len(image.tags) + 1)
@@ -288,7 +280,7 @@ class ImageService:
     def delete_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
         with self.session() as s:
             image, membership = self.find(s, ctx, image_id)
-            self.enforce(ctx, "modify_image", image, membership)
+            self.enforce_on(ctx, "modify_image", image, membership)
             found = [t for t in image.tags if t.value == tag]
             if not found:
                 raise errors.NotFound(f"Tag {tag} not found")

@@ -4,35 +4,30 @@ attachment calls compute makes (docs/contracts.md "Volumes on servers")."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from tinystack.config import Config
-from tinystack.core import errors
 from tinystack.core.auth import RequestContext
 from tinystack.core.bus import Bus
 from tinystack.core.db import Database
 from tinystack.core.policy import PolicyEngine
+from tinystack.core.service import ServiceBase
 from tinystack.volume import agent_settings, policies
 from tinystack.volume import settings as settings_mod
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-class VolumeService:
+class VolumeService(ServiceBase):
     def __init__(self, config: Config, db: Database, bus: Bus, policy: PolicyEngine,
                  services: Mapping[str, Any]) -> None:
+        super().__init__(db, policy, services)
         self.config = config
         self.settings = settings_mod.load(config)
         self.volumes_path = agent_settings.load(config).volumes_path
-        self.db = db
         self.bus = bus
-        self.policy = policy
-        self.services = services
         policy.register_defaults(policies.DEFAULTS)
         from tinystack.volume.attachments import Attachments
         from tinystack.volume.controller import Controller
@@ -47,24 +42,6 @@ class VolumeService:
         self.snapshots = Snapshots(self)
         self.attachments = Attachments(self)
         self.controller = Controller(self)
-
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        with self.db.session() as s:
-            yield s
-
-    def enforce(self, ctx: RequestContext, rule: str, target: Mapping[str, Any] | None = None) -> None:
-        self.policy.enforce(rule, target if target is not None else {"project_id": ctx.project_id}, ctx.creds())
-
-    def allowed(self, ctx: RequestContext, rule: str, target: Mapping[str, Any] | None = None) -> bool:
-        return self.policy.check(rule, target if target is not None else {"project_id": ctx.project_id},
-                                 ctx.creds())
-
-    def service(self, name: str) -> Any:
-        svc = self.services.get(name)
-        if svc is None:
-            raise errors.ServiceUnavailable(f"The {name} service is not available in this cloud.")
-        return svc
 
     def zone_names(self) -> list[str]:
         return [self.settings.default_availability_zone]

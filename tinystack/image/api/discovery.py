@@ -38,7 +38,7 @@ class DiscoveryAPI:
 
     async def stores_detail(self, request: web.Request) -> web.Response:
         c = ctx(request)
-        self.svc.policy.enforce("stores_info_detail", {"project_id": c.project_id}, c.creds())
+        self.svc.enforce(c, "stores_info_detail")
         return json_response({"stores": self.svc.store_list(detail=True)})
 
     async def usage(self, request: web.Request) -> web.Response:
