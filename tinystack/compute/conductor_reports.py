@@ -1,5 +1,5 @@
 """The conductor's side of the agents' reports: ``status.compute`` folded into the server's row (Nova's states
-come from ``lifecycle.settle``), ``network-changed`` events and compute heartbeats."""
+come from ``settle``), ``network-changed`` events and compute heartbeats."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class Reports(Deleting):
             await self._instance_status(msg)
 
     async def _instance_status(self, msg: dict[str, Any]) -> None:
-        from tinystack.compute.lifecycle import settle
+        from tinystack.compute.settle import settle
 
         iid = msg.get("id")
         st = msg.get("status") or {}
