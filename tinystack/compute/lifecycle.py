@@ -1,17 +1,20 @@
-"""Settling agent reports into Nova states, and the actions that change a server's image, flavor or host:
-createImage, rebuild, resize/confirm/revert, shelve/unshelve, migrate, live migration, evacuate."""
+"""The actions that change a server's image, flavor or host: createImage, rebuild, resize/confirm/revert,
+shelve/unshelve; the moves (migrate, live migration, evacuate) are in ``lifecycle_moves``, and settling agent
+reports into Nova states in ``settle``."""
 
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import object_session
 
 from tinystack.compute import flavors, states
-from tinystack.compute.models import Instance, Migration, utcnow
+from tinystack.compute.lifecycle_moves import Moves
+from tinystack.compute.models import Instance, utcnow
 from tinystack.compute.placing import NoValidHost
 from tinystack.compute.servers import check_image_fits
+from tinystack.compute.settle import set_migration_status
 from tinystack.compute.states import ACTIVE, ERROR, PAUSED_VM, RESIZED, SHELVED_OFFLOADED, STOPPED, SUSPENDED_VM
 from tinystack.compute.volumes import volume_backed
 from tinystack.core import desired, errors
@@ -24,61 +27,9 @@ log = logging.getLogger(__name__)
 P = "os_compute_api"
 
 
-def settle(svc: ComputeService, s: Session, inst: Instance, st: dict[str, Any], observed: int) -> str | None:
-    """Apply one agent report; returns what the conductor must do next (``deleted``, ``offload``,
-    ``migrated``) or None. The conductor, not the agent, decides the vm_state an action ends in."""
-    vm = st.get("vm_state")
-    if observed < inst.generation:
-        return None  # progress on an older desired state: only power_state/console were taken
-    if vm == "deleted":
-        return "deleted" if inst.task_state == "deleting" else None
-    if inst.task_state == "deleting":
-        return None
-    if vm == "error" or st.get("fault"):
-        fault = st.get("fault") or {"message": "the compute agent reported an error", "code": 500}
-        inst.vm_state, inst.task_state = ERROR, None
-        inst.fault = {"message": str(fault.get("message"))[:255], "code": int(fault.get("code") or 500),
-                      "details": str(fault.get("message")), "created": utcnow().isoformat()}
-        svc.actions.finish(s, inst.id, "Error", inst.host, inst.fault["message"])
-        return None
-    task = inst.task_state
-    if task is None:
-        # A guest that stopped by itself (shutdown inside the guest): Nova's power sync makes it SHUTOFF.
-        # A report made while the agent is still working on it (task_state set, e.g. powering the guest
-        # back on after the host restarted) is progress, not a guest that shut itself down.
-        if inst.vm_state == ACTIVE and vm == "stopped" and not st.get("task_state"):
-            inst.vm_state = STOPPED
-            inst.doc = {**inst.doc, "power": "stopped", "target": STOPPED}
-        return None
-    target = inst.doc.get("target", ACTIVE)
-    migration = inst.doc.get("migration")
-    if task == "migrating":
-        return None  # a live migration settles on the agents' migration reports (livemigration.py)
-    if task == "shelving":
-        return "offload"
-    inst.vm_state, inst.task_state = target, None
-    if target != ERROR:
-        inst.fault = None
-    if target == ACTIVE and inst.launched_at is None:
-        inst.launched_at = utcnow()
-    if migration and migration.get("kind") != "live":
-        if not migration.get("revert"):  # a revert's record already says "reverted"
-            set_migration_status(s, inst, "finished" if target == RESIZED else "completed")
-        if target != RESIZED:
-            inst.doc = {k: v for k, v in inst.doc.items() if k != "migration"}
-    svc.actions.finish(s, inst.id, "Success", inst.host)
-    return None
+class Lifecycle(Moves):
+    """The server actions; the moves between hosts are ``lifecycle_moves``."""
 
-
-def set_migration_status(s: Session, inst: Instance, status: str) -> None:
-    mig_id = (inst.doc.get("migration") or {}).get("id")
-    row = s.get(Migration, mig_id) if mig_id else None
-    if row is not None:
-        row.status = status
-        row.updated_at = utcnow()
-
-
-class Lifecycle:
     def __init__(self, svc: ComputeService) -> None:
         self.svc = svc
 
@@ -224,20 +175,6 @@ class Lifecycle:
             # The source (now ``dest``) hands the files back: its delete is part of the published state.
             self.svc.conductor.rebind_soon(sid)
 
-    def _migration(self, inst: Instance, kind: str, src: str, dest: str | None, new_flavor: str | None) -> str:
-        import uuid
-
-        mig_id = str(uuid.uuid4())
-        with self.svc.session() as s:
-            now = utcnow()
-            s.add(Migration(uuid=mig_id, instance_id=inst.id, project_id=inst.project_id, user_id=inst.user_id,
-                            migration_type=kind, status="queued" if kind == "live-migration" else "pre-migrating",
-                            source_compute=src, dest_compute=dest, old_flavor_id=inst.flavor["id"],
-                            new_flavor_id=new_flavor or inst.flavor["id"], created_at=now, updated_at=now))
-            s.flush()
-            row = s.query(Migration).filter(Migration.uuid == mig_id).one()
-            return str(row.id)
-
     # --- shelve ---------------------------------------------------------------------------------
 
     def shelve(self, ctx: RequestContext, sid: str, rid: str) -> None:
@@ -310,106 +247,6 @@ class Lifecycle:
         self.svc.actions.transition(ctx, sid, "unshelve", rid, vm_states=(SHELVED_OFFLOADED,),
                                     task_state="spawning", target=ACTIVE, change=change, publish=False)
         self.svc.conductor.rebuild_elsewhere(sid)
-
-    # --- moving between hosts -------------------------------------------------------------------
-
-    def migrate(self, ctx: RequestContext, sid: str, rid: str, host: str | None) -> None:
-        """Cold migration: the scheduler picks another host; the dest agent builds it, the source drops it."""
-        self.svc.enforce(ctx, f"{P}:os-migrate-server:migrate")
-        inst = self.svc.servers.get(ctx, sid)
-        if inst.vm_state not in (ACTIVE, STOPPED) or inst.task_state is not None:
-            raise errors.Conflict(f"Cannot 'migrate' instance {sid} while it is in vm_state {inst.vm_state}")
-        src = inst.host or ""
-        dest = self._place_elsewhere(inst, src, host)
-        mig = self._migration(inst, "migration", src, dest, None)
-
-        def change(i: Instance, doc: dict[str, Any]) -> None:
-            doc["migration"] = {"id": mig, "kind": "cold", "source_host": src, "dest_host": dest}
-            doc["old_flavor"] = i.flavor
-            i.new_flavor = i.flavor
-            i.host = dest
-
-        self.svc.actions.transition(ctx, sid, "migrate", rid, vm_states=(ACTIVE, STOPPED), task_state="resize_prep",
-                                    target=RESIZED, change=change)
-        # The source powers the guest off and hands its files to the destination, which waits for them: the
-        # conductor publishes both (Conductor.messages).
-        self.svc.conductor.rebind_soon(sid)
-
-    def live_migrate(self, ctx: RequestContext, sid: str, rid: str, host: str | None) -> None:
-        """Live migration: the destination's agent waits for the guest, the source's sends it; when the source
-        reports it sent, the server's host becomes the destination (tinystack/compute/livemigration.py)."""
-        self.svc.enforce(ctx, f"{P}:os-migrate-server:migrate_live")
-        inst = self.svc.servers.get(ctx, sid)
-        if inst.vm_state not in (ACTIVE, PAUSED_VM) or inst.task_state is not None:
-            raise errors.Conflict(f"Cannot 'os-migrateLive' instance {sid} while it is in vm_state {inst.vm_state}")
-        src = inst.host or ""
-        if host == src:
-            raise errors.BadRequest(f"The supplied hypervisor {host} is the current host of the instance.")
-        if host is not None and host not in self.svc.conductor.node_hosts():
-            raise errors.BadRequest(f"Compute host {host} could not be found.")
-        dest = self._place_elsewhere(inst, src, host)
-        mig = self._migration(inst, "live-migration", src, dest, None)
-
-        def change(i: Instance, doc: dict[str, Any]) -> None:
-            doc["migration"] = {"id": mig, "kind": "live", "source_host": src, "dest_host": dest}
-
-        self.svc.actions.transition(ctx, sid, "live-migration", rid, vm_states=(inst.vm_state,),
-                                    task_state="migrating", target=inst.vm_state, change=change, publish=False)
-        self.svc.conductor.spawn(self.svc.conductor.live.start(sid))
-
-    async def finish_live_migration(self, sid: str) -> None:
-        def attempt() -> bool:
-            with self.svc.session() as s:
-                inst = s.get(Instance, sid)
-                if inst is None or inst.deleted:
-                    return False
-                mig = inst.doc.get("migration") or {}
-                set_migration_status(s, inst, "completed")
-                desired.bump_or_lose(s, Instance, sid, inst.generation, {
-                    "host": mig.get("dest_host") or inst.host, "vm_state": inst.doc.get("target", ACTIVE),
-                    "task_state": None, "doc": {k: v for k, v in inst.doc.items() if k != "migration"}})
-                self.svc.actions.finish(s, sid, "Success", inst.host)
-                return True
-
-        if not desired.retry(attempt, what=f"Instance {sid}"):
-            return
-        await self.svc.conductor.publish(sid)
-        await self.svc.conductor.rebind_ports(sid)
-
-    def _place_elsewhere(self, inst: Instance, src: str, host: str | None) -> str:
-        """A host other than ``src`` with the resources claimed. As Nova resets a boot's forced destination for
-        moves, only ``host`` (the operator's choice for this move) forces one, not the host forced at boot."""
-        doc = inst.doc
-        inst.doc = {k: v for k, v in doc.items() if k != "forced_host"}  # a detached copy: nothing is written
-        try:
-            return self.svc.conductor.placer.place(inst, exclude=(src,), forced_host=host)
-        finally:
-            inst.doc = doc
-
-    def evacuate(self, ctx: RequestContext, sid: str, rid: str, host: str | None, admin_pass: str | None) -> str:
-        self.svc.enforce(ctx, f"{P}:os-evacuate")
-        inst = self.svc.servers.get(ctx, sid)
-        if inst.host and self.svc.admin.host_up(inst.host):
-            raise errors.BadRequest(f"Compute service of {inst.host} is still in use.")
-        if inst.vm_state not in (ACTIVE, STOPPED, ERROR) or inst.task_state is not None:
-            raise errors.Conflict(f"Cannot 'evacuate' instance {sid} while it is in vm_state {inst.vm_state}")
-        from tinystack.compute.servers import admin_password
-
-        password = admin_pass or admin_password()
-        src = inst.host or ""
-        dest = self._place_elsewhere(inst, src, host)
-        mig = self._migration(inst, "evacuation", src, dest, None)
-
-        def change(i: Instance, doc: dict[str, Any]) -> None:
-            doc["rebuild"] = {"seq": int((doc.get("rebuild") or {}).get("seq", 0)) + 1}
-            doc["migration"] = {"id": mig, "kind": "evacuation", "source_host": src, "dest_host": dest}
-            i.host = dest
-            i.admin_pass = password
-
-        self.svc.actions.transition(ctx, sid, "evacuate", rid, vm_states=(inst.vm_state,), task_state="rebuilding",
-                                    target=ACTIVE if inst.vm_state != STOPPED else STOPPED, change=change)
-        self.svc.conductor.rebind_soon(sid)
-        return password
 
 
 def _sum(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:

@@ -17,8 +17,8 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from tinystack.compute.lifecycle import set_migration_status
 from tinystack.compute.models import Instance, Migration, utcnow
+from tinystack.compute.settle import set_migration_status
 from tinystack.core import desired
 
 if TYPE_CHECKING:

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from tinystack.core import desired, errors
 from tinystack.core.auth import RequestContext
+from tinystack.volume.listing import page, parse_metadata_filter, parse_sort, sort_rows
 from tinystack.volume.models import Snapshot, Volume, utcnow
 from tinystack.volume.schemas import truthy
-from tinystack.volume.volumes import page, parse_metadata_filter, parse_sort, sort_rows
 
 if TYPE_CHECKING:
     from tinystack.volume.service import VolumeService

@@ -1,11 +1,9 @@
 """Volume rules: create (blank, from a volume, a snapshot or an image), list with Cinder's filters, update,
-delete, metadata and the actions that change a volume's bookkeeping or its file (extend, upload)."""
+delete and metadata; the actions that change a volume's bookkeeping or its file are in ``volume_actions``."""
 
 from __future__ import annotations
 
-import ast
 import builtins
-import json
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -15,26 +13,18 @@ from sqlalchemy.orm import Session
 
 from tinystack.core import desired, errors
 from tinystack.core.auth import RequestContext
+from tinystack.volume.listing import page, parse_metadata_filter, parse_sort, sort_rows
 from tinystack.volume.models import Attachment, Snapshot, Volume, utcnow
 from tinystack.volume.schemas import truthy
+from tinystack.volume.volume_actions import VolumeActions, invalid, not_found
 
 if TYPE_CHECKING:
     from tinystack.volume.service import VolumeService
 
 # Cinder's volume statuses; a list filter on anything else simply matches nothing.
 DELETABLE = ("available", "error", "error_restoring", "error_extending", "error_managing")
-SORT_KEYS = ("id", "name", "status", "size", "availability_zone", "created_at", "updated_at", "bootable",
-             "project_id", "user_id", "volume_type_id", "display_name")
 # Image properties Glance owns; they are not copied into volume_image_metadata as custom properties.
 _IMAGE_CORE = ("id", "name", "checksum", "container_format", "disk_format", "min_disk", "min_ram", "size")
-
-
-def not_found(volume_id: str) -> errors.NotFound:
-    return errors.NotFound(f"Volume {volume_id} could not be found.")
-
-
-def invalid(message: str) -> errors.BadRequest:
-    return errors.BadRequest(f"Invalid volume: {message}")
 
 
 def parse_size(raw: Any, name: str = "size") -> int:
@@ -47,79 +37,9 @@ def parse_size(raw: Any, name: str = "size") -> int:
     return size
 
 
-def parse_metadata_filter(raw: str) -> dict[str, str]:
-    """``metadata={'k': 'v'}``: Cinder reads a Python literal; JSON works too."""
-    for parse in (json.loads, ast.literal_eval):
-        try:
-            value = parse(raw)
-        except (ValueError, SyntaxError):
-            continue
-        if isinstance(value, dict):
-            return {str(k): str(v) for k, v in value.items()}
-    raise errors.BadRequest(f"Invalid metadata filter {raw!r}: expected a dictionary.")
+class Volumes(VolumeActions):
+    """The volume rules; the actions are ``volume_actions``."""
 
-
-def parse_sort(q: dict[str, str]) -> list[tuple[str, str]]:
-    """``sort=k1:dir,k2`` or ``sort_key``/``sort_dir``; Cinder's default is newest first."""
-    pairs: list[tuple[str, str]] = []
-    if q.get("sort"):
-        for part in q["sort"].split(","):
-            key, _, direction = part.strip().partition(":")
-            pairs.append((key.strip(), (direction or "desc").strip().lower()))
-    elif q.get("sort_key") or q.get("sort_dir"):
-        pairs.append((q.get("sort_key") or "created_at", (q.get("sort_dir") or "desc").lower()))
-    for key, direction in pairs:
-        if key not in SORT_KEYS:
-            raise errors.BadRequest(f"Invalid input received: Invalid sort key {key}.")
-        if direction not in ("asc", "desc"):
-            raise errors.BadRequest(f"Invalid input received: Invalid sort direction {direction}.")
-    keys = [k for k, _ in pairs]
-    if "created_at" not in keys:
-        pairs.append(("created_at", "desc"))
-    if "id" not in keys:
-        pairs.append(("id", "desc"))
-    return [("name" if k == "display_name" else k, d) for k, d in pairs]
-
-
-def sort_rows(rows: list[Any], pairs: list[tuple[str, str]]) -> list[Any]:
-    def by(key: str) -> Callable[[Any], tuple[bool, Any]]:
-        def value(row: Any) -> tuple[bool, Any]:
-            v = getattr(row, key)
-            return (v is not None, v if v is not None else 0)  # None sorts first, as in the database
-
-        return value
-
-    for key, direction in reversed(pairs):
-        rows.sort(key=by(key), reverse=direction == "desc")
-    return rows
-
-
-def page(rows: list[Any], q: dict[str, str], max_limit: int) -> tuple[list[Any], bool]:
-    """``marker``/``limit``/``offset`` over sorted rows; returns the page and whether a next link is due."""
-    marker = q.get("marker")
-    if marker:
-        ids = [r.id for r in rows]
-        if marker not in ids:
-            raise errors.BadRequest(f"Invalid input received: marker [{marker}] not found.")
-        rows = rows[ids.index(marker) + 1:]
-    if q.get("offset"):
-        rows = rows[parse_nonneg(q["offset"], "offset"):]
-    limit = parse_nonneg(q["limit"], "limit") if q.get("limit") else None
-    limit = max_limit if limit is None else min(limit, max_limit)
-    return rows[:limit], len(rows[:limit]) == limit and (q.get("limit") is not None or len(rows) > limit)
-
-
-def parse_nonneg(raw: str, name: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise errors.BadRequest(f"Invalid input received: {name} must be an integer.") from None
-    if value < 0:
-        raise errors.BadRequest(f"Invalid input received: {name} must be >= 0.")
-    return value
-
-
-class Volumes:
     def __init__(self, svc: VolumeService) -> None:
         self.svc = svc
 
@@ -342,88 +262,3 @@ class Volumes:
         for sid in snap_ids:
             self.svc.controller.publish_soon("snapshot", sid)
         self.svc.controller.publish_soon("volume", volume_id)
-
-    # --- actions --------------------------------------------------------------------------------
-
-    def set_bootable(self, ctx: RequestContext, volume_id: str, bootable: bool) -> None:
-        self.svc.enforce(ctx, "volume:update")
-        with self.svc.session() as s:
-            vol = self.find(s, ctx, volume_id)
-            vol.bootable, vol.updated_at = bootable, utcnow()
-
-    def set_readonly(self, ctx: RequestContext, volume_id: str, readonly: bool) -> None:
-        self.svc.enforce(ctx, "volume:update_readonly_flag")
-        with self.svc.session() as s:
-            vol = self.find(s, ctx, volume_id)
-            if vol.status != "available":
-                raise invalid(f"Volume status must be available to update readonly flag (it is {vol.status}).")
-            vol.read_only = readonly
-            vol.admin_meta = {**(vol.admin_meta or {}), "readonly": str(readonly)}
-            vol.updated_at = utcnow()
-
-    def extend(self, ctx: RequestContext, volume_id: str, new_size: int, version_allows_in_use: bool) -> None:
-        self.svc.enforce(ctx, "volume:extend")
-
-        def attempt() -> None:
-            with self.svc.session() as s:
-                vol = self.find(s, ctx, volume_id)
-                allowed = ("available", "in-use") if version_allows_in_use else ("available",)
-                if vol.status not in allowed:
-                    raise invalid(f"Volume status must be {' or '.join(allowed)} to extend (it is {vol.status}).")
-                if new_size <= vol.size:
-                    raise errors.BadRequest(f"Invalid input received: New size for extend must be greater than "
-                                            f"current size. (current: {vol.size}, extended: {new_size}).")
-                self.svc.quotas.check(s, vol.project_id, gigabytes=new_size - vol.size)
-                desired.bump_or_lose(s, Volume, vol.id, vol.generation, {
-                    "previous_status": vol.status, "status": "extending", "size": new_size, "updated_at": utcnow()},
-                    guard={"status": vol.status, "size": vol.size})
-
-        desired.retry(attempt, what=f"Volume {volume_id}")
-        self.svc.controller.publish_soon("volume", volume_id)
-
-    def reset_status(self, ctx: RequestContext, volume_id: str, body: dict[str, Any]) -> None:
-        self.svc.enforce(ctx, "volume_extension:volume_admin_actions:reset_status")
-        with self.svc.session() as s:
-            vol = self.find(s, ctx, volume_id)
-            if body.get("status"):
-                vol.status = body["status"]
-            if body.get("attach_status") == "detached":
-                for a in s.scalars(select(Attachment).where(Attachment.volume_id == vol.id)):
-                    s.delete(a)
-            vol.updated_at = utcnow()
-
-    def upload(self, ctx: RequestContext, volume_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        """``os-volume_upload_image``: a new image now (queued), its data from the volume agent."""
-        self.svc.enforce(ctx, "volume:copy_volume_to_image")
-        visibility = body.get("visibility", "private")
-        if visibility == "public" or truthy(body.get("protected", False)):
-            self.svc.enforce(ctx, "volume_extension:volume_actions:upload_public")
-        disk_format = body.get("disk_format", "raw")
-        container_format = body.get("container_format", "bare")
-        with self.svc.session() as s:
-            vol = self.find(s, ctx, volume_id)
-            if vol.status not in ("available", "in-use") or (vol.status == "in-use" and not truthy(body.get("force", False))):
-                raise invalid(f"Volume {volume_id} status must be available or in-use with force (it is {vol.status}).")
-            props = {k: v for k, v in (vol.image_meta or {}).items() if k not in
-                     ("image_id", "image_name", "checksum", "container_format", "disk_format", "size", "min_disk",
-                      "min_ram", "kernel_id", "ramdisk_id") and not k.startswith("os_glance")}
-        image = self.svc.service("image").create(ctx, {
-            "name": body["image_name"], "disk_format": disk_format, "container_format": container_format,
-            "visibility": visibility, "protected": truthy(body.get("protected", False)), **props})
-
-        def attempt() -> dict[str, Any]:
-            with self.svc.session() as s:
-                vol = self.find(s, ctx, volume_id)
-                seq = int((vol.doc.get("upload") or {}).get("seq") or 0) + 1
-                desired.bump_or_lose(s, Volume, vol.id, vol.generation, {
-                    "doc": {**vol.doc, "upload": {"seq": seq, "image_id": image.id, "disk_format": disk_format}},
-                    "previous_status": vol.status, "status": "uploading", "updated_at": utcnow()})
-                return {"id": vol.id, "updated_at": vol.updated_at, "status": "uploading",
-                        "display_description": vol.description, "size": vol.size,
-                        "volume_type": self.svc.types.resolve(s, ctx, vol.volume_type_id).name if vol.volume_type_id
-                        else None, "image_id": image.id, "container_format": container_format,
-                        "disk_format": disk_format, "image_name": body["image_name"]}
-
-        out = desired.retry(attempt, what=f"Volume {volume_id}")
-        self.svc.controller.publish_soon("volume", volume_id)
-        return out

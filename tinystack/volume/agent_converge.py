@@ -1,0 +1,190 @@
+"""How the volume agent brings one ``volume`` or ``snapshot`` to its document: create (waiting for a source),
+extend, upload, remove; failures counted per generation, transient ones retried."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from tinystack.core.reconcile import DONE, Reconciler, Result
+from tinystack.volume.agent_records import Record, Spec, reason_of, split_key
+from tinystack.volume.agent_status import Reporting
+from tinystack.volume.drivers.base import DriverError, GiB
+
+# The agent's own logger, so its lines keep the name operators filter on.
+log = logging.getLogger("tinystack.volume.agent")
+
+# Transient failures (the image API down, a copy interrupted) are retried this many times per generation before
+# the resource goes to error; permanent ones (an image too large for the volume) go at once.
+MAX_ATTEMPTS = 3
+
+
+class _Again(Exception):
+    """A transient failure already counted against its generation: the reconciler tries again."""
+
+
+class Converge(Reporting):
+    """Mixin of ``VolumeAgent``, which sets these attributes."""
+
+    source_timeout: float
+    poll_interval: float
+    reconciler: Reconciler
+    _specs: dict[str, tuple[int, Spec, float]]
+    _doomed: dict[str, int | None]
+    _attempts: dict[tuple[str, int | None], int]
+    _waiting: dict[tuple[str, int], float]
+    _waiters: dict[str, set[str]]
+
+    def _again(self, key: str, generation: int | None, exc: BaseException) -> bool:
+        """Count a failure of ``generation``; True when it is worth another try."""
+        attempt = self._attempts[(key, generation)] = self._attempts.get((key, generation), 0) + 1
+        permanent = isinstance(exc, DriverError) and exc.permanent
+        if permanent or attempt >= MAX_ATTEMPTS:
+            self._attempts.pop((key, generation), None)
+            return False
+        return True
+
+    async def _reconcile(self, key: str) -> Result:
+        entry = self._specs.get(key)
+        if entry is None:
+            if key in self._doomed:
+                return await self._remove(key)
+            # Found on the host with no document yet: the controller's answer to our resync brings either its
+            # document or a sync that names it garbage.
+            return DONE
+        generation, spec, _ = entry
+        record = self.records.load(key)
+        if record.failed_gen == generation:
+            await self._publish_error(key, generation, record.reason or "failed")
+            return Result(terminal=True)
+        try:
+            if split_key(key)[0] == "volume":
+                waiting = await self._converge_volume(key, generation, spec, record)
+            else:
+                waiting = await self._converge_snapshot(key, generation, spec)
+        except asyncio.CancelledError:
+            raise
+        except _Again:
+            raise
+        except Exception as exc:
+            if self._again(key, generation, exc):
+                raise  # the reconciler retries with backoff
+            log.exception("%s: generation %d failed", key, generation)
+            self._waiting.pop((key, generation), None)
+            record = self.records.load(key)
+            record.failed_gen, record.reason = generation, reason_of(exc)
+            self.records.save(key, record)
+            await self._publish_error(key, generation, record.reason)
+            return Result(terminal=True)
+        if waiting is not None:
+            return waiting
+        self._attempts.pop((key, generation), None)
+        self._waiting.pop((key, generation), None)
+        await self._publish_ready(key, generation)
+        for waiter in self._waiters.pop(key, set()):
+            self.reconciler.enqueue(waiter)
+        return DONE
+
+    def _wait_for(self, key: str, generation: int, source: str) -> Result:
+        """Look again soon for ``source`` (``volume:<id>`` or ``snapshot:<id>``); after ``source_timeout`` give up."""
+        since = self._waiting.setdefault((key, generation), time.monotonic())
+        if time.monotonic() - since > self.source_timeout:
+            self._waiters.get(source, set()).discard(key)
+            kind, rid = split_key(source)
+            raise DriverError(f"{kind} {rid} not found after waiting {self.source_timeout:g}s", permanent=True)
+        self._waiters.setdefault(source, set()).add(key)
+        return Result(requeue_after=self.poll_interval)
+
+    async def _exists(self, source: str) -> bool:
+        kind, rid = split_key(source)
+        size = await (self.driver.volume_size(rid) if kind == "volume" else self.driver.snapshot_size(rid))
+        return size is not None
+
+    async def _converge_volume(self, key: str, generation: int, spec: Spec, record: Record) -> Result | None:
+        d, rid = self.driver, spec["id"]
+        try:
+            wanted = int(spec["size_gb"])
+        except (KeyError, TypeError, ValueError):
+            raise DriverError(f"volume document without a usable size_gb: {spec.get('size_gb')!r}",
+                              permanent=True) from None
+        if wanted < 1:
+            raise DriverError(f"volume size must be at least 1 GB, not {wanted}", permanent=True)
+        size = await d.volume_size(rid)
+        if size is None:
+            source = dict(spec.get("source") or {"type": "blank"})
+            if source.get("type") in ("volume", "snapshot"):
+                needed = f"{source['type']}:{source.get('id')}"
+                if not await self._exists(needed):
+                    return self._wait_for(key, generation, needed)
+            await d.create_volume(rid, wanted, source)
+        elif size < wanted * GiB:
+            await d.extend_volume(rid, wanted)
+        upload = spec.get("upload") or {}
+        seq = int(upload.get("seq") or 0)
+        failed_seq = int((record.upload_error or {}).get("seq") or 0)
+        if upload.get("image_id") and seq > record.upload_seq and seq != failed_seq:
+            try:
+                await d.upload_volume(rid, str(upload["image_id"]), str(upload.get("disk_format") or "raw"))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self._again(key, generation, exc):
+                    raise _Again(f"upload of volume {rid}: {exc}") from exc
+                # Reported as an error of this generation (the controller puts an uploading volume back to
+                # what it was, as Cinder does); the record keeps later generations from trying this seq again.
+                record.upload_error = {"seq": seq, "reason": reason_of(exc)}
+                self.records.save(key, record)
+                raise DriverError(record.upload_error["reason"], permanent=True) from exc
+            else:
+                record.upload_seq, record.upload_error = seq, None
+        record.failed_gen, record.reason = None, None
+        self.records.save(key, record)
+        return None
+
+    async def _converge_snapshot(self, key: str, generation: int, spec: Spec) -> Result | None:
+        d, rid = self.driver, spec["id"]
+        if await d.snapshot_size(rid) is None:
+            volume_id = spec.get("volume_id")
+            if not isinstance(volume_id, str) or not volume_id:
+                raise DriverError("snapshot document without a volume_id", permanent=True)
+            if await d.volume_size(volume_id) is None:
+                return self._wait_for(key, generation, f"volume:{volume_id}")
+            await d.create_snapshot(rid, volume_id)
+        record = self.records.load(key)
+        if record.failed_gen is not None:
+            self.records.save(key, Record())
+        return None
+
+    async def _remove(self, key: str) -> Result:
+        generation = self._doomed[key]
+        kind, rid = split_key(key)
+        try:
+            if kind == "volume":
+                await self.driver.delete_volume(rid)
+            else:
+                await self.driver.delete_snapshot(rid)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if self._again(key, generation, exc):
+                raise
+            log.exception("%s: removing failed; trying again on the next resync", key)
+            if generation is not None:
+                await self._publish_error(key, generation, reason_of(exc))
+            return Result(terminal=True)
+        self._attempts.pop((key, generation), None)
+        self.records.delete(key)
+        self._doomed.pop(key, None)
+        self._published.pop(key, None)
+        for waiters in self._waiters.values():
+            waiters.discard(key)
+        for waited in [w for w in self._waiting if w[0] == key]:
+            self._waiting.pop(waited, None)
+        if generation is not None:
+            await self._publish(key, generation, {"state": "deleted"})
+        else:
+            log.info("%s removed: no document names it", key)
+        return DONE
+
+    # -- publishing ---------------------------------------------------------------------------------------

@@ -1,0 +1,86 @@
+"""Cinder's list query parameters, shared by volumes and snapshots: the metadata filter, sort keys and
+directions, and ``marker``/``limit``/``offset`` paging over sorted rows."""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Callable
+from typing import Any
+
+from tinystack.core import errors
+
+SORT_KEYS = ("id", "name", "status", "size", "availability_zone", "created_at", "updated_at", "bootable",
+             "project_id", "user_id", "volume_type_id", "display_name")
+
+
+def parse_metadata_filter(raw: str) -> dict[str, str]:
+    """``metadata={'k': 'v'}``: Cinder reads a Python literal; JSON works too."""
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            value = parse(raw)
+        except (ValueError, SyntaxError):
+            continue
+        if isinstance(value, dict):
+            return {str(k): str(v) for k, v in value.items()}
+    raise errors.BadRequest(f"Invalid metadata filter {raw!r}: expected a dictionary.")
+
+
+def parse_sort(q: dict[str, str]) -> list[tuple[str, str]]:
+    """``sort=k1:dir,k2`` or ``sort_key``/``sort_dir``; Cinder's default is newest first."""
+    pairs: list[tuple[str, str]] = []
+    if q.get("sort"):
+        for part in q["sort"].split(","):
+            key, _, direction = part.strip().partition(":")
+            pairs.append((key.strip(), (direction or "desc").strip().lower()))
+    elif q.get("sort_key") or q.get("sort_dir"):
+        pairs.append((q.get("sort_key") or "created_at", (q.get("sort_dir") or "desc").lower()))
+    for key, direction in pairs:
+        if key not in SORT_KEYS:
+            raise errors.BadRequest(f"Invalid input received: Invalid sort key {key}.")
+        if direction not in ("asc", "desc"):
+            raise errors.BadRequest(f"Invalid input received: Invalid sort direction {direction}.")
+    keys = [k for k, _ in pairs]
+    if "created_at" not in keys:
+        pairs.append(("created_at", "desc"))
+    if "id" not in keys:
+        pairs.append(("id", "desc"))
+    return [("name" if k == "display_name" else k, d) for k, d in pairs]
+
+
+def sort_rows(rows: list[Any], pairs: list[tuple[str, str]]) -> list[Any]:
+    def by(key: str) -> Callable[[Any], tuple[bool, Any]]:
+        def value(row: Any) -> tuple[bool, Any]:
+            v = getattr(row, key)
+            return (v is not None, v if v is not None else 0)  # None sorts first, as in the database
+
+        return value
+
+    for key, direction in reversed(pairs):
+        rows.sort(key=by(key), reverse=direction == "desc")
+    return rows
+
+
+def page(rows: list[Any], q: dict[str, str], max_limit: int) -> tuple[list[Any], bool]:
+    """``marker``/``limit``/``offset`` over sorted rows; returns the page and whether a next link is due."""
+    marker = q.get("marker")
+    if marker:
+        ids = [r.id for r in rows]
+        if marker not in ids:
+            raise errors.BadRequest(f"Invalid input received: marker [{marker}] not found.")
+        rows = rows[ids.index(marker) + 1:]
+    if q.get("offset"):
+        rows = rows[parse_nonneg(q["offset"], "offset"):]
+    limit = parse_nonneg(q["limit"], "limit") if q.get("limit") else None
+    limit = max_limit if limit is None else min(limit, max_limit)
+    return rows[:limit], len(rows[:limit]) == limit and (q.get("limit") is not None or len(rows) > limit)
+
+
+def parse_nonneg(raw: str, name: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise errors.BadRequest(f"Invalid input received: {name} must be an integer.") from None
+    if value < 0:
+        raise errors.BadRequest(f"Invalid input received: {name} must be >= 0.")
+    return value
