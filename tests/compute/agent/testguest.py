@@ -6,6 +6,7 @@ Used until the guest image exists, and by benchmarks/compute_boot.py. Built once
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import io
 import os
@@ -103,8 +104,15 @@ def _newc(entries: list[tuple[str, int, bytes]]) -> bytes:
 
 
 def build() -> tuple[Path, Path]:
-    """(kernel, initramfs) paths, building them on first use."""
+    """(kernel, initramfs) paths, building them on first use; one builder at a time (parallel test workers
+    share the cache)."""
     CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build()
+
+
+def _build() -> tuple[Path, Path]:
     kernel_out, initrd_out = CACHE / "vmlinuz", CACHE / "initrd.img"
     if kernel_out.exists() and initrd_out.exists():
         return kernel_out, initrd_out
