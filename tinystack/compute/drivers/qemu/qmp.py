@@ -27,13 +27,28 @@ POWER_FOR_RUNSTATE = {
 }
 
 
+# A session whose handshake went wrong is tried again this many times: right after a migration's switch-over the
+# destination's monitor has answered a new client's qmp_capabilities with something other than its reply.
+NEGOTIATION_ATTEMPTS = 3
+
+
 @contextlib.asynccontextmanager
 async def session(sock: Path, timeout: float = 5.0) -> AsyncIterator[QMPClient]:
-    client = QMPClient(sock.parent.name)
-    try:
-        await asyncio.wait_for(client.connect(str(sock)), timeout)
-    except (OSError, QMPError, TimeoutError) as exc:
-        raise DriverError(f"QMP socket unreachable: {exc}") from exc
+    for attempt in range(1, NEGOTIATION_ATTEMPTS + 1):
+        client = QMPClient(sock.parent.name)
+        try:
+            await asyncio.wait_for(client.connect(str(sock)), timeout)
+            break
+        except QMPError as exc:
+            with contextlib.suppress(Exception):
+                await client.disconnect()
+            # No socket, or nobody on it: QEMU is gone, and asking again says the same.
+            if attempt == NEGOTIATION_ATTEMPTS or isinstance(getattr(exc, "exc", None), OSError):
+                raise DriverError(f"QMP socket unreachable: {exc}") from exc
+            log.info("QMP handshake on %s failed (%s); trying again", sock, exc)
+            await asyncio.sleep(0.1 * attempt)
+        except (OSError, TimeoutError) as exc:
+            raise DriverError(f"QMP socket unreachable: {exc}") from exc
     try:
         yield client
     finally:
