@@ -28,12 +28,17 @@ class Converge(Reporting):
             record = fresh_record(spec)
             self.records.save(iid, record)
         elif record is None:
-            # Disks without a record (a record lost, or a guest from an older agent): adopt as it is.
+            # Disks without a record (a record lost, the process killed between making the disks and saving the
+            # record, or a guest from an older agent): adopt as it is. Only a running guest counts as having
+            # realised the power the spec asks for; one that is off was never seen running, so it is started
+            # rather than taken for a guest that shut itself down.
+            running = info.power_state in (RUNNING, PAUSED)
             record = Record(image_id=image.get("id"), kernel_id=spec.get("kernel_image_id"),
                             ramdisk_id=spec.get("ramdisk_image_id"), flavor=flavor_key(spec.get("flavor") or {}),
                             reboot_seq=int((spec.get("reboot") or {}).get("seq") or 0),
                             snapshot_seq=int((spec.get("snapshot") or {}).get("seq") or 0),
-                            rebuild_seq=rebuild_seq(spec), power=spec.get("power"), realized_gen=gen)
+                            rebuild_seq=rebuild_seq(spec), power=spec.get("power") if running else None,
+                            realized_gen=gen)
             self.records.save(iid, record)
         record.failed_gen, record.fault = None, None
 

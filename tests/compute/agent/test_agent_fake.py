@@ -254,6 +254,16 @@ def test_guest_that_shut_itself_down_stays_off(tmp_path: Path) -> None:
     run(tmp_path, scenario)
 
 
+def test_disks_without_a_record_after_a_kill_are_started_not_taken_as_shut_down(tmp_path: Path) -> None:
+    """The process died between making the disks and saving the record: the guest is off, not shut down."""
+    async def scenario(h: Harness) -> None:
+        await h.driver.create(instance_spec())  # what the killed agent got done
+        await h.put(instance_spec())
+        assert h.driver.guests[IID].power_state == RUNNING
+        assert h.last()["status"]["vm_state"] == "active"
+    run(tmp_path, scenario)
+
+
 def test_restart_adopts_and_cleanup_restarts_on_next_start(tmp_path: Path) -> None:
     async def scenario(h: Harness) -> None:
         await h.put(instance_spec(reboot={"seq": 3, "hard": False}))
