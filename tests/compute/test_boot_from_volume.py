@@ -367,6 +367,26 @@ def test_refusals_are_400_and_make_nothing(live: LiveCloud, fake_host: str, ami:
     assert not any(n and n.endswith("-blank-vol") for n in names)
 
 
+def test_blank_volume_root_with_image_ref(live: LiveCloud, fake_host: str, ami: dict[str, str], demo: Nova,
+                                         cleanup: list[str]) -> None:
+    """A root volume a client made blank, with ``imageRef`` in the request: Nova takes the image's metadata and
+    does not ask whether the volume is bootable (openstack.cloud.server does this)."""
+    conn = live.conn("demo")
+    blank = conn.block_storage.create_volume(name="bfv-blank-root", size=1)
+    cleanup.append(blank.id)
+    volume(live, blank.id, "available")
+    root = {"uuid": blank.id, "source_type": "volume", "destination_type": "volume", "boot_index": 0}
+    r = create(demo, "bfv-blank-image", [root], imageRef=ami["image"])
+    assert r.status_code == 202, r.text
+    sid = r.json()["server"]["id"]
+    server = conn.compute.wait_for_server(conn.compute.get_server(sid), status="ACTIVE", wait=60, interval=0.1)
+    assert server.status == "ACTIVE"
+    g = guest(live, fake_host, sid)
+    assert g.root == f"volume:{blank.id}" and g.spec["image"]["id"] == ami["image"]
+    delete_server(live, sid)
+    volume(live, blank.id, "available")
+
+
 def test_delete_during_volume_creation_releases_everything(live: LiveCloud, fake_host: str, ami: dict[str, str],
                                                            demo: Nova, compute: Any, cleanup: list[str]) -> None:
     """A server deleted while its volumes are still being made: the build stops, the volumes it made with

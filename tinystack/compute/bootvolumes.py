@@ -137,7 +137,7 @@ class BootVolumes:
                 "volume_size": parse_size(raw.get("volume_size")), "tag": raw.get("tag"),
                 "delete_on_termination": as_bool(raw.get("delete_on_termination", False)),
                 "volume_id": None, "created": False}
-            image = self._check_source(ctx, req, flavor, count)
+            image = self._check_source(ctx, req, flavor, count, image_given=bool(body.get("imageRef")))
             if req["boot_index"] == 0:
                 plan.image = image
             plan.requests.append(req)
@@ -151,8 +151,11 @@ class BootVolumes:
         return plan
 
     def _check_source(self, ctx: RequestContext, req: dict[str, Any], flavor: dict[str, Any],
-                      count: int) -> dict[str, Any] | None:
-        """Nova's per-mapping checks; returns the image the volume will carry (for a root volume)."""
+                      count: int, image_given: bool = False) -> dict[str, Any] | None:
+        """Nova's per-mapping checks; returns the image the volume will carry (for a root volume).
+
+        With ``imageRef`` in the request, Nova takes the boot metadata from that image and does not ask whether
+        a root volume is bootable (a blank volume made by a client is not), so neither do we."""
         src, ref, boot = req["source_type"], req["uuid"], req["boot_index"] == 0
         if src == "volume":
             if count > 1:
@@ -165,6 +168,8 @@ class BootVolumes:
                 raise errors.BadRequest(f"Invalid volume: volume '{ref}' status must be 'available'. Currently in "
                                         f"'{vol['status']}'")
             req["volume_id"] = ref
+            if boot and image_given:
+                return None
             if boot and not vol.get("bootable"):
                 raise errors.BadRequest(f"Block Device {ref} is not bootable.")
             return image_from_volume(vol.get("volume_image_metadata") or {}) if boot else None

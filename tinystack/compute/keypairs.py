@@ -88,8 +88,8 @@ class Keypairs:
             public_key, private = generate() if key_type == "ssh" else generate_ed25519()
         elif key_type == "x509":
             raise errors.BadRequest("Keypair data is invalid: x509 keypairs are not supported by tinystack")
-        public_key = public_key.strip()
-        fp = fingerprint(public_key)
+        # Stored exactly as given (trailing newline included): clients compare it with their key file.
+        fp = fingerprint(public_key.strip())
         with self.svc.session() as s:
             if s.get(KeyPair, (owner, name)) is not None:
                 raise errors.Conflict(f"Key pair '{name}' already exists.")

@@ -83,7 +83,8 @@ class Servers:
             fsnap = flavors.snapshot(flavor)
         plan = self._plan_block_devices(ctx, body, fsnap)
         if plan.volume_backed:
-            image: dict[str, Any] = plan.image or {}
+            image: dict[str, Any] = plan.image or (self.image_info(ctx, str(body["imageRef"]))
+                                                   if body.get("imageRef") else {})
         else:
             if not plan.image_ref:
                 raise errors.BadRequest("Missing imageRef attribute")

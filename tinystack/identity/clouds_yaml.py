@@ -9,6 +9,8 @@ from typing import Any
 import yaml
 
 USERS = {"admin": "admin", "demo": "demo", "alt_demo": "alt_demo"}  # cloud name -> user (= project)
+# DevStack's names for the same clouds, so tools written for DevStack run unchanged.
+DEVSTACK = {"devstack": "demo", "devstack-admin": "admin", "devstack-alt": "alt_demo"}
 SERVICE_USER = "nova"
 
 
@@ -52,15 +54,25 @@ def write(path: Path, auth_url: str, region: str, passwords: dict[str, str]) -> 
             "identity_api_version": 3,
             "interface": "public",
         }
+    for cloud, user in DEVSTACK.items():
+        clouds[cloud] = clouds[user]
     clouds["system-admin"] = {
         "auth": {"auth_url": auth_url, "username": "admin", "password": passwords["admin"], "system_scope": "all",
                  "user_domain_name": "Default"},
         "region_name": region,
         "identity_api_version": 3,
     }
-    text = "# Written by tinystack up. Use: openstack --os-cloud admin ...\n" + yaml.safe_dump(
-        {"clouds": clouds}, sort_keys=False)
+    clouds["devstack-system-admin"] = clouds["system-admin"]
+    text = "# Written by tinystack up. Use: openstack --os-cloud admin ...\n" + yaml.dump(
+        {"clouds": clouds}, sort_keys=False, Dumper=_NoAliases)
     _write_private(path, text)
+
+
+class _NoAliases(yaml.SafeDumper):
+    """Writes each cloud out in full: a file a user reads and edits should not hold YAML anchors."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _write_private(path: Path, text: str) -> None:

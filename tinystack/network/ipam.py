@@ -31,13 +31,13 @@ def parse_cidr(cidr: Any, ip_version: int | None = None) -> IPNet:
     if not isinstance(cidr, str):
         raise bad(f"Invalid input for cidr. Reason: '{cidr}' is not a valid IP subnet.")
     try:
-        net = ipaddress.ip_network(cidr, strict=False)
+        iface = ipaddress.ip_interface(cidr)
     except ValueError:
         raise bad(f"Invalid input for cidr. Reason: '{cidr}' is not a valid IP subnet.") from None
-    if str(net) != cidr.strip() and "/" in cidr:
-        raise bad(f"Invalid input for cidr. Reason: '{cidr}' isn't a recommended CIDR, use {net} instead.")
+    net = iface.network
     if "/" not in cidr:
         raise bad(f"Invalid input for cidr. Reason: '{cidr}' is not a valid IP subnet.")
+    # Host bits are accepted and dropped (10.99.99.0/16 is stored as 10.99.0.0/16), as Neutron does.
     if ip_version is not None and net.version != ip_version:
         raise bad("Cidr and ip_version are inconsistent.", "InvalidInput")
     if (net.version == 4 and net.prefixlen > 30) or (net.version == 6 and net.prefixlen > 126):

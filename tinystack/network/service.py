@@ -35,6 +35,12 @@ Changes = set[Key]
 ATTEMPTS = 40
 
 
+# Attributes with a default in Neutron's resource map: giving the default is not asking for anything.
+ATTRIBUTE_DEFAULTS: dict[str, Any] = {"shared": False, "router:external": False, "is_default": False,
+                                      "port_security_enabled": True, "binding:host_id": "", "binding:profile": {},
+                                      "allowed_address_pairs": []}
+
+
 class Resource(Protocol):
     """One Neutron collection's rules. Rows are ORM objects; ``render`` turns them into API dicts."""
 
@@ -118,9 +124,15 @@ class NetworkService:
 
     def enforce_attrs(self, ctx: RequestContext, action: str, attrs: Mapping[str, Any],
                       target: Mapping[str, Any], names: tuple[str, ...]) -> None:
+        """Attribute rules, checked as Neutron does: on create only for a value other than the default
+        (``--no-share`` from a member is fine), on update for every attribute the body names."""
+        creating = action.startswith("create_")
         for name in names:
-            if name in attrs:
-                self.enforce(ctx, f"{action}:{name}", target)
+            if name not in attrs:
+                continue
+            if creating and name in ATTRIBUTE_DEFAULTS and attrs[name] == ATTRIBUTE_DEFAULTS[name]:
+                continue
+            self.enforce(ctx, f"{action}:{name}", target)
 
     def owner(self, ctx: RequestContext, attrs: dict[str, Any]) -> str:
         """The project a new resource belongs to: the caller's, or another one when an admin says so."""
@@ -160,6 +172,10 @@ class NetworkService:
 
     def list(self, ctx: RequestContext, plural: str, params: Mapping[str, list[str]], base_url: str) -> dict[str, Any]:
         res = self.resource(plural)
+        if plural == "security_groups":  # a project's default group exists once anyone looks, as in Neutron
+            from tinystack.network.securitygroups import ensure_default_now
+
+            ensure_default_now(self, ctx.project_id)
         with self.read() as s:
             items = res.render(self, s, ctx, res.visible(self, s, ctx))
         return query.apply(items, params, plural, base_url, self.settings.default_page_limit)

@@ -147,13 +147,24 @@ def routers(svc: NetworkService, s: Session, ctx: RequestContext, rows: list[Rou
     return out
 
 
+def _port_details(port: Port | None) -> dict[str, Any] | None:
+    """The fip-port-details extension: the associated port's main fields, read with the floating IP."""
+    if port is None:
+        return None
+    return {"name": port.name, "network_id": port.network_id, "mac_address": port.mac_address,
+            "admin_state_up": port.admin_state_up, "status": port.status, "device_id": port.device_id,
+            "device_owner": port.device_owner}
+
+
 def floatingips(svc: NetworkService, s: Session, ctx: RequestContext, rows: list[FloatingIP]) -> list[dict[str, Any]]:
     tags = tags_for(s, [r.id for r in rows])
+    port_ids = {r.port_id for r in rows if r.port_id}
+    ports = {p.id: p for p in s.scalars(select(Port).where(Port.id.in_(port_ids)))} if port_ids else {}
     return [{"id": r.id, **_project(r), "floating_network_id": r.floating_network_id,
              "floating_ip_address": r.floating_ip_address, "port_id": r.port_id,
              "fixed_ip_address": r.fixed_ip_address, "router_id": r.router_id, "status": r.status,
-             "port_details": None, "port_forwardings": [], "dns_domain": "", "dns_name": "", "qos_policy_id": None,
-             **standard(r, tags)} for r in rows]
+             "port_details": _port_details(ports.get(r.port_id) if r.port_id else None), "port_forwardings": [],
+             "dns_domain": "", "dns_name": "", "qos_policy_id": None, **standard(r, tags)} for r in rows]
 
 
 def rule(r: SecurityGroupRule) -> dict[str, Any]:

@@ -15,11 +15,14 @@ def routes(svc: ComputeService) -> list[Route]:
     from tinystack.compute.api import (
         admin,
         aggregates,
+        extensions,
         flavors,
+        image_metadata,
         images,
         ips,
         keypairs,
         limits,
+        netproxy,
         server_actions,
         servers,
         subresources,
@@ -33,7 +36,9 @@ def routes(svc: ComputeService) -> list[Route]:
             *limits.LimitsAPI(svc).routes(), *servers.ServersAPI(svc).routes(),
             *server_actions.ActionsAPI(svc).routes(), *subresources.SubAPI(svc).routes(),
             *admin.AdminAPI(svc).routes(), *aggregates.AggregatesAPI(svc).routes(), *usage.UsageAPI(svc).routes(),
-            *volumes.VolumeAttachmentsAPI(svc).routes(), *ips.IpsAPI(svc).routes()]
+            *volumes.VolumeAttachmentsAPI(svc).routes(), *ips.IpsAPI(svc).routes(),
+            *netproxy.NetworkProxyAPI(svc).routes(), *extensions.ExtensionsAPI(svc).routes(),
+            *image_metadata.ImageMetadataAPI(svc).routes()]
 
 
 def app(svc: ComputeService, validator: TokenValidator) -> ServiceApp:

@@ -13,7 +13,7 @@ from aiohttp import web
 from tinystack.core.auth import TokenValidator
 from tinystack.core.bus import Bus
 from tinystack.core.web import Route, ServiceApp, ctx, empty, json_response, neutron_fault, read_json
-from tinystack.network import admin, routers, schemas, securitygroups, tags
+from tinystack.network import admin, routers, schemas, tags
 from tinystack.network.api.discovery import discovery_routes
 from tinystack.network.service import NetworkService
 
@@ -86,10 +86,7 @@ class NetworkAPI:
 
     def _index(self, plural: str) -> Handler:
         async def handler(request: web.Request) -> web.Response:
-            c = ctx(request)
-            if plural == "security_groups":
-                await self._call(securitygroups.ensure_default_now, self.svc, c.project_id)
-            return json_response(await self._call(self.svc.list, c, plural, _query(request), _base(request)))
+            return json_response(await self._call(self.svc.list, ctx(request), plural, _query(request), _base(request)))
 
         return handler
 

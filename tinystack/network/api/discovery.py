@@ -18,6 +18,7 @@ EXTENSIONS = {
     "default-subnetpools": "Default Subnetpools",
     "external-net": "Neutron external network",
     "ext-gw-mode": "Neutron L3 Configurable external gateway mode",
+    "fip-port-details": "Floating IP Port Details Extension",
     "extraroute": "Neutron Extra Route",
     "net-mtu": "Network MTU",
     "network-ip-availability": "Network IP Availability",
