@@ -230,14 +230,15 @@ class ServiceApp:
         except errors.TinyError as err:
             if err.status >= 500:
                 logger.error("%s %s failed: %s", request.method, request.path, err)
-            response = self.fault(err, rid)
+            response = self.fault(err, rid, request)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            response = self.fault(from_http_exception(exc), rid)
+            response = self.fault(from_http_exception(exc), rid, request)
         except Exception:
             logger.exception("%s %s: unhandled error", request.method, request.path)
-            response = self.fault(errors.TinyError("An unexpected error prevented the server from fulfilling your request."), rid)
+            response = self.fault(errors.TinyError("An unexpected error prevented the server from fulfilling your request."),
+                                  rid, request)
         finally:
             log.request_id.reset(token)
         for name in self.request_id_headers:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from tinystack.core import errors
-from tinystack.core.web import REQUEST_ID, Route, ctx, empty, json_response, plain_fault, read_json
+from tinystack.core.web import REQUEST_ID, Route, ctx, empty, json_response, read_json
 from tinystack.image import patch, views
 from tinystack.image.api.common import base_url
+from tinystack.image.api.faults import glance_fault
 from tinystack.image.service import ImageService
 
 
@@ -55,7 +56,7 @@ class ImagesAPI:
         try:
             patch.media_version(request.content_type)
         except errors.UnsupportedMediaType as err:
-            response = plain_fault(err, request[REQUEST_ID])
+            response = glance_fault(err, request[REQUEST_ID], request)
             response.headers["Accept-Patch"] = patch.ACCEPT_PATCH
             return response
         changes = patch.parse(request.content_type, await read_json(request))
