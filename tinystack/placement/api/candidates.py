@@ -6,8 +6,8 @@ import re
 
 from aiohttp import web
 
-from tinystack.core import errors
-from tinystack.core.web import Route, ctx, query_int, version
+from tinystack.core import errors, paging
+from tinystack.core.web import Route, ctx, version
 from tinystack.placement import candidates, views
 from tinystack.placement.api import query
 from tinystack.placement.api.common import at_least, check_query, require, respond
@@ -51,7 +51,7 @@ def _groups(request: web.Request) -> list[candidates.Request]:
 
 def _query(request: web.Request) -> CandidateQuery:
     groups = _groups(request)
-    limit = query_int(request, "limit", None, minimum=1) if at_least(request, 1, 16) else None
+    limit = paging.limit(request.query, minimum=1) if at_least(request, 1, 16) else None
     policy = request.query.get("group_policy")
     if policy is not None and policy not in ("none", "isolate"):
         raise errors.BadRequest(f"Invalid query string parameters: {policy!r} is not one of ['none', 'isolate']")
