@@ -397,11 +397,26 @@ BODIES: dict[tuple[str, str, str], Any] = {
     ("compute", "POST", "/v2.1/servers/{server_id}/os-volume_attachments"): {"volumeAttachment": {"volumeId": "$volume"}},
     ("compute", "PUT", "/v2.1/servers/{server_id}/os-volume_attachments/{volume_id}"): {
         "volumeAttachment": {"volumeId": "$volume"}},
+    # Placement (at its latest microversion): bodies are parsed into commands before the service checks policy.
+    ("placement", "POST", "/resource_providers"): {"name": "rp-x"},
+    ("placement", "PUT", "/resource_providers/{uuid}"): {"name": "rp-x"},
+    ("placement", "PUT", "/resource_providers/{uuid}/aggregates"): {"aggregates": [], "resource_provider_generation": 0},
+    ("placement", "PUT", "/resource_providers/{uuid}/traits"): {"traits": [], "resource_provider_generation": 0},
+    ("placement", "PUT", "/resource_providers/{uuid}/inventories"): {"inventories": {}, "resource_provider_generation": 0},
+    ("placement", "POST", "/resource_providers/{uuid}/inventories"): {"resource_class": "VCPU", "total": 1},
+    ("placement", "PUT", "/resource_providers/{uuid}/inventories/{rc}"): {"total": 1, "resource_provider_generation": 0},
+    ("placement", "POST", "/resource_classes"): {"name": "CUSTOM_RP_X"},
+    ("placement", "PUT", "/allocations/{consumer}"): {"allocations": {}, "project_id": "$project", "user_id": "$user",
+                                                      "consumer_generation": 0},
+    ("placement", "POST", "/allocations"): {"7c3d8b42-3b5e-4a0e-9d8f-2f1d6c9b5a10": {
+        "allocations": {}, "project_id": "$project", "user_id": "$user", "consumer_generation": 0}},
 }
 # Query strings and headers some routes validate before their policy check.
 QUERIES: dict[tuple[str, str, str], str] = {
     ("compute", "GET", "/v2.1/os-simple-tenant-usage"): "?start=2020-01-01T00:00:00&end=2030-01-01T00:00:00",
     ("compute", "GET", "/v2.1/os-simple-tenant-usage/{project_id}"): "?start=2020-01-01T00:00:00&end=2030-01-01T00:00:00",
+    ("placement", "GET", "/allocation_candidates"): "?resources=VCPU:1",
+    ("placement", "GET", "/usages"): "?project_id=x",
 }
 RAW = {  # routes that take something other than JSON: (content type, body)
     ("image", "PATCH", "/v2/images/{image_id}"): ("application/openstack-images-v2.1-json-patch",

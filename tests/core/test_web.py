@@ -81,6 +81,23 @@ def test_fault_formats_and_request_ids() -> None:
     assert '"error"' in run(keystone_fault, [("GET", "/missing", {}, None)])[0][2]
 
 
+def test_fault_renderer_gets_the_failed_request() -> None:
+    """A format chosen per request (Glance's, by Accept) is rendered by the renderer itself, for handler
+    errors, unknown routes and crashes alike."""
+    seen: list[str | None] = []
+
+    def by_accept(err: errors.TinyError, _rid: str, request: web.BaseRequest | None = None) -> web.Response:
+        accept = request.headers.get("Accept") if request is not None else None
+        seen.append(accept)
+        return json_response({"accept": accept, "message": err.message}, err.status)
+
+    results = run(by_accept, [("GET", "/missing", {"Accept": "x/one"}, None), ("GET", "/nope", {"Accept": "x/two"}, None),
+                              ("GET", "/crash", {"Accept": "x/three"}, None)])
+    assert [(s, json.loads(b)["accept"]) for s, _, b in results] == [(404, "x/one"), (404, "x/two"), (500, "x/three")]
+    assert seen == ["x/one", "x/two", "x/three"]
+    assert all(h["x-openstack-request-id"].startswith("req-") for _, h, _ in results)
+
+
 def test_auth_validation_and_microversions() -> None:
     good = {"X-Auth-Token": "good", "Content-Type": "application/json"}
     results = run(nova_fault, [

@@ -240,3 +240,13 @@ def test_error_body_choice(accept: str | None, kind: str) -> None:
     from tinystack.image.api.faults import choose
 
     assert choose(accept) == kind
+
+
+def test_glance_fault_without_a_request_is_plain_text() -> None:
+    """aiohttp's own errors (a malformed request line) come before any request: no Accept to follow."""
+    from tinystack.core import errors
+    from tinystack.image.api.faults import glance_fault
+
+    out = glance_fault(errors.BadRequest("The request is not valid HTTP."), "req-x")
+    assert out.status == 400 and out.content_type == "text/plain"
+    assert out.text == "400 Bad Request\n\nThe request is not valid HTTP.\n"

@@ -1,6 +1,7 @@
 """The HTTP layer every API shares: routing as data, request ids, token checking, microversions and the one place
-where errors become each API's own fault format. JSON in and out (``jsonio``), the fault formats (``faults``) and
-serving (``serving``) have modules of their own; their names are importable from here as well."""
+where errors become each API's own fault format. JSON in and out (``jsonio``), the fault formats (``faults``),
+paging and sorting parameters (``paging``) and serving (``serving``) have modules of their own; their names are
+importable from here as well."""
 
 from __future__ import annotations
 
@@ -9,11 +10,10 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiohttp import web
 
-from tinystack.core import errors, log
+from tinystack.core import errors, log, paging
 from tinystack.core.auth import RequestContext, TokenValidator
 from tinystack.core.faults import (
     FAULT,
@@ -37,6 +37,7 @@ from tinystack.core.jsonio import (
     read_json,
     validate,
 )
+from tinystack.core.paging import paginate
 from tinystack.core.serving import MAX_FIELD_SIZE, MAX_LINE_SIZE, ServiceRunner
 
 __all__ = [
@@ -74,18 +75,8 @@ def ctx(request: web.Request) -> RequestContext:
 
 
 def query_int(request: web.Request, name: str, default: int | None = None, minimum: int = 0) -> int | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise errors.BadRequest(f"Invalid value {raw!r} for query parameter {name}: not an integer.") from None
-    if value < minimum:
-        raise errors.BadRequest(f"Invalid value {raw!r} for query parameter {name}: must be >= {minimum}.")
-    if value > INT64_MAX:
-        raise errors.BadRequest(f"Invalid value {raw!r} for query parameter {name}: must be <= {INT64_MAX}.")
-    return value
+    """An integer query parameter (``paging.integer``, in its default words)."""
+    return paging.integer(request.query.get(name), name, default, minimum)
 
 
 def query_bool(request: web.Request, name: str) -> bool | None:
@@ -98,18 +89,6 @@ def query_bool(request: web.Request, name: str) -> bool | None:
     if low in ("0", "false", "no", "off"):
         return False
     raise errors.BadRequest(f"Invalid value {raw!r} for query parameter {name}: not a boolean.")
-
-
-def paginate(items: list[Any], limit: int | None, marker: str | None, key: Callable[[Any], str]) -> list[Any]:
-    """``limit``/``marker`` over an already ordered list; an unknown marker is a 400, as Nova and Glance do."""
-    if marker is not None:
-        for i, item in enumerate(items):
-            if key(item) == marker:
-                items = items[i + 1 :]
-                break
-        else:
-            raise errors.BadRequest(f"marker [{marker}] not found")
-    return items if limit is None else items[:limit]
 
 
 # --- microversions -----------------------------------------------------------------------------
@@ -230,14 +209,15 @@ class ServiceApp:
         except errors.TinyError as err:
             if err.status >= 500:
                 logger.error("%s %s failed: %s", request.method, request.path, err)
-            response = self.fault(err, rid)
+            response = self.fault(err, rid, request)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            response = self.fault(from_http_exception(exc), rid)
+            response = self.fault(from_http_exception(exc), rid, request)
         except Exception:
             logger.exception("%s %s: unhandled error", request.method, request.path)
-            response = self.fault(errors.TinyError("An unexpected error prevented the server from fulfilling your request."), rid)
+            response = self.fault(errors.TinyError("An unexpected error prevented the server from fulfilling your request."),
+                                  rid, request)
         finally:
             log.request_id.reset(token)
         for name in self.request_id_headers:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, true
 
-from tinystack.core import errors
+from tinystack.core import errors, paging
 from tinystack.core.auth import RequestContext
 from tinystack.image.models import Image, ImageMember, ImageProperty, ImageTag
 
@@ -23,6 +23,12 @@ _BOOL_FILTERS = ("os_hidden", "protected")
 _MEMBER_STATUSES = ("pending", "accepted", "rejected", "all")
 _VISIBILITIES = ("community", "public", "private", "shared", "all")
 _CONTROL = ("limit", "marker", "sort", "sort_key", "sort_dir", "member_status", "tag", "visibility")
+# Glance's words for bad paging parameters.
+GLANCE = paging.Wording(
+    not_integer="{name} param must be an integer", too_small="{name} param must be positive",
+    sort_key="Invalid sort key: {key}. It must be one of the following: {keys}.",
+    sort_dir="Invalid sort direction: {direction}", sort_count="Number of sort dirs does not match the number of sort keys",
+    mixed_syntax="Old and new sorting syntax cannot be combined", marker="marker [{marker}] not found")
 
 
 @dataclass
@@ -74,48 +80,12 @@ def _int(key: str, value: str) -> int:
         raise errors.BadRequest(f"Unable to filter on a range with a non-numeric value ({key}).") from None
 
 
-def _sorting(params: Mapping[str, Any], getall: Any) -> list[tuple[str, str]]:
-    keys: list[str] = []
-    dirs: list[str] = []
-    if "sort" in params:
-        if "sort_key" in params or "sort_dir" in params:
-            raise errors.BadRequest("Old and new sorting syntax cannot be combined")
-        for part in str(params["sort"]).strip().split(","):
-            key, _, direction = part.partition(":")
-            keys.append(key.strip())
-            dirs.append((direction or "desc").strip())
-    else:
-        keys = [k.strip() for k in getall("sort_key")]
-        dirs = [d.strip() for d in getall("sort_dir")]
-        if len(dirs) > 1 and len(dirs) != len(keys):
-            raise errors.BadRequest("Number of sort dirs does not match the number of sort keys")
-        if len(dirs) <= 1:
-            dirs = [dirs[0] if dirs else "desc"] * max(len(keys), 1)
-    for key in keys:
-        if key not in SORT_KEYS:
-            raise errors.BadRequest(f"Invalid sort key: {key}. It must be one of the following: "
-                                    f"{', '.join(SORT_KEYS)}.")
-    for direction in dirs:
-        if direction not in ("asc", "desc"):
-            raise errors.BadRequest(f"Invalid sort direction: {direction}")
-    sort = list(zip(keys, dirs, strict=False)) or [("created_at", dirs[0] if dirs else "desc")]
-    for tiebreak in ("created_at", "id"):
-        if tiebreak not in [k for k, _ in sort]:
-            sort.append((tiebreak, sort[0][1]))
-    return sort
-
-
-def parse(params: Mapping[str, Any], getall: Any, default_limit: int, max_limit: int) -> ListQuery:
+def parse(params: Mapping[str, Any], getall: Callable[[str], list[str]], default_limit: int, max_limit: int) -> ListQuery:
     """Turn query parameters into a ListQuery; ``getall(name)`` returns every value of a repeated one."""
-    limit = default_limit
-    if "limit" in params:
-        try:
-            limit = int(params["limit"])
-        except ValueError:
-            raise errors.BadRequest("limit param must be an integer") from None
-        if limit < 0:
-            raise errors.BadRequest("limit param must be positive")
-    q = ListQuery(limit=min(limit, max_limit), marker=params.get("marker"), sort=_sorting(params, getall))
+    page = paging.page(paging.Params(params, getall), SORT_KEYS, default_limit, max_limit, GLANCE,
+                       default_key="created_at")
+    q = ListQuery(limit=page.limit if page.limit is not None else default_limit, marker=page.marker,
+                  sort=paging.with_tiebreaks(page.sort or [("created_at", "desc")], ("created_at", "id")))
     q.member_status = params.get("member_status", "accepted")
     if q.member_status not in _MEMBER_STATUSES:
         raise errors.BadRequest(f"Invalid status: {q.member_status}")

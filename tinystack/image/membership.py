@@ -34,8 +34,8 @@ class Membership:
             raise errors.NotFound(f"{member_id} not found in the member list of the image {image.id}.")
         return found
 
-    def add(self, ctx: RequestContext, image_id: str, member_id: str) -> ImageMember:
-        with self.svc.session() as s:
+    async def add(self, ctx: RequestContext, image_id: str, member_id: str) -> ImageMember:
+        def step(s: Session) -> ImageMember:
             image, membership = self._shared(s, ctx, image_id)
             self.svc.enforce_on(ctx, "add_member", image, membership)
             if not (ctx.is_admin or access.is_owner(ctx, image)):
@@ -49,6 +49,8 @@ class Membership:
                                  updated_at=now)
             s.add(member)
             return member
+
+        return await self.svc.write(step)
 
     def list_members(self, ctx: RequestContext, image_id: str) -> list[ImageMember]:
         with self.svc.session() as s:
@@ -69,8 +71,8 @@ class Membership:
                 raise errors.NotFound(exc.message) from None
             return self._member(s, ctx, image, member_id)
 
-    def update(self, ctx: RequestContext, image_id: str, member_id: str, status: str) -> ImageMember:
-        with self.svc.session() as s:
+    async def update(self, ctx: RequestContext, image_id: str, member_id: str, status: str) -> ImageMember:
+        def step(s: Session) -> ImageMember:
             image, membership = self._shared(s, ctx, image_id)
             member = self._member(s, ctx, image, member_id)
             if member_id != ctx.project_id and not ctx.is_admin:
@@ -80,11 +82,15 @@ class Membership:
             member.updated_at = utcnow()
             return member
 
-    def delete(self, ctx: RequestContext, image_id: str, member_id: str) -> None:
-        with self.svc.session() as s:
+        return await self.svc.write(step)
+
+    async def delete(self, ctx: RequestContext, image_id: str, member_id: str) -> None:
+        def step(s: Session) -> None:
             image, membership = self._shared(s, ctx, image_id)
             member = self._member(s, ctx, image, member_id)
             if not (ctx.is_admin or access.is_owner(ctx, image)):
                 raise errors.Forbidden(f"Not allowed to delete members for image {image_id}.")
             self.svc.enforce_on(ctx, "delete_member", image, membership)
             s.delete(member)
+
+        await self.svc.write(step)

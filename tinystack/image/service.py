@@ -106,6 +106,15 @@ class ImageService(ServiceBase):
     # --- images ---------------------------------------------------------------------------------
 
     def create(self, ctx: RequestContext, body: Any) -> Image:
+        """A new queued image from a create request's body (also how compute and volume make theirs)."""
+        return _created(ctx, self.retrying(self._creation(ctx, body)))
+
+    async def create_async(self, ctx: RequestContext, body: Any) -> Image:
+        """``create`` with its transaction on a worker thread, for a handler on the event loop."""
+        return _created(ctx, await self.write(self._creation(ctx, body)))
+
+    def _creation(self, ctx: RequestContext, body: Any) -> Callable[[Session], Image]:
+        """Check the body, policy and protections; the transaction that then makes the image."""
         if not isinstance(body, dict):
             raise errors.BadRequest("Request body must be a JSON object.")
         for key in _DISALLOWED:
@@ -136,8 +145,9 @@ class ImageService(ServiceBase):
             if not self.protections.allowed(name, "create", creds):
                 raise errors.Forbidden(f"Attribute '{name}' is reserved.")
         image_id = attrs.pop("id", None) or str(uuid.uuid4())
-        now = utcnow()
-        with self.session() as s:
+
+        def step(s: Session) -> Image:
+            now = utcnow()
             if s.get(Image, image_id) is not None:
                 raise errors.Conflict(f"Image with identifier {image_id} already exists!")
             quotas.enforce("image_count_total", self.limits.image_count_total, self.usage(s, owner).image_count_total,
@@ -151,8 +161,9 @@ class ImageService(ServiceBase):
             image.tags = [ImageTag(value=t) for t in tags]
             image.locations = []
             s.add(image)
-        log.info("image %s created by project %s", image_id, ctx.project_id)
-        return image
+            return image
+
+        return step
 
     def _check_visibility(self, ctx: RequestContext, visibility: str, target: Mapping[str, Any]) -> None:
         if visibility == "public" and not self.allowed(ctx, "publicize_image", target):
@@ -186,9 +197,10 @@ class ImageService(ServiceBase):
         rows = rows[: q.limit]
         return rows, (rows[-1].id if more and rows else None)
 
-    def update(self, ctx: RequestContext, image_id: str, changes: list[patch.Change]) -> Image:
+    async def update(self, ctx: RequestContext, image_id: str, changes: list[patch.Change]) -> Image:
         creds = ctx.creds()
-        with self.session() as s:
+
+        def step(s: Session) -> Image:
             image, membership = self.find(s, ctx, image_id)
             self.enforce_on(ctx, "modify_image", image, membership)
             readable = {p.name: p.value for p in image.properties if self.protections.allowed(p.name, "read", creds)}
@@ -215,7 +227,9 @@ class ImageService(ServiceBase):
                 else:
                     image.properties.append(ImageProperty(name=name, value=value))
             image.updated_at = utcnow()
-        return image
+            return image
+
+        return await self.write(step)
 
     def _check_attr_changes(self, ctx: RequestContext, image: Image, membership: ImageMember | None,
                             before: patch.Draft, after: patch.Draft) -> None:
@@ -239,7 +253,7 @@ class ImageService(ServiceBase):
                 raise errors.Forbidden(f"Property '{name}' is protected")
 
     async def delete(self, ctx: RequestContext, image_id: str) -> None:
-        with self.session() as s:
+        def step(s: Session) -> list[tuple[str, str]]:
             image, membership = self.find(s, ctx, image_id)
             self.enforce_on(ctx, "delete_image", image, membership)
             if image.protected:
@@ -247,13 +261,17 @@ class ImageService(ServiceBase):
             locations = [(loc.store, loc.key) for loc in image.locations]
             s.delete(image)
             s.execute(delete(ImageTask).where(ImageTask.image_id == image_id))
+            return locations
+
+        locations = await self.write(step)
         log.info("image %s deleted", image_id)
         await self.data.discard(locations)
 
-    def set_active(self, ctx: RequestContext, image_id: str, active: bool) -> None:
+    async def set_active(self, ctx: RequestContext, image_id: str, active: bool) -> None:
         """Deactivate (``active=False``) or reactivate an image; repeating either is harmless."""
         action = "reactivate" if active else "deactivate"
-        with self.session() as s:
+
+        def step(s: Session) -> None:
             image, membership = self.find(s, ctx, image_id)
             self.enforce_on(ctx, action, image, membership)
             if image.status not in ("active", "deactivated"):
@@ -263,12 +281,15 @@ class ImageService(ServiceBase):
                 image.status = new_status
                 image.updated_at = utcnow()
 
+        await self.write(step)
+
     # --- tags -----------------------------------------------------------------------------------
 
-    def add_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
+    async def add_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
         if len(tag) > 255:
             raise errors.BadRequest("Tag is too long: at most 255 characters.")
-        with self.session() as s:
+
+        def step(s: Session) -> None:
             image, membership = self.find(s, ctx, image_id)
             self.enforce_on(ctx, "modify_image", image, membership)
             if tag in {t.value for t in image.tags}:
@@ -277,8 +298,10 @@ class ImageService(ServiceBase):
             image.tags.append(ImageTag(value=tag))
             image.updated_at = utcnow()
 
-    def delete_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
-        with self.session() as s:
+        await self.write(step)
+
+    async def delete_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
+        def step(s: Session) -> None:
             image, membership = self.find(s, ctx, image_id)
             self.enforce_on(ctx, "modify_image", image, membership)
             found = [t for t in image.tags if t.value == tag]
@@ -286,6 +309,8 @@ class ImageService(ServiceBase):
                 raise errors.NotFound(f"Tag {tag} not found")
             image.tags.remove(found[0])
             image.updated_at = utcnow()
+
+        await self.write(step)
 
     # --- tasks and discovery --------------------------------------------------------------------
 
@@ -324,6 +349,11 @@ class ImageService(ServiceBase):
                 entry.update(type=driver.kind, properties=driver.describe(), weight=0)
             out.append(entry)
         return out
+
+
+def _created(ctx: RequestContext, image: Image) -> Image:
+    log.info("image %s created by project %s", image.id, ctx.project_id)
+    return image
 
 
 def _mib(limit: int) -> int:

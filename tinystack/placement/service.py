@@ -1,115 +1,42 @@
-"""The placement rules as one object: what the HTTP API calls, and the Python API Nova's conductor and
-scheduler use (``ensure_provider``, ``claim``/``try_claim``, ``release``, ``move``, ``candidates``,
-``provider_usages`` and ``watch`` for a scheduler's copy of provider usage)."""
+"""The placement rules as one object: what the HTTP API calls (``provider_ops``, ``inventory_ops``, ``name_ops``,
+``consumer_ops``, on the shared ``base``), and the Python API Nova's conductor and scheduler use
+(``ensure_provider``, ``claim``/``try_claim``, ``release``, ``move``, ``candidates``, ``provider_usages`` and
+``watch`` for a scheduler's copy of provider usage)."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import random
-import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from tinystack.config import Config
 from tinystack.core import errors
-from tinystack.core.auth import RequestContext
-from tinystack.core.db import Database
-from tinystack.core.policy import PolicyEngine
-from tinystack.placement import allocations, candidates, catalog, policies, providers, settings
+from tinystack.placement import candidates, catalog, providers
 from tinystack.placement.allocations import ANY, CapacityExceeded, ConsumerWrite, Retry, UnknownProvider
+from tinystack.placement.base import Watcher
+from tinystack.placement.consumer_ops import ConsumerOps
+from tinystack.placement.inventory_ops import InventoryOps
 from tinystack.placement.models import Inventory, ProviderTrait, ResourceProvider
+from tinystack.placement.name_ops import NameOps
+from tinystack.placement.provider_ops import ProviderOps
 from tinystack.placement.records import (
     Candidate,
     Claim,
     ConsumerAllocations,
     InventoryRecord,
     ProviderUsage,
-    concurrent_update,
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-Watcher = Callable[[Mapping[str, "int | None"]], None]
-"""Told, after each commit, which providers changed: uuid -> new generation, None when deleted."""
 
 
-class PlacementService:
-    def __init__(self, config: Config, db: Database, policy: PolicyEngine) -> None:
-        self.settings = settings.load(config)
-        self.db = db
-        self.policy = policy
-        self._watchers: list[Watcher] = []
-        policy.register_defaults(policies.DEFAULTS)
-
-    def authorize(self, ctx: RequestContext, rule: str) -> None:
-        self.policy.enforce(f"placement:{rule}", {"project_id": ctx.project_id, "user_id": ctx.user_id}, ctx.creds())
-
-    def watch(self, fn: Watcher) -> None:
-        """Call ``fn`` after every committed change to providers made through this object (in this process).
-
-        Writers in other processes are not seen: a watcher compares generations now and then as well."""
-        self._watchers.append(fn)
-
-    def _notify(self, changed: Mapping[str, int | None] | None) -> None:
-        if changed:
-            for fn in self._watchers:
-                fn(changed)
-
-    @contextlib.contextmanager
-    def session(self) -> Iterator[Session]:
-        with self.db.session() as s:
-            yield s
-        self._notify(s.info.get(providers.CHANGED))
-
-    def retrying(self, fn: Callable[[Session], T]) -> T:
-        """Run ``fn`` in a fresh transaction until it does not lose a race (``Retry``), a few times at most."""
-
-        def once() -> T:
-            with self.db.session() as s:
-                result = fn(s)
-            self._notify(s.info.get(providers.CHANGED))
-            return result
-
-        return self._retry(once)
-
-    def _retry(self, once: Callable[[], T]) -> T:
-        for attempt in range(self.settings.claim_retries):
-            try:
-                return once()
-            except (Retry, IntegrityError):
-                pass
-            except OperationalError as exc:  # SQLite "database is locked" past busy_timeout: also a lost race
-                if "locked" not in str(exc):
-                    raise
-            # Back off a little, randomly, so that writers that collided do not collide again.
-            time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
-        raise concurrent_update("Too many concurrent updates to the same resource providers.")
-
-    # --- allocations ------------------------------------------------------------------------------
-
-    def write_allocations(self, writes: list[ConsumerWrite]) -> dict[str, ProviderUsage]:
-        """Write atomically; the providers touched, as the write left them."""
-
-        def once() -> dict[str, ProviderUsage]:
-            # A plain connection: the write is all Core statements, and an ORM session around them would
-            # cost a third of a boot's claim.
-            with self.db.engine.begin() as conn:
-                return allocations.write(conn, writes)
-
-        usage = self._retry(once)
-        self._notify({u: p.generation for u, p in usage.items()})
-        return usage
-
-    def allocations_of(self, consumer_id: str) -> ConsumerAllocations:
-        with self.session() as s:
-            return allocations.of_consumer(s, consumer_id)
+class PlacementService(ProviderOps, InventoryOps, NameOps, ConsumerOps):
+    """Placement's rules as one object: the HTTP API's operations (one mixin per concept, each checking policy)
+    and, below, the Python API compute uses."""
 
     # --- the Python API for compute ----------------------------------------------------------------
 
@@ -265,4 +192,4 @@ class PlacementService:
 
 
 __all__ = ["ANY", "MIGRATIONS", "Candidate", "Claim", "ConsumerAllocations", "ConsumerWrite", "InventoryRecord",
-           "PlacementService", "ProviderUsage"]
+           "PlacementService", "ProviderUsage", "Watcher"]

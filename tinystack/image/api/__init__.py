@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 
 from tinystack.core.auth import TokenValidator
-from tinystack.core.web import Route, ServiceApp, plain_fault
-from tinystack.image.api.faults import GlanceApp
+from tinystack.core.web import Route, ServiceApp
+from tinystack.image.api.faults import glance_fault
 from tinystack.image.service import ImageService
 
 
@@ -31,4 +31,4 @@ def app(svc: ImageService, validator: TokenValidator) -> ServiceApp:
                 await task
         await svc.imports.stop()
 
-    return GlanceApp("image", routes(svc), plain_fault, validator=validator, on_startup=[start], on_cleanup=[stop])
+    return ServiceApp("image", routes(svc), glance_fault, validator=validator, on_startup=[start], on_cleanup=[stop])

@@ -1,6 +1,6 @@
-"""Glance renders errors through WebOb, which picks the body from the Accept header: HTML when the client
-takes anything (or sends no Accept), JSON (``message``, ``code``, ``title``) when it asks for JSON, and
-plain text otherwise. openstacksdk shows the message from the first two."""
+"""Glance's fault format. Glance renders errors through WebOb, which picks the body from the Accept header:
+HTML when the client takes anything (or sends no Accept), JSON (``message``, ``code``, ``title``) when it asks
+for JSON, and plain text otherwise. openstacksdk shows the message from the first two."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import json
 
 from aiohttp import web
 
-from tinystack.core.web import Handler, ServiceApp
+from tinystack.core import errors
+from tinystack.core.web import plain_fault
 
 OFFERS = ("text/html", "application/json")
 
@@ -55,35 +56,17 @@ def choose(accept: str | None) -> str:
     return best
 
 
-@web.middleware
-async def negotiate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
-    if response.status < 400 or not isinstance(response, web.Response) or response.content_type != "text/plain":
-        return response
-    kind = choose(request.headers.get("Accept"))
-    if kind == "text/plain" or response.text is None:
-        return response
-    status_line, _, message = response.text.partition("\n\n")
-    message = message.strip()
+def glance_fault(err: errors.TinyError, request_id: str, request: web.BaseRequest | None = None) -> web.Response:
+    """Glance's fault body in the type the request's Accept header picks; plain text when there is no request
+    (aiohttp's own errors, before one exists)."""
+    kind = choose(request.headers.get("Accept")) if request is not None else "text/plain"
+    if kind == "text/plain":
+        return plain_fault(err, request_id)
+    status_line = f"{err.status} {err.title}"
     if kind == "application/json":
-        title = status_line.split(" ", 1)[1] if " " in status_line else status_line
-        out = web.Response(text=json.dumps({"message": message, "code": status_line, "title": title}),
-                           status=response.status, content_type="application/json")
-    else:
-        status = html.escape(status_line)
-        out = web.Response(text=f"<html>\n <head>\n  <title>{status}</title>\n </head>\n <body>\n  <h1>{status}</h1>\n"
-                                f"  {html.escape(message)}<br /><br />\n\n\n\n </body>\n</html>",
-                           status=response.status, content_type="text/html")
-    for name, value in response.headers.items():
-        if name.lower() not in ("content-type", "content-length"):
-            out.headers[name] = value
-    return out
-
-
-class GlanceApp(ServiceApp):
-    """A ServiceApp whose error bodies follow the client's Accept header, as Glance's do."""
-
-    def build(self) -> web.Application:
-        app = super().build()
-        app.middlewares.insert(0, negotiate)  # outermost: sees the fault the shared middleware rendered
-        return app
+        return web.Response(text=json.dumps({"message": err.message, "code": status_line, "title": err.title}),
+                            status=err.status, content_type="application/json")
+    status = html.escape(status_line)
+    return web.Response(text=f"<html>\n <head>\n  <title>{status}</title>\n </head>\n <body>\n  <h1>{status}</h1>\n"
+                             f"  {html.escape(err.message)}<br /><br />\n\n\n\n </body>\n</html>",
+                        status=err.status, content_type="text/html")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from tinystack.core import errors
-from tinystack.core.web import REQUEST_ID, Route, ctx, empty, json_response, plain_fault, read_json
+from tinystack.core.web import REQUEST_ID, Route, ctx, empty, json_response, read_json
 from tinystack.image import patch, views
 from tinystack.image.api.common import base_url
+from tinystack.image.api.faults import glance_fault
 from tinystack.image.service import ImageService
 
 
@@ -39,7 +40,7 @@ class ImagesAPI:
 
     async def create(self, request: web.Request) -> web.Response:
         c = ctx(request)
-        image = self.svc.create(c, await read_json(request))
+        image = await self.svc.create_async(c, await read_json(request))
         headers = {"Location": f"{base_url(request)}/v2/images/{image.id}",
                    "OpenStack-image-store-ids": ",".join(self.svc.stores)}
         if self.svc.settings.enabled_import_methods:
@@ -55,11 +56,11 @@ class ImagesAPI:
         try:
             patch.media_version(request.content_type)
         except errors.UnsupportedMediaType as err:
-            response = plain_fault(err, request[REQUEST_ID])
+            response = glance_fault(err, request[REQUEST_ID], request)
             response.headers["Accept-Patch"] = patch.ACCEPT_PATCH
             return response
         changes = patch.parse(request.content_type, await read_json(request))
-        image = self.svc.update(c, request.match_info["image_id"], changes)
+        image = await self.svc.update(c, request.match_info["image_id"], changes)
         return json_response(views.image(image, self.svc.readable(c)))
 
     async def delete(self, request: web.Request) -> web.Response:
@@ -67,19 +68,19 @@ class ImagesAPI:
         return empty()
 
     async def deactivate(self, request: web.Request) -> web.Response:
-        self.svc.set_active(ctx(request), request.match_info["image_id"], active=False)
+        await self.svc.set_active(ctx(request), request.match_info["image_id"], active=False)
         return empty()
 
     async def reactivate(self, request: web.Request) -> web.Response:
-        self.svc.set_active(ctx(request), request.match_info["image_id"], active=True)
+        await self.svc.set_active(ctx(request), request.match_info["image_id"], active=True)
         return empty()
 
     async def add_tag(self, request: web.Request) -> web.Response:
-        self.svc.add_tag(ctx(request), request.match_info["image_id"], request.match_info["tag"])
+        await self.svc.add_tag(ctx(request), request.match_info["image_id"], request.match_info["tag"])
         return empty()
 
     async def delete_tag(self, request: web.Request) -> web.Response:
-        self.svc.delete_tag(ctx(request), request.match_info["image_id"], request.match_info["tag"])
+        await self.svc.delete_tag(ctx(request), request.match_info["image_id"], request.match_info["tag"])
         return empty()
 
     async def tasks(self, request: web.Request) -> web.Response:

@@ -28,7 +28,7 @@ class MembersAPI:
 
     async def create(self, request: web.Request) -> web.Response:
         doc = await read_json(request, schemas.MEMBER_CREATE)
-        member = self.svc.members.add(ctx(request), request.match_info["image_id"], doc["member"])
+        member = await self.svc.members.add(ctx(request), request.match_info["image_id"], doc["member"])
         return json_response(views.member(member))
 
     async def show(self, request: web.Request) -> web.Response:
@@ -37,10 +37,10 @@ class MembersAPI:
 
     async def update(self, request: web.Request) -> web.Response:
         doc = await read_json(request, schemas.MEMBER_UPDATE)
-        member = self.svc.members.update(ctx(request), request.match_info["image_id"],
+        member = await self.svc.members.update(ctx(request), request.match_info["image_id"],
                                          request.match_info["member_id"], doc["status"])
         return json_response(views.member(member))
 
     async def delete(self, request: web.Request) -> web.Response:
-        self.svc.members.delete(ctx(request), request.match_info["image_id"], request.match_info["member_id"])
+        await self.svc.members.delete(ctx(request), request.match_info["image_id"], request.match_info["member_id"])
         return empty()

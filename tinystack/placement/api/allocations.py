@@ -8,10 +8,10 @@ from typing import Any
 from aiohttp import web
 
 from tinystack.core import errors
-from tinystack.core.web import Route, empty, read_json
-from tinystack.placement import allocations, schemas, views
+from tinystack.core.web import Route, ctx, empty, read_json, version
+from tinystack.placement import schemas, views
 from tinystack.placement.allocations import ANY, ConsumerWrite
-from tinystack.placement.api.common import at_least, authorize, check_query, require, respond, vtuple
+from tinystack.placement.api.common import at_least, check_query, require, respond, vtuple
 from tinystack.placement.service import PlacementService
 
 
@@ -52,49 +52,31 @@ class AllocationsAPI:
         ]
 
     async def show(self, request: web.Request) -> web.Response:
-        authorize(request, self.svc, "allocations:list")
-        with self.svc.session() as s:
-            c = allocations.of_consumer(s, _consumer(request))
-        out: dict[str, Any] = {"allocations": views.consumer_allocations(c.allocations, c.provider_generations)}
-        if at_least(request, 1, 12) and c.generation is not None:
-            out["project_id"], out["user_id"] = c.project_id, c.user_id
-        if at_least(request, 1, 28) and c.generation is not None:
-            out["consumer_generation"] = c.generation
-        return respond(request, out)
+        c = self.svc.consumer_allocations(ctx(request), _consumer(request))
+        return respond(request, views.consumer(c, version(request)))
 
     async def put(self, request: web.Request) -> web.Response:
-        authorize(request, self.svc, "allocations:update")
         consumer_id = _consumer(request)
         body = await read_json(request, schemas.allocations_put(vtuple(request)))
-        write = _write(request, consumer_id, body)
-        if not write.allocations and write.generation is None:
-            raise errors.BadRequest("Unable to delete allocations of a consumer that does not exist.")
-        self.svc.write_allocations([write])
+        await self.svc.replace_allocations(ctx(request), _write(request, consumer_id, body))
         return empty()
 
     async def post(self, request: web.Request) -> web.Response:
         require(request, 1, 13)
-        authorize(request, self.svc, "allocations:manage")
         body = await read_json(request, schemas.allocations_post(vtuple(request)))
         writes = [_write(request, str(uuidlib.UUID(c)), one) for c, one in body.items()]
-        self.svc.write_allocations(writes)
+        await self.svc.manage_allocations(ctx(request), writes)
         return empty()
 
     async def delete(self, request: web.Request) -> web.Response:
-        authorize(request, self.svc, "allocations:delete")
-        consumer_id = _consumer(request)
-        if not self.svc.allocations_of(consumer_id).allocations:
-            raise errors.NotFound(f"No allocations for consumer '{consumer_id}'")
-        self.svc.write_allocations([ConsumerWrite(consumer_id, {})])
+        await self.svc.delete_allocations(ctx(request), _consumer(request))
         return empty()
 
     async def usages(self, request: web.Request) -> web.Response:
         require(request, 1, 9)
-        authorize(request, self.svc, "usages")
         check_query(request, {"project_id", "user_id"})
         project = request.query.get("project_id")
         if not project:
             raise errors.BadRequest("Invalid query string parameters: 'project_id' is a required property")
-        with self.svc.session() as s:
-            used = allocations.usages_of(s, project, request.query.get("user_id"))
-        return respond(request, {"usages": used.get("all", {})})
+        used = self.svc.project_usages(ctx(request), project, request.query.get("user_id"))
+        return respond(request, {"usages": used})

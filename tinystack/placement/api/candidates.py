@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from aiohttp import web
 
-from tinystack.core import errors
-from tinystack.core.web import Route, query_int, version
-from tinystack.placement import candidates, catalog, providers, views
+from tinystack.core import errors, paging
+from tinystack.core.web import Route, ctx, version
+from tinystack.placement import candidates, views
 from tinystack.placement.api import query
-from tinystack.placement.api.common import at_least, authorize, check_query, require, respond
+from tinystack.placement.api.common import at_least, check_query, require, respond
+from tinystack.placement.commands import CandidateQuery
 from tinystack.placement.service import PlacementService
 
 _GROUPED = re.compile(r"^(resources|required|member_of)(\d*)$")
@@ -49,6 +49,19 @@ def _groups(request: web.Request) -> list[candidates.Request]:
     return out
 
 
+def _query(request: web.Request) -> CandidateQuery:
+    groups = _groups(request)
+    limit = paging.limit(request.query, minimum=1) if at_least(request, 1, 16) else None
+    policy = request.query.get("group_policy")
+    if policy is not None and policy not in ("none", "isolate"):
+        raise errors.BadRequest(f"Invalid query string parameters: {policy!r} is not one of ['none', 'isolate']")
+    if sum(1 for g in groups if g.suffix) > 1 and policy is None:
+        raise errors.BadRequest("The \"group_policy\" parameter is required when specifying more than one "
+                                "\"resources{N}\" parameter.")
+    return CandidateQuery(groups, policy == "isolate", limit, all_resources=at_least(request, 1, 27),
+                          with_traits=at_least(request, 1, 17))
+
+
 class CandidatesAPI:
     def __init__(self, svc: PlacementService) -> None:
         self.svc = svc
@@ -58,36 +71,5 @@ class CandidatesAPI:
 
     async def index(self, request: web.Request) -> web.Response:
         require(request, 1, 10)
-        authorize(request, self.svc, "allocation_candidates:list")
-        groups = _groups(request)
-        limit = query_int(request, "limit", None, minimum=1) if at_least(request, 1, 16) else None
-        policy = request.query.get("group_policy")
-        numbered = sum(1 for g in groups if g.suffix)
-        if policy is not None and policy not in ("none", "isolate"):
-            raise errors.BadRequest(f"Invalid query string parameters: {policy!r} is not one of ['none', 'isolate']")
-        if numbered > 1 and policy is None:
-            raise errors.BadRequest("The \"group_policy\" parameter is required when specifying more than one "
-                                    "\"resources{N}\" parameter.")
-        with self.svc.session() as s:
-            for g in groups:
-                for rc in g.resources:
-                    if not catalog.resource_class_exists(s, rc):
-                        raise errors.BadRequest(f"Invalid resource class in resources parameter: No such resource "
-                                                f"class {rc}.")
-                if g.required or g.forbidden:
-                    providers.check_traits(s, [*g.required, *g.forbidden])
-        with self.svc.db.engine.connect() as conn:
-            found = candidates.find_groups(conn, groups, policy == "isolate", limit)
-            uuids = sorted({u for c in found for u in c.allocations})
-            every = candidates.all_summaries(conn, uuids) if at_least(request, 1, 27) else None
-            traits = candidates.traits_of(conn, uuids) if at_least(request, 1, 17) else None
-        v = version(request)
-        summaries: dict[str, Any] = {}
-        for c in found:
-            for u, res in c.summaries.items():
-                entry = summaries.setdefault(u, {"resources": {}})
-                entry["resources"].update(views.summary(every[u] if every is not None else res))
-                if traits is not None:
-                    entry["traits"] = traits[u]
-        return respond(request, {"allocation_requests": [views.allocation_request(c, v) for c in found],
-                                 "provider_summaries": summaries})
+        found = self.svc.allocation_candidates(ctx(request), _query(request))
+        return respond(request, views.candidates(found, version(request)))

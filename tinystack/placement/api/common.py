@@ -1,4 +1,4 @@
-"""Helpers the placement handlers share: microversion gates, generations, Last-Modified headers."""
+"""Helpers the placement handlers share: microversion gates, path and query parsing, Last-Modified headers."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from tinystack.core import errors
-from tinystack.core.web import Version, ctx, json_response, version
-from tinystack.placement.service import PlacementService
+from tinystack.core.web import Version, json_response, version
 
 
 def at_least(request: web.Request, major: int, minor: int) -> bool:
@@ -21,10 +20,6 @@ def require(request: web.Request, major: int, minor: int) -> None:
     """Routes added in a later microversion do not exist for earlier ones: 404, as placement answers."""
     if not at_least(request, major, minor):
         raise errors.NotFound("The resource could not be found.")
-
-
-def authorize(request: web.Request, svc: PlacementService, rule: str) -> None:
-    svc.authorize(ctx(request), rule)
 
 
 def vtuple(request: web.Request) -> tuple[int, int]:
@@ -51,9 +46,6 @@ def path_uuid(request: web.Request, name: str = "uuid") -> str:
         raise errors.NotFound(f"No resource provider with uuid {raw} found",
                               code="placement.resource_provider.not_found") from None
 
-
-def query_list(request: web.Request, name: str) -> list[str]:
-    return list(request.query.getall(name, []))
 
 
 def check_query(request: web.Request, allowed: set[str]) -> None:

@@ -7,10 +7,10 @@ from typing import Any
 from aiohttp import web
 
 from tinystack.core import errors
-from tinystack.core.web import Route, empty, read_json
-from tinystack.placement import providers, schemas, views
-from tinystack.placement.api.common import at_least, authorize, path_uuid, require, respond
-from tinystack.placement.records import concurrent_update
+from tinystack.core.web import Route, ctx, empty, read_json
+from tinystack.placement import schemas, views
+from tinystack.placement.api.common import at_least, path_uuid, require, respond
+from tinystack.placement.commands import InventoryWrite
 from tinystack.placement.service import PlacementService
 
 
@@ -21,8 +21,11 @@ def _check_reserved(request: web.Request, rc: str, fields: dict[str, Any]) -> No
                                 "be less than its total before microversion 1.26.")
 
 
-def _fields(body: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in body.items() if k in schemas.INVENTORY_FIELDS}
+def _one(request: web.Request, rc: str, body: dict[str, Any]) -> InventoryWrite:
+    """A body about one resource class as the write of that class alone."""
+    _check_reserved(request, rc, body)
+    fields = {k: v for k, v in body.items() if k in schemas.INVENTORY_FIELDS}
+    return InventoryWrite(path_uuid(request), body.get("resource_provider_generation"), {rc: fields})
 
 
 class InventoriesAPI:
@@ -42,79 +45,39 @@ class InventoriesAPI:
         ]
 
     async def index(self, request: web.Request) -> web.Response:
-        authorize(request, self.svc, "resource_providers:inventories:list")
-        with self.svc.session() as s:
-            rp = providers.load(s, path_uuid(request))
-            out = views.inventories(rp.generation, providers.inventories(s, rp))
-        return respond(request, out)
+        invs = self.svc.inventories_of(ctx(request), path_uuid(request))
+        return respond(request, views.inventories(invs.generation, invs.inventories))
 
     async def replace(self, request: web.Request) -> web.Response:
-        authorize(request, self.svc, "resource_providers:inventories:update")
         body = await read_json(request, schemas.INVENTORIES_PUT)
         for rc, fields in body["inventories"].items():
             _check_reserved(request, rc, fields)
-        with self.svc.session() as s:
-            gen, recs = providers.set_inventories(s, path_uuid(request), body["resource_provider_generation"],
-                                                  body["inventories"])
-        return respond(request, views.inventories(gen, recs))
+        write = InventoryWrite(path_uuid(request), body["resource_provider_generation"], body["inventories"], True)
+        invs = await self.svc.replace_inventories(ctx(request), write)
+        return respond(request, views.inventories(invs.generation, invs.inventories))
 
     async def create(self, request: web.Request) -> web.Response:
-        authorize(request, self.svc, "resource_providers:inventories:create")
         body = await read_json(request, schemas.INVENTORY_POST)
-        rc = body["resource_class"]
-        _check_reserved(request, rc, body)
-        rp_uuid = path_uuid(request)
-        with self.svc.session() as s:
-            rp = providers.load(s, rp_uuid)
-            if rc in providers.inventories(s, rp):
-                raise errors.Conflict(f"Inventory for {rc} on resource provider {rp_uuid} already exists.")
-            generation = body.get("resource_provider_generation", rp.generation)
-            gen, recs = providers.set_inventories(s, rp_uuid, generation, {rc: _fields(body)}, replace=False)
-        resp = respond(request, {"resource_provider_generation": gen, **views.inventory(recs[rc])}, 201)
-        resp.headers["Location"] = f"/resource_providers/{rp_uuid}/inventories/{rc}"
+        write = _one(request, body["resource_class"], body)
+        gen, rec = await self.svc.add_inventory(ctx(request), write)
+        resp = respond(request, views.inventory_of(gen, rec), 201)
+        resp.headers["Location"] = f"/resource_providers/{write.rp_uuid}/inventories/{rec.resource_class}"
         return resp
 
     async def delete_all(self, request: web.Request) -> web.Response:
         require(request, 1, 5)
-        authorize(request, self.svc, "resource_providers:inventories:delete")
-        with self.svc.session() as s:
-            rp = providers.load(s, path_uuid(request))
-            providers.set_inventories(s, rp.uuid, rp.generation, {})
+        await self.svc.clear_inventories(ctx(request), path_uuid(request))
         return empty()
 
     async def show(self, request: web.Request) -> web.Response:
-        authorize(request, self.svc, "resource_providers:inventories:show")
-        rc = request.match_info["rc"]
-        with self.svc.session() as s:
-            rp = providers.load(s, path_uuid(request))
-            rec = providers.inventories(s, rp).get(rc)
-            if rec is None:
-                raise errors.NotFound(f"No inventory of class {rc} for {rp.uuid}")
-            out = {"resource_provider_generation": rp.generation, **views.inventory(rec)}
-        return respond(request, out)
+        gen, rec = self.svc.inventory_of(ctx(request), path_uuid(request), request.match_info["rc"])
+        return respond(request, views.inventory_of(gen, rec))
 
     async def update(self, request: web.Request) -> web.Response:
-        authorize(request, self.svc, "resource_providers:inventories:update")
         body = await read_json(request, schemas.INVENTORY_PUT)
-        rc = request.match_info["rc"]
-        _check_reserved(request, rc, body)
-        with self.svc.session() as s:
-            rp = providers.load(s, path_uuid(request))
-            if rc not in providers.inventories(s, rp):
-                raise errors.BadRequest(f"No inventory record with resource class for resource provider "
-                                        f"{rp.uuid}: {rc}")
-            gen, recs = providers.set_inventories(s, rp.uuid, body["resource_provider_generation"],
-                                                  {rc: _fields(body)}, replace=False)
-        return respond(request, {"resource_provider_generation": gen, **views.inventory(recs[rc])})
+        gen, rec = await self.svc.update_inventory(ctx(request), _one(request, request.match_info["rc"], body))
+        return respond(request, views.inventory_of(gen, rec))
 
     async def delete(self, request: web.Request) -> web.Response:
-        authorize(request, self.svc, "resource_providers:inventories:delete")
-        with self.svc.session() as s:
-            rp = providers.load(s, path_uuid(request))
-            try:
-                providers.delete_inventory(s, rp.uuid, request.match_info["rc"], rp.generation)
-            except errors.Conflict as exc:
-                if exc.details.get("code") == "placement.concurrent_update":
-                    raise concurrent_update("resource provider generation conflict.") from None
-                raise
+        await self.svc.delete_inventory(ctx(request), path_uuid(request), request.match_info["rc"])
         return empty()
