@@ -331,13 +331,13 @@ class ImageService(ServiceBase):
                 "image_stage_total": {"usage": u.image_stage_total // 2**20, "limit": _mib(lim.image_stage_total)},
                 "image_count_uploading": {"usage": u.image_count_uploading, "limit": lim.image_count_uploading}}
 
-    def update_properties(self, ctx: RequestContext, image_id: str, set_: Mapping[str, str],
+    async def update_properties(self, ctx: RequestContext, image_id: str, set_: Mapping[str, str],
                           remove: Sequence[str] = ()) -> Image:
         """Set and remove custom properties in one change (compute's image metadata proxy)."""
         for name, value in set_.items():
             patch.check_value(name, value)
         changes = [patch.Change("remove", n) for n in remove] + [patch.Change("add", n, v) for n, v in set_.items()]
-        return self.update(ctx, image_id, changes)
+        return await self.update(ctx, image_id, changes)
 
     def store_list(self, detail: bool = False) -> list[dict[str, Any]]:
         out = []

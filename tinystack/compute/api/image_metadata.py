@@ -34,8 +34,8 @@ class ImageMetadataAPI:
         image = self.svc.service("image").get(ctx(request), mid(request, "image_id"))
         return {p.name: p.value for p in image.properties}
 
-    def _update(self, request: web.Request, set_: dict[str, str], remove: list[str] | None = None) -> dict[str, str]:
-        image = self.svc.service("image").update_properties(ctx(request), mid(request, "image_id"), set_, remove or [])
+    async def _update(self, request: web.Request, set_: dict[str, str], remove: list[str] | None = None) -> dict[str, str]:
+        image = await self.svc.service("image").update_properties(ctx(request), mid(request, "image_id"), set_, remove or [])
         return {p.name: p.value for p in image.properties}
 
     async def index(self, request: web.Request) -> web.Response:
@@ -51,13 +51,13 @@ class ImageMetadataAPI:
     async def merge(self, request: web.Request) -> web.Response:
         self._props(request)
         body = await read_json(request, _ALL)
-        return json_response({"metadata": self._update(request, body["metadata"])})
+        return json_response({"metadata": await self._update(request, body["metadata"])})
 
     async def replace(self, request: web.Request) -> web.Response:
         current = self._props(request)
         body = await read_json(request, _ALL)
         new = body["metadata"]
-        return json_response({"metadata": self._update(request, new, [k for k in current if k not in new])})
+        return json_response({"metadata": await self._update(request, new, [k for k in current if k not in new])})
 
     async def put(self, request: web.Request) -> web.Response:
         self._props(request)
@@ -65,12 +65,12 @@ class ImageMetadataAPI:
         key = mid(request, "key")
         if key not in body["meta"]:
             raise errors.BadRequest("Request body and URI mismatch")
-        props = self._update(request, {key: body["meta"][key]})
+        props = await self._update(request, {key: body["meta"][key]})
         return json_response({"meta": {key: props.get(key, body["meta"][key])}})
 
     async def delete(self, request: web.Request) -> web.Response:
         key = mid(request, "key")
         if key not in self._props(request):
             raise errors.NotFound(f"Image {mid(request, 'image_id')} has no metadata item {key}.")
-        self._update(request, {}, [key])
+        await self._update(request, {}, [key])
         return empty(204)
