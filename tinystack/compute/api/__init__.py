@@ -15,6 +15,7 @@ def routes(svc: ComputeService) -> list[Route]:
     from tinystack.compute.api import (
         admin,
         aggregates,
+        consoles,
         flavors,
         images,
         ips,
@@ -33,7 +34,8 @@ def routes(svc: ComputeService) -> list[Route]:
             *limits.LimitsAPI(svc).routes(), *servers.ServersAPI(svc).routes(),
             *server_actions.ActionsAPI(svc).routes(), *subresources.SubAPI(svc).routes(),
             *admin.AdminAPI(svc).routes(), *aggregates.AggregatesAPI(svc).routes(), *usage.UsageAPI(svc).routes(),
-            *volumes.VolumeAttachmentsAPI(svc).routes(), *ips.IpsAPI(svc).routes()]
+            *volumes.VolumeAttachmentsAPI(svc).routes(), *ips.IpsAPI(svc).routes(),
+            *consoles.ConsolesAPI(svc).routes()]
 
 
 def app(svc: ComputeService, validator: TokenValidator) -> ServiceApp:
