@@ -5,12 +5,9 @@ unix servers the test starts at the paths compute names, so the whole way (token
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
 import urllib.parse
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,14 +15,12 @@ import pytest
 import requests
 from sqlalchemy import update
 
+from tests.console.standin import RFB_HELLO, echo, node_socket
 from tests.livecloud import LiveCloud
 from tinystack.console.models import ConsoleToken
 from tinystack.console.tokens import digest
 
 pytestmark = pytest.mark.api
-
-RFB_HELLO = b"RFB 003.008\n"
-
 
 @pytest.fixture(scope="module")
 def image_id(live: LiveCloud) -> str:
@@ -67,50 +62,6 @@ def token_of(url: str) -> str:
     return params["token"][0]
 
 
-class NodeSocket:
-    """A unix server standing in for a guest's socket: greets like a VNC server, then echoes what it gets."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.server: asyncio.AbstractServer | None = None
-
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(RFB_HELLO)
-        while data := await reader.read(4096):
-            writer.write(b"echo:" + data)
-        writer.close()
-
-    def __enter__(self) -> NodeSocket:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.thread.start()
-        self.server = asyncio.run_coroutine_threadsafe(
-            asyncio.start_unix_server(self._client, path=str(self.path)), self.loop).result(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        async def close() -> None:
-            assert self.server is not None
-            self.server.close()
-
-        asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-
-
-@contextlib.contextmanager
-def node_socket(live: LiveCloud, sid: str, kind: str) -> Iterator[NodeSocket]:
-    compute = live.cloud.runtime.services["compute"]  # type: ignore[union-attr]
-    endpoint = compute.consoles.endpoint(sid, kind)
-    assert endpoint is not None and endpoint.host == live.host
-    with NodeSocket(endpoint.path) as sock:
-        yield sock
-
-
 def ws_url(live: LiveCloud, token: str) -> str:
     return live.url("console").replace("http://", "ws://") + f"/?token={token}"
 
@@ -147,7 +98,7 @@ def test_cli_console_url_and_novnc_websocket(live: LiveCloud, server: Any) -> No
     rfb = requests.get(live.url("console") + "/core/rfb.js", timeout=10)
     assert rfb.status_code == 200 and "javascript" in rfb.headers["Content-Type"]
     token = token_of(url)
-    with node_socket(live, server.id, "novnc"):
+    with node_socket(live, server.id, "novnc", echo):
         got = asyncio.run(_ws_exchange(ws_url(live, token), b"hello"))
         assert got == [RFB_HELLO, b"echo:hello"]
         # Single use: the same URL again is refused before any upgrade.
@@ -158,7 +109,7 @@ def test_serial_console_websocket(live: LiveCloud, server: Any) -> None:
     shown = live.cli_json("console", "url", "show", "--serial", server.id, cloud="demo")
     assert shown["type"] == "serial" and shown["protocol"] == "serial"
     assert shown["url"].startswith(live.url("console").replace("http://", "ws://") + "/?token=")
-    with node_socket(live, server.id, "serial"):
+    with node_socket(live, server.id, "serial", echo):
         got = asyncio.run(_ws_exchange(shown["url"], b"\r"))
     assert got == [RFB_HELLO, b"echo:\r"]
 
@@ -171,7 +122,7 @@ def test_base64_subprotocol(live: LiveCloud, server: Any) -> None:
                 session.ws_connect(ws_url(live, token_of(url)), protocols=("base64",), timeout=10) as ws:
             return ws.protocol, await asyncio.wait_for(ws.receive_str(), 10)
 
-    with node_socket(live, server.id, "novnc"):
+    with node_socket(live, server.id, "novnc", echo):
         protocol, text = asyncio.run(exchange())
     assert protocol == "base64" and text == "UkZCIDAwMy4wMDgK"  # base64 of the RFB greeting
 
@@ -182,7 +133,7 @@ def test_expired_and_unknown_tokens_refused(live: LiveCloud, server: Any) -> Non
     console = live.cloud.runtime.services["console"]  # type: ignore[union-attr]
     with console.session() as s:
         s.execute(update(ConsoleToken).where(ConsoleToken.token_hash == digest(token)).values(expires=1))
-    with node_socket(live, server.id, "novnc"):
+    with node_socket(live, server.id, "novnc", echo):
         assert ws_status(ws_url(live, token)) == 403
         assert ws_status(ws_url(live, "made-up-token")) == 403
         assert ws_status(live.url("console").replace("http://", "ws://") + "/") == 403
