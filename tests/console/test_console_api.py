@@ -127,6 +127,26 @@ def test_base64_subprotocol(live: LiveCloud, server: Any) -> None:
     assert protocol == "base64" and text == "UkZCIDAwMy4wMDgK"  # base64 of the RFB greeting
 
 
+def test_origin_of_another_site_refused(live: LiveCloud, server: Any) -> None:
+    def status(origin: str) -> int:
+        url = remote(live, server.id, "vnc", "novnc").json()["remote_console"]["url"]
+
+        async def attempt() -> int:
+            async with aiohttp.ClientSession() as session:
+                try:
+                    async with session.ws_connect(ws_url(live, token_of(url)), headers={"Origin": origin},
+                                                  timeout=aiohttp.ClientWSTimeout(ws_close=10)):
+                        return 101
+                except aiohttp.WSServerHandshakeError as exc:
+                    return exc.status
+        return asyncio.run(attempt())
+
+    with node_socket(live, server.id, "novnc", echo):
+        assert status("http://evil.example.org") == 403
+        assert status("null") == 403
+        assert status(live.url("console")) == 101  # the proxy's own page
+
+
 def test_expired_and_unknown_tokens_refused(live: LiveCloud, server: Any) -> None:
     url = remote(live, server.id, "vnc", "novnc").json()["remote_console"]["url"]
     token = token_of(url)

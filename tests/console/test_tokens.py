@@ -110,7 +110,9 @@ def test_settings() -> None:
         settings.load(cfg)
     cfg.set("console", "token_ttl", "30")
     cfg.set("console", "base_url", "https://console.example.org/")
-    assert settings.load(cfg) == settings.ConsoleSettings(30.0, "https://console.example.org")
+    cfg.set("console", "allowed_origins", "Dash.example.org, ,other.example.org")
+    assert settings.load(cfg) == settings.ConsoleSettings(30.0, "https://console.example.org",
+                                                          frozenset({"dash.example.org", "other.example.org"}))
     cfg.set("console", "bogus", "1")
     with pytest.raises(ValueError, match="bogus"):
         settings.load(cfg)

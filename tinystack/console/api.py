@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -24,6 +25,18 @@ def _is_upgrade(request: web.Request) -> bool:
     return request.headers.get("Upgrade", "").lower() == "websocket"
 
 
+def _origin_allowed(request: web.Request, allowed: frozenset[str]) -> bool:
+    """A browser's websocket carries its page's Origin: it must be this proxy's host (the page it serves) or an
+    allowed one, so another site cannot drive a console with a URL it got hold of. Clients that are no browser
+    send none."""
+    origin = request.headers.get("Origin")
+    if origin is None or origin == "null":
+        return origin is None
+    origin_host = (urlsplit(origin).hostname or "").lower()
+    own_host = (urlsplit(f"//{request.host}").hostname or "").lower()
+    return bool(origin_host) and (origin_host == own_host or origin_host in allowed)
+
+
 class Handlers:
     def __init__(self, svc: ConsoleService) -> None:
         self.svc = svc
@@ -31,6 +44,8 @@ class Handlers:
     async def root(self, request: web.Request) -> web.StreamResponse:
         if not _is_upgrade(request):
             return web.FileResponse(PAGE, headers={"Cache-Control": "no-store"})
+        if not _origin_allowed(request, self.svc.settings.allowed_origins):
+            raise errors.Forbidden("The Origin of this request is not this console proxy's host.")
         # Nova's proxies take the token from the query, or from a cookie set by the page.
         token = request.query.get("token") or request.cookies.get("token") or ""
         try:
