@@ -50,9 +50,12 @@ class NodeSocket:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.server: asyncio.AbstractServer | None = None
+        self.made_dir = False
 
     def __enter__(self) -> NodeSocket:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # The fake driver makes no run directory; one made here goes again on exit.
+        self.made_dir = not self.path.parent.exists()
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.thread.start()
         self.server = asyncio.run_coroutine_threadsafe(
             asyncio.start_unix_server(self.handler, path=str(self.path)), self.loop).result(10)
@@ -69,6 +72,9 @@ class NodeSocket:
         self.loop.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+        if self.made_dir:
+            with contextlib.suppress(OSError):
+                self.path.parent.rmdir()
 
 
 @contextlib.contextmanager
