@@ -17,8 +17,10 @@ import yaml
 BIND = os.environ.get("TINYSTACK_BENCH_BIND") or f"127.0.{random.randint(100, 250)}.{random.randint(2, 250)}"
 
 
-def start(state_dir: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], float]:
+def start(state_dir: Path, env: dict[str, str] | None = None,
+          command: list[str] | None = None) -> tuple[subprocess.Popen[str], float]:
     """Start ``tinystack up`` and return it with the seconds it took to print ``tinystack ready``.
+    ``command``: what runs ``tinystack`` (default its console script), e.g. a variant without one service.
 
     The cloud gets a host name of its own and a namespace standing in for the host's network, so a
     benchmark never wires anything into the machine itself (``stop`` removes that namespace).
@@ -31,7 +33,7 @@ def start(state_dir: Path, env: dict[str, str] | None = None) -> tuple[subproces
     ini.write_text(f"[DEFAULT]\nhost = {host}\n[network]\nexternal_netns = {netns}\n")
     _netns[state_dir] = netns
     started = time.perf_counter()
-    proc = subprocess.Popen([str(exe), "--config", str(ini), "up", "--state-dir", str(state_dir), "--bind", BIND],
+    proc = subprocess.Popen([*(command or [str(exe)]), "--config", str(ini), "up", "--state-dir", str(state_dir), "--bind", BIND],
                             stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
     assert proc.stdout is not None
     for line in proc.stdout:

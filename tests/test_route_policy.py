@@ -44,6 +44,10 @@ PUBLIC: dict[tuple[str, str, str], str] = {
     **{("compute", "GET", p): "version document" for p in ("/", "/v2.1", "/v2.1/")},
     ("metadata", "GET", "/{tail}"): "guests have no token: the proxy's HMAC signature is the check",
     ("metadata", "POST", "/{tail}"): "guests have no token: the proxy's HMAC signature is the check",
+    **{("console", "GET", p): "the console proxy: a browser has no token; the single-use console token is the check"
+       for p in ("/", "/websockify")},
+    **{("console", "GET", p): "noVNC's static page and modules" for p in (
+        "/vnc_lite.html", "/vnc_auto.html", "/vnc.html", "/{top}/{tail}")},
     # Authenticated, but without a rule by design (as upstream): static or discovery documents.
     ("image", "GET", "/v2/schemas/{name}"): "JSON schemas are static documents; Glance has no rule",
     ("image", "GET", "/v2/info/import"): "discovery: the import methods; Glance has no rule",
@@ -385,6 +389,8 @@ BODIES: dict[tuple[str, str, str], Any] = {
                                                       "networks": "none"}},
     ("compute", "PUT", "/v2.1/servers/{server_id}"): {"server": {"name": "x"}},
     ("compute", "POST", "/v2.1/servers/{server_id}/action"): {"reboot": {"type": "SOFT"}},
+    ("compute", "POST", "/v2.1/servers/{server_id}/remote-consoles"): {"remote_console": {"protocol": "vnc",
+                                                                                    "type": "novnc"}},
     ("compute", "POST", "/v2.1/servers/{server_id}/metadata"): {"metadata": {"k1": "v"}},
     ("compute", "PUT", "/v2.1/servers/{server_id}/metadata"): {"metadata": {"k1": "v"}},
     ("compute", "PUT", "/v2.1/servers/{server_id}/metadata/{key}"): {"meta": {"k1": "v"}},

@@ -13,6 +13,7 @@ from sqlalchemy.orm import configure_mappers
 
 from tinystack.compute.service import MIGRATIONS as COMPUTE_MIGRATIONS
 from tinystack.config import Config
+from tinystack.console.service import MIGRATIONS as CONSOLE_MIGRATIONS
 from tinystack.core.bus import Bus
 from tinystack.core.db import Database
 from tinystack.core.policy import PolicyEngine
@@ -168,6 +169,14 @@ def _volume_app(rt: Runtime) -> ServiceApp:
     return app(svc, rt.identity.validate)
 
 
+def _console_app(rt: Runtime) -> ServiceApp:
+    from tinystack.console.api import app
+    from tinystack.console.service import ConsoleService
+
+    rt.services["console"] = svc = ConsoleService(rt.config, rt.db, rt.policy, rt.services, rt.urls)
+    return app(svc)
+
+
 def _volume_agent(config: Config, bus: Bus) -> Agent:
     from tinystack.volume.agent import build
 
@@ -188,6 +197,8 @@ SERVICES: list[ServiceSpec] = [
     ServiceSpec("compute", "compute", "nova", "/v2.1", _compute_app, COMPUTE_MIGRATIONS),
     # Nova's metadata API has no catalog entry: guests reach it through the proxies, never through the catalog.
     ServiceSpec("metadata", "", "", "", _metadata_app),
+    # The console proxy (nova-novncproxy's place): clients get its URLs from the compute API, not the catalog.
+    ServiceSpec("console", "", "", "", _console_app, CONSOLE_MIGRATIONS),
 ]
 
 AGENTS: list[AgentSpec] = [NETWORK_AGENT, COMPUTE_AGENT, VOLUME_AGENT]

@@ -71,6 +71,8 @@ DEFAULTS: dict[str, str] = {
     f"{P}:os-simple-tenant-usage:show": ADMIN_OR_OWNER,
     f"{P}:os-migrations:index": ADMIN,
     f"{P}:os-server-diagnostics": ADMIN,
+    # Nova's default: a member (not a reader) of the server's project, or an admin.
+    f"{P}:os-remote-consoles": f"{ADMIN} or (role:member and {OWNER})",
     f"{P}:ips:index": ADMIN_OR_OWNER,
     f"{P}:ips:show": ADMIN_OR_OWNER,
     f"{P}:os-volumes-attachments:index": ADMIN_OR_OWNER,

@@ -30,6 +30,7 @@ class ComputeService(ServiceBase):
         from tinystack.compute.admin import Admin
         from tinystack.compute.bootvolumes import BootVolumes
         from tinystack.compute.conductor import Conductor
+        from tinystack.compute.consoles import Consoles
         from tinystack.compute.extras import Subresources
         from tinystack.compute.flavors import Flavors
         from tinystack.compute.keypairs import Keypairs
@@ -49,6 +50,7 @@ class ComputeService(ServiceBase):
         self.volumes = Volumes(self)
         self.bootvolumes = BootVolumes(self)
         self.conductor = Conductor(self)
+        self.consoles = Consoles(self)  # the console proxy asks it where an instance's consoles are
 
     def get_instance_metadata(self, instance_id: str) -> dict[str, Any] | None:
         """The metadata service's view of one live instance (tinystack/metadata/documents.py's dict)."""

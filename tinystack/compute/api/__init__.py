@@ -15,6 +15,7 @@ def routes(svc: ComputeService) -> list[Route]:
     from tinystack.compute.api import (
         admin,
         aggregates,
+        consoles,
         extensions,
         flavors,
         image_metadata,
@@ -38,7 +39,7 @@ def routes(svc: ComputeService) -> list[Route]:
             *admin.AdminAPI(svc).routes(), *aggregates.AggregatesAPI(svc).routes(), *usage.UsageAPI(svc).routes(),
             *volumes.VolumeAttachmentsAPI(svc).routes(), *ips.IpsAPI(svc).routes(),
             *netproxy.NetworkProxyAPI(svc).routes(), *extensions.ExtensionsAPI(svc).routes(),
-            *image_metadata.ImageMetadataAPI(svc).routes()]
+            *image_metadata.ImageMetadataAPI(svc).routes(), *consoles.ConsolesAPI(svc).routes()]
 
 
 def app(svc: ComputeService, validator: TokenValidator) -> ServiceApp:

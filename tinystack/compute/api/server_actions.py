@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from tinystack.compute import views
+from tinystack.compute.api import consoles
 from tinystack.compute.api.common import base, mid, rid
 from tinystack.compute.service import ComputeService
 from tinystack.core import errors
@@ -109,6 +110,8 @@ class ActionsAPI:
             await self.svc.servers.delete(c, sid, r, force=True)
         elif name == "restore":
             raise errors.Conflict("Soft delete is off (reclaim_instance_interval = 0): nothing to restore.")
+        elif name in consoles.LEGACY_ACTIONS:
+            return await consoles.legacy_action(self.svc, request, name, arg)
         else:
             raise errors.BadRequest(f"There is no such action: {name}")
         return empty(202)

@@ -94,6 +94,11 @@ class InstanceDir:
         return self.run_dir / self._name("serial", "sock")
 
     @property
+    def serial_mux(self) -> Path:
+        """The interactive serial console: the agent's console drain serves it (drivers/qemu/console.py)."""
+        return self.run_dir / self._name("serial-mux", "sock")
+
+    @property
     def vnc(self) -> Path:
         return self.run_dir / self._name("vnc", "sock")
 

@@ -120,7 +120,7 @@ class Power(KvmWatch):
             return
         if drain is not None:
             await drain.stop()
-        drain = ConsoleDrain(idir.serial, idir.console_log, self.console_log_max_bytes)
+        drain = ConsoleDrain(idir.serial, idir.console_log, self.console_log_max_bytes, idir.serial_mux)
         self._drains[idir.uuid] = drain
         await drain.start()
 
