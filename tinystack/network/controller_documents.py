@@ -93,7 +93,7 @@ class Documents:
             await asyncio.to_thread(self.mark, batch.marks)
 
     def all_keys(self) -> set[tuple[str, str]]:
-        with self.svc.read() as s:
+        with self.svc.session() as s:
             keys = {("network", i) for i in s.scalars(select(Network.id))}
             keys |= {("port", i) for i in s.scalars(select(Port.id).where(Port.host_id != ""))}
             keys |= {("router", i) for i in s.scalars(select(Router.id))}
@@ -102,13 +102,13 @@ class Documents:
 
     def known_hosts(self) -> list[str]:
         """Every host a document goes to, and every network agent's."""
-        with self.svc.read() as s:
+        with self.svc.session() as s:
             hosts = {h for hs in s.scalars(select(PublishedDoc.hosts)) for h in hs or ()}
             hosts |= set(s.scalars(select(Agent.host).where(Agent.agent_type == "L3 agent")))
         return sorted(h for h in hosts if h)
 
     def mark(self, marks: list[Mark]) -> None:
-        with self.svc.db.session() as s:
+        with self.svc.session() as s:
             for m in marks:
                 if m.gone:
                     s.execute(delete(PublishedDoc).where(PublishedDoc.type == m.type, PublishedDoc.id == m.id,
@@ -123,7 +123,7 @@ class Documents:
         port_ids = sorted(ident for kind, ident in keys if kind == "fip_port")
         if not port_ids:
             return []
-        with self.svc.read() as s:
+        with self.svc.session() as s:
             rows = s.execute(select(Port.id, Port.device_id).where(Port.id.in_(port_ids))).all()
         return [{"name": "network-changed", "server_uuid": device_id, "tag": port_id}
                 for port_id, device_id in rows if device_id]
@@ -176,7 +176,7 @@ class Documents:
 
     def _reconcile(self, keys: Iterable[tuple[str, str]]) -> Batch:
         batch = Batch()
-        with self.svc.db.session() as s:
+        with self.svc.session() as s:
             computed = self.compute(s, self.expand(s, keys))
             published: dict[tuple[str, str], PublishedDoc] = {}
             for kind in TYPES:
@@ -211,7 +211,7 @@ class Documents:
         """What an agent that starts gets: whatever is ahead for other hosts, then a put for every resource of
         ``host`` (current generations) and the sync message listing them."""
         with self._resync_lock:
-            with self.svc.db.session() as s:
+            with self.svc.session() as s:
                 ids = docs.ids_on_host(s, host, self._host)
             batch = self.reconcile({change_key(t, i) for t, idents in ids.items() for i in idents})
             # The host's own messages come below, complete and current.
@@ -221,7 +221,7 @@ class Documents:
     def host_sync(self, host: str, ids: dict[str, list[str]] | None = None) -> list[Message]:
         """A put for every document of ``host`` at its current generation, then the ``sync`` listing them."""
         messages: list[Message] = []
-        with self.svc.db.session() as s:
+        with self.svc.session() as s:
             if ids is None:
                 ids = docs.ids_on_host(s, host, self._host)
             want = {t: set(idents) for t, idents in ids.items()}
