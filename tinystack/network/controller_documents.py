@@ -12,14 +12,24 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tinystack.core import desired
 from tinystack.core.bus import Bus
+from tinystack.core.db import greatest
 from tinystack.network import docs
-from tinystack.network.models import Agent, Network, Port, PortSecurityGroup, PublishedDoc, Router, SecurityGroupRule
+from tinystack.network.models import (
+    Agent,
+    DocGenerationFloor,
+    Network,
+    Port,
+    PortSecurityGroup,
+    PublishedDoc,
+    Router,
+    SecurityGroupRule,
+)
 
 if TYPE_CHECKING:
     from tinystack.network.service import NetworkService
@@ -68,6 +78,19 @@ def digest(spec: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def floor_of(s: Session) -> int:
+    """The highest generation a removed document reached (``DocGenerationFloor``)."""
+    return int(s.scalar(select(DocGenerationFloor.generation).where(DocGenerationFloor.id == 1)) or 0)
+
+
+def raise_floor(s: Session, generation: int) -> None:
+    """A document's row is removed at ``generation``: no document starts at or below it again."""
+    stmt = (update(DocGenerationFloor).where(DocGenerationFloor.id == 1)
+            .values(generation=greatest(DocGenerationFloor.generation, generation)))
+    if not s.execute(stmt).rowcount:  # type: ignore[attr-defined]
+        s.add(DocGenerationFloor(id=1, generation=generation))  # a database the migration did not seed
+
+
 class Documents:
     """Mixin of ``Controller``, which sets these attributes."""
 
@@ -111,9 +134,11 @@ class Documents:
         with self.svc.session() as s:
             for m in marks:
                 if m.gone:
-                    s.execute(delete(PublishedDoc).where(PublishedDoc.type == m.type, PublishedDoc.id == m.id,
-                                                         PublishedDoc.generation == m.generation,
-                                                         PublishedDoc.digest == GONE))
+                    removed = s.execute(delete(PublishedDoc).where(
+                        PublishedDoc.type == m.type, PublishedDoc.id == m.id, PublishedDoc.generation == m.generation,
+                        PublishedDoc.digest == GONE).execution_options(synchronize_session=False))
+                    if removed.rowcount:  # type: ignore[attr-defined]
+                        raise_floor(s, m.generation)
                 else:
                     desired.mark_published(s, PublishedDoc, (m.type, m.id), m.generation, {"published_hosts": m.hosts})
 
@@ -176,6 +201,7 @@ class Documents:
 
     def _reconcile(self, keys: Iterable[tuple[str, str]]) -> Batch:
         batch = Batch()
+        floor: int | None = None
         with self.svc.session() as s:
             computed = self.compute(s, self.expand(s, keys))
             published: dict[tuple[str, str], PublishedDoc] = {}
@@ -192,7 +218,9 @@ class Documents:
                 if row is None:
                     if not hosts:
                         continue
-                    row = PublishedDoc(type=kind, id=ident, generation=1, digest=d, hosts=hosts,
+                    # Above every generation a removed document reached: this id may have had one before.
+                    floor = floor_of(s) if floor is None else floor
+                    row = PublishedDoc(type=kind, id=ident, generation=floor + 1, digest=d, hosts=hosts,
                                        published_generation=0, published_hosts=[])
                     s.add(row)
                 elif row.digest != d or sorted(row.hosts) != hosts:
@@ -225,11 +253,13 @@ class Documents:
             if ids is None:
                 ids = docs.ids_on_host(s, host, self._host)
             want = {t: set(idents) for t, idents in ids.items()}
+            floor = floor_of(s)
             for kind, ident, doc in self.compute(s, want):
                 if doc is None or host not in doc.hosts:
                     continue
                 row = s.get(PublishedDoc, (kind, ident))
-                generation = row.generation if row is not None else 0
+                # No row yet (its first publish is on its way): the floor, which an agent never holds past.
+                generation = row.generation if row is not None else floor
                 messages.append((host, {"op": "put", "type": kind, "id": ident, "generation": generation,
                                         "spec": doc.spec}))
         sync_ids = {t: sorted(m["id"] for _, m in messages if m["type"] == t) for t in TYPES}

@@ -226,6 +226,16 @@ class PublishedDoc(Base):
     published_hosts: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
+class DocGenerationFloor(Base):
+    """One row: the highest generation any removed document reached. A document that comes back (a port bound
+    again, a network's DHCP after its subnets were re-created) starts above it, so that an agent that still
+    remembers the old generation takes the new document (generations never go back for an id)."""
+
+    __tablename__ = "network_doc_generation_floor"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+
+
 TABLES = [m.__table__ for m in (Network, SubnetPool, Subnet, Port, IPAllocation, SecurityGroup, PortSecurityGroup,
                                  DefaultSecurityGroup, SecurityGroupRule, Router, FloatingIP, Tag, Quota, Agent,
-                                 PublishedDoc)]
+                                 PublishedDoc, DocGenerationFloor)]
