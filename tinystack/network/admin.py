@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from tinystack.core import errors
@@ -136,9 +136,13 @@ def record_heartbeat(svc: NetworkService, message: dict[str, Any]) -> bool:
                 continue
             if stamp - (row.heartbeat_epoch or 0) > svc.settings.agent_down_time:
                 revived = True
-                row.started_at = when
-            row.heartbeat_timestamp, row.heartbeat_epoch = when, stamp
-            row.configurations = config
+            # Only a later heartbeat moves the row, decided by the database in the one statement: two API
+            # processes recording heartbeats of one agent at once (or a delayed message) never move it back.
+            down = svc.settings.agent_down_time
+            s.execute(update(Agent).where(Agent.id == row.id, Agent.heartbeat_epoch < stamp)
+                      .values(heartbeat_timestamp=when, heartbeat_epoch=stamp, configurations=config,
+                              started_at=case((Agent.heartbeat_epoch < stamp - down, when), else_=Agent.started_at))
+                      .execution_options(synchronize_session=False))
         return revived
 
     return svc.transact(do)
