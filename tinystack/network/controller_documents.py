@@ -253,14 +253,15 @@ class Documents:
             if ids is None:
                 ids = docs.ids_on_host(s, host, self._host)
             want = {t: set(idents) for t, idents in ids.items()}
-            floor = floor_of(s)
             for kind, ident, doc in self.compute(s, want):
                 if doc is None or host not in doc.hosts:
                     continue
                 row = s.get(PublishedDoc, (kind, ident))
-                # No row yet (its first publish is on its way): the floor, which an agent never holds past.
-                generation = row.generation if row is not None else floor
-                messages.append((host, {"op": "put", "type": kind, "id": ident, "generation": generation,
+                if row is None:
+                    # Committed after this pass's reconcile: its first put (with its generation) is on its way,
+                    # and the agent cannot hold it yet, so leaving it out of the list removes nothing.
+                    continue
+                messages.append((host, {"op": "put", "type": kind, "id": ident, "generation": row.generation,
                                         "spec": doc.spec}))
         sync_ids = {t: sorted(m["id"] for _, m in messages if m["type"] == t) for t in TYPES}
         messages.append((host, {"op": "sync", "types": list(TYPES), "ids": sync_ids}))
