@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Double, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tinystack.core.db import Base
@@ -207,7 +207,8 @@ class Agent(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     heartbeat_timestamp: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    heartbeat_epoch: Mapped[float] = mapped_column(Float, default=0.0)
+    # Double: a plain Float is single precision on MySQL, seconds since 1970 to the nearest 128 s.
+    heartbeat_epoch: Mapped[float] = mapped_column(Double, default=0.0)
 
 
 class PublishedDoc(Base):
