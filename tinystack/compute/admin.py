@@ -8,13 +8,14 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tinystack.compute import aggregates
 from tinystack.compute.models import ComputeNode, Instance, ServerGroup, Service, utcnow
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
+from tinystack.core.db import greatest
 
 if TYPE_CHECKING:
     from tinystack.compute.service import ComputeService
@@ -50,8 +51,12 @@ class Admin:
                               topic="compute" if binary == "nova-compute" else binary.removeprefix("nova-"),
                               disabled=False, forced_down=False, created_at=now, updated_at=now, last_seen=when)
                 s.add(row)
-            row.last_seen = max(row.last_seen, when)
-            row.updated_at = now
+                return
+            # The database keeps the later time: two API processes recording heartbeats of one service at once
+            # (shared status queue, a delayed message) must not move last_seen back.
+            s.execute(update(Service).where(Service.uuid == row.uuid)
+                      .values(last_seen=greatest(Service.last_seen, when), updated_at=now)
+                      .execution_options(synchronize_session=False))
 
     def heartbeat_self(self) -> None:
         """The API process runs the conductor and the scheduler; they report like Nova's services do."""

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import ColumnElement, Engine, MetaData, case, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 # Core's own tables (leases), migrated before any service's: one more Alembic history, ``alembic_version_core``.
@@ -88,3 +88,9 @@ def new_id() -> str:
     import uuid
 
     return uuid.uuid4().hex
+
+
+def greatest(column: Any, value: Any) -> ColumnElement[Any]:
+    """``column`` raised to at least ``value``, computed by the database in the UPDATE itself (SQLite, PostgreSQL
+    and MySQL alike), so that two writers with different values both end at the larger one."""
+    return case((column < value, value), else_=column)

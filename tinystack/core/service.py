@@ -11,7 +11,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
@@ -23,6 +23,7 @@ from tinystack.core.policy import PolicyEngine
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+P = ParamSpec("P")
 
 # The roles the hand-built service contexts always carried: admin for the rule, member and reader so that
 # rules written as "role:member" (not "rule:admin_or_owner") pass too.
@@ -84,17 +85,36 @@ class ServiceBase:
                 with self.session() as s:
                     return fn(s)
             except DBAPIError as exc:
-                if attempt == tries or not transient(exc):
+                if attempt == tries or not self.retry_on(exc):
                     raise
                 logger.debug("transaction failed transiently (attempt %d of %d): %s", attempt, tries, exc)
                 # Random, growing pauses so two writers that collided do not collide again in step.
                 time.sleep(random.uniform(0.001, 0.005 * attempt))
         raise AssertionError("unreachable")
 
+    def retry_on(self, exc: DBAPIError) -> bool:
+        """Whether ``retrying`` runs a transaction that failed with ``exc`` again (a service whose writers race
+        on unique keys, networking's IP allocations for instance, retries those too)."""
+        return transient(exc)
+
     async def write(self, fn: Callable[[Session], T], attempts: int | None = None) -> T:
         """``retrying`` in a worker thread: a handler awaits the write without stalling the event loop (the
         thread keeps the request id of the log context)."""
         return await asyncio.to_thread(self.retrying, fn, attempts)
+
+    async def read(self, fn: Callable[[Session], T]) -> T:
+        """``fn`` in one transaction in a worker thread, for reads a handler awaits (no retry: a read that
+        fails reports it)."""
+        def run() -> T:
+            with self.session() as s:
+                return fn(s)
+
+        return await asyncio.to_thread(run)
+
+    async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """A synchronous rule that opens its own transactions (``session``/``retrying``), in a worker thread:
+        what a handler awaits when the rule is more than one read or one write."""
+        return await asyncio.to_thread(fn, *args, **kwargs)
 
     # --- policy -----------------------------------------------------------------------------------
 

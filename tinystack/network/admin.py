@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from tinystack.core import errors
@@ -53,7 +53,7 @@ def quota(svc: NetworkService, s: Session, project_id: str) -> dict[str, int]:
 
 def show_quota(svc: NetworkService, ctx: RequestContext, project_id: str, details: bool = False) -> dict[str, Any]:
     svc.enforce(ctx, "get_quota", {"project_id": project_id})
-    with svc.read() as s:
+    with svc.session() as s:
         limits = quota(svc, s, project_id)
         if not details:
             return limits
@@ -73,7 +73,7 @@ def default_quota(svc: NetworkService, ctx: RequestContext, project_id: str) -> 
 def list_quotas(svc: NetworkService, ctx: RequestContext) -> list[dict[str, Any]]:
     if not ctx.is_admin:
         raise errors.PolicyNotAuthorized("(get_quota) is disallowed by policy", type="PolicyNotAuthorized")
-    with svc.read() as s:
+    with svc.session() as s:
         projects = sorted(set(s.scalars(select(Quota.project_id))))
         return [{**quota(svc, s, p), "project_id": p, "tenant_id": p} for p in projects]
 
@@ -102,14 +102,14 @@ def update_quota(svc: NetworkService, ctx: RequestContext, project_id: str, body
             else:
                 row.limit = number
 
-    svc.write(do)
-    with svc.read() as s:
+    svc.transact(do)
+    with svc.session() as s:
         return quota(svc, s, project_id)
 
 
 def delete_quota(svc: NetworkService, ctx: RequestContext, project_id: str) -> None:
     svc.enforce(ctx, "delete_quota", {"project_id": project_id})
-    svc.write(lambda s, changes: s.execute(delete(Quota).where(Quota.project_id == project_id)))
+    svc.transact(lambda s, changes: s.execute(delete(Quota).where(Quota.project_id == project_id)))
 
 
 # --- agents ------------------------------------------------------------------------------------
@@ -136,12 +136,16 @@ def record_heartbeat(svc: NetworkService, message: dict[str, Any]) -> bool:
                 continue
             if stamp - (row.heartbeat_epoch or 0) > svc.settings.agent_down_time:
                 revived = True
-                row.started_at = when
-            row.heartbeat_timestamp, row.heartbeat_epoch = when, stamp
-            row.configurations = config
+            # Only a later heartbeat moves the row, decided by the database in the one statement: two API
+            # processes recording heartbeats of one agent at once (or a delayed message) never move it back.
+            down = svc.settings.agent_down_time
+            s.execute(update(Agent).where(Agent.id == row.id, Agent.heartbeat_epoch < stamp)
+                      .values(heartbeat_timestamp=when, heartbeat_epoch=stamp, configurations=config,
+                              started_at=case((Agent.heartbeat_epoch < stamp - down, when), else_=Agent.started_at))
+                      .execution_options(synchronize_session=False))
         return revived
 
-    return svc.write(do)
+    return svc.transact(do)
 
 
 def alive(svc: NetworkService, row: Agent) -> bool:
@@ -150,7 +154,7 @@ def alive(svc: NetworkService, row: Agent) -> bool:
 
 def network_host(svc: NetworkService) -> str | None:
     """The host of the live, enabled network agent that most recently sent a heartbeat."""
-    with svc.read() as s:
+    with svc.session() as s:
         row = s.scalar(select(Agent).where(Agent.agent_type == "L3 agent", Agent.admin_state_up.is_(True))
                        .order_by(Agent.heartbeat_epoch.desc()).limit(1))
         return row.host if row is not None and alive(svc, row) else None
@@ -172,13 +176,13 @@ def _stamp(value: datetime | None) -> str | None:
 def list_agents(svc: NetworkService, ctx: RequestContext) -> list[dict[str, Any]]:
     if not svc.allowed(ctx, "get_agent", {}):
         return []  # Neutron filters a list by policy: a member sees no agents rather than a 403
-    with svc.read() as s:
+    with svc.session() as s:
         return [agent_view(svc, r) for r in s.scalars(select(Agent).order_by(Agent.host, Agent.agent_type))]
 
 
 def show_agent(svc: NetworkService, ctx: RequestContext, agent_id: str) -> dict[str, Any]:
     svc.enforce(ctx, "get_agent", {})
-    with svc.read() as s:
+    with svc.session() as s:
         row = s.get(Agent, agent_id)
         if row is None:
             raise not_found("agent", agent_id)
@@ -202,7 +206,7 @@ def update_agent(svc: NetworkService, ctx: RequestContext, agent_id: str, body: 
                 setattr(row, key, attrs[key] or ("" if key == "description" else attrs[key]))
         return agent_view(svc, row)
 
-    return svc.write(do)
+    return svc.transact(do)
 
 
 def delete_agent(svc: NetworkService, ctx: RequestContext, agent_id: str) -> None:
@@ -214,7 +218,7 @@ def delete_agent(svc: NetworkService, ctx: RequestContext, agent_id: str) -> Non
             raise not_found("agent", agent_id)
         s.delete(row)
 
-    svc.write(do)
+    svc.transact(do)
 
 
 # --- IP availability and availability zones ----------------------------------------------------
@@ -224,7 +228,7 @@ def ip_availability(svc: NetworkService, ctx: RequestContext, network_id: str | 
     svc.enforce(ctx, "get_network_ip_availability", {})
     from tinystack.network.ipam import pool_size
 
-    with svc.read() as s:
+    with svc.session() as s:
         q = select(Network)
         if network_id is not None:
             q = q.where(Network.id == network_id)

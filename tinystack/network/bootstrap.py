@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from tinystack.core.auth import RequestContext
 from tinystack.core.lease import Lease
+from tinystack.core.service import elevated
 
 if TYPE_CHECKING:
     # Annotations only: at run time the service hands itself in, and the concepts stay below service.py.
@@ -21,8 +22,8 @@ ProjectLookup = Callable[[str], "str | None"]
 
 
 def _admin(project_id: str) -> RequestContext:
-    return RequestContext(user_id="tinystack-bootstrap", user_name="bootstrap", project_id=project_id,
-                          project_name="admin", roles=("admin", "member", "reader"))
+    return elevated(RequestContext(user_id="tinystack-bootstrap", user_name="bootstrap", project_id=project_id,
+                                   project_name="admin"))
 
 
 def _find(svc: NetworkService, ctx: RequestContext, plural: str, **filters: str) -> dict[str, Any] | None:

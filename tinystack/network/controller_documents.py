@@ -12,14 +12,24 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tinystack.core import desired
 from tinystack.core.bus import Bus
+from tinystack.core.db import greatest
 from tinystack.network import docs
-from tinystack.network.models import Agent, Network, Port, PortSecurityGroup, PublishedDoc, Router, SecurityGroupRule
+from tinystack.network.models import (
+    Agent,
+    DocGenerationFloor,
+    Network,
+    Port,
+    PortSecurityGroup,
+    PublishedDoc,
+    Router,
+    SecurityGroupRule,
+)
 
 if TYPE_CHECKING:
     from tinystack.network.service import NetworkService
@@ -68,6 +78,19 @@ def digest(spec: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def floor_of(s: Session) -> int:
+    """The highest generation a removed document reached (``DocGenerationFloor``)."""
+    return int(s.scalar(select(DocGenerationFloor.generation).where(DocGenerationFloor.id == 1)) or 0)
+
+
+def raise_floor(s: Session, generation: int) -> None:
+    """A document's row is removed at ``generation``: no document starts at or below it again."""
+    stmt = (update(DocGenerationFloor).where(DocGenerationFloor.id == 1)
+            .values(generation=greatest(DocGenerationFloor.generation, generation)))
+    if not s.execute(stmt).rowcount:  # type: ignore[attr-defined]
+        s.add(DocGenerationFloor(id=1, generation=generation))  # a database the migration did not seed
+
+
 class Documents:
     """Mixin of ``Controller``, which sets these attributes."""
 
@@ -93,7 +116,7 @@ class Documents:
             await asyncio.to_thread(self.mark, batch.marks)
 
     def all_keys(self) -> set[tuple[str, str]]:
-        with self.svc.read() as s:
+        with self.svc.session() as s:
             keys = {("network", i) for i in s.scalars(select(Network.id))}
             keys |= {("port", i) for i in s.scalars(select(Port.id).where(Port.host_id != ""))}
             keys |= {("router", i) for i in s.scalars(select(Router.id))}
@@ -102,18 +125,20 @@ class Documents:
 
     def known_hosts(self) -> list[str]:
         """Every host a document goes to, and every network agent's."""
-        with self.svc.read() as s:
+        with self.svc.session() as s:
             hosts = {h for hs in s.scalars(select(PublishedDoc.hosts)) for h in hs or ()}
             hosts |= set(s.scalars(select(Agent.host).where(Agent.agent_type == "L3 agent")))
         return sorted(h for h in hosts if h)
 
     def mark(self, marks: list[Mark]) -> None:
-        with self.svc.db.session() as s:
+        with self.svc.session() as s:
             for m in marks:
                 if m.gone:
-                    s.execute(delete(PublishedDoc).where(PublishedDoc.type == m.type, PublishedDoc.id == m.id,
-                                                         PublishedDoc.generation == m.generation,
-                                                         PublishedDoc.digest == GONE))
+                    removed = s.execute(delete(PublishedDoc).where(
+                        PublishedDoc.type == m.type, PublishedDoc.id == m.id, PublishedDoc.generation == m.generation,
+                        PublishedDoc.digest == GONE).execution_options(synchronize_session=False))
+                    if removed.rowcount:  # type: ignore[attr-defined]
+                        raise_floor(s, m.generation)
                 else:
                     desired.mark_published(s, PublishedDoc, (m.type, m.id), m.generation, {"published_hosts": m.hosts})
 
@@ -123,7 +148,7 @@ class Documents:
         port_ids = sorted(ident for kind, ident in keys if kind == "fip_port")
         if not port_ids:
             return []
-        with self.svc.read() as s:
+        with self.svc.session() as s:
             rows = s.execute(select(Port.id, Port.device_id).where(Port.id.in_(port_ids))).all()
         return [{"name": "network-changed", "server_uuid": device_id, "tag": port_id}
                 for port_id, device_id in rows if device_id]
@@ -176,7 +201,8 @@ class Documents:
 
     def _reconcile(self, keys: Iterable[tuple[str, str]]) -> Batch:
         batch = Batch()
-        with self.svc.db.session() as s:
+        floor: int | None = None
+        with self.svc.session() as s:
             computed = self.compute(s, self.expand(s, keys))
             published: dict[tuple[str, str], PublishedDoc] = {}
             for kind in TYPES:
@@ -192,7 +218,9 @@ class Documents:
                 if row is None:
                     if not hosts:
                         continue
-                    row = PublishedDoc(type=kind, id=ident, generation=1, digest=d, hosts=hosts,
+                    # Above every generation a removed document reached: this id may have had one before.
+                    floor = floor_of(s) if floor is None else floor
+                    row = PublishedDoc(type=kind, id=ident, generation=floor + 1, digest=d, hosts=hosts,
                                        published_generation=0, published_hosts=[])
                     s.add(row)
                 elif row.digest != d or sorted(row.hosts) != hosts:
@@ -211,7 +239,7 @@ class Documents:
         """What an agent that starts gets: whatever is ahead for other hosts, then a put for every resource of
         ``host`` (current generations) and the sync message listing them."""
         with self._resync_lock:
-            with self.svc.db.session() as s:
+            with self.svc.session() as s:
                 ids = docs.ids_on_host(s, host, self._host)
             batch = self.reconcile({change_key(t, i) for t, idents in ids.items() for i in idents})
             # The host's own messages come below, complete and current.
@@ -221,7 +249,7 @@ class Documents:
     def host_sync(self, host: str, ids: dict[str, list[str]] | None = None) -> list[Message]:
         """A put for every document of ``host`` at its current generation, then the ``sync`` listing them."""
         messages: list[Message] = []
-        with self.svc.db.session() as s:
+        with self.svc.session() as s:
             if ids is None:
                 ids = docs.ids_on_host(s, host, self._host)
             want = {t: set(idents) for t, idents in ids.items()}
@@ -229,8 +257,11 @@ class Documents:
                 if doc is None or host not in doc.hosts:
                     continue
                 row = s.get(PublishedDoc, (kind, ident))
-                generation = row.generation if row is not None else 0
-                messages.append((host, {"op": "put", "type": kind, "id": ident, "generation": generation,
+                if row is None:
+                    # Committed after this pass's reconcile: its first put (with its generation) is on its way,
+                    # and the agent cannot hold it yet, so leaving it out of the list removes nothing.
+                    continue
+                messages.append((host, {"op": "put", "type": kind, "id": ident, "generation": row.generation,
                                         "spec": doc.spec}))
         sync_ids = {t: sorted(m["id"] for _, m in messages if m["type"] == t) for t in TYPES}
         messages.append((host, {"op": "sync", "types": list(TYPES), "ids": sync_ids}))

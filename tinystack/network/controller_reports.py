@@ -26,7 +26,7 @@ class Reports(Documents):
         """The network host stays where it is while its agent lives: with several network agents (multi-node),
         following whichever sent the latest heartbeat would move DHCP and routers every few seconds."""
         if self._host is not None:
-            with self.svc.read() as s:
+            with self.svc.session() as s:
                 row = s.scalar(select(Agent).where(Agent.agent_type == "L3 agent", Agent.host == self._host,
                                                    Agent.admin_state_up.is_(True)))
             if row is not None and admin.alive(self.svc, row):
@@ -63,7 +63,7 @@ class Reports(Documents):
             for router_id in s.scalars(select(Router.id)):
                 changes.add(("router", router_id))
 
-        await asyncio.to_thread(self.svc.write, rebind)
+        await self.svc.apply(rebind)
 
     async def on_status(self, message: dict[str, Any]) -> None:
         await asyncio.to_thread(self.apply_status, message)
@@ -102,4 +102,4 @@ class Reports(Documents):
                     fips = fips.where(FloatingIP.id.in_([str(i) for i in applied]))
                 s.execute(fips.values(status=fip_status))
 
-        self.svc.write(do)
+        self.svc.transact(do)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Double, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tinystack.core.db import Base
@@ -207,7 +207,8 @@ class Agent(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     heartbeat_timestamp: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    heartbeat_epoch: Mapped[float] = mapped_column(Float, default=0.0)
+    # Double: a plain Float is single precision on MySQL, seconds since 1970 to the nearest 128 s.
+    heartbeat_epoch: Mapped[float] = mapped_column(Double, default=0.0)
 
 
 class PublishedDoc(Base):
@@ -226,6 +227,16 @@ class PublishedDoc(Base):
     published_hosts: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
+class DocGenerationFloor(Base):
+    """One row: the highest generation any removed document reached. A document that comes back (a port bound
+    again, a network's DHCP after its subnets were re-created) starts above it, so that an agent that still
+    remembers the old generation takes the new document (generations never go back for an id)."""
+
+    __tablename__ = "network_doc_generation_floor"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+
+
 TABLES = [m.__table__ for m in (Network, SubnetPool, Subnet, Port, IPAllocation, SecurityGroup, PortSecurityGroup,
                                  DefaultSecurityGroup, SecurityGroupRule, Router, FloatingIP, Tag, Quota, Agent,
-                                 PublishedDoc)]
+                                 PublishedDoc, DocGenerationFloor)]

@@ -243,7 +243,7 @@ def add_interface(svc: NetworkService, ctx: RequestContext, router_id: str, body
         changes.update({("port", port.id), ("network", port.network_id)})
         return _interface_info(router, port, [subnet.id])
 
-    return svc.write(do)
+    return svc.transact(do)
 
 
 def remove_interface(svc: NetworkService, ctx: RequestContext, router_id: str, body: Any) -> dict[str, Any]:
@@ -281,7 +281,7 @@ def remove_interface(svc: NetworkService, ctx: RequestContext, router_id: str, b
         changes.add(("router", router.id))
         return info
 
-    return svc.write(do)
+    return svc.transact(do)
 
 
 def not_found_interface(router_id: str, what: str) -> Exception:

@@ -69,11 +69,11 @@ def ensure_default(svc: NetworkService, s: Session, project: str, changes: Chang
 def ensure_default_now(svc: NetworkService, project: str | None) -> None:
     if not project:
         return
-    with svc.read() as s:
+    with svc.session() as s:
         if s.get(DefaultSecurityGroup, project) is not None:
             return
     with contextlib.suppress(IntegrityError):
-        svc.write(lambda s, changes: ensure_default(svc, s, project, changes))
+        svc.transact(lambda s, changes: ensure_default(svc, s, project, changes))
 
 
 class SecurityGroups:

@@ -4,17 +4,16 @@ a unique key (IP, MAC, segment), and change notifications for the controller aft
 
 from __future__ import annotations
 
+import asyncio
 import builtins
+import itertools
 import logging
-import random
-import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from tinystack.config import Config
@@ -22,6 +21,7 @@ from tinystack.core import errors
 from tinystack.core.auth import RequestContext
 from tinystack.core.db import Database
 from tinystack.core.policy import PolicyEngine
+from tinystack.core.service import ServiceBase
 from tinystack.network import ipam, policies, query
 from tinystack.network import settings as settings_mod
 from tinystack.network.common import bad, conflict, not_found, resource_body
@@ -30,9 +30,9 @@ from tinystack.network.models import Port, Quota
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+P = ParamSpec("P")
 Key = tuple[str, str]
 Changes = set[Key]
-ATTEMPTS = 40
 
 
 # Attributes with a default in Neutron's resource map: giving the default is not asking for anything.
@@ -62,51 +62,63 @@ class Resource(Protocol):
     def delete(self, svc: NetworkService, s: Session, ctx: RequestContext, row: Any, changes: Changes) -> None: ...
 
 
-def _retryable(exc: Exception) -> bool:
-    if isinstance(exc, IntegrityError):
-        return True
-    text = str(exc).lower()
-    return isinstance(exc, OperationalError) and ("locked" in text or "busy" in text or "deadlock" in text)
+class NetworkService(ServiceBase):
+    """Sessions, retried writes and policy come from ``ServiceBase``; a write here also collects the change
+    notifications (``Changes``) the controller gets once it committed."""
 
+    # A write that lost a unique key (IP, MAC, segment) to a concurrent one runs again on fresh state; under
+    # contention that can take many rounds.
+    write_attempts: ClassVar[int] = 40
 
-class NetworkService:
-    def __init__(self, config: Config, db: Database, policy: PolicyEngine) -> None:
+    def __init__(self, config: Config, db: Database, policy: PolicyEngine,
+                 services: Mapping[str, Any] | None = None) -> None:
+        super().__init__(db, policy, services)
         self.config = config
         self.settings = settings_mod.load(config)
-        self.db = db
-        self.policy = policy
         policy.register_defaults(policies.DEFAULTS)
         self.listeners: list[Callable[[Changes], None]] = []
         # The host running DHCP and routers (the network agent that most recently sent a heartbeat).
         self.network_host: Callable[[], str | None] = lambda: None
         self.controller: Any = None  # set by the API app: tinystack.network.controller.Controller
+        # Run before every API call (the API app sets the first-start bootstrap here).
+        self.prepare: Callable[[], None] | None = None
         from tinystack.network import resources
 
         self.resources: dict[str, Resource] = resources.build()
 
     # --- transactions -------------------------------------------------------------------------
 
-    @contextmanager
-    def read(self) -> Iterator[Session]:
-        with self.db.session() as s:
-            yield s
+    def retry_on(self, exc: DBAPIError) -> bool:
+        return isinstance(exc, IntegrityError) or super().retry_on(exc)
 
-    def write(self, fn: Callable[[Session, Changes], T]) -> T:
-        """Run ``fn`` in a transaction, retried when a concurrent writer won a unique key or the lock."""
-        for attempt in range(ATTEMPTS):
-            changes: Changes = set()
-            ipam.attempt.n = attempt
-            try:
-                with self.db.session() as s:
-                    result = fn(s, changes)
-            except (IntegrityError, OperationalError) as exc:
-                if not _retryable(exc) or attempt == ATTEMPTS - 1:
-                    raise
-                time.sleep(random.uniform(0.001, 0.005 * (attempt + 1)))
-                continue
-            self.notify(changes)
-            return result
-        raise AssertionError("unreachable")
+    def transact(self, fn: Callable[[Session, Changes], T]) -> T:
+        """Run ``fn`` in a transaction (``retrying``: again on fresh state when a concurrent writer won a unique
+        key or the lock), then tell the listeners what it changed. Blocks: call it from a worker thread, or
+        ``await apply(fn)`` on the event loop."""
+        changes: Changes = set()
+        tries = itertools.count()
+
+        def once(s: Session) -> T:
+            changes.clear()  # what a failed attempt noted was rolled back with it
+            ipam.attempt.n = next(tries)
+            return fn(s, changes)
+
+        result = self.retrying(once)
+        self.notify(changes)
+        return result
+
+    async def apply(self, fn: Callable[[Session, Changes], T]) -> T:
+        """``transact`` off the event loop."""
+        return await asyncio.to_thread(self.transact, fn)
+
+    async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """An API call's rule off the event loop, once the first-start bootstrap had its chance (``prepare``)."""
+        def run() -> T:
+            if self.prepare is not None:
+                self.prepare()
+            return fn(*args, **kwargs)
+
+        return await asyncio.to_thread(run)
 
     def notify(self, changes: Changes) -> None:
         if changes:
@@ -115,10 +127,8 @@ class NetworkService:
 
     # --- policy -------------------------------------------------------------------------------
 
-    def allowed(self, ctx: RequestContext, rule: str, target: Mapping[str, Any]) -> bool:
-        return self.policy.check(rule, target, ctx.creds())
-
-    def enforce(self, ctx: RequestContext, rule: str, target: Mapping[str, Any]) -> None:
+    def enforce(self, ctx: RequestContext, rule: str, target: Mapping[str, Any] | None = None) -> None:
+        """``allowed`` or Neutron's 403 (its message names the rule)."""
         if not self.allowed(ctx, rule, target):
             raise errors.PolicyNotAuthorized(f"({rule}) is disallowed by policy", type="PolicyNotAuthorized")
 
@@ -176,13 +186,13 @@ class NetworkService:
             from tinystack.network.securitygroups import ensure_default_now
 
             ensure_default_now(self, ctx.project_id)
-        with self.read() as s:
+        with self.session() as s:
             items = res.render(self, s, ctx, res.visible(self, s, ctx))
         return query.apply(items, params, plural, base_url, self.settings.default_page_limit)
 
     def show(self, ctx: RequestContext, plural: str, ident: str) -> dict[str, Any]:
         res = self.resource(plural)
-        with self.read() as s:
+        with self.session() as s:
             return res.render(self, s, ctx, [self.find(s, ctx, plural, ident)])[0]
 
     def create(self, ctx: RequestContext, plural: str, body: Any) -> dict[str, Any]:
@@ -194,8 +204,8 @@ class NetworkService:
             def bulk(s: Session, changes: Changes) -> list[str]:
                 return [res.create(self, s, ctx, dict(item), changes) for item in items]
 
-            ids = self.write(bulk)
-            with self.read() as s:
+            ids = self.transact(bulk)
+            with self.session() as s:
                 rows = [res.visible(self, s, ctx, i)[0] for i in ids]
                 return {plural: res.render(self, s, ctx, rows)}
         attrs = resource_body(body, res.singular)
@@ -207,7 +217,7 @@ class NetworkService:
             # request's answer, as in Neutron.
             return res.render(self, s, ctx, [self.find(s, ctx, plural, ident)])[0]  # type: ignore[no-any-return]
 
-        return {res.singular: self.write(do)}
+        return {res.singular: self.transact(do)}
 
     def update(self, ctx: RequestContext, plural: str, ident: str, body: Any) -> dict[str, Any]:
         res = self.resource(plural)
@@ -216,12 +226,12 @@ class NetworkService:
         def do(s: Session, changes: Changes) -> None:
             res.update(self, s, ctx, self.find(s, ctx, plural, ident), dict(attrs), changes)
 
-        self.write(do)
+        self.transact(do)
         return {res.singular: self.show(ctx, plural, ident)}
 
     def delete(self, ctx: RequestContext, plural: str, ident: str) -> None:
         res = self.resource(plural)
-        self.write(lambda s, changes: res.delete(self, s, ctx, self.find(s, ctx, plural, ident), changes))
+        self.transact(lambda s, changes: res.delete(self, s, ctx, self.find(s, ctx, plural, ident), changes))
 
     # --- the interface Compute uses (Neutron request/response dicts) --------------------------
 
@@ -247,7 +257,7 @@ class NetworkService:
         return self.list(ctx, "networks", _as_query(filters), "")["networks"]  # type: ignore[no-any-return]
 
     def port_statuses(self, port_ids: builtins.list[str]) -> dict[str, str]:
-        with self.read() as s:
+        with self.session() as s:
             return {pid: status for pid, status in s.execute(
                 select(Port.id, Port.status).where(Port.id.in_(list(port_ids))))}
 

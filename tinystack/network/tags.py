@@ -38,13 +38,13 @@ def _found(svc: NetworkService, s: Session, ctx: RequestContext, plural: str, id
 
 
 def list_tags(svc: NetworkService, ctx: RequestContext, plural: str, ident: str) -> list[str]:
-    with svc.read() as s:
+    with svc.session() as s:
         _found(svc, s, ctx, plural, ident, "get")
         return sorted(s.scalars(select(Tag.tag).where(Tag.resource_id == ident)))
 
 
 def has_tag(svc: NetworkService, ctx: RequestContext, plural: str, ident: str, tag: str) -> None:
-    with svc.read() as s:
+    with svc.session() as s:
         _found(svc, s, ctx, plural, ident, "get")
         if s.get(Tag, (ident, tag)) is None:
             raise errors.NotFound(f"Tag {tag} could not be found for {plural[:-1]} {ident}.", type="TagNotFound")
@@ -63,7 +63,7 @@ def replace(svc: NetworkService, ctx: RequestContext, plural: str, ident: str, b
         s.add_all([Tag(resource_id=ident, tag=t) for t in tags])
         touch(row)
 
-    svc.write(do)
+    svc.transact(do)
     return tags
 
 
@@ -76,7 +76,7 @@ def add(svc: NetworkService, ctx: RequestContext, plural: str, ident: str, tag: 
             s.add(Tag(resource_id=ident, tag=tag))
             touch(row)
 
-    svc.write(do)
+    svc.transact(do)
 
 
 def remove(svc: NetworkService, ctx: RequestContext, plural: str, ident: str, tag: str | None) -> None:
@@ -88,5 +88,5 @@ def remove(svc: NetworkService, ctx: RequestContext, plural: str, ident: str, ta
         s.execute(q.where(Tag.tag == tag) if tag is not None else q)
         touch(row)
 
-    svc.write(do)
+    svc.transact(do)
 

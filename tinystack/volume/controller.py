@@ -8,9 +8,11 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from tinystack.core import desired
+from tinystack.core.db import greatest
 from tinystack.volume.models import Snapshot, Volume, utcnow
 
 if TYPE_CHECKING:
@@ -28,6 +30,7 @@ class Controller:
         self.heartbeats: dict[str, dict[str, Any]] = {}  # host -> the agent's last heartbeat
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         # Level-triggered (tinystack/core/desired.py): volumes and snapshots whose generation is ahead of what went
         # out, and every volume host's full set each interval; ``publish_soon`` only hurries a key along.
         self.publisher = desired.Publisher("volume", self._publish_key, self._pending, self._sync_hosts,
@@ -37,6 +40,7 @@ class Controller:
         if self._started:
             return
         self._started = True
+        self._loop = asyncio.get_running_loop()
         self.svc.bus.subscribe("status.volume", self.on_status, group="volume")
         self.svc.bus.subscribe("resync.volume", self.on_resync, group="volume")
         self.svc.bus.subscribe("heartbeat", self.on_heartbeat)  # fan-out: kept in memory here
@@ -55,8 +59,13 @@ class Controller:
     # --- desired state ----------------------------------------------------------------------------
 
     def publish_soon(self, kind: str, rid: str) -> None:
-        """The row is committed: publish it now (a hint; the publisher's work list has it anyway)."""
-        self.publisher.enqueue(f"{kind}:{rid}")
+        """The row is committed: publish it now (a hint; the publisher's work list has it anyway). Callable from
+        any thread: the rules run in worker threads (``ServiceBase.call``), the publisher's queue on the loop."""
+        key, loop = f"{kind}:{rid}", self._loop
+        if loop is None or _running_on(loop):
+            self.publisher.enqueue(key)
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(self.publisher.enqueue, key)
 
     def message(self, row: Volume | Snapshot) -> dict[str, Any]:
         kind = "volume" if isinstance(row, Volume) else "snapshot"
@@ -74,27 +83,30 @@ class Controller:
 
     async def _publish_key(self, key: str) -> None:
         kind, _, rid = key.partition(":")
-        model = Volume if kind == "volume" else Snapshot
-        with self.svc.session() as s:
+        model: type[Volume | Snapshot] = Volume if kind == "volume" else Snapshot
+
+        def load(s: Session) -> tuple[str, dict[str, Any], int] | None:
             row: Volume | Snapshot | None = s.get(Volume, rid) if kind == "volume" else s.get(Snapshot, rid)
-            if row is None or not row.host:
-                return
-            host, msg, generation = row.host, self.message(row), row.generation
+            return None if row is None or not row.host else (row.host, self.message(row), row.generation)
+
+        found = await self.svc.read(load)
+        if found is None:
+            return
+        host, msg, generation = found
         await self.svc.bus.publish(f"agent.volume.{host}", msg)
-        with self.svc.session() as s:
-            desired.mark_published(s, model, rid, generation)
+        await self.svc.write(lambda s: desired.mark_published(s, model, rid, generation))
 
     async def _pending(self) -> list[str]:
-        with self.svc.session() as s:
-            return [f"{kind}:{rid}" for kind, model in (("volume", Volume), ("snapshot", Snapshot))
-                    for rid in s.scalars(select(model.id).where(model.host.is_not(None), desired.ahead(model)))]
+        return await self.svc.read(lambda s: [
+            f"{kind}:{rid}" for kind, model in (("volume", Volume), ("snapshot", Snapshot))
+            for rid in s.scalars(select(model.id).where(model.host.is_not(None), desired.ahead(model)))])
 
     async def _sync_hosts(self) -> None:
         """The periodic full sync: every volume host (holding volumes, or heard from) gets all it should hold and
         the list of it."""
-        with self.svc.session() as s:
-            hosts = {h for model in (Volume, Snapshot)
-                     for h in s.scalars(select(model.host).where(model.host.is_not(None)).distinct()) if h}
+        hosts = await self.svc.read(lambda s: {
+            h for model in (Volume, Snapshot)
+            for h in s.scalars(select(model.host).where(model.host.is_not(None)).distinct()) if h})
         for host in sorted(hosts | set(self.heartbeats)):
             await self.on_resync({"host": host})
 
@@ -109,10 +121,12 @@ class Controller:
         host = msg.get("host")
         if not isinstance(host, str):
             return
-        with self.svc.session() as s:
+        def load(s: Session) -> list[dict[str, Any]]:
             rows: list[Volume | Snapshot] = [*s.scalars(select(Volume).where(Volume.host == host)),
                                              *s.scalars(select(Snapshot).where(Snapshot.host == host))]
-            messages = [self.message(r) for r in rows]
+            return [self.message(r) for r in rows]
+
+        messages = await self.svc.read(load)
         ids: dict[str, list[str]] = {"volume": [], "snapshot": []}
         for m in messages:
             await self.svc.bus.publish(f"agent.volume.{host}", m)
@@ -126,11 +140,16 @@ class Controller:
         observed = int(msg.get("observed_generation") or 0)
         if kind not in ("volume", "snapshot") or not isinstance(rid, str):
             return
-        with self.svc.session() as s:
+        model: type[Volume | Snapshot] = Volume if kind == "volume" else Snapshot
+
+        def apply(s: Session) -> None:
+            # Raised by the database: two API processes applying reports of one row never move it back.
+            s.execute(update(model).where(model.id == rid)
+                      .values(observed_generation=greatest(model.observed_generation, observed))
+                      .execution_options(synchronize_session=False))
             row: Volume | Snapshot | None = s.get(Volume, rid) if kind == "volume" else s.get(Snapshot, rid)
             if row is None:
                 return
-            row.observed_generation = max(row.observed_generation, observed)
             state = st.get("state")
             if state == "deleted":
                 if row.status == "deleting":
@@ -154,6 +173,8 @@ class Controller:
                 elif row.status == "creating":
                     row.status, row.updated_at = "available", utcnow()
 
+        await self.svc.write(apply)
+
     @staticmethod
     def _volume_ready(vol: Volume, st: dict[str, Any]) -> None:
         if vol.status == "creating":
@@ -167,3 +188,10 @@ class Controller:
         else:
             return
         vol.updated_at = utcnow()
+
+
+def _running_on(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:  # a worker thread
+        return False

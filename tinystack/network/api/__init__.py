@@ -1,12 +1,12 @@
-"""Networking API: Neutron v2.0 routes as data. Handlers parse the request, call the service (in a worker
-thread, so concurrent requests really are concurrent against the database) and render JSON."""
+"""Networking API: Neutron v2.0 routes as data. Handlers parse the request, await the service (which runs the
+rule and its transactions off the event loop, so concurrent requests really are concurrent against the
+database) and render JSON."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
@@ -38,9 +38,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class NetworkAPI:
-    def __init__(self, svc: NetworkService, prepare: Callable[[], None] | None = None) -> None:
+    def __init__(self, svc: NetworkService) -> None:
         self.svc = svc
-        self.prepare = prepare
 
     def routes(self) -> list[Route]:
         out = discovery_routes()
@@ -74,26 +73,19 @@ class NetworkAPI:
         ]
         return out
 
-    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        def run() -> Any:
-            if self.prepare is not None:
-                self.prepare()
-            return fn(*args)
-
-        return await asyncio.to_thread(run)
-
     # --- generic collections ------------------------------------------------------------------
 
     def _index(self, plural: str) -> Handler:
         async def handler(request: web.Request) -> web.Response:
-            return json_response(await self._call(self.svc.list, ctx(request), plural, _query(request), _base(request)))
+            return json_response(await self.svc.call(self.svc.list, ctx(request), plural, _query(request),
+                                                     _base(request)))
 
         return handler
 
     def _create(self, plural: str) -> Handler:
         async def handler(request: web.Request) -> web.Response:
             body = await read_json(request)
-            return json_response(await self._call(self.svc.create, ctx(request), plural, body), status=201)
+            return json_response(await self.svc.call(self.svc.create, ctx(request), plural, body), status=201)
 
         return handler
 
@@ -101,7 +93,7 @@ class NetworkAPI:
         async def handler(request: web.Request) -> web.Response:
             from tinystack.network.query import project
 
-            item = await self._call(self.svc.show, ctx(request), plural, request.match_info["id"])
+            item = await self.svc.call(self.svc.show, ctx(request), plural, request.match_info["id"])
             singular = self.svc.resource(plural).singular
             return json_response({singular: project(item, _query(request))})
 
@@ -110,13 +102,13 @@ class NetworkAPI:
     def _update(self, plural: str) -> Handler:
         async def handler(request: web.Request) -> web.Response:
             body = await read_json(request)
-            return json_response(await self._call(self.svc.update, ctx(request), plural, request.match_info["id"], body))
+            return json_response(await self.svc.call(self.svc.update, ctx(request), plural, request.match_info["id"], body))
 
         return handler
 
     def _delete(self, plural: str) -> Handler:
         async def handler(request: web.Request) -> web.Response:
-            await self._call(self.svc.delete, ctx(request), plural, request.match_info["id"])
+            await self.svc.call(self.svc.delete, ctx(request), plural, request.match_info["id"])
             return empty()
 
         return handler
@@ -125,20 +117,20 @@ class NetworkAPI:
         async def handler(request: web.Request) -> web.Response:
             c, ident, tag = ctx(request), request.match_info["id"], request.match_info.get("tag")
             if op == "list":
-                return json_response({"tags": await self._call(tags.list_tags, self.svc, c, plural, ident)})
+                return json_response({"tags": await self.svc.call(tags.list_tags, self.svc, c, plural, ident)})
             if op == "replace":
                 body = await read_json(request)
-                return json_response({"tags": await self._call(tags.replace, self.svc, c, plural, ident, body)})
+                return json_response({"tags": await self.svc.call(tags.replace, self.svc, c, plural, ident, body)})
             if op == "clear":
-                await self._call(tags.remove, self.svc, c, plural, ident, None)
+                await self.svc.call(tags.remove, self.svc, c, plural, ident, None)
                 return empty()
             if op == "has":
-                await self._call(tags.has_tag, self.svc, c, plural, ident, tag)
+                await self.svc.call(tags.has_tag, self.svc, c, plural, ident, request.match_info["tag"])
                 return empty()
             if op == "add":
-                await self._call(tags.add, self.svc, c, plural, ident, tag)
+                await self.svc.call(tags.add, self.svc, c, plural, ident, request.match_info["tag"])
                 return empty(201)
-            await self._call(tags.remove, self.svc, c, plural, ident, tag)
+            await self.svc.call(tags.remove, self.svc, c, plural, ident, tag)
             return empty()
 
         return handler
@@ -147,39 +139,39 @@ class NetworkAPI:
 
     async def add_interface(self, request: web.Request) -> web.Response:
         body = await read_json(request, schemas.ROUTER_INTERFACE)
-        return json_response(await self._call(routers.add_interface, self.svc, ctx(request), request.match_info["id"], body))
+        return json_response(await self.svc.call(routers.add_interface, self.svc, ctx(request), request.match_info["id"], body))
 
     async def remove_interface(self, request: web.Request) -> web.Response:
         body = await read_json(request, schemas.ROUTER_INTERFACE)
-        return json_response(await self._call(routers.remove_interface, self.svc, ctx(request), request.match_info["id"],
+        return json_response(await self.svc.call(routers.remove_interface, self.svc, ctx(request), request.match_info["id"],
                                          body))
 
     # --- quotas -------------------------------------------------------------------------------
 
     async def quotas(self, request: web.Request) -> web.Response:
-        return json_response({"quotas": await self._call(admin.list_quotas, self.svc, ctx(request))})
+        return json_response({"quotas": await self.svc.call(admin.list_quotas, self.svc, ctx(request))})
 
     async def quota(self, request: web.Request) -> web.Response:
         pid = request.match_info["project_id"]
         if pid.endswith(".json"):
             pid = pid[:-5]
-        return json_response({"quota": await self._call(admin.show_quota, self.svc, ctx(request), pid)})
+        return json_response({"quota": await self.svc.call(admin.show_quota, self.svc, ctx(request), pid)})
 
     async def quota_default(self, request: web.Request) -> web.Response:
-        return json_response({"quota": await self._call(admin.default_quota, self.svc, ctx(request),
+        return json_response({"quota": await self.svc.call(admin.default_quota, self.svc, ctx(request),
                                                    request.match_info["project_id"])})
 
     async def quota_details(self, request: web.Request) -> web.Response:
-        return json_response({"quota": await self._call(admin.show_quota, self.svc, ctx(request),
+        return json_response({"quota": await self.svc.call(admin.show_quota, self.svc, ctx(request),
                                                    request.match_info["project_id"], True)})
 
     async def quota_update(self, request: web.Request) -> web.Response:
         body = await read_json(request)
-        return json_response({"quota": await self._call(admin.update_quota, self.svc, ctx(request),
+        return json_response({"quota": await self.svc.call(admin.update_quota, self.svc, ctx(request),
                                                    request.match_info["project_id"], body)})
 
     async def quota_delete(self, request: web.Request) -> web.Response:
-        await self._call(admin.delete_quota, self.svc, ctx(request), request.match_info["project_id"])
+        await self.svc.call(admin.delete_quota, self.svc, ctx(request), request.match_info["project_id"])
         return empty()
 
     # --- agents, IP availability, zones -------------------------------------------------------
@@ -187,25 +179,25 @@ class NetworkAPI:
     async def agents(self, request: web.Request) -> web.Response:
         from tinystack.network.query import apply
 
-        items = await self._call(admin.list_agents, self.svc, ctx(request))
+        items = await self.svc.call(admin.list_agents, self.svc, ctx(request))
         return json_response(apply(items, _query(request), "agents", _base(request)))
 
     async def agent(self, request: web.Request) -> web.Response:
-        return json_response({"agent": await self._call(admin.show_agent, self.svc, ctx(request), request.match_info["id"])})
+        return json_response({"agent": await self.svc.call(admin.show_agent, self.svc, ctx(request), request.match_info["id"])})
 
     async def agent_update(self, request: web.Request) -> web.Response:
         body = await read_json(request)
-        return json_response({"agent": await self._call(admin.update_agent, self.svc, ctx(request),
+        return json_response({"agent": await self.svc.call(admin.update_agent, self.svc, ctx(request),
                                                    request.match_info["id"], body)})
 
     async def agent_delete(self, request: web.Request) -> web.Response:
-        await self._call(admin.delete_agent, self.svc, ctx(request), request.match_info["id"])
+        await self.svc.call(admin.delete_agent, self.svc, ctx(request), request.match_info["id"])
         return empty()
 
     async def availabilities(self, request: web.Request) -> web.Response:
         from tinystack.network.query import apply
 
-        items = await self._call(admin.ip_availability, self.svc, ctx(request))
+        items = await self.svc.call(admin.ip_availability, self.svc, ctx(request))
         for item in items:
             item["id"] = item["network_id"]  # paging keys on id
         body = apply(items, _query(request), "network_ip_availabilities", _base(request))
@@ -214,7 +206,7 @@ class NetworkAPI:
         return json_response(body)
 
     async def availability(self, request: web.Request) -> web.Response:
-        items = await self._call(admin.ip_availability, self.svc, ctx(request), request.match_info["id"])
+        items = await self.svc.call(admin.ip_availability, self.svc, ctx(request), request.match_info["id"])
         return json_response({"network_ip_availability": items[0]})
 
     async def zones(self, request: web.Request) -> web.Response:
@@ -236,6 +228,7 @@ def app(svc: NetworkService, validator: TokenValidator, bus: Bus, metadata_socke
     controller = Controller(svc, bus, metadata_socket)
     svc.controller = controller
     boot = Bootstrapper(svc, lookup)
+    svc.prepare = boot.ensure
     tasks: list[asyncio.Task[None]] = []
 
     async def bootstrap_when_ready() -> None:
@@ -257,5 +250,5 @@ def app(svc: NetworkService, validator: TokenValidator, bus: Bus, metadata_socke
                 await task
         await controller.stop()
 
-    return ServiceApp("network", NetworkAPI(svc, boot.ensure).routes(), neutron_fault, validator=validator,
+    return ServiceApp("network", NetworkAPI(svc).routes(), neutron_fault, validator=validator,
                       on_startup=[start], on_cleanup=[stop])

@@ -21,7 +21,7 @@ def routes(svc: VolumeService) -> list[Route]:
 def app(svc: VolumeService, validator: TokenValidator) -> ServiceApp:
     async def start() -> None:
         async with exclusive(Lease(svc.db, "volume.bootstrap")):  # one starting API process at a time makes the default type
-            svc.types.bootstrap()
+            await svc.call(svc.types.bootstrap)
         await svc.controller.start()
 
     async def stop() -> None:

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
+from tinystack.core.service import ServiceBase
 from tinystack.core.web import Route, ctx, empty, json_response, read_json
 from tinystack.volume import schemas
 from tinystack.volume.api.common import both
@@ -17,24 +18,24 @@ Change = Callable[[dict[str, str]], dict[str, str]]
 Metadata = Callable[[RequestContext, str, Change | None], dict[str, str]]
 
 
-def routes(kind: str, id_key: str, metadata: Metadata) -> list[Route]:
-    def call(request: web.Request, change: Change | None = None) -> dict[str, str]:
-        return metadata(ctx(request), request.match_info[id_key], change)
+def routes(svc: ServiceBase, kind: str, id_key: str, metadata: Metadata) -> list[Route]:
+    async def call(request: web.Request, change: Change | None = None) -> dict[str, str]:
+        return await svc.call(metadata, ctx(request), request.match_info[id_key], change)
 
     async def show(request: web.Request) -> web.Response:
-        return json_response({"metadata": call(request)})
+        return json_response({"metadata": await call(request)})
 
     async def merge(request: web.Request) -> web.Response:
         new = (await read_json(request, schemas.METADATA_BODY))["metadata"]
-        return json_response({"metadata": call(request, lambda m: {**m, **new})})
+        return json_response({"metadata": await call(request, lambda m: {**m, **new})})
 
     async def replace(request: web.Request) -> web.Response:
         new = (await read_json(request, schemas.METADATA_BODY))["metadata"]
-        return json_response({"metadata": call(request, lambda m: dict(new))})
+        return json_response({"metadata": await call(request, lambda m: dict(new))})
 
     async def item(request: web.Request) -> web.Response:
         key = request.match_info["key"]
-        meta = call(request)
+        meta = await call(request)
         if key not in meta:
             raise errors.NotFound(f"Metadata item was not found: {key}.")
         return json_response({"meta": {key: meta[key]}})
@@ -44,7 +45,7 @@ def routes(kind: str, id_key: str, metadata: Metadata) -> list[Route]:
         value = (await read_json(request, schemas.META_ITEM_BODY))["meta"]
         if key not in value:
             raise errors.BadRequest("Request body and URI mismatch.")
-        call(request, lambda m: {**m, key: value[key]})
+        await call(request, lambda m: {**m, key: value[key]})
         return json_response({"meta": {key: value[key]}})
 
     async def item_delete(request: web.Request) -> web.Response:
@@ -55,7 +56,7 @@ def routes(kind: str, id_key: str, metadata: Metadata) -> list[Route]:
                 raise errors.NotFound(f"Metadata item was not found: {key}.")
             return {k: v for k, v in m.items() if k != key}
 
-        call(request, drop)
+        await call(request, drop)
         return empty(200)
 
     path = f"/{kind}/{{{id_key}}}/metadata"

@@ -54,21 +54,24 @@ class MiscAPI:
             for alias, name, text in EXTENSIONS]})
 
     async def limits(self, request: web.Request) -> web.Response:
-        return json_response({"limits": {"rate": [], "absolute": self.svc.quotas.absolute(ctx(request))}})
+        return json_response({"limits": {"rate": [], "absolute": await self.svc.call(self.svc.quotas.absolute,
+                                                                                       ctx(request))}})
 
     async def quota_defaults(self, request: web.Request) -> web.Response:
-        return json_response({"quota_set": self.svc.quotas.defaults(request.match_info["tenant_id"])})
+        return json_response({"quota_set": await self.svc.call(self.svc.quotas.defaults, request.match_info["tenant_id"])})
 
     async def quota_show(self, request: web.Request) -> web.Response:
         usage = request.query.get("usage", "false").lower() in ("true", "1", "yes")
-        return json_response({"quota_set": self.svc.quotas.show(ctx(request), request.match_info["tenant_id"], usage)})
+        return json_response({"quota_set": await self.svc.call(self.svc.quotas.show, ctx(request),
+                                                               request.match_info["tenant_id"], usage)})
 
     async def quota_update(self, request: web.Request) -> web.Response:
         body = (await read_json(request, schemas.QUOTA_UPDATE))["quota_set"]
-        return json_response({"quota_set": self.svc.quotas.update(ctx(request), request.match_info["tenant_id"], body)})
+        return json_response({"quota_set": await self.svc.call(self.svc.quotas.update, ctx(request),
+                                                               request.match_info["tenant_id"], body)})
 
     async def quota_delete(self, request: web.Request) -> web.Response:
-        self.svc.quotas.delete(ctx(request), request.match_info["tenant_id"])
+        await self.svc.call(self.svc.quotas.delete, ctx(request), request.match_info["tenant_id"])
         return empty(200)
 
     async def services(self, request: web.Request) -> web.Response:
@@ -104,7 +107,7 @@ class MiscAPI:
         name = request.match_info["host"].split("@", 1)[0]
         if name not in self.svc.controller.heartbeats:
             raise errors.NotFound(f"Host {request.match_info['host']} could not be found.")
-        return json_response({"host": [{"resource": r} for r in self.svc.host_usage(name)]})
+        return json_response({"host": [{"resource": r} for r in await self.svc.call(self.svc.host_usage, name)]})
 
 
 def _from_epoch(value: Any) -> Any:

@@ -26,11 +26,11 @@ class SnapshotsAPI:
                 *both("PUT", "/snapshots/{snapshot_id}", self.update),
                 *both("DELETE", "/snapshots/{snapshot_id}", self.delete),
                 *both("POST", "/snapshots/{snapshot_id}/action", self.action),
-                *metadata.routes("snapshots", "snapshot_id", self.svc.snapshots.metadata)]
+                *metadata.routes(self.svc, "snapshots", "snapshot_id", self.svc.snapshots.metadata)]
 
     async def _list(self, request: web.Request, extended: bool) -> web.Response:
         q = query(request)
-        rows, more = self.svc.snapshots.list(ctx(request), q)
+        rows, more = await self.svc.call(self.svc.snapshots.list, ctx(request), q)
         v = version(request)
         out: dict[str, Any] = {"snapshots": [views.snapshot(r, v, extended=extended) for r in rows]}
         out.update(next_links(request, "snapshots", rows[-1].id if rows else None, more))
@@ -45,21 +45,22 @@ class SnapshotsAPI:
         return await self._list(request, extended=True)
 
     async def show(self, request: web.Request) -> web.Response:
-        snap = self.svc.snapshots.get(ctx(request), request.match_info["snapshot_id"])
+        snap = await self.svc.call(self.svc.snapshots.get, ctx(request), request.match_info["snapshot_id"])
         return json_response({"snapshot": views.snapshot(snap, version(request), extended=True)})
 
     async def create(self, request: web.Request) -> web.Response:
         body = (await read_json(request, schemas.SNAPSHOT_CREATE))["snapshot"]
-        snap = self.svc.snapshots.create(ctx(request), body, in_use_without_force=version(request) >= V(3, 66))
+        snap = await self.svc.call(self.svc.snapshots.create, ctx(request), body,
+                                   in_use_without_force=version(request) >= V(3, 66))
         return json_response({"snapshot": views.snapshot(snap, version(request), extended=False)}, status=202)
 
     async def update(self, request: web.Request) -> web.Response:
         body = (await read_json(request, schemas.SNAPSHOT_UPDATE))["snapshot"]
-        snap = self.svc.snapshots.update(ctx(request), request.match_info["snapshot_id"], body)
+        snap = await self.svc.call(self.svc.snapshots.update, ctx(request), request.match_info["snapshot_id"], body)
         return json_response({"snapshot": views.snapshot(snap, version(request), extended=False)})
 
     async def delete(self, request: web.Request) -> web.Response:
-        self.svc.snapshots.delete(ctx(request), request.match_info["snapshot_id"])
+        await self.svc.call(self.svc.snapshots.delete, ctx(request), request.match_info["snapshot_id"])
         return empty(202)
 
     async def action(self, request: web.Request) -> web.Response:
@@ -72,7 +73,7 @@ class SnapshotsAPI:
             raise errors.BadRequest(f"Invalid request body: unknown snapshot action {name!r}.")
         validate(args, schemas.SNAPSHOT_ACTIONS[name])
         if name == "os-reset_status":
-            self.svc.snapshots.reset_status(ctx(request), sid, args["status"])
+            await self.svc.call(self.svc.snapshots.reset_status, ctx(request), sid, args["status"])
         else:
-            self.svc.snapshots.delete(ctx(request), sid, force=True)
+            await self.svc.call(self.svc.snapshots.delete, ctx(request), sid, force=True)
         return empty(202)

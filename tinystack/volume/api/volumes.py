@@ -1,4 +1,5 @@
-"""``/volumes``: create, list (summary and detail), show, update, delete, metadata and actions."""
+"""``/volumes``: create, list (summary and detail), show, update, delete, metadata and actions. The rules run
+off the event loop (``ServiceBase.call``/``read``); handlers parse, await them and render."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from tinystack.core.web import Route, ctx, empty, json_response, read_json, vali
 from tinystack.volume import schemas, views
 from tinystack.volume.api import metadata
 from tinystack.volume.api.common import base, both, next_links, query
-from tinystack.volume.models import Attachment, Volume
+from tinystack.volume.models import Attachment, Volume, VolumeType
 from tinystack.volume.service import VolumeService
 from tinystack.volume.volumes import parse_size
 
@@ -28,29 +29,36 @@ class VolumesAPI:
                 *both("POST", "/volumes", self.create), *both("GET", "/volumes/{volume_id}", self.show),
                 *both("PUT", "/volumes/{volume_id}", self.update), *both("DELETE", "/volumes/{volume_id}", self.delete),
                 *both("POST", "/volumes/{volume_id}/action", self.action),
-                *metadata.routes("volumes", "volume_id", self.svc.volumes.metadata)]
+                *metadata.routes(self.svc, "volumes", "volume_id", self.svc.volumes.metadata)]
 
-    def render(self, request: web.Request, vol: Volume, atts: list[Attachment], *, extended: bool) -> dict[str, Any]:
+    async def render(self, request: web.Request, vols: list[Volume], atts: dict[str, list[Attachment]], *,
+                     extended: bool) -> list[dict[str, Any]]:
+        """The volumes' views; their types are looked up in one transaction off the loop."""
         c = ctx(request)
-        with self.svc.session() as s:
-            vtype = self.svc.types.resolve(s, c, vol.volume_type_id) if vol.volume_type_id else None
-        return views.volume(vol, atts, vtype, version(request), base=base(request),
-                            admin=c.is_admin, extended=extended, backend=self.svc.settings.backend_name)
+        wanted = sorted({v.volume_type_id for v in vols if v.volume_type_id})
+        types: dict[str, VolumeType] = {}
+        if wanted:
+            types = await self.svc.read(lambda s: {t: self.svc.types.resolve(s, c, t) for t in wanted})
+        return [views.volume(v, atts.get(v.id, []), types.get(v.volume_type_id) if v.volume_type_id else None,
+                             version(request), base=base(request), admin=c.is_admin, extended=extended,
+                             backend=self.svc.settings.backend_name) for v in vols]
 
-    def _atts(self, vol: Volume) -> list[Attachment]:
-        with self.svc.session() as s:
-            return self.svc.volumes.attachments(s, [vol.id])[vol.id]
+    async def render_one(self, request: web.Request, vol: Volume, *, extended: bool,
+                         fresh: bool = False) -> dict[str, Any]:
+        """One volume's view; ``fresh``: without attachments (just made)."""
+        atts = {} if fresh else await self.svc.read(lambda s: self.svc.volumes.attachments(s, [vol.id]))
+        return (await self.render(request, [vol], atts, extended=extended))[0]
 
     async def index(self, request: web.Request) -> web.Response:
-        rows, _, more = self.svc.volumes.list(ctx(request), query(request))
+        rows, _, more = await self.svc.call(self.svc.volumes.list, ctx(request), query(request))
         out: dict[str, Any] = {"volumes": [views.volume_summary(v, base(request)) for v in rows]}
         out.update(next_links(request, "volumes", rows[-1].id if rows else None, more))
         return json_response(out)
 
     async def detail(self, request: web.Request) -> web.Response:
         q = query(request)
-        rows, atts, more = self.svc.volumes.list(ctx(request), q)
-        out: dict[str, Any] = {"volumes": [self.render(request, v, atts[v.id], extended=True) for v in rows]}
+        rows, atts, more = await self.svc.call(self.svc.volumes.list, ctx(request), q)
+        out: dict[str, Any] = {"volumes": await self.render(request, rows, atts, extended=True)}
         out.update(next_links(request, "volumes", rows[-1].id if rows else None, more))
         if version(request) >= V(3, 45) and "with_count" in q:
             out["count"] = len(rows)
@@ -60,7 +68,7 @@ class VolumesAPI:
         if version(request) < V(3, 12):
             raise errors.NotFound("The resource could not be found.")
         q = {k: v for k, v in query(request).items() if k not in ("limit", "marker", "offset")}
-        rows, _, _ = self.svc.volumes.list(ctx(request), q)
+        rows, _, _ = await self.svc.call(self.svc.volumes.list, ctx(request), q)
         out: dict[str, Any] = {"total_size": sum(v.size for v in rows), "total_count": len(rows)}
         if version(request) >= V(3, 36):
             meta: dict[str, list[str]] = {}
@@ -71,25 +79,26 @@ class VolumesAPI:
         return json_response({"volume-summary": out})
 
     async def show(self, request: web.Request) -> web.Response:
-        vol = self.svc.volumes.get(ctx(request), request.match_info["volume_id"])
-        return json_response({"volume": self.render(request, vol, self._atts(vol), extended=True)})
+        vol = await self.svc.call(self.svc.volumes.get, ctx(request), request.match_info["volume_id"])
+        return json_response({"volume": await self.render_one(request, vol, extended=True)})
 
     async def create(self, request: web.Request) -> web.Response:
         body = (await read_json(request, schemas.VOLUME_CREATE))["volume"]
-        vol = self.svc.volumes.create(ctx(request), body)
-        return json_response({"volume": self.render(request, vol, [], extended=False)}, status=202)
+        vol = await self.svc.call(self.svc.volumes.create, ctx(request), body)
+        return json_response({"volume": await self.render_one(request, vol, extended=False, fresh=True)}, status=202)
 
     async def update(self, request: web.Request) -> web.Response:
         body = (await read_json(request, schemas.VOLUME_UPDATE))["volume"]
         if not body:
             raise errors.BadRequest("Missing required element 'volume' in request body: nothing to update.")
-        vol = self.svc.volumes.update(ctx(request), request.match_info["volume_id"], body)
-        return json_response({"volume": self.render(request, vol, self._atts(vol), extended=False)})
+        vol = await self.svc.call(self.svc.volumes.update, ctx(request), request.match_info["volume_id"], body)
+        return json_response({"volume": await self.render_one(request, vol, extended=False)})
 
     async def delete(self, request: web.Request) -> web.Response:
         cascade = request.query.get("cascade", "false").lower() in ("true", "1", "yes")
         force = request.query.get("force", "false").lower() in ("true", "1", "yes")
-        self.svc.volumes.delete(ctx(request), request.match_info["volume_id"], force=force, cascade=cascade)
+        await self.svc.call(self.svc.volumes.delete, ctx(request), request.match_info["volume_id"], force=force,
+                            cascade=cascade)
         return empty(202)
 
     # --- actions --------------------------------------------------------------------------------
@@ -103,27 +112,28 @@ class VolumesAPI:
         if name in schemas.ACTIONS:
             validate(args, schemas.ACTIONS[name])
         if name == "os-set_bootable":
-            self.svc.volumes.set_bootable(c, vid, schemas.truthy(args["bootable"]))
+            await self.svc.call(self.svc.volumes.set_bootable, c, vid, schemas.truthy(args["bootable"]))
             return empty(200)
         if name == "os-update_readonly_flag":
-            self.svc.volumes.set_readonly(c, vid, schemas.truthy(args["readonly"]))
+            await self.svc.call(self.svc.volumes.set_readonly, c, vid, schemas.truthy(args["readonly"]))
             return empty(202)
         if name == "os-extend":
-            self.svc.volumes.extend(c, vid, parse_size(args["new_size"], "new_size"), version(request) >= V(3, 42))
+            await self.svc.call(self.svc.volumes.extend, c, vid, parse_size(args["new_size"], "new_size"),
+                                version(request) >= V(3, 42))
             return empty(202)
         if name == "os-reset_status":
-            self.svc.volumes.reset_status(c, vid, args or {})
+            await self.svc.call(self.svc.volumes.reset_status, c, vid, args or {})
             return empty(202)
         if name == "os-force_delete":
-            self.svc.volumes.delete(c, vid, force=True)
+            await self.svc.call(self.svc.volumes.delete, c, vid, force=True)
             return empty(202)
         if name == "os-volume_upload_image":
-            out = self.svc.volumes.upload(c, vid, args)
+            out = await self.svc.call(self.svc.volumes.upload, c, vid, args)
             out["updated_at"] = views.when(out["updated_at"])
             return json_response({"os-volume_upload_image": out}, status=202)
         if name in ("os-reserve", "os-unreserve", "os-attach", "os-detach", "os-begin_detaching",
                     "os-roll_detaching"):
-            self.svc.attachments.legacy(c, vid, name, args if isinstance(args, dict) else {})
+            await self.svc.call(self.svc.attachments.legacy, c, vid, name, args if isinstance(args, dict) else {})
             return empty(202)
         if name in ("os-initialize_connection", "os-terminate_connection", "os-retype", "os-migrate_volume",
                     "os-reimage", "os-unmanage"):
