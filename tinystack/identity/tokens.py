@@ -6,6 +6,7 @@ identity ``generation`` it was built at; any identity change bumps the generatio
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections import OrderedDict
@@ -133,7 +134,9 @@ class TokenService:
             validated = self._build(s, token, payload)
         self._cache[token] = validated
         if len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+            # A revocation recorded by a write in a worker thread may have emptied the cache just now.
+            with contextlib.suppress(KeyError):
+                self._cache.popitem(last=False)
         return validated
 
     def context(self, token: str) -> RequestContext:
