@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
+from tests.waiting import until
 from tinystack import config
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
@@ -131,3 +132,26 @@ def test_v2_auth_means_the_v3_auth() -> None:
     token = v2_as_v3({"token": {"id": "t"}})
     assert token == {"identity": {"methods": ["token"], "token": {"id": "t"}}, "scope": "unscoped"}
     assert v2_as_v3({"token": {"id": "t"}, "tenantId": "p"})["scope"] == {"project": {"id": "p"}}
+
+
+def test_a_cancelled_write_still_drops_cached_validations_when_it_ends(svc: IdentityService) -> None:
+    started, release = threading.Event(), threading.Event()
+    before = svc.tokens.generation
+
+    def slow(s: Session) -> None:
+        started.set()
+        release.wait(10)
+
+    async def scenario() -> None:
+        waiter = asyncio.ensure_future(svc.write(slow))
+        await until(started.is_set, 10, "the write's transaction to start")
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        # The transaction is still running: nothing may be dropped yet, or a validation cached now would
+        # survive it.
+        assert svc.tokens.generation == before
+        release.set()
+        await until(lambda: svc.tokens.generation == before + 1, 10, "the generation bump after the write")
+
+    asyncio.run(scenario())

@@ -4,6 +4,7 @@ per-concept request services the API handlers call (users, resources, assignment
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -66,10 +67,11 @@ class IdentityService(ServiceBase):
     async def write(self, fn: Callable[[Session], T], attempts: int | None = None) -> T:
         """``ServiceBase.write`` (a worker thread, retried on transient errors), then the cached token
         validations are dropped, as after every identity change, back on the event loop."""
-        try:
-            return await super().write(fn, attempts)
-        finally:
-            self.changed()
+        work = asyncio.ensure_future(super().write(fn, attempts))
+        # Dropped when the transaction has ended, even if the caller stopped waiting (cancelled) before: a
+        # validation cached while it ran must not outlive it. Runs before the caller resumes.
+        work.add_done_callback(lambda _: self.changed())
+        return await asyncio.shield(work)
 
     def changed(self) -> None:
         self.tokens.changed()
