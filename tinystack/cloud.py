@@ -141,7 +141,7 @@ class Cloud:
         known = clouds_yaml.known_passwords(self.clouds_yaml, self.service_yaml)
         # Idempotent, but two processes inserting the same users at once would collide: one at a time.
         async with exclusive(Lease(db, "identity.bootstrap")):
-            with identity.write() as s:
+            with identity.changing() as s:
                 passwords = bootstrap.run(s, cfg.get("DEFAULT", "region"), known, entries, identity.hash_rounds)
         clouds_yaml.write(self.clouds_yaml, self.urls["identity"], cfg.get("DEFAULT", "region"), passwords)
         clouds_yaml.write_service(self.service_yaml, self.urls["identity"], passwords[bootstrap.SERVICE_USER])

@@ -17,8 +17,8 @@ from tests.livecloud import LiveCloud
 from tinystack.core import errors
 from tinystack.core.db import Base, Database, new_id
 from tinystack.identity import assignment_listing, assignments, roles
-from tinystack.identity.api.assignments import render_assignment
 from tinystack.identity.assignment_listing import Entry, Query
+from tinystack.identity.assignment_views import render_assignment
 from tinystack.identity.assignments import Grant
 from tinystack.identity.models import TABLES, Domain, Group, Membership, Project, User
 from tinystack.identity.tokens import TokenService

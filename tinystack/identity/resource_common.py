@@ -1,5 +1,6 @@
 """What the rules for domains, projects, users and groups share (``resources.py``, ``users.py``): lookups,
-unknown attributes kept as ``extra``, resource options, list filters, and a flush that turns a lost race into 409."""
+policy targets, unknown attributes kept as ``extra``, resource options, list filters, and a flush that turns a
+lost race into 409."""
 
 from __future__ import annotations
 
@@ -61,3 +62,18 @@ def flush(s: Session, conflict: str) -> None:
         s.flush()
     except IntegrityError:
         raise errors.Conflict(conflict) from None
+
+
+def policy_target(kind: str, ident: str, obj: Any = None) -> dict[str, Any]:
+    """What a rule may inspect of the domain, project, user or group a request names (``target.user.id`` ...);
+    only the id when it does not exist, so policy still decides before a 404 admits that."""
+    out = {f"target.{kind}.id": ident}
+    if obj is not None and getattr(obj, "domain_id", None):
+        out[f"target.{kind}.domain_id"] = obj.domain_id
+    return out
+
+
+def same_id(body: Mapping[str, Any], ident: str) -> None:
+    """A body may repeat the id in its path, never change it."""
+    if body.get("id") is not None and body["id"] != ident:
+        raise errors.BadRequest("Cannot change ID")

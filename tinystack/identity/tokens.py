@@ -133,7 +133,12 @@ class TokenService:
             validated = self._build(s, token, payload)
         self._cache[token] = validated
         if len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+            # A revocation recorded by a write in a worker thread may have emptied the cache just now. A bare
+            # try costs nothing when nothing is raised; contextlib.suppress would, on every miss with the cache off.
+            try:  # noqa: SIM105
+                self._cache.popitem(last=False)
+            except KeyError:
+                pass
         return validated
 
     def context(self, token: str) -> RequestContext:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
 
 from tinystack.identity import models as m
-from tinystack.identity.timeutil import naive_iso
+from tinystack.identity.timeutil import iso, naive_iso
+
+if TYPE_CHECKING:
+    from tinystack.identity.fernet import TokenPayload
+    from tinystack.identity.resource_ops import ProjectTree
+    from tinystack.identity.tokens import Validated
 
 
 def link(base: str, path: str) -> dict[str, str]:
@@ -79,3 +85,54 @@ def app_credential(base: str, c: m.ApplicationCredential, roles: list[m.Role], s
 def credential(base: str, c: m.Credential) -> dict[str, Any]:
     return {**c.extra, "id": c.id, "user_id": c.user_id, "project_id": c.project_id, "type": c.type,
             "blob": c.blob, "links": link(base, f"credentials/{c.id}")}
+
+
+def domain_as_project(base: str, d: m.Domain) -> dict[str, Any]:
+    """A domain seen through the projects API, as Keystone's projects acting as domains."""
+    return {**d.extra, "id": d.id, "name": d.name, "domain_id": None, "description": d.description,
+            "enabled": d.enabled, "parent_id": None, "is_domain": True, "tags": list(d.tags), "options": {},
+            "links": link(base, f"projects/{d.id}")}
+
+
+def any_project(base: str, p: m.Project | m.Domain) -> dict[str, Any]:
+    """A project, or a domain acting as one."""
+    return domain_as_project(base, p) if isinstance(p, m.Domain) else project(base, p)
+
+
+def project_tree(base: str, tree: ProjectTree, expand: Collection[str]) -> dict[str, Any]:
+    """A project with Keystone's ``parents_as_*`` and ``subtree_as_*`` expansions named in ``expand``; the
+    domain tops the parents."""
+    p, visible = tree.project, tree.visible
+    out = project(base, p)
+    if "parents_as_ids" in expand:
+        nested: dict[str, Any] | None = {p.domain_id: None}
+        for parent in reversed(tree.parents):
+            nested = {parent.id: nested}
+        out["parents"] = nested
+    elif "parents_as_list" in expand:
+        out["parents"] = [{"project": project(base, q)} for q in tree.parents if visible is None or q.id in visible]
+    if "subtree_as_ids" in expand:
+        def below(pid: str) -> dict[str, Any] | None:
+            kids = {q.id: below(q.id) for q in tree.subtree if q.parent_id == pid}
+            return kids or None
+
+        out["subtree"] = below(p.id)
+    elif "subtree_as_list" in expand:
+        out["subtree"] = [{"project": project(base, q)} for q in tree.subtree if visible is None or q.id in visible]
+    return out
+
+
+def v2_access(token: str, payload: TokenPayload, validated: Validated, service_catalog: list[dict[str, Any]]) -> dict[str, Any]:
+    """A token as Keystone v2.0's ``access`` document."""
+    c = validated.ctx
+    token_doc: dict[str, Any] = {"id": token, "issued_at": iso(payload.issued_at), "expires": iso(payload.expires_at),
+                                 "audit_ids": list(payload.audit_ids)}
+    if c.project_id:
+        token_doc["tenant"] = {"id": c.project_id, "name": c.project_name, "enabled": True, "description": None}
+    return {
+        "token": token_doc,
+        "serviceCatalog": service_catalog,
+        "user": {"id": c.user_id, "name": c.user_name, "username": c.user_name, "roles_links": [],
+                 "roles": [{"name": r} for r in c.roles]},
+        "metadata": {"is_admin": 0, "roles": list(c.role_ids)},
+    }

@@ -1,5 +1,5 @@
-"""Small helpers shared by the identity handlers: links, Keystone's boolean query parameters, listings, policy
-targets and HEAD routes."""
+"""Small helpers shared by the identity handlers: links, Keystone's boolean query parameters, listings and
+HEAD routes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any
 
 from aiohttp import web
 
-from tinystack.core import errors
 from tinystack.core.web import Handler, Route, empty, json_response
 from tinystack.identity import views
 
@@ -28,18 +27,6 @@ def flag(request: web.Request, name: str) -> bool | None:
 
 def listing(request: web.Request, key: str, items: list[dict[str, Any]]) -> web.Response:
     return json_response(views.collection(base_url(request), request.path_qs.removeprefix("/v3/"), key, items))
-
-
-def target(kind: str, ident: str, obj: Any = None) -> dict[str, Any]:
-    out = {f"target.{kind}.id": ident}
-    if obj is not None and getattr(obj, "domain_id", None):
-        out[f"target.{kind}.domain_id"] = obj.domain_id
-    return out
-
-
-def same_id(body: dict[str, Any], ident: str) -> None:
-    if body.get("id") is not None and body["id"] != ident:
-        raise errors.BadRequest("Cannot change ID")
 
 
 def with_head(routes: list[Route]) -> list[Route]:

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
-from sqlalchemy.orm import Session
 
-from tinystack.core import errors
 from tinystack.core.web import Route, ctx, empty, json_response, read_json
 from tinystack.identity import resource_schemas as rs
-from tinystack.identity import resources, users, views
-from tinystack.identity.api.common import base_url, flag, listing, same_id, target, with_head
-from tinystack.identity.models import Group, User
-from tinystack.identity.passwords import check_secret, hash_secret
+from tinystack.identity import views
+from tinystack.identity.api.common import base_url, flag, listing, with_head
+from tinystack.identity.resource_common import same_id
 from tinystack.identity.service import IdentityService
 
 
@@ -45,175 +40,98 @@ class UsersAPI:
 
     # --- users -----------------------------------------------------------------------------------
 
-    async def _hash(self, password: str | None) -> str | None:
-        return None if password is None else await asyncio.to_thread(hash_secret, password, self.svc.hash_rounds)
-
     async def create_user(self, request: web.Request) -> web.Response:
-        c = ctx(request)
         body = (await read_json(request, rs.USER_CREATE))["user"]
-        domain_id = body.get("domain_id") or c.domain_id or resources.DEFAULT_DOMAIN
-        self.svc.enforce(c, "identity:create_user", {"target.user.domain_id": domain_id})
-        hashed = await self._hash(body.get("password"))
-        with self.svc.write() as s:
-            out = views.user(base_url(request), users.create_user(s, body, domain_id, hashed))
-        return json_response({"user": out}, 201)
+        user = await self.svc.users.create_user(ctx(request), body)
+        return json_response({"user": views.user(base_url(request), user)}, 201)
 
     async def list_users(self, request: web.Request) -> web.Response:
-        c = ctx(request)
-        self.svc.enforce(c, "identity:list_users", {"domain_id": c.domain_id} if c.domain_id else {})
         q = request.query
-        with self.svc.read() as s:
-            found = users.list_users(s, name=q.get("name"), domain_id=c.domain_id or q.get("domain_id"),
-                                         enabled=flag(request, "enabled"))
-            # There are no federated users, so a federation filter matches nobody.
-            federated = any(k in q for k in ("idp_id", "protocol_id", "unique_id"))
-            items = [] if federated else [views.user(base_url(request), u) for u in found]
-        return listing(request, "users", items)
+        found = self.svc.users.list_users(ctx(request), name=q.get("name"), domain_id=q.get("domain_id"),
+                                          enabled=flag(request, "enabled"),
+                                          federated=any(k in q for k in ("idp_id", "protocol_id", "unique_id")))
+        return listing(request, "users", [views.user(base_url(request), u) for u in found])
 
     async def get_user(self, request: web.Request) -> web.Response:
-        user_id = request.match_info["user_id"]
-        with self.svc.read() as s:
-            user = s.get(User, user_id)
-            self.svc.enforce(ctx(request), "identity:get_user", target("user", user_id, user))
-            out = views.user(base_url(request), users.get_user(s, user_id))
-        return json_response({"user": out})
+        user = self.svc.users.get_user(ctx(request), request.match_info["user_id"])
+        return json_response({"user": views.user(base_url(request), user)})
 
     async def update_user(self, request: web.Request) -> web.Response:
         user_id = request.match_info["user_id"]
         body = (await read_json(request, rs.USER_UPDATE))["user"]
         same_id(body, user_id)
         body.pop("id", None)
-        with self.svc.read() as s:
-            user = s.get(User, user_id)
-            self.svc.enforce(ctx(request), "identity:update_user", target("user", user_id, user))
-        hashed = await self._hash(body.get("password"))
-        with self.svc.write() as s:
-            out = views.user(base_url(request), users.update_user(s, self.svc.tokens, user_id, body, hashed))
-        return json_response({"user": out})
+        user = await self.svc.users.update_user(ctx(request), user_id, body)
+        return json_response({"user": views.user(base_url(request), user)})
 
     async def delete_user(self, request: web.Request) -> web.Response:
-        user_id = request.match_info["user_id"]
-        with self.svc.write() as s:
-            user = s.get(User, user_id)
-            self.svc.enforce(ctx(request), "identity:delete_user", target("user", user_id, user))
-            users.delete_user(s, self.svc.tokens, user_id)
+        await self.svc.users.delete_user(ctx(request), request.match_info["user_id"])
         return empty()
 
     async def change_password(self, request: web.Request) -> web.Response:
-        user_id = request.match_info["user_id"]
         body = (await read_json(request, rs.PASSWORD_CHANGE))["user"]
-        self.svc.enforce(ctx(request), "identity:change_password", {"user_id": user_id, "target.user.id": user_id})
-        with self.svc.read() as s:
-            user = s.get(User, user_id)
-            checked = user.password_hash if user is not None else None
-            enabled = user is not None and user.enabled
-        if not enabled or not await asyncio.to_thread(check_secret, body["original_password"], checked):
-            raise errors.Unauthorized("Error when changing user password: Invalid user / password")
-        hashed = await asyncio.to_thread(hash_secret, body["password"], self.svc.hash_rounds)
-        with self.svc.write() as s:
-            users.change_password(s, self.svc.tokens, user_id, checked, hashed)
+        await self.svc.users.change_password(ctx(request), request.match_info["user_id"], body["original_password"],
+                                             body["password"])
         return empty()
 
     async def user_projects(self, request: web.Request) -> web.Response:
-        user_id = request.match_info["user_id"]
-        self.svc.enforce(ctx(request), "identity:list_user_projects", {"user_id": user_id, "target.user.id": user_id})
         q = request.query
-        with self.svc.read() as s:
-            found = resources.user_projects(s, user_id, name=q.get("name"), domain_id=q.get("domain_id"),
-                                            enabled=flag(request, "enabled"))
-            items = [views.project(base_url(request), p) for p in found]
-        return listing(request, "projects", items)
+        found = self.svc.users.user_projects(ctx(request), request.match_info["user_id"], name=q.get("name"),
+                                             domain_id=q.get("domain_id"), enabled=flag(request, "enabled"))
+        return listing(request, "projects", [views.project(base_url(request), p) for p in found])
 
     async def user_groups(self, request: web.Request) -> web.Response:
-        c = ctx(request)
-        user_id = request.match_info["user_id"]
-        self.svc.enforce(c, "identity:list_groups_for_user", {"user_id": user_id, "target.user.id": user_id})
-        with self.svc.read() as s:
-            users.get_user(s, user_id)
-            found = users.list_groups(s, name=request.query.get("name"), domain_id=c.domain_id, user_id=user_id)
-            items = [{**views.group(base_url(request), g), "membership_expires_at": None} for g in found]
+        found = self.svc.users.user_groups(ctx(request), request.match_info["user_id"], name=request.query.get("name"))
+        items = [{**views.group(base_url(request), g), "membership_expires_at": None} for g in found]
         return listing(request, "groups", items)
 
     # --- groups ----------------------------------------------------------------------------------
 
     async def create_group(self, request: web.Request) -> web.Response:
-        c = ctx(request)
         body = (await read_json(request, rs.GROUP_CREATE))["group"]
-        domain_id = body.get("domain_id") or c.domain_id or resources.DEFAULT_DOMAIN
-        self.svc.enforce(c, "identity:create_group", {"target.group.domain_id": domain_id})
-        with self.svc.write() as s:
-            out = views.group(base_url(request), users.create_group(s, body, domain_id))
-        return json_response({"group": out}, 201)
+        group = await self.svc.users.create_group(ctx(request), body)
+        return json_response({"group": views.group(base_url(request), group)}, 201)
 
     async def list_groups(self, request: web.Request) -> web.Response:
-        c = ctx(request)
-        self.svc.enforce(c, "identity:list_groups", {"target.group.domain_id": c.domain_id} if c.domain_id else {})
-        with self.svc.read() as s:
-            found = users.list_groups(s, name=request.query.get("name"),
-                                          domain_id=c.domain_id or request.query.get("domain_id"))
-            items = [views.group(base_url(request), g) for g in found]
-        return listing(request, "groups", items)
+        found = self.svc.users.list_groups(ctx(request), name=request.query.get("name"),
+                                           domain_id=request.query.get("domain_id"))
+        return listing(request, "groups", [views.group(base_url(request), g) for g in found])
 
     async def get_group(self, request: web.Request) -> web.Response:
-        group_id = request.match_info["group_id"]
-        with self.svc.read() as s:
-            group = s.get(Group, group_id)
-            self.svc.enforce(ctx(request), "identity:get_group", target("group", group_id, group))
-            out = views.group(base_url(request), users.get_group(s, group_id))
-        return json_response({"group": out})
+        group = self.svc.users.get_group(ctx(request), request.match_info["group_id"])
+        return json_response({"group": views.group(base_url(request), group)})
 
     async def update_group(self, request: web.Request) -> web.Response:
         group_id = request.match_info["group_id"]
         body = (await read_json(request, rs.GROUP_UPDATE))["group"]
         same_id(body, group_id)
         body.pop("id", None)
-        with self.svc.write() as s:
-            group = s.get(Group, group_id)
-            self.svc.enforce(ctx(request), "identity:update_group", target("group", group_id, group))
-            out = views.group(base_url(request), users.update_group(s, group_id, body))
-        return json_response({"group": out})
+        group = await self.svc.users.update_group(ctx(request), group_id, body)
+        return json_response({"group": views.group(base_url(request), group)})
 
     async def delete_group(self, request: web.Request) -> web.Response:
-        group_id = request.match_info["group_id"]
-        with self.svc.write() as s:
-            group = s.get(Group, group_id)
-            self.svc.enforce(ctx(request), "identity:delete_group", target("group", group_id, group))
-            users.delete_group(s, self.svc.tokens, group_id)
+        await self.svc.users.delete_group(ctx(request), request.match_info["group_id"])
         return empty()
 
     async def group_users(self, request: web.Request) -> web.Response:
-        c = ctx(request)
-        group_id = request.match_info["group_id"]
         q = request.query
-        with self.svc.read() as s:
-            group = s.get(Group, group_id)
-            self.svc.enforce(c, "identity:list_users_in_group", target("group", group_id, group))
-            users.get_group(s, group_id)
-            found = users.list_users(s, group_id=group_id, name=q.get("name"), enabled=flag(request, "enabled"),
-                                         domain_id=c.domain_id or q.get("domain_id"))
-            items = [views.user(base_url(request), u) for u in found]
-        return listing(request, "users", items)
-
-    def _membership(self, request: web.Request, s: Session, rule: str) -> tuple[str, str]:
-        group_id, user_id = request.match_info["group_id"], request.match_info["user_id"]
-        group = s.get(Group, group_id)
-        self.svc.enforce(ctx(request), rule, {**target("group", group_id, group), "target.user.id": user_id})
-        return group_id, user_id
+        found = self.svc.users.group_users(ctx(request), request.match_info["group_id"], name=q.get("name"),
+                                           domain_id=q.get("domain_id"), enabled=flag(request, "enabled"))
+        return listing(request, "users", [views.user(base_url(request), u) for u in found])
 
     async def check_member(self, request: web.Request) -> web.Response:
-        with self.svc.read() as s:
-            users.check_member(s, *self._membership(request, s, "identity:check_user_in_group"))
+        m = request.match_info
+        self.svc.users.check_member(ctx(request), m["group_id"], m["user_id"])
         return empty()
 
     async def add_member(self, request: web.Request) -> web.Response:
-        with self.svc.write() as s:
-            users.add_member(s, *self._membership(request, s, "identity:add_user_to_group"))
+        m = request.match_info
+        await self.svc.users.add_member(ctx(request), m["group_id"], m["user_id"])
         return empty()
 
     async def remove_member(self, request: web.Request) -> web.Response:
-        with self.svc.write() as s:
-            group_id, user_id = self._membership(request, s, "identity:remove_user_from_group")
-            users.remove_member(s, self.svc.tokens, group_id, user_id)
+        m = request.match_info
+        await self.svc.users.remove_member(ctx(request), m["group_id"], m["user_id"])
         return empty()
 
 
