@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 PAGE = HERE / "page" / "vnc.html"
-NOVNC = HERE / "novnc"
+NOVNC = HERE / "vendor" / "novnc"  # third-party: a pinned copy of @novnc/novnc
 
 
 def _is_upgrade(request: web.Request) -> bool:
