@@ -8,9 +8,13 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tinystack import config as config_mod
 from tinystack.core import log as log_mod
+
+if TYPE_CHECKING:
+    from tinystack.core.metrics import MetricsServer
 
 logger = logging.getLogger("tinystack")
 
@@ -24,10 +28,23 @@ def _load_config(args: argparse.Namespace) -> config_mod.Config:
     return config_mod.load(Path(args.config) if args.config else None, overrides=overrides)
 
 
+async def _metrics(cfg: config_mod.Config) -> MetricsServer | None:
+    """This process's ``GET /metrics`` unless ``[metrics] port`` is 0."""
+    from tinystack.core.metrics import MetricsServer
+
+    port = cfg.get_int("metrics", "port")
+    if port == 0:
+        return None
+    server = MetricsServer(cfg.get("metrics", "bind") or cfg.bind, port)
+    print(f"  metrics    http://{server.bind}:{await server.start()}/metrics", flush=True)
+    return server
+
+
 async def _serve(cfg: config_mod.Config) -> None:
     from tinystack.cloud import Cloud
 
     cloud = Cloud(cfg)
+    metrics = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -37,10 +54,13 @@ async def _serve(cfg: config_mod.Config) -> None:
         print("tinystack ready", flush=True)
         for name, url in cloud.urls.items():
             print(f"  {name:<10} {url}", flush=True)
+        metrics = await _metrics(cfg)
         print(f"  clouds.yaml {cloud.clouds_yaml}  (export OS_CLIENT_CONFIG_FILE={cloud.clouds_yaml})", flush=True)
         await stop.wait()
         logger.info("stopping")
     finally:
+        if metrics is not None:
+            await metrics.stop()
         await cloud.stop()
 
 
@@ -59,6 +79,7 @@ async def _serve_agents(cfg: config_mod.Config) -> None:
 
     bus = await make_bus(cfg)
     agents = NodeAgents(cfg, with_storage=cfg.values.get("volume", {}).get("volume_host", "").strip() == cfg.host)
+    metrics = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -67,9 +88,12 @@ async def _serve_agents(cfg: config_mod.Config) -> None:
         await agents.start(bus)
         hosts = sorted({str(getattr(a, "host", "")) for a in agents.running})
         print(f"tinystack agent ready: {', '.join(hosts)}", flush=True)
+        metrics = await _metrics(cfg)
         await stop.wait()
         logger.info("stopping")
     finally:
+        if metrics is not None:
+            await metrics.stop()
         await agents.stop(cleanup=True)
         await bus.close()
 
