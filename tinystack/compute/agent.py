@@ -132,6 +132,9 @@ class ComputeAgent(Converge, Moves):
         current = self._specs.get(instance_id)
         if current is not None and current[0] > generation:
             return  # an older message delivered late
+        if op in ("put", "delete") and (current is None or current[0] < generation):
+            # Once per change, with the id of the request that asked for it (the bus envelope's).
+            log.info("instance %s: %s, generation %d", instance_id, op, generation)
         if op == "put":
             if self._deleted.get(instance_id, -1) >= generation:
                 return
