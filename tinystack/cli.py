@@ -1,4 +1,4 @@
-"""The ``tinystack`` command: up, agent, manage, conformance."""
+"""The ``tinystack`` command: up, agent, doctor, manage, conformance."""
 
 from __future__ import annotations
 
@@ -138,6 +138,15 @@ def cmd_db_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from tinystack.doctor import run
+
+    cfg = _load_config(args)
+    found = asyncio.run(run.diagnose(cfg, listen=args.listen))
+    print(run.render_json(found) if args.json else run.render_text(found, verbose=args.verbose))
+    return 0 if run.healthy(found) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tinystack", description="An IaaS cloud that speaks the OpenStack APIs.",
@@ -159,6 +168,17 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--state-dir", help="where the agents keep their state and find service.yaml")
     agent.add_argument("--config", default=argparse.SUPPRESS, help="INI configuration file (optional)")
     agent.set_defaults(func=cmd_agent)
+
+    doctor = sub.add_parser("doctor", help="check the cloud and this host; say what is wrong and what to do",
+                            description="Reads the configuration `tinystack up`/`agent` read. Exit status 0 when "
+                                        "healthy, 1 otherwise (docs/operations.md).")
+    doctor.add_argument("--state-dir", help="the state dir of the cloud (or node) to check")
+    doctor.add_argument("--config", default=argparse.SUPPRESS, help="INI configuration file (optional)")
+    doctor.add_argument("--json", action="store_true", help="findings as JSON")
+    doctor.add_argument("--verbose", "-v", action="store_true", help="list what is fine as well")
+    doctor.add_argument("--listen", type=float, default=None,
+                        help="seconds to listen for agents' heartbeats on the broker (default 12; 0: do not)")
+    doctor.set_defaults(func=cmd_doctor)
 
     manage = sub.add_parser("manage", help="operator tasks")
     msub = manage.add_subparsers(dest="manage_command", required=True)
