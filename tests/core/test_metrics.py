@@ -149,3 +149,21 @@ def test_request_id_reaches_the_reconcile_on_the_other_side(caplog: pytest.LogCa
     ids = [r.__dict__["request_id"] for r in caplog.records if r.name == "tinystack.test.agent"]
     assert ids == ["req-1234", "-"]
     assert metrics.RECONCILE_LATENCY.count("test-agent", "ok") == before + 2
+
+
+def test_metrics_server_serves_the_registry() -> None:
+    import aiohttp
+
+    async def scenario() -> tuple[int, str, str]:
+        server = metrics.MetricsServer("127.0.0.1", 0)
+        port = await server.start()
+        try:
+            async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port}/metrics") as r:
+                return r.status, r.headers["Content-Type"], await r.text()
+        finally:
+            await server.stop()
+
+    status, content_type, text = asyncio.run(scenario())
+    assert status == 200 and content_type.startswith("text/plain") and "version=0.0.4" in content_type
+    assert "# TYPE tinystack_http_requests_total counter" in text
+    assert "# TYPE tinystack_bus_lag_seconds histogram" in text
