@@ -19,7 +19,7 @@ from tinystack.doctor.findings import ERROR, INFO, OK, WARNING, Finding, ago
 
 pytestmark = pytest.mark.unit
 
-DOWN = {"nova-compute": 60.0, "*": 75.0}
+DOWN = {"nova-compute": 60.0, "nova-conductor": 60.0, "*": 75.0}
 
 
 def levels(found: list[Finding]) -> list[tuple[str, str]]:
@@ -28,7 +28,8 @@ def levels(found: list[Finding]) -> list[tuple[str, str]]:
 
 def test_liveness() -> None:
     now = time.time()
-    rows = [fleet.Beat("nova-compute", "up1", now - 5), fleet.Beat("nova-compute", "down1", now - 300),
+    rows = [fleet.Beat("nova-compute", "up1", now - 5), fleet.Beat("nova-conductor", "api1", now - 100),
+            fleet.Beat("nova-compute", "down1", now - 300),
             fleet.Beat("Open vSwitch agent", "down1", now - 70), fleet.Beat("nova-compute", "off", now - 999, enabled=False),
             fleet.Beat("nova-compute", "forced", now, forced_down=True), fleet.Beat("nova-compute", "future", now + 60)]
     found = fleet.liveness(rows, DOWN, now, max_skew=5)
@@ -36,6 +37,8 @@ def test_liveness() -> None:
     down = by_subject["nova-compute@down1"]
     assert down.level == ERROR and "is down: last heartbeat" in down.what and "5 min 0 s ago" in down.what
     assert "tinystack agent" in down.todo
+    api = by_subject["nova-conductor@api1"]
+    assert api.level == ERROR and "API process on api1 (`tinystack up`)" in api.todo
     # The network agent's own down time (75 s) applies, not compute's.
     assert "Open vSwitch agent@down1" not in by_subject
     assert by_subject["nova-compute@off"].level == INFO

@@ -11,9 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from tests.livecloud import LiveCloud, remove_netns
 from tinystack.compute.agent import ComputeAgent
+from tinystack.compute.models import Service
 from tinystack.core import desired
 from tinystack.doctor import run
 from tinystack.doctor.findings import Finding
@@ -23,8 +25,7 @@ pytestmark = [pytest.mark.dataplane, pytest.mark.privileged]
 
 @pytest.fixture()
 def cloud(tmp_path: Path) -> Iterator[LiveCloud]:
-    # Heartbeats every second and down after 3 s: a killed agent shows within seconds.
-    live = LiveCloud(tmp_path / "cloud", compute__heartbeat_interval="1", compute__service_down_time="3")
+    live = LiveCloud(tmp_path / "cloud", compute__heartbeat_interval="1")
     try:
         yield live
     finally:
@@ -58,16 +59,20 @@ def test_healthy_then_each_problem_named(cloud: LiveCloud) -> None:
     desired.before_publish = crash
     try:
         server = conn.compute.create_server(name="stuck", image_id=image.id, flavor_id="1", networks="none")
-        # The compute agent dies (its heartbeats stop; the service row keeps its last one).
+        # The compute agent dies: its heartbeats stop, and its service row's last one is made older than
+        # service_down_time (rather than waiting the 60 s).
         agent = cloud.agent(ComputeAgent, cloud.host)
         cloud.call(agent.stop(cleanup=False))
-        assert cloud.cloud.node_agents is not None
+        assert cloud.cloud.node_agents is not None and cloud.cloud.runtime is not None
         cloud.cloud.node_agents.running.remove(agent)
+        with cloud.cloud.runtime.db.session() as s:
+            s.execute(update(Service).where(Service.host == cloud.host, Service.binary == "nova-compute")
+                      .values(last_seen=time.time() - 300))
         # A tap nobody owns, in the node namespace (made here: the fake dataplane makes none).
         subprocess.run(["ip", "netns", "add", node_netns], check=True)
         subprocess.run(["ip", "netns", "exec", node_netns, "ip", "tuntap", "add", "dev", "tapdeadbeef-00", "mode", "tap"],
                        check=True)
-        time.sleep(4)  # past service_down_time, and the server past stuck_after
+        time.sleep(2.5)  # the server past stuck_after
         found = doctor(cloud, stuck_after="2")
         text = run.render_text(found)
         problems = {(f.check, f.subject): f for f in found if f.problem}

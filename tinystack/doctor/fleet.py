@@ -39,21 +39,30 @@ def beats(db: Database) -> list[Beat]:
     from tinystack.network.models import Agent
 
     with db.session() as s:
+        # nova-compute: the compute agents; nova-conductor and nova-scheduler: the API processes (compute's
+        # housekeeping reports them).
         out = [Beat(row.binary, row.host, row.last_seen, not row.disabled, row.forced_down)
-               for row in s.scalars(select(Service).where(Service.binary == "nova-compute"))]
+               for row in s.scalars(select(Service))]
         out += [Beat(row.agent_type, row.host, row.heartbeat_epoch or 0.0, row.admin_state_up)
                 for row in s.scalars(select(Agent))]
     return out
 
 
-def log_hint(host: str) -> str:
+API_BINARIES = ("nova-conductor", "nova-scheduler")
+
+
+def log_hint(kind: str, host: str) -> str:
+    if kind in API_BINARIES:
+        return (f"start the API process on {host} (`tinystack up`) and read its log (<state dir>/log/tinystack.log); "
+                f"if {host} no longer runs one, `openstack compute service delete` its {kind}")
     return (f"start its agent on {host} (`tinystack agent`, or `tinystack up` for a one-machine cloud) and read "
             f"its log (<state dir>/log/agent-{host}.log or tinystack.log); if {host} is gone for good, delete its "
             f"service (`openstack compute service delete`, `openstack network agent delete`)")
 
 
 def liveness(rows: list[Beat], down_after: dict[str, float], now: float, max_skew: float) -> list[Finding]:
-    """``down_after``: seconds without a heartbeat after which a kind counts as down (its service's setting)."""
+    """``down_after``: seconds without a heartbeat after which a kind counts as down (its service's setting;
+    ``*`` for the kinds not named)."""
     found: list[Finding] = []
     up = 0
     for row in sorted(rows, key=lambda r: (r.kind, r.host)):
@@ -76,7 +85,7 @@ def liveness(rows: list[Beat], down_after: dict[str, float], now: float, max_ske
             when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(row.last_seen)) if row.last_seen else "never"
             found.append(error(CHECK, f"{row.kind} on {row.host} is down: last heartbeat {when}"
                                + (f" ({ago(now - row.last_seen)})" if row.last_seen else ""),
-                               log_hint(row.host), subject))
+                               log_hint(row.kind, row.host), subject))
             continue
         up += 1
     if not rows:

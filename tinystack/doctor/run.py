@@ -52,7 +52,8 @@ def _from_database(db: Database, cfg: Config, opts: Options) -> tuple[list[Findi
                           "at their head"))
         return found, None
     map_models(SERVICES)
-    down = {"nova-compute": float(compute_settings.load(cfg).service_down_time),
+    service_down = float(compute_settings.load(cfg).service_down_time)
+    down = {"nova-compute": service_down, **dict.fromkeys(fleet.API_BINARIES, service_down),
             "*": network_settings.load(cfg).agent_down_time}
     found += fleet.liveness(fleet.beats(db), down, time.time(), opts.max_clock_skew)
     now = datetime.now(UTC).replace(tzinfo=None)
