@@ -1,4 +1,4 @@
-"""The ``tinystack`` command: up, agent, manage, conformance."""
+"""The ``tinystack`` command: up, agent, doctor, manage, conformance."""
 
 from __future__ import annotations
 
@@ -8,9 +8,13 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tinystack import config as config_mod
 from tinystack.core import log as log_mod
+
+if TYPE_CHECKING:
+    from tinystack.core.metrics import MetricsServer
 
 logger = logging.getLogger("tinystack")
 
@@ -24,10 +28,23 @@ def _load_config(args: argparse.Namespace) -> config_mod.Config:
     return config_mod.load(Path(args.config) if args.config else None, overrides=overrides)
 
 
+async def _metrics(cfg: config_mod.Config) -> MetricsServer | None:
+    """This process's ``GET /metrics`` unless ``[metrics] port`` is 0."""
+    from tinystack.core.metrics import MetricsServer
+
+    port = cfg.get_int("metrics", "port")
+    if port == 0:
+        return None
+    server = MetricsServer(cfg.get("metrics", "bind") or cfg.bind, port)
+    print(f"  metrics    http://{server.bind}:{await server.start()}/metrics", flush=True)
+    return server
+
+
 async def _serve(cfg: config_mod.Config) -> None:
     from tinystack.cloud import Cloud
 
     cloud = Cloud(cfg)
+    metrics = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -37,10 +54,13 @@ async def _serve(cfg: config_mod.Config) -> None:
         print("tinystack ready", flush=True)
         for name, url in cloud.urls.items():
             print(f"  {name:<10} {url}", flush=True)
+        metrics = await _metrics(cfg)
         print(f"  clouds.yaml {cloud.clouds_yaml}  (export OS_CLIENT_CONFIG_FILE={cloud.clouds_yaml})", flush=True)
         await stop.wait()
         logger.info("stopping")
     finally:
+        if metrics is not None:
+            await metrics.stop()
         await cloud.stop()
 
 
@@ -59,6 +79,7 @@ async def _serve_agents(cfg: config_mod.Config) -> None:
 
     bus = await make_bus(cfg)
     agents = NodeAgents(cfg, with_storage=cfg.values.get("volume", {}).get("volume_host", "").strip() == cfg.host)
+    metrics = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -67,9 +88,12 @@ async def _serve_agents(cfg: config_mod.Config) -> None:
         await agents.start(bus)
         hosts = sorted({str(getattr(a, "host", "")) for a in agents.running})
         print(f"tinystack agent ready: {', '.join(hosts)}", flush=True)
+        metrics = await _metrics(cfg)
         await stop.wait()
         logger.info("stopping")
     finally:
+        if metrics is not None:
+            await metrics.stop()
         await agents.stop(cleanup=True)
         await bus.close()
 
@@ -114,6 +138,15 @@ def cmd_db_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from tinystack.doctor import run
+
+    cfg = _load_config(args)
+    found = asyncio.run(run.diagnose(cfg, listen=args.listen))
+    print(run.render_json(found) if args.json else run.render_text(found, verbose=args.verbose))
+    return 0 if run.healthy(found) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tinystack", description="An IaaS cloud that speaks the OpenStack APIs.",
@@ -135,6 +168,17 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--state-dir", help="where the agents keep their state and find service.yaml")
     agent.add_argument("--config", default=argparse.SUPPRESS, help="INI configuration file (optional)")
     agent.set_defaults(func=cmd_agent)
+
+    doctor = sub.add_parser("doctor", help="check the cloud and this host; say what is wrong and what to do",
+                            description="Reads the configuration `tinystack up`/`agent` read. Exit status 0 when "
+                                        "healthy, 1 otherwise (docs/operations.md).")
+    doctor.add_argument("--state-dir", help="the state dir of the cloud (or node) to check")
+    doctor.add_argument("--config", default=argparse.SUPPRESS, help="INI configuration file (optional)")
+    doctor.add_argument("--json", action="store_true", help="findings as JSON")
+    doctor.add_argument("--verbose", "-v", action="store_true", help="list what is fine as well")
+    doctor.add_argument("--listen", type=float, default=None,
+                        help="seconds to listen for agents' heartbeats on the broker (default 12; 0: do not)")
+    doctor.set_defaults(func=cmd_doctor)
 
     manage = sub.add_parser("manage", help="operator tasks")
     msub = manage.add_subparsers(dest="manage_command", required=True)

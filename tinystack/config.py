@@ -53,6 +53,12 @@ DEFAULTS: dict[str, dict[str, str]] = {
     # Level-triggered publishing of desired state (tinystack/core/desired.py): every ``sync_interval`` seconds
     # each publisher re-reads its work list from the database and re-sends every host its documents.
     "desired": {"sync_interval": "30"},
+    # Prometheus ``GET /metrics`` of this process (tinystack/core/metrics.py), served by ``tinystack up`` and
+    # ``tinystack agent``; ``port = 0`` turns it off, an empty ``bind`` means ``[DEFAULT] bind``.
+    "metrics": {"port": "9464", "bind": ""},
+    # ``tinystack doctor`` (tinystack/doctor/): seconds a resource may stay in a transitional state, the free
+    # space (MiB) under the state dirs below which it warns, and the seconds an agent's clock may be off.
+    "doctor": {"stuck_after": "600", "min_free_mb": "1024", "max_clock_skew": "5"},
 }
 
 

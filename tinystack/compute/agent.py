@@ -13,11 +13,12 @@ from typing import Any
 from tinystack.compute import agent_settings
 from tinystack.compute.agent_converge import Converge
 from tinystack.compute.agent_moves import Moves
-from tinystack.compute.agent_records import Record, Records
+from tinystack.compute.agent_records import Record, Records, guest_states
 from tinystack.compute.agent_status import VM_FOR_POWER
 from tinystack.compute.drivers.base import CRASHED, NOSTATE, ComputeDriver, DriverError, Spec
 from tinystack.compute.drivers.fake import FakeDriver, shared_storage
 from tinystack.config import Config
+from tinystack.core import metrics
 from tinystack.core.bus import Bus
 from tinystack.core.reconcile import DONE, Reconciler, Result
 from tinystack.core.svcauth import lazy_from_state_dir
@@ -79,12 +80,14 @@ class ComputeAgent(Converge, Moves):
         await self.reconciler.start()
         await self._publish_node()
         self._tasks.append(asyncio.create_task(self._heartbeat_loop(), name=f"compute-heartbeat-{self.host}"))
+        self._guest_metrics = metrics.GUESTS.add(partial(guest_states, self.host, self.records))
         await self.bus.publish("resync.compute", {"host": self.host})
 
     async def stop(self, cleanup: bool) -> None:
         # From here on the agent reports nothing: guests it powers off now are not "stopped by the user"
         # (the desired state still says running, and the next start brings them back).
         self._closing = True
+        metrics.GUESTS.remove(getattr(self, "_guest_metrics", 0))
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -129,6 +132,9 @@ class ComputeAgent(Converge, Moves):
         current = self._specs.get(instance_id)
         if current is not None and current[0] > generation:
             return  # an older message delivered late
+        if op in ("put", "delete") and (current is None or current[0] < generation):
+            # Once per change, with the id of the request that asked for it (the bus envelope's).
+            log.info("instance %s: %s, generation %d", instance_id, op, generation)
         if op == "put":
             if self._deleted.get(instance_id, -1) >= generation:
                 return

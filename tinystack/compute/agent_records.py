@@ -84,3 +84,15 @@ def fresh_record(spec: Spec) -> Record:
 def flavor_key(flavor: dict[str, Any]) -> dict[str, Any]:
     # Only what changes the guest's hardware; extra_specs are scheduling hints here.
     return {k: flavor.get(k, 0) or 0 for k in ("vcpus", "memory_mb", "root_gb", "ephemeral_gb", "swap_mb")}
+
+
+def guest_states(host: str, records: Records) -> list[tuple[tuple[str, str], float]]:
+    """The guests of ``host`` by state, for the metrics: ``error``, the power last realised, or ``building``."""
+    counts: dict[str, int] = {}
+    for instance_id in records.all():
+        record = records.load(instance_id)
+        if record is None:
+            continue
+        state = "error" if record.fault else (record.power or "building")
+        counts[state] = counts.get(state, 0) + 1
+    return [((host, state), float(n)) for state, n in sorted(counts.items())]

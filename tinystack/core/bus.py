@@ -14,19 +14,67 @@ that stops and starts again on the same bus must not join a group twice.
 
 ``InProcessBus`` serves the one-process cloud with these semantics; ``RabbitBus`` keeps the same interface over
 a broker. Delivery is at least once, so every handler must be idempotent.
+
+Both put an *envelope* (``seal``) on each message: the request id of the API request that led to it, the publish
+time and the sender's tinystack version. The receiving side takes it off before the handler sees the message
+(``opened``): the handler runs with that request id in its log lines, the lag goes to the metrics, and
+``current_envelope`` lets a handler (``tinystack doctor`` listening to heartbeats) see who sent what when.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, Protocol
+
+from tinystack import __version__
+from tinystack.core import log as log_mod
+from tinystack.core import metrics
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
+
+ENVELOPE = "_envelope"
+# The envelope of the message being handled in this context (None outside a handler).
+current_envelope: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar("bus_envelope",
+                                                                                            default=None)
+
+
+def seal(message: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``message`` with the envelope: originating request id, publish time, sender version."""
+    rid = log_mod.request_id.get()
+    return {**message, ENVELOPE: {"request_id": rid if rid != "-" else None, "sent": time.time(),
+                                  "version": __version__}}
+
+
+@contextlib.contextmanager
+def opened(topic: str, message: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Take the envelope off ``message`` and handle it in its light: the request id set for the log lines,
+    the bus lag recorded, the envelope readable through ``current_envelope``."""
+    envelope = message.pop(ENVELOPE, None)
+    if not isinstance(envelope, dict):
+        envelope = {}
+    sent = envelope.get("sent")
+    if isinstance(sent, int | float):
+        metrics.BUS_LAG.observe(max(0.0, time.time() - sent), metrics.topic_family(topic))
+    rid = envelope.get("request_id")
+    rid_token = log_mod.request_id.set(rid) if isinstance(rid, str) and rid else None
+    env_token = current_envelope.set(envelope)
+    outcome = "error"
+    try:
+        yield message
+        outcome = "ok"
+    finally:
+        metrics.BUS_HANDLED.inc(metrics.topic_family(topic), outcome)
+        current_envelope.reset(env_token)
+        if rid_token is not None:
+            log_mod.request_id.reset(rid_token)
 
 
 class Bus(Protocol):
@@ -71,7 +119,7 @@ class InProcessBus:
         handlers = list(self._fanout.get(topic, ()))
         handlers += [group.next() for group in self._groups.get(topic, {}).values()]
         for handler in handlers:
-            task = asyncio.get_running_loop().create_task(self._deliver(topic, handler, dict(message)))
+            task = asyncio.get_running_loop().create_task(self._deliver(topic, handler, seal(message)))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -83,7 +131,8 @@ class InProcessBus:
 
     async def _deliver(self, topic: str, handler: Handler, message: dict[str, Any]) -> None:
         try:
-            await handler(message)
+            with opened(topic, message) as body:
+                await handler(body)
         except Exception:
             log.exception("bus handler for %s failed", topic)
 

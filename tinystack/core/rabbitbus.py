@@ -33,7 +33,7 @@ from aio_pika.abc import (
     AbstractRobustExchange,
 )
 
-from tinystack.core.bus import Handler
+from tinystack.core.bus import Handler, opened, seal
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class RabbitBus:
     async def publish(self, topic: str, message: dict[str, Any]) -> None:
         if self._exchange is None:
             raise RuntimeError("RabbitBus.publish before connect()")
-        body = json.dumps(message, separators=(",", ":"), default=str).encode()
+        body = json.dumps(seal(message), separators=(",", ":"), default=str).encode()
         await self._exchange.publish(
             aio_pika.Message(body, content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                              message_id=uuid.uuid4().hex),
@@ -104,7 +104,8 @@ class RabbitBus:
 
         async def on_message(msg: AbstractIncomingMessage) -> None:
             try:
-                await handler(json.loads(msg.body))
+                with opened(topic, json.loads(msg.body)) as body:
+                    await handler(body)
             except Exception:
                 if not msg.redelivered:
                     log.warning("bus handler for %s failed; the message goes back once", topic, exc_info=True)

@@ -4,6 +4,10 @@ A reconciler takes a key, re-reads desired and actual state, acts on the differe
 ``Result``. Keys are de-duplicated while queued; failures retry with capped exponential backoff; every
 known key is also re-queued on a timer so state lost on the host comes back.
 
+A key enqueued while handling an API request (or a bus message carrying one) keeps that request id, and its
+reconcile runs with it, so the agent's log lines name the request that asked for the change. The queue depth
+and each reconcile's duration and queue wait go to the process's metrics.
+
 A failure that a retry may cure is logged as one WARNING line; the traceback, at ERROR, comes once, when a
 key has failed ``max_attempts`` times in a row (it keeps being retried at the longest backoff after that).
 """
@@ -15,6 +19,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+
+from tinystack.core import log as log_mod
+from tinystack.core import metrics
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +66,20 @@ class Reconciler:
         self._dirty: set[str] = set()
         self._failures: dict[str, int] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._origin: dict[str, str] = {}  # key -> the request id that last asked for it
+        self._since: dict[str, float] = {}  # key -> when it was queued
         self._tasks: list[asyncio.Task[None]] = []
         self._idle = asyncio.Event()
         self._idle.set()
         self._stopping = False
+        self._metrics_source = 0
 
     def enqueue(self, key: str) -> None:
         if self._stopping:
             return
+        rid = log_mod.request_id.get()
+        if rid != "-":
+            self._origin[key] = rid
         timer = self._timers.pop(key, None)
         if timer is not None:
             timer.cancel()
@@ -76,6 +89,7 @@ class Reconciler:
             return
         if key not in self._queued:
             self._queued.add(key)
+            self._since[key] = time.monotonic()
             self._idle.clear()
             self._queue.put_nowait(key)
 
@@ -89,7 +103,11 @@ class Reconciler:
         self._timers.pop(key, None)
         self.enqueue(key)
 
+    def _depth(self) -> list[tuple[tuple[str, ...], float]]:
+        return [((self.name,), float(len(self._queued | self._active)))]
+
     async def start(self) -> None:
+        self._metrics_source = metrics.RECONCILE_DEPTH.add(self._depth)
         if self._list_keys is not None:
             await self.resync()
         for i in range(self._workers):
@@ -117,15 +135,22 @@ class Reconciler:
             if self._stopping:
                 continue
             self._active.add(key)
+            queued_at = self._since.pop(key, None)
+            if queued_at is not None:
+                metrics.RECONCILE_WAIT.observe(time.monotonic() - queued_at, self.name)
+            token = log_mod.request_id.set(self._origin.get(key, "-"))
             try:
                 result = await self._run_one(key)
             finally:
+                log_mod.request_id.reset(token)
                 self._active.discard(key)
             if key in self._dirty:
                 self._dirty.discard(key)
                 self.enqueue(key)
             elif result is not None and result.requeue_after is not None:
                 self.enqueue_after(key, result.requeue_after)
+            elif result is not None:
+                self._origin.pop(key, None)  # done: later runs (resyncs) were not asked for by that request
             if not self._queued and not self._active:
                 self._idle.set()
 
@@ -136,6 +161,7 @@ class Reconciler:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            metrics.RECONCILE_LATENCY.observe(time.monotonic() - started, self.name, "error")
             failures = self._failures.get(key, 0) + 1
             self._failures[key] = failures
             delay = min(self._max_backoff, 0.1 * 2 ** (failures - 1))
@@ -148,6 +174,7 @@ class Reconciler:
             self.enqueue_after(key, delay)
             return None
         self._failures.pop(key, None)
+        metrics.RECONCILE_LATENCY.observe(time.monotonic() - started, self.name, "ok")
         log.debug("%s: reconciled %s in %.1f ms", self.name, key, (time.monotonic() - started) * 1000)
         return result
 
@@ -159,6 +186,7 @@ class Reconciler:
         """Stop taking keys, let reconciles in flight finish (a half-made host object could otherwise
         escape the cleanup that follows), then stop the workers."""
         self._stopping = True
+        metrics.RECONCILE_DEPTH.remove(self._metrics_source)
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from tinystack.core import errors, log, paging
+from tinystack.core import errors, log, metrics, paging
 from tinystack.core.auth import RequestContext, TokenValidator
 from tinystack.core.faults import (
     FAULT,
@@ -189,6 +190,7 @@ class ServiceApp:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
         rid = request.headers.get("X-OpenStack-Request-ID") or ""
         if not rid.startswith("req-") or len(rid) != 40:
             rid = f"req-{uuid.uuid4()}"
@@ -224,7 +226,15 @@ class ServiceApp:
             response.headers[name] = rid
         for name, value in extra.items():
             response.headers[name] = value
+        self._measure(request, response.status, time.perf_counter() - started)
         return response
+
+    def _measure(self, request: web.Request, status: int, seconds: float) -> None:
+        # The route's template, not its path: one series per endpoint whatever the ids in the URL.
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        metrics.HTTP_REQUESTS.inc(self.name, route, request.method, str(status))
+        metrics.HTTP_LATENCY.observe(seconds, self.name, route, request.method)
 
     def _authenticate(self, request: web.Request) -> None:
         token = request.headers.get("X-Auth-Token")
