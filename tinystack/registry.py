@@ -113,7 +113,7 @@ def _network_app(rt: Runtime) -> ServiceApp:
     from tinystack.network.service import NetworkService
 
     def project_id(name: str) -> str | None:
-        with rt.identity.read() as s:
+        with rt.identity.session() as s:
             return s.scalar(select(Project.id).where(Project.name == name, Project.domain_id == "default"))
 
     rt.services["network"] = svc = NetworkService(rt.config, rt.db, rt.policy)

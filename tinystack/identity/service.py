@@ -78,9 +78,6 @@ class IdentityService(ServiceBase):
         for hook in self.on_change:
             hook()
 
-    def read(self) -> contextlib.AbstractContextManager[Session]:
-        return self.session()
-
     def validate(self, token: str) -> RequestContext:
         """The token validator every service's web layer uses."""
         return self.tokens.context(token)
