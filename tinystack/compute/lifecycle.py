@@ -19,6 +19,7 @@ from tinystack.compute.states import ACTIVE, ERROR, PAUSED_VM, RESIZED, SHELVED_
 from tinystack.compute.volumes import volume_backed
 from tinystack.core import desired, errors
 from tinystack.core.auth import RequestContext
+from tinystack.image.interface import IMAGE
 
 if TYPE_CHECKING:
     from tinystack.compute.service import ComputeService
@@ -52,7 +53,7 @@ class Lifecycle(Moves):
                  # The caller's metadata comes last: Nova lets it override even image_type.
                  **{k: str(v) for k, v in metadata.items()}}
         body.update({k: v for k, v in props.items() if v is not None})
-        image = self.svc.service("image").create(ctx, body)
+        image = self.svc.service(IMAGE).create(ctx, body)
 
         def change(i: Instance, doc: dict[str, Any]) -> None:
             seq = int((doc.get("snapshot") or {}).get("seq", 0)) + 1
@@ -184,7 +185,7 @@ class Lifecycle(Moves):
             raise errors.Conflict(f"Cannot 'shelve' instance {sid} while it is in vm_state {inst.vm_state}")
         base = inst.doc.get("image") or {}
         # A volume-backed server's disk stays in its volume, so Nova takes no snapshot of it.
-        image = None if volume_backed(inst) else self.svc.service("image").create(ctx, {
+        image = None if volume_backed(inst) else self.svc.service(IMAGE).create(ctx, {
             "name": f"{inst.name}-shelved", "disk_format": "qcow2", "container_format": "bare",
             "visibility": "private", "min_disk": inst.flavor["root_gb"], "image_type": "snapshot",
             "instance_uuid": inst.id, "base_image_ref": inst.image_ref,

@@ -11,6 +11,7 @@ from tinystack.compute.models import Instance
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
 from tinystack.core.service import acting_for
+from tinystack.network.interface import NETWORK, NetworkAPI
 
 if TYPE_CHECKING:
     from tinystack.compute.service import ComputeService
@@ -28,8 +29,8 @@ class NetBinder:
         self.svc = svc
 
     @property
-    def network(self) -> Any:
-        return self.svc.service("network")
+    def network(self) -> NetworkAPI:
+        return self.svc.service(NETWORK)
 
     def validate(self, ctx: RequestContext, networks: Any) -> list[dict[str, Any]]:
         """Resolve the request into ``[{"network_id", "fixed_ip"?} | {"port_id"}]``; bad ids are 400s."""
