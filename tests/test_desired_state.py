@@ -105,7 +105,7 @@ def test_compute_converges_after_a_crash_before_the_publish(cloud: LiveCloud, cr
 
 
 class DroppingBus:
-    """The compute service's bus, losing the first put of one instance after the publish succeeded."""
+    """The compute conductor's bus, losing the first put of one instance after the publish succeeded."""
 
     def __init__(self, bus: Any, instance_id: Callable[[], str | None]) -> None:
         self.bus, self.instance_id, self.dropped = bus, instance_id, 0
@@ -124,18 +124,18 @@ class DroppingBus:
 def test_compute_converges_after_the_bus_lost_the_document(cloud: LiveCloud) -> None:
     """Published (and marked), but never delivered: the periodic per-host sync sends it again."""
     conn = cloud.conn("demo")
-    compute = cloud.cloud.runtime.services["compute"]  # type: ignore[union-attr]
+    conductor = cloud.cloud.runtime.services["compute"].conductor  # type: ignore[union-attr]
     net = conn.network.find_network("private", ignore_missing=False)
     ids: list[str] = []
-    compute.bus = DroppingBus(compute.bus, lambda: ids[0] if ids else None)
+    conductor.bus = DroppingBus(conductor.bus, lambda: ids[0] if ids else None)
     try:
         server = conn.compute.create_server(name=f"lost-{uuid.uuid4().hex[:6]}", image_id=image(cloud),
                                             flavor_id="42", networks=[{"uuid": net.id}])
         ids.append(server.id)
         server = conn.compute.wait_for_server(server, status="ACTIVE", wait=30, interval=0.1)
-        assert compute.bus.dropped == 1
+        assert conductor.bus.dropped == 1
     finally:
-        compute.bus = compute.bus.bus
+        conductor.bus = conductor.bus.bus
     conn.compute.delete_server(server)
     conn.compute.wait_for_delete(server, wait=30, interval=0.1)
 

@@ -210,8 +210,16 @@ class NetBinder:
                     self.network.delete_port(ctx, port["id"])
 
     def unbind_all(self, inst: Instance) -> None:
-        if inst.ports and self.svc.has("network"):
-            self._release(_ctx(inst), inst.ports)
+        self.release(inst, inst.ports)
+
+    def release(self, inst: Instance, ports: list[dict[str, Any]]) -> None:
+        """Give back these ports of ``inst``: the ones compute made are deleted, the user's own unbound."""
+        if ports and self.svc.has("network"):
+            self._release(_ctx(inst), ports)
+
+    def own_addresses(self, inst: Instance) -> dict[str, Any]:
+        """``addresses`` of the instance's ports, read as its owner with admin rights."""
+        return self.addresses(_ctx(inst), inst.ports)
 
     def _release(self, ctx: RequestContext, ports: list[dict[str, Any]]) -> None:
         for p in ports:
