@@ -104,6 +104,53 @@ def test_compute_converges_after_a_crash_before_the_publish(cloud: LiveCloud, cr
     conn.compute.wait_for_delete(server, wait=30, interval=0.1)
 
 
+def test_shelve_offload_reaches_the_old_host_after_a_crash_before_the_publish(cloud: LiveCloud) -> None:
+    """The old host's delete after a shelve offload is a message of the row (``offloaded_from``), not a send
+    made once: the publish that dies is made again from the work list, and marks the generation published."""
+    from tinystack.compute import states
+    from tinystack.compute.agent import ComputeAgent
+
+    conn = cloud.conn("demo")
+    compute = cloud.cloud.runtime.services["compute"]  # type: ignore[union-attr]
+    server = conn.compute.create_server(name=f"shelf-{uuid.uuid4().hex[:6]}", image_id=image(cloud),
+                                        flavor_id="42", networks="none")
+    server = conn.compute.wait_for_server(server, status="ACTIVE", wait=30, interval=0.1)
+    driver = cloud.agent(ComputeAgent, cloud.host).driver
+    assert server.id in driver.guests
+    died: list[int] = []
+
+    def crash_the_offload(service: str, key: str) -> None:
+        if service != "compute" or key != server.id or died:
+            return
+        with compute.session() as s:
+            row = s.get(Instance, server.id)
+            if row.vm_state != states.SHELVED_OFFLOADED:
+                return
+            died.append(row.generation)
+        raise desired.SimulatedCrash
+
+    desired.before_publish = crash_the_offload
+    try:
+        conn.compute.shelve_server(server)
+        conn.compute.wait_for_server(server, status="SHELVED_OFFLOADED", wait=30, interval=0.1)
+        wait_for("the guest gone from its old host", lambda: server.id not in driver.guests)
+
+        def published() -> bool:
+            with compute.session() as s:
+                row = s.get(Instance, server.id)
+                return bool(row.published_generation == row.generation == died[0] and row.host is None)
+
+        wait_for("the offload's generation published", published)
+    finally:
+        desired.before_publish = None
+    assert died, "the offload's publish never ran"
+    conn.compute.unshelve_server(server)
+    conn.compute.wait_for_server(server, status="ACTIVE", wait=30, interval=0.1)
+    assert server.id in driver.guests
+    conn.compute.delete_server(server)
+    conn.compute.wait_for_delete(server, wait=30, interval=0.1)
+
+
 class DroppingBus:
     """The compute conductor's bus, losing the first put of one instance after the publish succeeded."""
 
