@@ -151,6 +151,35 @@ def test_shelve_offload_reaches_the_old_host_after_a_crash_before_the_publish(cl
     conn.compute.wait_for_delete(server, wait=30, interval=0.1)
 
 
+def test_addresses_catch_up_with_a_lost_network_changed(cloud: LiveCloud) -> None:
+    """A server's floating addresses follow the floating IPs on its ports at each sync, not only when the
+    ``network-changed`` event arrives: an event lost (here, addresses written back stale) delays nothing long."""
+    conn = cloud.conn("demo")
+    compute = cloud.cloud.runtime.services["compute"]  # type: ignore[union-attr]
+    net = conn.network.find_network("private", ignore_missing=False)
+    public = conn.network.find_network("public", ignore_missing=False)
+    server = conn.compute.create_server(name=f"fip-{uuid.uuid4().hex[:6]}", image_id=image(cloud),
+                                        flavor_id="42", networks=[{"uuid": net.id}])
+    server = conn.compute.wait_for_server(server, status="ACTIVE", wait=30, interval=0.1)
+    port = next(iter(conn.network.ports(device_id=server.id)))
+    fip = conn.network.create_ip(floating_network_id=public.id, port_id=port.id)
+
+    def floating() -> list[str]:
+        addresses = conn.compute.get_server(server.id).addresses.get("private", [])
+        return [a["addr"] for a in addresses if a.get("OS-EXT-IPS:type") == "floating"]
+
+    wait_for("the floating address", lambda: floating() == [fip.floating_ip_address])
+    with compute.session() as s:  # as if the event of the association had never come
+        row = s.get(Instance, server.id)
+        row.addresses = {name: [a for a in entries if a.get("OS-EXT-IPS:type") != "floating"]
+                         for name, entries in row.addresses.items()}
+    assert floating() == []
+    wait_for("the floating address back", lambda: floating() == [fip.floating_ip_address])
+    conn.network.delete_ip(fip)
+    conn.compute.delete_server(server)
+    conn.compute.wait_for_delete(server, wait=30, interval=0.1)
+
+
 class DroppingBus:
     """The compute conductor's bus, losing the first put of one instance after the publish succeeded."""
 

@@ -58,7 +58,7 @@ class Conductor(Building, Reports):
         self._started = False
         # Level-triggered: the work list is the instances whose generation is ahead of what went out, plus a
         # full sync of every host each interval; ``publish_soon`` only hurries a key along.
-        self.publisher = desired.Publisher("compute", self._publish_key, self._pending, self._sync_hosts,
+        self.publisher = desired.Publisher("compute", self._publish_key, self._pending, self._sync,
                                            interval=sync_interval)
 
     async def start(self) -> None:
@@ -80,6 +80,11 @@ class Conductor(Building, Reports):
         if pending:
             self.build(pending)
         await self.publisher.start()
+
+    async def _sync(self) -> None:
+        """The publisher's periodic pass: every host gets all it should hold; addresses follow floating IPs."""
+        await self._sync_hosts()
+        await self.sync_addresses()
 
     async def stop(self) -> None:
         await self.publisher.stop()

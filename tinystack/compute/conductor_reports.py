@@ -7,6 +7,8 @@ import asyncio
 import time
 from typing import Any
 
+from sqlalchemy import select
+
 from tinystack.compute import states
 from tinystack.compute.actions import Actions
 from tinystack.compute.conductor_delete import Deleting
@@ -92,6 +94,23 @@ class Reports(Deleting):
             row = s.get(Instance, iid)
             if row is not None and not row.deleted:
                 row.addresses = addresses
+
+    async def sync_addresses(self) -> None:
+        """``network-changed`` made level-triggered: each sync compares every server's floating addresses with
+        the floating IPs on its ports and reads again those that differ, so a lost event delays them by one
+        interval and loses nothing."""
+        fips = await asyncio.to_thread(self.net.floating_by_port)
+        if fips is None:
+            return
+        with self.session() as s:
+            rows = s.execute(select(Instance.id, Instance.ports, Instance.addresses).where(
+                Instance.deleted.is_(False))).all()
+        for iid, ports, addresses in rows:
+            have = {a.get("addr") for entries in (addresses or {}).values() for a in entries
+                    if a.get("OS-EXT-IPS:type") == "floating"}
+            want = {addr for p in ports or [] for addr in fips.get(p.get("port_id"), ())}
+            if have != want:
+                await self.on_network_event({"name": "network-changed", "server_uuid": iid})
 
     async def on_heartbeat(self, msg: dict[str, Any]) -> None:
         if msg.get("agent") != "compute" or not isinstance(msg.get("host"), str):

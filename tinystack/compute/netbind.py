@@ -164,6 +164,17 @@ class NetBinder:
                 continue
         return self.addresses(ctx, ports)
 
+    def floating_by_port(self) -> dict[str, set[str]] | None:
+        """Every floating IP address by the port it points at, in one query (None without networking)."""
+        if not self.svc.has("network"):
+            return None
+        out: dict[str, set[str]] = {}
+        fips = self.network.list(acting_for("nova", None), "floatingips", {}, "").get("floatingips", [])
+        for fip in fips:
+            if fip.get("port_id") and fip.get("floating_ip_address"):
+                out.setdefault(fip["port_id"], set()).add(fip["floating_ip_address"])
+        return out
+
     def set_migrating_to(self, inst: Instance, host: str | None) -> None:
         """During a live migration the ports are wired on both nodes: Neutron's ``binding:profile``
         ``migrating_to`` names the destination, whose network agent then plugs them too. None clears it."""

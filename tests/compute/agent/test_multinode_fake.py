@@ -1,5 +1,6 @@
 """A two-node cloud in one process with the fake drivers: openstackclient's cold migration (VERIFY_RESIZE, then
-confirm or revert), live migration, and a live migration whose destination cannot take the guest."""
+confirm or revert), live migration, a live migration whose destination cannot take the guest, and one whose
+first publish dies."""
 
 from __future__ import annotations
 
