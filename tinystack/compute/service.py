@@ -15,6 +15,7 @@ from tinystack.core.db import Database
 from tinystack.core.policy import PolicyEngine
 from tinystack.core.service import ServiceBase
 from tinystack.image.interface import IMAGE
+from tinystack.network.interface import NETWORK
 
 if TYPE_CHECKING:
     from tinystack.compute.models import Instance
@@ -54,7 +55,7 @@ class ComputeService(ServiceBase):
         self.volumes = Volumes(self)
         self.bootvolumes = BootVolumes(self)
         self.placer = Placer(self)
-        self.net = NetBinder(self)
+        self.net = NetBinder(lambda: self.service(NETWORK) if self.has(NETWORK) else None)
         self.conductor = Conductor(
             db=db, bus=bus, placer=self.placer, net=self.net, hosts=self.admin, volumes=self.volumes,
             bootvolumes=self.bootvolumes, config_drive_files=self._config_drive_files,
