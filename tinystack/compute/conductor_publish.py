@@ -139,8 +139,9 @@ class Publishing:
             desired.mark_published(s, Instance, iid, generation)
 
     async def rebind_ports(self, inst: Instance) -> None:
-        """Bind the server's ports to its host, so the network agent there plugs them, and note where they are
-        (not a new generation: nothing changes for the agents)."""
+        """Bind the server's ports to its host, so the network agent there plugs them, then note where they are
+        by compare-and-swap: the generation the caller then publishes. When another writer moved the row first,
+        nothing is noted, and publishing that generation binds them again (binding twice changes nothing)."""
         host = inst.host
         if not host:
             return
@@ -148,7 +149,7 @@ class Publishing:
         with self.session() as s:
             row = s.get(Instance, inst.id)
             if row is not None and row.doc.get("ports_host") != host and row.host == host:
-                row.doc = {**row.doc, "ports_host": host}
+                desired.bump(s, Instance, row.id, row.generation, {"doc": {**row.doc, "ports_host": host}})
 
     async def _pending(self) -> list[str]:
         """The work list: live instances with a host (or just offloaded from one) whose generation has not gone out."""
