@@ -104,8 +104,84 @@ def test_compute_converges_after_a_crash_before_the_publish(cloud: LiveCloud, cr
     conn.compute.wait_for_delete(server, wait=30, interval=0.1)
 
 
+def test_shelve_offload_reaches_the_old_host_after_a_crash_before_the_publish(cloud: LiveCloud) -> None:
+    """The old host's delete after a shelve offload is a message of the row (``offloaded_from``), not a send
+    made once: the publish that dies is made again from the work list, and marks the generation published."""
+    from tinystack.compute import states
+    from tinystack.compute.agent import ComputeAgent
+
+    conn = cloud.conn("demo")
+    compute = cloud.cloud.runtime.services["compute"]  # type: ignore[union-attr]
+    server = conn.compute.create_server(name=f"shelf-{uuid.uuid4().hex[:6]}", image_id=image(cloud),
+                                        flavor_id="42", networks="none")
+    server = conn.compute.wait_for_server(server, status="ACTIVE", wait=30, interval=0.1)
+    driver = cloud.agent(ComputeAgent, cloud.host).driver
+    assert server.id in driver.guests
+    died: list[int] = []
+
+    def crash_the_offload(service: str, key: str) -> None:
+        if service != "compute" or key != server.id or died:
+            return
+        with compute.session() as s:
+            row = s.get(Instance, server.id)
+            if row.vm_state != states.SHELVED_OFFLOADED:
+                return
+            died.append(row.generation)
+        raise desired.SimulatedCrash
+
+    desired.before_publish = crash_the_offload
+    try:
+        conn.compute.shelve_server(server)
+        conn.compute.wait_for_server(server, status="SHELVED_OFFLOADED", wait=30, interval=0.1)
+        wait_for("the guest gone from its old host", lambda: server.id not in driver.guests)
+
+        def published() -> bool:
+            with compute.session() as s:
+                row = s.get(Instance, server.id)
+                return bool(row.published_generation == row.generation == died[0] and row.host is None)
+
+        wait_for("the offload's generation published", published)
+    finally:
+        desired.before_publish = None
+    assert died, "the offload's publish never ran"
+    conn.compute.unshelve_server(server)
+    conn.compute.wait_for_server(server, status="ACTIVE", wait=30, interval=0.1)
+    assert server.id in driver.guests
+    conn.compute.delete_server(server)
+    conn.compute.wait_for_delete(server, wait=30, interval=0.1)
+
+
+def test_addresses_catch_up_with_a_lost_network_changed(cloud: LiveCloud) -> None:
+    """A server's floating addresses follow the floating IPs on its ports at each sync, not only when the
+    ``network-changed`` event arrives: an event lost (here, addresses written back stale) delays nothing long."""
+    conn = cloud.conn("demo")
+    compute = cloud.cloud.runtime.services["compute"]  # type: ignore[union-attr]
+    net = conn.network.find_network("private", ignore_missing=False)
+    public = conn.network.find_network("public", ignore_missing=False)
+    server = conn.compute.create_server(name=f"fip-{uuid.uuid4().hex[:6]}", image_id=image(cloud),
+                                        flavor_id="42", networks=[{"uuid": net.id}])
+    server = conn.compute.wait_for_server(server, status="ACTIVE", wait=30, interval=0.1)
+    port = next(iter(conn.network.ports(device_id=server.id)))
+    fip = conn.network.create_ip(floating_network_id=public.id, port_id=port.id)
+
+    def floating() -> list[str]:
+        addresses = conn.compute.get_server(server.id).addresses.get("private", [])
+        return [a["addr"] for a in addresses if a.get("OS-EXT-IPS:type") == "floating"]
+
+    wait_for("the floating address", lambda: floating() == [fip.floating_ip_address])
+    with compute.session() as s:  # as if the event of the association had never come
+        row = s.get(Instance, server.id)
+        row.addresses = {name: [a for a in entries if a.get("OS-EXT-IPS:type") != "floating"]
+                         for name, entries in row.addresses.items()}
+    # (The next pass may already have put it back by now: what counts is that it comes back.)
+    wait_for("the floating address back", lambda: floating() == [fip.floating_ip_address])
+    conn.network.delete_ip(fip)
+    conn.compute.delete_server(server)
+    conn.compute.wait_for_delete(server, wait=30, interval=0.1)
+
+
 class DroppingBus:
-    """The compute service's bus, losing the first put of one instance after the publish succeeded."""
+    """The compute conductor's bus, losing the first put of one instance after the publish succeeded."""
 
     def __init__(self, bus: Any, instance_id: Callable[[], str | None]) -> None:
         self.bus, self.instance_id, self.dropped = bus, instance_id, 0
@@ -124,18 +200,18 @@ class DroppingBus:
 def test_compute_converges_after_the_bus_lost_the_document(cloud: LiveCloud) -> None:
     """Published (and marked), but never delivered: the periodic per-host sync sends it again."""
     conn = cloud.conn("demo")
-    compute = cloud.cloud.runtime.services["compute"]  # type: ignore[union-attr]
+    conductor = cloud.cloud.runtime.services["compute"].conductor  # type: ignore[union-attr]
     net = conn.network.find_network("private", ignore_missing=False)
     ids: list[str] = []
-    compute.bus = DroppingBus(compute.bus, lambda: ids[0] if ids else None)
+    conductor.bus = DroppingBus(conductor.bus, lambda: ids[0] if ids else None)
     try:
         server = conn.compute.create_server(name=f"lost-{uuid.uuid4().hex[:6]}", image_id=image(cloud),
                                             flavor_id="42", networks=[{"uuid": net.id}])
         ids.append(server.id)
         server = conn.compute.wait_for_server(server, status="ACTIVE", wait=30, interval=0.1)
-        assert compute.bus.dropped == 1
+        assert conductor.bus.dropped == 1
     finally:
-        compute.bus = compute.bus.bus
+        conductor.bus = conductor.bus.bus
     conn.compute.delete_server(server)
     conn.compute.wait_for_delete(server, wait=30, interval=0.1)
 
@@ -167,6 +243,8 @@ def test_network_converges_after_a_crash_before_the_publish(cloud: LiveCloud, cr
     crashes.wanted.add(("network", "port:"))
     port = svc.create_port(ctx, {"port": {"network_id": private.id, "device_owner": "compute:nova",
                                           "binding:host_id": cloud.host}})
+    # The pass that dies may come after a host sync already carried the new document (both run each interval).
+    wait_for("the port's publish to die", lambda: crashes.hit)
     wait_for("port document on the agent", lambda: port["id"] in agent.docs["port"])
     assert crashes.hit == [("network", "port:")]
     svc.delete_port(ctx, port["id"])

@@ -7,7 +7,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.orm import configure_mappers
 
@@ -17,13 +17,20 @@ from tinystack.console.service import MIGRATIONS as CONSOLE_MIGRATIONS
 from tinystack.core.bus import Bus
 from tinystack.core.db import Database
 from tinystack.core.policy import PolicyEngine
+from tinystack.core.service import ServiceKey
 from tinystack.core.web import ServiceApp
 from tinystack.identity.service import MIGRATIONS as IDENTITY_MIGRATIONS
 from tinystack.identity.service import IdentityService
+from tinystack.image.interface import IMAGE
 from tinystack.image.service import MIGRATIONS as IMAGE_MIGRATIONS
+from tinystack.network.interface import NETWORK
 from tinystack.network.service import MIGRATIONS as NETWORK_MIGRATIONS
+from tinystack.placement.interface import PLACEMENT
 from tinystack.placement.service import MIGRATIONS as PLACEMENT_MIGRATIONS
+from tinystack.volume.interface import VOLUME
 from tinystack.volume.service import MIGRATIONS as VOLUME_MIGRATIONS
+
+P = TypeVar("P")
 
 
 @dataclass
@@ -39,6 +46,11 @@ class Runtime:
     # service may call is its service.py, and this is where it finds the instance.
     services: dict[str, Any] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
+
+    def provide(self, key: ServiceKey[P], svc: P) -> None:
+        """Register ``svc`` under ``key``: mypy checks it offers the interface the other services call (when not,
+        it says it "cannot infer value of type parameter P")."""
+        self.services[key.name] = svc
 
 
 @dataclass(frozen=True)
@@ -85,7 +97,8 @@ def _image_app(rt: Runtime) -> ServiceApp:
     from tinystack.image.api import app
     from tinystack.image.service import ImageService
 
-    rt.services["image"] = svc = ImageService(rt.config, rt.db, rt.policy)
+    svc = ImageService(rt.config, rt.db, rt.policy)
+    rt.provide(IMAGE, svc)
     return app(svc, rt.identity.validate)
 
 
@@ -93,7 +106,8 @@ def _placement_app(rt: Runtime) -> ServiceApp:
     from tinystack.placement.api import app
     from tinystack.placement.service import PlacementService
 
-    rt.services["placement"] = svc = PlacementService(rt.config, rt.db, rt.policy)
+    svc = PlacementService(rt.config, rt.db, rt.policy)
+    rt.provide(PLACEMENT, svc)
     return app(svc, rt.identity.validate)
 
 
@@ -116,7 +130,8 @@ def _network_app(rt: Runtime) -> ServiceApp:
         with rt.identity.session() as s:
             return s.scalar(select(Project.id).where(Project.name == name, Project.domain_id == "default"))
 
-    rt.services["network"] = svc = NetworkService(rt.config, rt.db, rt.policy)
+    svc = NetworkService(rt.config, rt.db, rt.policy)
+    rt.provide(NETWORK, svc)
     return app(svc, rt.identity.validate, rt.bus, str(rt.config.state_dir / "metadata.sock"), project_id)
 
 
@@ -165,7 +180,8 @@ def _volume_app(rt: Runtime) -> ServiceApp:
     from tinystack.volume.api import app
     from tinystack.volume.service import VolumeService
 
-    rt.services["volume"] = svc = VolumeService(rt.config, rt.db, rt.bus, rt.policy, rt.services)
+    svc = VolumeService(rt.config, rt.db, rt.bus, rt.policy, rt.services)
+    rt.provide(VOLUME, svc)
     return app(svc, rt.identity.validate)
 
 

@@ -16,6 +16,7 @@ from tinystack.compute.models import ComputeNode, Instance, ServerGroup, Service
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
 from tinystack.core.db import greatest
+from tinystack.placement.interface import PLACEMENT
 
 if TYPE_CHECKING:
     from tinystack.compute.service import ComputeService
@@ -151,7 +152,7 @@ class Admin:
                               "max_unit": node.memory_mb, "reserved": 0},
                 "DISK_GB": {"total": node.local_gb, "allocation_ratio": cfg.disk_allocation_ratio,
                             "max_unit": node.local_gb}}
-            self.svc.service("placement").ensure_provider(host, {k: v for k, v in inventory.items() if v["total"]})
+            self.svc.service(PLACEMENT).ensure_provider(host, {k: v for k, v in inventory.items() if v["total"]})
         # A node doc means an agent runs there: let it count as up until heartbeats take over.
         self.heartbeat(host, "nova-compute", time.time())
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from tinystack.compute.models import Aggregate, AggregateHost, Service, utcnow
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
+from tinystack.placement.interface import PLACEMENT
 
 if TYPE_CHECKING:
     from tinystack.compute.service import ComputeService
@@ -238,5 +239,5 @@ class Aggregates:
         """Placement's view of the same membership (its ``member_of`` queries use it)."""
         if not self.svc.has("placement"):
             return
-        if not self.svc.service("placement").set_provider_aggregate(host, agg_uuid, member):
+        if not self.svc.service(PLACEMENT).set_provider_aggregate(host, agg_uuid, member):
             log.warning("host %s has no resource provider: aggregate %s not mirrored in placement", host, agg_uuid)

@@ -15,6 +15,7 @@ from tinystack.compute.schemas import as_bool
 from tinystack.compute.volumes import ATTACHING, LAST_DATA_VOLUMES, next_device
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
+from tinystack.volume.interface import VOLUME
 
 if TYPE_CHECKING:
     from tinystack.compute.service import ComputeService
@@ -175,7 +176,7 @@ class BootVolumes:
             return image_from_volume(vol.get("volume_image_metadata") or {}) if boot else None
         if src == "snapshot":
             try:
-                snap = self.svc.service("volume").get_snapshot(ctx, ref)
+                snap = self.svc.service(VOLUME).get_snapshot(ctx, ref)
             except errors.NotFound:
                 raise errors.BadRequest(f"{INVALID}: failed to get snapshot {ref}.") from None
             if snap["status"] != "available":
@@ -212,7 +213,7 @@ class BootVolumes:
 
     def volume_info(self, ctx: RequestContext, volume_id: str) -> dict[str, Any]:
         """The volume service's view of a volume, with its ``volume_image_metadata``."""
-        return dict(self.svc.service("volume").get(ctx, volume_id))
+        return dict(self.svc.service(VOLUME).get(ctx, volume_id))
 
     # --- the conductor's block_device_mapping step ----------------------------------------------
 
@@ -225,7 +226,7 @@ class BootVolumes:
                 return
             requests = [dict(r) for r in inst.doc.get("bdm_requests") or []]
             mapped = {b.volume_id for b in inst.bdms}
-        volume_svc = self.svc.service("volume")
+        volume_svc = self.svc.service(VOLUME)
         for index, req in enumerate(requests):
             if req.get("volume_id") in mapped:
                 continue
@@ -283,7 +284,7 @@ class BootVolumes:
         while True:
             attempts += 1
             try:
-                status = str(self.svc.service("volume").get(ctx, vid)["status"])
+                status = str(self.svc.service(VOLUME).get(ctx, vid)["status"])
             except errors.NotFound:
                 status = "deleted"
             if status == "available":
@@ -307,7 +308,7 @@ class BootVolumes:
             if inst is None or inst.deleted:
                 return False
             device = "/dev/vda" if root else next_device(inst, {b.device_name for b in inst.bdms})
-        volume_svc = self.svc.service("volume")
+        volume_svc = self.svc.service(VOLUME)
         try:
             reserved = volume_svc.reserve(ctx, vid, iid, device)
         except errors.TinyError as exc:
@@ -345,7 +346,7 @@ class BootVolumes:
             vid = req.get("volume_id")
             if not req.get("created") or not vid or vid in mapped or not req.get("delete_on_termination"):
                 continue
-            volume_svc = volume_svc or self.svc.service("volume")
+            volume_svc = volume_svc or self.svc.service(VOLUME)
             try:
                 volume_svc.delete_volume(ctx, vid)
             except errors.NotFound:

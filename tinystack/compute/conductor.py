@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import select
 
 from tinystack.compute import states
+from tinystack.compute.admin import Admin
+from tinystack.compute.bootvolumes import BootVolumes
 from tinystack.compute.conductor_build import Building
 from tinystack.compute.conductor_delete import service_context
 from tinystack.compute.conductor_publish import BUILD_TASKS
@@ -19,12 +22,12 @@ from tinystack.compute.livemigration import LiveMigrations
 from tinystack.compute.models import ComputeNode, Instance
 from tinystack.compute.netbind import NetBinder
 from tinystack.compute.placing import Placer
+from tinystack.compute.volumes import Volumes
 from tinystack.core import desired
 from tinystack.core.auth import RequestContext
+from tinystack.core.bus import Bus
+from tinystack.core.db import Database
 from tinystack.core.lease import Lease, Singleton
-
-if TYPE_CHECKING:
-    from tinystack.compute.service import ComputeService
 
 # The tests import service_context from here, the conductor's one entry point.
 __all__ = ["Conductor", "service_context"]
@@ -36,38 +39,52 @@ class Conductor(Building, Reports):
     """Made of mixins, one module each: ``conductor_publish`` (the instance document and the publisher's work),
     ``conductor_delete``, ``conductor_build`` (and unshelve, port rebinding), ``conductor_reports``."""
 
-    def __init__(self, svc: ComputeService) -> None:
-        self.svc = svc
-        self.placer = Placer(svc)
-        self.net = NetBinder(svc)
-        self.live = LiveMigrations(svc)
+    def __init__(self, *, db: Database, bus: Bus, placer: Placer, net: NetBinder, hosts: Admin, volumes: Volumes,
+                 bootvolumes: BootVolumes, config_drive_files: Callable[[Instance], dict[str, Any]],
+                 console_log_max_bytes: int, sync_interval: float) -> None:
+        self.db = db
+        self.session = db.session
+        self.bus = bus
+        self.placer = placer
+        self.net = net
+        self.hosts = hosts
+        self.volumes = volumes
+        self.bootvolumes = bootvolumes
+        self.config_drive_files = config_drive_files
+        self.console_log_max_bytes = console_log_max_bytes
+        self.live = LiveMigrations(db.session, bus, placer, net, self)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._building: set[str] = set()
         self._started = False
         # Level-triggered: the work list is the instances whose generation is ahead of what went out, plus a
         # full sync of every host each interval; ``publish_soon`` only hurries a key along.
-        self.publisher = desired.Publisher("compute", self._publish_key, self._pending, self._sync_hosts,
-                                           interval=svc.config.sync_interval)
+        self.publisher = desired.Publisher("compute", self._publish_key, self._pending, self._sync,
+                                           interval=sync_interval)
 
     async def start(self) -> None:
         if self._started:
             return
         self._started = True
-        bus = self.svc.bus
+        bus = self.bus
         bus.subscribe("status.compute", self.on_status, group="compute")
         bus.subscribe("resync.compute", self.on_resync, group="compute")
         bus.subscribe("heartbeat", self.on_heartbeat, group="compute")  # recorded in the database
         bus.subscribe("events.network", self.on_network_event, group="compute")  # docs/contracts.md: network-changed
-        self.svc.admin.heartbeat_self()
+        self.hosts.heartbeat_self()
         self._spawn(self._housekeeping())
         # Builds interrupted by a restart of the API process: pick them up again.
-        with self.svc.session() as s:
+        with self.session() as s:
             pending = list(s.scalars(select(Instance.id).where(
                 Instance.deleted.is_(False), Instance.vm_state == states.BUILDING,
                 Instance.task_state.in_(BUILD_TASKS))).all())
         if pending:
             self.build(pending)
         await self.publisher.start()
+
+    async def _sync(self) -> None:
+        """The publisher's periodic pass: every host gets all it should hold; addresses follow floating IPs."""
+        await self._sync_hosts()
+        await self.sync_addresses()
 
     async def stop(self) -> None:
         await self.publisher.stop()
@@ -88,13 +105,15 @@ class Conductor(Building, Reports):
         asyncio.current_task().set_name("housekeeping")  # type: ignore[union-attr]
         # Each API process reports its own conductor and scheduler; finishing deletes is the cloud's work, done
         # by the one process holding the lease (design §7).
-        deletes = Singleton(Lease(self.svc.db, "compute.finish-deletes"), self._finish_deletes_on_down_hosts, 10,
+        deletes = Singleton(Lease(self.db, "compute.finish-deletes"), self._finish_deletes_on_down_hosts, 10,
                             first_after=10)
         self._spawn(deletes.run()).set_name("housekeeping")
         while True:
             await asyncio.sleep(10)
             try:
-                self.svc.admin.heartbeat_self()
+                self.hosts.heartbeat_self()
+                # Live migrations past their deadlines, whichever process started them (livemigration.py).
+                await self.live.abort_expired()
             except Exception:
                 log.exception("compute housekeeping failed")
 
@@ -106,10 +125,6 @@ class Conductor(Building, Reports):
     def validate_security_groups(self, ctx: RequestContext, names: list[str], networks: Any) -> None:
         self.net.validate_security_groups(ctx, names, networks)
 
-    @staticmethod
-    def net_ctx(inst: Instance) -> RequestContext:
-        return service_context(inst)
-
     def node_hosts(self) -> list[str]:
-        with self.svc.session() as s:
+        with self.session() as s:
             return list(s.scalars(select(ComputeNode.host)).all())

@@ -1,5 +1,5 @@
-"""The conductor's builds: schedule and claim, bind the ports, prepare boot volumes, then publish; unshelve and
-port rebinding take the same path without new rows."""
+"""The conductor's builds: schedule and claim, bind the ports, prepare boot volumes, then publish; unshelve takes
+the same path without new rows."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import asyncio
 from typing import Any
 
 from tinystack.compute import states
-from tinystack.compute.bootvolumes import BuildAborted
+from tinystack.compute.actions import Actions
+from tinystack.compute.admin import Admin
+from tinystack.compute.bootvolumes import BootVolumes, BuildAborted
 from tinystack.compute.conductor_delete import Deleting, log, service_context
 from tinystack.compute.models import Instance, utcnow
 from tinystack.compute.placing import NoValidHost
@@ -18,6 +20,8 @@ class Building(Deleting):
     """Mixin of ``Conductor``, which sets these attributes."""
 
     _tasks: set[asyncio.Task[Any]]
+    hosts: Admin
+    bootvolumes: BootVolumes
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         return self._spawn(coro)
@@ -43,11 +47,11 @@ class Building(Deleting):
                 self._building.discard(iid)
 
     def _doomed(self, iid: str) -> bool:
-        inst = self._load(iid)
+        inst = self.load(iid)
         return inst is None or inst.deleted or inst.task_state == "deleting"
 
     async def _build(self, iid: str) -> None:
-        inst = self._load(iid)
+        inst = self.load(iid)
         if inst is None or inst.deleted:
             return
         # Past scheduling: a build a restart of the process interrupted, which may have made ports already.
@@ -60,19 +64,19 @@ class Building(Deleting):
         except NoValidHost as exc:
             self._fail(iid, str(exc), 500)
             return
-        with self.svc.session() as s:
+        with self.session() as s:
             row = s.get(Instance, iid)
             assert row is not None
             row.host = host
             if not row.availability_zone:
-                row.availability_zone = self.svc.admin.zone_of(host)
+                row.availability_zone = self.hosts.zone_of(host)
             if row.task_state != "deleting":
                 row.task_state = "networking"
             row.updated_at = utcnow()
         if self._doomed(iid):
             await self._finalize_delete(iid)
             return
-        inst = self._load(iid)
+        inst = self.load(iid)
         assert inst is not None
         if resumed:
             self.net.release_strays(inst)
@@ -81,25 +85,26 @@ class Building(Deleting):
         except errors.TinyError as exc:
             self._fail(iid, f"Build of instance {iid} aborted: failed to allocate the network(s): {exc}", 500)
             return
-        with self.svc.session() as s:
+        with self.session() as s:
             row = s.get(Instance, iid)
             assert row is not None
             row.ports = ports
             row.addresses = addresses
+            row.doc = {**row.doc, "ports_host": host}
             volumes = bool(row.doc.get("bdm_requests"))
             if row.task_state != "deleting":
                 row.task_state = "block_device_mapping" if volumes else "spawning"
             row.updated_at = utcnow()
         if volumes and not self._doomed(iid):
             try:
-                await self.svc.bootvolumes.prepare(iid, service_context(inst))
+                await self.bootvolumes.prepare(iid, service_context(inst))
             except BuildAborted as exc:
                 if self._doomed(iid):
                     await self._finalize_delete(iid)
                 else:
                     self._fail(iid, str(exc), 500)
                 return
-            with self.svc.session() as s:
+            with self.session() as s:
                 row = s.get(Instance, iid)
                 if row is not None and row.task_state == "block_device_mapping":
                     row.task_state = "spawning"
@@ -111,7 +116,7 @@ class Building(Deleting):
 
     def _fail(self, iid: str, message: str, code: int) -> None:
         """ERROR with a fault; what was claimed stays until delete (Nova keeps a failed server's ports too)."""
-        with self.svc.session() as s:
+        with self.session() as s:
             inst = s.get(Instance, iid)
             if inst is None or inst.deleted:
                 return
@@ -121,17 +126,18 @@ class Building(Deleting):
             inst.fault = {"message": message[:255], "code": code, "details": message,
                           "created": utcnow().isoformat()}
             inst.updated_at = utcnow()
-            self.svc.actions.finish(s, iid, "Error", inst.host, message)
+            Actions.finish(s, iid, "Error", inst.host, message)
         if code == 500 and "No valid host" in message:
             self.placer.release(iid)
 
     def rebuild_elsewhere(self, iid: str) -> None:
-        """Unshelve: a new host, ports bound there, then the doc (the build path without new rows)."""
+        """Unshelve: a new host, then the doc; publishing binds the ports there first (the build path without new
+        rows)."""
         self._building.add(iid)
 
         async def run() -> None:
             try:
-                inst = self._load(iid)
+                inst = self.load(iid)
                 if inst is None:
                     return
                 try:
@@ -139,25 +145,12 @@ class Building(Deleting):
                 except NoValidHost as exc:
                     self._fail(iid, str(exc), 500)
                     return
-                with self.svc.session() as s:
+                with self.session() as s:
                     row = s.get(Instance, iid)
                     assert row is not None
                     row.host = host
-                await self.rebind_ports(iid, publish=False)
                 await self.publish(iid)
             finally:
                 self._building.discard(iid)
 
         self._spawn(run())
-
-    def rebind_soon(self, iid: str) -> None:
-        self._spawn(self.rebind_ports(iid))
-
-    async def rebind_ports(self, iid: str, publish: bool = True) -> None:
-        """Point the server's ports at its (new) host, so the network agent there plugs them."""
-        inst = self._load(iid)
-        if inst is None or not inst.host:
-            return
-        await asyncio.to_thread(self.net.rebind, inst, inst.host)
-        if publish:
-            await self.publish(iid)

@@ -1,19 +1,27 @@
 """The conductor's publishing: the resolved ``instance`` document, the messages a generation asks of the hosts,
-and the level-triggered publisher's work list and full host syncs (docs/contracts.md, "Desired state")."""
+and the level-triggered publisher's work list and full host syncs (docs/contracts.md, "Desired state").
+
+What a row asks beyond its own host's put follows from the row too, so a crash between a commit and its messages
+loses none of them: the destination's put during a live migration, the old host's delete after a shelve offload
+(``offloaded_from``), and the ports' binding to the server's host (``ports_host``, where they are bound now)."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
 
 from tinystack.compute import states
+from tinystack.compute.livemigration import BIND, LiveMigrations, destination_put
 from tinystack.compute.models import ComputeNode, Instance
+from tinystack.compute.netbind import NetBinder
+from tinystack.compute.volumes import Volumes
 from tinystack.core import desired
-
-if TYPE_CHECKING:
-    from tinystack.compute.service import ComputeService
+from tinystack.core.bus import Bus
 
 # Task states during which the conductor itself is working (scheduling, ports); no agent is involved yet.
 BUILD_TASKS = ("scheduling", "block_device_mapping", "networking")
@@ -21,16 +29,27 @@ BUILD_TASKS = ("scheduling", "block_device_mapping", "networking")
 MOVE_TASKS = ("resize_prep", "resize_reverting")
 
 
+def ports_moved(inst: Instance) -> bool:
+    """Whether the server's ports are still bound to a host it has left (a move committed, the rebind not done)."""
+    bound = inst.doc.get("ports_host")
+    return bool(inst.ports and inst.host and bound and bound != inst.host)
+
+
 class Publishing:
     """Mixin of ``Conductor``, which sets these attributes."""
 
-    svc: ComputeService
+    session: Callable[[], AbstractContextManager[Session]]
+    bus: Bus
+    net: NetBinder
+    live: LiveMigrations
+    console_log_max_bytes: int
+    config_drive_files: Callable[[Instance], dict[str, Any]]
     publisher: desired.Publisher
     # Instances a build (or unshelve) in this process is still working on: they publish when it is done.
     _building: set[str]
 
-    def _load(self, iid: str) -> Instance | None:
-        with self.svc.session() as s:
+    def load(self, iid: str) -> Instance | None:
+        with self.session() as s:
             return s.get(Instance, iid)
 
     def doc(self, inst: Instance) -> dict[str, Any]:
@@ -55,16 +74,13 @@ class Publishing:
             "rebuild": d.get("rebuild") or {"seq": 0},
             "migration": d.get("migration"),
             "config_drive": self.config_drive(inst) if inst.config_drive else None,
-            "admin_pass": inst.admin_pass, "console_log_max_bytes": self.svc.settings.console_log_max_bytes,
-            "volumes": self.svc.volumes.doc(inst),
+            "admin_pass": inst.admin_pass, "console_log_max_bytes": self.console_log_max_bytes,
+            "volumes": Volumes.doc(inst),
         }
         return spec
 
     def config_drive(self, inst: Instance) -> dict[str, Any]:
-        from tinystack.compute.instancemeta import instance_dict
-
-        metadata = self.svc.service("metadata")
-        return {"files": metadata.config_drive_files(instance_dict(self.svc, inst, (inst.flavor or {}).get("name")))}
+        return {"files": self.config_drive_files(inst)}
 
     def publish_soon(self, iid: str) -> None:
         """The row is committed: publish it now (a hint; the publisher's work list has it anyway)."""
@@ -76,8 +92,13 @@ class Publishing:
 
     def messages(self, inst: Instance) -> list[tuple[str, dict[str, Any]]]:
         """What the instance's generation asks of the hosts: a put (or a delete) for its host, and for a cold move
-        still on its way, the source's delete that hands the files to the destination. Nothing while the conductor
-        itself still works on it (a build before its ports and volumes are ready)."""
+        still on its way, the source's delete that hands the files to the destination; during a live migration, the
+        destination's put until it listens; after a shelve offload, the old host's delete. Nothing while the
+        conductor itself still works on it (a build before its ports and volumes are ready)."""
+        offloaded = inst.doc.get("offloaded_from")
+        if not inst.deleted and not inst.host and offloaded and inst.vm_state == states.SHELVED_OFFLOADED:
+            return [(f"agent.compute.{offloaded}", {"op": "delete", "type": "instance", "id": inst.id,
+                                                    "generation": inst.generation})]
         if inst.deleted or not inst.host or (inst.task_state in BUILD_TASKS and inst.vm_state == states.BUILDING):
             return []
         topic = f"agent.compute.{inst.host}"
@@ -92,26 +113,51 @@ class Publishing:
                 and inst.task_state in MOVE_TASKS and inst.observed_generation < inst.generation):
             out.append((f"agent.compute.{src}", {"op": "delete", "type": "instance", "id": inst.id,
                                                  "generation": inst.generation, "to_host": dest}))
+        if destination_put(inst):
+            out.append((f"agent.compute.{dest}", {"op": "put", "type": "instance", "id": inst.id,
+                                                  "generation": inst.generation, "spec": self.doc(inst)}))
         return out
 
     async def _publish_key(self, iid: str) -> None:
-        with self.svc.session() as s:
-            inst = s.get(Instance, iid)
-            if inst is None:
-                return
-            generation, messages = inst.generation, self.messages(inst)
-        if not messages:
+        inst = self.load(iid)
+        if inst is None:
             return
+        if inst.task_state == "migrating":
+            await self.live.prepare(inst)  # the first step of a live migration, when it is not done yet
+        elif ports_moved(inst):
+            await self.rebind_ports(inst)
+        with self.session() as s:
+            found = s.get(Instance, iid)
+            if found is None:
+                return
+            generation, messages = found.generation, self.messages(found)
+        if not messages and not (found.vm_state == states.SHELVED_OFFLOADED and not found.host):
+            return  # a build or unshelve not ready yet: it stays in the work list
         for topic, msg in messages:
-            await self.svc.bus.publish(topic, msg)
-        with self.svc.session() as s:
+            await self.bus.publish(topic, msg)
+        with self.session() as s:
             desired.mark_published(s, Instance, iid, generation)
 
+    async def rebind_ports(self, inst: Instance) -> None:
+        """Bind the server's ports to its host, so the network agent there plugs them, then note where they are
+        by compare-and-swap: the generation the caller then publishes. When another writer moved the row first,
+        nothing is noted, and publishing that generation binds them again (binding twice changes nothing)."""
+        host = inst.host
+        if not host:
+            return
+        await asyncio.to_thread(self.net.rebind, inst, host)
+        with self.session() as s:
+            row = s.get(Instance, inst.id)
+            if row is not None and row.doc.get("ports_host") != host and row.host == host:
+                desired.bump(s, Instance, row.id, row.generation, {"doc": {**row.doc, "ports_host": host}})
+
     async def _pending(self) -> list[str]:
-        """The work list: live instances with a host whose generation has not gone out."""
-        with self.svc.session() as s:
+        """The work list: live instances with a host (or just offloaded from one) whose generation has not gone out."""
+        with self.session() as s:
             ids = list(s.scalars(select(Instance.id).where(
-                Instance.deleted.is_(False), Instance.host.is_not(None), desired.ahead(Instance),
+                Instance.deleted.is_(False), desired.ahead(Instance),
+                or_(Instance.host.is_not(None),
+                    and_(Instance.vm_state == states.SHELVED_OFFLOADED, Instance.task_state.is_(None))),
                 or_(Instance.task_state.is_(None), Instance.task_state.not_in(BUILD_TASKS)))))
         # A build or unshelve in this process publishes when its ports are bound, not before.
         return [i for i in ids if i not in self._building]
@@ -121,12 +167,13 @@ class Publishing:
         starts, and every host each sync interval."""
         topic = f"agent.compute.{host}"
         out: list[tuple[str, dict[str, Any]]] = []
-        with self.svc.session() as s:
+        with self.session() as s:
             rows = list(s.scalars(select(Instance).where(Instance.host == host, Instance.deleted.is_(False))))
             # Guests live-migrating to this host: its waiting QEMU must not look like garbage to it.
             incoming = [i for i in s.scalars(select(Instance).where(Instance.deleted.is_(False),
                                                                     Instance.task_state == "migrating"))
-                        if (i.doc.get("migration") or {}).get("dest_host") == host]
+                        if (i.doc.get("migration") or {}).get("dest_host") == host
+                        and (i.doc.get("migration") or {}).get("stage") != BIND]
             for inst in rows:
                 if inst.id not in self._building:
                     out += [m for m in self.messages(inst) if m[0] == topic]
@@ -139,12 +186,12 @@ class Publishing:
 
     async def _sync_hosts(self) -> None:
         """The periodic full sync: every host that has a compute node or an instance gets all it should hold."""
-        with self.svc.session() as s:
+        with self.session() as s:
             hosts = set(s.scalars(select(ComputeNode.host))) | set(s.scalars(
                 select(Instance.host).where(Instance.deleted.is_(False), Instance.host.is_not(None)).distinct()))
         for host in sorted(h for h in hosts if h):
             for topic, msg in await asyncio.to_thread(self.host_messages, host):
-                await self.svc.bus.publish(topic, msg)
+                await self.bus.publish(topic, msg)
 
     async def on_resync(self, msg: dict[str, Any]) -> None:
         """An agent started: send it every instance it should hold, then the complete set."""
@@ -152,4 +199,4 @@ class Publishing:
         if not isinstance(host, str):
             return
         for topic, message in self.host_messages(host):
-            await self.svc.bus.publish(topic, message)
+            await self.bus.publish(topic, message)

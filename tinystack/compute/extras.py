@@ -118,7 +118,7 @@ class Subresources:
             inst = self.svc.servers.find(s, ctx, sid, f"{P}:servers:action")
             groups = list(inst.security_groups)
             if add:
-                self.svc.conductor.net.validate_security_groups(ctx, [name], None)
+                self.svc.net.validate_security_groups(ctx, [name], None)
                 if name in groups:
                     raise errors.BadRequest(f"Security group {name} is already associated with the instance {sid}")
                 groups.append(name)
@@ -129,7 +129,7 @@ class Subresources:
             inst.security_groups = groups
             self.svc.actions.record(s, ctx, sid, "addSecurityGroup" if add else "removeSecurityGroup", rid)
             self.svc.actions.finish(s, sid, "Success", inst.host)
-        self.svc.conductor.net.set_security_groups(self.svc.servers.get(ctx, sid), groups)
+        self.svc.net.set_security_groups(self.svc.servers.get(ctx, sid), groups)
 
     def interfaces(self, ctx: RequestContext, sid: str) -> list[dict[str, Any]]:
         inst = self.svc.servers.get(ctx, sid)
@@ -148,18 +148,18 @@ class Subresources:
             items = [{"uuid": req["net_id"], **({"fixed_ip": req["fixed_ips"][0]["ip_address"]}
                                                   if req.get("fixed_ips") else {})}]
         else:
-            items = self.svc.conductor.net.validate(ctx, "auto") and [{"uuid": n["network_id"]} for n in
-                                                                    self.svc.conductor.net.validate(ctx, "auto")]
+            items = self.svc.net.validate(ctx, "auto") and [{"uuid": n["network_id"]} for n in
+                                                                    self.svc.net.validate(ctx, "auto")]
             if not items:
                 raise errors.BadRequest("No network is available to attach an interface to.")
-        resolved = self.svc.conductor.net.validate(ctx, items)
-        entry = self.svc.conductor.net.attach(inst, resolved[0])
+        resolved = self.svc.net.validate(ctx, items)
+        entry = self.svc.net.attach(inst, resolved[0])
         def attempt() -> None:
             with self.svc.session() as s:
                 row = self.svc.servers.find(s, ctx, sid)
                 ports = [*row.ports, entry]
                 desired.bump_or_lose(s, Instance, sid, row.generation, {
-                    "ports": ports, "addresses": self.svc.conductor.net.addresses(ctx, ports),
+                    "ports": ports, "addresses": self.svc.net.addresses(ctx, ports),
                     "updated_at": utcnow()})
                 self.svc.actions.record(s, ctx, sid, "attach_interface", rid)
                 self.svc.actions.finish(s, sid, "Success", row.host)
@@ -183,11 +183,11 @@ class Subresources:
                 return row, gone
 
         inst, gone = desired.retry(attempt, what=f"Instance {sid}")
-        self.svc.conductor.net._release(self.svc.conductor.net_ctx(inst), gone)
+        self.svc.net.release(inst, gone)
         with self.svc.session() as s:
             row2 = s.get(Instance, sid)
             if row2 is not None:
-                row2.addresses = self.svc.conductor.net.addresses(self.svc.conductor.net_ctx(row2), row2.ports)
+                row2.addresses = self.svc.net.own_addresses(row2)
         self.svc.conductor.publish_soon(sid)
 
     # --- server groups --------------------------------------------------------------------------

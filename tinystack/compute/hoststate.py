@@ -15,6 +15,7 @@ from tinystack.compute.scheduler import Aggregate as SchedAggregate
 from tinystack.compute.scheduler import Flavor, HostState, RequestSpec
 from tinystack.compute.scheduler import ServerGroup as SchedGroup
 from tinystack.compute.volumes import volume_backed
+from tinystack.placement.interface import PLACEMENT
 
 if TYPE_CHECKING:
     from tinystack.compute.service import ComputeService
@@ -84,7 +85,7 @@ class DatabaseHostStates:
             nodes = list(s.scalars(select(ComputeNode)).all())
             services = {r.host: r for r in s.scalars(select(Service).where(Service.binary == "nova-compute"))}
             aggs = aggregates.load_all(s)
-        rps = self.svc.service("placement").provider_uuids()
+        rps = self.svc.service(PLACEMENT).provider_uuids()
         default_az = self.svc.settings.default_availability_zone
         by_host: dict[str, list[SchedAggregate]] = {}
         for a in aggs:
@@ -108,7 +109,7 @@ class DatabaseHostStates:
 def scheduler_for(svc: ComputeService) -> Any:
     from tinystack.compute.scheduler.scheduler import Scheduler, SchedulerSettings
 
-    return Scheduler(svc.service("placement"), DatabaseHostStates(svc), SchedulerSettings.load(svc.config))
+    return Scheduler(svc.service(PLACEMENT), DatabaseHostStates(svc), SchedulerSettings.load(svc.config))
 
 
 def request_spec(svc: ComputeService, inst: Instance, want: dict[str, int], exclude: tuple[str, ...],

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
 from tinystack.core.service import acting_for
+from tinystack.network.interface import NETWORK
 
 if TYPE_CHECKING:
     from tinystack.compute.models import Instance
@@ -23,7 +24,7 @@ def _ctx(inst: Instance) -> RequestContext:
 def _nics(svc: ComputeService, inst: Instance) -> list[dict[str, Any]]:
     if not svc.has("network"):
         return []
-    network = svc.service("network")
+    network = svc.service(NETWORK)
     ctx = _ctx(inst)
     subnets: dict[str, dict[str, Any]] = {}
     nics = []
@@ -55,7 +56,7 @@ def _nics(svc: ComputeService, inst: Instance) -> list[dict[str, Any]]:
 def _floating_ips(svc: ComputeService, inst: Instance, nics: list[dict[str, Any]]) -> list[str]:
     if not svc.has("network") or not nics:
         return []
-    network = svc.service("network")
+    network = svc.service(NETWORK)
     out: list[str] = []
     for nic in nics:
         listing = network.list(_ctx(inst), "floatingips", {"port_id": [nic["port_id"]]}, "")

@@ -5,40 +5,64 @@ reports into Nova states in ``settle``."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import object_session
+from sqlalchemy.orm import Session, object_session
 
 from tinystack.compute import flavors, states
-from tinystack.compute.lifecycle_moves import Moves
+from tinystack.compute.lifecycle_moves import Enforce, Moves
 from tinystack.compute.models import Instance, utcnow
-from tinystack.compute.placing import NoValidHost
+from tinystack.compute.placing import NoValidHost, Placer
 from tinystack.compute.servers import check_image_fits
 from tinystack.compute.settle import set_migration_status
 from tinystack.compute.states import ACTIVE, ERROR, PAUSED_VM, RESIZED, SHELVED_OFFLOADED, STOPPED, SUSPENDED_VM
 from tinystack.compute.volumes import volume_backed
-from tinystack.core import desired, errors
+from tinystack.core import errors
 from tinystack.core.auth import RequestContext
+from tinystack.image.interface import ImageAPI
 
 if TYPE_CHECKING:
-    from tinystack.compute.service import ComputeService
+    from tinystack.compute.actions import Actions
+    from tinystack.compute.admin import Admin
+    from tinystack.compute.conductor import Conductor
+    from tinystack.compute.flavors import Flavors
+    from tinystack.compute.keypairs import Keypairs
+    from tinystack.compute.quotas import Quotas
+    from tinystack.compute.servers import Servers
 
 log = logging.getLogger(__name__)
 P = "os_compute_api"
 
 
 class Lifecycle(Moves):
-    """The server actions; the moves between hosts are ``lifecycle_moves``."""
+    """The server actions; the moves between hosts are ``lifecycle_moves``. Its collaborators come in: the rules
+    it builds on (servers, actions, flavors, quotas, keypairs, hosts), placement's claims (``placer``), the
+    conductor that publishes and places, and the image service."""
 
-    def __init__(self, svc: ComputeService) -> None:
-        self.svc = svc
+    def __init__(self, *, session: Callable[[], AbstractContextManager[Session]],
+                 enforce: Enforce, servers: Servers,
+                 actions: Actions, flavors: Flavors, quotas: Quotas, keypairs: Keypairs, hosts: Admin,
+                 images: Callable[[], ImageAPI], placer: Placer, conductor: Conductor) -> None:
+        self.session = session
+        self.enforce = enforce
+        self.servers = servers
+        self.actions = actions
+        self.flavors = flavors
+        self.quotas = quotas
+        self.keypairs = keypairs
+        self.hosts = hosts
+        self.images = images
+        self.placer = placer
+        self.conductor = conductor
 
     # --- snapshot -------------------------------------------------------------------------------
 
     def create_image(self, ctx: RequestContext, sid: str, rid: str, name: str, metadata: dict[str, str],
                      action: str = "createImage") -> str:
         """A snapshot: the image record is made now (queued); the agent uploads its data."""
-        inst = self.svc.servers.get(ctx, sid)
+        inst = self.servers.get(ctx, sid)
         if inst.vm_state not in (ACTIVE, STOPPED, PAUSED_VM, SUSPENDED_VM) or inst.task_state is not None:
             raise errors.Conflict(f"Cannot '{action}' instance {sid} while it is in vm_state {inst.vm_state}")
         base = inst.doc.get("image") or {}
@@ -52,24 +76,24 @@ class Lifecycle(Moves):
                  # The caller's metadata comes last: Nova lets it override even image_type.
                  **{k: str(v) for k, v in metadata.items()}}
         body.update({k: v for k, v in props.items() if v is not None})
-        image = self.svc.service("image").create(ctx, body)
+        image = self.images().create(ctx, body)
 
         def change(i: Instance, doc: dict[str, Any]) -> None:
             seq = int((doc.get("snapshot") or {}).get("seq", 0)) + 1
             doc["snapshot"] = {"seq": seq, "image_id": image.id}
 
-        self.svc.actions.transition(ctx, sid, action, rid, vm_states=(inst.vm_state,),
+        self.actions.transition(ctx, sid, action, rid, vm_states=(inst.vm_state,),
                                     task_state="image_snapshot", target=inst.vm_state, change=change)
         return str(image.id)
 
     # --- rebuild --------------------------------------------------------------------------------
 
     def rebuild(self, ctx: RequestContext, sid: str, rid: str, body: dict[str, Any]) -> str:
-        inst = self.svc.servers.get(ctx, sid)
+        inst = self.servers.get(ctx, sid)
         if volume_backed(inst):
             # Re-imaging the root volume (Nova 2.93) needs the volume service to rewrite it: not offered.
             raise errors.BadRequest(f"Rebuilding volume-backed instance {sid} is not supported by this cloud.")
-        image = self.svc.servers.image_info(ctx, str(body.get("imageRef") or ""))
+        image = self.servers.image_info(ctx, str(body.get("imageRef") or ""))
         check_image_fits(image, inst.flavor)
         from tinystack.compute.servers import admin_password
 
@@ -90,19 +114,19 @@ class Lifecycle(Moves):
             if "user_data" in body:
                 i.user_data = body["user_data"]
             if body.get("key_name") is not None:
-                kp = self.svc.keypairs.get(ctx, body["key_name"])
+                kp = self.keypairs.get(ctx, body["key_name"])
                 i.key_name, i.key_data = kp.name, kp.public_key
 
-        self.svc.actions.transition(ctx, sid, "rebuild", rid, vm_states=(ACTIVE, STOPPED, ERROR),
+        self.actions.transition(ctx, sid, "rebuild", rid, vm_states=(ACTIVE, STOPPED, ERROR),
                                     task_state="rebuilding", target=ACTIVE, change=change)
         return password
 
     # --- resize ---------------------------------------------------------------------------------
 
     def resize(self, ctx: RequestContext, sid: str, rid: str, flavor_ref: str) -> None:
-        inst = self.svc.servers.get(ctx, sid)
+        inst = self.servers.get(ctx, sid)
         try:
-            new = flavors.snapshot(self.svc.flavors.get(ctx, flavor_ref))
+            new = flavors.snapshot(self.flavors.get(ctx, flavor_ref))
         except errors.NotFound:
             raise errors.BadRequest(f"Unable to find flavor {flavor_ref}") from None
         if new["id"] == inst.flavor["id"]:
@@ -112,11 +136,11 @@ class Lifecycle(Moves):
         if inst.vm_state not in (ACTIVE, STOPPED) or inst.task_state is not None:
             raise errors.Conflict(f"Cannot 'resize' instance {sid} while it is in vm_state {inst.vm_state}")
         check_image_fits(inst.doc.get("image") or {}, new, volume_backed=volume_backed(inst))
-        with self.svc.session() as s:
-            self.svc.quotas.check_delta(s, inst.project_id, new["vcpus"] - inst.flavor["vcpus"],
+        with self.session() as s:
+            self.quotas.check_delta(s, inst.project_id, new["vcpus"] - inst.flavor["vcpus"],
                                         new["memory_mb"] - inst.flavor["memory_mb"])
         host = inst.host or ""
-        if not self.svc.conductor.placer.move(inst, host, _sum(inst.flavor, new)):
+        if not self.placer.move(inst, host, _sum(inst.flavor, new)):
             raise NoValidHost(f"Host {host} has no room for flavor {new['name']}.")
         mig = self._migration(inst, "resize", host, host, new["id"])
 
@@ -126,35 +150,35 @@ class Lifecycle(Moves):
             i.flavor = new
             doc["migration"] = {"id": mig, "kind": "resize", "source_host": host, "dest_host": host}
 
-        self.svc.actions.transition(ctx, sid, "resize", rid, vm_states=(ACTIVE, STOPPED), task_state="resize_prep",
+        self.actions.transition(ctx, sid, "resize", rid, vm_states=(ACTIVE, STOPPED), task_state="resize_prep",
                                     target=RESIZED, change=change)
 
     def confirm_resize(self, ctx: RequestContext, sid: str, rid: str) -> None:
-        inst = self.svc.servers.get(ctx, sid)
+        inst = self.servers.get(ctx, sid)
         if inst.vm_state != RESIZED:
             raise errors.Conflict(f"Cannot 'confirmResize' instance {sid} while it is in vm_state {inst.vm_state}")
-        self.svc.conductor.placer.move(inst, inst.host or "", inst.flavor)
-        with self.svc.session() as s:
-            row = self.svc.servers.find(s, ctx, sid)
+        self.placer.move(inst, inst.host or "", inst.flavor)
+        with self.session() as s:
+            row = self.servers.find(s, ctx, sid)
             set_migration_status(s, row, "confirmed")
             row.vm_state = ACTIVE if row.doc.get("power", "running") == "running" else STOPPED
             row.new_flavor = None
             row.doc = {k: v for k, v in row.doc.items() if k not in ("migration", "old_flavor")}
             row.updated_at = utcnow()
-            self.svc.actions.record(s, ctx, sid, "confirmResize", rid)
-            self.svc.actions.finish(s, sid, "Success", row.host)
+            self.actions.record(s, ctx, sid, "confirmResize", rid)
+            self.actions.finish(s, sid, "Success", row.host)
 
     def revert_resize(self, ctx: RequestContext, sid: str, rid: str) -> None:
         """Back to the old flavor; after a cold migration also back to the source node, which takes the guest's
         files over again from the destination (shared instance storage)."""
-        inst = self.svc.servers.get(ctx, sid)
+        inst = self.servers.get(ctx, sid)
         old = inst.doc.get("old_flavor")
         if inst.vm_state != RESIZED or not old:
             raise errors.Conflict(f"Cannot 'revertResize' instance {sid} while it is in vm_state {inst.vm_state}")
         mig = dict(inst.doc.get("migration") or {})
         src, dest = str(mig.get("source_host") or ""), str(mig.get("dest_host") or "")
         moved = bool(src and dest and src != dest)
-        self.svc.conductor.placer.move(inst, src if moved else inst.host or "", old)
+        self.placer.move(inst, src if moved else inst.host or "", old)
 
         def change(i: Instance, doc: dict[str, Any]) -> None:
             s = object_session(i)  # the transition's own transaction, which holds the row now
@@ -164,27 +188,27 @@ class Lifecycle(Moves):
             doc.pop("old_flavor", None)
             doc.pop("migration", None)
             if moved:
+                doc.setdefault("ports_host", i.host)
                 i.host = src
                 doc["migration"] = {"id": mig.get("id"), "kind": "cold", "source_host": dest, "dest_host": src,
                                     "revert": True}
 
         target = ACTIVE if inst.doc.get("power", "running") == "running" else STOPPED
-        self.svc.actions.transition(ctx, sid, "revertResize", rid, vm_states=(RESIZED,),
-                                    task_state="resize_reverting", target=target, change=change)
-        if moved:
-            # The source (now ``dest``) hands the files back: its delete is part of the published state.
-            self.svc.conductor.rebind_soon(sid)
+        # After a cold migration the source (now ``dest``) hands the files back: its delete is part of the
+        # published state, as is the ports' binding back to ``src`` (``ports_host``).
+        self.actions.transition(ctx, sid, "revertResize", rid, vm_states=(RESIZED,),
+                                task_state="resize_reverting", target=target, change=change)
 
     # --- shelve ---------------------------------------------------------------------------------
 
     def shelve(self, ctx: RequestContext, sid: str, rid: str) -> None:
         """Snapshot and stop; once the agent confirms, the guest leaves its host (shelve offload)."""
-        inst = self.svc.servers.get(ctx, sid)
+        inst = self.servers.get(ctx, sid)
         if inst.vm_state not in (ACTIVE, STOPPED, PAUSED_VM, SUSPENDED_VM) or inst.task_state is not None:
             raise errors.Conflict(f"Cannot 'shelve' instance {sid} while it is in vm_state {inst.vm_state}")
         base = inst.doc.get("image") or {}
         # A volume-backed server's disk stays in its volume, so Nova takes no snapshot of it.
-        image = None if volume_backed(inst) else self.svc.service("image").create(ctx, {
+        image = None if volume_backed(inst) else self.images().create(ctx, {
             "name": f"{inst.name}-shelved", "disk_format": "qcow2", "container_format": "bare",
             "visibility": "private", "min_disk": inst.flavor["root_gb"], "image_type": "snapshot",
             "instance_uuid": inst.id, "base_image_ref": inst.image_ref,
@@ -196,41 +220,20 @@ class Lifecycle(Moves):
                 doc["shelved_image_id"] = image.id
             doc["power"] = "stopped"
 
-        self.svc.actions.transition(ctx, sid, "shelve", rid, vm_states=(inst.vm_state,), task_state="shelving",
+        self.actions.transition(ctx, sid, "shelve", rid, vm_states=(inst.vm_state,), task_state="shelving",
                                     target=SHELVED_OFFLOADED, change=change)
 
-    async def offload(self, sid: str) -> None:
-        def attempt() -> tuple[str | None, int] | None:
-            with self.svc.session() as s:
-                inst = s.get(Instance, sid)
-                if inst is None or inst.deleted:
-                    return None
-                host = inst.host
-                gen = desired.bump_or_lose(s, Instance, sid, inst.generation, {
-                    "vm_state": SHELVED_OFFLOADED, "task_state": None, "power_state": states.SHUTDOWN, "host": None})
-                self.svc.actions.finish(s, sid, "Success", host)
-                return host, gen
-
-        done = desired.retry(attempt, what=f"Instance {sid}")
-        if done is None:
-            return
-        host, gen = done
-        self.svc.conductor.placer.release(sid)
-        if host:
-            await self.svc.bus.publish(f"agent.compute.{host}",
-                                       {"op": "delete", "type": "instance", "id": sid, "generation": gen})
-
     def unshelve(self, ctx: RequestContext, sid: str, rid: str, az: str | None) -> None:
-        with self.svc.session() as s:
-            inst = self.svc.servers.find(s, ctx, sid, f"{P}:servers:action")
-            self.svc.actions.check_lock(ctx, inst)
+        with self.session() as s:
+            inst = self.servers.find(s, ctx, sid, f"{P}:servers:action")
+            self.actions.check_lock(ctx, inst)
             if inst.vm_state != SHELVED_OFFLOADED or inst.task_state is not None:
                 raise errors.Conflict(f"Cannot 'unshelve' instance {sid} while it is in vm_state {inst.vm_state}")
             shelved = inst.doc.get("shelved_image_id")
         image = None
         if shelved:
             try:
-                image = self.svc.servers.image_info(ctx, shelved)
+                image = self.servers.image_info(ctx, shelved)
             except errors.BadRequest:
                 # The agent never finished uploading the shelve snapshot: boot from the image the server had.
                 log.warning("unshelve of %s: snapshot %s is not usable; using the original image", sid, shelved)
@@ -240,13 +243,14 @@ class Lifecycle(Moves):
                 doc["image"] = image
             doc["power"] = "running"
             doc["snapshot"] = None
+            doc.pop("offloaded_from", None)
             if az:
                 i.availability_zone = az
             i.vm_state = states.SHELVED_OFFLOADED
 
-        self.svc.actions.transition(ctx, sid, "unshelve", rid, vm_states=(SHELVED_OFFLOADED,),
+        self.actions.transition(ctx, sid, "unshelve", rid, vm_states=(SHELVED_OFFLOADED,),
                                     task_state="spawning", target=ACTIVE, change=change, publish=False)
-        self.svc.conductor.rebuild_elsewhere(sid)
+        self.conductor.rebuild_elsewhere(sid)
 
 
 def _sum(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:

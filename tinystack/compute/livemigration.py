@@ -1,79 +1,106 @@
 """The conductor's side of a live migration between two nodes (docs/contracts.md, "Moving guests").
 
-1. The ports are also bound to the destination (``binding:profile`` ``migrating_to``), so its network agent
-   plugs their taps there; the destination agent gets the instance document with ``migration`` and starts a
-   QEMU that waits for the guest, then reports ``listening`` with the URI.
+1. ``prepare`` (stage ``bind``): the ports are also bound to the destination (``binding:profile`` ``migrating_to``),
+   so its network agent plugs their taps there; a new generation (stage ``listen``) then gives the destination
+   agent the instance document with ``migration``: it starts a QEMU that waits for the guest and reports
+   ``listening`` with the URI.
 2. The source agent gets the document again with the URI; it sends the guest and reports ``completed``.
-3. ``Lifecycle.finish_live_migration`` moves the server's host and the ports' binding to the destination.
+3. ``finish`` moves the server's host to the destination; its ports follow (``ports_host`` in the doc).
 
-Any ``error`` report (or no progress within the deadlines) aborts: the migration record is ``error``, the
-allocation and ports go back to the source, which keeps running the guest, and the destination drops its
-waiting QEMU.
+Every step follows from the row, not from a message sent once: the publisher runs ``prepare`` for a row in stage
+``bind`` (its generation is ahead of what went out until the step is done), the destination's put is among the
+row's messages until the URI is known, and ``expire`` (housekeeping) aborts a move past its deadlines, whichever
+process made it. Any ``error`` report aborts too: the migration record is ``error``, the allocation and ports go
+back to the source, which keeps running the guest, and the destination drops its waiting QEMU.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import timedelta
+from typing import Any, Protocol
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tinystack.compute.actions import Actions
 from tinystack.compute.models import Instance, Migration, utcnow
+from tinystack.compute.netbind import NetBinder
+from tinystack.compute.placing import Placer
 from tinystack.compute.settle import set_migration_status
+from tinystack.compute.states import ACTIVE
 from tinystack.core import desired
-
-if TYPE_CHECKING:
-    from tinystack.compute.service import ComputeService
+from tinystack.core.bus import Bus
 
 log = logging.getLogger(__name__)
 
 # Seconds the destination may take to listen (plugging taps, starting QEMU), and the whole move may take.
 LISTEN_DEADLINE = 120.0
 MOVE_DEADLINE = 900.0
+BIND, LISTEN = "bind", "listen"
+
+
+class Publishing(Protocol):
+    """The conductor's publishing, as a live migration uses it."""
+
+    async def publish(self, iid: str) -> None: ...
+
+
+def live(inst: Instance) -> dict[str, Any] | None:
+    """The live migration the instance is in, if any."""
+    mig = inst.doc.get("migration") or {}
+    return mig if inst.task_state == "migrating" and mig.get("kind") == "live" else None
+
+
+def destination_put(inst: Instance) -> bool:
+    """Whether the destination is to get the document now: its ports are bound there, no URI yet."""
+    mig = live(inst)
+    return mig is not None and mig.get("stage", LISTEN) != BIND and not mig.get("uri") and bool(mig.get("dest_host"))
 
 
 class LiveMigrations:
-    def __init__(self, svc: ComputeService) -> None:
-        self.svc = svc
+    def __init__(self, session: Callable[[], AbstractContextManager[Session]], bus: Bus, placer: Placer,
+                 net: NetBinder, publishing: Publishing) -> None:
+        self.session = session
+        self.bus = bus
+        self.placer = placer
+        self.net = net
+        self.publishing = publishing
 
     def _current(self, iid: str, mid: Any) -> bool:
-        with self.svc.session() as s:
+        with self.session() as s:
             inst = s.get(Instance, iid)
             return (inst is not None and not inst.deleted and inst.task_state == "migrating"
                     and str((inst.doc.get("migration") or {}).get("id")) == str(mid))
 
-    async def start(self, iid: str) -> None:
-        """Step 1: bind the ports to the destination too, and ask its agent to wait for the guest."""
-        conductor = self.svc.conductor
-        with self.svc.session() as s:
-            inst = s.get(Instance, iid)
-            if inst is None or inst.deleted or inst.task_state != "migrating":
-                return
-            mig = dict(inst.doc.get("migration") or {})
-            set_migration_status(s, inst, "preparing")
+    async def prepare(self, inst: Instance) -> None:
+        """Step 1 for a row in stage ``bind``: bind the ports to the destination too, then the next stage (a new
+        generation, whose messages ask the destination to wait for the guest). Run again after a crash, it
+        binds again (nothing changes) and moves on."""
+        mig = live(inst)
+        if mig is None or mig.get("stage") != BIND:
+            return
         try:
-            await asyncio.to_thread(conductor.net.set_migrating_to, inst, mig["dest_host"])
+            await asyncio.to_thread(self.net.set_migrating_to, inst, mig["dest_host"])
         except Exception as exc:
-            log.exception("live migration of %s: binding its ports on %s failed", iid, mig["dest_host"])
-            await self.abort(iid, mig.get("id"), f"binding the ports on {mig['dest_host']} failed: {exc}")
+            log.exception("live migration of %s: binding its ports on %s failed", inst.id, mig["dest_host"])
+            await self.abort(inst.id, mig.get("id"), f"binding the ports on {mig['dest_host']} failed: {exc}")
             return
-        inst = conductor._load(iid)
-        if inst is None:
-            return
-        await self.svc.bus.publish(f"agent.compute.{mig['dest_host']}", {
-            "op": "put", "type": "instance", "id": iid, "generation": inst.generation, "spec": conductor.doc(inst)})
-        conductor.spawn(self._watch(iid, mig.get("id")))
 
-    async def _watch(self, iid: str, mid: Any) -> None:
-        await asyncio.sleep(LISTEN_DEADLINE)
-        with self.svc.session() as s:
-            row = s.get(Migration, mid) if mid else None
-            waiting = row is not None and row.status == "preparing"
-        if waiting and self._current(iid, mid):
-            await self.abort(iid, mid, f"the destination did not get ready within {LISTEN_DEADLINE:.0f}s")
-            return
-        await asyncio.sleep(MOVE_DEADLINE - LISTEN_DEADLINE)
-        if self._current(iid, mid):
-            await self.abort(iid, mid, f"the live migration did not finish within {MOVE_DEADLINE:.0f}s")
+        def attempt() -> None:
+            with self.session() as s:
+                row = s.get(Instance, inst.id)
+                now = live(row) if row is not None else None
+                if row is None or now is None or now.get("id") != mig.get("id") or now.get("stage") != BIND:
+                    return
+                desired.bump_or_lose(s, Instance, row.id, row.generation,
+                                     {"doc": {**row.doc, "migration": {**now, "stage": LISTEN}}})
+                set_migration_status(s, row, "preparing")
+
+        desired.retry(attempt, what=f"Instance {inst.id}")
 
     async def on_report(self, iid: str, host: str, report: dict[str, Any]) -> None:
         """An agent's ``migration`` status: listening (destination), completed (source), error (either)."""
@@ -83,14 +110,14 @@ class LiveMigrations:
         if state == "listening":
             await self._send(iid, host, str(report.get("uri") or ""))
         elif state == "completed":
-            await self.svc.lifecycle.finish_live_migration(iid)
+            await self.finish(iid)
         elif state == "error":
             await self.abort(iid, mid, str(report.get("message") or "the agent reported an error"))
 
     async def _send(self, iid: str, host: str, uri: str) -> None:
         """Step 2: the destination listens; give the source the URI (a new generation of its document)."""
         def attempt() -> bool:
-            with self.svc.session() as s:
+            with self.session() as s:
                 inst = s.get(Instance, iid)
                 if inst is None:
                     return False
@@ -103,13 +130,60 @@ class LiveMigrations:
                 return True
 
         if desired.retry(attempt, what=f"Instance {iid}"):
-            await self.svc.conductor.publish(iid)
+            await self.publishing.publish(iid)
+
+    async def finish(self, sid: str) -> None:
+        """Step 3: the guest runs on the destination; the server's host follows, and its ports with it."""
+        def attempt() -> bool:
+            with self.session() as s:
+                inst = s.get(Instance, sid)
+                if inst is None or inst.deleted:
+                    return False
+                mig = inst.doc.get("migration") or {}
+                set_migration_status(s, inst, "completed")
+                doc = {k: v for k, v in inst.doc.items() if k != "migration"}
+                doc.setdefault("ports_host", inst.host)
+                desired.bump_or_lose(s, Instance, sid, inst.generation, {
+                    "host": mig.get("dest_host") or inst.host, "vm_state": inst.doc.get("target", ACTIVE),
+                    "task_state": None, "doc": doc})
+                Actions.finish(s, sid, "Success", inst.host)
+                return True
+
+        if desired.retry(attempt, what=f"Instance {sid}"):
+            await self.publishing.publish(sid)
+
+    def expire(self) -> list[tuple[str, Any, str]]:
+        """The live migrations past a deadline, with why: the destination not listening within
+        ``LISTEN_DEADLINE`` of the start, or the move not done within ``MOVE_DEADLINE``."""
+        now = utcnow()
+        out = []
+        with self.session() as s:
+            for inst in s.scalars(select(Instance).where(Instance.deleted.is_(False),
+                                                         Instance.task_state == "migrating")):
+                mig = live(inst)
+                row = s.get(Migration, mig.get("id")) if mig and mig.get("id") else None
+                if mig is None or row is None:
+                    continue
+                started = row.created_at
+                if row.status in ("queued", "preparing") and now - started > timedelta(seconds=LISTEN_DEADLINE):
+                    why = f"the destination did not get ready within {LISTEN_DEADLINE:.0f}s"
+                elif now - started > timedelta(seconds=MOVE_DEADLINE):
+                    why = f"the live migration did not finish within {MOVE_DEADLINE:.0f}s"
+                else:
+                    continue
+                out.append((inst.id, mig.get("id"), why))
+        return out
+
+    async def abort_expired(self) -> None:
+        for iid, mid, why in await asyncio.to_thread(self.expire):
+            await self.abort(iid, mid, why)
 
     async def abort(self, iid: str, mid: Any, message: str) -> None:
         """The guest stays on the source: record ``error``, allocation and ports back, the destination cleared."""
         log.warning("live migration of %s failed: %s", iid, message)
+
         def attempt() -> tuple[Instance, dict[str, Any], int] | None:
-            with self.svc.session() as s:
+            with self.session() as s:
                 inst = s.get(Instance, iid)
                 if inst is None or inst.deleted:
                     return None
@@ -120,21 +194,22 @@ class LiveMigrations:
                 generation = desired.bump_or_lose(s, Instance, iid, inst.generation, {
                     "task_state": None, "vm_state": inst.doc.get("target", inst.vm_state),
                     "doc": {k: v for k, v in inst.doc.items() if k != "migration"}, "updated_at": utcnow()})
-                self.svc.actions.finish(s, iid, "Error", inst.host, f"Live migration failed: {message}")
+                Actions.finish(s, iid, "Error", inst.host, f"Live migration failed: {message}")
                 return inst, mig, generation
 
         found = desired.retry(attempt, what=f"Instance {iid}")
         if found is None:
             return
         inst, mig, generation = found
-        conductor = self.svc.conductor
-        if not conductor.placer.move(inst, mig.get("source_host") or inst.host or "", inst.flavor):
+        if not self.placer.move(inst, mig.get("source_host") or inst.host or "", inst.flavor):
             log.warning("live migration of %s: could not move its allocation back to %s", iid, mig.get("source_host"))
         try:
-            await asyncio.to_thread(conductor.net.set_migrating_to, inst, None)
+            await asyncio.to_thread(self.net.set_migrating_to, inst, None)
         except Exception:
             log.exception("live migration of %s: unbinding its ports from %s failed", iid, mig.get("dest_host"))
-        await conductor.publish(iid)
+        await self.publishing.publish(iid)
+        # The destination drops its waiting QEMU. This is the fast path: the row no longer sends the guest there,
+        # so the destination's next sync drops it as well when this message is lost.
         if mig.get("dest_host"):
-            await self.svc.bus.publish(f"agent.compute.{mig['dest_host']}",
-                                       {"op": "delete", "type": "instance", "id": iid, "generation": generation})
+            await self.bus.publish(f"agent.compute.{mig['dest_host']}",
+                                   {"op": "delete", "type": "instance", "id": iid, "generation": generation})

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from tinystack.compute.models import Instance
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
 from tinystack.core.service import acting_for
-
-if TYPE_CHECKING:
-    from tinystack.compute.service import ComputeService
+from tinystack.network.interface import NetworkAPI
 
 log = logging.getLogger(__name__)
 
@@ -24,18 +23,27 @@ def _ctx(inst: Instance) -> RequestContext:
 
 
 class NetBinder:
-    def __init__(self, svc: ComputeService) -> None:
-        self.svc = svc
+    """Built with the cloud's network service (``lookup`` gives it, or None when the cloud runs none)."""
+
+    def __init__(self, lookup: Callable[[], NetworkAPI | None]) -> None:
+        self._lookup = lookup
 
     @property
-    def network(self) -> Any:
-        return self.svc.service("network")
+    def available(self) -> bool:
+        return self._lookup() is not None
+
+    @property
+    def network(self) -> NetworkAPI:
+        found = self._lookup()
+        if found is None:
+            raise errors.ServiceUnavailable("The network service is not available in this cloud.")
+        return found
 
     def validate(self, ctx: RequestContext, networks: Any) -> list[dict[str, Any]]:
         """Resolve the request into ``[{"network_id", "fixed_ip"?} | {"port_id"}]``; bad ids are 400s."""
         if networks == "none":
             return []
-        if not self.svc.has("network"):
+        if not self.available:
             if networks == "auto":
                 return []
             raise errors.BadRequest("Networking is not available in this cloud; use networks 'none'.")
@@ -77,7 +85,7 @@ class NetBinder:
         return [{"network_id": pick[0]["id"]}] if pick else []
 
     def validate_security_groups(self, ctx: RequestContext, names: list[str], networks: Any) -> None:
-        if not self.svc.has("network") or names == ["default"]:
+        if not self.available or names == ["default"]:
             return
         groups = self.network.list(ctx, "security_groups", {}, "").get("security_groups", [])
         known = {g["name"] for g in groups} | {g["id"] for g in groups}
@@ -152,7 +160,7 @@ class NetBinder:
 
     def refresh(self, inst: Instance) -> dict[str, Any] | None:
         """Current ports of a server as ``addresses`` (floating IPs change without compute knowing)."""
-        if not inst.ports or not self.svc.has("network"):
+        if not inst.ports or not self.available:
             return None
         ctx = _ctx(inst)
         ports = []
@@ -162,6 +170,17 @@ class NetBinder:
             except errors.NotFound:
                 continue
         return self.addresses(ctx, ports)
+
+    def floating_by_port(self) -> dict[str, set[str]] | None:
+        """Every floating IP address by the port it points at, in one query (None without networking)."""
+        if not self.available:
+            return None
+        out: dict[str, set[str]] = {}
+        fips = self.network.list(acting_for("nova", None), "floatingips", {}, "").get("floatingips", [])
+        for fip in fips:
+            if fip.get("port_id") and fip.get("floating_ip_address"):
+                out.setdefault(fip["port_id"], set()).add(fip["floating_ip_address"])
+        return out
 
     def set_migrating_to(self, inst: Instance, host: str | None) -> None:
         """During a live migration the ports are wired on both nodes: Neutron's ``binding:profile``
@@ -173,7 +192,7 @@ class NetBinder:
         self._bind(inst, host, None)
 
     def _bind(self, inst: Instance, host: str | None, migrating_to: str | None) -> None:
-        if not inst.ports or not self.svc.has("network"):
+        if not inst.ports or not self.available:
             return
         ctx = _ctx(inst)
         for p in inst.ports:
@@ -198,7 +217,7 @@ class NetBinder:
         """Ports an interrupted build made for ``inst``: the process died after creating them and before the
         server recorded them (or while it waited for boot volumes). The build starts its networking over, so
         they go; kept, nothing would ever delete them or free their IPs. The user's own ports are bound again."""
-        if not self.svc.has("network"):
+        if not self.available:
             return
         ctx = _ctx(inst)
         own = {r["port_id"] for r in inst.requested_networks or [] if "port_id" in r}
@@ -209,8 +228,16 @@ class NetBinder:
                     self.network.delete_port(ctx, port["id"])
 
     def unbind_all(self, inst: Instance) -> None:
-        if inst.ports and self.svc.has("network"):
-            self._release(_ctx(inst), inst.ports)
+        self.release(inst, inst.ports)
+
+    def release(self, inst: Instance, ports: list[dict[str, Any]]) -> None:
+        """Give back these ports of ``inst``: the ones compute made are deleted, the user's own unbound."""
+        if ports and self.available:
+            self._release(_ctx(inst), ports)
+
+    def own_addresses(self, inst: Instance) -> dict[str, Any]:
+        """``addresses`` of the instance's ports, read as its owner with admin rights."""
+        return self.addresses(_ctx(inst), inst.ports)
 
     def _release(self, ctx: RequestContext, ports: list[dict[str, Any]]) -> None:
         for p in ports:
@@ -230,7 +257,7 @@ class NetBinder:
         return made[0] if made else {}
 
     def set_security_groups(self, inst: Instance, names: list[str]) -> None:
-        if not self.svc.has("network"):
+        if not self.available:
             return
         ctx = _ctx(inst)
         ids = self._group_ids(ctx, names) or []

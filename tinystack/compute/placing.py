@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from tinystack.compute.models import Instance
 from tinystack.compute.volumes import volume_backed
 from tinystack.core import errors
+from tinystack.placement.interface import PLACEMENT, PlacementAPI
 
 if TYPE_CHECKING:
     from tinystack.compute.service import ComputeService
@@ -36,8 +37,8 @@ class Placer:
         self._sched: Any = None
 
     @property
-    def placement(self) -> Any:
-        return self.svc.service("placement")
+    def placement(self) -> PlacementAPI:
+        return self.svc.service(PLACEMENT)
 
     def place(self, inst: Instance, exclude: tuple[str, ...] = (), flavor: dict[str, Any] | None = None,
               forced_host: str | None = None) -> str:

@@ -24,6 +24,7 @@ from tinystack.compute.schemas import as_bool
 from tinystack.core import desired, errors
 from tinystack.core.auth import RequestContext
 from tinystack.core.web import Version
+from tinystack.image.interface import IMAGE
 
 if TYPE_CHECKING:
     from tinystack.compute.service import ComputeService
@@ -178,7 +179,7 @@ class Servers:
         """The image as the instance doc describes it; an unknown or unusable image is a 400."""
         image_id = image_ref.rstrip("/").rsplit("/", 1)[-1]
         try:
-            image = self.svc.service("image").get(ctx, image_id)
+            image = self.svc.service(IMAGE).get(ctx, image_id)
         except errors.NotFound:
             raise errors.BadRequest(f"Image {image_id} could not be found.") from None
         if image.status != "active":

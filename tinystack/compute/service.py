@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinystack.compute import policies
 from tinystack.compute import settings as settings_mod
@@ -14,6 +14,11 @@ from tinystack.core.bus import Bus
 from tinystack.core.db import Database
 from tinystack.core.policy import PolicyEngine
 from tinystack.core.service import ServiceBase
+from tinystack.image.interface import IMAGE
+from tinystack.network.interface import NETWORK
+
+if TYPE_CHECKING:
+    from tinystack.compute.models import Instance
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -35,6 +40,8 @@ class ComputeService(ServiceBase):
         from tinystack.compute.flavors import Flavors
         from tinystack.compute.keypairs import Keypairs
         from tinystack.compute.lifecycle import Lifecycle
+        from tinystack.compute.netbind import NetBinder
+        from tinystack.compute.placing import Placer
         from tinystack.compute.quotas import Quotas
         from tinystack.compute.servers import Servers
         from tinystack.compute.volumes import Volumes
@@ -45,12 +52,26 @@ class ComputeService(ServiceBase):
         self.servers = Servers(self)
         self.actions = Actions(self)
         self.admin = Admin(self)
-        self.lifecycle = Lifecycle(self)
         self.subres = Subresources(self)
         self.volumes = Volumes(self)
         self.bootvolumes = BootVolumes(self)
-        self.conductor = Conductor(self)
+        self.placer = Placer(self)
+        self.net = NetBinder(lambda: self.service(NETWORK) if self.has(NETWORK) else None)
+        self.conductor = Conductor(
+            db=db, bus=bus, placer=self.placer, net=self.net, hosts=self.admin, volumes=self.volumes,
+            bootvolumes=self.bootvolumes, config_drive_files=self._config_drive_files,
+            console_log_max_bytes=self.settings.console_log_max_bytes, sync_interval=config.sync_interval)
+        self.lifecycle = Lifecycle(
+            session=self.session, enforce=self.enforce, servers=self.servers, actions=self.actions,
+            flavors=self.flavors, quotas=self.quotas, keypairs=self.keypairs, hosts=self.admin,
+            images=lambda: self.service(IMAGE), placer=self.placer, conductor=self.conductor)
         self.consoles = Consoles(self)  # the console proxy asks it where an instance's consoles are
+
+    def _config_drive_files(self, inst: Instance) -> dict[str, Any]:
+        """The config drive's files for ``inst``, made by the metadata service from the instance's view."""
+        from tinystack.compute.instancemeta import instance_dict
+
+        return dict(self.service("metadata").config_drive_files(instance_dict(self, inst, (inst.flavor or {}).get("name"))))
 
     def get_instance_metadata(self, instance_id: str) -> dict[str, Any] | None:
         """The metadata service's view of one live instance (tinystack/metadata/documents.py's dict)."""

@@ -3,18 +3,16 @@ conductor, not the agent; and the migration record's status that goes with it.""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from tinystack.compute.actions import Actions
 from tinystack.compute.models import Instance, Migration, utcnow
 from tinystack.compute.states import ACTIVE, ERROR, RESIZED, STOPPED
 
-if TYPE_CHECKING:
-    from tinystack.compute.service import ComputeService
 
-
-def settle(svc: ComputeService, s: Session, inst: Instance, st: dict[str, Any], observed: int) -> str | None:
+def settle(s: Session, inst: Instance, st: dict[str, Any], observed: int) -> str | None:
     """Apply one agent report; returns what the conductor must do next (``deleted``, ``offload``,
     ``migrated``) or None. The conductor, not the agent, decides the vm_state an action ends in."""
     vm = st.get("vm_state")
@@ -29,7 +27,7 @@ def settle(svc: ComputeService, s: Session, inst: Instance, st: dict[str, Any], 
         inst.vm_state, inst.task_state = ERROR, None
         inst.fault = {"message": str(fault.get("message"))[:255], "code": int(fault.get("code") or 500),
                       "details": str(fault.get("message")), "created": utcnow().isoformat()}
-        svc.actions.finish(s, inst.id, "Error", inst.host, inst.fault["message"])
+        Actions.finish(s, inst.id, "Error", inst.host, inst.fault["message"])
         return None
     task = inst.task_state
     if task is None:
@@ -56,7 +54,7 @@ def settle(svc: ComputeService, s: Session, inst: Instance, st: dict[str, Any], 
             set_migration_status(s, inst, "finished" if target == RESIZED else "completed")
         if target != RESIZED:
             inst.doc = {k: v for k, v in inst.doc.items() if k != "migration"}
-    svc.actions.finish(s, inst.id, "Success", inst.host)
+    Actions.finish(s, inst.id, "Success", inst.host)
     return None
 
 

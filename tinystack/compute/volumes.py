@@ -15,6 +15,7 @@ from tinystack.compute import states
 from tinystack.compute.models import BlockDeviceMapping, Instance, utcnow
 from tinystack.core import desired, errors
 from tinystack.core.auth import RequestContext
+from tinystack.volume.interface import VOLUME
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -117,7 +118,7 @@ class Volumes:
             if any(b.volume_id == volume_id for b in inst.bdms):
                 raise errors.BadRequest(f"Invalid volume: volume {volume_id} is already attached to instance {sid}")
             device = next_device(inst, {b.device_name for b in inst.bdms})
-        volume_svc = self.svc.service("volume")
+        volume_svc = self.svc.service(VOLUME)
         reserved = volume_svc.reserve(ctx, volume_id, sid, device)
         attachment_id = str(reserved["attachment_id"])
         connection = {**(reserved.get("connection") or {}), "read_only": bool(reserved.get("read_only"))}
@@ -193,7 +194,7 @@ class Volumes:
             if bdm.state != ATTACHED:
                 raise errors.BadRequest(f"Invalid volume: Unable to detach volume {volume_id}: it is "
                                         f"{bdm.state}, and only an attached volume can be detached.")
-        self.svc.service("volume").begin_detach(bdm.attachment_id)
+        self.svc.service(VOLUME).begin_detach(bdm.attachment_id)
 
         def attempt() -> tuple[bool, str | None]:
             with self.svc.session() as s:
@@ -253,7 +254,7 @@ class Volumes:
         """Tell the volume service first (a failure there leaves the row, and the next report retries), then
         update the mappings; a failed attach leaves the desired state, and a detach the guest refused comes back
         into it, so either is published again."""
-        volume_svc = self.svc.service("volume")
+        volume_svc = self.svc.service(VOLUME)
         done: list[Outcome] = []
         for o in outcomes:
             try:
@@ -317,7 +318,7 @@ class Volumes:
         """The server is gone: every volume it had is available again, or deleted (delete_on_termination)."""
         if not inst.bdms:
             return
-        volume_svc = self.svc.service("volume")
+        volume_svc = self.svc.service(VOLUME)
         for b in list(inst.bdms):
             try:
                 if b.state == ATTACHING:

@@ -11,7 +11,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, ClassVar, ParamSpec, TypeVar
+from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, overload
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
@@ -24,6 +24,7 @@ from tinystack.core.policy import PolicyEngine
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 P = ParamSpec("P")
+Iface = TypeVar("Iface")  # a service interface (a Protocol)
 
 # The roles the hand-built service contexts always carried: admin for the rule, member and reader so that
 # rules written as "role:member" (not "rule:admin_or_owner") pass too.
@@ -54,6 +55,17 @@ def acting_for(user_id: str, project_id: str | None) -> RequestContext:
     """An admin context for work no request carries (the conductor, the metadata API) done for a resource's
     owner: ports and volumes it creates belong to that user and project."""
     return elevated(RequestContext(user_id=user_id, project_id=project_id))
+
+
+class ServiceKey(Generic[Iface]):
+    """A service's name in the registry, typed by the ``Protocol`` its callers use (``<service>/interface.py``):
+    ``ServiceBase.service(KEY)`` then gives an object mypy checks each call against."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"ServiceKey({self.name!r})"
 
 
 class ServiceBase:
@@ -136,12 +148,20 @@ class ServiceBase:
 
     # --- other services ---------------------------------------------------------------------------
 
-    def service(self, name: str) -> Any:
-        """Another service's object; 503 when this cloud does not run it."""
-        svc = self.services.get(name)
+    @overload
+    def service(self, name: ServiceKey[Iface]) -> Iface: ...
+
+    @overload
+    def service(self, name: str) -> Any: ...
+
+    def service(self, name: str | ServiceKey[Any]) -> Any:
+        """Another service's object, typed by its interface when asked by key; 503 when this cloud does not
+        run it."""
+        key = name.name if isinstance(name, ServiceKey) else name
+        svc = self.services.get(key)
         if svc is None:
-            raise errors.ServiceUnavailable(f"The {name} service is not available in this cloud.")
+            raise errors.ServiceUnavailable(f"The {key} service is not available in this cloud.")
         return svc
 
-    def has(self, name: str) -> bool:
-        return name in self.services
+    def has(self, name: str | ServiceKey[Any]) -> bool:
+        return (name.name if isinstance(name, ServiceKey) else name) in self.services

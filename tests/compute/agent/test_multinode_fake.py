@@ -1,5 +1,6 @@
 """A two-node cloud in one process with the fake drivers: openstackclient's cold migration (VERIFY_RESIZE, then
-confirm or revert), live migration, and a live migration whose destination cannot take the guest."""
+confirm or revert), live migration, a live migration whose destination cannot take the guest, and one whose
+first publish dies."""
 
 from __future__ import annotations
 
@@ -14,13 +15,17 @@ from tests.livecloud import LiveCloud
 from tinystack.compute.agent import ComputeAgent
 from tinystack.compute.drivers.base import DriverError
 from tinystack.compute.drivers.fake import FakeDriver
+from tinystack.compute.models import Instance
+from tinystack.core import desired
 
 pytestmark = [pytest.mark.api, pytest.mark.e2e]
 
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCloud]:
-    c = LiveCloud(Path(tmp_path_factory.mktemp("multinode")), nodes=2, network__driver="fake")
+    # Publisher passes every second: a publish that dies (the crash test) is made again soon.
+    c = LiveCloud(Path(tmp_path_factory.mktemp("multinode")), nodes=2, network__driver="fake",
+                  desired__sync_interval="1")
     try:
         c.conn("admin").image.create_image(name="fake-img", data=b"\0" * 4096, disk_format="raw",
                                            container_format="bare", visibility="public")
@@ -128,3 +133,36 @@ def test_live_migration_and_a_failed_one(cloud: LiveCloud) -> None:
     port = port_binding(cloud, "live")
     assert port["binding_host_id"] == two and "migrating_to" not in (port["binding_profile"] or {})
     cloud.cli("server", "delete", "--wait", "live")
+
+
+def test_live_migration_survives_a_crash_before_its_first_publish(cloud: LiveCloud) -> None:
+    """The live migration's first step (ports bound on the destination, the destination's put) is the row's
+    work, not a send made once by the API process: the publish that dies before it is made again."""
+    one, two = cloud.hosts
+    cloud.cli("server", "create", "--image", "fake-img", "--flavor", "m1.tiny", "--network", "private",
+              "--availability-zone", f"nova:{one}", "--wait", "crashy")
+    server_id = cloud.cli_json("server", "show", "crashy")["id"]
+    compute = cloud.cloud.runtime.services["compute"]  # type: ignore[union-attr]
+    died: list[str] = []
+
+    def crash_the_first_step(service: str, key: str) -> None:
+        if service != "compute" or key != server_id or died:
+            return
+        with compute.session() as s:
+            mig = s.get(Instance, server_id).doc.get("migration") or {}
+        if mig.get("stage") == "bind":
+            died.append(str(mig["id"]))
+            raise desired.SimulatedCrash
+
+    desired.before_publish = crash_the_first_step
+    try:
+        cloud.cli("server", "migrate", "--live-migration", "--host", two, "crashy")
+        server = wait_for(cloud, "crashy", "ACTIVE")
+    finally:
+        desired.before_publish = None
+    assert died, "the first step's publish never ran"
+    assert server["OS-EXT-SRV-ATTR:host"] == two and server_id in fake_driver(cloud, two).guests
+    assert migrations(cloud, "crashy")[0]["Status"] == "completed"
+    port = port_binding(cloud, "crashy")
+    assert port["binding_host_id"] == two and "migrating_to" not in (port["binding_profile"] or {})
+    cloud.cli("server", "delete", "--wait", "crashy")

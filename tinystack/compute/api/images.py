@@ -11,6 +11,7 @@ from tinystack.compute.api.common import base, mid
 from tinystack.compute.service import ComputeService
 from tinystack.core import errors
 from tinystack.core.web import Route, ctx, empty, json_response, query_int, version
+from tinystack.image.interface import IMAGE
 
 V = "/v2.1/images"
 _STATUS = {"active": "ACTIVE", "queued": "SAVING", "saving": "SAVING", "importing": "SAVING", "uploading": "SAVING",
@@ -59,7 +60,7 @@ class ImagesAPI:
             params["limit"] = str(limit)
         if "marker" in request.query:
             params["marker"] = request.query["marker"]
-        images, _ = self.svc.service("image").list_images(ctx(request), params, lambda key: [])
+        images, _ = self.svc.service(IMAGE).list_images(ctx(request), params, lambda key: [])
         return json_response({"images": [self._view(request, i, detail) for i in images]})
 
     async def index(self, request: web.Request) -> web.Response:
@@ -70,10 +71,10 @@ class ImagesAPI:
 
     async def show(self, request: web.Request) -> web.Response:
         self._check_version(request)
-        image = self.svc.service("image").get(ctx(request), mid(request, "image_id"))
+        image = self.svc.service(IMAGE).get(ctx(request), mid(request, "image_id"))
         return json_response({"image": self._view(request, image, detail=True)})
 
     async def delete(self, request: web.Request) -> web.Response:
         self._check_version(request)
-        await self.svc.service("image").delete(ctx(request), mid(request, "image_id"))
+        await self.svc.service(IMAGE).delete(ctx(request), mid(request, "image_id"))
         return empty(204)
