@@ -29,10 +29,13 @@ class VolumeService(ServiceBase):
         self.volumes_path = agent_settings.load(config).volumes_path
         self.bus = bus
         policy.register_defaults(policies.DEFAULTS)
+        from tinystack.volume.attachment_records import AttachmentRecords
         from tinystack.volume.attachments import Attachments
         from tinystack.volume.controller import Controller
         from tinystack.volume.quotas import Quotas
+        from tinystack.volume.retype import Retype
         from tinystack.volume.snapshots import Snapshots
+        from tinystack.volume.transfers import Transfers
         from tinystack.volume.types import VolumeTypes
         from tinystack.volume.volumes import Volumes
 
@@ -41,6 +44,9 @@ class VolumeService(ServiceBase):
         self.volumes = Volumes(self)
         self.snapshots = Snapshots(self)
         self.attachments = Attachments(self)
+        self.attachment_records = AttachmentRecords(self)
+        self.retyping = Retype(self)
+        self.transfers = Transfers(self)
         self.controller = Controller(self)
 
     def zone_names(self) -> list[str]:
