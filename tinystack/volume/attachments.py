@@ -67,6 +67,8 @@ class Attachments:
             s.delete(att)
             s.flush()
             self.settle(s, vol)
+            self.svc.messages.record(s, vol.project_id, "VOLUME", vol.id, "ATTACH_VOLUME", "ATTACH_ERROR",
+                                     reason=reason)
 
     def begin_detach(self, attachment_id: str) -> None:
         with self.svc.session() as s:
@@ -80,6 +82,7 @@ class Attachments:
             att, vol = self._attachment(s, attachment_id)
             att.attach_status = "attached"
             self.settle(s, vol)
+            self.svc.messages.record(s, vol.project_id, "VOLUME", vol.id, "UPDATE_ATTACHMENT", "DETACH_ERROR")
 
     def detach_complete(self, attachment_id: str) -> None:
         with self.svc.session() as s:

@@ -123,5 +123,21 @@ class Transfer(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class Message(Base):
+    """An asynchronous error a project's user must see (Cinder's user messages), kept until ``expires_at``."""
+    __tablename__ = "volume_message"
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(PROJECT, index=True)
+    request_id: Mapped[str] = mapped_column(String(255))
+    resource_type: Mapped[str] = mapped_column(String(255))  # VOLUME, VOLUME_SNAPSHOT
+    resource_uuid: Mapped[str | None] = mapped_column(UUID, nullable=True)
+    event_id: Mapped[str] = mapped_column(String(255))  # VOLUME_<resource type>_<action id>_<detail id>
+    message_level: Mapped[str] = mapped_column(String(255), default="ERROR")
+    # Why, for operators (the agent's reason); users see the fixed text of the event.
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
 TABLES = [VolumeType.__table__, Volume.__table__, Attachment.__table__, Snapshot.__table__, Quota.__table__,
-          Transfer.__table__]
+          Transfer.__table__, Message.__table__]

@@ -54,4 +54,7 @@ DEFAULTS: dict[str, str] = {
     "volume:get_all_transfers": ADMIN_OR_OWNER,
     "volume:accept_transfer": ADMIN_OR_OWNER,
     "volume:delete_transfer": ADMIN_OR_OWNER,
+    "message:get": ADMIN_OR_OWNER,
+    "message:get_all": ADMIN_OR_OWNER,
+    "message:delete": ADMIN_OR_OWNER,
 }

@@ -32,6 +32,7 @@ class VolumeService(ServiceBase):
         from tinystack.volume.attachment_records import AttachmentRecords
         from tinystack.volume.attachments import Attachments
         from tinystack.volume.controller import Controller
+        from tinystack.volume.messages import Messages
         from tinystack.volume.quotas import Quotas
         from tinystack.volume.retype import Retype
         from tinystack.volume.snapshots import Snapshots
@@ -47,6 +48,7 @@ class VolumeService(ServiceBase):
         self.attachment_records = AttachmentRecords(self)
         self.retyping = Retype(self)
         self.transfers = Transfers(self)
+        self.messages = Messages(self)
         self.controller = Controller(self)
 
     def zone_names(self) -> list[str]:

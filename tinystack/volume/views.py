@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from tinystack.core.web import Version
-from tinystack.volume.models import Attachment, Snapshot, Transfer, Volume, VolumeType
+from tinystack.volume.models import Attachment, Message, Snapshot, Transfer, Volume, VolumeType
 
 V = Version
 
@@ -119,3 +119,11 @@ def transfer(t: Transfer, v: Version, *, base: str, kind: str, detail: bool) -> 
         if v >= V(3, 57):
             out.update({"source_project_id": t.project_id, "destination_project_id": None, "accepted": False})
     return out
+
+
+def message(m: Message, text: str, *, base: str) -> dict[str, Any]:
+    """A user message; ``text``: its ``<action>: <detail>`` line."""
+    return {"id": m.id, "resource_type": m.resource_type, "resource_uuid": m.resource_uuid,
+            "request_id": m.request_id, "message_level": m.message_level, "event_id": m.event_id,
+            "created_at": when(m.created_at), "guaranteed_until": when(m.expires_at), "user_message": text,
+            "links": links(base, m.project_id, "messages", m.id)}
