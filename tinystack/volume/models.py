@@ -139,5 +139,13 @@ class Message(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 
+class DefaultType(Base):
+    """A project's own default volume type (3.62), instead of ``[volume] default_volume_type``."""
+    __tablename__ = "volume_default_type"
+    project_id: Mapped[str] = mapped_column(PROJECT, primary_key=True)
+    volume_type_id: Mapped[str] = mapped_column(UUID, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 TABLES = [VolumeType.__table__, Volume.__table__, Attachment.__table__, Snapshot.__table__, Quota.__table__,
-          Transfer.__table__, Message.__table__]
+          Transfer.__table__, Message.__table__, DefaultType.__table__]
