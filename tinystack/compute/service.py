@@ -87,14 +87,13 @@ class ComputeService(ServiceBase):
         from sqlalchemy import select
 
         from tinystack.compute.models import BlockDeviceMapping
+        from tinystack.core import log
 
         with self.session() as s:
             bdm = s.scalar(select(BlockDeviceMapping).where(BlockDeviceMapping.attachment_id == attachment_id))
             if bdm is None:
                 return False
             server_id, volume_id = bdm.instance_uuid, bdm.volume_id
-        from tinystack.core import log
-
         rid = ctx.request_id or log.request_id.get()
         self.volumes.detach(ctx, server_id, rid if rid != "-" else f"req-{uuid.uuid4()}", volume_id)
         return True
