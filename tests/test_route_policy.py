@@ -59,6 +59,8 @@ PUBLIC: dict[tuple[str, str, str], str] = {
     ("network", "GET", "/v2.0/extensions/{alias}"): "extension discovery; Neutron has no rule",
     **{("volume", "GET", p): "extension discovery; Cinder has no rule"
        for p in ("/v3/extensions", "/v3/{project_id}/extensions")},
+    **{("volume", "GET", p): "the list filters this cloud applies (static); Cinder has no rule"
+       for p in ("/v3/resource_filters", "/v3/{project_id}/resource_filters")},
     **{("compute", "GET", p): "Nova has no rule for reading flavors; private flavors are filtered by access in code"
        for p in ("/v2.1/flavors", "/v2.1/flavors/detail", "/v2.1/flavors/{flavor_id}")},
 }
@@ -377,6 +379,14 @@ BODIES: dict[tuple[str, str, str], Any] = {
     ("volume", "PUT", "/v3/types/{type_id}/extra_specs/{key}"): {"k1": "v"},
     ("volume", "POST", "/v3/types/{type_id}/action"): {"addProjectAccess": {"project": "$project"}},
     ("volume", "PUT", "/v3/os-quota-sets/{tenant_id}"): {"quota_set": {"volumes": 10}},
+    ("volume", "POST", "/v3/attachments"): {"attachment": {"volume_uuid": "$volume"}},
+    ("volume", "PUT", "/v3/attachments/{attachment_id}"): {"attachment": {"connector": {"host": "x"}}},
+    ("volume", "POST", "/v3/attachments/{attachment_id}/action"): {"os-complete": None},
+    **{("volume", "POST", f"/v3/{kind}"): {"transfer": {"volume_id": "$volume"}}
+       for kind in ("os-volume-transfer", "volume-transfers")},
+    **{("volume", "POST", f"/v3/{kind}/{{transfer_id}}/accept"): {"accept": {"auth_key": "x"}}
+       for kind in ("os-volume-transfer", "volume-transfers")},
+    ("volume", "PUT", "/v3/default-types/{target_project_id}"): {"default_type": {"volume_type": "$volume_type"}},
     ("compute", "POST", "/v2.1/flavors"): {"flavor": {"name": "x", "vcpus": 1, "ram": 64, "disk": 0}},
     ("compute", "PUT", "/v2.1/flavors/{flavor_id}"): {"flavor": {"description": "x"}},
     ("compute", "POST", "/v2.1/flavors/{flavor_id}/os-extra_specs"): {"extra_specs": {"k1": "v"}},

@@ -3,6 +3,7 @@ handles and helpers; the rules live in one module per concept (flavors, keypairs
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from tinystack.compute import policies
 from tinystack.compute import settings as settings_mod
 from tinystack.config import Config
+from tinystack.core.auth import RequestContext
 from tinystack.core.bus import Bus
 from tinystack.core.db import Database
 from tinystack.core.policy import PolicyEngine
@@ -98,4 +100,21 @@ class ComputeService(ServiceBase):
                 return False
             meta["password_0"] = password
             inst.meta = meta
+        return True
+
+    def detach_attachment(self, ctx: RequestContext, attachment_id: str) -> bool:
+        """Detach, as ``server remove volume`` does, the volume whose block storage attachment a server holds
+        (block storage's attachment delete comes here, so both sides agree); False when no server holds it."""
+        from sqlalchemy import select
+
+        from tinystack.compute.models import BlockDeviceMapping
+        from tinystack.core import log
+
+        with self.session() as s:
+            bdm = s.scalar(select(BlockDeviceMapping).where(BlockDeviceMapping.attachment_id == attachment_id))
+            if bdm is None:
+                return False
+            server_id, volume_id = bdm.instance_uuid, bdm.volume_id
+        rid = ctx.request_id or log.request_id.get()
+        self.volumes.detach(ctx, server_id, rid if rid != "-" else f"req-{uuid.uuid4()}", volume_id)
         return True

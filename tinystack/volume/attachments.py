@@ -66,7 +66,9 @@ class Attachments:
                 return
             s.delete(att)
             s.flush()
-            self._settle(s, vol)
+            self.settle(s, vol)
+            self.svc.messages.record(s, vol.project_id, "VOLUME", vol.id, "ATTACH_VOLUME", "ATTACH_ERROR",
+                                     reason=reason)
 
     def begin_detach(self, attachment_id: str) -> None:
         with self.svc.session() as s:
@@ -79,7 +81,8 @@ class Attachments:
         with self.svc.session() as s:
             att, vol = self._attachment(s, attachment_id)
             att.attach_status = "attached"
-            self._settle(s, vol)
+            self.settle(s, vol)
+            self.svc.messages.record(s, vol.project_id, "VOLUME", vol.id, "UPDATE_ATTACHMENT", "DETACH_ERROR")
 
     def detach_complete(self, attachment_id: str) -> None:
         with self.svc.session() as s:
@@ -89,13 +92,16 @@ class Attachments:
                 return  # already gone: at-least-once callers
             s.delete(att)
             s.flush()
-            self._settle(s, vol)
+            self.settle(s, vol)
 
-    def _settle(self, s: Session, vol: Volume) -> None:
-        """in-use while any attachment is attached, else available; attached_mode goes with the last one."""
+    def settle(self, s: Session, vol: Volume) -> None:
+        """in-use while any attachment is attached, else attaching or reserved while one is (the attachments
+        API's pending ones), else available; attached_mode goes with the last one."""
         left = list(s.scalars(select(Attachment).where(Attachment.volume_id == vol.id)))
         if vol.status in ("attaching", "detaching", "in-use", "reserved"):
-            vol.status = "in-use" if any(a.attach_status == "attached" for a in left) else "available"
+            states = {a.attach_status for a in left}
+            vol.status = next((v for k, v in (("attached", "in-use"), ("attaching", "attaching"),
+                                              ("reserved", "reserved")) if k in states), "available")
         if not left:
             vol.admin_meta = {k: v for k, v in (vol.admin_meta or {}).items() if k != "attached_mode"}
         vol.updated_at = utcnow()
@@ -120,7 +126,7 @@ class Attachments:
                     for a in pending:
                         s.delete(a)
                     s.flush()
-                    self._settle(s, vol)
+                    self.settle(s, vol)
         elif action == "os-attach":
             instance_id = body.get("instance_uuid")
             with self.svc.session() as s:
@@ -150,7 +156,7 @@ class Attachments:
                     s.delete(a)
                 s.flush()
                 vol.status = "detaching"
-                self._settle(s, vol)
+                self.settle(s, vol)
         elif action == "os-begin_detaching":
             with self.svc.session() as s:
                 vol = self.svc.volumes.find(s, ctx, volume_id)

@@ -161,6 +161,10 @@ class Controller:
                 reason = str(st.get("reason") or "the volume agent failed")[:1000]
                 log.warning("%s %s: %s", kind, rid, reason)
                 row.fault = reason
+                event = _event_for(row)
+                if event is not None:  # once, on the transition: reports repeat
+                    self.svc.messages.record(s, row.project_id, "VOLUME" if isinstance(row, Volume)
+                                             else "VOLUME_SNAPSHOT", row.id, *event, reason=reason)
                 if isinstance(row, Volume) and row.status == "uploading":
                     row.status, row.previous_status = row.previous_status or "available", None
                 elif row.status in _ERROR_FOR:
@@ -188,6 +192,18 @@ class Controller:
         else:
             return
         vol.updated_at = utcnow()
+
+
+def _event_for(row: Volume | Snapshot) -> tuple[str, str] | None:
+    """The user message (action, detail) an agent error in the row's current status records, if any."""
+    if isinstance(row, Snapshot):
+        return {"creating": ("SNAPSHOT_CREATE", "SNAPSHOT_CREATE_ERROR"),
+                "deleting": ("SNAPSHOT_DELETE", "SNAPSHOT_DELETE_ERROR")}.get(row.status)
+    if row.status == "creating":
+        return ("COPY_IMAGE_TO_VOLUME", "UNKNOWN_ERROR") if row.image_id else (
+            "CREATE_VOLUME_FROM_BACKEND", "DRIVER_FAILED_CREATE")
+    return {"extending": ("EXTEND_VOLUME", "DRIVER_FAILED_EXTEND"),
+            "uploading": ("COPY_VOLUME_TO_IMAGE", "FAILED_TO_UPLOAD_VOLUME")}.get(row.status)
 
 
 def _running_on(loop: asyncio.AbstractEventLoop) -> bool:

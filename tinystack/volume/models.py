@@ -79,6 +79,8 @@ class Attachment(Base):
     attach_mode: Mapped[str] = mapped_column(String(8), default="rw")
     attach_time: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # What the attachments API (3.27) was told about the attaching host; None for compute's own attachments.
+    connector: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class Snapshot(Base):
@@ -108,4 +110,42 @@ class Quota(Base):
     resource: Mapped[str] = mapped_column(String(255), primary_key=True)
     hard_limit: Mapped[int] = mapped_column(Integer)
 
-TABLES = [VolumeType.__table__, Volume.__table__, Attachment.__table__, Snapshot.__table__, Quota.__table__]
+class Transfer(Base):
+    """A volume offered to another project: the auth key is shown once, only its salted hash is kept."""
+    __tablename__ = "volume_transfer"
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    volume_id: Mapped[str] = mapped_column(UUID, unique=True)
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    project_id: Mapped[str] = mapped_column(PROJECT, index=True)
+    salt: Mapped[str] = mapped_column(String(64))
+    crypt_hash: Mapped[str] = mapped_column(String(128))
+    no_snapshots: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Message(Base):
+    """An asynchronous error a project's user must see (Cinder's user messages), kept until ``expires_at``."""
+    __tablename__ = "volume_message"
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(PROJECT, index=True)
+    request_id: Mapped[str] = mapped_column(String(255))
+    resource_type: Mapped[str] = mapped_column(String(255))  # VOLUME, VOLUME_SNAPSHOT
+    resource_uuid: Mapped[str | None] = mapped_column(UUID, nullable=True)
+    event_id: Mapped[str] = mapped_column(String(255))  # VOLUME_<resource type>_<action id>_<detail id>
+    message_level: Mapped[str] = mapped_column(String(255), default="ERROR")
+    # Why, for operators (the agent's reason); users see the fixed text of the event.
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+class DefaultType(Base):
+    """A project's own default volume type (3.62), instead of ``[volume] default_volume_type``."""
+    __tablename__ = "volume_default_type"
+    project_id: Mapped[str] = mapped_column(PROJECT, primary_key=True)
+    volume_type_id: Mapped[str] = mapped_column(UUID, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+TABLES = [VolumeType.__table__, Volume.__table__, Attachment.__table__, Snapshot.__table__, Quota.__table__,
+          Transfer.__table__, Message.__table__, DefaultType.__table__]

@@ -46,12 +46,14 @@ class Quotas:
         return {"volumes": int(nvol), "snapshots": int(nsnap), "gigabytes": int(vgb) + int(sgb), "backups": 0,
                 "backup_gigabytes": 0, "groups": 0, "per_volume_gigabytes": 0}
 
-    def check(self, s: Session, project_id: str, **deltas: int) -> None:
-        """Refuse (413) when adding ``deltas`` would take a resource over its limit."""
+    def check(self, s: Session, project_id: str, *, volume_gb: int | None = None, **deltas: int) -> None:
+        """Refuse (413) when adding ``deltas`` would take a resource over its limit. ``volume_gb``: the one
+        volume's size for the per-volume limit, when ``gigabytes`` also counts its snapshots."""
         limits = self.limits(s, project_id)
         per_volume = limits.get("per_volume_gigabytes", -1)
-        if "gigabytes" in deltas and per_volume >= 0 and deltas["gigabytes"] > per_volume:
-            raise over_limit(f"VolumeSizeExceedsLimit: Requested volume size {deltas['gigabytes']}G is larger than "
+        size = volume_gb if volume_gb is not None else deltas.get("gigabytes")
+        if size is not None and per_volume >= 0 and size > per_volume:
+            raise over_limit(f"VolumeSizeExceedsLimit: Requested volume size {size}G is larger than "
                              f"maximum allowed limit {per_volume}G.")
         used = self.usage(s, project_id)
         for resource, delta in deltas.items():

@@ -95,6 +95,60 @@ ACTIONS: dict[str, dict[str, Any]] = {
         "protected": BOOL}, "required": ["image_name"]},
 }
 
+CONNECTOR = {"type": ["object", "null"], "maxProperties": 64}
+MODE = {"type": "string", "enum": ["rw", "ro"]}
+ACTIONS.update({
+    "os-initialize_connection": {"type": "object", "properties": {"connector": {"type": "object"}},
+                                 "required": ["connector"]},
+    "os-terminate_connection": {"type": "object", "properties": {"connector": CONNECTOR}, "required": ["connector"]},
+    "os-retype": {"type": "object", "properties": {
+        "new_type": {"type": "string", "minLength": 1, "maxLength": 255},
+        "migration_policy": {"type": ["string", "null"], "enum": ["never", "on-demand", None]}},
+        "required": ["new_type"]},
+    "os-migrate_volume": {"type": "object", "properties": {
+        "host": {"type": ["string", "null"], "maxLength": 255}, "force_host_copy": BOOL, "lock_volume": BOOL,
+        "cluster": {"type": ["string", "null"], "maxLength": 255}}},
+    "os-migrate_volume_completion": {"type": "object", "properties": {"new_volume": {"type": "string",
+                                                                                     "maxLength": 36},
+                                                                      "error": BOOL}, "required": ["new_volume"]},
+})
+
+# The attachments API (3.27+): ``volume_uuid`` and ``instance_uuid``, a connector, and (3.54) the mode.
+ATTACHMENT_CREATE: dict[str, Any] = {
+    "type": "object",
+    "properties": {"attachment": {"type": "object", "properties": {
+        "volume_uuid": {"type": "string", "minLength": 1, "maxLength": 36}, "instance_uuid": UUID_REF,
+        "connector": CONNECTOR, "mode": MODE}, "required": ["volume_uuid"], "additionalProperties": False}},
+    "required": ["attachment"],
+    "additionalProperties": False,
+}
+ATTACHMENT_UPDATE: dict[str, Any] = {
+    "type": "object",
+    "properties": {"attachment": {"type": "object", "properties": {"connector": {"type": "object",
+                                                                                 "maxProperties": 64}},
+                                  "required": ["connector"], "additionalProperties": False}},
+    "required": ["attachment"],
+    "additionalProperties": False,
+}
+
+# Volume transfers: /os-volume-transfer and (3.55) /volume-transfers with ``no_snapshots``.
+TRANSFER_CREATE: dict[str, Any] = {
+    "type": "object",
+    "properties": {"transfer": {"type": "object", "properties": {
+        "volume_id": {"type": "string", "minLength": 1, "maxLength": 36}, "name": NAME, "no_snapshots": BOOL},
+        "required": ["volume_id"], "additionalProperties": False}},
+    "required": ["transfer"],
+    "additionalProperties": False,
+}
+TRANSFER_ACCEPT: dict[str, Any] = {
+    "type": "object",
+    "properties": {"accept": {"type": "object", "properties": {
+        "auth_key": {"type": "string", "minLength": 1, "maxLength": 255}},
+        "required": ["auth_key"], "additionalProperties": False}},
+    "required": ["accept"],
+    "additionalProperties": False,
+}
+
 SNAPSHOT_ACTIONS: dict[str, dict[str, Any]] = {
     "os-reset_status": {"type": "object", "properties": {"status": {"type": "string", "maxLength": 255}},
                         "required": ["status"]},

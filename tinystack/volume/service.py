@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tinystack.config import Config
+from tinystack.core import errors
 from tinystack.core.auth import RequestContext
 from tinystack.core.bus import Bus
 from tinystack.core.db import Database
@@ -29,10 +30,15 @@ class VolumeService(ServiceBase):
         self.volumes_path = agent_settings.load(config).volumes_path
         self.bus = bus
         policy.register_defaults(policies.DEFAULTS)
+        from tinystack.volume.attachment_records import AttachmentRecords
         from tinystack.volume.attachments import Attachments
         from tinystack.volume.controller import Controller
+        from tinystack.volume.default_types import DefaultTypes
+        from tinystack.volume.messages import Messages
         from tinystack.volume.quotas import Quotas
+        from tinystack.volume.retype import Retype
         from tinystack.volume.snapshots import Snapshots
+        from tinystack.volume.transfers import Transfers
         from tinystack.volume.types import VolumeTypes
         from tinystack.volume.volumes import Volumes
 
@@ -41,6 +47,11 @@ class VolumeService(ServiceBase):
         self.volumes = Volumes(self)
         self.snapshots = Snapshots(self)
         self.attachments = Attachments(self)
+        self.attachment_records = AttachmentRecords(self)
+        self.retyping = Retype(self)
+        self.transfers = Transfers(self)
+        self.messages = Messages(self)
+        self.default_types = DefaultTypes(self)
         self.controller = Controller(self)
 
     def zone_names(self) -> list[str]:
@@ -66,6 +77,20 @@ class VolumeService(ServiceBase):
         totals.setdefault("(total)", {"project": "(total)", "host": host, "volume_count": 0, "total_volume_gb": 0,
                                       "snapshot_count": 0, "total_snapshot_gb": 0})
         return [totals.pop("(total)"), *totals.values()]
+
+    def capabilities(self, host: str) -> dict[str, Any]:
+        """capabilities/{host}: what the one backend on ``host`` (``host`` or ``host@backend``) offers."""
+        name, _, backend = host.partition("@")
+        backend = backend.split("#", 1)[0]
+        if name not in self.controller.heartbeats or backend not in ("", self.settings.backend_name):
+            raise errors.NotFound(f"Host {host} could not be found.")
+        ours = self.settings.backend_name
+        return {"namespace": f"OS::Storage::Capabilities::{name}@{ours}", "vendor_name": "tinystack",
+                "volume_backend_name": ours, "pool_name": ours, "driver_version": "1.0", "storage_protocol": "file",
+                "display_name": None, "description": None, "visibility": None, "replication_targets": [],
+                "properties": {"thin_provisioning": {
+                    "title": "Thin Provisioning", "type": "boolean",
+                    "description": "Volumes are sparse files: space is used as it is written."}}}
 
     def volume_path(self, volume_id: str) -> Path:
         return self.volumes_path / f"volume-{volume_id}"

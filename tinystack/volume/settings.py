@@ -21,6 +21,8 @@ DEFAULTS: dict[str, str] = {
     "volume_host": "",
     "backend_name": "file",
     "service_down_time": "60",
+    # How long a user message lives (Cinder's message_ttl, 30 days).
+    "message_ttl": "2592000",
     **{f"quota_{k}": str(v) for k, v in QUOTA_DEFAULTS.items()},
 }
 
@@ -33,6 +35,7 @@ class VolumeSettings:
     volume_host: str
     backend_name: str
     service_down_time: int
+    message_ttl: int
     quotas: dict[str, int]
 
 
@@ -52,5 +55,6 @@ def load(config: Config) -> VolumeSettings:
         volume_host=raw["volume_host"] or config.host,
         backend_name=raw["backend_name"],
         service_down_time=int(raw["service_down_time"]),
+        message_ttl=int(raw["message_ttl"]),
         quotas={k: int(raw[f"quota_{k}"]) for k in QUOTA_DEFAULTS},
     )

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
-from tinystack.volume.models import Volume, VolumeType
+from tinystack.volume.models import DefaultType, Volume, VolumeType
 from tinystack.volume.schemas import truthy
 
 if TYPE_CHECKING:
@@ -41,7 +41,8 @@ class VolumeTypes:
     def resolve(self, s: Session, ctx: RequestContext, ref: str | None) -> VolumeType:
         """A type by id or name (the default when ``ref`` is empty); unknown or not visible is a 404."""
         if not ref:
-            ref = self.svc.settings.default_volume_type
+            own = s.get(DefaultType, ctx.project_id) if ctx.project_id else None
+            ref = own.volume_type_id if own is not None else self.svc.settings.default_volume_type
         t = s.get(VolumeType, ref) or s.scalar(select(VolumeType).where(VolumeType.name == ref))
         if t is None or not self.visible(ctx, t):
             raise not_found(ref)
@@ -105,6 +106,8 @@ class VolumeTypes:
                 raise errors.BadRequest("The default volume type cannot be deleted.")
             if s.scalar(select(Volume.id).where(Volume.volume_type_id == t.id).limit(1)) is not None:
                 raise errors.BadRequest(f"Target volume type {ref} is still in use.")
+            if s.scalar(select(DefaultType.project_id).where(DefaultType.volume_type_id == t.id).limit(1)):
+                raise errors.BadRequest(f"Target volume type {ref} is a project's default type: unset it first.")
             s.delete(t)
 
     def set_specs(self, ctx: RequestContext, ref: str, specs: dict[str, str], replace: bool = False) -> dict[str, str]:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from tinystack.core.web import Version
-from tinystack.volume.models import Attachment, Snapshot, Volume, VolumeType
+from tinystack.volume.models import Attachment, Message, Snapshot, Transfer, Volume, VolumeType
 
 V = Version
 
@@ -25,6 +25,16 @@ def links(base: str, project_id: str, kind: str, rid: str) -> list[dict[str, str
 def attachment(a: Attachment) -> dict[str, Any]:
     return {"server_id": a.instance_uuid, "attachment_id": a.id, "attached_at": when(a.attach_time),
             "host_name": a.attached_host, "volume_id": a.volume_id, "device": a.mountpoint, "id": a.volume_id}
+
+
+def attachment_record(a: Attachment, connection_info: dict[str, Any] | None, *, detail: bool) -> dict[str, Any]:
+    """The attachments API's (3.27) view; the summary list has the first four fields only."""
+    out: dict[str, Any] = {"id": a.id, "volume_id": a.volume_id, "instance": a.instance_uuid,
+                           "status": a.attach_status}
+    if detail:
+        out.update({"attached_at": when(a.attach_time), "detached_at": None, "attach_mode": a.attach_mode,
+                    "connection_info": connection_info or {}})
+    return out
 
 
 def volume_summary(vol: Volume, base: str) -> dict[str, Any]:
@@ -96,3 +106,24 @@ def volume_type(t: VolumeType, *, show_specs: bool = True) -> dict[str, Any]:
     return {"id": t.id, "name": t.name, "description": t.description, "is_public": t.is_public,
             "os-volume-type-access:is_public": t.is_public, "qos_specs_id": None,
             "extra_specs": dict(t.extra_specs or {}) if show_specs else {}}
+
+
+def transfer(t: Transfer, v: Version, *, base: str, kind: str, detail: bool) -> dict[str, Any]:
+    """A volume transfer; ``kind``: the collection it was asked under (os-volume-transfer or volume-transfers)."""
+    out: dict[str, Any] = {"id": t.id, "name": t.name, "volume_id": t.volume_id,
+                           "links": links(base, t.project_id, kind, t.id)}
+    if detail:
+        out["created_at"] = when(t.created_at)
+        if v >= V(3, 55):
+            out["no_snapshots"] = t.no_snapshots
+        if v >= V(3, 57):
+            out.update({"source_project_id": t.project_id, "destination_project_id": None, "accepted": False})
+    return out
+
+
+def message(m: Message, text: str, *, base: str) -> dict[str, Any]:
+    """A user message; ``text``: its ``<action>: <detail>`` line."""
+    return {"id": m.id, "resource_type": m.resource_type, "resource_uuid": m.resource_uuid,
+            "request_id": m.request_id, "message_level": m.message_level, "event_id": m.event_id,
+            "created_at": when(m.created_at), "guaranteed_until": when(m.expires_at), "user_message": text,
+            "links": links(base, m.project_id, "messages", m.id)}

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from tinystack.core import desired, errors
 from tinystack.core.auth import RequestContext
 from tinystack.volume.listing import page, parse_metadata_filter, parse_sort, sort_rows
-from tinystack.volume.models import Attachment, Snapshot, Volume, utcnow
+from tinystack.volume.models import Attachment, Snapshot, Transfer, Volume, utcnow
 from tinystack.volume.schemas import truthy
 from tinystack.volume.volume_actions import VolumeActions, invalid, not_found
 
@@ -256,6 +256,8 @@ class Volumes(VolumeActions):
                     desired.bump_or_lose(s, Snapshot, snap.id, snap.generation, {"status": "deleting"})
                 for a in s.scalars(select(Attachment).where(Attachment.volume_id == vol.id)):
                     s.delete(a)
+                for t in s.scalars(select(Transfer).where(Transfer.volume_id == vol.id)):  # a forced delete
+                    s.delete(t)
                 return [snap.id for snap in snaps]
 
         snap_ids = desired.retry(attempt, what=f"Volume {volume_id}")

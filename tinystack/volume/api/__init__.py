@@ -12,10 +12,12 @@ MAX_VERSION = Version(3, 67)
 
 
 def routes(svc: VolumeService) -> list[Route]:
-    from tinystack.volume.api import misc, snapshots, types, versions, volumes
+    from tinystack.volume.api import attachments, discovery, messages, misc, snapshots, transfers, types, versions, volumes
 
     return [*versions.routes(), *volumes.VolumesAPI(svc).routes(), *snapshots.SnapshotsAPI(svc).routes(),
-            *types.TypesAPI(svc).routes(), *misc.MiscAPI(svc).routes()]
+            *types.TypesAPI(svc).routes(), *misc.MiscAPI(svc).routes(), *attachments.AttachmentsAPI(svc).routes(),
+            *transfers.TransfersAPI(svc).routes(), *messages.MessagesAPI(svc).routes(),
+            *discovery.DiscoveryAPI(svc).routes()]
 
 
 def app(svc: VolumeService, validator: TokenValidator) -> ServiceApp:

@@ -29,6 +29,8 @@ EXTENSIONS = [
     ("os-volume-type-access", "VolumeTypeAccess", "Volume type access support."),
     ("os-services", "Services", "Services support."),
     ("os-hosts", "Hosts", "Admin-only host administration."),
+    ("os-volume-transfer", "VolumeTransfer", "Volume transfer management support."),
+    ("capabilities", "Capabilities", "Capabilities support."),
 ]
 
 

@@ -135,7 +135,21 @@ class VolumesAPI:
                     "os-roll_detaching"):
             await self.svc.call(self.svc.attachments.legacy, c, vid, name, args if isinstance(args, dict) else {})
             return empty(202)
-        if name in ("os-initialize_connection", "os-terminate_connection", "os-retype", "os-migrate_volume",
-                    "os-reimage", "os-unmanage"):
+        if name == "os-initialize_connection":
+            info = await self.svc.call(self.svc.attachment_records.initialize_connection, c, vid, args["connector"])
+            return json_response({"connection_info": info})
+        if name == "os-terminate_connection":
+            await self.svc.call(self.svc.attachment_records.terminate_connection, c, vid)
+            return empty(202)
+        if name == "os-retype":
+            await self.svc.call(self.svc.retyping.retype, c, vid, args["new_type"], args.get("migration_policy"))
+            return empty(202)
+        if name == "os-migrate_volume":
+            await self.svc.call(self.svc.retyping.migrate, c, vid, args.get("host"), args.get("cluster"))
+            return empty(202)
+        if name == "os-migrate_volume_completion":
+            await self.svc.call(self.svc.retyping.migrate_completion, c, vid, args["new_volume"])
+            return empty(200)
+        if name in ("os-reimage", "os-unmanage"):
             raise errors.NotImplementedYet(f"The volume action {name} is not supported by this cloud.")
         raise errors.BadRequest(f"Invalid request body: unknown volume action {name!r}.")
