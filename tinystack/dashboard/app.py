@@ -61,7 +61,7 @@ class Dashboard:
     def build(self) -> web.Application:
         app = web.Application(middlewares=[headers_middleware, session_middleware], client_max_size=64 * 1024 * 1024)
         app[JINJA] = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
-                                        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+                                        autoescape=True, undefined=jinja2.ChainableUndefined, trim_blocks=True,
                                         lstrip_blocks=True)
         app[STORE] = self.store
         app[IDENTITY_URL] = self.identity_url.rstrip("/")
@@ -86,9 +86,10 @@ async def headers_middleware(request: web.Request, handler: Handler) -> web.Stre
     try:
         response = await handler(request)
     except web.HTTPException as exc:
-        response = exc
-        if exc.status >= 400 and exc.text and not exc.content_type.startswith("text/html"):
-            response = render(request, "error.html", status=exc.status, title=exc.reason, message=exc.reason)
+        if exc.status < 400:  # redirects stay exceptions, as aiohttp wants them
+            exc.headers.update(SECURITY_HEADERS)
+            raise
+        response = render(request, "error.html", status=exc.status, title=exc.reason, message=exc.text or exc.reason)
     except Exception:
         rid = f"req-{uuid.uuid4()}"
         log.exception("[%s] dashboard %s %s failed", rid, request.method, request.path)

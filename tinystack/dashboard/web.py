@@ -22,6 +22,7 @@ HTTP: web.AppKey[aiohttp.ClientSession] = web.AppKey("dashboard_http", aiohttp.C
 STORE: web.AppKey[SessionStore] = web.AppKey("dashboard_store", SessionStore)
 IDENTITY_URL: web.AppKey[str] = web.AppKey("dashboard_identity_url", str)
 REGION: web.AppKey[str] = web.AppKey("dashboard_region", str)
+NEXT = web.RequestKey("dashboard_next", str)
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def redirect(location: str) -> web.HTTPSeeOther:
 
 def back(request: web.Request, default: str) -> str:
     """Where to go after a form: its ``next`` field when it is a path on this site, else ``default``."""
-    target = request.get("form_next") or ""
+    target = request.get(NEXT) or ""
     return target if target.startswith("/") and not target.startswith("//") else default
 
 
@@ -89,7 +90,7 @@ async def form(request: web.Request) -> dict[str, str]:
     """The submitted form's text fields (repeated names: the last; ``getall`` via ``form_all``)."""
     data = await request.post()
     out = {k: v for k, v in data.items() if isinstance(v, str)}
-    request["form_next"] = out.get("next", "")
+    request[NEXT] = out.get("next", "")
     return out
 
 

@@ -12,9 +12,10 @@
         if (!resp.ok) { throw new Error("HTTP " + resp.status); }
         return resp.text();
       }).then(function (html) {
-        var box = document.createElement("div");
+        // A <template> parses table parts (tbody, tr) as they are; a <div> would drop their tags.
+        var box = document.createElement("template");
         box.innerHTML = html.trim();
-        var fresh = box.firstElementChild;
+        var fresh = box.content.firstElementChild;
         if (!fresh) { return; }
         el.replaceWith(fresh);
         activate(fresh);

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from tinystack.dashboard.views.common import list_all, optional
-from tinystack.dashboard.web import FormError, Page, api, back, redirect, render, session
+from tinystack.dashboard.web import NEXT, FormError, Page, api, back, redirect, render, session
 
 DISK_FORMATS = ["qcow2", "raw", "vmdk", "vdi", "iso", "vhd", "ami", "ari", "aki"]
 
@@ -29,7 +29,7 @@ async def create(request: web.Request) -> web.StreamResponse:
     """Creates the image record, then uploads the chosen file into it (a form of ``multipart/form-data``)."""
     data = await request.post()
     fields = {k: v for k, v in data.items() if isinstance(v, str)}
-    request["form_next"] = fields.get("next", "")
+    request[NEXT] = fields.get("next", "")
     image = await _create_record(request, fields)
     upload = data.get("image_file")
     if isinstance(upload, web.FileField) and upload.filename:

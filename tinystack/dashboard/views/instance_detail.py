@@ -70,12 +70,17 @@ async def _overview(request: web.Request, server: dict[str, Any]) -> dict[str, A
     image_name = next((i.get("name") for i in images if i["id"] == image_id), image_id) if image_id else "(boot volume)"
     ports = await optional(a.get("network", "/v2.0/ports", {"device_id": server["id"]}), {"ports": []})
     port_ids = {p["id"] for p in ports["ports"]}
+    server_fips = [f for f in fips if f.get("port_id") in port_ids]
+    # The network API knows an association at once; the server's own addresses follow a moment later.
+    shown = {a.split()[0] for a in server["address_list"]}
+    server["address_list"] += [f"{f['floating_ip_address']} (floating)" for f in server_fips
+                               if f["floating_ip_address"] not in shown]
     return {
         "image_name": image_name,
         "attached": [v for v in volumes if v["id"] in attached] or [{"id": v, "name": v, "size": "?"} for v in attached],
         "free_volumes": [v for v in volumes if v.get("status") == "available"],
         "free_fips": [f for f in fips if not f.get("port_id")],
-        "server_fips": [f for f in fips if f.get("port_id") in port_ids],
+        "server_fips": server_fips,
         "flavors": flavors,
         "images": [i for i in images if i.get("status") == "active"],
     }
