@@ -107,9 +107,9 @@ async def switch(request: web.Request) -> web.StreamResponse:
 
 async def logout(request: web.Request) -> web.StreamResponse:
     sess = request[SESSION]
-    keystone = Api(request.app[HTTP], sess.token, sess.urls)
-    await _revoke(keystone, sess.token)
-    await _revoke(keystone, sess.unscoped)
+    # Each token revokes itself: once the first is gone it could not authorize revoking the other.
+    for token in (sess.token, sess.unscoped):
+        await _revoke(Api(request.app[HTTP], token, sess.urls), token)
     request.app[STORE].drop(sess)
     fresh = request.app[STORE].new()
     request[SESSION] = fresh
