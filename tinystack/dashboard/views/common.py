@@ -26,9 +26,17 @@ async def list_all(api: Api, service: str, path: str, key: str, params: dict[str
         body = await api.get(service, path, query)
         items = body.get(key, [])
         out.extend(items)
-        if not paged or len(items) < PAGE or not items:
+        if not paged or len(items) < PAGE or not items or not _has_next(body, key):
             return out
         query["marker"] = items[-1]["id"]
+
+
+def _has_next(body: dict[str, Any], key: str) -> bool:
+    """Whether a page says more follow: Glance's ``next``, or a ``<key>_links`` entry with ``rel: next``
+    (Nova, Cinder, Neutron), so that a full last page costs no extra, empty call."""
+    if "next" in body:
+        return bool(body["next"])
+    return any(link.get("rel") == "next" for link in body.get(f"{key}_links", []))
 
 
 async def gather(*calls: Any) -> list[Any]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from markupsafe import Markup, escape
 
 from tinystack.dashboard.views.common import gather, list_all
 from tinystack.dashboard.web import Page, api, render
@@ -48,6 +49,44 @@ def layout(networks: list[dict[str, Any]], subnets: list[dict[str, Any]], ports:
     return Drawing(box_x + BOX_W + 40, height, drawn, devices)
 
 
+def svg(d: Drawing) -> Markup:
+    """The drawing as SVG, every name escaped. Built here rather than in a template: with 1,000 instances the
+    template's per-element overhead was most of the page's time."""
+    mid = BOX_H // 2
+    out = [f'<svg class="topology" xmlns="http://www.w3.org/2000/svg" width="{d.width}" height="{d.height}" '
+           f'viewBox="0 0 {d.width} {d.height}" role="img" aria-label="network topology">']
+    for n in d.networks:
+        label = escape(f"{n['name']} {' '.join(n['cidrs'])}")
+        x, y = n["x"], d.height - 14
+        out.append(f'<g class="network" data-id="{escape(n["id"])}"><title>{label}</title>'
+                   f'<rect x="{x - 6}" y="10" width="12" height="{d.height - 20}" rx="4" '
+                   f'fill="{"#6b8e23" if n["external"] else "#4682b4"}"/>'
+                   f'<text x="{x + 9}" y="{y}" transform="rotate(-90 {x + 9} {y})">{label}</text></g>')
+    for dev in d.devices:
+        name, status, y = escape(dev["name"]), escape(dev["status"]), dev["y"]
+        out.append(f'<g class="device {dev["kind"]}" data-id="{escape(dev["id"])}" data-status="{status}">'
+                   f'<title>{dev["kind"]} {name} {status}</title>')
+        for x, ip, port_status in dev["links"]:
+            colour = "#2a2" if port_status == "ACTIVE" else "#c80"
+            out.append(f'<line x1="{x}" y1="{y + mid}" x2="{dev["x"]}" y2="{y + mid}" stroke="{colour}" stroke-width="2"/>'
+                       f'<circle cx="{x}" cy="{y + mid}" r="4" fill="#333"/>'
+                       f'<text x="{x + 8}" y="{y + mid - 4}">{escape(ip)}</text>')
+        kind = "Router" if dev["kind"] == "router" else "Instance"
+        out.append(f'<rect x="{dev["x"]}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="5" '
+                   f'fill="{"#fde9c9" if dev["kind"] == "router" else "#e8eef7"}" stroke="#555"/>'
+                   f'<text x="{dev["x"] + 6}" y="{y + 15}">{kind}: {name}</text>'
+                   f'<text x="{dev["x"] + 6}" y="{y + 30}" class="status">{status}</text></g>')
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def legend(d: Drawing) -> Markup:
+    """The devices as links (what the picture shows, for reading without it)."""
+    items = "".join(f'<li><a href="/project/{"routers" if dev["kind"] == "router" else "instances"}/{escape(dev["id"])}/">'
+                    f'{escape(dev["name"])}</a> ({dev["kind"]}, {escape(dev["status"])})</li>' for dev in d.devices)
+    return Markup(f'<ul class="topology-legend">{items}</ul>')
+
+
 async def topology(request: web.Request) -> web.StreamResponse:
     a = api(request)
     networks, subnets, ports, routers, servers = await gather(
@@ -58,8 +97,9 @@ async def topology(request: web.Request) -> web.StreamResponse:
         list_all(a, "compute", "/servers/detail", "servers"))
     drawing = layout(networks, subnets, ports, routers, servers)
     if request.headers.get("X-Partial") or request.query.get("partial"):
-        return render(request, "topology_svg.html", partial=True, d=drawing, box_w=BOX_W, box_h=BOX_H)
-    return render(request, "topology.html", title="Network Topology", d=drawing, box_w=BOX_W, box_h=BOX_H)
+        return render(request, "topology_svg.html", partial=True, svg=svg(drawing), legend=legend(drawing))
+    return render(request, "topology.html", title="Network Topology", svg=svg(drawing),
+                  legend=legend(drawing))
 
 
 PAGES = [Page("GET", "/project/network_topology/", topology)]
