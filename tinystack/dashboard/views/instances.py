@@ -81,8 +81,8 @@ async def action(request: web.Request) -> web.StreamResponse:
     else:
         raise FormError(f"Unknown action {name!r}.")
     sess.flash("success", f"{name.replace('_', ' ').capitalize()}: request sent for instance {server_id}.")
-    default = BASE if name == "delete" else f"{BASE}{server_id}/"
-    raise redirect(back(request, default))
+    # A deleted instance's page is gone: back to the list whatever the form said.
+    raise redirect(BASE if name == "delete" else back(request, f"{BASE}{server_id}/"))
 
 
 def _need(fields: dict[str, str], name: str) -> str:
