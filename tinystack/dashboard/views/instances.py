@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
 
@@ -11,6 +11,24 @@ from tinystack.dashboard.views.common import addresses, by_id, gather, list_all,
 from tinystack.dashboard.web import FormError, Page, api, back, form, redirect, render, session
 
 BASE = "/project/instances/"
+
+class Row(NamedTuple):
+    """One instance as the list shows it."""
+
+    id: str
+    name: str
+    status: str
+    css: str
+    task: str
+    power: str
+    image: str
+    flavor: str
+    key_name: str
+    ips: str
+    project: str
+    host: str
+    settled: bool
+
 
 POWER_STATES = {0: "NOSTATE", 1: "Running", 3: "Paused", 4: "Shut Down", 6: "Crashed", 7: "Suspended"}
 # Action name -> the body of POST /servers/{id}/action (or None for those that need a form's value).
@@ -33,18 +51,18 @@ async def _rows(request: web.Request, all_projects: bool = False) -> dict[str, A
     names = {i["id"]: i.get("name") or i["id"] for i in images}
     rows = []
     for s in servers:
-        # Plain strings, ready to print: with 1,000 rows the template's own work is most of the page's time.
+        # Plain strings, ready to print, in a tuple whose fields the template reads directly: with 1,000 rows
+        # the template's own work (a dict's keys cost a failed attribute lookup each) was most of the time.
         image = s.get("image") or {}
         status = s.get("status", "")
-        rows.append({"id": s["id"], "name": s.get("name", ""), "status": status, "css": status.lower(),
-                     "task": s.get("OS-EXT-STS:task_state") or "None",
-                     "power": POWER_STATES.get(s.get("OS-EXT-STS:power_state"), "NOSTATE"),
-                     "image": names.get(image.get("id", ""), image.get("id", "")) if image else "(volume)",
-                     "flavor": (s.get("flavor") or {}).get("original_name", ""), "key_name": s.get("key_name") or "",
-                     "ips": ", ".join(addresses(s)), "project": s.get("tenant_id", ""),
-                     "host": s.get("OS-EXT-SRV-ATTR:host") or "", "settled": server_settled(s)})
-    rows.sort(key=lambda r: (r["name"], r["id"]))
-    return {"rows": rows, "busy": not all(r["settled"] for r in rows)}
+        rows.append(Row(s["id"], s.get("name", ""), status, status.lower(), s.get("OS-EXT-STS:task_state") or "None",
+                        POWER_STATES.get(s.get("OS-EXT-STS:power_state"), "NOSTATE"),
+                        names.get(image.get("id", ""), image.get("id", "")) if image else "(volume)",
+                        (s.get("flavor") or {}).get("original_name", ""), s.get("key_name") or "",
+                        ", ".join(addresses(s)), s.get("tenant_id", ""), s.get("OS-EXT-SRV-ATTR:host") or "",
+                        server_settled(s)))
+    rows.sort(key=lambda r: (r.name, r.id))
+    return {"rows": rows, "busy": not all(r.settled for r in rows)}
 
 
 async def index(request: web.Request) -> web.StreamResponse:
@@ -106,9 +124,7 @@ async def admin_index(request: web.Request) -> web.StreamResponse:
     data = await _rows(request, all_projects=True)
     projects = await optional(list_all(api(request), "identity", "/projects", "projects", paged=False), [])
     names = {p: v.get("name", p) for p, v in by_id(projects).items()}
-    for row in data["rows"]:
-        row["project_name"] = names.get(row["project"], row["project"])
-    return render(request, "admin_instances.html", title="All Instances", **data)
+    return render(request, "admin_instances.html", title="All Instances", project_names=names, **data)
 
 
 PAGES = [
