@@ -139,3 +139,7 @@ def test_topology_joins_devices_to_their_networks() -> None:
     assert router["kind"] == "router" and {ip for _, ip, _ in router["links"]} == {"10.0.0.1", "172.24.4.2"}
     assert server["links"] == [(x["n1"], "10.0.0.5", "ACTIVE")] and server["y"] > router["y"]
     assert d.width > server["x"]
+    # A gateway port the project cannot see is drawn from the router's external_gateway_info.
+    gateway = {"network_id": "ext", "external_fixed_ips": [{"ip_address": "172.24.4.9"}]}
+    d = layout(nets, [], ports[2:], [{"id": "r1", "name": "r", "status": "ACTIVE", "external_gateway_info": gateway}], [])
+    assert d.devices[0]["links"] == [(x["ext"], "172.24.4.9", "ACTIVE")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from datetime import datetime
 from typing import Any
@@ -46,8 +47,9 @@ async def login(request: web.Request) -> web.StreamResponse:
     new.user_id, new.user_name = body["token"]["user"]["id"], username
     new.domain_name = domain or "Default"
     scoped = Api(http, unscoped, {"identity": request.app[IDENTITY_URL]})
-    new.projects = sorted((await scoped.get("identity", "/auth/projects"))["projects"], key=lambda p: p["name"])
-    preferred = await _default_project(scoped, new.user_id)
+    projects, preferred = await asyncio.gather(scoped.get("identity", "/auth/projects"),
+                                               _default_project(scoped, new.user_id))
+    new.projects = sorted(projects["projects"], key=lambda p: p["name"])
     choice = next((p for p in new.projects if p["id"] == preferred), new.projects[0] if new.projects else None)
     if choice is None:
         await _revoke(scoped, unscoped)

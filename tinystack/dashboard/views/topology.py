@@ -35,6 +35,12 @@ def layout(networks: list[dict[str, Any]], subnets: list[dict[str, Any]], ports:
         if p.get("network_id") in xs and p.get("device_id"):
             ip = " ".join(f["ip_address"] for f in p.get("fixed_ips", []))
             links.setdefault(p["device_id"], []).append((xs[p["network_id"]], ip, p.get("status", "")))
+    for r in routers:
+        # A router's gateway port belongs to no project: its place comes from the router itself.
+        gw = r.get("external_gateway_info") or {}
+        if gw.get("network_id") in xs and not any(x == xs[gw["network_id"]] for x, _, _ in links.get(r["id"], [])):
+            ips = " ".join(f["ip_address"] for f in gw.get("external_fixed_ips") or [])
+            links.setdefault(r["id"], []).append((xs[gw["network_id"]], ips, r.get("status", "")))
     box_x = 40 + len(nets) * NET_GAP
     devices = []
     things = [("router", r) for r in sorted(routers, key=lambda r: r.get("name") or "")] + \
