@@ -17,7 +17,7 @@ from tinystack.dashboard.session import SessionStore
 from tinystack.dashboard.views.launch import server_body
 from tinystack.dashboard.views.secgroups import rule_body
 from tinystack.dashboard.views.topology import layout
-from tinystack.dashboard.web import FormError
+from tinystack.dashboard.web import FormError, local_path
 
 pytestmark = pytest.mark.unit
 
@@ -143,3 +143,10 @@ def test_topology_joins_devices_to_their_networks() -> None:
     gateway = {"network_id": "ext", "external_fixed_ips": [{"ip_address": "172.24.4.9"}]}
     d = layout(nets, [], ports[2:], [{"id": "r1", "name": "r", "status": "ACTIVE", "external_gateway_info": gateway}], [])
     assert d.devices[0]["links"] == [(x["ext"], "172.24.4.9", "ACTIVE")]
+
+
+@pytest.mark.parametrize(("target", "ok"), [("/project/", True), ("/", True), ("//evil.example/", False),
+                                            ("/\\evil.example/", False), ("https://evil.example/", False),
+                                            ("", False), ("/x\r\nSet-Cookie: a=b", False)])
+def test_redirects_after_a_form_stay_on_the_site(target: str, ok: bool) -> None:
+    assert local_path(target) is ok

@@ -83,7 +83,12 @@ def redirect(location: str) -> web.HTTPSeeOther:
 def back(request: web.Request, default: str) -> str:
     """Where to go after a form: its ``next`` field when it is a path on this site, else ``default``."""
     target = request.get(NEXT) or ""
-    return target if target.startswith("/") and not target.startswith("//") else default
+    return target if local_path(target) else default
+
+
+def local_path(target: str) -> bool:
+    """Whether ``target`` is a path on this site: browsers read ``//host`` and ``/\\host`` as other sites."""
+    return target.startswith("/") and target[1:2] not in ("/", "\\") and not any(c in target for c in "\r\n\t")
 
 
 async def form(request: web.Request) -> dict[str, str]:

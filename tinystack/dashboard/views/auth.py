@@ -11,7 +11,7 @@ from aiohttp import web
 
 from tinystack.dashboard.client import Api, ApiError, endpoints
 from tinystack.dashboard.session import Session
-from tinystack.dashboard.web import HTTP, IDENTITY_URL, REGION, SESSION, STORE, Page, form, redirect, render
+from tinystack.dashboard.web import HTTP, IDENTITY_URL, REGION, SESSION, STORE, Page, form, local_path, redirect, render
 
 
 async def login_form(request: web.Request) -> web.StreamResponse:
@@ -62,7 +62,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     new.unscoped = unscoped
     await _scope(request, new, unscoped, choice["id"])
     nxt = fields.get("next", "")
-    raise redirect(nxt if nxt.startswith("/") and not nxt.startswith("//") else "/project/")
+    raise redirect(nxt if local_path(nxt) else "/project/")
 
 
 async def _default_project(api: Api, user_id: str) -> str | None:
