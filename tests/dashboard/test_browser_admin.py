@@ -78,7 +78,10 @@ def test_admin_creates_project_user_flavor_image(web: Browser, live: LiveCloud, 
     b.click(b.css("#logout"))
     b.fill("#login-form", {"domain": "Default", "username": f"adm-user-{tag}", "password": "pw-" + tag})
     b.wait_text("#current-user", f"adm-user-{tag}")
-    assert not b.all("#nav-admin") and not b.all("#nav-identity")
+    assert not b.all("#nav-admin") and not b.all('a[href="/identity/users/"]')
+    b.go("/identity/projects/")  # Horizon's Identity > Projects for a member: their own, read only
+    assert b.row("#projects", f"adm-proj-{tag}") and "admin" not in b.css("#projects tbody").text.split()
+    assert not b.all("#create-project")
     for path in ("/admin/hypervisors/", "/admin/instances/", "/admin/flavors/", "/identity/users/"):
         b.go(path)
         assert "This page is for administrators." in b.body(), path
@@ -87,7 +90,7 @@ def test_admin_creates_project_user_flavor_image(web: Browser, live: LiveCloud, 
         s.cookies.set(c["name"], c["value"])
     base = live.url("dashboard")
     assert s.get(f"{base}/admin/hypervisors/", timeout=30).status_code == 403
-    assert s.get(f"{base}/identity/projects/", timeout=30).status_code == 403
+    assert s.get(f"{base}/identity/roles/", timeout=30).status_code == 403
     r = s.post(f"{base}/admin/flavors/create/", data={"name": "nope", "vcpus": "1", "ram": "1", "disk": "1",
                                                        "csrf_token": "wrong"}, timeout=30)
     assert r.status_code == 403

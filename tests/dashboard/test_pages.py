@@ -21,7 +21,7 @@ PROJECT_PAGES = ["/project/", "/project/instances/", "/project/instances/launch/
                  "/project/networks/", "/project/routers/", "/project/security_groups/", "/project/floating_ips/",
                  "/project/api_access/"]
 ADMIN_PAGES = ["/admin/hypervisors/", "/admin/instances/", "/admin/flavors/", "/admin/images/", "/admin/networks/",
-               "/admin/info/", "/identity/projects/", "/identity/users/", "/identity/roles/"]
+               "/admin/info/", "/identity/users/", "/identity/roles/"]
 
 
 def test_login_sets_a_session_cookie_and_the_headers(live: LiveCloud) -> None:
@@ -77,6 +77,19 @@ def test_admin_urls_are_403_for_a_member_and_open_to_an_admin(live: LiveCloud) -
                           "name": "member-flavor", "vcpus": "1", "ram": "64", "disk": "1"}, timeout=30)
     assert r.status_code == 403
     assert live.conn("admin").compute.find_flavor("member-flavor") is None
+
+
+def test_a_member_sees_only_their_projects_under_identity(live: LiveCloud) -> None:
+    base = live.url("dashboard")
+    member, admin = http_login(live, "demo"), http_login(live, "admin")
+    mine = member.get(f"{base}/identity/projects/", timeout=30)
+    assert mine.status_code == 200 and ">demo</td>" in mine.text and ">admin</td>" not in mine.text
+    assert 'id="create-project"' not in mine.text and 'href="/identity/users/"' not in mine.text
+    r = member.post(f"{base}/identity/projects/create/", data={"csrf_token": csrf_of(mine.text), "name": "nope"},
+                    timeout=30)
+    assert r.status_code == 403 and live.conn("admin").identity.find_project("nope") is None
+    every = admin.get(f"{base}/identity/projects/", timeout=30).text
+    assert ">admin</td>" in every and ">demo</td>" in every and 'id="create-project"' in every
 
 
 def test_forms_need_the_session_csrf_token(live: LiveCloud) -> None:

@@ -44,8 +44,9 @@ def api(request: web.Request) -> Api:
     return request[API]
 
 
-# Horizon's navigation: section -> panel group -> (panel, URL). Admin sections only for admins.
-NAV: list[tuple[str, bool, list[tuple[str, list[tuple[str, str]]]]]] = [
+# Horizon's navigation: section -> panel group -> (panel, URL). The flag: True for admins only, None for
+# everyone else only, False for all.
+NAV: list[tuple[str, bool | None, list[tuple[str, list[tuple[str, str]]]]]] = [
     ("Project", False, [
         ("", [("API Access", "/project/api_access/")]),
         ("Compute", [("Overview", "/project/"), ("Instances", "/project/instances/"), ("Images", "/project/images/"),
@@ -63,13 +64,16 @@ NAV: list[tuple[str, bool, list[tuple[str, list[tuple[str, str]]]]]] = [
     ("Identity", True, [
         ("", [("Projects", "/identity/projects/"), ("Users", "/identity/users/"), ("Roles", "/identity/roles/")]),
     ]),
+    # What Horizon shows a member under Identity: the projects they have a role in.
+    ("Identity", None, [("", [("Projects", "/identity/projects/")])]),
 ]
 
 
 def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     env = request.app[JINJA]
     sess = request.get(SESSION)
-    nav = [(title, groups) for title, admin_only, groups in NAV if not admin_only or (sess is not None and sess.is_admin)]
+    admin = sess is not None and sess.is_admin
+    nav = [(title, groups) for title, who, groups in NAV if who is False or who is admin]
     flashes = sess.take_flashes() if sess is not None and not context.get("partial") else []
     html = env.get_template(template).render(session=sess, nav=nav, path=request.path, flashes=flashes,
                                              csrf_token=sess.csrf if sess else "", **context)

@@ -16,7 +16,12 @@ async def _all(request: web.Request, what: str) -> list[dict[str, Any]]:
 
 
 async def projects(request: web.Request) -> web.StreamResponse:
-    return render(request, "projects.html", title="Projects", projects=await _all(request, "projects"))
+    """Every project for an admin; a member sees the projects they have a role in (read only)."""
+    if session(request).is_admin:
+        items = await _all(request, "projects")
+    else:
+        items = sorted((await api(request).get("identity", "/auth/projects"))["projects"], key=lambda p: p["name"])
+    return render(request, "projects.html", title="Projects", projects=items, admin=session(request).is_admin)
 
 
 async def create_project(request: web.Request) -> web.StreamResponse:
@@ -82,7 +87,7 @@ async def create_role(request: web.Request) -> web.StreamResponse:
 
 
 PAGES = [
-    Page("GET", "/identity/projects/", projects, admin=True),
+    Page("GET", "/identity/projects/", projects),
     Page("POST", "/identity/projects/create/", create_project, admin=True),
     Page("POST", "/identity/projects/{project_id}/delete/", delete_project, admin=True),
     Page("GET", "/identity/users/", users, admin=True),
