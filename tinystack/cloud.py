@@ -31,7 +31,7 @@ from tinystack.core.policy import PolicyEngine
 from tinystack.core.web import ServiceRunner
 from tinystack.identity import bootstrap, clouds_yaml
 from tinystack.identity.service import IdentityService
-from tinystack.registry import AGENTS, SERVICES, Agent, AgentSpec, Runtime, ServiceSpec, map_models
+from tinystack.registry import AGENTS, SERVICES, Agent, AgentSpec, Runtime, ServiceSpec, dashboard_app, map_models
 
 # The cli and the tests import the registry's names from here, the cloud's one entry point.
 __all__ = ["AGENTS", "SERVICES", "Agent", "AgentSpec", "Cloud", "NodeAgents", "Runtime", "ServiceSpec", "make_bus",
@@ -93,7 +93,10 @@ class Cloud:
     urls: dict[str, str] = field(default_factory=dict)
     runtime: Runtime | None = None
     node_agents: NodeAgents | None = None
+    # Whether to serve the dashboard on ``[ports] dashboard`` (after the APIs; ``urls["dashboard"]``).
+    dashboard: bool = True
     _runners: list[web.AppRunner] = field(default_factory=list)
+    _frontends: list[web.AppRunner] = field(default_factory=list)
 
     @property
     def clouds_yaml(self) -> Path:
@@ -145,6 +148,12 @@ class Cloud:
                 passwords = bootstrap.run(s, cfg.get("DEFAULT", "region"), known, entries, identity.hash_rounds)
         clouds_yaml.write(self.clouds_yaml, self.urls["identity"], cfg.get("DEFAULT", "region"), passwords)
         clouds_yaml.write_service(self.service_yaml, self.urls["identity"], passwords[bootstrap.SERVICE_USER])
+        if self.dashboard:
+            front = web.AppRunner(dashboard_app(rt), access_log=None, handle_signals=False)
+            await front.setup()
+            await web.TCPSite(front, cfg.bind, cfg.port("dashboard"), reuse_address=True).start()
+            self._frontends.append(front)
+            self.urls["dashboard"] = f"http://{host}:{front.addresses[-1][1]}"
         self.node_agents = NodeAgents(cfg, self.agents)
         await self.node_agents.start(rt.bus)
         from tinystack.guest.register import ensure_default_image
@@ -166,9 +175,10 @@ class Cloud:
     async def stop(self, cleanup: bool = True) -> None:
         if self.node_agents is not None:
             await self.node_agents.stop(cleanup)
-        for runner in reversed(self._runners):
+        for runner in [*self._frontends, *reversed(self._runners)]:
             await runner.cleanup()
         self._runners.clear()
+        self._frontends.clear()
         if self.runtime is not None:
             await self.runtime.bus.close()
             self.runtime.db.dispose()

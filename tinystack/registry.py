@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from aiohttp import web
 from sqlalchemy.orm import configure_mappers
 
 from tinystack.compute.service import MIGRATIONS as COMPUTE_MIGRATIONS
@@ -218,6 +219,14 @@ SERVICES: list[ServiceSpec] = [
 ]
 
 AGENTS: list[AgentSpec] = [NETWORK_AGENT, COMPUTE_AGENT, VOLUME_AGENT]
+
+
+def dashboard_app(rt: Runtime) -> web.Application:
+    """The dashboard (port ``[ports] dashboard``): a client of the APIs above, started once their URLs are known.
+    It has no catalog entry and no fault format: it is not an OpenStack API."""
+    from tinystack.dashboard.app import Dashboard
+
+    return Dashboard(rt.urls["identity"], rt.config.get("DEFAULT", "region")).build()
 
 
 def map_models(services: list[ServiceSpec]) -> None:

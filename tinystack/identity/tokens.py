@@ -208,7 +208,13 @@ class TokenService:
         if p.scope_type != "unscoped":
             body["roles"] = [{"id": r.id, "name": r.name} for r in role_list]
             if self._catalog is None:
-                self._catalog = catalog.load(s)
+                entries = catalog.load(s)
+                # Kept across sessions: detached now, so that a rollback of this one (a token found revoked
+                # later in it) cannot expire the rows and fail every later render of the catalog.
+                for svc, eps in entries:
+                    for row in (svc, *eps):
+                        s.expunge(row)
+                self._catalog = entries
             body["catalog"] = catalog.render_v3(self._catalog, p.scope_id if project else None, user.id)
         if app_cred is not None:
             body["application_credential"] = {"id": app_cred.id, "name": app_cred.name,

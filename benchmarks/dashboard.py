@@ -1,0 +1,149 @@
+"""The dashboard's server time with N instances (default 1,000, fake compute driver): the median time of the
+Instances, Volumes, Networks and Network Topology pages, each against a same-run baseline, the raw API calls
+that page makes (one after another, from a plain client); and the time from submitting the login form to a
+usable Instances page in headless Chromium.
+
+Usage: python -m benchmarks.dashboard [instances]
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.dashboard.conftest import CHROMEDRIVER, CHROMIUM, csrf_of
+from tests.livecloud import LiveCloud
+
+RUNS = 11
+
+
+def median_ms(get: Any, runs: int = RUNS) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        get()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def login(base: str, user: str, password: str) -> requests.Session:
+    s = requests.Session()
+    token = csrf_of(s.get(f"{base}/auth/login/", timeout=30).text)
+    r = s.post(f"{base}/auth/login/", data={"csrf_token": token, "domain": "Default", "username": user,
+                                             "password": password}, timeout=60)
+    r.raise_for_status()
+    return s
+
+
+def boot(live: LiveCloud, n: int) -> tuple[Any, float]:
+    from tinystack.compute.agent import ComputeAgent
+    from tinystack.compute.drivers.fake import FakeDriver
+
+    rt = live.cloud.runtime
+    assert rt is not None
+    agent = ComputeAgent(rt.bus, f"tsbench-{secrets.token_hex(3)}", FakeDriver(vcpus=4096, memory_mb=10**7, local_gb=10**5),
+                         Path(tempfile.mkdtemp(prefix="tsdashbench-agent-")))
+    live.call(agent.start())
+    conn = live.conn("admin")
+    image = conn.image.create_image(name="bench", data=b"\0" * 1024, disk_format="raw", container_format="bare")
+    base = live.url("compute")
+    s = requests.Session()
+    s.headers.update({"X-Auth-Token": conn.auth_token, "OpenStack-API-Version": "compute 2.96"})
+    s.put(f"{base}/os-quota-sets/{conn.current_project_id}", json={"quota_set": {"instances": -1, "cores": -1, "ram": -1}},
+          timeout=30).raise_for_status()
+    started = time.perf_counter()
+    for _ in range(0, n, 100):
+        s.post(f"{base}/servers", json={"server": {"name": "bench", "imageRef": image.id, "flavorRef": "42",
+                                                   "networks": "none", "min_count": 100, "max_count": 100}},
+               timeout=120).raise_for_status()
+    while len(s.get(f"{base}/servers?status=ACTIVE&limit={n}", timeout=60).json()["servers"]) < n:
+        time.sleep(0.5)
+    return agent, time.perf_counter() - started
+
+
+def api_calls(live: LiveCloud, token: str, project: str) -> dict[str, list[str]]:
+    c, i, n = live.url("compute"), live.url("image"), live.url("network")
+    v = live.url("volume").replace("$(project_id)s", project)
+    return {
+        "/project/instances/": [f"{c}/servers/detail?limit=1000", f"{i}/v2/images?limit=1000"],
+        "/project/volumes/": [f"{v}/volumes/detail?limit=1000", f"{c}/servers?limit=1000",
+                              f"{i}/v2/images?limit=1000", f"{v}/snapshots/detail?limit=1000", f"{v}/types"],
+        "/project/networks/": [f"{n}/v2.0/networks", f"{n}/v2.0/subnets"],
+        "/project/network_topology/": [f"{n}/v2.0/networks", f"{n}/v2.0/subnets", f"{n}/v2.0/ports",
+                                       f"{n}/v2.0/routers", f"{c}/servers/detail?limit=1000"],
+    }
+
+
+def browser_login_s(base: str, user: str, password: str) -> float:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    profile = tempfile.mkdtemp(prefix="tsdashbench-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    try:
+        times = []
+        for _ in range(3):
+            driver.delete_all_cookies()
+            driver.get(f"{base}/auth/login/?next=/project/instances/")
+            driver.find_element(By.NAME, "username").send_keys(user)
+            driver.find_element(By.NAME, "password").send_keys(password)
+            started = time.perf_counter()
+            driver.find_element(By.ID, "loginBtn").click()
+            WebDriverWait(driver, 30, poll_frequency=0.01).until(
+                lambda d: d.find_elements(By.ID, "instances") and d.execute_script("return document.readyState") == "complete")
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
+    finally:
+        driver.quit()
+        import shutil
+
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def main(n: int) -> None:
+    import yaml
+
+    live = LiveCloud(Path(tempfile.mkdtemp(prefix="tsdashbench-")))
+    try:
+        agent, boot_s = boot(live, n)
+        auth = yaml.safe_load(live.clouds_yaml.read_text())["clouds"]["admin"]["auth"]
+        conn = live.conn("admin")
+        base = live.url("dashboard")
+        s = login(base, auth["username"], auth["password"])
+        raw = requests.Session()
+        raw.headers.update({"X-Auth-Token": conn.auth_token})
+        rows = len(re.findall(r"<tr data-id=", s.get(f"{base}/project/instances/", timeout=60).text))
+        print(f"instances: {rows} ACTIVE in the admin project (booted through the API + fake agent in {boot_s:.1f}s)")
+        for page, calls in api_calls(live, conn.auth_token, conn.current_project_id).items():
+            page_ms = median_ms(lambda page=page: s.get(base + page, timeout=60).raise_for_status())
+            api_ms = median_ms(lambda calls=calls: [raw.get(u, timeout=60).raise_for_status() for u in calls])
+            print(f"{page:<28} page median {page_ms:7.1f} ms (target <= 100 ms); its {len(calls)} API calls one after "
+                  f"another {api_ms:7.1f} ms; ratio {page_ms / api_ms:.2f}x")
+        print(f"login to a usable Instances page ({rows} instances), headless Chromium, median of 3: "
+              f"{browser_login_s(base, auth['username'], auth['password']):.2f} s (target <= 1 s)")
+        demo = yaml.safe_load(live.clouds_yaml.read_text())["clouds"]["demo"]["auth"]
+        print(f"login to a usable Instances page (the demo project, no instances), headless Chromium, median of 3: "
+              f"{browser_login_s(base, demo['username'], demo['password']):.2f} s")
+        live.call(agent.stop(cleanup=True))
+    finally:
+        live.stop()
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)

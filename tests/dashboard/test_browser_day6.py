@@ -1,0 +1,200 @@
+"""Bootcamp Day 6 ("Field Training Exercise") in a real browser: the demo user builds a network, a router, rules,
+a key pair, an instance with a floating IP and a volume, takes a snapshot and deletes it all, through the
+dashboard only (fake compute driver and in-memory network: the flow, not the guest)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.dashboard.browser import Browser
+from tests.dashboard.conftest import ARTIFACTS, password
+from tests.livecloud import LiveCloud
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def web(chrome: Any, live: LiveCloud) -> Iterator[Browser]:
+    yield Browser(chrome, live.url("dashboard"), ARTIFACTS)
+
+
+def login(b: Browser, live: LiveCloud, cloud: str) -> None:
+    user, pw = password(live, cloud)
+    b.go("/auth/login/")
+    if b.all("#logout"):
+        b.click(b.css("#logout"))
+    b.fill("#login-form", {"domain": "Default", "username": user, "password": pw})
+    b.wait_text("#current-user", user)
+
+
+def test_day6_as_demo(web: Browser, live: LiveCloud, tmp_path: Path) -> None:
+    b = web
+    tag = uuid.uuid4().hex[:6]
+    net, router, key, vm, vol = (f"day6-{kind}-{tag}" for kind in ("net", "router", "key", "vm", "vol"))
+    started = time.monotonic()
+    login(b, live, "demo")
+    b.shot("overview")
+    assert "Limit Summary" in b.body() and not b.all("#nav-admin")
+
+    # An image of the project's own, uploaded through Images (the flow needs one to boot from).
+    b.go("/project/images/")
+    image_file = b.file(tmp_path / "disk.raw", b"\0" * 65536)
+    b.fill("#create-image", {"name": f"day6-image-{tag}", "image_file": str(image_file)})
+    b.wait_text("#images", f"day6-image-{tag}")
+    b.no_error()
+    b.shot("images")
+
+    # Network and subnet.
+    b.go("/project/networks/")
+    b.fill("#create-network", {"name": net, "subnet_name": f"{net}-subnet", "cidr": "10.66.0.0/24"})
+    b.wait_text("#subnets", "10.66.0.0/24")
+    b.no_error()
+
+    # Router with the public gateway and an interface on the subnet; its port's status shows without a reload.
+    b.go("/project/routers/")
+    b.fill("#create-router", {"name": router, "external_network": "public"})
+    b.wait_text("h1", router)
+    b.fill("#add-interface", {"subnet": f"{net}-subnet (10.66.0.0/24)"})
+    b.wait_text("#router-interfaces", "10.66.0.1")
+    b.no_error()
+    assert "Internal Interface" in b.css("#router-interfaces").text
+    assert b.css("#router-gateway").text != "None"
+    b.shot("router")
+
+    # SSH and ICMP rules in the default group.
+    b.go("/project/security_groups/")
+    b.click(b.row("#security-groups", "default").find_element("css selector", "a"))
+    for rule in ("SSH", "ALL ICMP"):
+        b.fill("#add-rule", {"rule": rule})
+        b.wait(lambda rule=rule: any(rule in a for a in b.alerts()))
+    rules = b.css("#rules").text
+    assert "tcp 22" in rules and "icmp" in rules
+    b.shot("security-group-rules")
+
+    # A key pair: the private key is downloaded once.
+    b.go("/project/key_pairs/")
+    b.fill("#create-keypair", {"name": key}, submit=False)
+    b.click(b.css("#create-keypair-submit"), navigates=False)  # the answer is a download, not a page
+    pem = b.downloaded(f"{key}.pem")
+    assert "PRIVATE KEY" in pem.read_text()
+    b.go("/project/key_pairs/")
+    b.wait_text("#keypairs", key)
+
+    # Launch through the wizard and watch the instance go ACTIVE on the same page.
+    b.go("/project/instances/launch/")
+    b.shot("launch-wizard")
+    b.fill("#launch-form", {"name": vm, "source_id": f"day6-image-{tag}", "key_name": key}, submit=False)
+    b.click(b.css(f'input[name="networks"][data-name="{net}"]'), navigates=False)
+    b.click(b.css("#launch-submit"))
+    b.wait_text("#instances", vm)
+    b.no_error()
+    b.mark()
+    b.wait(lambda: b.row("#instances", vm).get_attribute("data-status") == "ACTIVE", 60, "the instance never went ACTIVE")
+    assert b.marked(), "the page was reloaded: the status should change in place"
+    assert "10.66.0." in b.row("#instances", vm).text
+    b.shot("instances")
+
+    # A floating IP from the public pool, associated from the instance's page.
+    b.go("/project/floating_ips/")
+    b.fill("#allocate-fip", {"pool": "public"})
+    b.no_error()
+    b.go("/project/instances/")
+    b.click(b.row("#instances", vm).find_element("css selector", "a"))
+    b.wait_text("h1", vm)
+    server_url = b.d.current_url.split("?")[0]
+    b.fill("#form-associate-fip", {})
+    b.wait_text("#ip-addresses", "(floating)")
+    b.no_error()
+
+    # A volume, attached, seen in the instance's overview.
+    b.go("/project/volumes/")
+    b.fill("#create-volume", {"name": vol, "size": "1"})
+    b.wait_text("#volumes", vol)
+    b.mark()
+    b.wait(lambda: b.row("#volumes", vol).get_attribute("data-status") == "available", 60, "the volume never became available")
+    assert b.marked()
+    b.click(b.row("#volumes", vol).find_element("css selector", "a"))
+    b.fill("#attach-volume", {"instance": vm})
+    b.wait(lambda: "in-use" in b.css("#volume-status").text, 60, "the volume never became in-use")
+    b.d.get(server_url)
+    b.wait_text("#volumes-attached", vol)
+    b.shot("instance-overview")
+
+    # A snapshot of the instance, and one of the volume.
+    b.fill("#form-snapshot", {"snapshot_name": f"day6-snap-{tag}"})
+    b.no_error()
+    b.go("/project/images/")
+    b.wait_text("#images", f"day6-snap-{tag}")
+    b.go("/project/volumes/")
+    b.click(b.row("#volumes", vol).find_element("css selector", "a"))
+    b.fill("#snapshot-volume", {"snapshot_name": f"day6-volsnap-{tag}", "force": True})
+    b.no_error()
+    b.go("/project/snapshots/")
+    b.wait_text("#snapshots", f"day6-volsnap-{tag}")
+
+    # The other tabs of the instance.
+    b.d.get(server_url + "?tab=log")
+    assert b.all("#console-log") or b.all(".alert-error")
+    b.d.get(server_url + "?tab=console")
+    assert b.all("#console-frame") or b.all("#console-error")
+    b.shot("instance-console")
+    b.d.get(server_url + "?tab=action_log")
+    b.wait_text("#action-log", "create")
+    b.go("/project/network_topology/")
+    b.wait_text("#topology", vm)
+    b.shot("network-topology")
+
+    delete_everything(b, live, tag)
+    print(f"day 6 flow in {time.monotonic() - started:.1f}s; screenshots in {ARTIFACTS}")
+
+
+def delete_everything(b: Browser, live: LiveCloud, tag: str) -> None:
+    demo = live.conn("demo")
+    b.go("/project/snapshots/")
+    b.click(b.row("#snapshots", f"day6-volsnap-{tag}").find_element("css selector", "button"))
+    b.wait(lambda: not any(f"day6-volsnap-{tag}" == s.name for s in demo.block_storage.snapshots()), 60)
+    b.go("/project/instances/")
+    b.click(b.row("#instances", f"day6-vm-{tag}").find_element("css selector", "a"))
+    b.click(b.css("#volumes-attached button"))
+    b.no_error()
+    b.wait(lambda: next(v for v in demo.block_storage.volumes() if v.name == f"day6-vol-{tag}").status == "available", 60)
+    b.click(b.css("#action-delete"))
+    b.no_error()
+    b.wait(lambda: not any(s.name == f"day6-vm-{tag}" for s in demo.compute.servers()), 60)
+    b.go("/project/volumes/")
+    b.click(b.row("#volumes", f"day6-vol-{tag}").find_element("css selector", "a"))
+    b.click(b.css("#delete-volume button"))
+    b.no_error()
+    b.go("/project/floating_ips/")
+    for tr in b.all("#floating-ips tbody tr"):
+        if "Release" in tr.text:
+            b.click(b.row("#floating-ips", tr.text.split()[0]).find_element("xpath", ".//button[text()='Release Floating IP']"))
+            break
+    b.go("/project/routers/")
+    b.click(b.row("#routers", f"day6-router-{tag}").find_element("css selector", "a"))
+    b.click(b.css("#router-interfaces button"))
+    b.no_error()
+    b.go("/project/routers/")
+    b.click(b.row("#routers", f"day6-router-{tag}").find_element("xpath", ".//button[text()='Delete Router']"))
+    b.no_error()
+    b.go("/project/networks/")
+    b.click(b.row("#networks", f"day6-net-{tag}").find_element("xpath", ".//button[text()='Delete Network']"))
+    b.no_error()
+    b.go("/project/key_pairs/")
+    b.click(b.row("#keypairs", f"day6-key-{tag}").find_element("css selector", "button"))
+    b.no_error()
+    b.go("/project/images/")
+    for name in (f"day6-snap-{tag}", f"day6-image-{tag}"):
+        b.click(b.row("#images", name).find_element("xpath", ".//button[text()='Delete Image']"))
+        b.no_error()
+    b.wait(lambda: not any(v.name == f"day6-vol-{tag}" for v in demo.block_storage.volumes()), 60)
+    left = [r.name for r in demo.network.routers()] + [n.name for n in demo.network.networks()] + \
+           [k.name for k in demo.compute.keypairs()] + [i.name for i in demo.image.images()]
+    assert not [n for n in left if n and tag in n], left
+    assert not [f for f in demo.network.ips() if f.port_id is None and f.project_id == demo.current_project_id]

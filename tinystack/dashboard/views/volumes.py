@@ -1,0 +1,128 @@
+"""Project > Volumes > Volumes and Snapshots: create, extend, attach and detach, snapshot, delete; rows in a
+changing state refresh themselves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from tinystack.dashboard.views.common import SETTLED_VOLUME, gather, list_all, optional
+from tinystack.dashboard.web import FormError, Page, api, back, form, redirect, render, required, session
+
+BASE = "/project/volumes/"
+SNAPS = "/project/snapshots/"
+
+
+async def _data(request: web.Request) -> dict[str, Any]:
+    a = api(request)
+    volumes, servers = await gather(list_all(a, "volume", "/volumes/detail", "volumes"),
+                                    list_all(a, "compute", "/servers", "servers"))
+    names = {s["id"]: s.get("name") or s["id"] for s in servers}
+    volumes.sort(key=lambda v: (v.get("name") or "", v["id"]))
+    return {"volumes": volumes, "server_names": names, "servers": servers,
+            "busy": any(v.get("status") not in SETTLED_VOLUME for v in volumes)}
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    data = await _data(request)
+    if request.headers.get("X-Partial") or request.query.get("partial"):
+        return render(request, "volumes_rows.html", partial=True, **data)
+    a = api(request)
+    images, snapshots, types = await gather(optional(list_all(a, "image", "/v2/images", "images"), []),
+                                            list_all(a, "volume", "/snapshots/detail", "snapshots"),
+                                            optional(list_all(a, "volume", "/types", "volume_types", paged=False), []))
+    return render(request, "volumes.html", title="Volumes", images=[i for i in images if i.get("status") == "active"],
+                  snapshots=[s for s in snapshots if s.get("status") == "available"], types=types, **data)
+
+
+async def create(request: web.Request) -> web.StreamResponse:
+    fields = await form(request)
+    required(fields, "size")
+    body: dict[str, Any] = {"name": fields.get("name", "").strip(), "size": _int(fields["size"], "Size")}
+    if fields.get("description", "").strip():
+        body["description"] = fields["description"].strip()
+    source = fields.get("source", "")
+    for kind, key in (("image", "imageRef"), ("snapshot", "snapshot_id"), ("volume", "source_volid")):
+        if source == kind:
+            body[key] = fields.get(f"{kind}_id", "").strip() or _missing(kind)
+    if fields.get("volume_type", "").strip():
+        body["volume_type"] = fields["volume_type"].strip()
+    vol = (await api(request).post("volume", "/volumes", {"volume": body}))["volume"]
+    session(request).flash("success", f"Creating volume {vol.get('name') or vol['id']}.")
+    raise redirect(back(request, BASE))
+
+
+def _int(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise FormError(f"{what} must be a whole number.") from None
+
+
+def _missing(kind: str) -> str:
+    raise FormError(f"Choose a {kind} as the volume source.")
+
+
+async def detail(request: web.Request) -> web.StreamResponse:
+    vid = request.match_info["volume_id"]
+    a = api(request)
+    vol, servers = await gather(a.get("volume", f"/volumes/{vid}"), list_all(a, "compute", "/servers", "servers"))
+    volume = vol["volume"]
+    names = {s["id"]: s.get("name") or s["id"] for s in servers}
+    context = {"v": volume, "server_names": names, "servers": servers, "settled": volume["status"] in SETTLED_VOLUME,
+               "title": volume.get("name") or vid}
+    if request.query.get("partial"):
+        return render(request, "volume_status.html", partial=True, **context)
+    return render(request, "volume_detail.html", **context)
+
+
+async def action(request: web.Request) -> web.StreamResponse:
+    fields = await form(request)
+    vid = request.match_info["volume_id"]
+    a, name = api(request), fields.get("action", "")
+    if name == "extend":
+        new_size = _int(fields.get("new_size", ""), "New size")
+        await a.post("volume", f"/volumes/{vid}/action", {"os-extend": {"new_size": new_size}})
+    elif name == "attach":
+        required(fields, "instance")
+        await a.post("compute", f"/servers/{fields['instance']}/os-volume_attachments", {"volumeAttachment": {"volumeId": vid}})
+    elif name == "detach":
+        required(fields, "instance")
+        await a.delete("compute", f"/servers/{fields['instance']}/os-volume_attachments/{vid}")
+    elif name == "snapshot":
+        body = {"snapshot": {"volume_id": vid, "name": fields.get("snapshot_name", "").strip(),
+                             "force": fields.get("force") == "on"}}
+        await a.post("volume", "/snapshots", body)
+    elif name == "delete":
+        await a.delete("volume", f"/volumes/{vid}")
+    else:
+        raise FormError(f"Unknown action {name!r}.")
+    session(request).flash("success", f"{name.capitalize()}: request sent for volume {vid}.")
+    raise redirect(back(request, BASE if name == "delete" else f"{BASE}{vid}/"))
+
+
+async def snapshots(request: web.Request) -> web.StreamResponse:
+    a = api(request)
+    snaps, volumes = await gather(list_all(a, "volume", "/snapshots/detail", "snapshots"),
+                                  list_all(a, "volume", "/volumes", "volumes"))
+    names = {v["id"]: v.get("name") or v["id"] for v in volumes}
+    busy = any(s.get("status") not in ("available", "error") for s in snaps)
+    return render(request, "snapshots.html", title="Volume Snapshots", snapshots=snaps, volume_names=names, busy=busy)
+
+
+async def delete_snapshot(request: web.Request) -> web.StreamResponse:
+    await form(request)
+    await api(request).delete("volume", f"/snapshots/{request.match_info['snapshot_id']}")
+    session(request).flash("success", "Deleting snapshot.")
+    raise redirect(back(request, SNAPS))
+
+
+PAGES = [
+    Page("GET", BASE, index),
+    Page("POST", BASE + "create/", create),
+    Page("GET", BASE + "{volume_id}/", detail),
+    Page("POST", BASE + "{volume_id}/action", action),
+    Page("GET", SNAPS, snapshots),
+    Page("POST", SNAPS + "{snapshot_id}/delete/", delete_snapshot),
+]
