@@ -34,4 +34,11 @@ DEFAULTS: dict[str, str] = {
     "modify_member": f"{ADMIN} or (role:member and project_id:%(member_id)s)",
     "stores_info_detail": ADMIN,
     "delete_image_location": ADMIN,
+    "copy_image": ADMIN,
+    # The tasks API is for operators (Glance: tasks_api_access); a task's own rules come after it.
+    "tasks_api_access": ADMIN,
+    "get_task": ADMIN_OR_READER,
+    "get_tasks": ADMIN_OR_READER,
+    "add_task": ADMIN_OR_MEMBER,
+    "modify_task": ADMIN_OR_MEMBER,
 }

@@ -29,6 +29,7 @@ from tinystack.image.membership import Membership
 from tinystack.image.models import Image, ImageMember, ImageProperty, ImageTag, ImageTask, utcnow
 from tinystack.image.protections import PropertyProtections, Unprotected
 from tinystack.image.sweeper import Sweeper
+from tinystack.image.tasks import Tasks
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 STAGING_STORE = "os_glance_staging_store"
@@ -63,6 +64,7 @@ class ImageService(ServiceBase):
         self.imports = Imports(self)
         self.members = Membership(self)
         self.sweeper = Sweeper(self)
+        self.task_api = Tasks(self)
 
     # --- shared helpers -------------------------------------------------------------------------
 

@@ -12,10 +12,11 @@ from tinystack.image.service import ImageService
 
 
 def routes(svc: ImageService) -> list[Route]:
-    from tinystack.image.api import data, discovery, images, members, versions
+    from tinystack.image.api import data, discovery, images, members, tasks, versions
 
     return [*versions.routes(), *images.ImagesAPI(svc).routes(), *data.DataAPI(svc).routes(),
-            *members.MembersAPI(svc).routes(), *discovery.DiscoveryAPI(svc).routes()]
+            *members.MembersAPI(svc).routes(), *discovery.DiscoveryAPI(svc).routes(),
+            *tasks.TasksAPI(svc).routes()]
 
 
 def app(svc: ImageService, validator: TokenValidator) -> ServiceApp:
