@@ -26,6 +26,7 @@ from tinystack.image.drivers.base import StoreDriver
 from tinystack.image.drivers.filesystem import FilesystemStore
 from tinystack.image.imports import Imports
 from tinystack.image.membership import Membership
+from tinystack.image.metadefs import Metadefs
 from tinystack.image.models import Image, ImageMember, ImageProperty, ImageTag, ImageTask, utcnow
 from tinystack.image.protections import PropertyProtections, Unprotected
 from tinystack.image.sweeper import Sweeper
@@ -65,6 +66,7 @@ class ImageService(ServiceBase):
         self.members = Membership(self)
         self.sweeper = Sweeper(self)
         self.task_api = Tasks(self)
+        self.metadefs = Metadefs(self)
 
     # --- shared helpers -------------------------------------------------------------------------
 
