@@ -119,7 +119,8 @@ def test_tags(admin_api: Api, demo_api: Api) -> None:
     assert admin_api("GET", f"{base}/e").json()["name"] == "e"
     assert admin_api("DELETE", f"{base}/a").status_code == 204
     assert admin_api("GET", f"{base}/a").status_code == 404
-    assert demo_api("DELETE", f"{base}/b").status_code == 404  # private to the admin's project
+    assert demo_api("DELETE", f"{base}/b").status_code == 403  # the rule comes first: admin only
+    assert demo_api("GET", f"{base}/b").status_code == 404  # private to the admin's project
     r = admin_api("POST", base, json={"tags": [{"name": "x"}]})
     assert [t["name"] for t in r.json()["tags"]] == ["x"]
     assert admin_api("DELETE", base).status_code == 204

@@ -60,10 +60,6 @@ class Metadefs:
             raise errors.NotFound(f"Metadata definition namespace={name} was not found.")
         return ns
 
-    def _writable(self, s: Session, ctx: RequestContext, name: str, rule: str) -> MetadefNamespace:
-        ns = self._find(s, ctx, name)
-        self.svc.enforce(ctx, rule, {"project_id": ctx.project_id, "owner": ns.owner})
-        return ns
 
     def _read(self, ctx: RequestContext, rule: str, fn: Callable[[Session], T]) -> T:
         self.svc.enforce(ctx, rule)
@@ -136,12 +132,13 @@ class Metadefs:
         return ns
 
     async def update_namespace(self, ctx: RequestContext, name: str, body: Any) -> MetadefNamespace:
+        self.svc.enforce(ctx, "modify_metadef_namespace")
         doc = _clean(body, ms.NAMESPACE)
         if {"properties", "objects", "tags", "resource_type_associations"} & doc.keys():
             raise errors.BadRequest("A namespace update changes the namespace only; use its sub-resources.")
 
         def step(s: Session) -> MetadefNamespace:
-            ns = self._writable(s, ctx, name, "modify_metadef_namespace")
+            ns = self._find(s, ctx, name)
             if doc["namespace"] != name and s.scalars(select(MetadefNamespace.id).where(
                     MetadefNamespace.namespace == doc["namespace"])).first() is not None:
                 raise errors.Conflict(f"Metadata definition namespace={doc['namespace']} already exists.")
@@ -154,8 +151,10 @@ class Metadefs:
         return await self.svc.write(step)
 
     async def delete_namespace(self, ctx: RequestContext, name: str) -> None:
+        self.svc.enforce(ctx, "delete_metadef_namespace")
+
         def step(s: Session) -> None:
-            ns = self._writable(s, ctx, name, "delete_metadef_namespace")
+            ns = self._find(s, ctx, name)
             if ns.protected:
                 raise errors.Forbidden(f"Namespace {name} is protected and cannot be deleted.")
             s.delete(ns)
@@ -179,10 +178,11 @@ class Metadefs:
         return found
 
     async def create_item(self, ctx: RequestContext, name: str, kind: str, body: Any) -> MetadefItem:
+        self.svc.enforce(ctx, f"add_metadef_{kind}")
         doc = _clean(body, _ITEM_SCHEMAS[kind])
 
         def step(s: Session) -> MetadefItem:
-            ns = self._writable(s, ctx, name, f"add_metadef_{kind}")
+            ns = self._find(s, ctx, name)
             if any(i.kind == kind and i.name == doc["name"] for i in ns.items):
                 raise errors.Conflict(f"A metadata definition {kind} named {doc['name']} already exists in "
                                       f"namespace {name}.")
@@ -196,10 +196,11 @@ class Metadefs:
         return await self.svc.write(step)
 
     async def update_item(self, ctx: RequestContext, name: str, kind: str, item_name: str, body: Any) -> MetadefItem:
+        self.svc.enforce(ctx, f"modify_metadef_{kind}")
         doc = _clean(body, _ITEM_SCHEMAS[kind])
 
         def step(s: Session) -> MetadefItem:
-            ns = self._writable(s, ctx, name, f"modify_metadef_{kind}")
+            ns = self._find(s, ctx, name)
             item = self._item(ns, kind, item_name)
             if doc["name"] != item_name and any(i.kind == kind and i.name == doc["name"] for i in ns.items):
                 raise errors.Conflict(f"A metadata definition {kind} named {doc['name']} already exists.")
@@ -209,10 +210,10 @@ class Metadefs:
         return await self.svc.write(step)
 
     async def delete_item(self, ctx: RequestContext, name: str, kind: str, item_name: str) -> None:
-        rule = "delete_metadef_tag" if kind == "tag" else f"remove_metadef_{kind}"
+        self.svc.enforce(ctx, "delete_metadef_tag" if kind == "tag" else f"remove_metadef_{kind}")
 
         def step(s: Session) -> None:
-            ns = self._writable(s, ctx, name, rule)
+            ns = self._find(s, ctx, name)
             if ns.protected:
                 raise errors.Forbidden(f"Namespace {name} is protected: its {kind}s cannot be deleted.")
             ns.items.remove(self._item(ns, kind, item_name))
@@ -220,10 +221,11 @@ class Metadefs:
         await self.svc.write(step)
 
     async def delete_items(self, ctx: RequestContext, name: str, kind: str) -> None:
-        rule = "delete_metadef_tags" if kind == "tag" else f"remove_metadef_{kind}"  # Glance has no rule of its own
+        # Glance has no rule of its own for emptying objects or properties.
+        self.svc.enforce(ctx, "delete_metadef_tags" if kind == "tag" else f"remove_metadef_{kind}")
 
         def step(s: Session) -> None:
-            ns = self._writable(s, ctx, name, rule)
+            ns = self._find(s, ctx, name)
             if ns.protected:
                 raise errors.Forbidden(f"Namespace {name} is protected: its {kind}s cannot be deleted.")
             ns.items = [i for i in ns.items if i.kind != kind]
@@ -232,13 +234,14 @@ class Metadefs:
 
     async def set_tags(self, ctx: RequestContext, name: str, body: Any, append: bool) -> list[MetadefItem]:
         """``POST .../tags``: replace the namespace's tags (or add to them, with ``X-OpenStack-Append``)."""
+        self.svc.enforce(ctx, "add_metadef_tags")
         doc = _clean(body, ms.TAGS)
         names = [t["name"] for t in doc["tags"]]
         if len(set(names)) != len(names):
             raise errors.Conflict("Duplicate tags in the request.")
 
         def step(s: Session) -> list[MetadefItem]:
-            ns = self._writable(s, ctx, name, "add_metadef_tags")
+            ns = self._find(s, ctx, name)
             existing = {i.name for i in ns.items if i.kind == "tag"}
             if append and existing & set(names):
                 raise errors.Conflict(f"Tag(s) {', '.join(sorted(existing & set(names)))} already exist.")
@@ -271,10 +274,11 @@ class Metadefs:
         return self._read(ctx, "get_metadef_resource_type", lambda s: list(self._find(s, ctx, name).associations))
 
     async def associate(self, ctx: RequestContext, name: str, body: Any) -> MetadefAssociation:
+        self.svc.enforce(ctx, "add_metadef_resource_type_association")
         doc = _clean(body, ms.ASSOCIATION)
 
         def step(s: Session) -> MetadefAssociation:
-            ns = self._writable(s, ctx, name, "add_metadef_resource_type_association")
+            ns = self._find(s, ctx, name)
             if any(a.name == doc["name"] for a in ns.associations):
                 raise errors.Conflict(f"Resource type {doc['name']} is already associated with namespace {name}.")
             self._resource_type(s, doc["name"])
@@ -288,8 +292,10 @@ class Metadefs:
         return await self.svc.write(step)
 
     async def dissociate(self, ctx: RequestContext, name: str, resource_type: str) -> None:
+        self.svc.enforce(ctx, "remove_metadef_resource_type_association")
+
         def step(s: Session) -> None:
-            ns = self._writable(s, ctx, name, "remove_metadef_resource_type_association")
+            ns = self._find(s, ctx, name)
             found = next((a for a in ns.associations if a.name == resource_type), None)
             if found is None:
                 raise errors.NotFound(f"Resource type {resource_type} is not associated with namespace {name}.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
 from tinystack.core import errors
@@ -12,6 +14,15 @@ from tinystack.image.metadefs import KINDS
 from tinystack.image.service import ImageService
 
 NS = "/v2/metadefs/namespaces/{namespace}"
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def _bind(fn: Callable[[web.Request, str], Awaitable[web.Response]], kind: str) -> Handler:
+    """A handler for one kind of namespace content (objects, properties, tags), which share their code."""
+    async def handler(request: web.Request) -> web.Response:
+        return await fn(request, kind)
+
+    return handler
 
 
 class MetadefsAPI:
@@ -20,31 +31,27 @@ class MetadefsAPI:
         self.md = svc.metadefs
 
     def routes(self) -> list[Route]:
-        return [
+        out = [
             Route("GET", "/v2/metadefs/namespaces", self.list_namespaces),
             Route("POST", "/v2/metadefs/namespaces", self.create_namespace),
             Route("GET", NS, self.show_namespace),
             Route("PUT", NS, self.update_namespace),
             Route("DELETE", NS, self.delete_namespace),
-            Route("GET", NS + "/{kind}", self.list_items),
-            Route("POST", NS + "/{kind}", self.create_items),
-            Route("DELETE", NS + "/{kind}", self.delete_items),
-            Route("GET", NS + "/{kind}/{name}", self.show_item),
-            Route("POST", NS + "/{kind}/{name}", self.create_tag),
-            Route("PUT", NS + "/{kind}/{name}", self.update_item),
-            Route("DELETE", NS + "/{kind}/{name}", self.delete_item),
+            Route("GET", NS + "/resource_types", self.list_associations),
+            Route("POST", NS + "/resource_types", self.associate),
+            Route("DELETE", NS + "/resource_types/{name}", self.dissociate),
+            Route("POST", NS + "/tags/{name}", self.create_tag),
             Route("GET", "/v2/metadefs/resource_types", self.resource_types),
             Route("GET", "/v2/schemas/metadefs/{name}", self.schema),
         ]
-
-    # The sub-resources share their routes; ``resource_types`` under a namespace are its associations.
-
-    @staticmethod
-    def _kind(request: web.Request) -> str:
-        kind = request.match_info["kind"]
-        if kind not in (*KINDS, "resource_types"):
-            raise errors.NotFound("The resource could not be found.")
-        return kind
+        for kind in KINDS:
+            out += [Route("GET", f"{NS}/{kind}", _bind(self.list_items, kind)),
+                    Route("POST", f"{NS}/{kind}", _bind(self.create_items, kind)),
+                    Route("DELETE", f"{NS}/{kind}", _bind(self.delete_items, kind)),
+                    Route("GET", f"{NS}/{kind}/{{name}}", _bind(self.show_item, kind)),
+                    Route("PUT", f"{NS}/{kind}/{{name}}", _bind(self.update_item, kind)),
+                    Route("DELETE", f"{NS}/{kind}/{{name}}", _bind(self.delete_item, kind))]
+        return out
 
     def _render(self, ns_name: str, kind: str, item: object) -> dict[str, object]:
         if kind == "objects":
@@ -71,63 +78,56 @@ class MetadefsAPI:
         await self.md.delete_namespace(ctx(request), request.match_info["namespace"])
         return empty()
 
-    async def list_items(self, request: web.Request) -> web.Response:
-        c, ns_name, kind = ctx(request), request.match_info["namespace"], self._kind(request)
-        if kind == "resource_types":
-            return json_response(mv.associations(self.md.associations(c, ns_name)))
-        items = self.md.list_items(c, ns_name, KINDS[kind])
+    async def list_items(self, request: web.Request, kind: str) -> web.Response:
+        ns_name = request.match_info["namespace"]
+        items = self.md.list_items(ctx(request), ns_name, KINDS[kind])
         if kind == "objects":
             return json_response(mv.objects(ns_name, items))
         return json_response(mv.properties(items) if kind == "properties" else mv.tags(items))
 
-    async def create_items(self, request: web.Request) -> web.Response:
-        c, ns_name, kind = ctx(request), request.match_info["namespace"], self._kind(request)
+    async def create_items(self, request: web.Request, kind: str) -> web.Response:
+        c, ns_name = ctx(request), request.match_info["namespace"]
         body = await read_json(request)
-        if kind == "resource_types":
-            return json_response(mv.association(await self.md.associate(c, ns_name, body)), status=201)
         if kind == "tags":
             append = request.headers.get("X-OpenStack-Append", "false").strip().lower() == "true"
             return json_response(mv.tags(await self.md.set_tags(c, ns_name, body, append)), status=201)
         item = await self.md.create_item(c, ns_name, KINDS[kind], body)
         return json_response(self._render(ns_name, kind, item), status=201)
 
-    async def delete_items(self, request: web.Request) -> web.Response:
-        kind = self._kind(request)
-        if kind == "resource_types":
-            raise errors.MethodNotAllowed("The method is not allowed for this resource.")
+    async def delete_items(self, request: web.Request, kind: str) -> web.Response:
         await self.md.delete_items(ctx(request), request.match_info["namespace"], KINDS[kind])
         return empty()
 
-    async def show_item(self, request: web.Request) -> web.Response:
-        kind = self._kind(request)
-        if kind == "resource_types":
-            raise errors.MethodNotAllowed("The method is not allowed for this resource.")
+    async def show_item(self, request: web.Request, kind: str) -> web.Response:
         ns_name = request.match_info["namespace"]
         item = self.md.get_item(ctx(request), ns_name, KINDS[kind], request.match_info["name"])
         return json_response(self._render(ns_name, kind, item))
 
-    async def create_tag(self, request: web.Request) -> web.Response:
-        if self._kind(request) != "tags":
-            raise errors.MethodNotAllowed("The method is not allowed for this resource.")
-        ns_name, name = request.match_info["namespace"], request.match_info["name"]
-        item = await self.md.create_item(ctx(request), ns_name, "tag", {"name": name})
-        return json_response(mv.tag(item), status=201)
-
-    async def update_item(self, request: web.Request) -> web.Response:
-        kind = self._kind(request)
-        if kind == "resource_types":
-            raise errors.MethodNotAllowed("The method is not allowed for this resource.")
+    async def update_item(self, request: web.Request, kind: str) -> web.Response:
         ns_name = request.match_info["namespace"]
         item = await self.md.update_item(ctx(request), ns_name, KINDS[kind], request.match_info["name"],
                                          await read_json(request))
         return json_response(self._render(ns_name, kind, item))
 
-    async def delete_item(self, request: web.Request) -> web.Response:
-        kind, ns_name, name = self._kind(request), request.match_info["namespace"], request.match_info["name"]
-        if kind == "resource_types":
-            await self.md.dissociate(ctx(request), ns_name, name)
-        else:
-            await self.md.delete_item(ctx(request), ns_name, KINDS[kind], name)
+    async def delete_item(self, request: web.Request, kind: str) -> web.Response:
+        await self.md.delete_item(ctx(request), request.match_info["namespace"], KINDS[kind],
+                                  request.match_info["name"])
+        return empty()
+
+    async def create_tag(self, request: web.Request) -> web.Response:
+        item = await self.md.create_item(ctx(request), request.match_info["namespace"], "tag",
+                                         {"name": request.match_info["name"]})
+        return json_response(mv.tag(item), status=201)
+
+    async def list_associations(self, request: web.Request) -> web.Response:
+        return json_response(mv.associations(self.md.associations(ctx(request), request.match_info["namespace"])))
+
+    async def associate(self, request: web.Request) -> web.Response:
+        assoc = await self.md.associate(ctx(request), request.match_info["namespace"], await read_json(request))
+        return json_response(mv.association(assoc), status=201)
+
+    async def dissociate(self, request: web.Request) -> web.Response:
+        await self.md.dissociate(ctx(request), request.match_info["namespace"], request.match_info["name"])
         return empty()
 
     async def resource_types(self, request: web.Request) -> web.Response:
