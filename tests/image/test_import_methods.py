@@ -251,3 +251,64 @@ def test_create_import_task(admin: Api, demo: Api, origin: Origin) -> None:
     assert admin("POST", "/v2/tasks", json=refused).status_code == 400
     assert not [i for i in admin("GET", "/v2/images").json()["images"] if i["name"] == "x"]
     admin("DELETE", f"/v2/images/{image['id']}")
+
+
+LOC_PATCH = "application/openstack-images-v2.1-json-patch"
+
+
+def test_locations_for_admins(cloud: LiveCloud, admin: Api, demo: Api) -> None:
+    image = demo.create(name="located")
+    assert demo.upload(image["id"], b"L" * 4096).status_code == 204
+    assert "locations" not in demo.show(image["id"])  # members never see where the data is
+    body = {"method": {"name": "copy-image"}, "stores": ["fast"]}
+    assert admin("POST", f"/v2/images/{image['id']}/import", json=body).status_code == 202
+    _settled(admin, image["id"])
+    locations = admin.show(image["id"])["locations"]
+    assert [loc["metadata"]["store"] for loc in locations] == ["file", "fast"]
+    assert all(loc["url"].startswith("file:///") and Path(loc["url"][7:]).is_file() for loc in locations)
+    fast_copy = Path(locations[1]["url"][7:])
+    # Removing one: admins only; it deletes the data; the last one cannot go.
+    remove = [{"op": "remove", "path": "/locations/1"}]
+    assert demo.patch(image["id"], remove).status_code == 403
+    r = admin.patch(image["id"], remove)
+    assert r.status_code == 200, r.text
+    assert [loc["metadata"]["store"] for loc in r.json()["locations"]] == ["file"] and r.json()["stores"] == "file"
+    assert not fast_copy.exists()
+    assert admin.patch(image["id"], [{"op": "remove", "path": "/locations/0"}]).status_code == 403
+    for bad in ([{"op": "remove", "path": "/locations/5"}], [{"op": "replace", "path": "/locations", "value": []}],
+                [{"op": "remove", "path": "/locations/-"}], [{"op": "add", "path": "/locations/-", "value": "x"}],
+                [{"op": "remove", "path": "/locations/0"}, {"op": "add", "path": "/name", "value": "n"}]):
+        r = admin.patch(image["id"], bad)
+        assert r.status_code == 400, (bad, r.text)
+    demo("DELETE", f"/v2/images/{image['id']}")
+
+
+def test_add_location_attaches_data_in_a_store(cloud: LiveCloud, admin: Api, demo: Api) -> None:
+    data = os.urandom(8192)
+    placed = cloud.config.state_dir / "images" / "fast" / f"placed-{os.getpid()}.raw"
+    placed.write_bytes(data)
+    queued = admin.create(name="attach")
+    add = [{"op": "add", "path": "/locations/-", "value": {"url": f"file://{placed}", "metadata": {}}}]
+    assert demo.patch(queued["id"], add).status_code == 404  # the admin's private image: not theirs to see
+    r = admin.patch(queued["id"], add)
+    assert r.status_code == 200, r.text
+    shown = r.json()
+    assert shown["status"] == "active" and shown["size"] == len(data) and shown["stores"] == "fast"
+    assert shown["checksum"] == hashlib.md5(data).hexdigest()
+    assert admin("GET", f"/v2/images/{queued['id']}/file").content == data
+    other = admin.create(name="attach-again")
+    assert admin.patch(other["id"], add).status_code == 409  # that data belongs to an image already
+    for url in (f"file://{placed.parent}/missing", "file:///etc/passwd", "http://example.com/x",
+                f"file://{placed.parent}/../file/x", "tinystack://nostore/x"):
+        value = [{"op": "add", "path": "/locations/-", "value": {"url": url, "metadata": {}}}]
+        r = admin.patch(other["id"], value)
+        assert r.status_code == 400, (url, r.text)
+    assert admin.show(other["id"])["status"] == "queued"
+    # A member of the owning project is refused by the rule (403).
+    mine = demo.create(name="mine")
+    r = demo.patch(mine["id"], [{"op": "add", "path": "/locations/-", "value": {"url": f"file://{placed}"}}])
+    assert r.status_code == 403
+    for i in (queued, other):
+        admin("DELETE", f"/v2/images/{i['id']}")
+    demo("DELETE", f"/v2/images/{mine['id']}")
+    assert not placed.exists()  # deleting the image deleted the data it was given

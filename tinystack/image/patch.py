@@ -102,6 +102,10 @@ def parse(content_type: str, body: Any) -> list[Change]:
         if not isinstance(raw, dict):
             raise errors.BadRequest("Operations must be JSON objects.")
         op, pointer = _operation(raw, version)
+        if isinstance(pointer, str) and (pointer == "/locations" or pointer.startswith("/locations/")):
+            # An operator's location change: the service checks it (``locations.parse``).
+            changes.append(Change(op, "locations", {"path": pointer.split("/")[2:], "value": raw.get("value")}))
+            continue
         name = _pointer(pointer)
         _check_name(name)
         if op == "remove":

@@ -34,6 +34,8 @@ DEFAULTS: dict[str, str] = {
     "modify_member": f"{ADMIN} or (role:member and project_id:%(member_id)s)",
     "stores_info_detail": ADMIN,
     "delete_image_location": ADMIN,
+    "get_image_location": ADMIN,
+    "set_image_location": ADMIN,
     "copy_image": ADMIN,
     # The tasks API is for operators (Glance: tasks_api_access); a task's own rules come after it.
     "tasks_api_access": ADMIN,

@@ -16,7 +16,9 @@ def iso(when: datetime | None) -> str | None:
     return None if when is None else when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def image(img: Image, readable: ReadableCheck | None = None) -> dict[str, Any]:
+def image(img: Image, readable: ReadableCheck | None = None,
+          locations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """An image; ``locations`` (where its data is) only for callers allowed to see them."""
     out: dict[str, Any] = {}
     for prop in img.properties:
         if readable is None or readable(prop.name):
@@ -35,6 +37,8 @@ def image(img: Image, readable: ReadableCheck | None = None) -> dict[str, Any]:
     stores = [loc.store for loc in img.locations if loc.status == "active"]
     if stores:
         out["stores"] = ",".join(dict.fromkeys(stores))
+    if locations is not None:
+        out["locations"] = locations
     return out
 
 
