@@ -87,7 +87,9 @@ class Imports:
                 self.svc.enforce_on(ctx, "copy_image", image, membership)
                 if image.status != "active":
                     raise errors.Conflict("Image needs to be in 'active' state to use 'copy-image' method")
-                if _prop(image, IMPORTING):
+                beat = image.transfer_heartbeat
+                # A copy whose heartbeat stopped (its process died) does not block a new one.
+                if _prop(image, IMPORTING) and beat and time.time() - beat < self.svc.settings.upload_stale_after:
                     raise errors.Conflict(f"An import of image {image_id} is already in progress.")
                 held = {loc.store for loc in image.locations if loc.status == "active"}
                 targets = [st for st in stores if st not in held]
@@ -108,7 +110,7 @@ class Imports:
             s.add(task)
             if method != COPY_IMAGE:
                 image.status = "importing"
-                image.transfer_heartbeat = time.time()
+            image.transfer_heartbeat = time.time()  # copy-image: the copy's liveness (the image stays active)
             note_progress(image, importing=targets, failed=[])
             image.updated_at = now
             return Job(task.id, image_id, method, targets, must_succeed, uri)
@@ -257,6 +259,7 @@ class Imports:
                     image.locations.extend(ImageLocation(store=st.store_id, key=key, status="active", meta={})
                                            for st, key in copies)
                 note_progress(image, importing=[], failed=failed)
+                image.transfer_heartbeat = None
                 image.updated_at = utcnow()
         if not kept:
             for st, location in copies:
