@@ -50,6 +50,7 @@ PUBLIC: dict[tuple[str, str, str], str] = {
         "/vnc_lite.html", "/vnc_auto.html", "/vnc.html", "/{top}/{tail}")},
     # Authenticated, but without a rule by design (as upstream): static or discovery documents.
     ("image", "GET", "/v2/schemas/{name}"): "JSON schemas are static documents; Glance has no rule",
+    ("image", "GET", "/v2/schemas/metadefs/{name}"): "JSON schemas are static documents; Glance has no rule",
     ("image", "GET", "/v2/info/import"): "discovery: the import methods; Glance has no rule",
     ("image", "GET", "/v2/info/stores"): "discovery: the store ids; Glance has a rule only for the detail view",
     ("image", "GET", "/v2/info/usage"): "the caller's own project's usage and limits; Glance has no rule",

@@ -154,7 +154,7 @@ def test_deactivate_blocks_download_for_users(demo_api: Api, admin_api: Api) -> 
 
 def test_glance_direct_import(demo_api: Api) -> None:
     info = demo_api("GET", "/v2/info/import").json()
-    assert info["import-methods"]["value"] == ["glance-direct"]
+    assert info["import-methods"]["value"] == ["glance-direct", "web-download", "copy-image"]
     stores = demo_api("GET", "/v2/info/stores").json()["stores"]
     assert stores == [{"id": "file", "description": "file store file", "default": "true"}]
     image = demo_api.create(name="imported")

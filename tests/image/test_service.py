@@ -145,7 +145,7 @@ def test_import_of_unsafe_data_drops_staging(svc: ImageService, tmp_path: Path) 
 
     async def scenario() -> None:
         await svc.data.stage(OWNER, image.id, source(disk.read_bytes()))
-        svc.imports.import_image(OWNER, image.id, {"method": {"name": "glance-direct"}}, "req-x")
+        await svc.imports.import_image(OWNER, image.id, {"method": {"name": "glance-direct"}}, "req-x")
         for _ in range(100):
             if svc.get(OWNER, image.id).status != "importing":
                 break

@@ -1,11 +1,12 @@
-"""Image tables: images, their free-form properties, tags, members, data locations and import tasks."""
+"""Image tables: images, their free-form properties, tags, members, data locations and import tasks; and the
+metadata definitions catalog (metadefs): namespaces, what they hold, and their resource types."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tinystack.core.db import Base
@@ -102,4 +103,67 @@ class ImageTask(Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
-TABLES = [m.__table__ for m in (Image, ImageProperty, ImageTag, ImageMember, ImageLocation, ImageTask)]
+class MetadefNamespace(Base):
+    __tablename__ = "image_metadef_namespace"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    visibility: Mapped[str] = mapped_column(String(32), default="private")
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    owner: Mapped[str | None] = mapped_column(PROJECT, nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+    items: Mapped[list[MetadefItem]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", passive_deletes=True, order_by="MetadefItem.name")
+    associations: Mapped[list[MetadefAssociation]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", passive_deletes=True, order_by="MetadefAssociation.name")
+
+
+class MetadefItem(Base):
+    """An object, property or tag of a namespace (``kind``); ``body`` is its definition as the API shows it."""
+
+    __tablename__ = "image_metadef_item"
+    __table_args__ = (UniqueConstraint("namespace_id", "kind", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("image_metadef_namespace.id", ondelete="CASCADE"),
+                                              index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(255))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class MetadefResourceType(Base):
+    __tablename__ = "image_metadef_resource_type"
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class MetadefAssociation(Base):
+    """A namespace applies to a resource type (``name``), its properties named with ``prefix``."""
+
+    __tablename__ = "image_metadef_association"
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("image_metadef_namespace.id", ondelete="CASCADE"),
+                                              primary_key=True)
+    name: Mapped[str] = mapped_column(ForeignKey("image_metadef_resource_type.name"), primary_key=True)
+    prefix: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    properties_target: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class MetadefSeed(Base):
+    """A definition file loaded at start, so a namespace an operator deleted does not come back."""
+
+    __tablename__ = "image_metadef_seed"
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    loaded_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+TABLES = [m.__table__ for m in (Image, ImageProperty, ImageTag, ImageMember, ImageLocation, ImageTask,
+                                MetadefNamespace, MetadefItem, MetadefResourceType, MetadefAssociation, MetadefSeed)]

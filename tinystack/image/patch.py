@@ -102,6 +102,11 @@ def parse(content_type: str, body: Any) -> list[Change]:
         if not isinstance(raw, dict):
             raise errors.BadRequest("Operations must be JSON objects.")
         op, pointer = _operation(raw, version)
+        if isinstance(pointer, str) and pointer.startswith("/locations/"):
+            # An operator's change of one location: the service checks it (``locations.parse``). The whole
+            # list (``/locations``) stays read-only.
+            changes.append(Change(op, "locations", {"path": pointer.split("/")[2:], "value": raw.get("value")}))
+            continue
         name = _pointer(pointer)
         _check_name(name)
         if op == "remove":

@@ -34,4 +34,24 @@ DEFAULTS: dict[str, str] = {
     "modify_member": f"{ADMIN} or (role:member and project_id:%(member_id)s)",
     "stores_info_detail": ADMIN,
     "delete_image_location": ADMIN,
+    "get_image_location": ADMIN,
+    "set_image_location": ADMIN,
+    "copy_image": ADMIN,
+    # The tasks API is for operators (Glance: tasks_api_access); a task's own rules come after it.
+    "tasks_api_access": ADMIN,
+    "get_task": ADMIN_OR_READER,
+    "get_tasks": ADMIN_OR_READER,
+    "add_task": ADMIN_OR_MEMBER,
+    "modify_task": ADMIN_OR_MEMBER,
+    # The metadata definitions catalog: read by everyone (namespaces' visibility applies), kept by admins.
+    "metadef_default": "",
+    "metadef_admin": "role:admin",
+    **{f"get_metadef_{name}": "rule:metadef_default" for name in (
+        "namespace", "namespaces", "object", "objects", "property", "properties", "tag", "tags", "resource_type")},
+    "list_metadef_resource_types": "rule:metadef_default",
+    **{rule: "rule:metadef_admin" for rule in (
+        "add_metadef_namespace", "modify_metadef_namespace", "delete_metadef_namespace", "add_metadef_object",
+        "modify_metadef_object", "remove_metadef_object", "add_metadef_property", "modify_metadef_property",
+        "remove_metadef_property", "add_metadef_tag", "add_metadef_tags", "modify_metadef_tag", "delete_metadef_tag",
+        "delete_metadef_tags", "add_metadef_resource_type_association", "remove_metadef_resource_type_association")},
 }

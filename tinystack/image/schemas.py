@@ -162,7 +162,8 @@ IMPORT: dict[str, Any] = {
     "type": "object",
     "required": ["method"],
     "properties": {
-        "method": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
+        "method": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"},
+                                                                           "uri": {"type": "string"}}},
         "stores": {"type": "array", "items": {"type": "string"}},
         "all_stores": {"type": "boolean"},
         "all_stores_must_succeed": {"type": "boolean"},

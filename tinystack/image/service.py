@@ -19,16 +19,19 @@ from tinystack.core.db import Database
 from tinystack.core.policy import PolicyEngine
 from tinystack.core.service import ServiceBase
 from tinystack.core.web import validate
-from tinystack.image import access, drivers, listing, patch, policies, quotas, schemas
+from tinystack.image import access, drivers, listing, locations, patch, policies, quotas, schemas
 from tinystack.image import settings as settings_mod
 from tinystack.image.data import ImageData
 from tinystack.image.drivers.base import StoreDriver
 from tinystack.image.drivers.filesystem import FilesystemStore
 from tinystack.image.imports import Imports
+from tinystack.image.locations import Locations
 from tinystack.image.membership import Membership
+from tinystack.image.metadefs import Metadefs
 from tinystack.image.models import Image, ImageMember, ImageProperty, ImageTag, ImageTask, utcnow
 from tinystack.image.protections import PropertyProtections, Unprotected
 from tinystack.image.sweeper import Sweeper
+from tinystack.image.tasks import Tasks
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 STAGING_STORE = "os_glance_staging_store"
@@ -63,6 +66,9 @@ class ImageService(ServiceBase):
         self.imports = Imports(self)
         self.members = Membership(self)
         self.sweeper = Sweeper(self)
+        self.task_api = Tasks(self)
+        self.metadefs = Metadefs(self)
+        self.locations = Locations(self)
 
     # --- shared helpers -------------------------------------------------------------------------
 
@@ -198,6 +204,9 @@ class ImageService(ServiceBase):
         return rows, (rows[-1].id if more and rows else None)
 
     async def update(self, ctx: RequestContext, image_id: str, changes: list[patch.Change]) -> Image:
+        moves = [c for c in changes if c.name == "locations"]
+        if moves:
+            return await self._update_locations(ctx, image_id, changes)
         creds = ctx.creds()
 
         def step(s: Session) -> Image:
@@ -230,6 +239,21 @@ class ImageService(ServiceBase):
             return image
 
         return await self.write(step)
+
+    async def _update_locations(self, ctx: RequestContext, image_id: str, changes: list[patch.Change]) -> Image:
+        if any(c.name != "locations" for c in changes):
+            raise errors.BadRequest("Location changes cannot be combined with other changes in one request.")
+        parsed = [locations.parse(c.op, c.value["path"], c.value["value"]) for c in changes]
+        image = None
+        for change in parsed:
+            image = await self.locations.apply(ctx, image_id, change)
+        assert image is not None
+        return image
+
+    def shows_locations(self, ctx: RequestContext, image: Image) -> bool:
+        """Whether the caller sees an image's ``locations`` (``get_image_location``, admins by default)."""
+        return self.allowed(ctx, "get_image_location", {"project_id": ctx.project_id, "owner": image.owner,
+                                                         "visibility": image.visibility})
 
     def _check_attr_changes(self, ctx: RequestContext, image: Image, membership: ImageMember | None,
                             before: patch.Draft, after: patch.Draft) -> None:

@@ -24,7 +24,12 @@ DEFAULTS: dict[str, str] = {
     "image_tag_quota": "128",
     "limit_param_default": "25",
     "api_limit_max": "1000",
-    "enabled_import_methods": "glance-direct",
+    "enabled_import_methods": "glance-direct,web-download,copy-image",
+    # web-download: hosts (names or addresses) fetched from even on private addresses or other ports; every
+    # other URL must be http(s) on an allowed port and resolve only to public addresses.
+    "web_download_allowed_hosts": "",
+    "web_download_allowed_ports": "80,443",
+    "web_download_timeout": "600",  # seconds a whole web-download may take
     "require_image_format_match": "false",
     "property_protection_file": "",
     "property_protection_rule_format": "roles",
@@ -59,6 +64,9 @@ class ImageSettings:
     property_protection_file: Path | None
     property_protection_rule_format: str
     upload_stale_after: float
+    web_download_allowed_hosts: tuple[str, ...] = ()
+    web_download_allowed_ports: tuple[int, ...] = (80, 443)
+    web_download_timeout: float = 600.0
 
 
 def _split(text: str) -> list[str]:
@@ -84,6 +92,10 @@ def load(config: Config) -> ImageSettings:
     default = raw["default_store"] or stores[0].id
     if default not in {s.id for s in stores}:
         raise ValueError(f"[image] default_store {default!r} is not one of the stores")
+    methods = tuple(_split(raw["enabled_import_methods"]))
+    unknown_methods = set(methods) - {"glance-direct", "web-download", "copy-image"}
+    if unknown_methods:
+        raise ValueError(f"[image] enabled_import_methods: unknown method(s) {', '.join(sorted(unknown_methods))}")
     rule_format = raw["property_protection_rule_format"].strip().lower()
     if rule_format not in ("roles", "policies"):
         raise ValueError("[image] property_protection_rule_format must be 'roles' or 'policies'")
@@ -101,9 +113,12 @@ def load(config: Config) -> ImageSettings:
         image_tag_quota=int(raw["image_tag_quota"]),
         limit_param_default=int(raw["limit_param_default"]),
         api_limit_max=int(raw["api_limit_max"]),
-        enabled_import_methods=tuple(_split(raw["enabled_import_methods"])),
+        enabled_import_methods=methods,
         require_image_format_match=raw["require_image_format_match"].strip().lower() in ("1", "true", "yes", "on"),
         property_protection_file=Path(raw["property_protection_file"]) if raw["property_protection_file"] else None,
         property_protection_rule_format=rule_format,
         upload_stale_after=float(raw["upload_stale_after"]),
+        web_download_allowed_hosts=tuple(h.lower() for h in _split(raw["web_download_allowed_hosts"])),
+        web_download_allowed_ports=tuple(int(p) for p in _split(raw["web_download_allowed_ports"])),
+        web_download_timeout=float(raw["web_download_timeout"]),
     )

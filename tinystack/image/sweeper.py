@@ -31,13 +31,18 @@ class Sweeper:
         with self.svc.session() as s:
             for image in s.scalars(select(Image).where(Image.status.in_(("saving", "uploading", "importing")),
                                                        Image.transfer_heartbeat < cutoff)).all():
+                tasks = s.scalars(select(ImageTask).where(ImageTask.image_id == image.id,
+                                                          ImageTask.status == "processing")).all()
+                # Staged data waits for another glance-direct import; a web-download starts over (the data,
+                # no longer owned, is swept later).
+                if any(_method(t) == "web-download" for t in tasks):
+                    image.locations = [loc for loc in image.locations if loc.status != "staged"]
                 staged = any(loc.status == "staged" for loc in image.locations)
                 log.warning("image %s: %s abandoned, resetting", image.id, image.status)
                 image.status = "uploading" if image.status == "importing" and staged else "queued"
                 image.transfer_heartbeat = None
                 image.updated_at = utcnow()
-                for task in s.scalars(select(ImageTask).where(ImageTask.image_id == image.id,
-                                                              ImageTask.status == "processing")).all():
+                for task in tasks:
                     task.status, task.message = "failure", "The import was abandoned."
             owned = {(loc.store, loc.key) for loc in s.scalars(select(ImageLocation)).all()}
         for store in [*self.svc.stores.values(), self.svc.staging]:
@@ -58,3 +63,12 @@ class Sweeper:
         processes sweeping at once would both reset one transfer and count orphans each on their own."""
         interval = max(60.0, self.svc.settings.upload_stale_after / 2)
         await Singleton(Lease(self.svc.db, "image.sweeper"), self.sweep, interval).run()
+
+
+def _method(task: ImageTask) -> str | None:
+    """The import method a task ran (tasks of type ``import`` are web-downloads)."""
+    if task.type == "import":
+        return "web-download"
+    request = (task.input or {}).get("import_req")
+    method = request.get("method") if isinstance(request, dict) else None
+    return method.get("name") if isinstance(method, dict) else None

@@ -16,7 +16,9 @@ def iso(when: datetime | None) -> str | None:
     return None if when is None else when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def image(img: Image, readable: ReadableCheck | None = None) -> dict[str, Any]:
+def image(img: Image, readable: ReadableCheck | None = None,
+          locations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """An image; ``locations`` (where its data is) only for callers allowed to see them."""
     out: dict[str, Any] = {}
     for prop in img.properties:
         if readable is None or readable(prop.name):
@@ -35,6 +37,8 @@ def image(img: Image, readable: ReadableCheck | None = None) -> dict[str, Any]:
     stores = [loc.store for loc in img.locations if loc.status == "active"]
     if stores:
         out["stores"] = ",".join(dict.fromkeys(stores))
+    if locations is not None:
+        out["locations"] = locations
     return out
 
 
@@ -57,9 +61,24 @@ def members(items: list[ImageMember]) -> dict[str, Any]:
     return {"members": [member(m) for m in items], "schema": "/v2/schemas/members"}
 
 
-def task(t: ImageTask) -> dict[str, Any]:
-    return {"id": t.id, "type": t.type, "status": t.status, "owner": t.owner, "image_id": t.image_id,
+def task(t: ImageTask, summary: bool = False) -> dict[str, Any]:
+    """A task; a list shows it without its input, result and message (as Glance's does)."""
+    out = {"id": t.id, "type": t.type, "status": t.status, "owner": t.owner, "image_id": t.image_id,
             "request_id": t.request_id, "user_id": t.user_id, "input": t.input, "result": t.result,
             "message": t.message, "expires_at": iso(t.expires_at), "created_at": iso(t.created_at),
             "updated_at": iso(t.updated_at), "deleted": False, "deleted_at": None,
             "self": f"/v2/tasks/{t.id}", "schema": "/v2/schemas/task"}
+    if summary:
+        for key in ("input", "result", "message"):
+            del out[key]
+    return out
+
+
+def tasks(items: list[dict[str, Any]], params: list[tuple[str, str]], next_marker: str | None) -> dict[str, Any]:
+    kept = [(k, v) for k, v in params if k != "marker"]
+    body: dict[str, Any] = {"tasks": items, "first": "/v2/tasks", "schema": "/v2/schemas/tasks"}
+    if kept:
+        body["first"] = f"/v2/tasks?{urlencode(kept)}"
+    if next_marker is not None:
+        body["next"] = f"/v2/tasks?{urlencode([*kept, ('marker', next_marker)])}"
+    return body

@@ -7,21 +7,24 @@ import contextlib
 
 from tinystack.core.auth import TokenValidator
 from tinystack.core.web import Route, ServiceApp
+from tinystack.image import metadef_seed
 from tinystack.image.api.faults import glance_fault
 from tinystack.image.service import ImageService
 
 
 def routes(svc: ImageService) -> list[Route]:
-    from tinystack.image.api import data, discovery, images, members, versions
+    from tinystack.image.api import data, discovery, images, members, metadefs, tasks, versions
 
     return [*versions.routes(), *images.ImagesAPI(svc).routes(), *data.DataAPI(svc).routes(),
-            *members.MembersAPI(svc).routes(), *discovery.DiscoveryAPI(svc).routes()]
+            *members.MembersAPI(svc).routes(), *discovery.DiscoveryAPI(svc).routes(),
+            *tasks.TasksAPI(svc).routes(), *metadefs.MetadefsAPI(svc).routes()]
 
 
 def app(svc: ImageService, validator: TokenValidator) -> ServiceApp:
     sweeper: list[asyncio.Task[None]] = []
 
     async def start() -> None:
+        await asyncio.to_thread(metadef_seed.load, svc)
         sweeper.append(asyncio.get_running_loop().create_task(svc.sweeper.run()))
 
     async def stop() -> None:

@@ -60,8 +60,8 @@ class DataAPI:
 
     async def import_image(self, request: web.Request) -> web.Response:
         doc = await read_json(request, schemas.IMPORT)
-        self.svc.imports.import_image(ctx(request), request.match_info["image_id"], doc, request[REQUEST_ID],
-                                   request.headers.get("X-Image-Meta-Store"))
+        await self.svc.imports.import_image(ctx(request), request.match_info["image_id"], doc, request[REQUEST_ID],
+                                         request.headers.get("X-Image-Meta-Store"))
         return empty(202)
 
     async def delete_from_store(self, request: web.Request) -> web.Response:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from tinystack.core import errors
+from tinystack.core.auth import RequestContext
 from tinystack.core.web import REQUEST_ID, Route, ctx, empty, json_response, read_json
-from tinystack.image import patch, views
+from tinystack.image import locations, patch, views
 from tinystack.image.api.common import base_url
 from tinystack.image.api.faults import glance_fault
+from tinystack.image.models import Image
 from tinystack.image.service import ImageService
 
 
@@ -30,12 +34,16 @@ class ImagesAPI:
             Route("GET", "/v2/images/{image_id}/tasks", self.tasks),
         ]
 
+    def _render(self, c: RequestContext, image: Image, readable: views.ReadableCheck | None = None) -> dict[str, Any]:
+        shown = locations.view(self.svc, image) if self.svc.shows_locations(c, image) else None
+        return views.image(image, readable or self.svc.readable(c), shown)
+
     async def index(self, request: web.Request) -> web.Response:
         c = ctx(request)
         query = request.query
         images, next_marker = self.svc.list_images(c, query, lambda name: query.getall(name, []))
         readable = self.svc.readable(c)
-        return json_response(views.images([views.image(i, readable) for i in images], list(query.items()),
+        return json_response(views.images([self._render(c, i, readable) for i in images], list(query.items()),
                                           next_marker))
 
     async def create(self, request: web.Request) -> web.Response:
@@ -45,11 +53,11 @@ class ImagesAPI:
                    "OpenStack-image-store-ids": ",".join(self.svc.stores)}
         if self.svc.settings.enabled_import_methods:
             headers["OpenStack-image-import-methods"] = ",".join(self.svc.settings.enabled_import_methods)
-        return json_response(views.image(image, self.svc.readable(c)), status=201, headers=headers)
+        return json_response(self._render(c, image), status=201, headers=headers)
 
     async def show(self, request: web.Request) -> web.Response:
         c = ctx(request)
-        return json_response(views.image(self.svc.get(c, request.match_info["image_id"]), self.svc.readable(c)))
+        return json_response(self._render(c, self.svc.get(c, request.match_info["image_id"])))
 
     async def update(self, request: web.Request) -> web.Response:
         c = ctx(request)
@@ -61,7 +69,7 @@ class ImagesAPI:
             return response
         changes = patch.parse(request.content_type, await read_json(request))
         image = await self.svc.update(c, request.match_info["image_id"], changes)
-        return json_response(views.image(image, self.svc.readable(c)))
+        return json_response(self._render(c, image))
 
     async def delete(self, request: web.Request) -> web.Response:
         await self.svc.delete(ctx(request), request.match_info["image_id"])
