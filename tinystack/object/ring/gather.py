@@ -1,0 +1,72 @@
+"""Choosing which replica slots a rebalance frees: those on removed devices, those that spoil dispersion, and the
+excess of overweight devices; never more than one replica of a partition, never one moved within min_part_hours."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinystack.object.ring.place import NONE, lut
+from tinystack.object.ring.targets import Targets
+
+
+def _per_row_counts(keys: np.ndarray) -> np.ndarray:
+    """For each slot, how many slots of its partition share its key (keys: rows x parts, -1 = empty)."""
+    out = np.zeros(keys.shape, dtype=np.int64)
+    for r in range(keys.shape[0]):
+        out[r] = (keys == keys[r][None, :]).sum(axis=0)
+    return np.where(keys >= 0, out, 0)
+
+
+def gather(a2d: np.ndarray, valid: np.ndarray, t: Targets, active: np.ndarray, locked: np.ndarray,
+           rng: np.random.Generator) -> np.ndarray:
+    """Empty the slots to move, in place; returns the partitions touched (one replica each at most)."""
+    active_lut = lut(active.astype(np.int64), fill=0).astype(bool)
+    # Slots on devices being removed or weighted to zero, and slots past a shrunken replica count, always go.
+    gone = (a2d != NONE) & (~active_lut[a2d] | ~valid)
+    touched = gone.any(axis=0)
+    a2d[gone] = NONE
+    movable = ~touched & ~locked
+
+    # Dispersion: a region, zone or device holding more replicas of a partition than it may.
+    for key_lut, limit in ((lut(t.dev_region), t.max_region), (lut(t.dev_zone), t.max_zone)):
+        keys = key_lut[a2d]
+        counts = _per_row_counts(keys)
+        for r in range(a2d.shape[0] - 1, -1, -1):
+            over = (keys[r] >= 0) & (counts[r] > limit[np.clip(keys[r], 0, None)]) & movable
+            a2d[r, over] = NONE
+            touched |= over
+            movable &= ~over
+    if t.max_dev == 1:
+        devs = np.where(a2d == NONE, -1, a2d.astype(np.int64))
+        counts = _per_row_counts(devs)
+        for r in range(a2d.shape[0] - 1, -1, -1):
+            over = (devs[r] >= 0) & (counts[r] > 1) & movable
+            a2d[r, over] = NONE
+            touched |= over
+            movable &= ~over
+
+    # Overweight devices give up their excess, a random choice among their movable partitions.
+    n_ids = len(active)
+    for _ in range(3):
+        assigned = a2d != NONE
+        counts = np.bincount(a2d[assigned], minlength=n_ids)[:n_ids]
+        excess = counts - np.maximum(t.target_parts, np.ceil(t.wanted_parts - 1e-9).astype(np.int64))
+        excess[~active] = 0
+        if (excess <= 0).all():
+            break
+        excess_lut = lut(np.clip(excess, 0, None), fill=0)
+        rows, parts = np.nonzero(assigned & (excess_lut[a2d] > 0) & movable[None, :])
+        if not len(parts):
+            break
+        devs = a2d[rows, parts].astype(np.int64)
+        order = np.lexsort((rng.random(len(parts)), devs))
+        devs, rows, parts = devs[order], rows[order], parts[order]
+        first = np.searchsorted(devs, devs, side="left")
+        pick = (np.arange(len(devs)) - first) < excess[devs]
+        rows, parts = rows[pick], parts[pick]
+        _, once = np.unique(parts, return_index=True)
+        rows, parts = rows[once], parts[once]
+        a2d[rows, parts] = NONE
+        touched[parts] = True
+        movable[parts] = False
+    return touched

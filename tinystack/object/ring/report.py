@@ -1,0 +1,107 @@
+"""What a builder's ring looks like: balance, dispersion and a consistency check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from tinystack.object.ring.place import NONE, lut
+
+if TYPE_CHECKING:
+    from tinystack.object.ring.builder import RingBuilder
+
+
+class RingValidationError(ValueError):
+    """The builder's assignments break a rule every ring must keep."""
+
+
+def dev_parts(b: RingBuilder) -> np.ndarray:
+    """Replica slots held by each device id."""
+    if b.a2d is None:
+        return np.zeros(len(b.devs), dtype=np.int64)
+    flat = b.a2d[b.a2d != NONE]
+    return np.bincount(flat, minlength=len(b.devs))[:len(b.devs)]
+
+
+def dev_balances(b: RingBuilder) -> np.ndarray:
+    """Per device: 100 x (held - wanted) / wanted, where wanted follows the weights alone (Swift's definition)."""
+    counts = dev_parts(b).astype(np.float64)
+    weights = np.array([d.weight if d is not None and d.id not in b.removing else 0.0 for d in b.devs])
+    out = np.zeros(len(b.devs))
+    if weights.sum() <= 0:
+        return out
+    wanted = weights * (sum(b.row_lengths()) / weights.sum())
+    has = wanted > 0
+    out[has] = 100.0 * (counts[has] - wanted[has]) / wanted[has]
+    out[~has & (counts > 0)] = 999.99  # a zero-weight device still holding partitions
+    return out
+
+
+def balance(b: RingBuilder) -> float:
+    """The worst device balance, in percent (0 is perfect)."""
+    bal = dev_balances(b)
+    return float(np.abs(bal).max()) if len(bal) else 0.0
+
+
+@dataclass
+class Dispersion:
+    """Partitions whose replicas crowd a tier beyond the even spread, overall and per tier."""
+
+    percent: float
+    parts_at_risk: int
+    # tier name ("r1", "r1z2", "r1z2-ip:port/dev") -> (max replicas allowed, histogram of replica counts)
+    tiers: dict[str, tuple[int, list[int]]] = field(default_factory=dict)
+
+
+def dispersion(b: RingBuilder, with_tiers: bool = False) -> Dispersion:
+    if b.a2d is None:
+        return Dispersion(0.0, 0)
+    t = b.compute_targets()
+    a2d = b.a2d
+    at_risk = np.zeros(b.parts, dtype=bool)
+    tiers: dict[str, tuple[int, list[int]]] = {}
+    n_rows = a2d.shape[0]
+    levels = [(lut(t.dev_region), t.dispersed_max_region, [f"r{r}" for r in t.region_keys]),
+              (lut(t.dev_zone), t.dispersed_max_zone, [f"r{r}z{z}" for r, z in t.zone_keys])]
+    for key_lut, limit, names in levels:
+        keys = key_lut[a2d]
+        for k, name in enumerate(names):
+            count = (keys == k).sum(axis=0)
+            at_risk |= count > limit[k]
+            if with_tiers:
+                tiers[name] = (int(limit[k]), np.bincount(count, minlength=n_rows + 1).tolist())
+    devs = np.where(a2d == NONE, -1, a2d.astype(np.int64))
+    for r in range(n_rows):
+        same = (devs == devs[r][None, :]) & (devs[r][None, :] >= 0)
+        at_risk |= same.sum(axis=0) > t.max_dev
+    parts = int(at_risk.sum())
+    return Dispersion(100.0 * parts / b.parts, parts, tiers)
+
+
+def validate(b: RingBuilder) -> None:
+    """Raise RingValidationError unless every slot is assigned to a known device and no partition repeats one."""
+    if b.a2d is None:
+        raise RingValidationError("the builder has never been rebalanced")
+    lengths = b.row_lengths()
+    if b.a2d.shape != (len(lengths), b.parts):
+        raise RingValidationError("replica2part2dev does not match the replica count; rebalance first")
+    known = np.array([d is not None for d in b.devs] + [False] * (NONE + 1 - len(b.devs)), dtype=bool)
+    for r, n in enumerate(lengths):
+        row = b.a2d[r, :n]
+        if (row == NONE).any():
+            raise RingValidationError(f"replica {r}: {int((row == NONE).sum())} partitions have no device")
+        if not known[row].all():
+            raise RingValidationError(f"replica {r}: partitions assigned to unknown devices")
+    active = int(b.active_mask().sum())
+    if active >= len(lengths):
+        devs = np.where(b.a2d == NONE, -1, b.a2d.astype(np.int64))
+        srt = np.sort(devs, axis=0)
+        dup = ((srt[1:] == srt[:-1]) & (srt[1:] >= 0)).any(axis=0)
+        if dup.any():
+            raise RingValidationError(f"{int(dup.sum())} partitions have two replicas on one device "
+                                      f"(e.g. partition {int(np.flatnonzero(dup)[0])})")
+    for dev_id, dev in enumerate(b.devs):
+        if dev is not None and dev.id != dev_id:
+            raise RingValidationError(f"device at index {dev_id} says it is d{dev.id}")
