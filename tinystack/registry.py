@@ -119,6 +119,12 @@ def _network_app(rt: Runtime) -> ServiceApp:
     return app(svc, rt.identity.validate, rt.bus, str(rt.config.state_dir / "metadata.sock"), project_id)
 
 
+def _object_app(rt: Runtime) -> ServiceApp:
+    from tinystack.object.service import proxy_app
+
+    return proxy_app(rt.config, rt.identity.validate)  # the proxy, and this machine's storage node with it
+
+
 def _network_agent(config: Config, bus: Bus) -> Agent:
     from tinystack.network import agent_settings
     from tinystack.network.agent import NetworkAgent
@@ -186,6 +192,7 @@ SERVICES: list[ServiceSpec] = [
     ServiceSpec("volume", "block-storage", "cinder", "/v3/$(project_id)s", _volume_app, VOLUME_MIGRATIONS,
                 aliases=(("volumev3", "cinderv3"),)),
     ServiceSpec("compute", "compute", "nova", "/v2.1", _compute_app, COMPUTE_MIGRATIONS),
+    ServiceSpec("object", "object-store", "swift", "/v1/AUTH_$(project_id)s", _object_app),
     # Nova's metadata API has no catalog entry: guests reach it through the proxies, never through the catalog.
     ServiceSpec("metadata", "", "", "", _metadata_app),
 ]
