@@ -1,4 +1,4 @@
-"""The ``tinystack`` command: up, agent, manage, conformance."""
+"""The ``tinystack`` command: up, agent, storage, manage, conformance."""
 
 from __future__ import annotations
 
@@ -87,6 +87,33 @@ def cmd_agent(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _serve_storage(cfg: config_mod.Config) -> None:
+    from tinystack.object import settings as object_settings
+    from tinystack.object.servers.node import StorageNode
+
+    node = StorageNode(object_settings.load(cfg))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await node.start()
+        print(f"tinystack storage ready: {node.settings.storage_ip} {node.ports}", flush=True)
+        await stop.wait()
+        logger.info("stopping")
+    finally:
+        await node.stop()
+
+
+def cmd_storage(args: argparse.Namespace) -> int:
+    """An object storage node alone: account, container and object servers over this machine's devices."""
+    cfg = _load_config(args)
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    log_mod.setup(cfg.state_dir / "log" / f"storage-{cfg.host}.log", debug=cfg.get_bool("DEFAULT", "debug"))
+    asyncio.run(_serve_storage(cfg))
+    return 0
+
+
 def cmd_fernet_rotate(args: argparse.Namespace) -> int:
     from tinystack.identity.fernet import KeyRepository
 
@@ -135,6 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--state-dir", help="where the agents keep their state and find service.yaml")
     agent.add_argument("--config", default=argparse.SUPPRESS, help="INI configuration file (optional)")
     agent.set_defaults(func=cmd_agent)
+
+    storage = sub.add_parser("storage", help="run an object storage node alone (account, container, object servers)",
+                             description="The storage servers of this machine's devices ([object] devices), on "
+                                         "[object] storage_ip and the account/container/object ports, with the rings "
+                                         "of [object] rings_dir (built from this node's devices if there are none).")
+    storage.add_argument("--state-dir", help="where the node keeps its devices, rings and hash path secrets")
+    storage.add_argument("--bind", help="address the storage servers listen on (default 127.0.0.1)")
+    storage.add_argument("--config", default=argparse.SUPPRESS, help="INI configuration file (optional)")
+    storage.set_defaults(func=cmd_storage)
 
     manage = sub.add_parser("manage", help="operator tasks")
     msub = manage.add_subparsers(dest="manage_command", required=True)

@@ -8,10 +8,11 @@ its response back up; the controllers (proxy/) sit below the last one.
 4. ``keystone``     validates the token, installs ``request[AUTH]`` (owner, operator roles, ResellerAdmin);
                     the container ACLs (``acl``) are consulted there through the container's info.
 5. ``quotas``       account and container quotas on writes (after auth: it needs to know who is writing).
-Later helpers insert theirs (tempurl and formpost before keystone; slo, dlo, versioning, bulk, expirer hooks
-after quotas) by adding the module name to ``ORDER``.
+6. ``dlo``          a GET/HEAD of a dynamic large object's manifest reads its segments joined.
+Later helpers insert theirs (tempurl and formpost before keystone; slo, versioning, bulk after quotas) by adding
+the module name to ``ORDER``.
 """
 
 from __future__ import annotations
 
-ORDER = ("healthcheck", "pathinfo", "cors", "keystone", "quotas")
+ORDER = ("healthcheck", "pathinfo", "cors", "keystone", "quotas", "dlo")

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from tinystack.core.web import Handler
-from tinystack.object.proxy.request import PATH
+from tinystack.object.request import PATH
 
 METHODS = "HEAD, GET, PUT, POST, COPY, OPTIONS, DELETE"
 EXPOSE = ("cache-control, content-language, content-type, expires, last-modified, pragma, etag, x-timestamp, "

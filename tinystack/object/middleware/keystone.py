@@ -13,7 +13,7 @@ from tinystack.core.auth import TokenValidator
 from tinystack.core.web import Handler
 from tinystack.object.common import status_error
 from tinystack.object.middleware import acl
-from tinystack.object.proxy.request import AUTH, PATH, Auth, InfoGetter
+from tinystack.object.request import AUTH, PATH, Auth, InfoGetter
 
 RESELLER_PREFIX = "AUTH_"
 OPERATOR_ROLES = frozenset({"admin", "member"})

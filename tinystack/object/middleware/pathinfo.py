@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from tinystack.core.web import Handler
-from tinystack.object.proxy.request import PATH, parse
+from tinystack.object.request import PATH, parse
 
 
 def make(_proxy: Any, **_: Any) -> Any:

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from tinystack.core.web import Handler
 from tinystack.object.common import status_error
-from tinystack.object.proxy.request import AUTH, PATH
+from tinystack.object.request import AUTH, PATH
 
 QUOTA_KEYS = ("x-account-meta-quota-bytes", "x-remove-account-meta-quota-bytes")
 

@@ -11,7 +11,7 @@ from tinystack.object import constraints
 from tinystack.object.common import now
 from tinystack.object.proxy import listing
 from tinystack.object.proxy.common import Proxy, client_headers, fail, request_meta
-from tinystack.object.proxy.request import authorize, swift_path
+from tinystack.object.request import authorize, swift_path
 
 
 async def ensure_account(proxy: Proxy, account: str) -> None:

@@ -20,7 +20,7 @@ from tinystack.object.proxy import accounts, containers, objects
 from tinystack.object.proxy.backend import Backend
 from tinystack.object.proxy.common import Proxy
 from tinystack.object.proxy.info import InfoCache
-from tinystack.object.proxy.request import PATH
+from tinystack.object.request import PATH
 from tinystack.object.settings import ObjectSettings
 
 Controller = Callable[[Proxy, web.Request], Awaitable[web.StreamResponse]]

@@ -12,7 +12,7 @@ from tinystack.object.proxy import listing
 from tinystack.object.proxy.accounts import ensure_account
 from tinystack.object.proxy.backend import quorum, write_status
 from tinystack.object.proxy.common import Proxy, client_headers, fail, request_meta
-from tinystack.object.proxy.request import authorize, swift_path
+from tinystack.object.request import authorize, swift_path
 
 LIST_KEYS = ("limit", "marker", "end_marker", "prefix", "delimiter", "reverse", "path")
 

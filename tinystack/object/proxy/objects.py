@@ -14,7 +14,7 @@ from tinystack.object.common import now, status_error
 from tinystack.object.proxy import objects_put
 from tinystack.object.proxy.backend import write_status
 from tinystack.object.proxy.common import Proxy, client_headers, fail
-from tinystack.object.proxy.request import SwiftPath, authorize, swift_path
+from tinystack.object.request import SwiftPath, authorize, swift_path
 
 FORWARD = ("range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since")
 
@@ -72,10 +72,8 @@ async def get(proxy: Proxy, request: web.Request) -> web.StreamResponse:
         length = int(resp.headers.get("Content-Length", "0"))
         if request.method == "HEAD" or length <= objects_put.SMALL:
             body = await resp.read() if request.method != "HEAD" else b""
-            response = web.Response(status=status, body=body, headers=out)
-            if request.method == "HEAD":
-                response.content_length = length
-            return response
+            # A HEAD keeps the backend's Content-Length (aiohttp sends no body for it).
+            return web.Response(status=status, body=body, headers=out)
         streamed = web.StreamResponse(status=status, headers=out)
         await streamed.prepare(request)
         async for chunk in resp.content.iter_chunked(objects_put.CHUNK):
@@ -127,7 +125,7 @@ async def copy_method(proxy: Proxy, request: web.Request) -> web.StreamResponse:
 async def copy(proxy: Proxy, request: web.Request, source: SwiftPath, dest: SwiftPath) -> web.StreamResponse:
     """Read ``source`` (the caller must be allowed to read it) and store it at ``dest`` with its metadata, updated
     by the request's unless X-Fresh-Metadata."""
-    from tinystack.object.proxy.request import AUTH
+    from tinystack.object.request import AUTH
 
     await request[AUTH].authorize(_as_path(request, source), _container_getter(proxy, source))
     await request[AUTH].authorize(_as_path(request, dest), _container_getter(proxy, dest))
@@ -171,7 +169,7 @@ async def copy(proxy: Proxy, request: web.Request, source: SwiftPath, dest: Swif
 
 
 def _as_path(request: web.Request, target: SwiftPath) -> web.Request:
-    from tinystack.object.proxy.request import PATH
+    from tinystack.object.request import PATH
 
     clone = request.clone()
     clone[PATH] = target

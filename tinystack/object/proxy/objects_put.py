@@ -17,7 +17,7 @@ from tinystack.object.common import now, status_error
 from tinystack.object.httprange import http_date
 from tinystack.object.proxy.backend import Answer, quorum, write_status
 from tinystack.object.proxy.common import Proxy, fail
-from tinystack.object.proxy.request import SwiftPath
+from tinystack.object.request import SwiftPath
 
 SMALL = 1024 * 1024
 CHUNK = 64 * 1024
