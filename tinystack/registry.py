@@ -120,9 +120,20 @@ def _network_app(rt: Runtime) -> ServiceApp:
 
 
 def _object_app(rt: Runtime) -> ServiceApp:
-    from tinystack.object.service import proxy_app
+    from sqlalchemy import select
 
-    return proxy_app(rt.config, rt.identity.validate)  # the proxy, and this machine's storage node with it
+    from tinystack.identity.assignments import create_role
+    from tinystack.identity.models import Role
+    from tinystack.object.service import RESELLER_ADMIN_ROLE, make
+
+    # Swift's keystone auth lets this role act on every account; DevStack creates it with Swift.
+    with rt.identity.read() as s:
+        missing = s.scalar(select(Role.id).where(Role.name == RESELLER_ADMIN_ROLE, Role.domain_id == "")) is None
+    if missing:
+        with rt.identity.write() as s:
+            create_role(s, {"name": RESELLER_ADMIN_ROLE})
+    rt.services["object"] = svc = make(rt.config)
+    return svc.app(rt.identity.validate)  # the proxy, and this machine's storage node with it
 
 
 def _network_agent(config: Config, bus: Bus) -> Agent:

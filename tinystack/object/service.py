@@ -3,17 +3,32 @@ this machine's storage node started with it (rings first built then)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from tinystack.config import Config
 from tinystack.core.auth import TokenValidator
 from tinystack.core.web import ServiceApp
 from tinystack.object import settings as settings_mod
 from tinystack.object.proxy.app import build
 from tinystack.object.servers.node import StorageNode
+from tinystack.object.settings import ObjectSettings
+
+RESELLER_ADMIN_ROLE = "ResellerAdmin"
 
 
-def proxy_app(config: Config, validator: TokenValidator) -> ServiceApp:
+@dataclass
+class ObjectService:
+    """What other parts of a cloud (and tests) may reach: the settings and the storage node this process runs."""
+
+    settings: ObjectSettings
+    node: StorageNode | None
+
+    def app(self, validator: TokenValidator) -> ServiceApp:
+        if self.node is None:
+            return build(self.settings, validator)
+        return build(self.settings, validator, on_startup=[self.node.start], on_cleanup=[self.node.stop])
+
+
+def make(config: Config) -> ObjectService:
     s = settings_mod.load(config)
-    if not s.storage_node:
-        return build(s, validator)
-    node = StorageNode(s)
-    return build(s, validator, on_startup=[node.start], on_cleanup=[node.stop])
+    return ObjectService(s, StorageNode(s) if s.storage_node else None)

@@ -105,8 +105,9 @@ class Backend:
                    body: Any = None, query: Mapping[str, str] | None = None) -> Answer:
         """One request; a device that cannot be reached answers 503 (and is skipped for a while)."""
         try:
+            # No automatic Content-Type: an object POST without one must leave the object's as it is.
             async with self.session.request(method, self.url(dev, part, *names), headers=dict(headers), data=body,
-                                            params=query) as resp:
+                                            params=query, skip_auto_headers=("Content-Type",)) as resp:
                 data = await resp.read()
                 return Answer(resp.status, resp.headers.copy(), data, dev)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:

@@ -147,6 +147,8 @@ async def copy(proxy: Proxy, request: web.Request, source: SwiftPath, dest: Swif
         merged: dict[str, str] = {**base}
         for key, value in request.headers.items():
             low = key.lower()
+            if low == "content-type" and not value:
+                continue  # swiftclient sends an empty one: the source's stays
             if low.startswith("x-object-meta-") or low in objects_put.KEPT:
                 merged = {k: v for k, v in merged.items() if k.lower() != low}
                 merged[key] = value
@@ -184,7 +186,7 @@ async def post(proxy: Proxy, request: web.Request) -> web.StreamResponse:
     headers = {"X-Timestamp": ts}
     for key, value in request.headers.items():
         low = key.lower()
-        if low.startswith("x-object-meta-") or low in objects_put.KEPT:
+        if (low.startswith("x-object-meta-") or low in objects_put.KEPT) and (value or low != "content-type"):
             headers[key] = value
     delete_at = constraints.check_delete_headers(request.headers, float(ts))
     headers.pop("X-Delete-After", None)
