@@ -45,7 +45,7 @@ def test_sdk_lifecycle(project: tuple[Any, Http, str]) -> None:
 
 
 def test_account_counts_follow(project: tuple[Any, Http, str], live: LiveCloud) -> None:
-    _, http, cloud = project
+    _, _, cloud = project
     sc = swift_conn(live, cloud)
     sc.put_container("count-c")
     for i in range(3):

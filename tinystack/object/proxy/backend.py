@@ -91,8 +91,9 @@ class Backend:
     def targets(self, primaries: list[Any], handoffs: Iterator[Any], count: int) -> list[Any]:
         """``count`` devices to write to: the primaries that are up, then handoffs in their place."""
         out = [d for d in primaries if not self.limited(d)]
-        for dev in handoffs:
-            if len(out) >= count:
+        while len(out) < count:  # checked before taking a handoff: one taken and dropped is lost to the retries
+            dev = next(handoffs, None)
+            if dev is None:
                 break
             if not self.limited(dev):
                 out.append(dev)
