@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import importlib
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -34,14 +36,24 @@ CONTROLLERS: dict[str, dict[str, Controller]] = {
 }
 
 
+async def _swift_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """What Swift puts on every answer, errors and streamed bodies included (so it is set just before the
+    headers go out): a transaction id in Swift's form, also as the request id, and a Content-Type."""
+    trans_id = f"tx{uuid.uuid4().hex[:21]}-{int(time.time()):010x}"
+    response.headers["X-Trans-Id"] = response.headers["X-Openstack-Request-Id"] = trans_id
+    if "Content-Type" not in response.headers:
+        response.headers["Content-Type"] = "text/html; charset=UTF-8"
+
+
 class SwiftApp(ServiceApp):
-    """A ServiceApp with the proxy's middleware pipeline inside the shared one (request ids, fault format)."""
+    """A ServiceApp with the proxy's middleware pipeline inside the shared one (fault format)."""
 
     pipeline: list[Any]
 
     def build(self) -> web.Application:
         app = super().build()
         app.middlewares.extend(self.pipeline)
+        app.on_response_prepare.append(_swift_headers)
         return app
 
 
@@ -73,7 +85,7 @@ def build(settings: ObjectSettings, validator: TokenValidator | None,
     routes = [Route("GET", "/info", info, public=True), Route("HEAD", "/info", info, public=True),
               Route("*", "/{tail:.*}", dispatch, public=True)]
     app = SwiftApp("object", routes, plain_fault, validator=validator,
-                   request_id_headers=("X-Trans-Id", "X-Openstack-Request-Id"),
+                   request_id_headers=(),
                    on_startup=list(on_startup or []), on_cleanup=[close, *(on_cleanup or [])])
     app.pipeline = [importlib.import_module(f"tinystack.object.middleware.{name}").make(proxy, validator=validator)
                     for name in ORDER]
