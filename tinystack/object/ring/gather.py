@@ -11,10 +11,15 @@ from tinystack.object.ring.targets import Targets
 
 def _per_row_counts(keys: np.ndarray) -> np.ndarray:
     """For each slot, how many slots of its partition share its key (keys: rows x parts, -1 = empty)."""
-    out = np.zeros(keys.shape, dtype=np.int64)
-    for r in range(keys.shape[0]):
-        out[r] = (keys == keys[r][None, :]).sum(axis=0)
-    return np.where(keys >= 0, out, 0)
+    n = keys.shape[0]
+    out = np.ones(keys.shape, dtype=np.int16)
+    for r in range(n):
+        for s in range(r + 1, n):
+            same = keys[r] == keys[s]
+            out[r] += same
+            out[s] += same
+    out[keys < 0] = 0
+    return out
 
 
 def gather(a2d: np.ndarray, valid: np.ndarray, t: Targets, active: np.ndarray, locked: np.ndarray,
@@ -28,7 +33,8 @@ def gather(a2d: np.ndarray, valid: np.ndarray, t: Targets, active: np.ndarray, l
     movable = ~touched & ~locked
 
     # Dispersion: a region, zone or device holding more replicas of a partition than it may.
-    for key_lut, limit in ((lut(t.dev_region), t.max_region), (lut(t.dev_zone), t.max_zone)):
+    levels = ((lut(t.dev_region, dtype=np.int16), t.max_region), (lut(t.dev_zone, dtype=np.int32), t.max_zone))
+    for key_lut, limit in levels if movable.any() and (a2d != NONE).any() else ():
         keys = key_lut[a2d]
         counts = _per_row_counts(keys)
         for r in range(a2d.shape[0] - 1, -1, -1):
@@ -36,7 +42,7 @@ def gather(a2d: np.ndarray, valid: np.ndarray, t: Targets, active: np.ndarray, l
             a2d[r, over] = NONE
             touched |= over
             movable &= ~over
-    if t.max_dev == 1:
+    if t.max_dev == 1 and movable.any() and (a2d != NONE).any():
         devs = np.where(a2d == NONE, -1, a2d.astype(np.int64))
         counts = _per_row_counts(devs)
         for r in range(a2d.shape[0] - 1, -1, -1):
