@@ -200,14 +200,14 @@ def run(path: Path, verb: str, args: list[str], out: Callable[[str], None]) -> i
         out(f"Wrote {ring_path(path)}")
         return EXIT_OK
     elif verb == "dispersion":
-        d = report.dispersion(b, with_tiers=True)
-        out(f"Dispersion is {d.percent:.2f}, {d.parts_at_risk} partitions have replicas crowding a tier")
+        disp = report.dispersion(b, with_tiers=True)
+        out(f"Dispersion is {disp.percent:.2f}, {disp.parts_at_risk} partitions have replicas crowding a tier")
         if ns.verbose or ns.search:
             out(f"{'Tier':<12} {'Max':>4}  Partitions with 0, 1, 2, ... replicas")
-            for name, (limit, hist) in d.tiers.items():
+            for name, (limit, hist) in disp.tiers.items():
                 if not ns.search or ns.search in name:
                     out(f"{name:<12} {limit:>4}  {' '.join(str(h) for h in hist)}")
-        return EXIT_OK if d.percent == 0 else EXIT_WARNING
+        return EXIT_OK if disp.percent == 0 else EXIT_WARNING
     elif verb == "validate":
         report.validate(b)
         out("Ring is valid.")
@@ -236,11 +236,11 @@ def run(path: Path, verb: str, args: list[str], out: Callable[[str], None]) -> i
     elif verb == "set_overload":
         text = ns.overload.strip()
         try:
-            value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+            overload = float(text[:-1]) / 100 if text.endswith("%") else float(text)
         except ValueError:
             raise CliError(f"invalid overload {ns.overload!r}") from None
-        b.set_overload(value)
-        out(f"The overload factor is now {value * 100:.2f}% ({value:.6f})")
+        b.set_overload(overload)
+        out(f"The overload factor is now {overload * 100:.2f}% ({overload:.6f})")
     elif verb == "pretend_min_part_hours_passed":
         b.pretend_min_part_hours_passed()
     b.save(path)

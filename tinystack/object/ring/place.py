@@ -19,7 +19,7 @@ _LUT = NONE + 1
 
 def lut(values: np.ndarray, fill: int = -1, dtype: type = np.int32) -> np.ndarray:
     """A lookup table indexed by device id (0..0xFFFF, where 0xFFFF is "no device")."""
-    out = np.full(_LUT, fill, dtype=dtype)
+    out: np.ndarray = np.full(_LUT, fill, dtype=dtype)
     out[:len(values)] = values
     out[NONE] = fill
     return out
