@@ -9,6 +9,12 @@ from tinystack.object.ring import RingBuilder, balance, dispersion, validate
 
 pytestmark = pytest.mark.unit
 
+
+def rows(b: RingBuilder) -> np.ndarray:
+    """The builder's replica2part2dev (rows x partitions)."""
+    assert b.a2d is not None
+    return b.a2d
+
 T0 = 1_800_000_000
 
 
@@ -38,13 +44,13 @@ def test_seeded_rebalance_gives_the_same_ring_twice() -> None:
         build(zones=1, first_zone=5, b=b)
         b.set_weight(0, 50)
         b.rebalance(seed=7, now=T0 + 7200)
-        rings.append(b.a2d.copy())  # type: ignore[union-attr]
+        rings.append(rows(b).copy())
     assert (rings[0] == rings[1]).all()
     other = build()
     other.rebalance(seed=43, now=T0)
     first = build()
     first.rebalance(seed=42, now=T0)
-    assert (other.a2d != first.a2d).any()  # type: ignore[operator]
+    assert (rows(other) != rows(first)).any()
 
 
 def test_min_part_hours_refuses_to_move_a_partition_twice() -> None:
@@ -52,21 +58,21 @@ def test_min_part_hours_refuses_to_move_a_partition_twice() -> None:
     b.rebalance(seed=1, now=T0)
     b.pretend_min_part_hours_passed()
     build(zones=1, per_zone=5, first_zone=5, b=b)
-    before = b.a2d.copy()  # type: ignore[union-attr]
+    before = rows(b).copy()
     moved, _, _ = b.rebalance(seed=2, now=T0 + 10)
-    first_moves = (b.a2d != before).any(axis=0)  # type: ignore[union-attr]
+    first_moves = (rows(b) != before).any(axis=0)
     assert moved == int(first_moves.sum()) > 0
     # Another zone within the hour: none of the partitions just moved may move again.
     build(zones=1, per_zone=5, first_zone=6, b=b)
-    before = b.a2d.copy()  # type: ignore[union-attr]
+    before = rows(b).copy()
     b.rebalance(seed=3, now=T0 + 20)
-    second_moves = (b.a2d != before).any(axis=0)  # type: ignore[union-attr]
+    second_moves = (rows(b) != before).any(axis=0)
     assert second_moves.any()
     assert not (second_moves & first_moves).any()
     # Once the hour has passed they may.
-    before = b.a2d.copy()  # type: ignore[union-attr]
+    before = rows(b).copy()
     b.rebalance(seed=4, now=T0 + 3600 + 30)
-    later = (b.a2d != before).any(axis=0)  # type: ignore[union-attr]
+    later = (rows(b) != before).any(axis=0)
     assert (later & first_moves).any()
     validate(b)
 
@@ -74,32 +80,31 @@ def test_min_part_hours_refuses_to_move_a_partition_twice() -> None:
 def test_removed_device_moves_even_within_min_part_hours() -> None:
     b = build(hours=24)
     b.rebalance(seed=1, now=T0)
-    held = (b.a2d == 3).any(axis=0)  # type: ignore[union-attr]
-    before = b.a2d.copy()  # type: ignore[union-attr]
+    held = (rows(b) == 3).any(axis=0)
+    before = rows(b).copy()
     b.remove_dev(3)
     moved, _, removed = b.rebalance(seed=2, now=T0 + 60)
     assert [d.id for d in removed] == [3] and b.devs[3] is None
-    assert not (b.a2d == 3).any()  # type: ignore[union-attr]
-    changed = (b.a2d != before).any(axis=0)  # type: ignore[union-attr]
+    assert not (rows(b) == 3).any()
+    changed = (rows(b) != before).any(axis=0)
     assert (changed == held).all() and moved == int(held.sum())
-    assert ((b.a2d != before).sum(axis=0) <= 1).all()  # type: ignore[union-attr]
+    assert ((rows(b) != before).sum(axis=0) <= 1).all()
     validate(b)
 
 
 def test_adding_a_zone_moves_only_what_it_must() -> None:
     b = build(part_power=12, zones=4, per_zone=5)
     b.rebalance(seed=1, now=T0)
-    before = b.a2d.copy()  # type: ignore[union-attr]
+    before = rows(b).copy()
     b.pretend_min_part_hours_passed()
     build(zones=1, per_zone=5, first_zone=5, b=b)
     moved, bal, _ = b.rebalance(seed=2, now=T0 + 10)
-    after = b.a2d
-    assert after is not None
+    after = rows(b)
     changed = after != before
     new_devs = set(range(20, 25))
     # Every slot that moved went to the new zone, and no partition moved more than one replica.
     assert set(np.unique(after[changed]).tolist()) <= new_devs
-    assert (changed.sum(axis=0) <= 1).all()
+    assert (changed.sum(axis=0) <= 1).all() and moved == int(changed.any(axis=0).sum())
     # The new zone holds its weight's share (a fifth of the slots) and nothing else moved.
     slots = 3 * b.parts
     assert int(changed.sum()) == int(np.isin(after, list(new_devs)).sum())
@@ -111,7 +116,7 @@ def test_adding_a_zone_moves_only_what_it_must() -> None:
 def test_set_replicas_3_01_then_rebalance() -> None:
     b = build(part_power=12, zones=4, per_zone=5)
     b.rebalance(seed=1, now=T0)
-    before = b.a2d.copy()  # type: ignore[union-attr]
+    before = rows(b).copy()
     b.set_replicas(3.01)
     moved, bal, _ = b.rebalance(seed=2, now=T0 + 10)
     ring = b.get_ring()
@@ -119,7 +124,7 @@ def test_set_replicas_3_01_then_rebalance() -> None:
     assert lengths == [4096, 4096, 4096, int(4096 * 0.01)] and ring.replica_count == 3.01
     assert moved >= lengths[3]
     # The three whole replicas stayed where they were, apart from the balance the new slots make room for.
-    assert int((b.a2d[:3] != before).sum()) <= lengths[3] + 20  # type: ignore[index]
+    assert int((rows(b)[:3] != before).sum()) <= lengths[3] + 20
     for part in range(lengths[3]):
         nodes = ring.get_part_nodes(part)
         assert len(nodes) == 4 and len({n.zone for n in nodes}) == 4
@@ -128,9 +133,9 @@ def test_set_replicas_3_01_then_rebalance() -> None:
     validate(b)
     # And back down: the fractional row goes, nothing else moves.
     b.set_replicas(3)
-    kept = b.a2d[:3].copy()  # type: ignore[index]
+    kept = rows(b)[:3].copy()
     b.rebalance(seed=3, now=T0 + 20)
-    assert b.a2d.shape == (3, 4096) and (b.a2d == kept).all()  # type: ignore[union-attr]
+    assert rows(b).shape == (3, 4096) and (rows(b) == kept).all()
 
 
 def test_fractional_replicas_mean_a_share_of_partitions_with_one_more() -> None:
@@ -147,7 +152,7 @@ def test_regions_get_replicas_before_zones_share_them() -> None:
     build(zones=2, per_zone=3, region=2, b=b, first_zone=1)
     b.rebalance(seed=5)
     lut = zone_of(b)
-    zones = lut[b.a2d]  # type: ignore[index]
+    zones = lut[rows(b)]
     regions = zones // 1000
     assert ((regions == 1).sum(axis=0) >= 1).all() and ((regions == 2).sum(axis=0) >= 1).all()
     srt = np.sort(zones, axis=0)
@@ -161,7 +166,7 @@ def test_weights_decide_the_share() -> None:
         b.add_dev({"region": 1, "zone": z, "ip": f"10.0.{z}.1", "port": 6200, "device": "a", "weight": 100})
         b.add_dev({"region": 1, "zone": z, "ip": f"10.0.{z}.1", "port": 6200, "device": "b", "weight": 200})
     b.rebalance(seed=1)
-    counts = np.bincount(b.a2d.ravel(), minlength=8)  # type: ignore[union-attr]
+    counts = np.bincount(rows(b).ravel(), minlength=8)
     assert abs(counts[1] / counts[0] - 2.0) < 0.01
     assert balance(b) < 0.5
 
@@ -188,9 +193,9 @@ def test_zero_weight_device_is_drained_and_set_weight_rebalances() -> None:
     b.rebalance(seed=1, now=T0)
     b.set_weight(0, 0)
     b.rebalance(seed=2, now=T0 + 10)
-    assert not (b.a2d == 0).any()  # type: ignore[union-attr]
+    assert not (rows(b) == 0).any()
     b.set_weight(0, 100)
     b.pretend_min_part_hours_passed()
     b.rebalance(seed=3, now=T0 + 20)
-    assert (b.a2d == 0).sum() > 0  # type: ignore[union-attr]
+    assert (rows(b) == 0).sum() > 0
     validate(b)
