@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import struct
+from array import array
 from pathlib import Path
 
 import numpy as np
@@ -136,3 +138,21 @@ def test_fewer_devices_than_replicas_still_places_every_slot() -> None:
     validate(b)
     ring = b.get_ring()
     assert all(len(ring.get_part_nodes(p)) == 2 for p in range(ring.partition_count))
+
+
+def test_ring_file_checks_and_staleness(tmp_path: Path) -> None:
+    bad = Ring(2, 1, [None], [array("H", [0, 0, 0, 0])])
+    bad.save(tmp_path / "bad.ring")
+    with pytest.raises(RingFileError, match="unknown device"):
+        Ring.load(tmp_path / "bad.ring")
+    b = small_builder()
+    b.rebalance(seed=1)
+    b.write_ring(tmp_path / "object.ring")
+    ring = Ring.load(tmp_path / "object.ring")
+    assert not ring.is_stale()
+    b.write_ring(tmp_path / "object.ring")
+    os.utime(tmp_path / "object.ring", (1, ring.mtime + 5))
+    assert ring.is_stale()
+    b.validate()
+    assert b.get_balance() < 1.0
+    assert b.dispersion().percent == 0.0
