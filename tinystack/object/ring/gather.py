@@ -66,11 +66,11 @@ def gather(a2d: np.ndarray, valid: np.ndarray, t: Targets, active: np.ndarray, l
             a2d[r, over] = NONE
             touched |= over
             movable &= ~over
-    if t.max_dev == 1 and movable.any() and (a2d != NONE).any():
+    if movable.any() and (a2d != NONE).any():
         devs = np.where(a2d == NONE, -1, a2d.astype(np.int64))
         counts = _per_row_counts(devs)
         for r in range(a2d.shape[0] - 1, -1, -1):
-            over = (devs[r] >= 0) & (counts[r] > 1) & movable
+            over = (devs[r] >= 0) & (counts[r] > t.max_dev) & movable
             a2d[r, over] = NONE
             touched |= over
             movable &= ~over
