@@ -156,3 +156,16 @@ def test_ring_file_checks_and_staleness(tmp_path: Path) -> None:
     b.validate()
     assert b.get_balance() < 1.0
     assert b.dispersion().percent == 0.0
+
+
+def test_dispersion_tiers_count_replicas_per_partition() -> None:
+    b = small_builder(zones=2, per_zone=3)  # two zones, three replicas: one zone holds two of every partition
+    b.rebalance(seed=2)
+    report = b.dispersion(with_tiers=True)
+    zone_of = {d.id: d.zone for d in b.devs if d is not None}
+    for z in (1, 2):
+        per_part = [sum(zone_of[int(d)] == z for d in rows(b)[:, p]) for p in range(b.parts)]
+        limit, hist = report.tiers[f"r1z{z}"]
+        assert limit == 2 and hist == [per_part.count(c) for c in range(4)]
+    assert report.tiers["r1"] == (3, [0, 0, 0, b.parts])
+    assert report.percent == 0.0

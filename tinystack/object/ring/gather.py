@@ -9,7 +9,7 @@ from tinystack.object.ring.place import NONE, lut
 from tinystack.object.ring.targets import Targets
 
 
-def _per_row_counts(keys: np.ndarray) -> np.ndarray:
+def per_row_counts(keys: np.ndarray) -> np.ndarray:
     """For each slot, how many slots of its partition share its key (keys: rows x parts, -1 = empty)."""
     n = keys.shape[0]
     out = np.ones(keys.shape, dtype=np.int16)
@@ -60,7 +60,7 @@ def gather(a2d: np.ndarray, valid: np.ndarray, t: Targets, active: np.ndarray, l
     levels = ((lut(t.dev_region, dtype=np.int16), t.max_region), (lut(t.dev_zone, dtype=np.int32), t.max_zone))
     for key_lut, limit in levels if movable.any() and (a2d != NONE).any() else ():
         keys = key_lut[a2d]
-        counts = _per_row_counts(keys)
+        counts = per_row_counts(keys)
         for r in range(a2d.shape[0] - 1, -1, -1):
             over = (keys[r] >= 0) & (counts[r] > limit[np.clip(keys[r], 0, None)]) & movable
             a2d[r, over] = NONE
@@ -68,7 +68,7 @@ def gather(a2d: np.ndarray, valid: np.ndarray, t: Targets, active: np.ndarray, l
             movable &= ~over
     if movable.any() and (a2d != NONE).any():
         devs = np.where(a2d == NONE, -1, a2d.astype(np.int64))
-        counts = _per_row_counts(devs)
+        counts = per_row_counts(devs)
         for r in range(a2d.shape[0] - 1, -1, -1):
             over = (devs[r] >= 0) & (counts[r] > t.max_dev) & movable
             a2d[r, over] = NONE
