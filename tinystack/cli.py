@@ -145,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tinystack", description="An IaaS cloud that speaks the OpenStack APIs.",
         epilog="Also: `tinystack image build` builds the default guest image; "
-               "`tinystack conformance {install,config,run,report}` runs Tempest against a cloud (docs/conformance.md).")
+               "`tinystack conformance {install,config,run,report}` runs Tempest against a cloud (docs/conformance.md); "
+               "`tinystack ring <builder-file> <verb>` builds object storage rings (docs/object-rings.md).")
     parser.add_argument("--config", help="INI configuration file (optional)")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -191,6 +192,11 @@ def main(argv: list[str] | None = None) -> int:
         from tinystack.conformance.cli import main as conformance_main
 
         return conformance_main(argv[1:])
+    if argv[:1] == ["ring"]:
+        # swift-ring-builder's positional shape (<builder-file> <verb> ...), so it has its own parser too.
+        from tinystack.object.ring.cli import main as ring_main
+
+        return ring_main(argv[1:])
     if argv[:2] == ["image", "build"]:
         from tinystack.guest.cli import main as image_build_main
 

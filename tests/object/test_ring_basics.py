@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import struct
+from array import array
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tinystack.object.ring import (
@@ -22,6 +25,12 @@ from tinystack.object.ring import (
 )
 
 pytestmark = pytest.mark.unit
+
+
+def rows(b: RingBuilder) -> np.ndarray:
+    """The builder's replica2part2dev (rows x partitions)."""
+    assert b.a2d is not None
+    return b.a2d
 
 
 def small_builder(part_power: int = 8, replicas: float = 3, zones: int = 4, per_zone: int = 2) -> RingBuilder:
@@ -71,7 +80,7 @@ def test_builder_and_ring_files_round_trip(tmp_path: Path) -> None:
     b.rebalance(seed=5)
     b.save(tmp_path / "x.builder")
     again = RingBuilder.load(tmp_path / "x.builder")
-    assert (again.a2d == b.a2d).all() and again.devs == b.devs and again.overload == 0.1
+    assert (rows(again) == rows(b)).all() and again.devs == b.devs and again.overload == 0.1
     assert (again.last_moved == b.last_moved).all()
     b.write_ring(tmp_path / "x.ring")
     ring = Ring.load(tmp_path / "x.ring")
@@ -129,3 +138,34 @@ def test_fewer_devices_than_replicas_still_places_every_slot() -> None:
     validate(b)
     ring = b.get_ring()
     assert all(len(ring.get_part_nodes(p)) == 2 for p in range(ring.partition_count))
+
+
+def test_ring_file_checks_and_staleness(tmp_path: Path) -> None:
+    bad = Ring(2, 1, [None], [array("H", [0, 0, 0, 0])])
+    bad.save(tmp_path / "bad.ring")
+    with pytest.raises(RingFileError, match="unknown device"):
+        Ring.load(tmp_path / "bad.ring")
+    b = small_builder()
+    b.rebalance(seed=1)
+    b.write_ring(tmp_path / "object.ring")
+    ring = Ring.load(tmp_path / "object.ring")
+    assert not ring.is_stale()
+    b.write_ring(tmp_path / "object.ring")
+    os.utime(tmp_path / "object.ring", (1, ring.mtime + 5))
+    assert ring.is_stale()
+    b.validate()
+    assert b.get_balance() < 1.0
+    assert b.dispersion().percent == 0.0
+
+
+def test_dispersion_tiers_count_replicas_per_partition() -> None:
+    b = small_builder(zones=2, per_zone=3)  # two zones, three replicas: one zone holds two of every partition
+    b.rebalance(seed=2)
+    report = b.dispersion(with_tiers=True)
+    zone_of = {d.id: d.zone for d in b.devs if d is not None}
+    for z in (1, 2):
+        per_part = [sum(zone_of[int(d)] == z for d in rows(b)[:, p]) for p in range(b.parts)]
+        limit, hist = report.tiers[f"r1z{z}"]
+        assert limit == 2 and hist == [per_part.count(c) for c in range(4)]
+    assert report.tiers["r1"] == (3, [0, 0, 0, b.parts])
+    assert report.percent == 0.0

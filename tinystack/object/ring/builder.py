@@ -197,6 +197,17 @@ class RingBuilder:
         self.changed = False
         return int(moved.sum()), report.balance(self), removed
 
+    # -- reports ----------------------------------------------------------------------------------------------------
+
+    def get_balance(self) -> float:
+        return report.balance(self)
+
+    def dispersion(self, with_tiers: bool = False) -> report.Dispersion:
+        return report.dispersion(self, with_tiers)
+
+    def validate(self) -> None:
+        report.validate(self)
+
     # -- rings and files --------------------------------------------------------------------------------------------
 
     def get_ring(self, prefix: str | bytes = b"", suffix: str | bytes = b"") -> Ring:

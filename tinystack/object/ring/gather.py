@@ -9,12 +9,41 @@ from tinystack.object.ring.place import NONE, lut
 from tinystack.object.ring.targets import Targets
 
 
-def _per_row_counts(keys: np.ndarray) -> np.ndarray:
+def per_row_counts(keys: np.ndarray) -> np.ndarray:
     """For each slot, how many slots of its partition share its key (keys: rows x parts, -1 = empty)."""
-    out = np.zeros(keys.shape, dtype=np.int64)
-    for r in range(keys.shape[0]):
-        out[r] = (keys == keys[r][None, :]).sum(axis=0)
-    return np.where(keys >= 0, out, 0)
+    n = keys.shape[0]
+    out = np.ones(keys.shape, dtype=np.int16)
+    for r in range(n):
+        for s in range(r + 1, n):
+            same = keys[r] == keys[s]
+            out[r] += same
+            out[s] += same
+    out[keys < 0] = 0
+    return out
+
+
+def _fits_somewhere_needy(a2d: np.ndarray, rows: np.ndarray, parts: np.ndarray, t: Targets, counts: np.ndarray,
+                          active: np.ndarray, most: int = 16) -> np.ndarray:
+    """Which candidate slots, once freed, could go to a zone that wants more without crowding a tier.
+
+    Freeing a slot whose partition already fills every wanting zone's region (or the zone) would only move it
+    to another device that has enough already. With more than ``most`` wanting zones every candidate counts.
+    """
+    deficit = np.clip(t.target_parts - counts, 0, None) * active
+    zone_deficit = np.bincount(t.dev_zone[active], weights=deficit[active], minlength=len(t.zone_keys))
+    needy = np.flatnonzero(zone_deficit > 0)
+    if not len(needy) or len(needy) > most:
+        return np.ones(len(parts), dtype=bool)
+    zone_lut, region_lut = lut(t.dev_zone, dtype=np.int32), lut(t.dev_region, dtype=np.int32)
+    zkeys, rkeys = zone_lut[a2d[:, parts]], region_lut[a2d[:, parts]]
+    own_zone, own_region = zone_lut[a2d[rows, parts]], region_lut[a2d[rows, parts]]
+    ok = np.zeros(len(parts), dtype=bool)
+    for z in needy.tolist():
+        rz = int(t.zone_region[z])
+        zc = (zkeys == z).sum(axis=0) - (own_zone == z)
+        rc = (rkeys == rz).sum(axis=0) - (own_region == rz)
+        ok |= (zc < t.max_zone[z]) & (rc < t.max_region[rz]) & (zc < t.zone_capacity[z])
+    return ok
 
 
 def gather(a2d: np.ndarray, valid: np.ndarray, t: Targets, active: np.ndarray, locked: np.ndarray,
@@ -28,19 +57,20 @@ def gather(a2d: np.ndarray, valid: np.ndarray, t: Targets, active: np.ndarray, l
     movable = ~touched & ~locked
 
     # Dispersion: a region, zone or device holding more replicas of a partition than it may.
-    for key_lut, limit in ((lut(t.dev_region), t.max_region), (lut(t.dev_zone), t.max_zone)):
+    levels = ((lut(t.dev_region, dtype=np.int16), t.max_region), (lut(t.dev_zone, dtype=np.int32), t.max_zone))
+    for key_lut, limit in levels if movable.any() and (a2d != NONE).any() else ():
         keys = key_lut[a2d]
-        counts = _per_row_counts(keys)
+        counts = per_row_counts(keys)
         for r in range(a2d.shape[0] - 1, -1, -1):
             over = (keys[r] >= 0) & (counts[r] > limit[np.clip(keys[r], 0, None)]) & movable
             a2d[r, over] = NONE
             touched |= over
             movable &= ~over
-    if t.max_dev == 1:
+    if movable.any() and (a2d != NONE).any():
         devs = np.where(a2d == NONE, -1, a2d.astype(np.int64))
-        counts = _per_row_counts(devs)
+        counts = per_row_counts(devs)
         for r in range(a2d.shape[0] - 1, -1, -1):
-            over = (devs[r] >= 0) & (counts[r] > 1) & movable
+            over = (devs[r] >= 0) & (counts[r] > t.max_dev) & movable
             a2d[r, over] = NONE
             touched |= over
             movable &= ~over
@@ -50,7 +80,8 @@ def gather(a2d: np.ndarray, valid: np.ndarray, t: Targets, active: np.ndarray, l
     for _ in range(3):
         assigned = a2d != NONE
         counts = np.bincount(a2d[assigned], minlength=n_ids)[:n_ids]
-        excess = counts - np.maximum(t.target_parts, np.ceil(t.wanted_parts - 1e-9).astype(np.int64))
+        # Exact targets: the slots above them add up to the slots other devices lack, so none moves needlessly.
+        excess = counts - t.target_parts
         excess[~active] = 0
         if (excess <= 0).all():
             break
@@ -58,6 +89,8 @@ def gather(a2d: np.ndarray, valid: np.ndarray, t: Targets, active: np.ndarray, l
         rows, parts = np.nonzero(assigned & (excess_lut[a2d] > 0) & movable[None, :])
         if not len(parts):
             break
+        fits = _fits_somewhere_needy(a2d, rows, parts, t, counts, active)
+        rows, parts = rows[fits], parts[fits]
         devs = a2d[rows, parts].astype(np.int64)
         order = np.lexsort((rng.random(len(parts)), devs))
         devs, rows, parts = devs[order], rows[order], parts[order]

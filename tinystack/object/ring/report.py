@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tinystack.object.ring.gather import per_row_counts
 from tinystack.object.ring.place import NONE, lut
 
 if TYPE_CHECKING:
@@ -63,19 +64,23 @@ def dispersion(b: RingBuilder, with_tiers: bool = False) -> Dispersion:
     at_risk = np.zeros(b.parts, dtype=bool)
     tiers: dict[str, tuple[int, list[int]]] = {}
     n_rows = a2d.shape[0]
-    levels = [(lut(t.dev_region), t.dispersed_max_region, [f"r{r}" for r in t.region_keys]),
-              (lut(t.dev_zone), t.dispersed_max_zone, [f"r{r}z{z}" for r, z in t.zone_keys])]
-    for key_lut, limit, names in levels:
-        keys = key_lut[a2d]
-        for k, name in enumerate(names):
-            count = (keys == k).sum(axis=0)
-            at_risk |= count > limit[k]
-            if with_tiers:
-                tiers[name] = (int(limit[k]), np.bincount(count, minlength=n_rows + 1).tolist())
     devs = np.where(a2d == NONE, -1, a2d.astype(np.int64))
-    for r in range(n_rows):
-        same = (devs == devs[r][None, :]) & (devs[r][None, :] >= 0)
-        at_risk |= same.sum(axis=0) > t.max_dev
+    levels = [(lut(t.dev_region)[a2d], t.dispersed_max_region, [f"r{r}" for r in t.region_keys]),
+              (lut(t.dev_zone)[a2d], t.dispersed_max_zone, [f"r{r}z{z}" for r, z in t.zone_keys]),
+              (devs, np.full(len(b.devs), t.max_dev), [])]
+    for keys, limit, names in levels:
+        # How many replicas of its partition share each slot's tier; a slot over its tier's limit puts it at risk.
+        counts = per_row_counts(keys)
+        for r in range(n_rows):
+            at_risk |= (keys[r] >= 0) & (counts[r] > limit[np.clip(keys[r], 0, None)])
+        if with_tiers and names:
+            # A partition with c replicas in tier k shows up as c slots of (k, c).
+            held = keys >= 0
+            pairs = np.bincount(keys[held] * (n_rows + 1) + counts[held], minlength=len(names) * (n_rows + 1))
+            table = pairs.reshape(len(names), n_rows + 1) // np.maximum(np.arange(n_rows + 1), 1)
+            table[:, 0] = b.parts - table[:, 1:].sum(axis=1)
+            for k, name in enumerate(names):
+                tiers[name] = (int(limit[k]), table[k].tolist())
     parts = int(at_risk.sum())
     return Dispersion(100.0 * parts / b.parts, parts, tiers)
 

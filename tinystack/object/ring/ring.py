@@ -11,6 +11,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tinystack.object.ring import fileformat
 from tinystack.object.ring.device import Device
 
@@ -49,6 +51,8 @@ class Ring:
         self.prefix = _text(prefix)
         self.suffix = _text(suffix)
         self.version = version
+        self.path: Path | None = None
+        self.mtime = 0.0
 
     @property
     def part_power(self) -> int:
@@ -158,4 +162,22 @@ class Ring:
         for row in rows:
             if len(row) > ring.partition_count:
                 raise fileformat.RingFileError(f"{path}: a replica row is longer than the partition count")
+        known = np.zeros(NONE_DEV + 1, dtype=bool)
+        known[[i for i, d in enumerate(devs) if d is not None]] = True
+        known[NONE_DEV] = True
+        for row in rows:
+            used = np.flatnonzero(np.bincount(np.frombuffer(row, dtype=np.uint16), minlength=NONE_DEV + 1))
+            if not known[used].all():
+                raise fileformat.RingFileError(f"{path}: partitions assigned to an unknown device")
+        ring.path = Path(path)
+        ring.mtime = ring.path.stat().st_mtime
         return ring
+
+    def is_stale(self) -> bool:
+        """Whether the file this ring came from has been replaced since (servers reload it then)."""
+        if self.path is None:
+            return False
+        try:
+            return self.path.stat().st_mtime != self.mtime
+        except OSError:
+            return False
