@@ -102,16 +102,9 @@ def make(proxy: Any, **_: Any) -> Any:
         if (path is None or path.obj is None or request.method not in ("GET", "HEAD")
                 or request.query.get("multipart-manifest") == "get"):
             return await handler(request)
-        if request.method == "GET" and "Range" in request.headers:
-            # The manifest itself is empty: ask for it whole, then serve the range across the segments.
-            inner = request.clone(headers={k: v for k, v in request.headers.items() if k.lower() != "range"})
-            inner[PATH] = request[PATH]
-            inner[AUTH] = request[AUTH]
-            first = await handler(inner)
-            if "X-Object-Manifest" not in first.headers:
-                return await handler(request)
-        else:
-            first = await handler(request)
+        # A manifest answers a ranged GET whole (the object server ignores a Range on it, its own body being
+        # empty): the range is served here, across the segments.
+        first = await handler(request)
         manifest = first.headers.get("X-Object-Manifest")
         if manifest is None or first.status != 200:
             return first

@@ -76,7 +76,7 @@ async def get(proxy: Proxy, request: web.Request) -> web.StreamResponse:
             return web.Response(status=status, body=body, headers=out)
         streamed = web.StreamResponse(status=status, headers=out)
         await streamed.prepare(request)
-        async for chunk in resp.content.iter_chunked(objects_put.CHUNK):
+        async for chunk in resp.content.iter_any():
             await streamed.write(chunk)
         await streamed.write_eof()
         return streamed

@@ -129,14 +129,20 @@ async def _fan_out(proxy: Proxy, part: int, names: tuple[str, ...], targets: lis
     tasks = [asyncio.ensure_future(proxy.backend.call(dev, "PUT", part, names, h, body=drain(q)))
              for dev, h, q in zip(targets, headers, queues, strict=True)]
 
+    def unblock(q: asyncio.Queue[bytes | None]) -> None:
+        # A target that failed reads no more: empty its queue so a put waiting on it goes through.
+        while not q.empty():
+            q.get_nowait()
+
+    for t, q in zip(tasks, queues, strict=True):
+        t.add_done_callback(lambda _t, q=q: unblock(q))  # type: ignore[misc]
+
     async def feed(item: bytes | None) -> None:
         for q, t in zip(queues, tasks, strict=True):
-            if t.done():
-                continue
-            put = asyncio.ensure_future(q.put(item))
-            await asyncio.wait({put, t}, return_when=asyncio.FIRST_COMPLETED)
-            if not put.done():
-                put.cancel()
+            if not t.done():
+                await q.put(item)
+                if t.done():
+                    unblock(q)
 
     try:
         async for chunk in body:
@@ -164,7 +170,7 @@ async def read_body(request: web.Request, size: int | None, limit: int) -> bytes
 
 async def _chunks(request: web.Request, size: int | None, limit: int) -> AsyncIterator[bytes]:
     total = 0
-    async for chunk in request.content.iter_chunked(CHUNK):
+    async for chunk in request.content.iter_any():
         total += len(chunk)
         if total > limit:
             raise status_error(413, "Your request is too large.")

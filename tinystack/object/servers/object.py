@@ -99,7 +99,10 @@ class ObjectServer:
         if request.method == "HEAD":
             headers["Content-Length"] = str(size)
             return web.Response(status=200, headers=headers)
-        ranges = httprange.parse_ranges(request.headers.get("Range"), size) if "Range" in request.headers else None
+        ranges = None
+        if "Range" in request.headers and "x-object-manifest" not in meta:
+            # A manifest's range is over its segments, which the proxy's dlo middleware serves.
+            ranges = httprange.parse_ranges(request.headers.get("Range"), size)
         assert state.data is not None
         if ranges is None:
             if size <= SMALL:
@@ -142,7 +145,7 @@ class ObjectServer:
                 f.seek(start)
                 left = end - start
                 while left > 0:
-                    chunk = await asyncio.to_thread(f.read, min(left, 256 * 1024))
+                    chunk = await asyncio.to_thread(f.read, min(left, 1024 * 1024))
                     if not chunk:
                         break
                     left -= len(chunk)
