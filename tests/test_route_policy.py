@@ -44,6 +44,10 @@ PUBLIC: dict[tuple[str, str, str], str] = {
     **{("compute", "GET", p): "version document" for p in ("/", "/v2.1", "/v2.1/")},
     ("metadata", "GET", "/{tail}"): "guests have no token: the proxy's HMAC signature is the check",
     ("metadata", "POST", "/{tail}"): "guests have no token: the proxy's HMAC signature is the check",
+    **{("object", m, "/info"): "Swift's discovery document (/info), public as in Swift" for m in ("GET", "HEAD")},
+    **{("object", m, "/{tail}"): "Swift's keystone auth, not a policy rule: the account owner's operator roles, "
+       "ResellerAdmin and container ACLs decide (tinystack/object/middleware/keystone.py, tests/object/test_isolation.py)"
+       for m in ("GET", "HEAD", "PUT", "POST", "DELETE", "COPY", "OPTIONS")},
     # Authenticated, but without a rule by design (as upstream): static or discovery documents.
     ("image", "GET", "/v2/schemas/{name}"): "JSON schemas are static documents; Glance has no rule",
     ("image", "GET", "/v2/info/import"): "discovery: the import methods; Glance has no rule",

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from tinystack.core.web import Handler
+from tinystack.object.common import status_error
 from tinystack.object.request import PATH
 
 METHODS = "HEAD, GET, PUT, POST, COPY, OPTIONS, DELETE"
@@ -41,7 +42,7 @@ def make(proxy: Any, **_: Any) -> Any:
                 return web.Response(status=200, headers={"Allow": METHODS})
             info = await container_info(request)
             if PATH in request and not _allowed(origin, info, defaults):
-                return web.Response(status=401, text="Unauthorized")
+                raise status_error(401, "The origin is not allowed on this container.")
             headers = {"Allow": METHODS, "Access-Control-Allow-Origin": origin,
                        "Access-Control-Allow-Methods": METHODS}
             wanted = request.headers.get("Access-Control-Request-Headers")

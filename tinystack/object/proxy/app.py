@@ -45,6 +45,9 @@ async def _swift_headers(request: web.Request, response: web.StreamResponse) -> 
         response.headers["Content-Type"] = "text/html; charset=UTF-8"
 
 
+METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE", "COPY", "OPTIONS")
+
+
 class SwiftApp(ServiceApp):
     """A ServiceApp with the proxy's middleware pipeline inside the shared one (fault format)."""
 
@@ -82,8 +85,10 @@ def build(settings: ObjectSettings, validator: TokenValidator | None,
     async def close() -> None:
         await backend.close()
 
+    # Public at the router: Swift's keystone auth (middleware/keystone.py) decides, not a policy rule, since
+    # container ACLs may open a request to other projects or to anyone.
     routes = [Route("GET", "/info", info, public=True), Route("HEAD", "/info", info, public=True),
-              Route("*", "/{tail:.*}", dispatch, public=True)]
+              *(Route(method, "/{tail:.*}", dispatch, public=True) for method in METHODS)]
     app = SwiftApp("object", routes, plain_fault, validator=validator,
                    request_id_headers=(),
                    on_startup=list(on_startup or []), on_cleanup=[close, *(on_cleanup or [])])
