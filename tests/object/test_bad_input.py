@@ -38,6 +38,14 @@ def test_object_put_refused(http: Http, path: str, headers: dict[str, str], stat
     assert http("GET", "/bad").status_code == 204  # still empty
 
 
+def test_put_if_none_match(http: Http) -> None:
+    assert http("PUT", "/bad/once", headers={"If-None-Match": "*"}, data=b"1").status_code == 201
+    assert http("PUT", "/bad/once", headers={"If-None-Match": "*"}, data=b"2").status_code == 412
+    assert http("PUT", "/bad/once", headers={"If-None-Match": "abc"}, data=b"3").status_code == 400
+    assert http("GET", "/bad/once").content == b"1"
+    assert http("DELETE", "/bad/once").status_code == 204
+
+
 def test_container_names(http: Http) -> None:
     assert http("PUT", "/" + "c" * 257).status_code == 400
     assert http("PUT", "/" + "c" * 256).status_code == 201

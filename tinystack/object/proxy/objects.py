@@ -96,6 +96,15 @@ async def put(proxy: Proxy, request: web.Request) -> web.StreamResponse:
         if size:
             raise status_error(400, "Copy requests require a zero byte body")
         return await copy(proxy, request, _split_source(source, path.account), path)
+    if_none = request.headers.get("If-None-Match")
+    if if_none is not None:
+        # Only "*" (do not overwrite) means something on a PUT.
+        if if_none.strip() != "*":
+            raise status_error(400, "If-None-Match only supports *")
+        _, _, existing = await _open(proxy, path, "HEAD", {}, newest=True)
+        if existing is not None:
+            existing.release()
+            return fail(412)
     ts = now()
     headers = objects_put.object_headers(request.headers, ts, path.obj or "")
     body = await objects_put.read_body(request, size, proxy.settings.max_file_size)
