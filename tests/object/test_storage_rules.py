@@ -139,3 +139,21 @@ def test_metadata_falls_back_to_a_sidecar_without_xattrs(tmp_path: Path, monkeyp
     assert state.data is not None
     assert (directory / "0000000002.00000.data.json").exists()
     assert diskfile.read_meta(state.data)["etag"] == "8d777f385d3dfec8815d20f7496026dc"
+
+
+def test_wal_is_folded_back_off_the_loop(tmp_path: Path) -> None:
+    from tinystack.object.servers.db import BrokerCache
+
+    cache = BrokerCache(ContainerBroker)
+    b = cache.get(tmp_path / "c.db")
+    assert isinstance(b, ContainerBroker)
+    b.initialize("AUTH_x", "c", "0000000001.00000")
+    for i in range(3000):
+        b.put_object(f"o{i:05d}", "0000000002.00000", 1, "t", "e" * 32, deleted=False)
+    wal = tmp_path / "c.db-wal"
+    assert wal.stat().st_size > 1024 * 1024  # no automatic checkpoint on the writer's connection
+    assert cache.checkpoint() == 1
+    b.put_object("after", "0000000003.00000", 1, "t", "e" * 32, deleted=False)
+    assert wal.stat().st_size <= 1024 * 1024  # the WAL starts over, cut back to its limit, once checkpointed
+    assert b.stat()["object_count"] == 3001
+    cache.close()

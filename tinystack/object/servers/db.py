@@ -14,6 +14,8 @@ from typing import Any
 
 from tinystack.object.common import suffix_of
 
+WAL_LIMIT = 1024 * 1024
+
 
 def db_path(device_root: Path, kind: str, partition: int, name_hash: str) -> Path:
     """``<device>/<kind>s/<partition>/<suffix>/<hash>/<hash>.db`` (kind: account or container)."""
@@ -41,6 +43,9 @@ class Broker:
             conn.execute("PRAGMA journal_mode=WAL")
             # WAL with NORMAL: a commit survives a process crash; Swift's replication covers a lost machine.
             conn.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoints fsync: the storage node runs them in a thread (``checkpoint``), never on the event loop.
+            conn.execute("PRAGMA wal_autocheckpoint=0")
+            conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")  # a WAL restarted after a checkpoint shrinks
             self._conn = conn
         return self._conn
 
@@ -103,6 +108,7 @@ class BrokerCache:
         self.factory = factory
         self.size = size
         self._open: OrderedDict[Path, Broker] = OrderedDict()
+        self._checkpointed: dict[Path, int] = {}
 
     def get(self, path: Path) -> Broker:
         broker = self._open.get(path)
@@ -112,14 +118,40 @@ class BrokerCache:
         broker = self.factory(path)
         self._open[path] = broker
         while len(self._open) > self.size:
-            _, old = self._open.popitem(last=False)
+            gone, old = self._open.popitem(last=False)
+            self._checkpointed.pop(gone, None)
             old.close()
         return broker
 
     def drop(self, path: Path) -> None:
         broker = self._open.pop(path, None)
+        self._checkpointed.pop(path, None)
         if broker is not None:
             broker.close()
+
+    def checkpoint(self, min_wal_bytes: int = 1024 * 1024) -> int:
+        """Fold the big WALs back into their databases (blocking: run it in a thread). A connection of its own
+        and a passive checkpoint: the event loop's writers are never waited for, nor wait."""
+        done = 0
+        for path in list(self._open):
+            wal = path.with_name(path.name + "-wal")
+            try:
+                st = wal.stat()
+            except FileNotFoundError:
+                continue
+            # Not grown, or not written since its last checkpoint: nothing to fold back.
+            if st.st_size < min_wal_bytes or self._checkpointed.get(path) == st.st_mtime_ns:
+                continue
+            self._checkpointed[path] = st.st_mtime_ns
+            conn = sqlite3.connect(path, timeout=1)
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                done += 1
+            except sqlite3.OperationalError:
+                pass  # busy now; the next pass gets it
+            finally:
+                conn.close()
+        return done
 
     def close(self) -> None:
         for broker in self._open.values():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from tinystack.object.settings import ObjectSettings
 log = logging.getLogger(__name__)
 
 KINDS = ("account", "container", "object")
+CHECKPOINT_INTERVAL = 2.0  # seconds between passes that fold big SQLite WALs back (off the event loop)
 
 
 def ring_path(settings: ObjectSettings, kind: str) -> Path:
@@ -69,6 +71,7 @@ class StorageNode:
         self._runners: list[web.AppRunner] = []
         self._updater: asyncio.Task[None] | None = None
         self.ports: dict[str, int] = {}
+        self._updated = time.monotonic()
 
     async def start(self) -> None:
         s = self.settings
@@ -95,10 +98,15 @@ class StorageNode:
 
     async def _update_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.updater_interval)
+            await asyncio.sleep(min(self.settings.updater_interval, CHECKPOINT_INTERVAL))
             try:
-                await self.container.flush()
-                await replay_pendings(self.node)
+                for brokers in (self.container.brokers, self.account.brokers):
+                    await asyncio.to_thread(brokers.checkpoint)
+                now = time.monotonic()
+                if now - self._updated >= self.settings.updater_interval:
+                    self._updated = now
+                    await self.container.flush()
+                    await replay_pendings(self.node)
             except Exception:
                 log.exception("object updater pass failed")
 
