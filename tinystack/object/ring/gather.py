@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinystack.object.ring.place import NONE, lut
-from tinystack.object.ring.targets import Targets
+from tinystack.object.ring.targets import Targets, part_dev_caps
 
 
 def per_row_counts(keys: np.ndarray) -> np.ndarray:
@@ -56,21 +56,26 @@ def gather(a2d: np.ndarray, valid: np.ndarray, t: Targets, active: np.ndarray, l
     a2d[gone] = NONE
     movable = ~touched & ~locked
 
-    # Dispersion: a region, zone or device holding more replicas of a partition than it may.
+    if (a2d != NONE).any():
+        # Two replicas on one device are one copy: every one past the device's share goes, min_part_hours or not.
+        caps = part_dev_caps(valid, int(active.sum()))
+        devs = np.where(a2d == NONE, -1, a2d.astype(np.int64))
+        earlier = np.zeros(a2d.shape, dtype=np.int16)
+        for r in range(1, a2d.shape[0]):
+            for q in range(r):
+                earlier[r] += devs[q] == devs[r]
+        extra = (devs >= 0) & (earlier >= caps[None, :])
+        a2d[extra] = NONE
+        touched |= extra.any(axis=0)
+        movable &= ~touched
+
+    # Dispersion: a region or zone holding more replicas of a partition than it may.
     levels = ((lut(t.dev_region, dtype=np.int16), t.max_region), (lut(t.dev_zone, dtype=np.int32), t.max_zone))
     for key_lut, limit in levels if movable.any() and (a2d != NONE).any() else ():
         keys = key_lut[a2d]
         counts = per_row_counts(keys)
         for r in range(a2d.shape[0] - 1, -1, -1):
             over = (keys[r] >= 0) & (counts[r] > limit[np.clip(keys[r], 0, None)]) & movable
-            a2d[r, over] = NONE
-            touched |= over
-            movable &= ~over
-    if movable.any() and (a2d != NONE).any():
-        devs = np.where(a2d == NONE, -1, a2d.astype(np.int64))
-        counts = per_row_counts(devs)
-        for r in range(a2d.shape[0] - 1, -1, -1):
-            over = (devs[r] >= 0) & (counts[r] > t.max_dev) & movable
             a2d[r, over] = NONE
             touched |= over
             movable &= ~over
