@@ -57,17 +57,25 @@ def gather(a2d: np.ndarray, valid: np.ndarray, t: Targets, active: np.ndarray, l
     movable = ~touched & ~locked
 
     if (a2d != NONE).any():
-        # Two replicas on one device are one copy: every one past the device's share goes, min_part_hours or not.
-        caps = part_dev_caps(valid, int(active.sum()))
+        # Two replicas on one device are one copy: a partition keeps only the repeats that too few devices force
+        # on it, and the others go, min_part_hours or not.
+        n_active = int(active.sum())
         devs = np.where(a2d == NONE, -1, a2d.astype(np.int64))
-        earlier = np.zeros(a2d.shape, dtype=np.int16)
+        earlier = np.zeros(a2d.shape, dtype=np.int16)  # how many earlier slots of the partition hold the device
         for r in range(1, a2d.shape[0]):
             for q in range(r):
                 earlier[r] += devs[q] == devs[r]
-        extra = (devs >= 0) & (earlier >= caps[None, :])
-        a2d[extra] = NONE
-        touched |= extra.any(axis=0)
-        movable &= ~touched
+        earlier[devs < 0] = 0
+        extra = earlier >= part_dev_caps(valid, n_active)[None, :]  # past the most any device may hold
+        repeat = (earlier > 0) & ~extra
+        held = ((devs >= 0) & ~extra).sum(axis=0)
+        surplus = repeat.sum(axis=0) - (held - np.minimum(held, n_active))
+        from_end = np.cumsum(repeat[::-1], axis=0)[::-1]
+        extra |= repeat & (from_end <= surplus[None, :])  # the last repeats, while a device holds none
+        if extra.any():
+            a2d[extra] = NONE
+            touched |= extra.any(axis=0)
+            movable &= ~touched
 
     # Dispersion: a region or zone holding more replicas of a partition than it may.
     levels = ((lut(t.dev_region, dtype=np.int16), t.max_region), (lut(t.dev_zone, dtype=np.int32), t.max_zone))

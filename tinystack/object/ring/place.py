@@ -191,8 +191,9 @@ def place(a2d: np.ndarray, valid: np.ndarray, t: Targets, active: np.ndarray, rn
         round_caps = caps
         if caps.max() > 1:  # fewer devices than replicas: every device holds one before any holds two
             round_caps = caps.copy()
-            held_now = (a2d[:, parts] != NONE).sum(axis=0)
-            round_caps[parts] = np.minimum(caps[parts], held_now // max(int(active.sum()), 1) + 1)
+            srt = np.sort(a2d[:, parts].astype(np.int64), axis=0)
+            distinct = ((srt[1:] != srt[:-1]) & (srt[1:] != NONE)).sum(axis=0) + (srt[0] != NONE)
+            round_caps[parts] = np.where(distinct < int(active.sum()), 1, caps[parts])
         by_zone = stable_argsort(part_zone)
         zstarts = np.concatenate(([0], np.cumsum(split.sum(axis=0))))
         for z, devs in enumerate(zone_devs):
