@@ -88,9 +88,10 @@ def gather(a2d: np.ndarray, valid: np.ndarray, t: Targets, active: np.ndarray, l
             touched |= over
             movable &= ~over
 
-    # Overweight devices give up their excess, a random choice among their movable partitions.
+    # Overweight devices give up their excess, a random choice among their movable partitions. A random draw
+    # first keeps about `oversample` x the excess of each device (cheap), and only those are checked and trimmed.
     n_ids = len(active)
-    for _ in range(3):
+    for oversample in (2.0, 4.0, 16.0, 1e9):
         assigned = a2d != NONE
         counts = np.bincount(a2d[assigned], minlength=n_ids)[:n_ids]
         # Exact targets: the slots above them add up to the slots other devices lack, so none moves needlessly.
@@ -98,14 +99,15 @@ def gather(a2d: np.ndarray, valid: np.ndarray, t: Targets, active: np.ndarray, l
         excess[~active] = 0
         if (excess <= 0).all():
             break
-        excess_lut = lut(np.clip(excess, 0, None), fill=0)
-        rows, parts = np.nonzero(assigned & (excess_lut[a2d] > 0) & movable[None, :])
+        keep = np.where(excess > 0, np.minimum(1.0, oversample * excess / np.maximum(counts, 1)), 0.0)
+        draw = rng.random(a2d.shape, dtype=np.float32)
+        rows, parts = np.nonzero(assigned & (draw < lut(keep, fill=0, dtype=np.float32)[a2d]) & movable[None, :])
         if not len(parts):
             break
         fits = _fits_somewhere_needy(a2d, rows, parts, t, counts, active)
         rows, parts = rows[fits], parts[fits]
         devs = a2d[rows, parts].astype(np.int64)
-        order = np.lexsort((rng.random(len(parts)), devs))
+        order = np.lexsort((draw[rows, parts], devs))
         devs, rows, parts = devs[order], rows[order], parts[order]
         first = np.searchsorted(devs, devs, side="left")
         pick = (np.arange(len(devs)) - first) < excess[devs]
