@@ -73,11 +73,16 @@ def test_random_changes_keep_the_rules(devices: list[tuple[int, int, float]], ch
             rows = min(len(before), len(a2d))
             old, new = before[:rows], a2d[:rows]
             from_leaving = np.isin(old, list(leaving)) if leaving else np.zeros(old.shape, dtype=bool)
-            ordinary = (old != new) & ~from_leaving & (old != 0xFFFF)
+            ordinary = (old != new) & ~from_leaving & (old != 0xFFFF) & (new != 0xFFFF)
+            # Duplicates on one device (there were fewer devices than replicas) are not copies; they move freely.
+            srt = np.sort(old, axis=0)
+            ordinary[:, ((srt[1:] == srt[:-1]) & (srt[1:] != 0xFFFF)).any(axis=0)] = False
             assert (ordinary.sum(axis=0) <= 1).all()  # one replica of a partition per rebalance
             assert not ordinary[:, locked].any()  # nothing moved within min_part_hours, unless it had to
         for part in range(b.parts):
             col = [int(d) for d in a2d[:, part] if d != 0xFFFF]
             if len(weighted) >= len(col):
                 assert len(set(col)) == len(col)
+            else:
+                assert len(set(col)) == len(weighted)  # every device holds one before any holds two
         now += 60

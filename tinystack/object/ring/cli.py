@@ -187,8 +187,9 @@ def run(path: Path, verb: str, args: list[str], out: Callable[[str], None]) -> i
                 b.remove_dev(d.id)
                 out(f"{d.describe()} marked for removal and will be removed next rebalance.")
     elif verb == "rebalance":
+        was_changed = b.changed
         moved, bal, removed = b.rebalance(seed=ns.seed)
-        if moved == 0 and not removed and not ns.force:
+        if moved == 0 and not removed and not was_changed and not ns.force:
             out("No partitions could be reassigned; the builder is left as it was (--force saves it anyway).")
             return EXIT_WARNING
         b.save(path)

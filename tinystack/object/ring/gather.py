@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinystack.object.ring.place import NONE, lut
-from tinystack.object.ring.targets import Targets
+from tinystack.object.ring.targets import Targets, part_dev_caps
 
 
 def per_row_counts(keys: np.ndarray) -> np.ndarray:
@@ -56,7 +56,28 @@ def gather(a2d: np.ndarray, valid: np.ndarray, t: Targets, active: np.ndarray, l
     a2d[gone] = NONE
     movable = ~touched & ~locked
 
-    # Dispersion: a region, zone or device holding more replicas of a partition than it may.
+    if (a2d != NONE).any():
+        # Two replicas on one device are one copy: a partition keeps only the repeats that too few devices force
+        # on it, and the others go, min_part_hours or not.
+        n_active = int(active.sum())
+        devs = np.where(a2d == NONE, -1, a2d.astype(np.int64))
+        earlier = np.zeros(a2d.shape, dtype=np.int16)  # how many earlier slots of the partition hold the device
+        for r in range(1, a2d.shape[0]):
+            for q in range(r):
+                earlier[r] += devs[q] == devs[r]
+        earlier[devs < 0] = 0
+        extra = earlier >= part_dev_caps(valid, n_active)[None, :]  # past the most any device may hold
+        repeat = (earlier > 0) & ~extra
+        held = ((devs >= 0) & ~extra).sum(axis=0)
+        surplus = repeat.sum(axis=0) - (held - np.minimum(held, n_active))
+        from_end = np.cumsum(repeat[::-1], axis=0)[::-1]
+        extra |= repeat & (from_end <= surplus[None, :])  # the last repeats, while a device holds none
+        if extra.any():
+            a2d[extra] = NONE
+            touched |= extra.any(axis=0)
+            movable &= ~touched
+
+    # Dispersion: a region or zone holding more replicas of a partition than it may.
     levels = ((lut(t.dev_region, dtype=np.int16), t.max_region), (lut(t.dev_zone, dtype=np.int32), t.max_zone))
     for key_lut, limit in levels if movable.any() and (a2d != NONE).any() else ():
         keys = key_lut[a2d]
@@ -66,18 +87,11 @@ def gather(a2d: np.ndarray, valid: np.ndarray, t: Targets, active: np.ndarray, l
             a2d[r, over] = NONE
             touched |= over
             movable &= ~over
-    if movable.any() and (a2d != NONE).any():
-        devs = np.where(a2d == NONE, -1, a2d.astype(np.int64))
-        counts = per_row_counts(devs)
-        for r in range(a2d.shape[0] - 1, -1, -1):
-            over = (devs[r] >= 0) & (counts[r] > t.max_dev) & movable
-            a2d[r, over] = NONE
-            touched |= over
-            movable &= ~over
 
-    # Overweight devices give up their excess, a random choice among their movable partitions.
+    # Overweight devices give up their excess, a random choice among their movable partitions. A random draw
+    # first keeps about `oversample` x the excess of each device (cheap), and only those are checked and trimmed.
     n_ids = len(active)
-    for _ in range(3):
+    for oversample in (2.0, 4.0, 16.0, 1e9):
         assigned = a2d != NONE
         counts = np.bincount(a2d[assigned], minlength=n_ids)[:n_ids]
         # Exact targets: the slots above them add up to the slots other devices lack, so none moves needlessly.
@@ -85,14 +99,15 @@ def gather(a2d: np.ndarray, valid: np.ndarray, t: Targets, active: np.ndarray, l
         excess[~active] = 0
         if (excess <= 0).all():
             break
-        excess_lut = lut(np.clip(excess, 0, None), fill=0)
-        rows, parts = np.nonzero(assigned & (excess_lut[a2d] > 0) & movable[None, :])
+        keep = np.where(excess > 0, np.minimum(1.0, oversample * excess / np.maximum(counts, 1)), 0.0)
+        draw = rng.random(a2d.shape, dtype=np.float32)
+        rows, parts = np.nonzero(assigned & (draw < lut(keep, fill=0, dtype=np.float32)[a2d]) & movable[None, :])
         if not len(parts):
             break
         fits = _fits_somewhere_needy(a2d, rows, parts, t, counts, active)
         rows, parts = rows[fits], parts[fits]
         devs = a2d[rows, parts].astype(np.int64)
-        order = np.lexsort((rng.random(len(parts)), devs))
+        order = np.lexsort((draw[rows, parts], devs))
         devs, rows, parts = devs[order], rows[order], parts[order]
         first = np.searchsorted(devs, devs, side="left")
         pick = (np.arange(len(devs)) - first) < excess[devs]

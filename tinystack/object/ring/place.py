@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinystack.object.ring.targets import Targets, _largest_remainder
+from tinystack.object.ring.targets import Targets, _largest_remainder, part_dev_caps
 
 NONE = 0xFFFF
 _LUT = NONE + 1
@@ -126,13 +126,13 @@ def _deal(count: int, devs: np.ndarray, quota: np.ndarray, weight: np.ndarray) -
 
 
 def _fix_conflicts(a2d: np.ndarray, parts: np.ndarray, chosen: np.ndarray, suspects: np.ndarray,
-                   rng: np.random.Generator, zone_devs: np.ndarray, quota: np.ndarray, max_dev: int) -> None:
-    """No partition may get a device it already uses ``max_dev`` times: swap with another, else pick by hand.
+                   rng: np.random.Generator, zone_devs: np.ndarray, quota: np.ndarray, caps: np.ndarray) -> None:
+    """No partition may get a device it already uses ``caps[part]`` times: swap with another, else pick by hand.
 
     ``suspects`` are the positions that could conflict (their partition already has a replica in the zone).
     """
     def bad(idx: np.ndarray, devs: np.ndarray) -> np.ndarray:
-        return (a2d[:, parts[idx]] == devs[None, :]).sum(axis=0) >= max_dev
+        return (a2d[:, parts[idx]] == devs[None, :]).sum(axis=0) >= caps[parts[idx]]
 
     conflict = suspects[bad(suspects, chosen[suspects])]
     for _ in range(8):
@@ -148,7 +148,7 @@ def _fix_conflicts(a2d: np.ndarray, parts: np.ndarray, chosen: np.ndarray, suspe
     for k in conflict.tolist():
         have = a2d[:, parts[k]].tolist()
         for pool in (zone_devs, np.flatnonzero(quota > -np.inf)):
-            free = [d for d in pool[np.argsort(-quota[pool], kind="stable")].tolist() if have.count(d) < max_dev]
+            free = [d for d in pool[np.argsort(-quota[pool], kind="stable")].tolist() if have.count(d) < caps[parts[k]]]
             if free:
                 chosen[k] = free[0]
                 break
@@ -161,6 +161,7 @@ def place(a2d: np.ndarray, valid: np.ndarray, t: Targets, active: np.ndarray, rn
     quota[~active] = -np.inf
     zone_lut = lut(t.dev_zone, dtype=np.int16 if n_zones < 32000 else np.int32)
     zone_devs = [np.flatnonzero((t.dev_zone == z) & active) for z in range(n_zones)]
+    caps = part_dev_caps(valid, int(active.sum()))
     for _round in range(a2d.shape[0] + 2):
         empty = a2d == NONE
         empty &= valid
@@ -176,21 +177,25 @@ def place(a2d: np.ndarray, valid: np.ndarray, t: Targets, active: np.ndarray, rn
         sizes = np.bincount(inverse, minlength=len(sigs))
         zone_quota = np.array([np.clip(quota[d], 0, None).sum() for d in zone_devs])
         split = _zone_split(sigs, sizes, t, zone_quota)
-        # Random order within each group, then each group's run is cut into its zones' shares.
+        # Random order within each group; in that order each group's run is cut into its zones' shares.
         perm = rng.permutation(len(parts))
         order = perm[stable_argsort(inverse[perm])]
-        starts = np.concatenate(([0], np.cumsum(sizes)))
-        part_zone = np.empty(len(parts), dtype=np.int64)
-        shared = np.zeros(len(parts), dtype=bool)  # the partition already has a replica in its new zone
-        for g in range(len(sigs)):
-            members = order[starts[g]:starts[g + 1]]
-            zs = np.repeat(np.arange(n_zones), split[g])
-            part_zone[members] = zs
-            if (sigs[g] >= 0).any():
-                shared[members] = np.bincount(sigs[g][sigs[g] >= 0], minlength=n_zones)[zs] > 0
-        chosen = np.empty(len(parts), dtype=np.int64)
+        parts, rows = parts[order], rows[order]
+        n_groups = len(sigs)
+        part_zone = np.repeat(np.tile(np.arange(n_zones, dtype=np.int32), n_groups), split.ravel())
+        used = np.zeros((n_groups, n_zones), dtype=bool)  # the group already has a replica in the zone
+        held = sigs >= 0
+        used[np.nonzero(held)[0], sigs[held]] = True
+        shared = np.repeat(used.ravel(), split.ravel())
+        chosen = np.empty(len(parts), dtype=np.uint16)
+        round_caps = caps
+        if caps.max() > 1:  # fewer devices than replicas: every device holds one before any holds two
+            round_caps = caps.copy()
+            srt = np.sort(a2d[:, parts].astype(np.int64), axis=0)
+            distinct = ((srt[1:] != srt[:-1]) & (srt[1:] != NONE)).sum(axis=0) + (srt[0] != NONE)
+            round_caps[parts] = np.where(distinct < int(active.sum()), 1, caps[parts])
         by_zone = stable_argsort(part_zone)
-        zstarts = np.concatenate(([0], np.cumsum(np.bincount(part_zone, minlength=n_zones))))
+        zstarts = np.concatenate(([0], np.cumsum(split.sum(axis=0))))
         for z, devs in enumerate(zone_devs):
             idx = by_zone[zstarts[z]:zstarts[z + 1]]
             if not len(idx):
@@ -199,8 +204,11 @@ def place(a2d: np.ndarray, valid: np.ndarray, t: Targets, active: np.ndarray, rn
             dealt = dealt[rng.permutation(len(dealt))]
             suspects = np.flatnonzero(shared[idx])
             if len(suspects):
-                _fix_conflicts(a2d, parts[idx], dealt, suspects, rng, devs, quota, t.max_dev)
+                _fix_conflicts(a2d, parts[idx], dealt, suspects, rng, devs, quota, round_caps)
             chosen[idx] = dealt
             quota -= np.bincount(dealt, minlength=n_ids)[:n_ids]
-        a2d[rows, parts] = chosen.astype(a2d.dtype)
+        if rows[0] == rows[-1] and (rows == rows[0]).all():
+            a2d[rows[0], parts] = chosen
+        else:
+            a2d[rows, parts] = chosen
     raise RuntimeError("placement did not converge")

@@ -9,6 +9,7 @@ import numpy as np
 
 from tinystack.object.ring.gather import per_row_counts
 from tinystack.object.ring.place import NONE, lut
+from tinystack.object.ring.targets import part_dev_caps
 
 if TYPE_CHECKING:
     from tinystack.object.ring.builder import RingBuilder
@@ -66,14 +67,15 @@ def dispersion(b: RingBuilder, with_tiers: bool = False) -> Dispersion:
     n_rows = a2d.shape[0]
     devs = np.where(a2d == NONE, -1, a2d.astype(np.int64))
     levels = [(lut(t.dev_region)[a2d], t.dispersed_max_region, [f"r{r}" for r in t.region_keys]),
-              (lut(t.dev_zone)[a2d], t.dispersed_max_zone, [f"r{r}z{z}" for r, z in t.zone_keys]),
-              (devs, np.full(len(b.devs), t.max_dev), [])]
+              (lut(t.dev_zone)[a2d], t.dispersed_max_zone, [f"r{r}z{z}" for r, z in t.zone_keys])]
+    caps = part_dev_caps(a2d != NONE, int(b.active_mask().sum()))
+    at_risk |= ((per_row_counts(devs) > caps[None, :]) & (devs >= 0)).any(axis=0)
     for keys, limit, names in levels:
         # How many replicas of its partition share each slot's tier; a slot over its tier's limit puts it at risk.
         counts = per_row_counts(keys)
         for r in range(n_rows):
             at_risk |= (keys[r] >= 0) & (counts[r] > limit[np.clip(keys[r], 0, None)])
-        if with_tiers and names:
+        if with_tiers:
             # A partition with c replicas in tier k shows up as c slots of (k, c).
             held = keys >= 0
             pairs = np.bincount(keys[held] * (n_rows + 1) + counts[held], minlength=len(names) * (n_rows + 1))
@@ -99,14 +101,12 @@ def validate(b: RingBuilder) -> None:
             raise RingValidationError(f"replica {r}: {int((row == NONE).sum())} partitions have no device")
         if not known[row].all():
             raise RingValidationError(f"replica {r}: partitions assigned to unknown devices")
-    active = int(b.active_mask().sum())
-    if active >= len(lengths):
-        devs = np.where(b.a2d == NONE, -1, b.a2d.astype(np.int64))
-        srt = np.sort(devs, axis=0)
-        dup = ((srt[1:] == srt[:-1]) & (srt[1:] >= 0)).any(axis=0)
-        if dup.any():
-            raise RingValidationError(f"{int(dup.sum())} partitions have two replicas on one device "
-                                      f"(e.g. partition {int(np.flatnonzero(dup)[0])})")
+    caps = part_dev_caps(b.a2d != NONE, int(b.active_mask().sum()))
+    devs = np.where(b.a2d == NONE, -1, b.a2d.astype(np.int64))
+    crowded = ((per_row_counts(devs) > caps[None, :]) & (devs >= 0)).any(axis=0)
+    if crowded.any():
+        raise RingValidationError(f"{int(crowded.sum())} partitions have two replicas on one device although "
+                                  f"there are devices enough (e.g. partition {int(np.flatnonzero(crowded)[0])})")
     for dev_id, dev in enumerate(b.devs):
         if dev is not None and dev.id != dev_id:
             raise RingValidationError(f"device at index {dev_id} says it is d{dev.id}")

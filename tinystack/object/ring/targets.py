@@ -67,6 +67,12 @@ class Targets:
     zone_capacity: np.ndarray     # devices in the zone x max_dev
 
 
+def part_dev_caps(valid: np.ndarray, n_active: int) -> np.ndarray:
+    """How many replicas of each partition one device may hold: 1, unless the partition has more than devices."""
+    rows = valid.sum(axis=0)
+    return np.maximum(1, -(-rows // max(n_active, 1))).astype(np.int16)
+
+
 def _largest_remainder(values: np.ndarray, total: int) -> np.ndarray:
     base = np.floor(values + _EPS).astype(np.int64)
     short = int(total - base.sum())
