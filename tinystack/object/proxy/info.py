@@ -45,7 +45,8 @@ class InfoCache:
         kind = "account" if len(names) == 1 else "container"
         answer = await self.backend.read(kind, "HEAD", key, {})
         info = account_info(answer) if kind == "account" else container_info(answer)
-        if answer.status < 500:
+        # Only what exists is kept: a container made through another proxy is seen at once.
+        if answer.status < 300:
             if len(self._cache) > 10000:
                 self._cache.clear()
             self._cache[key] = (now + self.ttl, info)
