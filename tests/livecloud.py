@@ -77,6 +77,9 @@ class LiveCloud:
                     "guest__auto_build": "false",
                     "guest__cache_dir": GUEST_CACHE}
         settings.update({f"ports__{name}": "0" for name in config.DEFAULTS["ports"]})
+        # The object storage node's backend ports too (picked once, then kept by its rings); a small ring.
+        settings.update({f"object__{kind}_port": "0" for kind in ("account", "container", "object")})
+        settings["object__part_power"] = "6"
         if nodes > 1:
             settings["nodes__extra"] = str(nodes - 1)
         if overrides.get("bus__transport_url") and "bus__exchange" not in overrides:

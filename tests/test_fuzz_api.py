@@ -119,7 +119,7 @@ def _plain(resp: requests.Response) -> bool:
 
 FAULTS: dict[str, Callable[[requests.Response], bool]] = {
     "identity": _keystone, "compute": _nova, "volume": _nova, "network": _neutron, "placement": _placement,
-    "image": _plain, "metadata": _plain, "console": _plain}
+    "image": _plain, "metadata": _plain, "console": _plain, "object": _plain}
 
 
 # --- the fuzzing run ------------------------------------------------------------------------------------

@@ -48,6 +48,10 @@ PUBLIC: dict[tuple[str, str, str], str] = {
        for p in ("/", "/websockify")},
     **{("console", "GET", p): "noVNC's static page and modules" for p in (
         "/vnc_lite.html", "/vnc_auto.html", "/vnc.html", "/{top}/{tail}")},
+    **{("object", m, "/info"): "Swift's discovery document (/info), public as in Swift" for m in ("GET", "HEAD")},
+    **{("object", m, "/{tail}"): "Swift's keystone auth, not a policy rule: the account owner's operator roles, "
+       "ResellerAdmin and container ACLs decide (tinystack/object/middleware/keystone.py, tests/object/test_isolation.py)"
+       for m in ("GET", "HEAD", "PUT", "POST", "DELETE", "COPY", "OPTIONS")},
     # Authenticated, but without a rule by design (as upstream): static or discovery documents.
     ("image", "GET", "/v2/schemas/{name}"): "JSON schemas are static documents; Glance has no rule",
     ("image", "GET", "/v2/schemas/metadefs/{name}"): "JSON schemas are static documents; Glance has no rule",

@@ -1,4 +1,4 @@
-"""The ``tinystack`` command: up, agent, doctor, manage, conformance."""
+"""The ``tinystack`` command: up, agent, storage, doctor, manage, conformance."""
 
 from __future__ import annotations
 
@@ -111,6 +111,33 @@ def cmd_agent(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _serve_storage(cfg: config_mod.Config) -> None:
+    from tinystack.object import settings as object_settings
+    from tinystack.object.servers.node import StorageNode
+
+    node = StorageNode(object_settings.load(cfg))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await node.start()
+        print(f"tinystack storage ready: {node.settings.storage_ip} {node.ports}", flush=True)
+        await stop.wait()
+        logger.info("stopping")
+    finally:
+        await node.stop()
+
+
+def cmd_storage(args: argparse.Namespace) -> int:
+    """An object storage node alone: account, container and object servers over this machine's devices."""
+    cfg = _load_config(args)
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    log_mod.setup(cfg.state_dir / "log" / f"storage-{cfg.host}.log", debug=cfg.get_bool("DEFAULT", "debug"))
+    asyncio.run(_serve_storage(cfg))
+    return 0
+
+
 def cmd_fernet_rotate(args: argparse.Namespace) -> int:
     from tinystack.identity.fernet import KeyRepository
 
@@ -151,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tinystack", description="An IaaS cloud that speaks the OpenStack APIs.",
         epilog="Also: `tinystack image build` builds the default guest image; "
-               "`tinystack conformance {install,config,run,report}` runs Tempest against a cloud (docs/conformance.md).")
+               "`tinystack conformance {install,config,run,report}` runs Tempest against a cloud (docs/conformance.md); "
+               "`tinystack ring <builder-file> <verb>` builds object storage rings (docs/object-rings.md).")
     parser.add_argument("--config", help="INI configuration file (optional)")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -179,6 +207,14 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--listen", type=float, default=None,
                         help="seconds to listen for agents' heartbeats on the broker (default 12; 0: do not)")
     doctor.set_defaults(func=cmd_doctor)
+    storage = sub.add_parser("storage", help="run an object storage node alone (account, container, object servers)",
+                             description="The storage servers of this machine's devices ([object] devices), on "
+                                         "[object] storage_ip and the account/container/object ports, with the rings "
+                                         "of [object] rings_dir (built from this node's devices if there are none).")
+    storage.add_argument("--state-dir", help="where the node keeps its devices, rings and hash path secrets")
+    storage.add_argument("--bind", help="address the storage servers listen on (default 127.0.0.1)")
+    storage.add_argument("--config", default=argparse.SUPPRESS, help="INI configuration file (optional)")
+    storage.set_defaults(func=cmd_storage)
 
     manage = sub.add_parser("manage", help="operator tasks")
     msub = manage.add_subparsers(dest="manage_command", required=True)
@@ -199,6 +235,11 @@ def main(argv: list[str] | None = None) -> int:
         from tinystack.conformance.cli import main as conformance_main
 
         return conformance_main(argv[1:])
+    if argv[:1] == ["ring"]:
+        # swift-ring-builder's positional shape (<builder-file> <verb> ...), so it has its own parser too.
+        from tinystack.object.ring.cli import main as ring_main
+
+        return ring_main(argv[1:])
     if argv[:2] == ["image", "build"]:
         from tinystack.guest.cli import main as image_build_main
 

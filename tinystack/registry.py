@@ -136,6 +136,23 @@ def _network_app(rt: Runtime) -> ServiceApp:
     return app(svc, rt.identity.validate, rt.bus, str(rt.config.state_dir / "metadata.sock"), project_id)
 
 
+def _object_app(rt: Runtime) -> ServiceApp:
+    from sqlalchemy import select
+
+    from tinystack.identity.assignments import create_role
+    from tinystack.identity.models import Role
+    from tinystack.object.service import RESELLER_ADMIN_ROLE, make
+
+    # Swift's keystone auth lets this role act on every account; DevStack creates it with Swift.
+    with rt.identity.session() as s:
+        missing = s.scalar(select(Role.id).where(Role.name == RESELLER_ADMIN_ROLE, Role.domain_id == "")) is None
+    if missing:
+        with rt.identity.changing() as s:
+            create_role(s, {"name": RESELLER_ADMIN_ROLE})
+    rt.services["object"] = svc = make(rt.config)
+    return svc.app(rt.identity.validate)  # the proxy, and this machine's storage node with it
+
+
 def _network_agent(config: Config, bus: Bus) -> Agent:
     from tinystack.network import agent_settings
     from tinystack.network.agent import NetworkAgent
@@ -212,6 +229,7 @@ SERVICES: list[ServiceSpec] = [
     ServiceSpec("volume", "block-storage", "cinder", "/v3/$(project_id)s", _volume_app, VOLUME_MIGRATIONS,
                 aliases=(("volumev3", "cinderv3"),)),
     ServiceSpec("compute", "compute", "nova", "/v2.1", _compute_app, COMPUTE_MIGRATIONS),
+    ServiceSpec("object", "object-store", "swift", "/v1/AUTH_$(project_id)s", _object_app),
     # Nova's metadata API has no catalog entry: guests reach it through the proxies, never through the catalog.
     ServiceSpec("metadata", "", "", "", _metadata_app),
     # The console proxy (nova-novncproxy's place): clients get its URLs from the compute API, not the catalog.

@@ -1,0 +1,53 @@
+"""An account's database: one row per container with the counts its container servers last reported."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tinystack.object.servers.db import Broker
+from tinystack.object.servers.listing import ListParams, walk
+
+
+class AccountBroker(Broker):
+    SCHEMA = """
+    CREATE TABLE container (name TEXT PRIMARY KEY, put_timestamp TEXT NOT NULL, delete_timestamp TEXT NOT NULL,
+        object_count INTEGER NOT NULL, bytes_used INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0);
+    CREATE INDEX ix_container_deleted_name ON container (deleted, name);
+    CREATE TABLE stat (account TEXT, created_at TEXT, put_timestamp TEXT, delete_timestamp TEXT,
+        status_changed_at TEXT, container_count INTEGER, object_count INTEGER, bytes_used INTEGER, metadata TEXT)
+    """
+
+    def initialize(self, account: str, timestamp: str) -> None:
+        self.create()
+        with self.transaction() as c:
+            c.execute("INSERT INTO stat VALUES (?, ?, ?, '0', ?, 0, 0, 0, '{}')", (account, timestamp, timestamp, timestamp))
+
+    def put(self, timestamp: str, metadata: Mapping[str, tuple[str, str]]) -> None:
+        with self.transaction() as c:
+            c.execute("UPDATE stat SET put_timestamp = ?, status_changed_at = ? WHERE put_timestamp < ?",
+                      (timestamp, timestamp, timestamp))
+            self.update_metadata(c, metadata)
+
+    def put_container(self, name: str, put_ts: str, delete_ts: str, objects: int, used: int) -> None:
+        """A container server's report; the newer of put/delete decides whether the row counts."""
+        deleted = delete_ts > put_ts
+        with self.transaction() as c:
+            old = c.execute("SELECT * FROM container WHERE name = ?", (name,)).fetchone()
+            if old is not None:
+                put_ts, delete_ts = max(put_ts, old["put_timestamp"]), max(delete_ts, old["delete_timestamp"])
+                deleted = delete_ts > put_ts
+            if deleted:
+                objects = used = 0
+            if old is None:
+                d_containers, d_objects, d_bytes = (0 if deleted else 1), objects, used
+            else:
+                d_containers = (0 if deleted else 1) - (0 if old["deleted"] else 1)
+                d_objects, d_bytes = objects - old["object_count"], used - old["bytes_used"]
+            c.execute("INSERT OR REPLACE INTO container VALUES (?, ?, ?, ?, ?, ?)",
+                      (name, put_ts, delete_ts, objects, used, int(deleted)))
+            c.execute("UPDATE stat SET container_count = container_count + ?, object_count = object_count + ?,"
+                      " bytes_used = bytes_used + ?", (d_containers, d_objects, d_bytes))
+
+    def list_containers(self, params: ListParams) -> list[dict[str, Any]]:
+        return walk(self.conn, "container", "name, object_count, bytes_used, put_timestamp", params)

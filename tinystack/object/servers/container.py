@@ -1,0 +1,163 @@
+"""The container server: one SQLite database per container replica (its object rows, counts and metadata), fed by
+the object servers' updates, and reporting its counts to the account servers shortly after they change."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+from aiohttp import web
+
+from tinystack.core.web import query_bool
+from tinystack.object.common import hash_path, parse_timestamp, status_error
+from tinystack.object.servers.base import BackendPath, NodeContext, build_app, parse_path, user_metadata
+from tinystack.object.servers.containerdb import ContainerBroker
+from tinystack.object.servers.db import BrokerCache, db_path
+from tinystack.object.servers.listing import ListParams
+from tinystack.object.servers.updates import send_account_update
+
+
+def list_params(request: web.Request, max_limit: int) -> ListParams:
+    q = request.query
+    try:
+        limit = int(q.get("limit", max_limit))
+    except ValueError:
+        raise status_error(412, "Value of limit must be an integer") from None
+    if limit < 0 or limit > max_limit:
+        raise status_error(412, f"Maximum limit is {max_limit}")
+    for key in ("marker", "end_marker", "prefix", "delimiter"):
+        if len(q.get(key, "").encode()) > 1024:
+            raise status_error(412, f"Bad {key}")
+    delimiter = q.get("delimiter", "")
+    if len(delimiter) > 1:
+        raise status_error(412, "Bad delimiter")
+    return ListParams(limit, q.get("marker", ""), q.get("end_marker", ""), q.get("prefix", ""), delimiter,
+                      bool(query_bool(request, "reverse")))
+
+
+def meta_headers(broker_meta: dict[str, str]) -> dict[str, str]:
+    return {"-".join(w.capitalize() for w in k.split("-")): v for k, v in broker_meta.items()}
+
+
+class ContainerServer:
+    def __init__(self, node: NodeContext) -> None:
+        self.node = node
+        self.s = node.settings
+        self.brokers = BrokerCache(ContainerBroker)
+        self._pending: dict[tuple[str, str], ContainerBroker] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def app(self) -> web.Application:
+        return build_app({"PUT": self.put, "GET": self.get, "HEAD": self.get, "DELETE": self.delete,
+                          "POST": self.post})
+
+    def _broker(self, p: BackendPath) -> ContainerBroker:
+        root = self.node.device_root(p.device)
+        name_hash = hash_path(self.s.hash_path_prefix, self.s.hash_path_suffix, p.account, p.container)
+        broker = self.brokers.get(db_path(root, "container", p.partition, name_hash))
+        assert isinstance(broker, ContainerBroker)
+        return broker
+
+    async def put(self, request: web.Request) -> web.StreamResponse:
+        p = parse_path(request, 4, 5)
+        ts = parse_timestamp(request.headers.get("X-Timestamp"))
+        broker = self._broker(p)
+        if p.obj is not None:
+            if not broker.exists:
+                return web.Response(status=404)
+            h = request.headers
+            try:
+                size = int(h.get("X-Size", "0"))
+            except ValueError:
+                raise status_error(400, "Invalid X-Size") from None
+            if broker.put_object(p.obj, ts, size, h.get("X-Content-Type", ""), h.get("X-Etag", ""), deleted=False):
+                self._schedule_report(p, broker)
+            return web.Response(status=201)
+        meta = user_metadata(request.headers, "container", ts)
+        if not broker.exists:
+            broker.initialize(p.account, p.container or "", ts)
+            broker.update_metadata_now(meta)
+            created = True
+        else:
+            created = broker.put(ts, meta)
+        await self._report(p, broker)
+        return web.Response(status=201 if created else 202)
+
+    async def delete(self, request: web.Request) -> web.StreamResponse:
+        p = parse_path(request, 4, 5)
+        ts = parse_timestamp(request.headers.get("X-Timestamp"))
+        broker = self._broker(p)
+        if not broker.exists:
+            return web.Response(status=404)
+        if p.obj is not None:
+            if broker.put_object(p.obj, ts, 0, "", "", deleted=True):
+                self._schedule_report(p, broker)
+            return web.Response(status=204)
+        if broker.is_deleted():
+            return web.Response(status=404)
+        if not broker.is_empty():
+            return web.Response(status=409, text="There was a conflict when trying to complete your request.")
+        broker.delete(ts)
+        await self._report(p, broker)
+        return web.Response(status=204)
+
+    async def get(self, request: web.Request) -> web.StreamResponse:
+        p = parse_path(request, 4, 4)
+        broker = self._broker(p)
+        if not broker.exists or broker.is_deleted():
+            return web.Response(status=404)
+        s = broker.stat()
+        headers = {"X-Container-Object-Count": str(s["object_count"]), "X-Container-Bytes-Used": str(s["bytes_used"]),
+                   "X-Timestamp": s["created_at"], "X-Put-Timestamp": s["put_timestamp"],
+                   "X-Backend-Put-Timestamp": s["put_timestamp"], **meta_headers(broker.metadata())}
+        if request.method == "HEAD":
+            return web.Response(status=204, headers=headers)
+        rows = broker.list_objects(list_params(request, self.s.container_listing_limit))
+        return web.Response(status=200, body=json.dumps(rows).encode(), headers=headers, content_type="application/json")
+
+    async def post(self, request: web.Request) -> web.StreamResponse:
+        p = parse_path(request, 4, 4)
+        ts = parse_timestamp(request.headers.get("X-Timestamp"))
+        broker = self._broker(p)
+        if not broker.exists or broker.is_deleted():
+            return web.Response(status=404)
+        broker.update_metadata_now(user_metadata(request.headers, "container", ts))
+        return web.Response(status=204)
+
+    # --- counts to the account -------------------------------------------------------------------------------
+
+    async def _report(self, p: BackendPath, broker: ContainerBroker) -> None:
+        stat = broker.needs_report()
+        if stat is not None and await send_account_update(self.node, p.account, p.container or "", stat):
+            broker.mark_reported(stat)
+        elif stat is not None:
+            self._pending[(p.account, p.container or "")] = broker
+
+    def _schedule_report(self, p: BackendPath, broker: ContainerBroker) -> None:
+        key = (p.account, p.container or "")
+        if key in self._pending:
+            return
+        self._pending[key] = broker
+        task = asyncio.get_running_loop().create_task(self._delayed(p))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _delayed(self, p: BackendPath) -> None:
+        await asyncio.sleep(self.s.account_update_delay)
+        broker = self._pending.pop((p.account, p.container or ""), None)
+        if broker is not None:
+            await self._report(p, broker)
+
+    async def flush(self) -> None:
+        """Report every container whose counts the account has not taken yet (the updater calls this)."""
+        for (account, container), broker in list(self._pending.items()):
+            self._pending.pop((account, container), None)
+            await self._report(BackendPath("", 0, account, container), broker)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.brokers.close()

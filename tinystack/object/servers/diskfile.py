@@ -1,0 +1,160 @@
+"""Objects on a device, as Swift lays them out: ``objects/<partition>/<suffix>/<hash>/<timestamp>.data`` (or
+``.ts`` for a tombstone, ``.meta`` for a newer POST), metadata in an xattr or, where the file system has none, a
+``<file>.json`` sidecar. Files are written to the device's tmp dir, fsynced, then renamed into place."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tinystack.object.common import suffix_of
+
+XATTR = "user.tinystack.meta"
+
+
+def object_dir(device_root: Path, partition: int, name_hash: str) -> Path:
+    return device_root / "objects" / str(partition) / suffix_of(name_hash) / name_hash
+
+
+def _set_meta(path: str, fd: int | None, meta: dict[str, Any]) -> None:
+    blob = json.dumps(meta, separators=(",", ":")).encode()
+    try:
+        os.setxattr(fd if fd is not None else path, XATTR, blob)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP, errno.E2BIG, errno.ENOSPC):
+            raise
+        with open(path + ".json", "wb") as f:
+            f.write(blob)
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads(os.getxattr(path, XATTR)))
+    except OSError as exc:
+        if exc.errno not in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+    return dict(json.loads(Path(str(path) + ".json").read_bytes()))
+
+
+@dataclass
+class State:
+    """What a hash dir holds: the newest .data or .ts, and a .meta newer than it."""
+
+    data: Path | None = None
+    tombstone: Path | None = None
+    meta: Path | None = None
+    timestamp: str = ""  # of the newest .data or .ts
+    others: list[Path] = field(default_factory=list)
+
+
+def scan(directory: Path) -> State:
+    try:
+        names = sorted(os.listdir(directory), reverse=True)
+    except FileNotFoundError:
+        return State()
+    state = State()
+    for name in names:
+        stem, _, ext = name.rpartition(".")
+        if ext == "json" or not stem:
+            continue
+        path = directory / name
+        if ext == "meta" and not state.timestamp:
+            if state.meta is None:
+                state.meta = path
+                continue
+        elif ext in ("data", "ts") and not state.timestamp:
+            state.timestamp = stem
+            if ext == "data":
+                state.data = path
+            else:
+                state.tombstone = path
+            continue
+        state.others.append(path)
+    if state.meta is not None and state.meta.name.rpartition(".")[0] <= state.timestamp:
+        state.others.append(state.meta)
+        state.meta = None
+    return state
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove(paths: list[Path]) -> None:
+    for p in paths:
+        for victim in (p, Path(str(p) + ".json")):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(victim)
+
+
+class Writer:
+    """One new file being written: chunks go to a temporary file, ``commit`` makes it the object's newest."""
+
+    def __init__(self, device_root: Path, directory: Path, fsync: bool) -> None:
+        tmp = device_root / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.fd, self.tmp_path = tempfile.mkstemp(dir=tmp)
+        self.directory = directory
+        self.fsync = fsync
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        self.md5.update(chunk)
+        self.size += len(chunk)
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(self.fd, view):]
+
+    def commit(self, filename: str, meta: dict[str, Any]) -> None:
+        """Blocking (fsyncs): run in a thread. Leaves older files of the object removed."""
+        try:
+            _set_meta(self.tmp_path, self.fd, meta)
+            if self.fsync:
+                os.fsync(self.fd)
+        finally:
+            os.close(self.fd)
+            self.fd = -1
+        self.directory.mkdir(parents=True, exist_ok=True)
+        target = self.directory / filename
+        sidecar = Path(self.tmp_path + ".json")
+        if sidecar.exists():
+            os.replace(sidecar, str(target) + ".json")
+        os.replace(self.tmp_path, target)
+        if self.fsync:
+            _fsync_dir(self.directory)
+        state = scan(self.directory)
+        _remove(state.others)
+
+    def abort(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        _remove([Path(self.tmp_path)])
+
+
+async def write_body(writer: Writer, chunks: AsyncIterator[bytes]) -> None:
+    async for chunk in chunks:
+        writer.write(chunk)
+
+
+def write_empty(device_root: Path, directory: Path, filename: str, meta: dict[str, Any], fsync: bool) -> None:
+    """A tombstone or .meta file (blocking)."""
+    writer = Writer(device_root, directory, fsync)
+    try:
+        writer.commit(filename, meta)
+    except BaseException:
+        writer.abort()
+        raise

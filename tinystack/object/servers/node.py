@@ -1,0 +1,125 @@
+"""One storage node: its devices, the first rings (built at the first start from this node's devices, one zone
+each), the account, container and object servers on their ports, and the updater that replays async pendings
+and reports container counts. ``tinystack up`` runs one beside the proxy; ``tinystack storage`` runs one alone."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from tinystack.object.servers.account import AccountServer
+from tinystack.object.servers.base import NodeContext
+from tinystack.object.servers.container import ContainerServer
+from tinystack.object.servers.object import ObjectServer
+from tinystack.object.servers.updates import replay_pendings
+from tinystack.object.settings import ObjectSettings
+
+log = logging.getLogger(__name__)
+
+KINDS = ("account", "container", "object")
+CHECKPOINT_INTERVAL = 2.0  # seconds between passes that fold big SQLite WALs back (off the event loop)
+
+
+def ring_path(settings: ObjectSettings, kind: str) -> Path:
+    return settings.rings_dir / f"{kind}.ring"
+
+
+def load_ring(settings: ObjectSettings, kind: str) -> Any:
+    from tinystack.object.ring import Ring
+
+    return Ring.load(ring_path(settings, kind), prefix=settings.hash_path_prefix, suffix=settings.hash_path_suffix)
+
+
+def _ring_port(settings: ObjectSettings, kind: str) -> int:
+    """This node's port in an existing ring (a port of 0 in the settings is picked once, then kept by the ring)."""
+    path = ring_path(settings, kind)
+    if not path.exists():
+        return 0
+    for dev in load_ring(settings, kind).devs:
+        if dev is not None and dev.ip == settings.storage_ip:
+            return int(dev.port)
+    return 0
+
+
+def build_ring(settings: ObjectSettings, kind: str, port: int) -> None:
+    """The first ring of ``kind``: ``device_count`` devices of this node, each in a zone of its own."""
+    from tinystack.object.ring import RingBuilder
+
+    settings.rings_dir.mkdir(parents=True, exist_ok=True)
+    builder = RingBuilder(settings.part_power, float(settings.replicas), settings.min_part_hours)
+    for i in range(settings.device_count):
+        builder.add_dev({"region": 1, "zone": i + 1, "ip": settings.storage_ip, "port": port,
+                         "device": f"d{i + 1}", "weight": 100.0})
+    builder.rebalance(seed=1)
+    builder.save(settings.rings_dir / f"{kind}.builder")
+    builder.write_ring(ring_path(settings, kind))
+
+
+class StorageNode:
+    def __init__(self, settings: ObjectSettings) -> None:
+        self.settings = settings
+        self.node = NodeContext(settings)
+        self.account = AccountServer(self.node)
+        self.container = ContainerServer(self.node)
+        self.object = ObjectServer(self.node)
+        self._runners: list[web.AppRunner] = []
+        self._updater: asyncio.Task[None] | None = None
+        self.ports: dict[str, int] = {}
+        self._updated = time.monotonic()
+
+    async def start(self) -> None:
+        s = self.settings
+        apps = {"account": self.account.app(), "container": self.container.app(), "object": self.object.app()}
+        wanted = {"account": s.account_port, "container": s.container_port, "object": s.object_port}
+        for kind in KINDS:
+            port = wanted[kind] or _ring_port(s, kind)
+            runner = web.AppRunner(apps[kind], access_log=None, handle_signals=False)
+            await runner.setup()
+            site = web.TCPSite(runner, s.storage_ip, port, reuse_address=True)
+            await site.start()
+            self._runners.append(runner)
+            self.ports[kind] = runner.addresses[-1][1]
+        for kind in KINDS:
+            if not ring_path(s, kind).exists():
+                await asyncio.to_thread(build_ring, s, kind, self.ports[kind])
+            self.node.rings[kind] = load_ring(s, kind)
+        for kind in KINDS:
+            for dev in self.node.rings[kind].devs:
+                if dev is not None and dev.ip == s.storage_ip and dev.port == self.ports[kind]:
+                    (s.devices / dev.device).mkdir(parents=True, exist_ok=True)
+        self._updater = asyncio.get_running_loop().create_task(self._update_loop())
+        log.info("storage node on %s: %s", s.storage_ip, self.ports)
+
+    async def _update_loop(self) -> None:
+        while True:
+            await asyncio.sleep(min(self.settings.updater_interval, CHECKPOINT_INTERVAL))
+            try:
+                for brokers in (self.container.brokers, self.account.brokers):
+                    await asyncio.to_thread(brokers.checkpoint)
+                now = time.monotonic()
+                if now - self._updated >= self.settings.updater_interval:
+                    self._updated = now
+                    await self.container.flush()
+                    await replay_pendings(self.node)
+            except Exception:
+                log.exception("object updater pass failed")
+
+    async def stop(self) -> None:
+        if self._updater is not None:
+            self._updater.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._updater
+            self._updater = None
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        self._runners.clear()
+        await self.container.close()
+        await self.account.close()
+        if self.node.session is not None:
+            await self.node.session.close()

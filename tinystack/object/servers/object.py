@@ -1,0 +1,253 @@
+"""The object server: stores each replica as a file on one of its devices (diskfile.py), answers GET/HEAD with
+ranges and conditions, applies the newest X-Timestamp (older writes get 409), and tells the container server of
+each change, leaving an async pending on disk when it cannot."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from tinystack.object import httprange
+from tinystack.object.common import hash_path, parse_timestamp, status_error
+from tinystack.object.servers import diskfile
+from tinystack.object.servers.base import BackendPath, NodeContext, build_app, parse_path
+from tinystack.object.servers.updates import send_container_update
+
+# Headers an object keeps from its PUT besides its X-Object-Meta-*.
+KEPT = ("content-type", "content-encoding", "content-disposition", "content-language", "x-delete-at",
+        "x-object-manifest", "x-static-large-object", "cache-control", "expires")
+# The ones a POST may change (Content-Type too, as Swift's fast-POST allows).
+POSTABLE = ("content-type", "content-encoding", "content-disposition", "content-language", "x-delete-at",
+            "cache-control", "expires", "x-object-manifest")
+SMALL = 1024 * 1024
+BATCH = 1024 * 1024
+SMALL_WRITE = 64 * 1024
+
+
+def _meta_headers(headers: Any, names: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in headers.items():
+        low = key.lower()
+        if low in names or low.startswith(("x-object-meta-", "x-object-sysmeta-", "x-object-transient-sysmeta-")):
+            out[low] = value
+    return out
+
+
+async def _receive(request: web.Request, writer: diskfile.Writer) -> None:
+    """The body into ``writer``. Large bodies are hashed and written a MiB at a time in a thread (hashlib lets go
+    of the GIL), so the replicas of one upload, all in this process, use every core; a small one stays inline."""
+    batch: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        batch.append(chunk)
+        size += len(chunk)
+        if size >= BATCH:
+            await asyncio.to_thread(writer.write, b"".join(batch))
+            batch, size = [], 0
+    if batch:
+        data = b"".join(batch)
+        if size >= SMALL_WRITE:
+            await asyncio.to_thread(writer.write, data)
+        else:
+            writer.write(data)
+
+
+class ObjectServer:
+    def __init__(self, node: NodeContext) -> None:
+        self.node = node
+        self.s = node.settings
+
+    def app(self) -> web.Application:
+        return build_app({"PUT": self.put, "GET": self.get, "HEAD": self.get, "DELETE": self.delete,
+                          "POST": self.post})
+
+    def _locate(self, request: web.Request) -> tuple[BackendPath, Any, Any]:
+        p = parse_path(request, 5, 5)
+        root = self.node.device_root(p.device)
+        name_hash = hash_path(self.s.hash_path_prefix, self.s.hash_path_suffix, p.account, p.container, p.obj)
+        return p, root, diskfile.object_dir(root, p.partition, name_hash)
+
+    async def put(self, request: web.Request) -> web.StreamResponse:
+        p, root, directory = self._locate(request)
+        ts = parse_timestamp(request.headers.get("X-Timestamp"))
+        state = diskfile.scan(directory)
+        if state.timestamp and state.timestamp >= ts:
+            return web.Response(status=409, headers={"X-Backend-Timestamp": state.timestamp})
+        length = request.headers.get("Content-Length")
+        if length is None and request.headers.get("Transfer-Encoding", "").lower() != "chunked":
+            raise status_error(411, "Missing Content-Length")
+        writer = diskfile.Writer(root, directory, self.s.fsync)
+        try:
+            await _receive(request, writer)
+            if length is not None and writer.size != int(length):
+                raise status_error(499, "Client disconnected before sending the whole body")
+            etag = writer.md5.hexdigest()
+            wanted = request.headers.get("ETag", "").strip('"').lower()
+            if wanted and wanted != etag:
+                raise status_error(422, "The ETag does not match the body's MD5")
+            meta = {"name": f"/{p.account}/{p.container}/{p.obj}", "x-timestamp": ts, "etag": etag,
+                    "content-length": writer.size, **_meta_headers(request.headers, KEPT)}
+            meta.setdefault("content-type", "application/octet-stream")
+            await asyncio.to_thread(writer.commit, f"{ts}.data", meta)
+        except BaseException:
+            writer.abort()
+            raise
+        await self._update_container(request, root, p, "PUT", ts, meta)
+        return web.Response(status=201, headers={"ETag": etag})
+
+    async def get(self, request: web.Request) -> web.StreamResponse:
+        _p, _root, directory = self._locate(request)
+        state = diskfile.scan(directory)
+        if state.data is None:
+            headers = {"X-Backend-Timestamp": state.timestamp} if state.timestamp else {}
+            return web.Response(status=404, headers=headers)
+        meta = await asyncio.to_thread(self._read_meta, state)
+        delete_at = meta.get("x-delete-at")
+        if delete_at and int(delete_at) <= time.time():
+            return web.Response(status=404, headers={"X-Backend-Timestamp": state.timestamp})
+        etag, size = meta["etag"], int(meta["content-length"])
+        headers = self._headers(meta, state)
+        headers["X-Backend-Timestamp"] = state.timestamp
+        conditional = httprange.check_conditions(request.headers, etag, state.timestamp, request.method)
+        if conditional is not None:
+            keep = {k: v for k, v in headers.items() if k in ("ETag", "Last-Modified", "X-Timestamp")}
+            return web.Response(status=conditional, headers=keep)
+        if request.method == "HEAD":
+            headers["Content-Length"] = str(size)
+            return web.Response(status=200, headers=headers)
+        ranges = None
+        if "Range" in request.headers and "x-object-manifest" not in meta:
+            # A manifest's range is over its segments, which the proxy's dlo middleware serves.
+            ranges = httprange.parse_ranges(request.headers.get("Range"), size)
+        assert state.data is not None
+        if ranges is None:
+            if size <= SMALL:
+                body = await asyncio.to_thread(state.data.read_bytes)
+                return web.Response(status=200, body=body, headers=headers)
+            return await self._stream(request, state.data, [(0, size)], headers, 200, size)
+        return await self._stream(request, state.data, ranges, headers, 206, size)
+
+    async def _stream(self, request: web.Request, path: Any, ranges: list[tuple[int, int]], headers: dict[str, str],
+                      status: int, size: int) -> web.StreamResponse:
+        content_type = headers.pop("Content-Type")
+        boundary = uuid.uuid4().hex
+        parts: list[tuple[bytes, int, int]] = []
+        if status == 206 and len(ranges) == 1:
+            start, end = ranges[0]
+            headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+            headers["Content-Type"] = content_type
+            parts.append((b"", start, end))
+            total = end - start
+        elif status == 206:
+            headers["Content-Type"] = f"multipart/byteranges;boundary={boundary}"
+            total = 0
+            for start, end in ranges:
+                head = (f"--{boundary}\r\nContent-Type: {content_type}\r\n"
+                        f"Content-Range: bytes {start}-{end - 1}/{size}\r\n\r\n").encode()
+                parts.append((head, start, end))
+                total += len(head) + end - start + 2
+            total += len(f"--{boundary}--")
+        else:
+            headers["Content-Type"] = content_type
+            parts.append((b"", 0, size))
+            total = size
+        headers["Content-Length"] = str(total)
+        response = web.StreamResponse(status=status, headers=headers)
+        await response.prepare(request)
+        with open(path, "rb") as f:
+            for head, start, end in parts:
+                if head:
+                    await response.write(head)
+                f.seek(start)
+                left = end - start
+                while left > 0:
+                    chunk = await asyncio.to_thread(f.read, min(left, 1024 * 1024))
+                    if not chunk:
+                        break
+                    left -= len(chunk)
+                    await response.write(chunk)
+                if head:
+                    await response.write(b"\r\n")
+        if len(parts) > 1 or parts[0][0]:
+            await response.write(f"--{boundary}--".encode())
+        await response.write_eof()
+        return response
+
+    @staticmethod
+    def _read_meta(state: diskfile.State) -> dict[str, Any]:
+        assert state.data is not None
+        meta = diskfile.read_meta(state.data)
+        if state.meta is not None:
+            newer = diskfile.read_meta(state.meta)
+            # A POST replaces the user metadata and the postable headers, keeping the rest of the PUT's.
+            meta = {k: v for k, v in meta.items()
+                    if not (k.startswith(("x-object-meta-", "x-object-transient-sysmeta-")) or k in POSTABLE)
+                    or (k == "content-type" and "content-type" not in newer)}
+            meta.update(newer)
+            meta["x-meta-timestamp"] = state.meta.name.rpartition(".")[0]
+        return meta
+
+    @staticmethod
+    def _headers(meta: dict[str, Any], state: diskfile.State) -> dict[str, str]:
+        out = {"Content-Type": meta["content-type"], "ETag": meta["etag"], "X-Timestamp": state.timestamp,
+               "Last-Modified": httprange.http_date(meta.get("x-meta-timestamp", state.timestamp)),
+               "Accept-Ranges": "bytes"}
+        for key, value in meta.items():
+            if (key in KEPT and key != "content-type") or key.startswith(("x-object-meta-", "x-object-sysmeta-",
+                                                                          "x-object-transient-sysmeta-")):
+                out["-".join(w.capitalize() for w in key.split("-"))] = str(value)
+        return out
+
+    async def post(self, request: web.Request) -> web.StreamResponse:
+        p, root, directory = self._locate(request)
+        ts = parse_timestamp(request.headers.get("X-Timestamp"))
+        state = diskfile.scan(directory)
+        if state.data is None:
+            return web.Response(status=404, headers={"X-Backend-Timestamp": state.timestamp} if state.timestamp else {})
+        if state.timestamp >= ts or (state.meta is not None and state.meta.name.rpartition(".")[0] >= ts):
+            return web.Response(status=409, headers={"X-Backend-Timestamp": state.timestamp})
+        old = await asyncio.to_thread(self._read_meta, state)
+        if old.get("x-delete-at") and int(old["x-delete-at"]) <= time.time():
+            return web.Response(status=404)
+        meta = _meta_headers(request.headers, POSTABLE)
+        # Sysmeta is kept from the PUT unless the POST sets it again.
+        for key, value in old.items():
+            if key.startswith("x-object-sysmeta-") and key not in meta:
+                meta[key] = value
+        await asyncio.to_thread(diskfile.write_empty, root, directory, f"{ts}.meta", meta, self.s.fsync)
+        if "content-type" in meta and meta["content-type"] != old.get("content-type"):
+            full = {**old, **meta}
+            await self._update_container(request, root, p, "PUT", state.timestamp, full, force_ts=ts)
+        return web.Response(status=202)
+
+    async def delete(self, request: web.Request) -> web.StreamResponse:
+        p, root, directory = self._locate(request)
+        ts = parse_timestamp(request.headers.get("X-Timestamp"))
+        state = diskfile.scan(directory)
+        if state.timestamp and state.timestamp >= ts:
+            return web.Response(status=409, headers={"X-Backend-Timestamp": state.timestamp})
+        existed = state.data is not None
+        if existed and request.headers.get("X-If-Delete-At"):
+            meta = await asyncio.to_thread(self._read_meta, state)
+            if str(meta.get("x-delete-at")) != request.headers["X-If-Delete-At"]:
+                raise status_error(412, "X-If-Delete-At does not match")
+        meta = {"name": f"/{p.account}/{p.container}/{p.obj}", "x-timestamp": ts}
+        await asyncio.to_thread(diskfile.write_empty, root, directory, f"{ts}.ts", meta, self.s.fsync)
+        await self._update_container(request, root, p, "DELETE", ts, meta)
+        return web.Response(status=204 if existed else 404)
+
+    async def _update_container(self, request: web.Request, root: Any, p: BackendPath, op: str, ts: str,
+                                meta: dict[str, Any], force_ts: str | None = None) -> None:
+        host = request.headers.get("X-Container-Host")
+        if not host:
+            return
+        headers = {"X-Timestamp": force_ts or ts}
+        if op == "PUT":
+            headers.update({"X-Size": str(meta["content-length"]), "X-Content-Type": meta["content-type"],
+                            "X-Etag": meta["etag"]})
+        target = (host, request.headers.get("X-Container-Device", ""), request.headers.get("X-Container-Partition", ""))
+        await send_container_update(self.node, root, target, op, p.account, p.container or "", p.obj or "", headers)
