@@ -199,3 +199,17 @@ def test_zero_weight_device_is_drained_and_set_weight_rebalances() -> None:
     b.rebalance(seed=3, now=T0 + 20)
     assert (rows(b) == 0).sum() > 0
     validate(b)
+
+
+@pytest.mark.parametrize(("regions", "zones", "per_zone"), [(1, 5, 20), (2, 3, 7), (1, 100, 1)])
+def test_first_rebalance_hits_every_device_target(regions: int, zones: int, per_zone: int) -> None:
+    b = RingBuilder(12, 3, 1)
+    for r in range(1, regions + 1):
+        for z in range(1, zones + 1):
+            for k in range(per_zone):
+                b.add_dev({"region": r, "zone": z, "ip": f"10.{r}.{z}.1", "port": 6200, "device": f"d{k}",
+                           "weight": 100 + 50 * (k % 3)})
+    b.rebalance(seed=1)
+    held = np.bincount(rows(b).ravel(), minlength=len(b.devs))[:len(b.devs)]
+    assert (held == b.compute_targets().target_parts).all()  # the rounded weight share, to the partition
+    assert dispersion(b).percent == 0.0

@@ -16,6 +16,7 @@ from tinystack.object.ring import fileformat, report, targets
 from tinystack.object.ring.device import Device
 from tinystack.object.ring.gather import gather
 from tinystack.object.ring.place import NONE, place
+from tinystack.object.ring.polish import polish
 from tinystack.object.ring.ring import Ring
 
 MAX_DEVICES = NONE  # ids are 16-bit, 0xFFFF marks an empty slot
@@ -179,6 +180,7 @@ class RingBuilder:
         locked = (self.last_moved > 0) & (self.last_moved.astype(np.int64) + self.min_part_hours * 3600 > now_s)
         gather(a2d, valid, tgt, active, locked, rng)
         place(a2d, valid, tgt, active, rng)
+        polish(a2d, before, tgt, active)
         moved = (a2d != before).any(axis=0)
         if self.a2d is not None and self.a2d.shape[0] > a2d.shape[0]:
             moved |= (self.a2d[a2d.shape[0]:] != NONE).any(axis=0)
