@@ -166,5 +166,27 @@ class RevocationEvent(Base):
     expires_at: Mapped[float] = mapped_column(Double)
 
 
+class Trust(Base):
+    """A trustor's delegation of some of its roles on a project to a trustee (OS-TRUST). ``redelegated_from``
+    names the trust this one was made from with a trust-scoped token."""
+
+    __tablename__ = "identity_trust"
+    __table_args__ = (Index("ix_identity_trust_trustor", "trustor_user_id"),
+                      Index("ix_identity_trust_trustee", "trustee_user_id"))
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    trustor_user_id: Mapped[str] = mapped_column(ID, ForeignKey("identity_user.id", ondelete="CASCADE"))
+    trustee_user_id: Mapped[str] = mapped_column(ID, ForeignKey("identity_user.id", ondelete="CASCADE"))
+    project_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    impersonation: Mapped[bool] = mapped_column(Boolean, default=False)
+    expires_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+    remaining_uses: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    allow_redelegation: Mapped[bool] = mapped_column(Boolean, default=False)
+    redelegation_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    redelegated_from: Mapped[str | None] = mapped_column(ID, nullable=True)
+    role_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
 TABLES = [m.__table__ for m in (Domain, Project, User, Group, Membership, Role, ImpliedRole, Assignment,
-                                 ApplicationCredential, Credential, Region, Service, Endpoint, RevocationEvent)]
+                                 ApplicationCredential, Credential, Region, Service, Endpoint, RevocationEvent,
+                                 Trust)]

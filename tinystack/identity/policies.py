@@ -101,6 +101,17 @@ DEFAULTS: dict[str, str] = {
     "identity:ec2_list_credentials": ADMIN_OR_OWNER,
     "identity:ec2_create_credential": ADMIN + " or user_id:%(target.credential.user_id)s",
     "identity:ec2_delete_credential": ADMIN + " or user_id:%(target.credential.user_id)s",
+    # trusts (OS-TRUST): the trustor creates and deletes; trustor and trustee read
+    "trustor": "user_id:%(target.trust.trustor_user_id)s",
+    "trustee": "user_id:%(target.trust.trustee_user_id)s",
+    "identity:create_trust": "user_id:%(trust.trustor_user_id)s",
+    "identity:list_trusts": ADMIN,
+    "identity:list_trusts_for_trustor": ADMIN + " or user_id:%(target.trust.trustor_user_id)s",
+    "identity:list_trusts_for_trustee": ADMIN + " or user_id:%(target.trust.trustee_user_id)s",
+    "identity:get_trust": ADMIN + " or rule:trustor or rule:trustee",
+    "identity:delete_trust": ADMIN + " or rule:trustor",
+    "identity:list_roles_for_trust": ADMIN + " or rule:trustor or rule:trustee",
+    "identity:get_role_for_trust": ADMIN + " or rule:trustor or rule:trustee",
     # catalog
     "identity:get_region": "@",
     "identity:list_regions": "@",

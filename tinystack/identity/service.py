@@ -1,6 +1,7 @@
 """The identity service: the one object other services and the API use. It owns the database session
 discipline (every write bumps the token generation), wires tokens, authentication and policy, and holds the
-per-concept request services the API handlers call (users, resources, assignments, credentials, catalog, auth)."""
+per-concept request services the API handlers call (users, resources, assignments, credentials, catalog, auth,
+trusts)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from tinystack.identity.credential_ops import Credentials
 from tinystack.identity.fernet import KeyRepository, TokenFormatter
 from tinystack.identity.resource_ops import Resources
 from tinystack.identity.tokens import TokenService
+from tinystack.identity.trust_ops import Trusts
 from tinystack.identity.user_ops import Users
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -53,6 +55,7 @@ class IdentityService(ServiceBase):
         self.assignments = Assignments(self)
         self.credentials = Credentials(self)
         self.catalog = CatalogAdmin(self)
+        self.trusts = Trusts(self)
 
     @contextlib.contextmanager
     def changing(self) -> Iterator[Session]:

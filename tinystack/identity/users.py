@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from tinystack.core import errors
 from tinystack.core.db import new_id
 from tinystack.identity.models import ApplicationCredential as AppCred
-from tinystack.identity.models import Assignment, Credential, Domain, Group, Membership, Project, User
+from tinystack.identity.models import Assignment, Credential, Domain, Group, Membership, Project, Trust, User
 from tinystack.identity.resource_common import extra, flush, get_domain, get_group, get_user, match, merged_options
 from tinystack.identity.tokens import TokenService
 
@@ -127,6 +127,7 @@ def purge_users(s: Session, ids: list[str]) -> None:
     s.execute(delete(Membership).where(Membership.user_id.in_(ids)))
     s.execute(delete(AppCred).where(AppCred.user_id.in_(ids)))
     s.execute(delete(Credential).where(Credential.user_id.in_(ids)))
+    s.execute(delete(Trust).where(Trust.trustor_user_id.in_(ids) | Trust.trustee_user_id.in_(ids)))
     s.execute(delete(User).where(User.id.in_(ids)))
 
 

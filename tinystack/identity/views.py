@@ -82,6 +82,16 @@ def app_credential(base: str, c: m.ApplicationCredential, roles: list[m.Role], s
     return out
 
 
+def trust(base: str, t: m.Trust, roles: list[m.Role]) -> dict[str, Any]:
+    return {**t.extra, "id": t.id, "trustor_user_id": t.trustor_user_id, "trustee_user_id": t.trustee_user_id,
+            "project_id": t.project_id, "impersonation": t.impersonation, "expires_at": iso(t.expires_at),
+            "remaining_uses": t.remaining_uses, "allow_redelegation": t.allow_redelegation,
+            "redelegation_count": t.redelegation_count, "redelegated_trust_id": t.redelegated_from,
+            "roles": [role_ref(base, r) for r in roles],
+            "roles_links": {"self": f"{base}/v3/OS-TRUST/trusts/{t.id}/roles", "previous": None, "next": None},
+            "links": link(base, f"OS-TRUST/trusts/{t.id}")}
+
+
 def credential(base: str, c: m.Credential) -> dict[str, Any]:
     return {**c.extra, "id": c.id, "user_id": c.user_id, "project_id": c.project_id, "type": c.type,
             "blob": c.blob, "links": link(base, f"credentials/{c.id}")}
