@@ -187,6 +187,36 @@ class Trust(Base):
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class RegisteredLimit(Base):
+    """The default limit of a resource of a service (in a region), for every project without its own."""
+
+    __tablename__ = "identity_registered_limit"
+    # region_id "" stands for no region, so the unique constraint holds for regionless limits too.
+    __table_args__ = (UniqueConstraint("service_id", "region_id", "resource_name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    service_id: Mapped[str] = mapped_column(ID, ForeignKey("identity_service.id", ondelete="CASCADE"))
+    region_id: Mapped[str] = mapped_column(String(255), default="")
+    resource_name: Mapped[str] = mapped_column(String(255))
+    default_limit: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Limit(Base):
+    """A project's (or domain's) own limit of a registered resource, overriding the default."""
+
+    __tablename__ = "identity_limit"
+    __table_args__ = (UniqueConstraint("project_id", "domain_id", "service_id", "region_id", "resource_name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    # "" for the one of project_id / domain_id that the limit is not for (unique constraints and NULL).
+    project_id: Mapped[str] = mapped_column(ID, default="")
+    domain_id: Mapped[str] = mapped_column(ID, default="")
+    service_id: Mapped[str] = mapped_column(ID, ForeignKey("identity_service.id", ondelete="CASCADE"))
+    region_id: Mapped[str] = mapped_column(String(255), default="")
+    resource_name: Mapped[str] = mapped_column(String(255))
+    resource_limit: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 TABLES = [m.__table__ for m in (Domain, Project, User, Group, Membership, Role, ImpliedRole, Assignment,
                                  ApplicationCredential, Credential, Region, Service, Endpoint, RevocationEvent,
-                                 Trust)]
+                                 Trust, RegisteredLimit, Limit)]

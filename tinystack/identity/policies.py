@@ -112,6 +112,19 @@ DEFAULTS: dict[str, str] = {
     "identity:delete_trust": ADMIN + " or rule:trustor",
     "identity:list_roles_for_trust": ADMIN + " or rule:trustor or rule:trustee",
     "identity:get_role_for_trust": ADMIN + " or rule:trustor or rule:trustee",
+    # unified limits: anyone reads the registered defaults; a project reads its own limits
+    "identity:get_registered_limit": "@",
+    "identity:list_registered_limits": "@",
+    "identity:create_registered_limit": ADMIN,
+    "identity:update_registered_limit": ADMIN,
+    "identity:delete_registered_limit": ADMIN,
+    "identity:get_limit_model": "@",
+    "identity:get_limit": ADMIN + " or project_id:%(target.limit.project_id)s"
+                          " or domain_id:%(target.limit.domain_id)s",
+    "identity:list_limits": "@",
+    "identity:create_limit": ADMIN,
+    "identity:update_limit": ADMIN,
+    "identity:delete_limit": ADMIN,
     # catalog
     "identity:get_region": "@",
     "identity:list_regions": "@",

@@ -1,7 +1,7 @@
 """The identity service: the one object other services and the API use. It owns the database session
 discipline (every write bumps the token generation), wires tokens, authentication and policy, and holds the
 per-concept request services the API handlers call (users, resources, assignments, credentials, catalog, auth,
-trusts)."""
+trusts, limits)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from tinystack.identity.authn import Authenticator, Lockout
 from tinystack.identity.catalog_ops import CatalogAdmin
 from tinystack.identity.credential_ops import Credentials
 from tinystack.identity.fernet import KeyRepository, TokenFormatter
+from tinystack.identity.limit_ops import Limits
 from tinystack.identity.resource_ops import Resources
 from tinystack.identity.tokens import TokenService
 from tinystack.identity.trust_ops import Trusts
@@ -56,6 +57,7 @@ class IdentityService(ServiceBase):
         self.credentials = Credentials(self)
         self.catalog = CatalogAdmin(self)
         self.trusts = Trusts(self)
+        self.limits = Limits(self)
 
     @contextlib.contextmanager
     def changing(self) -> Iterator[Session]:

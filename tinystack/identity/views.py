@@ -92,6 +92,19 @@ def trust(base: str, t: m.Trust, roles: list[m.Role]) -> dict[str, Any]:
             "links": link(base, f"OS-TRUST/trusts/{t.id}")}
 
 
+def registered_limit(base: str, r: m.RegisteredLimit) -> dict[str, Any]:
+    return {"id": r.id, "service_id": r.service_id, "region_id": r.region_id or None,
+            "resource_name": r.resource_name, "default_limit": r.default_limit, "description": r.description,
+            "links": link(base, f"registered_limits/{r.id}")}
+
+
+def limit(base: str, lim: m.Limit) -> dict[str, Any]:
+    return {"id": lim.id, "project_id": lim.project_id or None, "domain_id": lim.domain_id or None,
+            "service_id": lim.service_id, "region_id": lim.region_id or None, "resource_name": lim.resource_name,
+            "resource_limit": lim.resource_limit, "description": lim.description,
+            "links": link(base, f"limits/{lim.id}")}
+
+
 def credential(base: str, c: m.Credential) -> dict[str, Any]:
     return {**c.extra, "id": c.id, "user_id": c.user_id, "project_id": c.project_id, "type": c.type,
             "blob": c.blob, "links": link(base, f"credentials/{c.id}")}

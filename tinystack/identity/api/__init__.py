@@ -7,7 +7,7 @@ import importlib
 from tinystack.core.web import Route, ServiceApp, keystone_fault
 from tinystack.identity.service import IdentityService
 
-MODULES = ("versions", "auth", "resources", "users", "assignments", "credentials", "catalog", "trusts")
+MODULES = ("versions", "auth", "resources", "users", "assignments", "credentials", "catalog", "trusts", "limits")
 
 
 def routes(svc: IdentityService) -> list[Route]:
