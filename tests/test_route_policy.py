@@ -36,6 +36,8 @@ PUBLIC: dict[tuple[str, str, str], str] = {
     **{("identity", "GET", p): "version document" for p in ("/", "/v3", "/v3/", "/v2.0", "/v2.0/")},
     ("identity", "POST", "/v3/auth/tokens"): "token issue: the credentials in the body are the check",
     ("identity", "POST", "/v2.0/tokens"): "token issue (v2.0): the credentials in the body are the check",
+    ("identity", "POST", "/v3/users/{user_id}/password"): "self-service password change: an expired password gets "
+    "no token, so the original password is the check (with a token, identity:change_password also applies)",
     ("image", "GET", "/"): "version document",
     ("image", "GET", "/versions"): "version document",
     ("placement", "GET", "/"): "version document",

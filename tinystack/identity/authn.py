@@ -92,13 +92,15 @@ class Authenticator:
             domain = s.get(Domain, user.domain_id)
             locked = self._locked(user)
             user_id, hashed, enabled = user.id, user.password_hash, user.enabled and bool(domain and domain.enabled)
+            expires_at = None if user.options.get("ignore_password_expiry") else user.password_expires_at
+            counted = bool(self.lockout.attempts) and not user.options.get("ignore_lockout_failure_attempts")
         if locked:
             raise errors.Unauthorized(f"The account is locked for user: {user_id}.")
         ok = await asyncio.to_thread(check_secret, password, hashed)
         with self.db.session() as s:
             # The failure count must be committed, so nothing in this block raises.
             fresh = s.get(User, user_id)
-            if fresh is not None and not ok and self.lockout.attempts:
+            if fresh is not None and not ok and counted:
                 fresh.failed_auth_count += 1
                 fresh.failed_auth_at = time.time()
             elif fresh is not None and ok and fresh.failed_auth_count:
@@ -108,6 +110,8 @@ class Authenticator:
             raise errors.Unauthorized(UNAUTHORIZED)
         if not enabled:
             raise errors.Unauthorized(UNAUTHORIZED)
+        if expires_at is not None and expires_at <= time.time():
+            raise errors.Unauthorized(f"The password is expired and needs to be changed for user: {user_id}.")
         return Identified(user_id, ["password"])
 
     def _locked(self, user: User) -> bool:

@@ -45,12 +45,27 @@ class User(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     password_changed_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+    # When the password must be changed before the next authentication ([security_compliance]).
+    password_expires_at: Mapped[float | None] = mapped_column(Double, nullable=True)
     default_project_id: Mapped[str | None] = mapped_column(ID, nullable=True)
     description: Mapped[str] = mapped_column(Text, default="")
     failed_auth_count: Mapped[int] = mapped_column(Integer, default=0)
     failed_auth_at: Mapped[float | None] = mapped_column(Double, nullable=True)
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class PasswordHistory(Base):
+    """A password a user has had (the current one last), for ``unique_last_password_count`` and for
+    ``minimum_password_age`` (which only binds passwords the user chose)."""
+
+    __tablename__ = "identity_password_history"
+    __table_args__ = (Index("ix_identity_password_history_user", "user_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ID, ForeignKey("identity_user.id", ondelete="CASCADE"))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[float] = mapped_column(Double)
+    self_service: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Group(Base):
@@ -219,4 +234,4 @@ class Limit(Base):
 
 TABLES = [m.__table__ for m in (Domain, Project, User, Group, Membership, Role, ImpliedRole, Assignment,
                                  ApplicationCredential, Credential, Region, Service, Endpoint, RevocationEvent,
-                                 Trust, RegisteredLimit, Limit)]
+                                 Trust, RegisteredLimit, Limit, PasswordHistory)]

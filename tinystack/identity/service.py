@@ -26,6 +26,7 @@ from tinystack.identity.catalog_ops import CatalogAdmin
 from tinystack.identity.credential_ops import Credentials
 from tinystack.identity.fernet import KeyRepository, TokenFormatter
 from tinystack.identity.limit_ops import Limits
+from tinystack.identity.password_rules import PasswordRules
 from tinystack.identity.resource_ops import Resources
 from tinystack.identity.tokens import TokenService
 from tinystack.identity.trust_ops import Trusts
@@ -45,6 +46,7 @@ class IdentityService(ServiceBase):
         self.keys.setup()
         self.lifetime = config.get_int("token", "expiration")
         self.hash_rounds = config.get_int("identity", "password_hash_rounds")
+        self.password_rules = PasswordRules.from_config(config)
         self.tokens = TokenService(db, TokenFormatter(self.keys), self.lifetime, config.get_int("token", "cache_size"))
         lockout = Lockout(config.get_int("security_compliance", "lockout_failure_attempts"),
                           float(config.get("security_compliance", "lockout_duration")))

@@ -22,7 +22,7 @@ from tinystack.core.web import dumps
 from tinystack.identity import catalog, roles, trusts
 from tinystack.identity.fernet import TokenFormatter, TokenPayload
 from tinystack.identity.models import ApplicationCredential, Domain, Project, RevocationEvent, Role, Trust, User
-from tinystack.identity.timeutil import iso
+from tinystack.identity.timeutil import iso, naive_iso
 
 
 @dataclass
@@ -204,7 +204,7 @@ class TokenService:
 
         body: dict[str, Any] = {
             "user": {"domain": {"id": user_domain.id, "name": user_domain.name}, "id": user.id, "name": user.name,
-                     "password_expires_at": None},
+                     "password_expires_at": naive_iso(user.password_expires_at)},
         }
         if project is not None and domain is not None:
             body["project"] = {"domain": {"id": domain.id, "name": domain.name}, "id": project.id, "name": project.name}

@@ -35,7 +35,8 @@ def project(base: str, p: m.Project) -> dict[str, Any]:
 
 def user(base: str, u: m.User) -> dict[str, Any]:
     out = {**u.extra, "id": u.id, "name": u.name, "domain_id": u.domain_id, "enabled": u.enabled,
-           "password_expires_at": None, "options": dict(u.options), "links": link(base, f"users/{u.id}")}
+           "password_expires_at": naive_iso(u.password_expires_at), "options": dict(u.options),
+           "links": link(base, f"users/{u.id}")}
     if u.default_project_id:
         out["default_project_id"] = u.default_project_id
     if u.description:
