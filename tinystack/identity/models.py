@@ -127,6 +127,20 @@ class ApplicationCredential(Base):
     expires_at: Mapped[float | None] = mapped_column(Double, nullable=True)
     unrestricted: Mapped[bool] = mapped_column(Boolean, default=False)
     role_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    access_rule_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class AccessRule(Base):
+    """A request (service type, method, path pattern) a user's application credentials may be limited to;
+    shared by the credentials that name it."""
+
+    __tablename__ = "identity_access_rule"
+    __table_args__ = (UniqueConstraint("user_id", "service", "method", "path"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    user_id: Mapped[str] = mapped_column(ID, ForeignKey("identity_user.id", ondelete="CASCADE"))
+    service: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(String(255))
 
 
 class Credential(Base):
@@ -234,4 +248,4 @@ class Limit(Base):
 
 TABLES = [m.__table__ for m in (Domain, Project, User, Group, Membership, Role, ImpliedRole, Assignment,
                                  ApplicationCredential, Credential, Region, Service, Endpoint, RevocationEvent,
-                                 Trust, RegisteredLimit, Limit, PasswordHistory)]
+                                 Trust, RegisteredLimit, Limit, PasswordHistory, AccessRule)]

@@ -19,7 +19,7 @@ from tinystack.core import errors
 from tinystack.core.auth import RequestContext
 from tinystack.core.db import Database
 from tinystack.core.web import dumps
-from tinystack.identity import catalog, roles, trusts
+from tinystack.identity import access_rules, catalog, roles, trusts
 from tinystack.identity.fernet import TokenFormatter, TokenPayload
 from tinystack.identity.models import ApplicationCredential, Domain, Project, RevocationEvent, Role, Trust, User
 from tinystack.identity.timeutil import iso, naive_iso
@@ -192,11 +192,12 @@ class TokenService:
             role_list = roles.effective_roles(s, user.id, p.scope_type, p.scope_id)
         else:
             role_list = []
-        app_cred = None
+        app_cred = rules = None
         if p.app_cred_id is not None:
             app_cred = s.get(ApplicationCredential, p.app_cred_id)
             if app_cred is None:
                 raise errors.NotFound("Could not find token.")
+            rules = access_rules.for_context(s, app_cred)
             allowed = set(roles.expand_implied(s, app_cred.role_ids))
             role_list = [r for r in role_list if r.id in allowed]
         if p.scope_type != "unscoped" and not role_list:
@@ -225,6 +226,9 @@ class TokenService:
         if app_cred is not None:
             body["application_credential"] = {"id": app_cred.id, "name": app_cred.name,
                                               "restricted": not app_cred.unrestricted}
+            if rules is not None:
+                body["application_credential"]["access_rules"] = [
+                    {"service": r.service, "method": r.method, "path": r.path} for r in rules]
         ctx = RequestContext(
             user_id=user.id, user_name=user.name, user_domain_id=user_domain.id, user_domain_name=user_domain.name,
             project_id=project.id if project else None, project_name=project.name if project else None,
@@ -234,7 +238,7 @@ class TokenService:
             domain_name=domain.name if domain and not project else None,
             system_scope="all" if p.scope_type == "system" else None,
             roles=tuple(r.name for r in role_list), role_ids=tuple(r.id for r in role_list),
-            application_credential_id=p.app_cred_id,
+            application_credential_id=p.app_cred_id, access_rules=rules,
             extra={"trust_id": trust.id, "trustor_user_id": trust.trustor_user_id,
                    "trustee_user_id": trust.trustee_user_id, "impersonation": trust.impersonation} if trust else {},
         )

@@ -73,11 +73,18 @@ def endpoint(base: str, e: m.Endpoint) -> dict[str, Any]:
             "interface": e.interface, "url": e.url, "enabled": e.enabled, "links": link(base, f"endpoints/{e.id}")}
 
 
-def app_credential(base: str, c: m.ApplicationCredential, roles: list[m.Role], secret: str | None = None) -> dict[str, Any]:
+def access_rule(base: str, r: m.AccessRule) -> dict[str, Any]:
+    return {"id": r.id, "service": r.service, "method": r.method, "path": r.path,
+            "links": link(base, f"users/{r.user_id}/access_rules/{r.id}")}
+
+
+def app_credential(base: str, c: m.ApplicationCredential, roles: list[m.Role], secret: str | None = None,
+                   rules: Collection[m.AccessRule] = ()) -> dict[str, Any]:
     out = {"id": c.id, "name": c.name, "user_id": c.user_id, "project_id": c.project_id,
            "description": c.description or None, "expires_at": naive_iso(c.expires_at), "unrestricted": c.unrestricted,
            "roles": [{"id": r.id, "name": r.name, "domain_id": r.domain_id or None} for r in roles],
-           "access_rules": [], "links": link(base, f"users/{c.user_id}/application_credentials/{c.id}")}
+           "access_rules": [{"id": r.id, "service": r.service, "method": r.method, "path": r.path} for r in rules],
+           "links": link(base, f"users/{c.user_id}/application_credentials/{c.id}")}
     if secret is not None:
         out["secret"] = secret
     return out
