@@ -182,6 +182,34 @@ class Endpoint(Base):
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class EndpointGroup(Base):
+    """OS-EP-FILTER: the endpoints matching ``filters`` (interface, service_id, region_id), given to projects."""
+
+    __tablename__ = "identity_endpoint_group"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ProjectEndpoint(Base):
+    """An endpoint given to a project; a project with any such link sees only its endpoints in its catalog."""
+
+    __tablename__ = "identity_project_endpoint"
+    project_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    endpoint_id: Mapped[str] = mapped_column(ID, ForeignKey("identity_endpoint.id", ondelete="CASCADE"),
+                                             primary_key=True)
+
+
+class ProjectEndpointGroup(Base):
+    """An endpoint group given to a project (names kept short: MySQL's 64-character identifiers)."""
+
+    __tablename__ = "identity_epg_project"
+    project_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    group_id: Mapped[str] = mapped_column(ID, ForeignKey("identity_endpoint_group.id", ondelete="CASCADE"),
+                                          primary_key=True)
+
+
 class RevocationEvent(Base):
     """Tokens issued before ``issued_before`` that match every non-null field are revoked."""
 
@@ -248,4 +276,5 @@ class Limit(Base):
 
 TABLES = [m.__table__ for m in (Domain, Project, User, Group, Membership, Role, ImpliedRole, Assignment,
                                  ApplicationCredential, Credential, Region, Service, Endpoint, RevocationEvent,
-                                 Trust, RegisteredLimit, Limit, PasswordHistory, AccessRule)]
+                                 Trust, RegisteredLimit, Limit, PasswordHistory, AccessRule,
+                                 EndpointGroup, ProjectEndpoint, ProjectEndpointGroup)]

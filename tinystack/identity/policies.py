@@ -128,6 +128,14 @@ DEFAULTS: dict[str, str] = {
     "identity:create_limit": ADMIN,
     "identity:update_limit": ADMIN,
     "identity:delete_limit": ADMIN,
+    # endpoint filter (OS-EP-FILTER)
+    **{f"identity:{action}": ADMIN for action in (
+        "create_endpoint_group", "list_endpoint_groups", "get_endpoint_group", "update_endpoint_group",
+        "delete_endpoint_group", "list_projects_associated_with_endpoint_group",
+        "list_endpoints_associated_with_endpoint_group", "get_endpoint_group_in_project",
+        "list_endpoint_groups_for_project", "add_endpoint_group_to_project", "remove_endpoint_group_from_project",
+        "add_endpoint_to_project", "check_endpoint_in_project", "list_endpoints_for_project",
+        "remove_endpoint_from_project", "list_projects_for_endpoint")},
     # catalog
     "identity:get_region": "@",
     "identity:list_regions": "@",

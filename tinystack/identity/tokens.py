@@ -19,7 +19,7 @@ from tinystack.core import errors
 from tinystack.core.auth import RequestContext
 from tinystack.core.db import Database
 from tinystack.core.web import dumps
-from tinystack.identity import access_rules, catalog, roles, trusts
+from tinystack.identity import access_rules, catalog, endpoint_filter, roles, trusts
 from tinystack.identity.fernet import TokenFormatter, TokenPayload
 from tinystack.identity.models import ApplicationCredential, Domain, Project, RevocationEvent, Role, Trust, User
 from tinystack.identity.timeutil import iso, naive_iso
@@ -218,7 +218,8 @@ class TokenService:
             body["roles"] = [{"id": r.id, "name": r.name} for r in role_list]
             if self._catalog is None:
                 self._catalog = catalog.load(s)
-            body["catalog"] = catalog.render_v3(self._catalog, p.scope_id if project else None, user.id)
+            shown = endpoint_filter.allowed_endpoint_ids(s, project.id) if project else None
+            body["catalog"] = catalog.render_v3(self._catalog, p.scope_id if project else None, user.id, shown)
         if trust is not None:
             body["OS-TRUST:trust"] = {"id": trust.id, "impersonation": trust.impersonation,
                                       "trustor_user": {"id": trust.trustor_user_id},

@@ -113,6 +113,11 @@ def limit(base: str, lim: m.Limit) -> dict[str, Any]:
             "links": link(base, f"limits/{lim.id}")}
 
 
+def endpoint_group(base: str, g: m.EndpointGroup) -> dict[str, Any]:
+    return {"id": g.id, "name": g.name, "description": g.description, "filters": dict(g.filters),
+            "links": link(base, f"OS-EP-FILTER/endpoint_groups/{g.id}")}
+
+
 def credential(base: str, c: m.Credential) -> dict[str, Any]:
     return {**c.extra, "id": c.id, "user_id": c.user_id, "project_id": c.project_id, "type": c.type,
             "blob": c.blob, "links": link(base, f"credentials/{c.id}")}
