@@ -210,6 +210,17 @@ class ProjectEndpointGroup(Base):
                                           primary_key=True)
 
 
+class DomainConfig(Base):
+    """One option of a domain's own configuration (``/v3/domains/{id}/config``); sensitive ones are never shown."""
+
+    __tablename__ = "identity_domain_config"
+    domain_id: Mapped[str] = mapped_column(ID, ForeignKey("identity_domain.id", ondelete="CASCADE"), primary_key=True)
+    group: Mapped[str] = mapped_column(String(255), primary_key=True)
+    option: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 class RevocationEvent(Base):
     """Tokens issued before ``issued_before`` that match every non-null field are revoked."""
 
@@ -277,4 +288,4 @@ class Limit(Base):
 TABLES = [m.__table__ for m in (Domain, Project, User, Group, Membership, Role, ImpliedRole, Assignment,
                                  ApplicationCredential, Credential, Region, Service, Endpoint, RevocationEvent,
                                  Trust, RegisteredLimit, Limit, PasswordHistory, AccessRule,
-                                 EndpointGroup, ProjectEndpoint, ProjectEndpointGroup)]
+                                 EndpointGroup, ProjectEndpoint, ProjectEndpointGroup, DomainConfig)]

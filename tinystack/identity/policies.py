@@ -128,6 +128,13 @@ DEFAULTS: dict[str, str] = {
     "identity:create_limit": ADMIN,
     "identity:update_limit": ADMIN,
     "identity:delete_limit": ADMIN,
+    # domain-specific configuration; anyone reads the cloud's password rules through it
+    "identity:create_domain_config": ADMIN,
+    "identity:get_domain_config": ADMIN,
+    "identity:update_domain_config": ADMIN,
+    "identity:delete_domain_config": ADMIN,
+    "identity:get_domain_config_default": ADMIN,
+    "identity:get_security_compliance_domain_config": "@",
     # endpoint filter (OS-EP-FILTER)
     **{f"identity:{action}": ADMIN for action in (
         "create_endpoint_group", "list_endpoint_groups", "get_endpoint_group", "update_endpoint_group",

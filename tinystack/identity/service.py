@@ -1,7 +1,7 @@
 """The identity service: the one object other services and the API use. It owns the database session
 discipline (every write bumps the token generation), wires tokens, authentication and policy, and holds the
 per-concept request services the API handlers call (users, resources, assignments, credentials, catalog, auth,
-trusts, limits, endpoint filter)."""
+trusts, limits, endpoint filter, domain configuration)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from tinystack.identity.auth_ops import Auth
 from tinystack.identity.authn import Authenticator, Lockout
 from tinystack.identity.catalog_ops import CatalogAdmin
 from tinystack.identity.credential_ops import Credentials
+from tinystack.identity.domain_config_ops import DomainConfigs
 from tinystack.identity.endpoint_filter_ops import EndpointFilter
 from tinystack.identity.fernet import KeyRepository, TokenFormatter
 from tinystack.identity.limit_ops import Limits
@@ -62,6 +63,7 @@ class IdentityService(ServiceBase):
         self.trusts = Trusts(self)
         self.limits = Limits(self)
         self.endpoint_filter = EndpointFilter(self)
+        self.domain_configs = DomainConfigs(self)
 
     @contextlib.contextmanager
     def changing(self) -> Iterator[Session]:
