@@ -45,6 +45,13 @@ DEFAULTS: dict[str, dict[str, str]] = {
     "security_compliance": {
         "lockout_failure_attempts": "0",
         "lockout_duration": "1800",
+        # Keystone's password rules (tinystack/identity/password_rules.py); 0 or empty: off.
+        "password_regex": "",
+        "password_regex_description": "",
+        "unique_last_password_count": "0",
+        "password_expires_days": "0",
+        "minimum_password_age": "0",
+        "change_password_upon_first_use": "false",
     },
     "oslo_policy": {"policy_file": ""},
     # More than one node in this process (tinystack/nodes.py): ``extra`` more compute + network agent pairs,

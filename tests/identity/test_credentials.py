@@ -174,7 +174,9 @@ def test_app_cred_refusals(live: LiveCloud, demo: Who,
     assert create(expires_at="tomorrow").status_code == 400
     assert create(unrestricted="yes").status_code == 400
     assert create(colour="blue").status_code == 400
-    assert create(access_rules=[{"path": "/v2.1/servers", "method": "GET", "service": "compute"}]).status_code == 400
+    assert create(access_rules=[{"path": "v2.1/servers", "method": "GET", "service": "compute"}]).status_code == 400
+    assert create(access_rules=[{"path": "/v2.1/servers", "method": "FETCH", "service": "compute"}]).status_code == 400
+    assert create(access_rules=[{"path": "/v2.1/servers"}]).status_code == 400
     assert api("POST", path, {"application_credential": {"name": "   "}}).status_code == 400
     assert api("POST", path, {"application_credential": {}}).status_code == 400
     assert api("POST", path, ["not", "an", "object"]).status_code == 400

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from tinystack.core import errors, log, metrics, paging
-from tinystack.core.auth import RequestContext, TokenValidator
+from tinystack.core.auth import RequestContext, TokenValidator, access_permitted
 from tinystack.core.faults import (
     FAULT,
     FaultRenderer,
@@ -242,7 +242,9 @@ class ServiceApp:
             raise errors.Unauthorized("The request you have made requires authentication.")
         if self.validator is None:
             raise errors.Unauthorized("This service cannot validate tokens.")
-        request[CTX] = self.validator(token)
+        request[CTX] = c = self.validator(token)
+        if c.access_rules is not None and not access_permitted(c.access_rules, self.name, request.method, request.path):
+            raise errors.Forbidden("The application credential's access rules do not allow this request.")
 
 
 def _mark_public(handler: Handler) -> Handler:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
-from tinystack.identity import catalog, roles
+from tinystack.identity import catalog, endpoint_filter, roles
 from tinystack.identity.fernet import TokenPayload
 from tinystack.identity.models import Domain, Project
 from tinystack.identity.tokens import Validated
@@ -67,7 +67,9 @@ class Auth:
         if not v2 or not c.project_id:
             return Issued(token, payload, validated, [])
         with self.svc.session() as s:
-            return Issued(token, payload, validated, catalog.render_v2(catalog.load(s), c.project_id, c.user_id))
+            allowed = endpoint_filter.allowed_endpoint_ids(s, c.project_id)
+            return Issued(token, payload, validated,
+                          catalog.render_v2(catalog.load(s), c.project_id, c.user_id, allowed))
 
     def subject(self, ctx: RequestContext, subject: str | None, method: str) -> Validated:
         """The subject token of a GET, HEAD or DELETE on ``/v3/auth/tokens``, if policy lets ``ctx`` see it."""
@@ -87,7 +89,8 @@ class Auth:
         if ctx.project_id is None and ctx.domain_id is None and not ctx.is_system:
             raise errors.Forbidden("The catalog is only available to scoped tokens.")
         with self.svc.session() as s:
-            return catalog.render_v3(catalog.load(s), ctx.project_id, ctx.user_id)
+            allowed = endpoint_filter.allowed_endpoint_ids(s, ctx.project_id) if ctx.project_id else None
+            return catalog.render_v3(catalog.load(s), ctx.project_id, ctx.user_id, allowed)
 
     def projects(self, ctx: RequestContext) -> list[Project]:
         """The enabled projects the caller holds a role on."""

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from tinystack.core import errors
 from tinystack.core.db import Database
-from tinystack.identity import roles
+from tinystack.identity import roles, trusts
 from tinystack.identity.fernet import TokenPayload, new_audit_id
 from tinystack.identity.models import ApplicationCredential, Domain, Project, User
 from tinystack.identity.passwords import check_secret
@@ -92,13 +92,15 @@ class Authenticator:
             domain = s.get(Domain, user.domain_id)
             locked = self._locked(user)
             user_id, hashed, enabled = user.id, user.password_hash, user.enabled and bool(domain and domain.enabled)
+            expires_at = None if user.options.get("ignore_password_expiry") else user.password_expires_at
+            counted = bool(self.lockout.attempts) and not user.options.get("ignore_lockout_failure_attempts")
         if locked:
             raise errors.Unauthorized(f"The account is locked for user: {user_id}.")
         ok = await asyncio.to_thread(check_secret, password, hashed)
         with self.db.session() as s:
             # The failure count must be committed, so nothing in this block raises.
             fresh = s.get(User, user_id)
-            if fresh is not None and not ok and self.lockout.attempts:
+            if fresh is not None and not ok and counted:
                 fresh.failed_auth_count += 1
                 fresh.failed_auth_at = time.time()
             elif fresh is not None and ok and fresh.failed_auth_count:
@@ -108,6 +110,8 @@ class Authenticator:
             raise errors.Unauthorized(UNAUTHORIZED)
         if not enabled:
             raise errors.Unauthorized(UNAUTHORIZED)
+        if expires_at is not None and expires_at <= time.time():
+            raise errors.Unauthorized(f"The password is expired and needs to be changed for user: {user_id}.")
         return Identified(user_id, ["password"])
 
     def _locked(self, user: User) -> bool:
@@ -124,6 +128,8 @@ class Authenticator:
         p = validated.payload
         if p.app_cred_id is not None:
             raise errors.Forbidden("A token created with an application credential cannot be rescoped.")
+        if p.trust_id is not None:
+            raise errors.Forbidden("Trust-scoped tokens cannot be rescoped.")
         methods = list(dict.fromkeys([*p.methods, "token"]))
         return Identified(p.user_id, methods, expires_at=p.expires_at, audit_chain=p.audit_ids[-1])
 
@@ -151,6 +157,7 @@ class Authenticator:
 
     def _scope(self, who: Identified, scope: Any) -> TokenPayload:
         scope_type, scope_id = "unscoped", None
+        user_id, trust_id, expires_at = who.user_id, None, who.expires_at
         with self.db.session() as s:
             user = s.get(User, who.user_id)
             if user is None:
@@ -161,6 +168,13 @@ class Authenticator:
                 scope_type, scope_id = "project", who.app_cred.project_id
             elif scope == "unscoped":
                 pass
+            elif isinstance(scope, dict) and "OS-TRUST:trust" in scope:
+                trust = trusts.consume(s, self._trust_id(scope["OS-TRUST:trust"]), who.user_id)
+                scope_type, scope_id, trust_id = "project", trust.project_id, trust.id
+                if trust.impersonation:
+                    user_id = trust.trustor_user_id
+                if trust.expires_at is not None:
+                    expires_at = trust.expires_at if expires_at is None else min(expires_at, trust.expires_at)
             elif isinstance(scope, dict) and "project" in scope:
                 project = self._find_project(s, scope["project"])
                 scope_type, scope_id = "project", project.id
@@ -184,16 +198,22 @@ class Authenticator:
                 default = s.get(Project, user.default_project_id)
                 if default is not None and default.enabled and roles.effective_roles(s, user.id, "project", default.id):
                     scope_type, scope_id = "project", default.id
-            if scope_type != "unscoped" and not roles.effective_roles(s, user.id, scope_type, scope_id):
+            if trust_id is None and scope_type != "unscoped" and not roles.effective_roles(s, user.id, scope_type,
+                                                                                           scope_id):
                 raise errors.Unauthorized(f"User {user.id} has no access to {scope_type} {scope_id or 'all'}.")
         now = time.time()
         expires = now + self.lifetime
-        if who.expires_at is not None:
-            expires = min(expires, who.expires_at)
+        if expires_at is not None:
+            expires = min(expires, expires_at)
         audit_ids = (new_audit_id(),) if who.audit_chain is None else (new_audit_id(), who.audit_chain)
-        payload = TokenPayload(who.user_id, tuple(who.methods), scope_type, scope_id, now, expires, audit_ids,
-                               who.app_cred.id if who.app_cred else None)
-        return payload
+        return TokenPayload(user_id, tuple(who.methods), scope_type, scope_id, now, expires, audit_ids,
+                            who.app_cred.id if who.app_cred else None, trust_id)
+
+    @staticmethod
+    def _trust_id(spec: Any) -> str:
+        if not isinstance(spec, dict) or not isinstance(spec.get("id"), str):
+            raise errors.BadRequest("Expecting to find id in OS-TRUST:trust.")
+        return str(spec["id"])
 
     def _find_project(self, s: Session, spec: dict[str, Any]) -> Project:
         if "id" in spec:

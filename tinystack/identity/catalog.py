@@ -30,27 +30,30 @@ def load(s: Session) -> list[tuple[Service, list[Endpoint]]]:
     return [(svc, endpoints.get(svc.id, [])) for svc in services]
 
 
-def render_v3(entries: list[tuple[Service, list[Endpoint]]], project_id: str | None, user_id: str) -> list[dict[str, Any]]:
+def render_v3(entries: list[tuple[Service, list[Endpoint]]], project_id: str | None, user_id: str,
+              allowed: set[str] | None = None) -> list[dict[str, Any]]:
     out = []
     for svc, eps in entries:
         rendered = []
         for ep in eps:
             url = substitute(ep.url, project_id, user_id)
-            if url is not None:
+            if url is not None and (allowed is None or ep.id in allowed):
                 rendered.append({"id": ep.id, "interface": ep.interface, "region": ep.region_id,
                                  "region_id": ep.region_id, "url": url})
         out.append({"endpoints": rendered, "id": svc.id, "type": svc.type, "name": svc.name})
     return out
 
 
-def render_v2(entries: list[tuple[Service, list[Endpoint]]], project_id: str | None, user_id: str) -> list[dict[str, Any]]:
-    """The v2.0 ``serviceCatalog``: one endpoint entry per region with the three interface URLs."""
+def render_v2(entries: list[tuple[Service, list[Endpoint]]], project_id: str | None, user_id: str,
+              allowed: set[str] | None = None) -> list[dict[str, Any]]:
+    """The v2.0 ``serviceCatalog``: one endpoint entry per region with the three interface URLs. ``allowed``
+    (both renderings): the endpoint ids a project's endpoint filter leaves, None for all."""
     out = []
     for svc, eps in entries:
         by_region: dict[str | None, dict[str, Any]] = {}
         for ep in eps:
             url = substitute(ep.url, project_id, user_id)
-            if url is None:
+            if url is None or (allowed is not None and ep.id not in allowed):
                 continue
             entry = by_region.setdefault(ep.region_id, {"region": ep.region_id, "id": ep.id})
             entry[f"{ep.interface}URL"] = url

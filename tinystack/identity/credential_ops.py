@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
 from tinystack.core.jsonio import validate
+from tinystack.identity import access_rules, credentials
 from tinystack.identity import credential_schemas as schemas
-from tinystack.identity import credentials
-from tinystack.identity.models import ApplicationCredential, Credential, Role
+from tinystack.identity.models import AccessRule, ApplicationCredential, Credential, Role
 from tinystack.identity.passwords import hash_secret
 from tinystack.identity.timeutil import parse
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 APP_CREDS = "application credentials"
 # An application credential with the roles it carries (what its view shows).
-AppCred = tuple[ApplicationCredential, list[Role]]
+AppCred = tuple[ApplicationCredential, list[Role], list[AccessRule]]
 
 
 def _owner(user_id: str) -> dict[str, str]:
@@ -47,8 +47,6 @@ class Credentials:
         if ctx.project_id is None:
             raise errors.Forbidden("Application credentials can only be created with a project-scoped token.")
         project_id = ctx.project_id
-        if body.get("access_rules"):
-            raise errors.BadRequest("Invalid application credential: access rules are not supported.")
         expires_at = credentials.parse_expiry(parse(body.get("expires_at") or None))
         with self.svc.session() as s:
             credentials.forbid_restricted(s, ctx, APP_CREDS)
@@ -62,14 +60,16 @@ class Credentials:
                 s, user_id=user_id, project_id=project_id, name=body["name"], secret_hash=secret_hash,
                 description=body.get("description") or "", expires_at=expires_at,
                 unrestricted=bool(body.get("unrestricted")), role_ids=role_ids)
-            return cred, credentials.app_cred_roles(s, cred)
+            cred.access_rule_ids = access_rules.resolve(s, user_id, body.get("access_rules") or [])
+            return cred, credentials.app_cred_roles(s, cred), access_rules.rules_of(s, cred)
 
         return await self.svc.write(create), secret
 
     def list_app_creds(self, ctx: RequestContext, user_id: str, name: str | None) -> list[AppCred]:
         self.svc.enforce(ctx, "identity:list_application_credentials", {"user_id": user_id})
         with self.svc.session() as s:
-            return [(cred, credentials.app_cred_roles(s, cred)) for cred in credentials.list_app_creds(s, user_id, name)]
+            return [(cred, credentials.app_cred_roles(s, cred), access_rules.rules_of(s, cred))
+                    for cred in credentials.list_app_creds(s, user_id, name)]
 
     def _load_app_cred(self, s: Session, ctx: RequestContext, rule: str, user_id: str,
                        cred_id: str) -> ApplicationCredential:
@@ -83,13 +83,35 @@ class Credentials:
     def get_app_cred(self, ctx: RequestContext, user_id: str, cred_id: str) -> AppCred:
         with self.svc.session() as s:
             cred = self._load_app_cred(s, ctx, "identity:get_application_credential", user_id, cred_id)
-            return cred, credentials.app_cred_roles(s, cred)
+            return cred, credentials.app_cred_roles(s, cred), access_rules.rules_of(s, cred)
 
     async def delete_app_cred(self, ctx: RequestContext, user_id: str, cred_id: str) -> None:
         def delete(s: Session) -> None:
             cred = self._load_app_cred(s, ctx, "identity:delete_application_credential", user_id, cred_id)
             credentials.forbid_restricted(s, ctx, APP_CREDS)
             s.delete(cred)
+
+        await self.svc.write(delete)
+
+    # --- access rules ----------------------------------------------------------------------------
+
+    def list_access_rules(self, ctx: RequestContext, user_id: str,
+                          filters: dict[str, str | None]) -> list[AccessRule]:
+        self.svc.enforce(ctx, "identity:list_access_rules", {"user_id": user_id})
+        with self.svc.session() as s:
+            return access_rules.list_rules(s, user_id, filters)
+
+    def get_access_rule(self, ctx: RequestContext, user_id: str, rule_id: str) -> AccessRule:
+        self.svc.enforce(ctx, "identity:get_access_rule", {"user_id": user_id})
+        with self.svc.session() as s:
+            return access_rules.get_rule(s, user_id, rule_id)
+
+    async def delete_access_rule(self, ctx: RequestContext, user_id: str, rule_id: str) -> None:
+        self.svc.enforce(ctx, "identity:delete_access_rule", {"user_id": user_id})
+
+        def delete(s: Session) -> None:
+            credentials.forbid_restricted(s, ctx, APP_CREDS)
+            access_rules.delete_rule(s, user_id, rule_id)
 
         await self.svc.write(delete)
 

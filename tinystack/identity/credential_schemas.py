@@ -31,7 +31,14 @@ APP_CRED_CREATE = _wrap("application_credential", {
             "type": "object",
             "properties": {"id": {"type": "string", "minLength": 1, "maxLength": 64}, "name": _name},
             "minProperties": 1, "maxProperties": 1, "additionalProperties": False}},
-        "access_rules": {"type": "array", "items": {"type": "object"}},
+        "access_rules": {"type": "array", "items": {
+            "type": "object",
+            "properties": {"id": {"type": "string", "minLength": 1, "maxLength": 64},
+                           "service": {"type": "string", "minLength": 1, "maxLength": 64},
+                           "path": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^/"},
+                           "method": {"type": "string", "enum": ["HEAD", "GET", "POST", "PUT", "PATCH", "DELETE"]}},
+            "anyOf": [{"required": ["id"]}, {"required": ["service", "path", "method"]}],
+            "additionalProperties": False}},
     },
     "additionalProperties": False,
 })

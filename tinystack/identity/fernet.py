@@ -30,6 +30,7 @@ class TokenPayload:
     expires_at: float
     audit_ids: tuple[str, ...]
     app_cred_id: str | None = None
+    trust_id: str | None = None  # OS-TRUST: the token acts through this trust (scope_type is "project")
 
 
 def new_audit_id() -> str:
@@ -107,8 +108,12 @@ class TokenFormatter:
         self._fernet = self.keys.fernet()
 
     def encode(self, p: TokenPayload) -> str:
-        packed = msgpack.packb([PAYLOAD_VERSION, p.user_id, list(p.methods), p.scope_type, p.scope_id,
-                                p.issued_at, p.expires_at, list(p.audit_ids), p.app_cred_id])
+        fields = [PAYLOAD_VERSION, p.user_id, list(p.methods), p.scope_type, p.scope_id, p.issued_at, p.expires_at,
+                  list(p.audit_ids), p.app_cred_id]
+        if p.trust_id is not None:
+            # Only a trust-scoped token carries the trust: every other token keeps the shorter payload.
+            fields.append(p.trust_id)
+        packed = msgpack.packb(fields)
         return self._fernet.encrypt(packed).decode().rstrip("=")
 
     def decode(self, token: str) -> TokenPayload:
@@ -123,9 +128,11 @@ class TokenFormatter:
             except (InvalidToken, ValueError, TypeError):
                 raise errors.NotFound("Could not find token.") from None
         try:
-            version, user_id, methods, scope_type, scope_id, issued, expires, audit_ids, app_cred = msgpack.unpackb(raw)
+            version, user_id, methods, scope_type, scope_id, issued, expires, audit_ids, app_cred, *rest = \
+                msgpack.unpackb(raw)
         except (ValueError, TypeError, msgpack.UnpackException):
             raise errors.NotFound("Could not find token.") from None
-        if version != PAYLOAD_VERSION:
+        if version != PAYLOAD_VERSION or len(rest) > 1:
             raise errors.NotFound("Could not find token.")
-        return TokenPayload(user_id, tuple(methods), scope_type, scope_id, issued, expires, tuple(audit_ids), app_cred)
+        return TokenPayload(user_id, tuple(methods), scope_type, scope_id, issued, expires, tuple(audit_ids), app_cred,
+                            rest[0] if rest else None)

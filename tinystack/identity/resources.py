@@ -15,7 +15,20 @@ from tinystack.core import errors
 from tinystack.core.db import new_id
 from tinystack.identity import roles
 from tinystack.identity.models import ApplicationCredential as AppCred
-from tinystack.identity.models import Assignment, Credential, Domain, Group, ImpliedRole, Project, Role, User
+from tinystack.identity.models import (
+    Assignment,
+    Credential,
+    Domain,
+    Group,
+    ImpliedRole,
+    Limit,
+    Project,
+    ProjectEndpoint,
+    ProjectEndpointGroup,
+    Role,
+    Trust,
+    User,
+)
 from tinystack.identity.resource_common import extra, flush, get_domain, get_project, get_user, match, merged_options
 from tinystack.identity.tokens import TokenService
 from tinystack.identity.users import purge_groups, purge_users
@@ -286,6 +299,10 @@ def _purge_projects(s: Session, ids: list[str]) -> None:
                                        Assignment.type.in_(("UserProject", "GroupProject"))))
     s.execute(delete(AppCred).where(AppCred.project_id.in_(ids)))
     s.execute(delete(Credential).where(Credential.project_id.in_(ids)))
+    s.execute(delete(Limit).where(Limit.project_id.in_(ids)))
+    s.execute(delete(ProjectEndpoint).where(ProjectEndpoint.project_id.in_(ids)))
+    s.execute(delete(ProjectEndpointGroup).where(ProjectEndpointGroup.project_id.in_(ids)))
+    s.execute(delete(Trust).where(Trust.project_id.in_(ids)))
     s.execute(delete(Project).where(Project.id.in_(ids)))
 
 

@@ -36,6 +36,8 @@ AUTH: dict[str, Any] = {
                                 "id": {"type": "string"}, "name": {"type": "string"}, "domain": _ref}},
                             "domain": _ref,
                             "system": {"type": "object"},
+                            "OS-TRUST:trust": {"type": "object", "required": ["id"],
+                                               "properties": {"id": {"type": "string"}}},
                         }},
                     ]
                 },

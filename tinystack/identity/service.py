@@ -1,6 +1,7 @@
 """The identity service: the one object other services and the API use. It owns the database session
 discipline (every write bumps the token generation), wires tokens, authentication and policy, and holds the
-per-concept request services the API handlers call (users, resources, assignments, credentials, catalog, auth)."""
+per-concept request services the API handlers call (users, resources, assignments, credentials, catalog, auth,
+trusts, limits, endpoint filter, domain configuration)."""
 
 from __future__ import annotations
 
@@ -23,9 +24,14 @@ from tinystack.identity.auth_ops import Auth
 from tinystack.identity.authn import Authenticator, Lockout
 from tinystack.identity.catalog_ops import CatalogAdmin
 from tinystack.identity.credential_ops import Credentials
+from tinystack.identity.domain_config_ops import DomainConfigs
+from tinystack.identity.endpoint_filter_ops import EndpointFilter
 from tinystack.identity.fernet import KeyRepository, TokenFormatter
+from tinystack.identity.limit_ops import Limits
+from tinystack.identity.password_rules import PasswordRules
 from tinystack.identity.resource_ops import Resources
 from tinystack.identity.tokens import TokenService
+from tinystack.identity.trust_ops import Trusts
 from tinystack.identity.user_ops import Users
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -42,6 +48,7 @@ class IdentityService(ServiceBase):
         self.keys.setup()
         self.lifetime = config.get_int("token", "expiration")
         self.hash_rounds = config.get_int("identity", "password_hash_rounds")
+        self.password_rules = PasswordRules.from_config(config)
         self.tokens = TokenService(db, TokenFormatter(self.keys), self.lifetime, config.get_int("token", "cache_size"))
         lockout = Lockout(config.get_int("security_compliance", "lockout_failure_attempts"),
                           float(config.get("security_compliance", "lockout_duration")))
@@ -53,6 +60,10 @@ class IdentityService(ServiceBase):
         self.assignments = Assignments(self)
         self.credentials = Credentials(self)
         self.catalog = CatalogAdmin(self)
+        self.trusts = Trusts(self)
+        self.limits = Limits(self)
+        self.endpoint_filter = EndpointFilter(self)
+        self.domain_configs = DomainConfigs(self)
 
     @contextlib.contextmanager
     def changing(self) -> Iterator[Session]:

@@ -19,10 +19,10 @@ from tinystack.core import errors
 from tinystack.core.auth import RequestContext
 from tinystack.core.db import Database
 from tinystack.core.web import dumps
-from tinystack.identity import catalog, roles
+from tinystack.identity import access_rules, catalog, endpoint_filter, roles, trusts
 from tinystack.identity.fernet import TokenFormatter, TokenPayload
-from tinystack.identity.models import ApplicationCredential, Domain, Project, RevocationEvent, User
-from tinystack.identity.timeutil import iso
+from tinystack.identity.models import ApplicationCredential, Domain, Project, RevocationEvent, Role, Trust, User
+from tinystack.identity.timeutil import iso, naive_iso
 
 
 @dataclass
@@ -50,7 +50,8 @@ class Subject:
     ctx: RequestContext
     body: dict[str, Any]
     project_domain_id: str | None
-    app_cred_expires_at: float | None
+    # The application credential's or trust's own expiry: its tokens die with it.
+    delegation_expires_at: float | None
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class TokenService:
         self.cache_size = cache_size
         self.generation = 0
         self._cache: OrderedDict[str, Validated] = OrderedDict()
-        self._subjects: dict[tuple[str, str, str | None, str | None], Subject] = {}
+        self._subjects: dict[tuple[str, str, str | None, str | None, str | None], Subject] = {}
         self._catalog: list[Any] | None = None
         self._revocations: list[Revocation] = []
         self.load_revocations()
@@ -149,11 +150,11 @@ class TokenService:
             raise errors.Unauthorized("The request you have made requires authentication.") from None
 
     def _build(self, s: Session, token: str, p: TokenPayload) -> Validated:
-        key = (p.user_id, p.scope_type, p.scope_id, p.app_cred_id)
+        key = (p.user_id, p.scope_type, p.scope_id, p.app_cred_id, p.trust_id)
         subject = self._subjects.get(key)
         if subject is None:
             subject = self._subjects[key] = self._subject(s, p)
-        if subject.app_cred_expires_at is not None and subject.app_cred_expires_at <= time.time():
+        if subject.delegation_expires_at is not None and subject.delegation_expires_at <= time.time():
             raise errors.NotFound("Could not find token.")
         if any(r.matches(p, subject.project_domain_id, subject.ctx.user_domain_id) for r in self._revocations):
             raise errors.NotFound("Could not find token.")
@@ -183,12 +184,20 @@ class TokenService:
             domain = s.get(Domain, p.scope_id)
             if domain is None or not domain.enabled:
                 raise errors.NotFound("Could not find token.")
-        role_list = roles.effective_roles(s, user.id, p.scope_type, p.scope_id) if p.scope_type != "unscoped" else []
-        app_cred = None
+        trust = None
+        if p.trust_id is not None:
+            trust = s.get(Trust, p.trust_id)
+            role_list = self._trust_roles(s, trust, p)
+        elif p.scope_type != "unscoped":
+            role_list = roles.effective_roles(s, user.id, p.scope_type, p.scope_id)
+        else:
+            role_list = []
+        app_cred = rules = None
         if p.app_cred_id is not None:
             app_cred = s.get(ApplicationCredential, p.app_cred_id)
             if app_cred is None:
                 raise errors.NotFound("Could not find token.")
+            rules = access_rules.for_context(s, app_cred)
             allowed = set(roles.expand_implied(s, app_cred.role_ids))
             role_list = [r for r in role_list if r.id in allowed]
         if p.scope_type != "unscoped" and not role_list:
@@ -196,7 +205,7 @@ class TokenService:
 
         body: dict[str, Any] = {
             "user": {"domain": {"id": user_domain.id, "name": user_domain.name}, "id": user.id, "name": user.name,
-                     "password_expires_at": None},
+                     "password_expires_at": naive_iso(user.password_expires_at)},
         }
         if project is not None and domain is not None:
             body["project"] = {"domain": {"id": domain.id, "name": domain.name}, "id": project.id, "name": project.name}
@@ -215,10 +224,18 @@ class TokenService:
                     for row in (svc, *eps):
                         s.expunge(row)
                 self._catalog = entries
-            body["catalog"] = catalog.render_v3(self._catalog, p.scope_id if project else None, user.id)
+            shown = endpoint_filter.allowed_endpoint_ids(s, project.id) if project else None
+            body["catalog"] = catalog.render_v3(self._catalog, p.scope_id if project else None, user.id, shown)
+        if trust is not None:
+            body["OS-TRUST:trust"] = {"id": trust.id, "impersonation": trust.impersonation,
+                                      "trustor_user": {"id": trust.trustor_user_id},
+                                      "trustee_user": {"id": trust.trustee_user_id}}
         if app_cred is not None:
             body["application_credential"] = {"id": app_cred.id, "name": app_cred.name,
                                               "restricted": not app_cred.unrestricted}
+            if rules is not None:
+                body["application_credential"]["access_rules"] = [
+                    {"service": r.service, "method": r.method, "path": r.path} for r in rules]
         ctx = RequestContext(
             user_id=user.id, user_name=user.name, user_domain_id=user_domain.id, user_domain_name=user_domain.name,
             project_id=project.id if project else None, project_name=project.name if project else None,
@@ -228,7 +245,24 @@ class TokenService:
             domain_name=domain.name if domain and not project else None,
             system_scope="all" if p.scope_type == "system" else None,
             roles=tuple(r.name for r in role_list), role_ids=tuple(r.id for r in role_list),
-            application_credential_id=p.app_cred_id,
+            application_credential_id=p.app_cred_id, access_rules=rules,
+            extra={"trust_id": trust.id, "trustor_user_id": trust.trustor_user_id,
+                   "trustee_user_id": trust.trustee_user_id, "impersonation": trust.impersonation} if trust else {},
         )
-        return Subject(ctx, body, project.domain_id if project else None,
-                       app_cred.expires_at if app_cred else None)
+        delegation = app_cred.expires_at if app_cred else trust.expires_at if trust else None
+        return Subject(ctx, body, project.domain_id if project else None, delegation)
+
+    @staticmethod
+    def _trust_roles(s: Session, trust: Trust | None, p: TokenPayload) -> list[Role]:
+        """The roles of a trust-scoped token: what the trust still delegates, while trustor and trustee may
+        still use it; the token's user is the trustor when the trust impersonates, else the trustee."""
+        if not trusts.live(trust) or trust is None or trust.project_id != p.scope_id:
+            raise errors.NotFound("Could not find token.")
+        if p.user_id != (trust.trustor_user_id if trust.impersonation else trust.trustee_user_id):
+            raise errors.NotFound("Could not find token.")
+        other = s.get(User, trust.trustee_user_id if trust.impersonation else trust.trustor_user_id)
+        if other is None or not other.enabled:
+            raise errors.NotFound("Could not find token.")
+        ids = trusts.usable_role_ids(s, trust)
+        found = {r.id: r for r in s.scalars(select(Role).where(Role.id.in_(ids)))} if ids else {}
+        return [found[i] for i in ids if i in found and not found[i].domain_id]

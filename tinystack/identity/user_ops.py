@@ -4,6 +4,7 @@ transaction and the rules of ``users.py``, for a caller's context. Writes run of
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
-from tinystack.identity import resources, users
+from tinystack.identity import password_rules, resources, users
 from tinystack.identity.models import Group, Project, User
 from tinystack.identity.passwords import check_secret, hash_secret
 from tinystack.identity.resource_common import policy_target
@@ -39,8 +40,12 @@ class Users:
     async def create_user(self, ctx: RequestContext, body: Mapping[str, Any]) -> User:
         domain_id = body.get("domain_id") or ctx.domain_id or resources.DEFAULT_DOMAIN
         self.svc.enforce(ctx, "identity:create_user", {"target.user.domain_id": domain_id})
+        rules = self.svc.password_rules
+        if body.get("password") is not None:
+            rules.check_format(body["password"])
         hashed = await self._hash(body.get("password"))
-        return await self.svc.write(lambda s: users.create_user(s, body, domain_id, hashed))
+        expires = rules.expires_at(body.get("options") or {}, time.time(), self_service=False)
+        return await self.svc.write(lambda s: users.create_user(s, body, domain_id, hashed, expires))
 
     def list_users(self, ctx: RequestContext, *, name: str | None, domain_id: str | None, enabled: bool | None,
                    federated: bool) -> list[User]:
@@ -57,10 +62,21 @@ class Users:
             return users.get_user(s, user_id)
 
     async def update_user(self, ctx: RequestContext, user_id: str, body: Mapping[str, Any]) -> User:
+        rules = self.svc.password_rules
         with self.svc.session() as s:
             self._enforce_user(s, ctx, "identity:update_user", user_id)
-        hashed = await self._hash(body.get("password"))
-        return await self.svc.write(lambda s: users.update_user(s, self.svc.tokens, user_id, body, hashed))
+            user = s.get(User, user_id)
+            options = {**(user.options if user else {}), **(body.get("options") or {})}
+            history = password_rules.recent_hashes(s, user_id, user.password_hash if user else None,
+                                                   rules.unique_last)
+        password = body.get("password")
+        if password is not None:
+            rules.check_format(password)
+            if await asyncio.to_thread(rules.reused, password, history):
+                raise rules.history_error()
+        hashed = await self._hash(password)
+        expires = rules.expires_at(options, time.time(), self_service=False)
+        return await self.svc.write(lambda s: users.update_user(s, self.svc.tokens, user_id, body, hashed, expires))
 
     async def delete_user(self, ctx: RequestContext, user_id: str) -> None:
         def delete(s: Session) -> None:
@@ -69,16 +85,31 @@ class Users:
 
         await self.svc.write(delete)
 
-    async def change_password(self, ctx: RequestContext, user_id: str, original: str, new: str) -> None:
-        self.svc.enforce(ctx, "identity:change_password", {"user_id": user_id, "target.user.id": user_id})
+    async def change_password(self, ctx: RequestContext | None, user_id: str, original: str, new: str) -> None:
+        """``ctx``: the caller's token, when it sent one (policy applies then); the original password is the
+        check either way."""
+        if ctx is not None:
+            self.svc.enforce(ctx, "identity:change_password", {"user_id": user_id, "target.user.id": user_id})
+        rules = self.svc.password_rules
         with self.svc.session() as s:
             user = s.get(User, user_id)
             checked = user.password_hash if user is not None else None
             enabled = user is not None and user.enabled
+            options = dict(user.options) if user is not None else {}
+            last = password_rules.last_entry(s, user_id)
+            history = password_rules.recent_hashes(s, user_id, checked, rules.unique_last)
         if not enabled or not await asyncio.to_thread(check_secret, original, checked):
             raise errors.Unauthorized("Error when changing user password: Invalid user / password")
+        now = time.time()
+        if not options.get("lock_password"):
+            # (a locked password is refused by users.change_password, with its own message)
+            rules.check_age(last, now)
+            rules.check_format(new)
+            if await asyncio.to_thread(rules.reused, new, history):
+                raise rules.history_error()
         hashed = await asyncio.to_thread(hash_secret, new, self.svc.hash_rounds)
-        await self.svc.write(lambda s: users.change_password(s, self.svc.tokens, user_id, checked, hashed))
+        expires = rules.expires_at(options, now, self_service=True)
+        await self.svc.write(lambda s: users.change_password(s, self.svc.tokens, user_id, checked, hashed, expires))
 
     def user_projects(self, ctx: RequestContext, user_id: str, *, name: str | None, domain_id: str | None,
                       enabled: bool | None) -> list[Project]:

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from tinystack.core import errors
 from tinystack.core.db import new_id
+from tinystack.identity import password_rules
 from tinystack.identity.models import ApplicationCredential as AppCred
-from tinystack.identity.models import Assignment, Credential, Domain, Group, Membership, Project, User
+from tinystack.identity.models import Assignment, Credential, Domain, Group, Membership, PasswordHistory, Project, Trust, User
 from tinystack.identity.resource_common import extra, flush, get_domain, get_group, get_user, match, merged_options
 from tinystack.identity.tokens import TokenService
 
@@ -38,7 +39,8 @@ def _default_project(s: Session, project_id: str | None) -> None:
         raise errors.BadRequest(f"User's default project ID cannot be a domain ID: {project_id}")
 
 
-def create_user(s: Session, body: Mapping[str, Any], domain_id: str, password_hash: str | None) -> User:
+def create_user(s: Session, body: Mapping[str, Any], domain_id: str, password_hash: str | None,
+                password_expires_at: float | None = None) -> User:
     name = body["name"].strip()
     get_domain(s, domain_id)
     if body.get("federated"):
@@ -48,16 +50,20 @@ def create_user(s: Session, body: Mapping[str, Any], domain_id: str, password_ha
         raise errors.Conflict(_duplicate("user", name, domain_id))
     user = User(id=new_id(), name=name, domain_id=domain_id, enabled=body.get("enabled", True),
                 password_hash=password_hash, password_changed_at=time.time() if password_hash else None,
+                password_expires_at=password_expires_at if password_hash else None,
                 default_project_id=body.get("default_project_id"), description=body.get("description") or "",
                 options=merged_options({}, body.get("options")), extra=extra(body, _USER_FIELDS))
     s.add(user)
     flush(s, _duplicate("user", name, domain_id))
+    if password_hash:
+        password_rules.record(s, user.id, password_hash, self_service=False)
     return user
 
 
 def update_user(s: Session, tokens: TokenService, user_id: str, body: Mapping[str, Any],
-                password_hash: str | None = None) -> User:
-    """Apply a PATCH; ``password_hash`` is the already hashed ``body["password"]``."""
+                password_hash: str | None = None, password_expires_at: float | None = None) -> User:
+    """Apply a PATCH; ``password_hash`` is the already hashed ``body["password"]``, which expires at
+    ``password_expires_at``."""
     user = get_user(s, user_id)
     if "domain_id" in body and body["domain_id"] != user.domain_id:
         raise errors.BadRequest("Cannot change Domain ID")
@@ -77,7 +83,10 @@ def update_user(s: Session, tokens: TokenService, user_id: str, body: Mapping[st
     if "password" in body:
         user.password_hash = password_hash
         user.password_changed_at = time.time() if password_hash else None
+        user.password_expires_at = password_expires_at if password_hash else None
         user.failed_auth_count, user.failed_auth_at = 0, None
+        if password_hash:
+            password_rules.record(s, user.id, password_hash, self_service=False)
     if "description" in body:
         user.description = body["description"] or ""
     if "default_project_id" in body:
@@ -91,7 +100,8 @@ def update_user(s: Session, tokens: TokenService, user_id: str, body: Mapping[st
     return user
 
 
-def change_password(s: Session, tokens: TokenService, user_id: str, checked_hash: str | None, new_hash: str) -> None:
+def change_password(s: Session, tokens: TokenService, user_id: str, checked_hash: str | None, new_hash: str,
+                    expires_at: float | None = None) -> None:
     """Self-service change; ``checked_hash`` is the hash the original password was verified against."""
     user = s.get(User, user_id)
     if user is None or user.password_hash != checked_hash:
@@ -101,7 +111,9 @@ def change_password(s: Session, tokens: TokenService, user_id: str, checked_hash
                                 "password changes. Please contact your administrator to reset your password.")
     user.password_hash = new_hash
     user.password_changed_at = time.time()
+    user.password_expires_at = expires_at
     user.failed_auth_count, user.failed_auth_at = 0, None
+    password_rules.record(s, user.id, new_hash, self_service=True)
     tokens.revoke(s, user_id=user.id)
 
 
@@ -127,6 +139,8 @@ def purge_users(s: Session, ids: list[str]) -> None:
     s.execute(delete(Membership).where(Membership.user_id.in_(ids)))
     s.execute(delete(AppCred).where(AppCred.user_id.in_(ids)))
     s.execute(delete(Credential).where(Credential.user_id.in_(ids)))
+    s.execute(delete(PasswordHistory).where(PasswordHistory.user_id.in_(ids)))
+    s.execute(delete(Trust).where(Trust.trustor_user_id.in_(ids) | Trust.trustee_user_id.in_(ids)))
     s.execute(delete(User).where(User.id.in_(ids)))
 
 

@@ -35,7 +35,8 @@ def project(base: str, p: m.Project) -> dict[str, Any]:
 
 def user(base: str, u: m.User) -> dict[str, Any]:
     out = {**u.extra, "id": u.id, "name": u.name, "domain_id": u.domain_id, "enabled": u.enabled,
-           "password_expires_at": None, "options": dict(u.options), "links": link(base, f"users/{u.id}")}
+           "password_expires_at": naive_iso(u.password_expires_at), "options": dict(u.options),
+           "links": link(base, f"users/{u.id}")}
     if u.default_project_id:
         out["default_project_id"] = u.default_project_id
     if u.description:
@@ -72,14 +73,49 @@ def endpoint(base: str, e: m.Endpoint) -> dict[str, Any]:
             "interface": e.interface, "url": e.url, "enabled": e.enabled, "links": link(base, f"endpoints/{e.id}")}
 
 
-def app_credential(base: str, c: m.ApplicationCredential, roles: list[m.Role], secret: str | None = None) -> dict[str, Any]:
+def access_rule(base: str, r: m.AccessRule) -> dict[str, Any]:
+    return {"id": r.id, "service": r.service, "method": r.method, "path": r.path,
+            "links": link(base, f"users/{r.user_id}/access_rules/{r.id}")}
+
+
+def app_credential(base: str, c: m.ApplicationCredential, roles: list[m.Role], secret: str | None = None,
+                   rules: Collection[m.AccessRule] = ()) -> dict[str, Any]:
     out = {"id": c.id, "name": c.name, "user_id": c.user_id, "project_id": c.project_id,
            "description": c.description or None, "expires_at": naive_iso(c.expires_at), "unrestricted": c.unrestricted,
            "roles": [{"id": r.id, "name": r.name, "domain_id": r.domain_id or None} for r in roles],
-           "access_rules": [], "links": link(base, f"users/{c.user_id}/application_credentials/{c.id}")}
+           "access_rules": [{"id": r.id, "service": r.service, "method": r.method, "path": r.path} for r in rules],
+           "links": link(base, f"users/{c.user_id}/application_credentials/{c.id}")}
     if secret is not None:
         out["secret"] = secret
     return out
+
+
+def trust(base: str, t: m.Trust, roles: list[m.Role]) -> dict[str, Any]:
+    return {**t.extra, "id": t.id, "trustor_user_id": t.trustor_user_id, "trustee_user_id": t.trustee_user_id,
+            "project_id": t.project_id, "impersonation": t.impersonation, "expires_at": iso(t.expires_at),
+            "remaining_uses": t.remaining_uses, "allow_redelegation": t.allow_redelegation,
+            "redelegation_count": t.redelegation_count, "redelegated_trust_id": t.redelegated_from,
+            "roles": [role_ref(base, r) for r in roles],
+            "roles_links": {"self": f"{base}/v3/OS-TRUST/trusts/{t.id}/roles", "previous": None, "next": None},
+            "links": link(base, f"OS-TRUST/trusts/{t.id}")}
+
+
+def registered_limit(base: str, r: m.RegisteredLimit) -> dict[str, Any]:
+    return {"id": r.id, "service_id": r.service_id, "region_id": r.region_id or None,
+            "resource_name": r.resource_name, "default_limit": r.default_limit, "description": r.description,
+            "links": link(base, f"registered_limits/{r.id}")}
+
+
+def limit(base: str, lim: m.Limit) -> dict[str, Any]:
+    return {"id": lim.id, "project_id": lim.project_id or None, "domain_id": lim.domain_id or None,
+            "service_id": lim.service_id, "region_id": lim.region_id or None, "resource_name": lim.resource_name,
+            "resource_limit": lim.resource_limit, "description": lim.description,
+            "links": link(base, f"limits/{lim.id}")}
+
+
+def endpoint_group(base: str, g: m.EndpointGroup) -> dict[str, Any]:
+    return {"id": g.id, "name": g.name, "description": g.description, "filters": dict(g.filters),
+            "links": link(base, f"OS-EP-FILTER/endpoint_groups/{g.id}")}
 
 
 def credential(base: str, c: m.Credential) -> dict[str, Any]:

@@ -7,7 +7,8 @@ import importlib
 from tinystack.core.web import Route, ServiceApp, keystone_fault
 from tinystack.identity.service import IdentityService
 
-MODULES = ("versions", "auth", "resources", "users", "assignments", "credentials", "catalog")
+MODULES = ("versions", "auth", "resources", "users", "assignments", "credentials", "catalog", "trusts", "limits",
+           "endpoint_filter", "domain_config")
 
 
 def routes(svc: IdentityService) -> list[Route]:

@@ -28,6 +28,9 @@ class CredentialsAPI:
             Route("POST", app_creds, self.create_app_cred),
             Route("GET", app_creds + "/{app_cred_id}", self.get_app_cred),
             Route("DELETE", app_creds + "/{app_cred_id}", self.delete_app_cred),
+            Route("GET", "/v3/users/{user_id}/access_rules", self.list_access_rules),
+            Route("GET", "/v3/users/{user_id}/access_rules/{rule_id}", self.get_access_rule),
+            Route("DELETE", "/v3/users/{user_id}/access_rules/{rule_id}", self.delete_access_rule),
             Route("GET", "/v3/credentials", self.list_credentials),
             Route("POST", "/v3/credentials", self.create_credential),
             Route("GET", "/v3/credentials/{credential_id}", self.get_credential),
@@ -41,12 +44,32 @@ class CredentialsAPI:
         # Keystone answers HEAD wherever it answers GET; aiohttp sends no body for HEAD.
         return out + [Route("HEAD", r.path, r.handler) for r in out if r.method == "GET"]
 
+    # --- access rules ----------------------------------------------------------------------------
+
+    async def list_access_rules(self, request: web.Request) -> web.Response:
+        user_id = request.match_info["user_id"]
+        filters = {k: request.query.get(k) for k in ("service", "method", "path")}
+        found = self.svc.credentials.list_access_rules(ctx(request), user_id, filters)
+        base = base_url(request)
+        return json_response(views.collection(base, f"users/{user_id}/access_rules", "access_rules",
+                                              [views.access_rule(base, r) for r in found]))
+
+    async def get_access_rule(self, request: web.Request) -> web.Response:
+        m = request.match_info
+        found = self.svc.credentials.get_access_rule(ctx(request), m["user_id"], m["rule_id"])
+        return json_response({"access_rule": views.access_rule(base_url(request), found)})
+
+    async def delete_access_rule(self, request: web.Request) -> web.Response:
+        m = request.match_info
+        await self.svc.credentials.delete_access_rule(ctx(request), m["user_id"], m["rule_id"])
+        return empty()
+
     # --- application credentials -----------------------------------------------------------------
 
     @staticmethod
     def _app_cred_view(request: web.Request, found: AppCred, secret: str | None = None) -> dict[str, Any]:
-        cred, roles = found
-        return views.app_credential(base_url(request), cred, roles, secret)
+        cred, roles, rules = found
+        return views.app_credential(base_url(request), cred, roles, secret, rules)
 
     async def create_app_cred(self, request: web.Request) -> web.Response:
         # The body is checked against its schema after policy, in the service.

@@ -23,7 +23,8 @@ class UsersAPI:
             Route("GET", "/v3/users/{user_id}", self.get_user),
             Route("PATCH", "/v3/users/{user_id}", self.update_user),
             Route("DELETE", "/v3/users/{user_id}", self.delete_user),
-            Route("POST", "/v3/users/{user_id}/password", self.change_password),
+            # Public: a user whose password expired has no token to change it with (Keystone's way).
+            Route("POST", "/v3/users/{user_id}/password", self.change_password, public=True),
             Route("GET", "/v3/users/{user_id}/projects", self.user_projects),
             Route("GET", "/v3/users/{user_id}/groups", self.user_groups),
             Route("POST", "/v3/groups", self.create_group),
@@ -69,8 +70,10 @@ class UsersAPI:
         return empty()
 
     async def change_password(self, request: web.Request) -> web.Response:
+        token = request.headers.get("X-Auth-Token")
+        caller = self.svc.validate(token) if token else None
         body = (await read_json(request, rs.PASSWORD_CHANGE))["user"]
-        await self.svc.users.change_password(ctx(request), request.match_info["user_id"], body["original_password"],
+        await self.svc.users.change_password(caller, request.match_info["user_id"], body["original_password"],
                                              body["password"])
         return empty()
 
