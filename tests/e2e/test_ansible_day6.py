@@ -31,7 +31,8 @@ def playbook(cloud: LiveCloud, work: Path, name: str, extra: dict[str, str]) -> 
     assert ANSIBLE_PLAYBOOK.exists(), f"{ANSIBLE_PLAYBOOK} is missing: run scripts/setup --test"
     env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(cloud.clouds_yaml),
            "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_HOME": str(work / "ansible-home"),
-           "ANSIBLE_LOCAL_TEMP": str(work / "ansible-tmp"), "ANSIBLE_NOCOLOR": "1", "ANSIBLE_RETRY_FILES_ENABLED": "0",
+           "ANSIBLE_LOCAL_TEMP": str(work / "ansible-tmp"), "ANSIBLE_REMOTE_TEMP": str(work / "ansible-remote-tmp"),
+           "ANSIBLE_NOCOLOR": "1", "ANSIBLE_RETRY_FILES_ENABLED": "0",
            "PYTHONWARNINGS": "ignore"}
     args = [str(ANSIBLE_PLAYBOOK), "-i", str(PLAYBOOKS / "inventory.ini"), str(PLAYBOOKS / name)]
     for key, value in extra.items():
