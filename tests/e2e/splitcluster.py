@@ -37,7 +37,7 @@ def haproxy_cfg(front: dict[str, int], backends: dict[str, dict[str, int]]) -> s
     out = ["global", "    maxconn 4096", "defaults", "    mode http", "    timeout connect 2s",
            "    timeout client 120s", "    timeout server 120s", "    retries 2", "    option redispatch",
            "    option httpchk GET /", "    http-check expect rstatus ^[23]",
-           "    default-server check inter 1s fall 2 rise 2"]
+           "    timeout check 5s", "    default-server check inter 1s fall 2 rise 2"]
     for service, port in front.items():
         out += [f"frontend {service}", f"    bind 127.0.0.1:{port}", f"    default_backend {service}",
                 f"backend {service}", "    balance roundrobin"]
