@@ -1,4 +1,4 @@
-"""The ``tinystack`` command: up, agent, storage, doctor, manage, conformance."""
+"""The ``tinystack`` command: up, api, conductor, agent, storage, doctor, ring, manage, conformance."""
 
 from __future__ import annotations
 
@@ -40,10 +40,10 @@ async def _metrics(cfg: config_mod.Config) -> MetricsServer | None:
     return server
 
 
-async def _serve(cfg: config_mod.Config) -> None:
-    from tinystack.cloud import Cloud
+async def _serve(cfg: config_mod.Config, role: str = "up", services: frozenset[str] | None = None) -> None:
+    from tinystack.roles import cloud_for
 
-    cloud = Cloud(cfg)
+    cloud = cloud_for(role, cfg, services)
     metrics = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -51,11 +51,14 @@ async def _serve(cfg: config_mod.Config) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         await cloud.start()
-        print("tinystack ready", flush=True)
+        print("tinystack ready" if role == "up" else f"tinystack {role} ready", flush=True)
         for name, url in cloud.urls.items():
-            print(f"  {name:<10} {url}", flush=True)
+            if cloud.serve is None or name in cloud.serve:
+                print(f"  {name:<10} {url}", flush=True)
         metrics = await _metrics(cfg)
-        print(f"  clouds.yaml {cloud.clouds_yaml}  (export OS_CLIENT_CONFIG_FILE={cloud.clouds_yaml})", flush=True)
+        if cloud.bootstrap:
+            print(f"  clouds.yaml {cloud.clouds_yaml}  (export OS_CLIENT_CONFIG_FILE={cloud.clouds_yaml})",
+                  flush=True)
         await stop.wait()
         logger.info("stopping")
     finally:
@@ -71,6 +74,23 @@ def cmd_up(args: argparse.Namespace) -> int:
     # The default event loop, not uvloop: under uvloop a host command whose child daemonizes (QEMU) was
     # seen to hold its output pipes open until the command timed out.
     asyncio.run(_serve(cfg))
+    return 0
+
+
+def cmd_role(args: argparse.Namespace) -> int:
+    """``tinystack api`` / ``tinystack conductor``: one role of a split cloud (tinystack/roles.py)."""
+    from tinystack.roles import RoleError, check_split, parse_services
+
+    cfg = _load_config(args)
+    try:
+        check_split(cfg, args.command)
+        services = parse_services(getattr(args, "services", None))
+    except RoleError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    log_mod.setup(cfg.state_dir / "log" / f"{args.command}.log", debug=cfg.get_bool("DEFAULT", "debug"))
+    asyncio.run(_serve(cfg, args.command, services))
     return 0
 
 
@@ -188,6 +208,22 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--bind", help="address the APIs listen on (default 127.0.0.1)")
     up.add_argument("--config", default=argparse.SUPPRESS, help="INI configuration file (optional)")
     up.set_defaults(func=cmd_up)
+
+    api = sub.add_parser("api", help="run the API services only (split mode; as many as wanted, stateless)",
+                         description="The APIs with no agents and no periodic sweeps, against the shared database "
+                                     "and RabbitMQ; put several behind a load balancer (docs/deployment.md).")
+    api.add_argument("--state-dir", help="where this process keeps its logs, clouds.yaml and service.yaml")
+    api.add_argument("--bind", help="address the APIs listen on (default 127.0.0.1)")
+    api.add_argument("--services", help="comma-separated APIs to listen for (default: every one)")
+    api.add_argument("--config", default=argparse.SUPPRESS, help="INI configuration file (optional)")
+    api.set_defaults(func=cmd_role)
+
+    conductor = sub.add_parser("conductor", help="run the cloud's once-only periodic work (split mode)",
+                               description="No API listens; sweepers and housekeeping run under database leases, "
+                                           "so a second conductor stands by and takes over when the first dies.")
+    conductor.add_argument("--state-dir", help="where this process keeps its logs")
+    conductor.add_argument("--config", default=argparse.SUPPRESS, help="INI configuration file (optional)")
+    conductor.set_defaults(func=cmd_role)
 
     agent = sub.add_parser("agent", help="run only this machine's node agents (split mode, against RabbitMQ)",
                            description="The compute and network agents of [DEFAULT] host (and of the [nodes] extras), "

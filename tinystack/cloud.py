@@ -4,6 +4,10 @@ node agents. ``tinystack up`` runs a ``Cloud``; tests start one in-process on lo
 With ``[nodes]`` extras the agents run once per node, each node with its own host name and namespace, joined
 by VXLAN over an underlay the cloud creates and removes (tinystack/nodes.py).
 
+The split roles (``tinystack api``, ``conductor``; tinystack/roles.py) run the same wiring with parts left out:
+``serve`` limits the APIs this process listens for, ``bootstrap`` the identity bootstrap and clouds.yaml,
+``singletons`` the cloud's periodic once-only work (core/lease.py ``SINGLETONS``).
+
 To add a service: append a ``ServiceSpec`` to ``SERVICES`` in tinystack/registry.py (its factory may register a
 service object in ``Runtime.services`` for other services to call), and an ``AgentSpec`` to ``AGENTS`` if it runs
 a node agent. Factories run in list order, so a service can use those listed before it.
@@ -26,7 +30,7 @@ from tinystack import nodes as nodes_mod
 from tinystack.config import Config
 from tinystack.core.bus import Bus, InProcessBus
 from tinystack.core.db import CORE_MIGRATIONS, Database, new_id
-from tinystack.core.lease import Lease, exclusive
+from tinystack.core.lease import SINGLETONS, Lease, exclusive
 from tinystack.core.policy import PolicyEngine
 from tinystack.core.web import ServiceRunner
 from tinystack.identity import bootstrap, clouds_yaml
@@ -95,6 +99,10 @@ class Cloud:
     node_agents: NodeAgents | None = None
     # Whether to serve the dashboard on ``[ports] dashboard`` (after the APIs; ``urls["dashboard"]``).
     dashboard: bool = True
+    serve: frozenset[str] | None = None  # the APIs this process listens for; None: every one
+    bootstrap: bool = True  # identity's bootstrap, the catalog and clouds.yaml/service.yaml
+    singletons: bool = True  # sweepers, housekeeping under leases, the default image's registration
+    listening: dict[str, str] = field(default_factory=dict)  # service -> the address this process bound
     _runners: list[web.AppRunner] = field(default_factory=list)
     _frontends: list[web.AppRunner] = field(default_factory=list)
 
@@ -107,6 +115,13 @@ class Cloud:
         return self.config.state_dir / "service.yaml"
 
     async def start(self) -> None:
+        token = SINGLETONS.set(self.singletons)
+        try:
+            await self._start()
+        finally:
+            SINGLETONS.reset(token)  # the tasks the services spawned keep the value they started with
+
+    async def _start(self) -> None:
         started = time.monotonic()
         cfg = self.config
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
@@ -131,13 +146,38 @@ class Cloud:
             app = spec.factory(rt).build()
             runner = ServiceRunner(app)
             await runner.setup()
-            site = web.TCPSite(runner, cfg.bind, cfg.port(spec.name), reuse_address=True)
-            await site.start()
             self._runners.append(runner)
-            ports[spec.name] = runner.addresses[-1][1]
+            if self.serve is None or spec.name in self.serve:
+                site = web.TCPSite(runner, cfg.bind, cfg.port(spec.name), reuse_address=True)
+                await site.start()
+                ports[spec.name] = runner.addresses[-1][1]
+                self.listening[spec.name] = f"http://{cfg.bind}:{ports[spec.name]}"
         host = cfg.public_host if cfg.public_host not in ("0.0.0.0", "::") else "127.0.0.1"
-        self.urls = {spec.name: f"http://{host}:{ports[spec.name]}{spec.url_suffix}" for spec in self.services}
+        # The catalog names the public port (a load balancer's) when one is set, else the bound one.
+        public = {spec.name: cfg.get("public_ports", spec.name) or ports.get(spec.name) or cfg.port(spec.name)
+                  for spec in self.services}
+        self.urls = {spec.name: f"http://{host}:{public[spec.name]}{spec.url_suffix}" for spec in self.services}
         rt.urls.update(self.urls)
+        if self.bootstrap:
+            await self._bootstrap()
+        if self.dashboard:
+            front = web.AppRunner(dashboard_app(rt), access_log=None, handle_signals=False)
+            await front.setup()
+            await web.TCPSite(front, cfg.bind, cfg.port("dashboard"), reuse_address=True).start()
+            self._frontends.append(front)
+            self.urls["dashboard"] = f"http://{host}:{front.addresses[-1][1]}"
+        self.node_agents = NodeAgents(cfg, self.agents)
+        await self.node_agents.start(rt.bus)
+        if self.singletons:
+            from tinystack.guest.register import ensure_default_image
+
+            # Registers the cached default image now, or builds it in the background on a first start.
+            await ensure_default_image(rt)
+        log.info("cloud started in %.2fs: %s", time.monotonic() - started, self.urls)
+
+    async def _bootstrap(self) -> None:
+        assert self.runtime is not None
+        cfg, db, identity = self.config, self.runtime.db, self.runtime.identity
         entries = [bootstrap.CatalogEntry(kind, name, self.urls[spec.name])
                    for spec in self.services if spec.catalog_type
                    for kind, name in ((spec.catalog_type, spec.catalog_name), *spec.aliases)]
@@ -148,19 +188,6 @@ class Cloud:
                 passwords = bootstrap.run(s, cfg.get("DEFAULT", "region"), known, entries, identity.hash_rounds)
         clouds_yaml.write(self.clouds_yaml, self.urls["identity"], cfg.get("DEFAULT", "region"), passwords)
         clouds_yaml.write_service(self.service_yaml, self.urls["identity"], passwords[bootstrap.SERVICE_USER])
-        if self.dashboard:
-            front = web.AppRunner(dashboard_app(rt), access_log=None, handle_signals=False)
-            await front.setup()
-            await web.TCPSite(front, cfg.bind, cfg.port("dashboard"), reuse_address=True).start()
-            self._frontends.append(front)
-            self.urls["dashboard"] = f"http://{host}:{front.addresses[-1][1]}"
-        self.node_agents = NodeAgents(cfg, self.agents)
-        await self.node_agents.start(rt.bus)
-        from tinystack.guest.register import ensure_default_image
-
-        # Registers the cached default image now, or builds it in the background on a first start.
-        await ensure_default_image(rt)
-        log.info("cloud started in %.2fs: %s", time.monotonic() - started, self.urls)
 
     @property
     def apps(self) -> dict[str, web.Application]:

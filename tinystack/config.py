@@ -39,6 +39,10 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "console": "6080",
         "dashboard": "8000",
     },
+    # The port each service's catalog URL names, when it is not the port this process binds: API processes
+    # behind a load balancer (docs/deployment.md) publish the balancer's. Empty: the bound port.
+    "public_ports": {name: "" for name in ("identity", "compute", "placement", "image", "network", "volume",
+                                           "object", "metadata", "console", "dashboard")},
     "token": {"expiration": "3600", "cache_size": "10000"},
     "fernet_tokens": {"key_repository": "", "max_active_keys": "3"},
     "identity": {"password_hash_rounds": "12"},

@@ -4,13 +4,17 @@ the same path without new rows."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
+
+from sqlalchemy import select
 
 from tinystack.compute import states
 from tinystack.compute.actions import Actions
 from tinystack.compute.admin import Admin
 from tinystack.compute.bootvolumes import BootVolumes, BuildAborted
 from tinystack.compute.conductor_delete import Deleting, log, service_context
+from tinystack.compute.conductor_publish import BUILD_TASKS
 from tinystack.compute.models import Instance, utcnow
 from tinystack.compute.placing import NoValidHost
 from tinystack.core import errors
@@ -20,6 +24,7 @@ class Building(Deleting):
     """Mixin of ``Conductor``, which sets these attributes."""
 
     _tasks: set[asyncio.Task[Any]]
+    _building: set[str]
     hosts: Admin
     bootvolumes: BootVolumes
 
@@ -45,6 +50,23 @@ class Building(Deleting):
                 self._fail(iid, f"Build of instance {iid} aborted: {exc}", 500)
             finally:
                 self._building.discard(iid)
+
+    async def adopt_orphan_builds(self, after: float) -> None:
+        """Builds before publishing that no process has moved on for ``after`` seconds: the API process that
+        began them died (a build in a live process moves within seconds, a boot volume's within
+        ``block_device_allocate_timeout``). Picked up as a restart picks up its own (``Conductor.start``)."""
+        cutoff = utcnow() - timedelta(seconds=after)
+        with self.session() as s:
+            stuck = [iid for iid in s.scalars(select(Instance.id).where(
+                Instance.deleted.is_(False), Instance.vm_state == states.BUILDING,
+                Instance.task_state.in_(BUILD_TASKS), Instance.updated_at < cutoff)).all()
+                if iid not in self._building]
+        if stuck:
+            log.warning("adopting %d build(s) their API process left: %s", len(stuck), stuck)
+            with self.session() as s:  # moves them on, so another sweep does not take them again at once
+                for row in s.scalars(select(Instance).where(Instance.id.in_(stuck))).all():
+                    row.updated_at = utcnow()
+            self.build(stuck)
 
     def _doomed(self, iid: str) -> bool:
         inst = self.load(iid)

@@ -24,6 +24,8 @@ DEFAULTS: dict[str, str] = {
     "build_timeout": "0",  # seconds; 0 = no timeout (the agent reports ERROR itself)
     # How long a build waits for a volume it made to become available (Nova: 60 retries, 3 s apart).
     "block_device_allocate_timeout": "180",
+    # Seconds after which a build no process moved on (its API process died) is taken over by the conductor.
+    "orphan_build_after": "300",
     **{f"quota_{k}": str(v) for k, v in QUOTA_DEFAULTS.items()},
 }
 
@@ -39,6 +41,7 @@ class ComputeSettings:
     max_limit: int
     build_timeout: int
     block_device_allocate_timeout: float
+    orphan_build_after: float
     quotas: dict[str, int]
 
 
@@ -61,5 +64,6 @@ def load(config: Config) -> ComputeSettings:
         max_limit=int(raw["max_limit"]),
         build_timeout=int(raw["build_timeout"]),
         block_device_allocate_timeout=float(raw["block_device_allocate_timeout"]),
+        orphan_build_after=float(raw["orphan_build_after"]),
         quotas={k: int(raw[f"quota_{k}"]) for k in QUOTA_DEFAULTS},
     )

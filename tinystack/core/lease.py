@@ -9,12 +9,15 @@ only for ``ttl - margin`` after it last renewed, leaving room for that skew.
 
 ``Singleton`` runs a periodic coroutine only while its process holds the lease, renewing it meanwhile;
 ``exclusive`` runs one-off work (a bootstrap) with the lease held, waiting for another holder to finish.
+``SINGLETONS`` switches the periodic ones off in the context an ``api``-role process starts its services in:
+that work belongs to ``tinystack conductor`` (tinystack/roles.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import socket
@@ -39,6 +42,10 @@ LEASES = Table(
 )
 
 DEFAULT_TTL = 30.0
+
+# Whether a ``Singleton`` started in this context competes for its lease. Tasks copy the context they were
+# created in, so setting it false around a cloud's start covers every singleton its services spawn.
+SINGLETONS: contextvars.ContextVar[bool] = contextvars.ContextVar("tinystack_singletons", default=True)
 
 
 def new_holder() -> str:
@@ -114,6 +121,9 @@ class Singleton:
         self._acquired = asyncio.Event()
 
     async def run(self) -> None:
+        if not SINGLETONS.get():
+            log.info("singleton %s: left to the conductor role", self.lease.name)
+            return
         keeper = asyncio.get_running_loop().create_task(self._keep(), name=f"lease-{self.lease.name}")
         try:
             await asyncio.sleep(self.first_after)

@@ -1,0 +1,141 @@
+"""A split cloud in OS processes for the db tier and benchmarks/split_api.py: ``tinystack api`` processes behind
+HAProxy, ``tinystack conductor`` processes and ``tinystack agent`` nodes, all reading one configuration file
+(each process's host name, state dir and ports come from the environment, as docs/deployment.md shows)."""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.rabbit import URL as RABBIT
+from tests.rabbit import remove_now
+from tinystack import config
+
+ROOT = Path(__file__).resolve().parents[2]
+# The APIs the balancer fronts: their version documents answer GET / without a token (the health check).
+FRONTED = ("identity", "compute", "placement", "image", "network", "volume")
+GUEST_CACHE = "/var/tmp/tinystack-guest-cache"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def haproxy_cfg(front: dict[str, int], backends: dict[str, dict[str, int]]) -> str:
+    """``front``: service -> the balancer's port; ``backends``: API process name -> service -> its port."""
+    out = ["global", "    maxconn 4096", "defaults", "    mode http", "    timeout connect 2s",
+           "    timeout client 120s", "    timeout server 120s", "    retries 2", "    option redispatch",
+           "    option httpchk GET /", "    http-check expect rstatus ^[23]",
+           "    timeout check 5s", "    default-server check inter 1s fall 2 rise 2"]
+    for service, port in front.items():
+        out += [f"frontend {service}", f"    bind 127.0.0.1:{port}", f"    default_backend {service}",
+                f"backend {service}", "    balance roundrobin"]
+        out += [f"    server {name} 127.0.0.1:{ports[service]}" for name, ports in backends.items()]
+    return "\n".join(out) + "\n"
+
+
+@dataclass
+class Proc:
+    """One tinystack (or haproxy) process, its stderr in ``log``."""
+
+    name: str
+    proc: subprocess.Popen[str]
+    log: Path
+    lines: list[str] = field(default_factory=list)
+
+    def kill9(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+def write_config(base: Path, db_url: str, exchange: str, extra: str = "") -> Path:
+    """The one configuration file every process reads."""
+    ports = "".join(f"{p} = 0\n" for p in config.DEFAULTS["ports"])
+    ini = base / "tinystack.conf"
+    ini.write_text(
+        f"[DEFAULT]\nbind = 127.0.0.1\n[database]\nconnection = {db_url}\n"
+        f"[bus]\ntransport_url = {RABBIT}\nexchange = {exchange}\n[ports]\n{ports}"
+        f"[fernet_tokens]\nkey_repository = {base / 'fernet-keys'}\n[identity]\npassword_hash_rounds = 4\n"
+        "[compute]\ndriver = fake\nservice_down_time = 30\norphan_build_after = 15\nquota_instances = -1\n"
+        "quota_cores = -1\nquota_ram = -1\n[network]\ndriver = fake\n[volume]\ndriver = fake\n"
+        f"volume_host = node1\n[guest]\nauto_build = false\ncache_dir = {GUEST_CACHE}\n[desired]\n"
+        f"sync_interval = 10\n[metrics]\nport = 0\n{extra}")
+    return ini
+
+
+def start(role: str, name: str, base: Path, ini: Path, env: dict[str, str] | None = None,
+          seed: Path | None = None, timeout: float = 120) -> Proc:
+    """``tinystack <role>`` as host ``name`` with its own state dir; returns once it says it is ready."""
+    state = base / name
+    state.mkdir(exist_ok=True)
+    for f in ("clouds.yaml", "service.yaml"):
+        if seed is not None and (seed / f).exists():
+            shutil.copy(seed / f, state / f)
+    full = {**os.environ, "PYTHONPATH": str(ROOT), "TINYSTACK_HOST": name, "TINYSTACK_STATE_DIR": str(state),
+            **(env or {})}
+    log = state / "stderr.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "tinystack.cli", "--config", str(ini), role], env=full,
+                                stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT)
+    p = Proc(name, proc, log)
+    lines: queue.Queue[str] = queue.Queue()
+    assert proc.stdout is not None
+    out = proc.stdout
+    threading.Thread(target=lambda: [lines.put(line) for line in out], daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            p.stop()
+            raise AssertionError(f"{role} {name} did not start: {log.read_text()[-3000:]}") from None
+        p.lines.append(line)
+        if line.startswith("tinystack ") and "ready" in line:
+            if role == "api":  # the URL lines follow
+                time.sleep(0.5)
+            return p
+
+
+def start_haproxy(base: Path, cfg: str) -> Proc:
+    path = base / "haproxy.cfg"
+    path.write_text(cfg)
+    log = base / "haproxy.log"
+    check = subprocess.run(["haproxy", "-c", "-f", str(path)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    with open(log, "w") as err:
+        proc = subprocess.Popen(["haproxy", "-db", "-f", str(path)], stdout=err, stderr=err, text=True)
+    return Proc("haproxy", proc, log)
+
+
+def api_env(ports: dict[str, int], front: dict[str, int]) -> dict[str, str]:
+    """An API process's own ports and the balancer's ports its catalog names."""
+    return {**{f"TINYSTACK_PORTS_{s.upper()}": str(p) for s, p in ports.items()},
+            **{f"TINYSTACK_PUBLIC_PORTS_{s.upper()}": str(p) for s, p in front.items()}}
+
+
+def remove_queues(exchange: str) -> None:
+    queues = {f"{exchange}.{topic}.{group}" for topic, group in (
+        ("status.compute", "compute"), ("resync.compute", "compute"), ("heartbeat", "compute"),
+        ("events.network", "compute"), ("status.network", "network"), ("resync.network", "network"),
+        ("status.volume", "volume"), ("resync.volume", "volume"))}
+    remove_now(exchange, queues, RABBIT)
