@@ -165,7 +165,8 @@ class Cloud:
             await front.setup()
             await web.TCPSite(front, cfg.bind, cfg.port("dashboard"), reuse_address=True).start()
             self._frontends.append(front)
-            self.urls["dashboard"] = f"http://{host}:{front.addresses[-1][1]}"
+            # rt.urls too: the console proxy lets the dashboard frame its page.
+            self.urls["dashboard"] = rt.urls["dashboard"] = f"http://{host}:{front.addresses[-1][1]}"
         self.node_agents = NodeAgents(cfg, self.agents)
         await self.node_agents.start(rt.bus)
         if self.singletons:

@@ -4,6 +4,8 @@ switcher and logout revoking the token."""
 
 from __future__ import annotations
 
+import html
+import re
 import uuid
 
 import pytest
@@ -156,7 +158,8 @@ def test_api_errors_are_shown_as_the_api_gave_them(live: LiveCloud) -> None:
     assert missing.status_code == 404 and "could not be found" in missing.text.lower()
 
 
-def test_console_tab_embeds_the_url_or_shows_the_error(live: LiveCloud) -> None:
+def test_console_tab_frames_the_console_of_a_running_server_and_shows_the_error_of_a_stopped_one(
+        live: LiveCloud) -> None:
     demo = live.conn("demo")
     flavor = next(f for f in demo.compute.flavors() if f.name == "m1.nano")
     server = demo.compute.create_server(name="console-tab", flavor_id=flavor.id, image_id=_image(live),
@@ -164,8 +167,24 @@ def test_console_tab_embeds_the_url_or_shows_the_error(live: LiveCloud) -> None:
     try:
         demo.compute.wait_for_server(server, wait=60)
         s = http_login(live, "demo")
-        text = s.get(f"{live.url('dashboard')}/project/instances/{server.id}/?tab=console", timeout=30).text
-        assert 'id="console-frame"' in text or 'id="console-error"' in text
+        tab = f"{live.url('dashboard')}/project/instances/{server.id}/?tab=console"
+        text = s.get(tab, timeout=30).text
+        assert 'id="console-error"' not in text
+        found = re.search(r'<iframe class="console" id="console-frame" src="([^"]+)"', text)
+        assert found, "no console iframe for an ACTIVE server"
+        url = html.unescape(found.group(1))
+        assert url.startswith(f"{live.url('console')}/vnc_lite.html?path=%3Ftoken%3D")
+        # The console page lets the dashboard (another port, so another origin) frame it, and no other site.
+        page = requests.get(url, timeout=30)
+        assert page.status_code == 200 and "X-Frame-Options" not in page.headers
+        ancestors = page.headers["Content-Security-Policy"]
+        assert ancestors == f"frame-ancestors 'self' {live.url('dashboard')}"
+        demo.compute.stop_server(server)
+        demo.compute.wait_for_server(server, status="SHUTOFF", wait=60)
+        text = s.get(tab, timeout=30).text
+        assert 'id="console-frame"' not in text
+        found = re.search(r'id="console-error">([^<]*)<', text)
+        assert found and found.group(1) == f"Instance {server.id} is not ready."
     finally:
         demo.compute.delete_server(server)
 

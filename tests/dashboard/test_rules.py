@@ -150,3 +150,18 @@ def test_topology_joins_devices_to_their_networks() -> None:
                                             ("", False), ("/x\r\nSet-Cookie: a=b", False)])
 def test_redirects_after_a_form_stay_on_the_site(target: str, ok: bool) -> None:
     assert local_path(target) is ok
+
+
+def test_the_console_page_may_be_framed_by_the_dashboard_and_allowed_hosts_only() -> None:
+    from tinystack.config import load
+    from tinystack.console.service import ConsoleService
+
+    cfg = load(environ={})
+    urls = {"console": "http://10.0.0.5:6080"}
+    svc = ConsoleService(cfg, None, None, {}, urls)  # type: ignore[arg-type]  # neither is used here
+    assert svc.frame_ancestors() == "'self'" and svc.allowed_origins == frozenset()
+    urls["dashboard"] = "http://Dash.Example.org:8000"
+    cfg.set("console", "allowed_origins", "other.example.org")
+    svc = ConsoleService(cfg, None, None, {}, urls)  # type: ignore[arg-type]
+    assert svc.frame_ancestors() == "'self' http://Dash.Example.org:8000 other.example.org:*"
+    assert svc.allowed_origins == frozenset({"dash.example.org", "other.example.org"})

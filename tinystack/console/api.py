@@ -41,10 +41,18 @@ class Handlers:
     def __init__(self, svc: ConsoleService) -> None:
         self.svc = svc
 
+    def _page(self) -> web.FileResponse:
+        # Framed only by its own origin and the dashboard's (the Console tab), never by another site's page
+        # (clickjacking). CSP alone: X-Frame-Options cannot name another origin, and browsers that know
+        # frame-ancestors ignore it anyway.
+        return web.FileResponse(PAGE, headers={
+            "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": f"frame-ancestors {self.svc.frame_ancestors()}"})
+
     async def root(self, request: web.Request) -> web.StreamResponse:
         if not _is_upgrade(request):
-            return web.FileResponse(PAGE, headers={"Cache-Control": "no-store"})
-        if not _origin_allowed(request, self.svc.settings.allowed_origins):
+            return self._page()
+        if not _origin_allowed(request, self.svc.allowed_origins):
             raise errors.Forbidden("The Origin of this request is not this console proxy's host.")
         # Nova's proxies take the token from the query, or from a cookie set by the page.
         token = request.query.get("token") or request.cookies.get("token") or ""
@@ -64,7 +72,7 @@ class Handlers:
         return await proxy.bridge(request, reader, writer, label)
 
     async def page(self, request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(PAGE, headers={"Cache-Control": "no-store"})
+        return self._page()
 
     async def novnc(self, request: web.Request) -> web.StreamResponse:
         """noVNC's modules, and nothing outside their directory."""

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from tinystack.config import Config
 from tinystack.console import settings as settings_mod
@@ -46,6 +47,25 @@ class ConsoleService(ServiceBase):
         if not base:
             raise errors.ServiceUnavailable("The console proxy is not listening yet.")
         return base
+
+    @property
+    def allowed_origins(self) -> frozenset[str]:
+        """Host names besides the proxy's own whose pages may frame the console page and open its websocket:
+        ``[console] allowed_origins``, and the dashboard's host when it runs in the same cloud (its Console tab
+        frames the page)."""
+        dashboard = urlsplit(self.urls.get("dashboard", "")).hostname
+        return self.settings.allowed_origins | ({dashboard.lower()} if dashboard else set())
+
+    def frame_ancestors(self) -> str:
+        """The CSP ``frame-ancestors`` sources for the console page: itself, the dashboard's exact origin, and
+        any port of the allowed hosts."""
+        sources = ["'self'"]
+        dashboard = self.urls.get("dashboard", "")
+        if dashboard:
+            parts = urlsplit(dashboard)
+            sources.append(f"{parts.scheme}://{parts.netloc}")
+        sources += [f"{host}:*" for host in sorted(self.settings.allowed_origins)]
+        return " ".join(sources)
 
     def url(self, console_type: str, token: str) -> str:
         """The URL a client opens: nova-novncproxy's page form for noVNC, the websocket itself for serial."""
