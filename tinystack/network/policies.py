@@ -86,6 +86,12 @@ DEFAULTS: dict[str, str] = {
     "update_agent": ADMIN,
     "delete_agent": ADMIN,
     "get_network_ip_availability": ADMIN,
+    "get_service_provider": "",
+    # Neutron keeps segments to admins; here a member sees the segments of the networks it sees, without the
+    # physical details the network's provider attributes also hide from it.
+    "get_segment": "",
+    "get_segment:physical_network": ADMIN,
+    "get_segment:segmentation_id": ADMIN,
     # Tags (tags.py): anyone who sees the resource reads its tags; its owner or an admin changes them.
     **{f"{action}_{plural}_tags": ("" if action == "get" else ADMIN_OR_OWNER)
        for plural in ("networks", "subnets", "ports", "routers", "floatingips", "security_groups",

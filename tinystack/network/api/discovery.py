@@ -30,6 +30,8 @@ EXTENSIONS = {
     "quota_details": "Quota details management support",
     "router": "Neutron L3 Router",
     "security-group": "security-group",
+    "segment": "Segment",
+    "service-type": "Neutron Service Type Management",
     "sorting": "Sorting support",
     "standard-attr-description": "standard-attr-description",
     "standard-attr-revisions": "Resource revision numbers",
@@ -40,7 +42,8 @@ EXTENSIONS = {
     "tag-ext": "Tag support for resources: subnet, subnetpool, port, router",
 }
 RESOURCES = ("network", "subnet", "subnetpool", "port", "router", "floatingip", "security_group",
-             "security_group_rule", "quota", "agent", "network_ip_availability", "availability_zone")
+             "security_group_rule", "quota", "agent", "network_ip_availability", "availability_zone",
+             "service_provider", "segment")
 
 
 def _base(request: web.Request) -> str:
@@ -62,7 +65,7 @@ async def resources(request: web.Request) -> web.Response:
     out = []
     for name in RESOURCES:
         collection = "network_ip_availabilities" if name == "network_ip_availability" else f"{name}s"
-        segment = collection.replace("_", "-") if name.startswith(("security", "network_ip")) else collection
+        segment = collection.replace("_", "-") if name.startswith(("security", "network_ip", "service")) else collection
         out.append({"name": name, "collection": collection,
                     "links": [{"href": f"{base}/{segment}", "rel": "self"}]})
     return json_response({"resources": out})
