@@ -44,3 +44,58 @@ def test_segments_follow_network_visibility(live: LiveCloud, admin_api: Neutron,
         assert "segment" in _aliases(live)
     finally:
         live.cli("network", "delete", net["id"], cloud="demo")
+
+
+def test_address_scope_lifecycle_and_pools(live: LiveCloud, demo_api: Neutron, alt_api: Neutron) -> None:
+    name = unique("scope")
+    scope = live.cli_json("address", "scope", "create", "--ip-version", "4", name, cloud="demo")
+    assert scope["ip_version"] == 4 and scope["shared"] is False
+    try:
+        assert name in [r["Name"] for r in live.cli_json("address", "scope", "list", cloud="demo")]
+        conn = live.conn("demo")
+        # A pool of another IP version may not join the scope; one of the same version may.
+        neutron_error(demo_api("POST", "/v2.0/subnetpools", {"subnetpool": {
+            "name": unique("p6"), "prefixes": ["fd00:1::/48"], "address_scope_id": scope["id"]}}), 400,
+            "IllegalSubnetPoolIpVersionAssociationToAddressScope")
+        pool = conn.network.create_subnet_pool(name=unique("p4"), prefixes=["10.131.0.0/16"],
+                                               address_scope_id=scope["id"])
+        try:
+            assert pool.address_scope_id == scope["id"]
+            busy = live.cli("address", "scope", "delete", scope["id"], cloud="demo", check=False)
+            assert busy.returncode != 0
+            neutron_error(demo_api("DELETE", f"/v2.0/address-scopes/{scope['id']}"), 409, "AddressScopeInUse")
+        finally:
+            conn.network.delete_subnet_pool(pool)
+        # Another project neither sees nor uses it.
+        neutron_error(alt_api("GET", f"/v2.0/address-scopes/{scope['id']}"), 404, "AddressScopeNotFound")
+        neutron_error(alt_api("DELETE", f"/v2.0/address-scopes/{scope['id']}"), 404, "AddressScopeNotFound")
+        neutron_error(alt_api("POST", "/v2.0/subnetpools", {"subnetpool": {
+            "name": unique("px"), "prefixes": ["10.132.0.0/16"], "address_scope_id": scope["id"]}}), 404,
+            "AddressScopeNotFound")
+        live.cli("address", "scope", "set", "--name", name + "-x", scope["id"], cloud="demo")
+        assert live.cli_json("address", "scope", "show", scope["id"], cloud="demo")["name"] == name + "-x"
+    finally:
+        live.cli("address", "scope", "delete", scope["id"], cloud="demo", check=False)
+    neutron_error(demo_api("GET", f"/v2.0/address-scopes/{scope['id']}"), 404, "AddressScopeNotFound")
+
+
+def test_address_scope_bad_input_and_policy(live: LiveCloud, demo_api: Neutron, admin_api: Neutron) -> None:
+    shared = live.cli("address", "scope", "create", "--share", unique("s"), cloud="demo", check=False)
+    assert shared.returncode != 0 and "403" in shared.stderr + shared.stdout
+    neutron_error(demo_api("POST", "/v2.0/address-scopes", {"address_scope": {"name": "x", "shared": True,
+                                                                             "ip_version": 4}}),
+                  403, "PolicyNotAuthorized")
+    neutron_error(demo_api("POST", "/v2.0/address-scopes", {"address_scope": {"name": "x", "ip_version": 5}}), 400)
+    neutron_error(demo_api("POST", "/v2.0/address-scopes", {"address_scope": {"name": "x"}}), 400)
+    neutron_error(demo_api("POST", "/v2.0/address-scopes", {"address_scope": {"ip_version": 4, "bogus": 1}}), 400)
+    assert "address-scope" in _aliases(live)
+    # A shared scope (an admin's) is seen and used by every project.
+    r = admin_api("POST", "/v2.0/address-scopes", {"address_scope": {"name": unique("shared"), "ip_version": 6,
+                                                                     "shared": True}})
+    assert r.status_code == 201, r.text
+    sid = r.json()["address_scope"]["id"]
+    try:
+        assert demo_api("GET", f"/v2.0/address-scopes/{sid}").json()["address_scope"]["shared"] is True
+        neutron_error(demo_api("PUT", f"/v2.0/address-scopes/{sid}", {"address_scope": {"name": "mine"}}), 403)
+    finally:
+        assert admin_api("DELETE", f"/v2.0/address-scopes/{sid}").status_code == 204

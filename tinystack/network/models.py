@@ -66,6 +66,15 @@ class SubnetPool(StandardAttrs, Base):
     address_scope_id: Mapped[str | None] = mapped_column(UUID, nullable=True)
 
 
+class AddressScope(StandardAttrs, Base):
+    __tablename__ = "network_address_scopes"
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(PROJECT, index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    ip_version: Mapped[int] = mapped_column(Integer)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 class Subnet(StandardAttrs, Base):
     __tablename__ = "network_subnets"
     id: Mapped[str] = mapped_column(UUID, primary_key=True)

@@ -9,6 +9,7 @@ if TYPE_CHECKING:
 
 
 def build() -> dict[str, Resource]:
+    from tinystack.network.addressscopes import AddressScopes
     from tinystack.network.floatingips import FloatingIPs
     from tinystack.network.networks import Networks
     from tinystack.network.ports import Ports
@@ -20,5 +21,5 @@ def build() -> dict[str, Resource]:
     from tinystack.network.subnets import Subnets
 
     items: list[Resource] = [Networks(), Subnets(), SubnetPools(), Ports(), Routers(), FloatingIPs(),
-                             SecurityGroups(), SecurityGroupRules(), ServiceProviders(), Segments()]
+                             SecurityGroups(), SecurityGroupRules(), ServiceProviders(), Segments(), AddressScopes()]
     return {r.plural: r for r in items}

@@ -20,7 +20,7 @@ from tinystack.network.service import NetworkService
 # URL segment → the service's collection name (Neutron spells a few with hyphens in URLs).
 COLLECTIONS = {"networks": "networks", "subnets": "subnets", "subnetpools": "subnetpools", "ports": "ports",
                "routers": "routers", "floatingips": "floatingips", "security-groups": "security_groups",
-               "security-group-rules": "security_group_rules"}
+               "security-group-rules": "security_group_rules", "address-scopes": "address_scopes"}
 # Read-only collections: list (and show, when the resource has ids).
 READ_ONLY = {"service-providers": ("service_providers", False), "segments": ("segments", True)}
 

@@ -11,6 +11,7 @@ from tinystack.core.web import Route, json_response
 UPDATED = "2024-01-01T00:00:00-00:00"
 # alias → name; each one is implemented by this service.
 EXTENSIONS = {
+    "address-scope": "Address scope",
     "agent": "agent",
     "allowed-address-pairs": "Allowed Address Pairs",
     "availability_zone": "Availability Zone",
@@ -43,7 +44,7 @@ EXTENSIONS = {
 }
 RESOURCES = ("network", "subnet", "subnetpool", "port", "router", "floatingip", "security_group",
              "security_group_rule", "quota", "agent", "network_ip_availability", "availability_zone",
-             "service_provider", "segment")
+             "service_provider", "segment", "address_scope")
 
 
 def _base(request: web.Request) -> str:
@@ -65,7 +66,8 @@ async def resources(request: web.Request) -> web.Response:
     out = []
     for name in RESOURCES:
         collection = "network_ip_availabilities" if name == "network_ip_availability" else f"{name}s"
-        segment = collection.replace("_", "-") if name.startswith(("security", "network_ip", "service")) else collection
+        hyphenated = name.startswith(("security", "network_ip", "service", "address"))
+        segment = collection.replace("_", "-") if hyphenated else collection
         out.append({"name": name, "collection": collection,
                     "links": [{"href": f"{base}/{segment}", "rel": "self"}]})
     return json_response({"resources": out})
