@@ -99,3 +99,33 @@ def test_address_scope_bad_input_and_policy(live: LiveCloud, demo_api: Neutron, 
         neutron_error(demo_api("PUT", f"/v2.0/address-scopes/{sid}", {"address_scope": {"name": "mine"}}), 403)
     finally:
         assert admin_api("DELETE", f"/v2.0/address-scopes/{sid}").status_code == 204
+
+
+def test_extra_dhcp_options_on_ports(live: LiveCloud, demo_api: Neutron) -> None:
+    name = unique("optnet")
+    live.cli("network", "create", name, cloud="demo")
+    try:
+        live.cli("subnet", "create", "--network", name, "--subnet-range", "10.141.0.0/24", name, cloud="demo")
+        port = live.cli_json("port", "create", "--network", name, "--extra-dhcp-option",
+                             "name=bootfile-name,value=pxelinux.0", "--extra-dhcp-option",
+                             "name=ntp-server,value=[fd00::1],ip-version=6", unique("p"), cloud="demo")
+        opts = live.cli_json("port", "show", port["id"], cloud="demo")["extra_dhcp_opts"]
+        assert {"opt_name": "bootfile-name", "opt_value": "pxelinux.0", "ip_version": 4} in opts
+        assert {"opt_name": "ntp-server", "opt_value": "[fd00::1]", "ip_version": 6} in opts
+        # Neutron's update rule: merge by name and version, a null value removes.
+        r = demo_api("PUT", f"/v2.0/ports/{port['id']}", {"port": {"extra_dhcp_opts": [
+            {"opt_name": "bootfile-name", "opt_value": None}, {"opt_name": "tftp-server", "opt_value": "10.141.0.9"}]}})
+        assert r.status_code == 200, r.text
+        names = {o["opt_name"] for o in r.json()["port"]["extra_dhcp_opts"]}
+        assert names == {"ntp-server", "tftp-server"}
+        for bad_opts in ([{"opt_name": "no-such-option", "opt_value": "1"}],
+                         [{"opt_name": "bootfile-name", "opt_value": "a\nb"}], "bootfile-name"):
+            neutron_error(demo_api("PUT", f"/v2.0/ports/{port['id']}", {"port": {"extra_dhcp_opts": bad_opts}}), 400)
+        shown = demo_api("GET", f"/v2.0/ports/{port['id']}").json()["port"]
+        assert {o["opt_name"] for o in shown["extra_dhcp_opts"]} == {"ntp-server", "tftp-server"}
+        assert "extra_dhcp_opt" in _aliases(live)
+    finally:
+        for p in live.conn("demo").network.ports(network_id=live.conn("demo").network.find_network(name).id):
+            if not p.device_owner:
+                live.conn("demo").network.delete_port(p)
+        live.cli("network", "delete", name, cloud="demo")

@@ -125,7 +125,10 @@ def dhcp_docs(s: Session, ids: Iterable[str], network_host: str | None, dns_doma
                     continue
                 for f in ips.get(p.id, []):
                     name = p.dns_name or "host-" + f["ip_address"].replace(".", "-").replace(":", "-")
-                    hosts.append({"mac": p.mac_address, "ip": f["ip_address"], "hostname": name})
+                    host: dict[str, Any] = {"mac": p.mac_address, "ip": f["ip_address"], "hostname": name}
+                    if p.extra_dhcp_opts:
+                        host.update({"port_id": p.id, "opts": p.extra_dhcp_opts})
+                    hosts.append(host)
             spec = {"network_id": net_id,
                     "port": {"id": dhcp.id, "mac_address": dhcp.mac_address, "fixed_ips": ips.get(dhcp.id, [])},
                     "hosts": hosts, "subnets": [_subnet_spec(sn) for sn in subnets[net_id]], "dns_domain": dns_domain,

@@ -111,6 +111,7 @@ class Port(StandardAttrs, Base):
     vnic_type: Mapped[str] = mapped_column(String(32), default="normal")
     binding_profile: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     dns_name: Mapped[str] = mapped_column(String(255), default="")
+    extra_dhcp_opts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
 
 class IPAllocation(Base):

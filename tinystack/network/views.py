@@ -119,7 +119,8 @@ def ports(svc: NetworkService, s: Session, ctx: RequestContext, rows: list[Port]
                 "device_id": r.device_id, "fixed_ips": ips.get(r.id, []),
                 "security_groups": sorted(groups.get(r.id, [])), "port_security_enabled": r.port_security_enabled,
                 "allowed_address_pairs": r.allowed_address_pairs or [], "binding:vnic_type": r.vnic_type,
-                "dns_name": r.dns_name, "dns_assignment": [], "extra_dhcp_opts": [], "propagate_uplink_status": False,
+                "dns_name": r.dns_name, "dns_assignment": [], "extra_dhcp_opts": r.extra_dhcp_opts or [],
+                "propagate_uplink_status": False,
                 **standard(r, tags)}
         if binding:
             vif_type, details = vif(r)

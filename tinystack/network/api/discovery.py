@@ -21,6 +21,7 @@ EXTENSIONS = {
     "ext-gw-mode": "Neutron L3 Configurable external gateway mode",
     "fip-port-details": "Floating IP Port Details Extension",
     "extraroute": "Neutron Extra Route",
+    "extra_dhcp_opt": "Neutron Extra DHCP options",
     "net-mtu": "Network MTU",
     "network-ip-availability": "Network IP Availability",
     "pagination": "Pagination support",
