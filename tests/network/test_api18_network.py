@@ -129,3 +129,36 @@ def test_extra_dhcp_options_on_ports(live: LiveCloud, demo_api: Neutron) -> None
             if not p.device_owner:
                 live.conn("demo").network.delete_port(p)
         live.cli("network", "delete", name, cloud="demo")
+
+
+def test_port_dns_name_and_assignment(live: LiveCloud, demo_api: Neutron) -> None:
+    name = unique("dnsnet")
+    net = live.cli_json("network", "create", name, cloud="demo")
+    zoned = demo_api("POST", "/v2.0/networks", {"network": {"name": unique("zone"), "dns_domain": "example.org"}})
+    assert zoned.status_code == 201, zoned.text
+    zone_net = zoned.json()["network"]
+    try:
+        assert zone_net["dns_domain"] == "example.org."
+        live.cli("subnet", "create", "--network", name, "--subnet-range", "10.142.0.0/24", name, cloud="demo")
+        demo_api("POST", "/v2.0/subnets", {"subnet": {"network_id": zone_net["id"], "cidr": "10.143.0.0/24",
+                                                      "ip_version": 4}})
+        port = live.cli_json("port", "create", "--network", name, "--dns-name", "web1", unique("p"), cloud="demo")
+        shown = live.cli_json("port", "show", port["id"], cloud="demo")
+        ip = shown["fixed_ips"][0]["ip_address"]
+        assert shown["dns_name"] == "web1"
+        assert shown["dns_assignment"] == [{"hostname": "web1", "ip_address": ip, "fqdn": "web1.openstacklocal."}]
+        anon = demo_api("POST", "/v2.0/ports", {"port": {"network_id": zone_net["id"]}}).json()["port"]
+        aip = anon["fixed_ips"][0]["ip_address"]
+        host = "host-" + aip.replace(".", "-")
+        assert anon["dns_assignment"] == [{"hostname": host, "ip_address": aip, "fqdn": f"{host}.example.org."}]
+        for bad_name in ("web_1", "-web", "a,b", "x" * 64):
+            neutron_error(demo_api("PUT", f"/v2.0/ports/{port['id']}", {"port": {"dns_name": bad_name}}), 400)
+        neutron_error(demo_api("PUT", f"/v2.0/networks/{net['id']}", {"network": {"dns_domain": "bad..domain"}}), 400)
+        renamed = demo_api("PUT", f"/v2.0/ports/{port['id']}", {"port": {"dns_name": "web2"}}).json()["port"]
+        assert renamed["dns_assignment"][0]["fqdn"] == "web2.openstacklocal."
+        assert "dns-integration" in _aliases(live)
+        demo_api("DELETE", f"/v2.0/ports/{anon['id']}")
+        demo_api("DELETE", f"/v2.0/ports/{port['id']}")
+    finally:
+        live.cli("network", "delete", net["id"], cloud="demo")
+        demo_api("DELETE", f"/v2.0/networks/{zone_net['id']}")

@@ -48,6 +48,7 @@ class Network(StandardAttrs, Base):
     # The unique index makes concurrent segment allocation safe across API processes.
     segment_key: Mapped[str | None] = mapped_column(String(128), nullable=True, unique=True)
     availability_zone_hints: Mapped[list[str]] = mapped_column(JSON, default=list)
+    dns_domain: Mapped[str] = mapped_column(String(255), default="")
 
 
 class SubnetPool(StandardAttrs, Base):

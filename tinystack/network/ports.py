@@ -10,7 +10,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from tinystack.core.auth import RequestContext
-from tinystack.network import allocation, dhcpopts, securitygroups, views
+from tinystack.network import allocation, dhcpopts, dns, securitygroups, views
 from tinystack.network.common import (
     bad,
     check_bool,
@@ -114,7 +114,9 @@ class Ports:
 
     def _check(self, svc: NetworkService, ctx: RequestContext, attrs: dict[str, Any], action: str,
                target: dict[str, Any]) -> None:
-        check_str(attrs, "name", "description", "device_id", "device_owner", "dns_name")
+        check_str(attrs, "name", "description", "device_id", "device_owner")
+        if "dns_name" in attrs:
+            attrs["dns_name"] = dns.check_name(attrs["dns_name"])
         check_bool(attrs, "admin_state_up", "port_security_enabled")
         names = ["mac_address", "port_security_enabled", "allowed_address_pairs", "binding:host_id",
                  "binding:profile"]

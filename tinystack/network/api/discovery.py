@@ -17,6 +17,7 @@ EXTENSIONS = {
     "availability_zone": "Availability Zone",
     "binding": "Port Binding",
     "default-subnetpools": "Default Subnetpools",
+    "dns-integration": "DNS Integration",
     "external-net": "Neutron external network",
     "ext-gw-mode": "Neutron L3 Configurable external gateway mode",
     "fip-port-details": "Floating IP Port Details Extension",
