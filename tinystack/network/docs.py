@@ -106,6 +106,9 @@ def dhcp_docs(s: Session, ids: Iterable[str], network_host: str | None, dns_doma
     for chunk in _chunks(ids):
         ports = list(s.scalars(select(Port).where(Port.network_id.in_(chunk))))
         ips = _ips(s, [p.id for p in ports])
+        # A network's own dns_domain (stored with its trailing dot) names its hosts; else the cloud's.
+        zones = {i: d.rstrip(".") for i, d in s.execute(select(Network.id, Network.dns_domain)
+                                                          .where(Network.id.in_(chunk))) if d}
         subnets: dict[str, list[Subnet]] = {}
         for sn in s.scalars(select(Subnet).where(Subnet.network_id.in_(chunk), Subnet.enable_dhcp.is_(True))
                             .order_by(Subnet.created_at, Subnet.id)):
@@ -125,10 +128,14 @@ def dhcp_docs(s: Session, ids: Iterable[str], network_host: str | None, dns_doma
                     continue
                 for f in ips.get(p.id, []):
                     name = p.dns_name or "host-" + f["ip_address"].replace(".", "-").replace(":", "-")
-                    hosts.append({"mac": p.mac_address, "ip": f["ip_address"], "hostname": name})
+                    host: dict[str, Any] = {"mac": p.mac_address, "ip": f["ip_address"], "hostname": name}
+                    if p.extra_dhcp_opts:
+                        host.update({"port_id": p.id, "opts": p.extra_dhcp_opts})
+                    hosts.append(host)
             spec = {"network_id": net_id,
                     "port": {"id": dhcp.id, "mac_address": dhcp.mac_address, "fixed_ips": ips.get(dhcp.id, [])},
-                    "hosts": hosts, "subnets": [_subnet_spec(sn) for sn in subnets[net_id]], "dns_domain": dns_domain,
+                    "hosts": hosts, "subnets": [_subnet_spec(sn) for sn in subnets[net_id]],
+                    "dns_domain": zones.get(net_id, dns_domain),
                     "metadata": {"ip": METADATA_IP, "network_id": net_id, "upstream": metadata_socket}}
             out[net_id] = Doc("dhcp", net_id, frozenset([network_host] if network_host else []), spec)
     return out

@@ -48,6 +48,7 @@ class Network(StandardAttrs, Base):
     # The unique index makes concurrent segment allocation safe across API processes.
     segment_key: Mapped[str | None] = mapped_column(String(128), nullable=True, unique=True)
     availability_zone_hints: Mapped[list[str]] = mapped_column(JSON, default=list)
+    dns_domain: Mapped[str] = mapped_column(String(255), default="")
 
 
 class SubnetPool(StandardAttrs, Base):
@@ -64,6 +65,15 @@ class SubnetPool(StandardAttrs, Base):
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     default_quota: Mapped[int | None] = mapped_column(Integer, nullable=True)
     address_scope_id: Mapped[str | None] = mapped_column(UUID, nullable=True)
+
+
+class AddressScope(StandardAttrs, Base):
+    __tablename__ = "network_address_scopes"
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(PROJECT, index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    ip_version: Mapped[int] = mapped_column(Integer)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Subnet(StandardAttrs, Base):
@@ -102,6 +112,7 @@ class Port(StandardAttrs, Base):
     vnic_type: Mapped[str] = mapped_column(String(32), default="normal")
     binding_profile: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     dns_name: Mapped[str] = mapped_column(String(255), default="")
+    extra_dhcp_opts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
 
 class IPAllocation(Base):

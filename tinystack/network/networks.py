@@ -9,7 +9,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from tinystack.core.auth import RequestContext
-from tinystack.network import views
+from tinystack.network import dns, views
 from tinystack.network.common import bad, check_bool, check_str, conflict, drop_tags, new_uuid, touch, unknown_attrs
 from tinystack.network.models import Network, Port, Subnet, utcnow
 
@@ -127,6 +127,8 @@ class Networks:
                                or not 68 <= attrs["mtu"] <= 65535):
             raise bad(f"Invalid input for mtu. Reason: '{attrs['mtu']}' is not a valid MTU.")
         svc.enforce_attrs(ctx, action, attrs, target, ("shared", "router:external", "is_default", *PROVIDER))
+        if "dns_domain" in attrs:
+            attrs["dns_domain"] = dns.check_domain(attrs["dns_domain"])
 
     def create(self, svc: NetworkService, s: Session, ctx: RequestContext, attrs: dict[str, Any],
                changes: Changes) -> str:
@@ -147,7 +149,8 @@ class Networks:
                       port_security_enabled=attrs.get("port_security_enabled", True), network_type=ntype,
                       physical_network=physnet, segmentation_id=segid,
                       segment_key=_segment_key(ntype, physnet, segid),
-                      availability_zone_hints=list(attrs.get("availability_zone_hints") or []))
+                      availability_zone_hints=list(attrs.get("availability_zone_hints") or []),
+                      dns_domain=attrs.get("dns_domain", ""))
         s.add(net)
         s.flush()
         changes.add(("network", net.id))
@@ -177,7 +180,7 @@ class Networks:
                            "existing gateway ports.", "ExternalNetworkInUse")
         simple = {"name": "name", "description": "description", "admin_state_up": "admin_state_up",
                   "shared": "shared", "router:external": "external", "port_security_enabled": "port_security_enabled",
-                  "is_default": "is_default", "mtu": "mtu"}
+                  "is_default": "is_default", "mtu": "mtu", "dns_domain": "dns_domain"}
         for key, column in simple.items():
             if key in attrs:
                 setattr(row, column, attrs[key])

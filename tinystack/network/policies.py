@@ -86,9 +86,20 @@ DEFAULTS: dict[str, str] = {
     "update_agent": ADMIN,
     "delete_agent": ADMIN,
     "get_network_ip_availability": ADMIN,
+    "create_address_scope": "",
+    "create_address_scope:shared": ADMIN,
+    "update_address_scope": ADMIN_OR_OWNER,
+    "update_address_scope:shared": ADMIN,
+    "delete_address_scope": ADMIN_OR_OWNER,
+    "get_service_provider": "",
+    # Neutron keeps segments to admins; here a member sees the segments of the networks it sees, without the
+    # physical details the network's provider attributes also hide from it.
+    "get_segment": "",
+    "get_segment:physical_network": ADMIN,
+    "get_segment:segmentation_id": ADMIN,
     # Tags (tags.py): anyone who sees the resource reads its tags; its owner or an admin changes them.
     **{f"{action}_{plural}_tags": ("" if action == "get" else ADMIN_OR_OWNER)
        for plural in ("networks", "subnets", "ports", "routers", "floatingips", "security_groups",
-                      "security_group_rules", "subnetpools")
+                      "security_group_rules", "subnetpools", "address_scopes")
        for action in ("get", "create", "update", "delete")},
 }

@@ -10,7 +10,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from tinystack.core.auth import RequestContext
-from tinystack.network import allocation, securitygroups, views
+from tinystack.network import allocation, dhcpopts, dns, securitygroups, views
 from tinystack.network.common import (
     bad,
     check_bool,
@@ -114,7 +114,9 @@ class Ports:
 
     def _check(self, svc: NetworkService, ctx: RequestContext, attrs: dict[str, Any], action: str,
                target: dict[str, Any]) -> None:
-        check_str(attrs, "name", "description", "device_id", "device_owner", "dns_name")
+        check_str(attrs, "name", "description", "device_id", "device_owner")
+        if "dns_name" in attrs:
+            attrs["dns_name"] = dns.check_name(attrs["dns_name"])
         check_bool(attrs, "admin_state_up", "port_security_enabled")
         names = ["mac_address", "port_security_enabled", "allowed_address_pairs", "binding:host_id",
                  "binding:profile"]
@@ -128,8 +130,6 @@ class Ports:
             raise bad(f"Invalid input for binding:vnic_type. Reason: '{vnic}' is not in {list(VNIC_TYPES)}.")
         if "binding:profile" in attrs and not isinstance(attrs["binding:profile"], dict | type(None)):
             raise bad("Invalid input for binding:profile. Reason: not a dictionary.")
-        if attrs.get("extra_dhcp_opts"):
-            raise bad("Invalid input: extra_dhcp_opts is not supported by this cloud.", "InvalidInput")
 
     def create(self, svc: NetworkService, s: Session, ctx: RequestContext, attrs: dict[str, Any],
                changes: Changes) -> str:
@@ -171,7 +171,8 @@ class Ports:
                     device_id=attrs.get("device_id") or "", port_security_enabled=security,
                     allowed_address_pairs=pairs, host_id=attrs.get("binding:host_id") or "",
                     vnic_type=attrs.get("binding:vnic_type") or "normal",
-                    binding_profile=attrs.get("binding:profile") or {}, dns_name=attrs.get("dns_name") or "")
+                    binding_profile=attrs.get("binding:profile") or {}, dns_name=attrs.get("dns_name") or "",
+                    extra_dhcp_opts=dhcpopts.created(attrs.get("extra_dhcp_opts")))
         _fill_pair_macs(port)
         s.add(port)
         s.flush()
@@ -222,6 +223,8 @@ class Ports:
         for key, column in (("binding:vnic_type", "vnic_type"), ("binding:profile", "binding_profile")):
             if key in attrs:
                 setattr(row, column, attrs[key] or ({} if column == "binding_profile" else "normal"))
+        if "extra_dhcp_opts" in attrs:
+            row.extra_dhcp_opts = dhcpopts.merged(row.extra_dhcp_opts or [], attrs["extra_dhcp_opts"])
         for key in ("name", "description", "admin_state_up", "device_id", "device_owner", "dns_name"):
             if key in attrs:
                 setattr(row, key, attrs[key] if attrs[key] is not None else "")

@@ -9,14 +9,17 @@ if TYPE_CHECKING:
 
 
 def build() -> dict[str, Resource]:
+    from tinystack.network.addressscopes import AddressScopes
     from tinystack.network.floatingips import FloatingIPs
     from tinystack.network.networks import Networks
     from tinystack.network.ports import Ports
     from tinystack.network.routers import Routers
     from tinystack.network.securitygroups import SecurityGroupRules, SecurityGroups
+    from tinystack.network.segments import Segments
+    from tinystack.network.serviceproviders import ServiceProviders
     from tinystack.network.subnetpools import SubnetPools
     from tinystack.network.subnets import Subnets
 
     items: list[Resource] = [Networks(), Subnets(), SubnetPools(), Ports(), Routers(), FloatingIPs(),
-                             SecurityGroups(), SecurityGroupRules()]
+                             SecurityGroups(), SecurityGroupRules(), ServiceProviders(), Segments(), AddressScopes()]
     return {r.plural: r for r in items}

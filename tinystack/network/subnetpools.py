@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from tinystack.core.auth import RequestContext
 from tinystack.network import views
+from tinystack.network.addressscopes import check_pool_scope
 from tinystack.network.common import (
     bad,
     check_bool,
@@ -143,12 +144,13 @@ class SubnetPools:
         if "min_prefixlen" not in attrs:
             attrs["min_prefixlen"] = min(p.prefixlen for p in prefixes) if version == 4 else 64
         low, default, high = self._bounds(attrs, version, None)
+        scope = check_pool_scope(svc, s, ctx, attrs.get("address_scope_id"), version)
         pool = SubnetPool(id=new_uuid(), project_id=project, name=attrs.get("name", ""),
                           description=attrs.get("description", ""), ip_version=version,
                           prefixes=[str(p) for p in prefixes], default_prefixlen=default, min_prefixlen=low,
                           max_prefixlen=high, shared=attrs.get("shared", False),
                           is_default=attrs.get("is_default", False), default_quota=attrs.get("default_quota"),
-                          address_scope_id=attrs.get("address_scope_id"))
+                          address_scope_id=scope)
         s.add(pool)
         s.flush()
         return pool.id
@@ -168,6 +170,9 @@ class SubnetPools:
                 raise bad("Illegal subnetpool prefix update: existing prefixes must be kept.",
                           "IllegalSubnetPoolPrefixUpdate")
             row.prefixes = [str(p) for p in new]
+        if "address_scope_id" in attrs:
+            attrs["address_scope_id"] = check_pool_scope(svc, s, ctx, attrs["address_scope_id"], row.ip_version,
+                                                         row.id)
         row.min_prefixlen, row.default_prefixlen, row.max_prefixlen = self._bounds(attrs, row.ip_version, row)
         for key in ("name", "description", "is_default", "default_quota", "address_scope_id"):
             if key in attrs:

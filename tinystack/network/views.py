@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tinystack.core.auth import RequestContext
+from tinystack.network import dns
 from tinystack.network.common import iso, standard, tags_for
 from tinystack.network.models import (
     FloatingIP,
@@ -51,6 +52,7 @@ def networks(svc: NetworkService, s: Session, ctx: RequestContext, rows: list[Ne
                 "port_security_enabled": r.port_security_enabled, "subnets": sorted(subnets.get(r.id, [])),
                 "availability_zone_hints": r.availability_zone_hints or [], "availability_zones": [AZ],
                 "ipv4_address_scope": None, "ipv6_address_scope": None, "l2_adjacency": True,
+                "dns_domain": r.dns_domain or "",
                 **standard(r, tags)}
         if provider:
             item.update({"provider:network_type": r.network_type, "provider:physical_network": r.physical_network,
@@ -112,6 +114,8 @@ def ports(svc: NetworkService, s: Session, ctx: RequestContext, rows: list[Port]
     ids = [r.id for r in rows]
     ips, groups, tags = fixed_ips(s, ids), port_groups(s, ids), tags_for(s, ids)
     binding = svc.allowed(ctx, "get_port:binding:host_id", {})
+    net_ids = sorted({r.network_id for r in rows})
+    zones = {i: d for i, d in s.execute(select(Network.id, Network.dns_domain).where(_in(Network.id, net_ids)))}
     out = []
     for r in rows:
         item = {"id": r.id, "name": r.name, **_project(r), "network_id": r.network_id, "mac_address": r.mac_address,
@@ -119,7 +123,10 @@ def ports(svc: NetworkService, s: Session, ctx: RequestContext, rows: list[Port]
                 "device_id": r.device_id, "fixed_ips": ips.get(r.id, []),
                 "security_groups": sorted(groups.get(r.id, [])), "port_security_enabled": r.port_security_enabled,
                 "allowed_address_pairs": r.allowed_address_pairs or [], "binding:vnic_type": r.vnic_type,
-                "dns_name": r.dns_name, "dns_assignment": [], "extra_dhcp_opts": [], "propagate_uplink_status": False,
+                "dns_name": r.dns_name, "extra_dhcp_opts": r.extra_dhcp_opts or [],
+                "propagate_uplink_status": False,
+                "dns_assignment": dns.assignment(r.dns_name, ips.get(r.id, []),
+                                                 dns.domain(zones.get(r.network_id), svc.settings.dns_domain)),
                 **standard(r, tags)}
         if binding:
             vif_type, details = vif(r)

@@ -20,7 +20,9 @@ from tinystack.network.service import NetworkService
 # URL segment → the service's collection name (Neutron spells a few with hyphens in URLs).
 COLLECTIONS = {"networks": "networks", "subnets": "subnets", "subnetpools": "subnetpools", "ports": "ports",
                "routers": "routers", "floatingips": "floatingips", "security-groups": "security_groups",
-               "security-group-rules": "security_group_rules"}
+               "security-group-rules": "security_group_rules", "address-scopes": "address_scopes"}
+# Read-only collections: list (and show, when the resource has ids).
+READ_ONLY = {"service-providers": ("service_providers", False), "segments": ("segments", True)}
 
 
 def _query(request: web.Request) -> dict[str, list[str]]:
@@ -54,6 +56,10 @@ class NetworkAPI:
                     Route("GET", base + "/{id}/tags/{tag}", self._tags(plural, "has")),
                     Route("PUT", base + "/{id}/tags/{tag}", self._tags(plural, "add")),
                     Route("DELETE", base + "/{id}/tags/{tag}", self._tags(plural, "remove"))]
+        for segment, (plural, showable) in READ_ONLY.items():
+            out.append(Route("GET", f"/v2.0/{segment}", self._index(plural)))
+            if showable:
+                out.append(Route("GET", f"/v2.0/{segment}/{{id}}", self._show(plural)))
         out += [
             Route("PUT", "/v2.0/routers/{id}/add_router_interface", self.add_interface),
             Route("PUT", "/v2.0/routers/{id}/remove_router_interface", self.remove_interface),

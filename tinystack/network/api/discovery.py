@@ -11,15 +11,18 @@ from tinystack.core.web import Route, json_response
 UPDATED = "2024-01-01T00:00:00-00:00"
 # alias → name; each one is implemented by this service.
 EXTENSIONS = {
+    "address-scope": "Address scope",
     "agent": "agent",
     "allowed-address-pairs": "Allowed Address Pairs",
     "availability_zone": "Availability Zone",
     "binding": "Port Binding",
     "default-subnetpools": "Default Subnetpools",
+    "dns-integration": "DNS Integration",
     "external-net": "Neutron external network",
     "ext-gw-mode": "Neutron L3 Configurable external gateway mode",
     "fip-port-details": "Floating IP Port Details Extension",
     "extraroute": "Neutron Extra Route",
+    "extra_dhcp_opt": "Neutron Extra DHCP options",
     "net-mtu": "Network MTU",
     "network-ip-availability": "Network IP Availability",
     "pagination": "Pagination support",
@@ -30,6 +33,8 @@ EXTENSIONS = {
     "quota_details": "Quota details management support",
     "router": "Neutron L3 Router",
     "security-group": "security-group",
+    "segment": "Segment",
+    "service-type": "Neutron Service Type Management",
     "sorting": "Sorting support",
     "standard-attr-description": "standard-attr-description",
     "standard-attr-revisions": "Resource revision numbers",
@@ -40,7 +45,8 @@ EXTENSIONS = {
     "tag-ext": "Tag support for resources: subnet, subnetpool, port, router",
 }
 RESOURCES = ("network", "subnet", "subnetpool", "port", "router", "floatingip", "security_group",
-             "security_group_rule", "quota", "agent", "network_ip_availability", "availability_zone")
+             "security_group_rule", "quota", "agent", "network_ip_availability", "availability_zone",
+             "service_provider", "segment", "address_scope")
 
 
 def _base(request: web.Request) -> str:
@@ -62,7 +68,8 @@ async def resources(request: web.Request) -> web.Response:
     out = []
     for name in RESOURCES:
         collection = "network_ip_availabilities" if name == "network_ip_availability" else f"{name}s"
-        segment = collection.replace("_", "-") if name.startswith(("security", "network_ip")) else collection
+        hyphenated = name.startswith(("security", "network_ip", "service", "address"))
+        segment = collection.replace("_", "-") if hyphenated else collection
         out.append({"name": name, "collection": collection,
                     "links": [{"href": f"{base}/{segment}", "rel": "self"}]})
     return json_response({"resources": out})

@@ -56,14 +56,20 @@ def _dhcp_ip(doc: Doc, subnet: Doc) -> str | None:
     return None
 
 
+def _port_tag(port_id: str) -> str:
+    return f"port-{port_id}"
+
+
 def render_hosts(doc: Doc) -> str:
-    """``--dhcp-hostsfile``: ``mac,hostname.domain,ip`` per instance port (IPv6 addresses in brackets)."""
+    """``--dhcp-hostsfile``: ``mac,hostname.domain,ip`` per instance port (IPv6 addresses in brackets); a port
+    with extra DHCP options also sets its tag, which selects its lines of the options file."""
     domain = doc.get("dns_domain") or "openstacklocal"
     lines = []
     for h in sorted(doc.get("hosts", ()), key=lambda h: (h["mac"], h["ip"])):
         ip = h["ip"] if ipaddress.ip_address(h["ip"]).version == 4 else f"[{h['ip']}]"
         hostname = h.get("hostname") or "host-" + h["ip"].replace(".", "-").replace(":", "-")
-        lines.append(f"{h['mac']},{hostname}.{domain},{ip}")
+        tag = f"set:{_port_tag(h['port_id'])}," if h.get("opts") else ""
+        lines.append(f"{h['mac']},{tag}{hostname}.{domain},{ip}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 
@@ -105,7 +111,26 @@ def render_opts(doc: Doc) -> str:
         servers = subnet.get("dns_nameservers") or ([dhcp_ip] if dhcp_ip else [])
         if servers:
             lines.append(f"tag:{tag},option:dns-server,{','.join(servers)}")
+    lines += _port_opts(doc)
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _port_opts(doc: Doc) -> list[str]:
+    """Ports' extra DHCP options, each behind the port's tag; they come after the subnet lines, so a port's own
+    value of an option (a router, DNS servers) is the one its client gets."""
+    lines = []
+    done = set()
+    for h in sorted(doc.get("hosts", ()), key=lambda h: h.get("port_id") or ""):
+        if not h.get("opts") or h["port_id"] in done:
+            continue
+        done.add(h["port_id"])
+        for opt in h["opts"]:
+            name = str(opt["opt_name"])
+            # DHCPv4 numbers stand alone; names are dnsmasq's, per protocol.
+            prefix = "option6:" if opt.get("ip_version", 4) == 6 else "" if name.isdigit() else "option:"
+            key = prefix + name
+            lines.append(f"tag:{_port_tag(h['port_id'])},{key},{opt['opt_value']}")
+    return lines
 
 
 def write_if_changed(path: Path, text: str) -> bool:
