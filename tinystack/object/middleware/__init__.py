@@ -15,4 +15,4 @@ the module name to ``ORDER``.
 
 from __future__ import annotations
 
-ORDER = ("healthcheck", "pathinfo", "cors", "keystone", "quotas", "dlo")
+ORDER = ("healthcheck", "pathinfo", "cors", "keystone", "quotas", "slo", "dlo")

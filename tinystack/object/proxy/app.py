@@ -80,7 +80,8 @@ def build(settings: ObjectSettings, validator: TokenValidator | None,
         return json_response({"swift": constraints.info(settings.max_file_size, settings.container_listing_limit,
                                                         settings.account_listing_limit),
                               "tempauth": {}, "keystoneauth": {}, "account_quotas": {}, "container_quotas": {},
-                              "cors": {}})
+                              "cors": {}, "slo": {"max_manifest_segments": 1000,
+                                                  "max_manifest_size": 8388608, "min_segment_size": 1}})
 
     async def close() -> None:
         await backend.close()
