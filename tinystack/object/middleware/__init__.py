@@ -8,11 +8,13 @@ its response back up; the controllers (proxy/) sit below the last one.
 4. ``keystone``     validates the token, installs ``request[AUTH]`` (owner, operator roles, ResellerAdmin);
                     the container ACLs (``acl``) are consulted there through the container's info.
 5. ``quotas``       account and container quotas on writes (after auth: it needs to know who is writing).
-6. ``dlo``          a GET/HEAD of a dynamic large object's manifest reads its segments joined.
-Later helpers insert theirs (tempurl and formpost before keystone; slo, versioning, bulk after quotas) by adding
-the module name to ``ORDER``.
+6. ``versioned``    X-Versions-Location / X-History-Location: overwritten objects kept in another container.
+7. ``slo``          static large objects (``?multipart-manifest=put|get|delete``, segments read joined).
+8. ``dlo``          a GET/HEAD of a dynamic large object's manifest reads its segments joined.
+Later helpers insert theirs (tempurl and formpost before keystone; bulk after quotas) by adding the module
+name to ``ORDER``.
 """
 
 from __future__ import annotations
 
-ORDER = ("healthcheck", "pathinfo", "cors", "keystone", "quotas", "slo", "dlo")
+ORDER = ("healthcheck", "pathinfo", "cors", "keystone", "quotas", "versioned", "slo", "dlo")

@@ -81,7 +81,8 @@ def build(settings: ObjectSettings, validator: TokenValidator | None,
                                                         settings.account_listing_limit),
                               "tempauth": {}, "keystoneauth": {}, "account_quotas": {}, "container_quotas": {},
                               "cors": {}, "slo": {"max_manifest_segments": 1000,
-                                                  "max_manifest_size": 8388608, "min_segment_size": 1}})
+                                                  "max_manifest_size": 8388608, "min_segment_size": 1},
+                              "versioned_writes": {"allowed_flags": ["history", "stack"]}})
 
     async def close() -> None:
         await backend.close()
