@@ -17,4 +17,4 @@ name to ``ORDER``.
 
 from __future__ import annotations
 
-ORDER = ("healthcheck", "pathinfo", "cors", "keystone", "quotas", "versioned", "slo", "dlo")
+ORDER = ("healthcheck", "pathinfo", "cors", "tempurl", "keystone", "quotas", "versioned", "slo", "dlo")

@@ -15,8 +15,6 @@ from tinystack.object import httprange
 from tinystack.object.common import now, status_error
 from tinystack.object.middleware import slo_manifest as mf
 from tinystack.object.middleware.segments import call, sub_request, write_range
-from tinystack.object.proxy import objects_put
-from tinystack.object.proxy.common import fail
 from tinystack.object.request import PATH, SwiftPath, authorize
 
 HIDDEN = ("content-length", "etag", "content-range", "accept-ranges")
@@ -29,7 +27,7 @@ def is_slo(response: web.StreamResponse) -> bool:
 def make(proxy: Any, **_: Any) -> Any:
     async def put(request: web.Request, path: SwiftPath, handler: Handler) -> web.StreamResponse:
         await authorize(request, lambda: proxy.info.get(path.account, path.container or ""))
-        size = objects_put.check_put(proxy, request, path)
+        size = proxy.ops.check_put(proxy, request, path)
         if size is not None and size > mf.MAX_MANIFEST_BYTES:
             raise status_error(413, "Manifest File > 8388608 bytes")
         body = await request.content.read(mf.MAX_MANIFEST_BYTES + 1)
@@ -37,7 +35,7 @@ def make(proxy: Any, **_: Any) -> Any:
             raise status_error(413, "Manifest File > 8388608 bytes")
         segments = mf.parse_put(body)
         if (await proxy.info.get(path.account, path.container or ""))["status"] == 404:
-            return fail(404)
+            raise status_error(404, "The resource could not be found.")
         stored: list[dict[str, Any]] = []
         problems: list[str] = []
         for seg in segments:
@@ -73,10 +71,10 @@ def make(proxy: Any, **_: Any) -> Any:
         if wanted and wanted != etag:
             raise status_error(422, "The ETag does not match the segments' ETags.")
         given = {k: v for k, v in request.headers.items() if k.lower() not in ("etag", "content-md5")}
-        headers = objects_put.object_headers(given, now(), path.obj or "")
+        headers = proxy.ops.object_headers(given, now(), path.obj or "")
         headers["X-Static-Large-Object"] = "True"
         headers.pop("X-Object-Manifest", None)
-        answer = await objects_put.store(proxy, path, headers, json.dumps(stored).encode())
+        answer = await proxy.ops.store(proxy, path, headers, json.dumps(stored).encode())
         if answer.status == 201:
             answer.headers["ETag"] = f'"{etag}"'
         return answer
@@ -87,8 +85,7 @@ def make(proxy: Any, **_: Any) -> Any:
         if got is None:
             if status == 404 and request.method == "DELETE":
                 return None  # deleting what is not there: counted as not found
-            fail(status)
-            return None
+            raise status_error(status, _reason(status))
         if not is_slo(got) or not isinstance(got, web.Response) or got.body is None:
             return None
         return mf.load_stored(bytes(got.body))  # type: ignore[arg-type]

@@ -15,7 +15,6 @@ from tinystack.core.web import Handler
 from tinystack.object import constraints
 from tinystack.object.common import now, status_error
 from tinystack.object.middleware.segments import call, sub_request
-from tinystack.object.proxy import objects, objects_put
 from tinystack.object.request import PATH, SwiftPath, authorize
 
 DELETE_MARKER = "application/x-deleted;swift_versions_deleted=1"
@@ -46,7 +45,7 @@ def make(proxy: Any, **_: Any) -> Any:
             return False
         ts = head.headers.get("X-Timestamp") or now()
         target = SwiftPath(path.version, path.account, where, archive_prefix(path.obj or "") + ts)
-        copied = await objects.copy(proxy, _bare(request, "PUT", target), path, target)
+        copied = await proxy.ops.copy(proxy, _bare(request, "PUT", target), path, target)
         if copied.status >= 300:
             raise status_error(copied.status, "The previous version could not be kept.")
         return True
@@ -64,7 +63,7 @@ def make(proxy: Any, **_: Any) -> Any:
         if name is None:
             return await handler(request)
         source = SwiftPath(path.version, path.account, where, name)
-        copied = await objects.copy(proxy, _bare(request, "PUT", path), source, path)
+        copied = await proxy.ops.copy(proxy, _bare(request, "PUT", path), source, path)
         if copied.status >= 300:
             return copied
         await call(handler, sub_request(request, "DELETE", source))
@@ -75,8 +74,8 @@ def make(proxy: Any, **_: Any) -> Any:
         await archive(request, path, handler, where)
         marker = SwiftPath(path.version, path.account, where, archive_prefix(path.obj or "") + now())
         await authorize(_bare(request, "PUT", marker), lambda: proxy.info.get(path.account, where))
-        headers = objects_put.object_headers({"Content-Type": DELETE_MARKER}, now(), marker.obj or "")
-        await objects_put.store(proxy, marker, headers, b"")
+        headers = proxy.ops.object_headers({"Content-Type": DELETE_MARKER}, now(), marker.obj or "")
+        await proxy.ops.store(proxy, marker, headers, b"")
         return await handler(request)
 
     @web.middleware
