@@ -96,6 +96,12 @@ def test_put_then_refusals(setup: tuple[swiftclient.Connection, str, str]) -> No
                                   data=b"evil" if method == "PUT" else None, timeout=30)
         assert answer.status_code == 401, (method, target)
     assert conn.get_object("tu", "upload.bin")[1] == b"up"
+    # A manifest would open the rest of the account to the URL's holder.
+    manifest = requests.put(f"{base}{path}?temp_url_sig={sig}&temp_url_expires={exp}", data=b"",
+                            headers={"X-Object-Manifest": "tu/dir/"}, timeout=30)
+    slo = requests.put(f"{base}{path}?temp_url_sig={sig}&temp_url_expires={exp}&multipart-manifest=put",
+                       data=b'[{"path": "/tu/dir/file.txt"}]', timeout=30)
+    assert manifest.status_code == slo.status_code == 400 and conn.get_object("tu", "upload.bin")[1] == b"up"
     with pytest.raises(swiftclient.ClientException):
         conn.head_object("tu", "other.bin")
     prefix_sig = _sign("GET", exp, f"prefix:{account_path}/tu/dir/")

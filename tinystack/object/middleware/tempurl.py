@@ -88,6 +88,10 @@ def make(proxy: Any, **_: Any) -> Any:
         sig, expires = query.get("temp_url_sig", ""), query.get("temp_url_expires", "")
         if path.obj is None or path.container is None or request.method not in METHODS or not sig or not expires:
             raise _invalid()
+        if request.method in ("PUT", "POST") and ("X-Object-Manifest" in request.headers
+                                                  or query.get("multipart-manifest") == "put"):
+            # A manifest would make other objects of the account readable through this one URL.
+            raise status_error(400, "A temporary URL cannot create a large object manifest.")
         when = parse_expires(expires)
         if when < time.time():
             raise _invalid()
