@@ -97,8 +97,9 @@ def test_swift_cli_segmented_upload_and_download(project: tuple[Any, Http, str],
     src.write_bytes(os.urandom(250_000))
     exe = str(Path(sys.executable).with_name("swift"))
     env = swift_env(live, cloud)
-    up = subprocess.run([exe, "upload", "--segment-size", "100000", "seg", "big.bin"], cwd=tmp_path, env=env,
-                        capture_output=True, text=True, timeout=120)
+    # --use-dlo: swiftclient makes an SLO by default now that /info lists slo (tests/object/test_slo.py).
+    up = subprocess.run([exe, "upload", "--use-dlo", "--segment-size", "100000", "seg", "big.bin"], cwd=tmp_path,
+                        env=env, capture_output=True, text=True, timeout=120)
     assert up.returncode == 0, up.stderr
     listed = subprocess.run([exe, "list", "seg_segments"], env=env, capture_output=True, text=True, timeout=60)
     assert len(listed.stdout.split()) == 3

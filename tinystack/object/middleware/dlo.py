@@ -5,7 +5,6 @@ with a single Range served across them. ``?multipart-manifest=get`` reads the ma
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from typing import Any
 from urllib.parse import unquote
@@ -15,9 +14,8 @@ from aiohttp import web
 from tinystack.core.web import Handler
 from tinystack.object import httprange
 from tinystack.object.common import status_error
+from tinystack.object.middleware.segments import write_range
 from tinystack.object.request import AUTH, PATH, SwiftPath
-
-CHUNK = 64 * 1024
 
 
 def _clone(request: web.Request, path: SwiftPath) -> web.Request:
@@ -76,21 +74,7 @@ def make(proxy: Any, **_: Any) -> Any:
             if lo >= hi:
                 continue
             seg = SwiftPath(path.version, path.account, container, row["name"])
-            part, primaries, handoffs = proxy.backend.nodes("object", *seg.names)
-            want = {"Range": f"bytes={lo - (offset - size)}-{hi - (offset - size) - 1}"}
-            for dev in [*primaries, *itertools.islice(handoffs, len(primaries))]:
-                resp = await proxy.backend.open(dev, "GET", part, seg.names, want)
-                if resp is None:
-                    continue
-                try:
-                    if resp.status >= 300:
-                        continue
-                    async for chunk in resp.content.iter_chunked(CHUNK):
-                        await response.write(chunk)
-                    break
-                finally:
-                    resp.release()
-            else:
+            if not await write_range(proxy, response, seg, lo - (offset - size), hi - (offset - size)):
                 # A segment gone mid-read: the client sees a short body, as Swift's DLO leaves it.
                 break
         await response.write_eof()

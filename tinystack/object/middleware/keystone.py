@@ -61,8 +61,8 @@ async def authorize(request: web.Request, info: InfoGetter | None) -> None:
 def make(_proxy: Any, validator: TokenValidator | None = None, **_: Any) -> Any:
     @web.middleware
     async def keystone(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if PATH not in request:
-            return await handler(request)
+        if PATH not in request or AUTH in request:
+            return await handler(request)  # outside /v1, or already authorized (tempurl)
         token = request.headers.get("X-Auth-Token") or request.headers.get("X-Storage-Token")
         identity = None
         if token:

@@ -8,6 +8,7 @@ import importlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
 from typing import Any
 
 from aiohttp import web
@@ -18,7 +19,7 @@ from tinystack.core.web import Route, ServiceApp, plain_fault
 from tinystack.object import constraints
 from tinystack.object.common import status_error
 from tinystack.object.middleware import ORDER
-from tinystack.object.proxy import accounts, containers, objects
+from tinystack.object.proxy import accounts, containers, objects, objects_put
 from tinystack.object.proxy.backend import Backend
 from tinystack.object.proxy.common import Proxy
 from tinystack.object.proxy.info import InfoCache
@@ -64,7 +65,9 @@ def build(settings: ObjectSettings, validator: TokenValidator | None,
           on_startup: list[Callable[[], Awaitable[None]]] | None = None,
           on_cleanup: list[Callable[[], Awaitable[None]]] | None = None) -> ServiceApp:
     backend = Backend(settings)
-    proxy = Proxy(settings, backend, InfoCache(backend, settings.info_cache_seconds))
+    proxy = Proxy(settings, backend, InfoCache(backend, settings.info_cache_seconds),
+                  SimpleNamespace(check_put=objects_put.check_put, object_headers=objects_put.object_headers,
+                                  store=objects_put.store, copy=objects.copy))
 
     async def dispatch(request: web.Request) -> web.StreamResponse:
         path = request.get(PATH)
@@ -80,7 +83,11 @@ def build(settings: ObjectSettings, validator: TokenValidator | None,
         return json_response({"swift": constraints.info(settings.max_file_size, settings.container_listing_limit,
                                                         settings.account_listing_limit),
                               "tempauth": {}, "keystoneauth": {}, "account_quotas": {}, "container_quotas": {},
-                              "cors": {}})
+                              "cors": {}, "slo": {"max_manifest_segments": 1000,
+                                                  "max_manifest_size": 8388608, "min_segment_size": 1},
+                              "versioned_writes": {"allowed_flags": ["history", "stack"]},
+                              "tempurl": {"methods": ["GET", "HEAD", "PUT", "POST", "DELETE"],
+                                          "allowed_digests": ["sha1", "sha256", "sha512"]}})
 
     async def close() -> None:
         await backend.close()

@@ -23,6 +23,9 @@ class Proxy:
     settings: ObjectSettings
     backend: Backend
     info: InfoCache
+    # The controllers' operations the middleware reuses (check_put, object_headers, store, copy): the
+    # middleware sits below proxy/ in the import layers, so app.build hands them over here.
+    ops: Any = None
 
 
 def client_headers(headers: Any, keep_length: bool = False) -> dict[str, str]:

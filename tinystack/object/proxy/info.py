@@ -19,7 +19,8 @@ def container_info(answer: Answer) -> dict[str, Any]:
     return {"status": answer.status, "object_count": int(h.get("X-Container-Object-Count", 0)),
             "bytes": int(h.get("X-Container-Bytes-Used", 0)), "read_acl": h.get("X-Container-Read", ""),
             "write_acl": h.get("X-Container-Write", ""), "meta": _meta(h, "x-container-meta-"),
-            "sysmeta": _meta(h, "x-container-sysmeta-"), "versions": h.get("X-Versions-Location", "")}
+            "sysmeta": _meta(h, "x-container-sysmeta-"), "versions": h.get("X-Versions-Location", ""),
+            "history": h.get("X-History-Location", "")}
 
 
 def account_info(answer: Answer) -> dict[str, Any]:
