@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import json
 import os
+import uuid
 from pathlib import Path
 
 from tinystack.object.servers import diskfile
@@ -50,8 +51,9 @@ def suffix_hashes(device_root: Path, partition: int) -> dict[str, str]:
                 value = suffix_hash(base / suffix)
                 if value is not None:
                     out[suffix] = value
-    if base.is_dir():
-        tmp = base / "hashes.json.tmp"
+    # Best effort: the partition may be removed meanwhile (a handoff gone home, a wiped device).
+    with contextlib.suppress(OSError):
+        tmp = base / f"hashes.json.{os.getpid()}.{uuid.uuid4().hex}"
         tmp.write_text(json.dumps(out))
         os.replace(tmp, base / "hashes.json")
     return out
