@@ -28,6 +28,10 @@ DEFAULTS: dict[str, str] = {
     "node_timeout": "10",
     "conn_timeout": "0.5",
     "updater_interval": "5",
+    # Seconds between passes of the storage node's background daemons (0 turns one off).
+    "replicator_interval": "30",
+    "auditor_interval": "300",
+    "expirer_interval": "60",
     "account_update_delay": "0.2",  # a container's counts reach its account this long after a change
     "info_cache_seconds": "5",  # how long the proxy trusts what it learnt about an account or container
     "max_file_size": str(5 * 1024**3 + 2),
@@ -56,6 +60,9 @@ class ObjectSettings:
     node_timeout: float
     conn_timeout: float
     updater_interval: float
+    replicator_interval: float
+    auditor_interval: float
+    expirer_interval: float
     account_update_delay: float
     info_cache_seconds: float
     max_file_size: int
@@ -108,6 +115,9 @@ def load(config: Config) -> ObjectSettings:
         node_timeout=float(raw["node_timeout"]),
         conn_timeout=float(raw["conn_timeout"]),
         updater_interval=float(raw["updater_interval"]),
+        replicator_interval=float(raw["replicator_interval"]),
+        auditor_interval=float(raw["auditor_interval"]),
+        expirer_interval=float(raw["expirer_interval"]),
         account_update_delay=float(raw["account_update_delay"]),
         info_cache_seconds=float(raw["info_cache_seconds"]),
         max_file_size=int(raw["max_file_size"]),

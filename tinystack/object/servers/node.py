@@ -14,9 +14,12 @@ from typing import Any
 from aiohttp import web
 
 from tinystack.object.servers.account import AccountServer
+from tinystack.object.servers.auditor import audit_once
 from tinystack.object.servers.base import NodeContext
 from tinystack.object.servers.container import ContainerServer
+from tinystack.object.servers.expirer import expire_once
 from tinystack.object.servers.object import ObjectServer
+from tinystack.object.servers.replicator import replicate_once
 from tinystack.object.servers.updates import replay_pendings
 from tinystack.object.settings import ObjectSettings
 
@@ -70,6 +73,7 @@ class StorageNode:
         self.object = ObjectServer(self.node)
         self._runners: list[web.AppRunner] = []
         self._updater: asyncio.Task[None] | None = None
+        self._daemons: list[asyncio.Task[None]] = []
         self.ports: dict[str, int] = {}
         self._updated = time.monotonic()
 
@@ -93,7 +97,12 @@ class StorageNode:
             for dev in self.node.rings[kind].devs:
                 if dev is not None and dev.ip == s.storage_ip and dev.port == self.ports[kind]:
                     (s.devices / dev.device).mkdir(parents=True, exist_ok=True)
-        self._updater = asyncio.get_running_loop().create_task(self._update_loop())
+        loop = asyncio.get_running_loop()
+        self._updater = loop.create_task(self._update_loop())
+        for name, interval in (("replicator", s.replicator_interval), ("auditor", s.auditor_interval),
+                               ("expirer", s.expirer_interval)):
+            if interval > 0:
+                self._daemons.append(loop.create_task(self._daemon_loop(name, interval)))
         log.info("storage node on %s: %s", s.storage_ip, self.ports)
 
     async def _update_loop(self) -> None:
@@ -110,7 +119,31 @@ class StorageNode:
             except Exception:
                 log.exception("object updater pass failed")
 
+    async def run_once(self, name: str) -> Any:
+        """One pass of a background daemon ("replicator", "auditor", "expirer"); its stats."""
+        port = self.ports["object"]
+        if name == "replicator":
+            return await replicate_once(self.node, port)
+        if name == "auditor":
+            return await audit_once(self.node, port)
+        if name == "expirer":
+            return await expire_once(self.node, port)
+        raise ValueError(f"no daemon {name!r}")
+
+    async def _daemon_loop(self, name: str, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.run_once(name)
+            except Exception:
+                log.exception("object %s pass failed", name)
+
     async def stop(self) -> None:
+        for task in self._daemons:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._daemons.clear()
         if self._updater is not None:
             self._updater.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,0 +1,89 @@
+"""The object auditor: reads every object file on this node's devices and checks its MD5 and size against the
+metadata stored with it; a corrupt object's dir moves to ``<device>/quarantined/objects/<hash>``, which changes
+its suffix hash, so the replicator restores a good copy from another primary."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tinystack.object.servers import diskfile
+from tinystack.object.servers.base import NodeContext
+from tinystack.object.servers.replicator import local_devices
+
+log = logging.getLogger(__name__)
+CHUNK = 1024 * 1024
+
+
+@dataclass
+class AuditStats:
+    checked: int = 0
+    quarantined: int = 0
+    bytes: int = 0
+
+
+def object_dirs(root: Path) -> list[Path]:
+    """Every ``objects/<partition>/<suffix>/<hash>`` dir of a device."""
+    out: list[Path] = []
+    base = root / "objects"
+    if not base.is_dir():
+        return out
+    for part in os.scandir(base):
+        if part.is_dir():
+            for suffix in os.scandir(part.path):
+                if suffix.is_dir():
+                    out.extend(Path(h.path) for h in os.scandir(suffix.path) if h.is_dir())
+    return out
+
+
+def _valid(data: Path) -> tuple[bool, int]:
+    try:
+        meta = diskfile.read_meta(data)
+        md5 = hashlib.md5(usedforsecurity=False)
+        size = 0
+        with open(data, "rb") as f:
+            while chunk := f.read(CHUNK):
+                md5.update(chunk)
+                size += len(chunk)
+    except (OSError, ValueError):
+        return False, 0
+    return md5.hexdigest() == meta.get("etag") and size == int(meta.get("content-length", -1)), size
+
+
+def quarantine(root: Path, directory: Path) -> Path:
+    target = root / "quarantined" / "objects" / directory.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        target = target.with_name(f"{directory.name}-{time.time_ns()}")
+    os.replace(directory, target)
+    return target
+
+
+def audit_device(root: Path, stats: AuditStats) -> None:
+    """Blocking."""
+    for directory in object_dirs(root):
+        state = diskfile.scan(directory)
+        if state.data is None:
+            continue
+        ok, size = _valid(state.data)
+        stats.checked += 1
+        stats.bytes += size
+        if not ok:
+            where = quarantine(root, directory)
+            stats.quarantined += 1
+            log.warning("auditor quarantined %s to %s", directory, where)
+
+
+async def audit_once(node: NodeContext, port: int) -> AuditStats:
+    stats = AuditStats()
+    for dev in local_devices(node, port):
+        await asyncio.to_thread(audit_device, node.settings.devices / dev.device, stats)
+    record = {**stats.__dict__, "finished": time.time()}
+    await asyncio.to_thread((node.settings.devices / "auditor.json").write_text, json.dumps(record))
+    return stats

@@ -1,0 +1,87 @@
+"""The object expirer: finds the objects on this node's devices whose ``X-Delete-At`` has passed and deletes
+them on every primary with ``X-If-Delete-At`` (so a newer PUT or POST survives), each primary updating the
+container listing as for a client's DELETE. Scanning local files needs no queue to keep consistent; every
+primary finds the object, and the deletes after the first answer 409 or 404."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tinystack.object.common import normalize_timestamp, quote_path
+from tinystack.object.servers import diskfile
+from tinystack.object.servers.auditor import object_dirs
+from tinystack.object.servers.base import NodeContext
+from tinystack.object.servers.replicator import local_devices
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ExpirerStats:
+    expired: int = 0
+    failures: int = 0
+
+
+def due_objects(root: Path, now: float) -> list[tuple[str, str, str]]:
+    """Blocking. ``(name, x-delete-at, timestamp)`` of each object on the device that is due."""
+    out = []
+    for directory in object_dirs(root):
+        state = diskfile.scan(directory)
+        if state.data is None:
+            continue
+        try:
+            meta = diskfile.read_meta(state.data)
+            if state.meta is not None:
+                meta.update(diskfile.read_meta(state.meta))
+        except (OSError, ValueError):
+            continue
+        delete_at = meta.get("x-delete-at")
+        if delete_at and int(delete_at) <= now:
+            last = state.meta.name.rpartition(".")[0] if state.meta is not None else state.timestamp
+            out.append((str(meta["name"]), str(delete_at), last))
+    return out
+
+
+async def _delete(node: NodeContext, name: str, delete_at: str, last: str) -> bool:
+    account, container, obj = name[1:].split("/", 2)
+    ring, cring = node.rings["object"], node.rings["container"]
+    part, nodes = ring.get_nodes(account, container, obj)
+    cpart, cnodes = cring.get_nodes(account, container)
+    # The delete-at time as the tombstone's timestamp, so every primary's expirer writes the same one.
+    ts = max(normalize_timestamp(delete_at), normalize_timestamp(float(last) + 0.00001))
+    ok = True
+    for i, dev in enumerate(nodes):
+        c = cnodes[i % len(cnodes)]
+        headers = {"X-Timestamp": ts, "X-If-Delete-At": delete_at, "X-Container-Host": f"{c.ip}:{c.port}",
+                   "X-Container-Device": c.device, "X-Container-Partition": str(cpart)}
+        url = f"http://{dev.ip}:{dev.port}{quote_path(dev.device, str(part), account, container, obj)}"
+        try:
+            async with node.http().delete(url, headers=headers) as resp:
+                await resp.read()
+                ok = ok and resp.status in (204, 404, 409, 412)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            log.info("expirer DELETE %s failed: %s", url, exc)
+            ok = False
+    return ok
+
+
+async def expire_once(node: NodeContext, port: int, now: float | None = None) -> ExpirerStats:
+    stats = ExpirerStats()
+    if "object" not in node.rings or "container" not in node.rings:
+        return stats
+    when = time.time() if now is None else now
+    devices: list[Any] = local_devices(node, port)
+    for dev in devices:
+        for name, delete_at, last in await asyncio.to_thread(due_objects, node.settings.devices / dev.device, when):
+            if await _delete(node, name, delete_at, last):
+                stats.expired += 1
+            else:
+                stats.failures += 1
+    return stats
