@@ -80,7 +80,8 @@ UNENFORCED: dict[tuple[str, str, str], str] = {
     **{("identity", "GET", f"/v3/auth/{what}"): "Keystone's identity:get_auth_* rules (default empty) are not "
        "implemented; it answers only about the caller's own token" for what in ("catalog", "projects", "domains", "system")},
     **{("network", "GET", f"/v2.0/{kind}{one}"): _VISIBILITY
-       for kind in ("subnets", "subnetpools", "routers", "floatingips", "security-groups", "security-group-rules")
+       for kind in ("subnets", "subnetpools", "routers", "floatingips", "security-groups", "security-group-rules",
+                    "address-scopes")
        for one in ("", "/{id}")},
     ("network", "GET", "/v2.0/quotas"): "Neutron's get_quota is not checked when listing every project's quotas",
     ("network", "GET", "/v2.0/availability_zones"): "Neutron's get_availability_zone is not implemented",
@@ -192,9 +193,12 @@ def make_resources(c: Client) -> dict[str, str]:
         "security_group_id": r["security_group"], "direction": "ingress"}})["security_group_rule"]["id"]
     r["subnetpool"] = c.ok("network", "POST", "/v2.0/subnetpools", {"subnetpool": {
         "name": "rp", "prefixes": ["10.90.0.0/16"], "default_prefixlen": 24}})["subnetpool"]["id"]
+    r["address_scope"] = c.ok("network", "POST", "/v2.0/address-scopes", {"address_scope": {
+        "name": "rp", "ip_version": 4}})["address_scope"]["id"]
     for kind in ("networks", "subnets", "ports", "routers", "floatingips", "security-groups",
-                 "security-group-rules", "subnetpools"):
-        key = {"security-groups": "security_group", "security-group-rules": "security_group_rule"}.get(kind, kind[:-1])
+                 "security-group-rules", "subnetpools", "address-scopes"):
+        key = {"security-groups": "security_group", "security-group-rules": "security_group_rule",
+               "address-scopes": "address_scope"}.get(kind, kind[:-1])
         c.ok("network", "PUT", f"/v2.0/{kind}/{r[key]}/tags/t1")
     r["agent"] = c.ok("network", "GET", "/v2.0/agents")["agents"][0]["id"]
     r["extension"] = c.ok("network", "GET", "/v2.0/extensions")["extensions"][0]["alias"]
@@ -246,6 +250,7 @@ def param(info: RouteInfo, name: str, before: str, r: dict[str, str]) -> str:
         "networks": "network", "subnets": "subnet", "ports": "port", "routers": "router",
         "floatingips": "floatingip", "security-groups": "security_group",
         "security-group-rules": "security_group_rule", "subnetpools": "subnetpool", "agents": "agent",
+        "address-scopes": "address_scope",
         "network-ip-availabilities": "network", "extensions": "extension",
         "os-aggregates": "aggregate", "os-hypervisors": "hypervisor", "os-services": "compute_service",
         "os-hosts": "volume_host", "types": "volume_type",
@@ -334,7 +339,7 @@ def request(client: Client, recorder: PolicyRecorder, info: RouteInfo, r: dict[s
 # id of resource ``name`` (make_resources); volume paths are listed once, without their /{project_id} twin.
 NETWORK_KINDS = {"networks": "network", "subnets": "subnet", "subnetpools": "subnetpool", "ports": "port",
                  "routers": "router", "floatingips": "floatingip", "security-groups": "security_group",
-                 "security-group-rules": "security_group_rule"}
+                 "security-group-rules": "security_group_rule", "address-scopes": "address_scope"}
 BODIES: dict[tuple[str, str, str], Any] = {
     ("identity", "POST", "/v3/domains"): {"domain": {"name": "rp-x"}},
     ("identity", "PATCH", "/v3/domains/{domain_id}"): {"domain": {"description": "x"}},
@@ -372,6 +377,7 @@ BODIES: dict[tuple[str, str, str], Any] = {
     ("network", "POST", "/v2.0/networks"): {"network": {"name": "x"}},
     ("network", "POST", "/v2.0/subnets"): {"subnet": {"network_id": "$network", "cidr": "10.79.0.0/24", "ip_version": 4}},
     ("network", "POST", "/v2.0/subnetpools"): {"subnetpool": {"name": "x", "prefixes": ["10.91.0.0/16"]}},
+    ("network", "POST", "/v2.0/address-scopes"): {"address_scope": {"name": "x", "ip_version": 4}},
     ("network", "POST", "/v2.0/ports"): {"port": {"network_id": "$network"}},
     ("network", "POST", "/v2.0/routers"): {"router": {"name": "x"}},
     ("network", "POST", "/v2.0/floatingips"): {"floatingip": {"floating_network_id": "$external_network"}},
