@@ -79,7 +79,10 @@ def write_config(base: Path, db_url: str, exchange: str, extra: str = "") -> Pat
         "[compute]\ndriver = fake\nservice_down_time = 30\norphan_build_after = 15\nquota_instances = -1\n"
         "quota_cores = -1\nquota_ram = -1\n[network]\ndriver = fake\n[volume]\ndriver = fake\n"
         f"volume_host = node1\n[guest]\nauto_build = false\ncache_dir = {GUEST_CACHE}\n[desired]\n"
-        f"sync_interval = 10\n[metrics]\nport = 0\n{extra}")
+        f"sync_interval = 10\n[metrics]\nport = 0\n"
+        # Each process's object storage node on ports of its own (the defaults would collide on one machine).
+        "[object]\naccount_port = 0\ncontainer_port = 0\nobject_port = 0\npart_power = 6\n"
+        f"{extra}")
     return ini
 
 

@@ -86,7 +86,10 @@ def start(name: str, base: Path, db_url: str, exchange: str, keys: Path, seed: P
                    f"[database]\nconnection = {db_url}\n[bus]\ntransport_url = {RABBIT}\nexchange = {exchange}\n"
                    f"[ports]\n{ports}[fernet_tokens]\nkey_repository = {keys}\n[identity]\npassword_hash_rounds = 4\n"
                    "[compute]\ndriver = fake\n[network]\ndriver = fake\n[volume]\ndriver = fake\n"
-                   f"[guest]\nauto_build = false\ncache_dir = {GUEST_CACHE}\n[desired]\nsync_interval = 10\n")
+                   f"[guest]\nauto_build = false\ncache_dir = {GUEST_CACHE}\n[desired]\nsync_interval = 10\n"
+                   # Two processes on one machine: metrics off, each object storage node on ports of its own.
+                   "[metrics]\nport = 0\n[object]\naccount_port = 0\ncontainer_port = 0\nobject_port = 0\n"
+                   "part_power = 6\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TINYSTACK_TRACE_STATUS": str(state / "status-trace.jsonl")}
     log = open(state / "stderr.log", "w")  # noqa: SIM115 - the child writes it until it exits
     proc = subprocess.Popen([sys.executable, "-m", "tinystack.cli", "--config", str(ini), "up"], env=env,
