@@ -15,7 +15,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests import waiting
 from tinystack import config
 from tinystack.core.desired import CRASH_ENV, CRASH_EXIT
 
@@ -69,13 +69,7 @@ def stop(proc: subprocess.Popen[str]) -> None:
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 120) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"no {what} within {timeout}s"
-        time.sleep(0.2)
+    return waiting.wait_for(check, timeout, what)
 
 
 def query(db: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:

@@ -9,13 +9,13 @@ use ``tinystack.core.desired.before_publish`` (the in-process form of ``TINYSTAC
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests import waiting
 from tests.livecloud import LiveCloud
 from tests.network.conftest import unique
 from tinystack.core import desired
@@ -69,13 +69,7 @@ def crashes() -> Iterator[Crashes]:
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"no {what} within {timeout}s"
-        time.sleep(0.05)
+    return waiting.wait_for(check, timeout, what)
 
 
 def svc(cloud: LiveCloud) -> Any:
