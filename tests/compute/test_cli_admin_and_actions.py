@@ -44,6 +44,9 @@ def test_services_hypervisors_and_zones(live: LiveCloud, fake_host: str, image_i
     down = live.cli_json("compute", "service", "list", "--long")
     row = next(s for s in down if s["Host"] == fake_host and s["Binary"] == "nova-compute")
     assert row["Status"] == "disabled" and row["Disabled Reason"] == "maintenance"
+    # The hypervisor follows its service, as Nova's does.
+    hyp = live.cli_json("hypervisor", "show", fake_host)
+    assert hyp["status"] == "disabled", hyp
     try:
         live.cli("server", "create", "--image", image_id, "--flavor", "m1.nano", "--no-network", "refused",
                  cloud="demo")
@@ -55,6 +58,51 @@ def test_services_hypervisors_and_zones(live: LiveCloud, fake_host: str, image_i
     live.cli("server", "create", "--image", image_id, "--flavor", "m1.nano", "--no-network", "admitted", cloud="demo")
     _wait(live, "admitted", "ACTIVE")
     live.cli("server", "delete", "--wait", "admitted", cloud="demo")
+
+
+def test_hypervisor_servers_patterns_and_paging(live: LiveCloud, fake_host: str, image_id: str) -> None:
+    """``with_servers`` and ``hypervisor_hostname_pattern`` (2.53+), the search and servers paths before 2.53,
+    and limit/marker paging (2.33+), as openstackclient and openstacksdk call them."""
+    live.cli("server", "create", "--image", image_id, "--flavor", "m1.nano", "--no-network", "--wait", "counted",
+             cloud="demo")
+    server = live.cli_json("server", "show", "counted", cloud="demo")
+    try:
+        admin = live.conn("admin")
+
+        def get(path: str, mv: str) -> Any:
+            r = admin.compute.get(path, microversion=mv)
+            return r.status_code, r.json()
+
+        status, body = get(f"/os-hypervisors?with_servers=true&hypervisor_hostname_pattern={fake_host}", "2.53")
+        assert status == 200, body
+        (hyp,) = [h for h in body["hypervisors"] if h["hypervisor_hostname"] == fake_host]
+        assert server["id"] in {s["uuid"] for s in hyp["servers"]}, hyp
+        status, body = get(f"/os-hypervisors/{hyp['id']}?with_servers=1", "2.88")
+        assert status == 200 and "counted" in {s["name"] for s in body["hypervisor"]["servers"]}, body
+        assert get("/os-hypervisors?hypervisor_hostname_pattern=no-such-host", "2.53")[0] == 404
+        assert get("/os-hypervisors?with_servers=maybe", "2.53")[0] == 400
+        assert get(f"/os-hypervisors?hypervisor_hostname_pattern={fake_host}&limit=1", "2.53")[0] == 400
+        # Before 2.53: the path forms.
+        status, body = get(f"/os-hypervisors/{fake_host}/servers", "2.52")
+        assert status == 200 and server["id"] in {s["uuid"] for s in body["hypervisors"][0]["servers"]}, body
+        status, body = get(f"/os-hypervisors/{fake_host}/search", "2.52")
+        assert status == 200 and body["hypervisors"][0]["hypervisor_hostname"] == fake_host, body
+        assert get(f"/os-hypervisors/{fake_host}/search", "2.53")[0] == 404
+        # Paging: one page of one, then the rest after it; an unknown marker is a 400.
+        every = [h["id"] for h in get("/os-hypervisors", "2.53")[1]["hypervisors"]]
+        first = get("/os-hypervisors?limit=1", "2.53")[1]["hypervisors"]
+        assert [h["id"] for h in first] == every[:1]
+        rest = get(f"/os-hypervisors?marker={every[0]}", "2.53")[1]["hypervisors"]
+        assert [h["id"] for h in rest] == every[1:]
+        assert get("/os-hypervisors?marker=00000000-0000-0000-0000-000000000000", "2.53")[0] == 400
+        # openstackclient's --matching and openstacksdk's pattern filter.
+        assert [h["Hypervisor Hostname"] for h in live.cli_json("hypervisor", "list", "--matching", fake_host)] == [
+            fake_host]
+        assert [h.name for h in admin.compute.hypervisors(hypervisor_hostname_pattern=fake_host)] == [fake_host]
+        # A member gets none of it.
+        assert live.conn("demo").compute.get("/os-hypervisors", microversion="2.53").status_code == 403
+    finally:
+        live.cli("server", "delete", "--wait", "counted", cloud="demo")
 
 
 def test_ports_and_groups_on_a_running_server(live: LiveCloud, fake_host: str, image_id: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import time
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
@@ -23,6 +24,18 @@ if TYPE_CHECKING:
 
 P = "os_compute_api"
 INTERNAL_ZONE = "internal"
+NO_USAGE = {"vcpus": 0, "memory_mb": 0, "local_gb": 0, "count": 0}
+
+
+@dataclass(frozen=True)
+class Hypervisor:
+    """One compute node as ``os-hypervisors`` shows it."""
+
+    node: ComputeNode
+    service: Service | None
+    usage: dict[str, int]
+    up: bool
+    servers: list[dict[str, str]] | None  # None: not asked for
 
 
 class Admin:
@@ -156,28 +169,38 @@ class Admin:
         # A node doc means an agent runs there: let it count as up until heartbeats take over.
         self.heartbeat(host, "nova-compute", time.time())
 
-    def nodes(self, ctx: RequestContext) -> list[ComputeNode]:
+    def hypervisors(self, ctx: RequestContext, *, ident: str | None = None, pattern: str | None = None,
+                    with_servers: bool = False) -> list[Hypervisor]:
+        """Compute nodes with their service's state and their guests' usage, in one session: ``ident`` (uuid,
+        sequence number or host name) picks one, or 404; ``pattern`` keeps the host names containing it (Nova's
+        ``hypervisor_hostname_pattern``), or 404 when none does; ``with_servers`` adds each node's servers."""
         self.svc.enforce(ctx, f"{P}:os-hypervisors")
         with self.svc.session() as s:
-            return list(s.scalars(select(ComputeNode).order_by(ComputeNode.seq)).all())
-
-    def node(self, ctx: RequestContext, ident: str) -> ComputeNode:
-        for node in self.nodes(ctx):
-            if ident in (node.uuid, str(node.seq), node.host):
-                return node
-        raise errors.NotFound(f"Hypervisor {ident} could not be found.")
-
-    def usage_by_host(self) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = {}
-        with self.svc.session() as s:
-            for host, flavor in s.execute(select(Instance.host, Instance.flavor).where(
-                    Instance.deleted.is_(False), Instance.host.is_not(None))):
-                u = out.setdefault(host, {"vcpus": 0, "memory_mb": 0, "local_gb": 0, "count": 0})
+            nodes = list(s.scalars(select(ComputeNode).order_by(ComputeNode.seq)).all())
+            if ident is not None:
+                nodes = [n for n in nodes if ident in (n.uuid, str(n.seq), n.host)]
+                if not nodes:
+                    raise errors.NotFound(f"Hypervisor {ident} could not be found.")
+            if pattern is not None:
+                nodes = [n for n in nodes if pattern.lower() in n.host.lower()]
+                if not nodes:
+                    raise errors.NotFound(f"No hypervisor matching '{pattern}' could be found.")
+            services = {r.host: r for r in s.scalars(select(Service).where(Service.binary == "nova-compute"))}
+            usage: dict[str, dict[str, int]] = {}
+            servers: dict[str, list[dict[str, str]]] = {}
+            rows = s.execute(select(Instance.id, Instance.name, Instance.host, Instance.flavor).where(
+                Instance.deleted.is_(False), Instance.host.is_not(None)).order_by(Instance.created_at))
+            for iid, name, host, flavor in rows:
+                u = usage.setdefault(host, {"vcpus": 0, "memory_mb": 0, "local_gb": 0, "count": 0})
                 u["vcpus"] += int(flavor["vcpus"])
                 u["memory_mb"] += int(flavor["memory_mb"])
                 u["local_gb"] += int(flavor["root_gb"]) + int(flavor.get("ephemeral_gb", 0))
                 u["count"] += 1
-        return out
+                if with_servers:
+                    servers.setdefault(host, []).append({"uuid": iid, "name": name})
+            return [Hypervisor(n, services.get(n.host), usage.get(n.host, dict(NO_USAGE)),
+                               self.is_up(services[n.host]) if n.host in services else False,
+                               servers.get(n.host, []) if with_servers else None) for n in nodes]
 
     # --- zones and aggregates -------------------------------------------------------------------
 

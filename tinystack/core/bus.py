@@ -116,6 +116,7 @@ class InProcessBus:
     async def publish(self, topic: str, message: dict[str, Any]) -> None:
         if self._closed:
             return
+        metrics.BUS_PUBLISHED.inc(metrics.topic_family(topic))
         handlers = list(self._fanout.get(topic, ()))
         handlers += [group.next() for group in self._groups.get(topic, {}).values()]
         for handler in handlers:

@@ -214,6 +214,8 @@ BUS_LAG = histogram("tinystack_bus_lag_seconds", "Time between a message's publi
                     "here, by topic family.", ("topic",), LAG_BUCKETS)
 BUS_HANDLED = counter("tinystack_bus_messages_total", "Bus messages handled here, by topic family and outcome.",
                       ("topic", "outcome"))
+BUS_PUBLISHED = counter("tinystack_bus_published_total", "Bus messages published from here, by topic family.",
+                        ("topic",))
 GUESTS = collected("tinystack_guests", "Guests the compute agents of this process keep, by host and state.",
                    ("host", "state"))
 

@@ -33,6 +33,7 @@ from aio_pika.abc import (
     AbstractRobustExchange,
 )
 
+from tinystack.core import metrics
 from tinystack.core.bus import Handler, opened, seal
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class RabbitBus:
     async def publish(self, topic: str, message: dict[str, Any]) -> None:
         if self._exchange is None:
             raise RuntimeError("RabbitBus.publish before connect()")
+        metrics.BUS_PUBLISHED.inc(metrics.topic_family(topic))
         body = json.dumps(seal(message), separators=(",", ":"), default=str).encode()
         await self._exchange.publish(
             aio_pika.Message(body, content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT,

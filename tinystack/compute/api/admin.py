@@ -8,11 +8,12 @@ from aiohttp import web
 from sqlalchemy import select
 
 from tinystack.compute import views
+from tinystack.compute.admin import Hypervisor
 from tinystack.compute.api.common import mid
-from tinystack.compute.models import ComputeNode, Migration
+from tinystack.compute.models import Migration
 from tinystack.compute.service import ComputeService
-from tinystack.core import errors
-from tinystack.core.web import Route, ctx, empty, json_response, read_json, version
+from tinystack.core import errors, paging
+from tinystack.core.web import Route, ctx, empty, json_response, query_bool, read_json, version
 
 
 class AdminAPI:
@@ -24,62 +25,93 @@ class AdminAPI:
         return [
             Route("GET", h, self.hypervisors), Route("GET", f"{h}/detail", self.hypervisors_detail),
             Route("GET", f"{h}/statistics", self.statistics), Route("GET", f"{h}/{{ident}}", self.hypervisor),
+            Route("GET", f"{h}/{{pattern}}/search", self.search), Route("GET", f"{h}/{{pattern}}/servers", self.servers),
             Route("GET", "/v2.1/os-services", self.services), Route("PUT", "/v2.1/os-services/{ident}", self.service_put),
             Route("DELETE", "/v2.1/os-services/{ident}", self.service_delete),
             Route("GET", "/v2.1/os-migrations", self.migrations),
         ]
 
-    def _hyp(self, node: ComputeNode, v: views.Version, detail: bool, usage: dict[str, dict[str, int]]) -> dict[str, Any]:
-        up = self.svc.admin.host_up(node.host)
-        out: dict[str, Any] = {"id": node.uuid if v >= views.V(2, 53) else node.seq,
-                               "hypervisor_hostname": node.host, "state": "up" if up else "down",
-                               "status": "enabled"}
-        if not detail:
-            return out
-        u = usage.get(node.host, {"vcpus": 0, "memory_mb": 0, "local_gb": 0, "count": 0})
-        out.update({"hypervisor_type": node.hypervisor_type, "hypervisor_version": node.hypervisor_version,
-                    "host_ip": node.host_ip,
-                    "service": {"host": node.host, "id": node.uuid if v >= views.V(2, 53) else node.seq,
-                                "disabled_reason": None}})
-        if v < views.V(2, 88):
-            out.update({"vcpus": node.vcpus, "memory_mb": node.memory_mb, "local_gb": node.local_gb,
-                        "vcpus_used": u["vcpus"], "memory_mb_used": u["memory_mb"], "local_gb_used": u["local_gb"],
-                        "free_ram_mb": node.memory_mb - u["memory_mb"], "free_disk_gb": node.local_gb - u["local_gb"],
-                        "current_workload": 0, "running_vms": u["count"], "disk_available_least": node.local_gb - u["local_gb"],
-                        "cpu_info": node.cpu_info if v >= views.V(2, 28) else str(node.cpu_info)})
-        else:
-            out["uptime"] = None
+    def _hyp(self, h: Hypervisor, v: views.Version, detail: bool) -> dict[str, Any]:
+        node, svc = h.node, h.service
+        ident = node.uuid if v >= views.V(2, 53) else node.seq
+        out: dict[str, Any] = {"id": ident, "hypervisor_hostname": node.host, "state": "up" if h.up else "down",
+                               "status": "disabled" if svc is not None and svc.disabled else "enabled"}
+        if detail:
+            u = h.usage
+            out.update({"hypervisor_type": node.hypervisor_type, "hypervisor_version": node.hypervisor_version,
+                        "host_ip": node.host_ip,
+                        "service": {"host": node.host,
+                                    "id": (svc.uuid if v >= views.V(2, 53) else svc.seq) if svc is not None else ident,
+                                    "disabled_reason": svc.disabled_reason if svc is not None else None}})
+            if v < views.V(2, 88):
+                out.update({"vcpus": node.vcpus, "memory_mb": node.memory_mb, "local_gb": node.local_gb,
+                            "vcpus_used": u["vcpus"], "memory_mb_used": u["memory_mb"], "local_gb_used": u["local_gb"],
+                            "free_ram_mb": node.memory_mb - u["memory_mb"],
+                            "free_disk_gb": node.local_gb - u["local_gb"], "current_workload": 0,
+                            "running_vms": u["count"], "disk_available_least": node.local_gb - u["local_gb"],
+                            "cpu_info": node.cpu_info if v >= views.V(2, 28) else str(node.cpu_info)})
+            else:
+                out["uptime"] = None
+        # Since 2.75 the list is there even when empty; before, only when the node has servers.
+        if h.servers is not None and (h.servers or v >= views.V(2, 75)):
+            out["servers"] = h.servers
         return out
 
+    def _list(self, request: web.Request, detail: bool) -> web.Response:
+        v, q = version(request), request.query
+        pattern = with_servers = None
+        if v >= views.V(2, 53):
+            pattern = q.get("hypervisor_hostname_pattern")
+            with_servers = query_bool(request, "with_servers")
+            if pattern is not None and ("limit" in q or "marker" in q):
+                raise errors.BadRequest("Paging over hypervisors is not supported with hypervisor_hostname_pattern.")
+        hyps = self.svc.admin.hypervisors(ctx(request), pattern=pattern, with_servers=bool(with_servers))
+        if v >= views.V(2, 33):
+            pg = paging.page(q)
+            hyps = paging.paginate(hyps, pg.limit, pg.marker,
+                                   lambda h: h.node.uuid if v >= views.V(2, 53) else str(h.node.seq))
+        return json_response({"hypervisors": [self._hyp(h, v, detail) for h in hyps]})
+
     async def hypervisors(self, request: web.Request) -> web.Response:
-        v = version(request)
-        return json_response({"hypervisors": [self._hyp(n, v, False, {}) for n in self.svc.admin.nodes(ctx(request))]})
+        return self._list(request, False)
 
     async def hypervisors_detail(self, request: web.Request) -> web.Response:
-        v, usage = version(request), self.svc.admin.usage_by_host()
-        return json_response({"hypervisors": [self._hyp(n, v, True, usage) for n in self.svc.admin.nodes(ctx(request))]})
+        return self._list(request, True)
 
     async def hypervisor(self, request: web.Request) -> web.Response:
-        v, usage = version(request), self.svc.admin.usage_by_host()
-        node = self.svc.admin.node(ctx(request), mid(request, "ident"))
-        return json_response({"hypervisor": self._hyp(node, v, True, usage)})
+        v = version(request)
+        with_servers = query_bool(request, "with_servers") if v >= views.V(2, 53) else False
+        h = self.svc.admin.hypervisors(ctx(request), ident=mid(request, "ident"), with_servers=bool(with_servers))[0]
+        return json_response({"hypervisor": self._hyp(h, v, True)})
+
+    async def search(self, request: web.Request) -> web.Response:
+        """``/os-hypervisors/{pattern}/search`` (before 2.53; the pattern query parameter replaced it)."""
+        if version(request) >= views.V(2, 53):
+            raise errors.NotFound("The resource could not be found.")
+        hyps = self.svc.admin.hypervisors(ctx(request), pattern=request.match_info["pattern"])
+        return json_response({"hypervisors": [self._hyp(h, version(request), False) for h in hyps]})
+
+    async def servers(self, request: web.Request) -> web.Response:
+        """``/os-hypervisors/{pattern}/servers`` (before 2.53; ``with_servers`` replaced it)."""
+        if version(request) >= views.V(2, 53):
+            raise errors.NotFound("The resource could not be found.")
+        hyps = self.svc.admin.hypervisors(ctx(request), pattern=request.match_info["pattern"], with_servers=True)
+        return json_response({"hypervisors": [self._hyp(h, version(request), False) for h in hyps]})
 
     async def statistics(self, request: web.Request) -> web.Response:
         if version(request) >= views.V(2, 88):
             raise errors.NotFound("The resource could not be found.")
-        nodes = self.svc.admin.nodes(ctx(request))
-        usage = self.svc.admin.usage_by_host()
-        tot = {"count": len(nodes), "vcpus": 0, "memory_mb": 0, "local_gb": 0, "vcpus_used": 0, "memory_mb_used": 0,
+        hyps = self.svc.admin.hypervisors(ctx(request))
+        tot = {"count": len(hyps), "vcpus": 0, "memory_mb": 0, "local_gb": 0, "vcpus_used": 0, "memory_mb_used": 0,
                "local_gb_used": 0, "running_vms": 0}
-        for n in nodes:
-            u = usage.get(n.host, {"vcpus": 0, "memory_mb": 0, "local_gb": 0, "count": 0})
-            tot["vcpus"] += n.vcpus
-            tot["memory_mb"] += n.memory_mb
-            tot["local_gb"] += n.local_gb
-            tot["vcpus_used"] += u["vcpus"]
-            tot["memory_mb_used"] += u["memory_mb"]
-            tot["local_gb_used"] += u["local_gb"]
-            tot["running_vms"] += u["count"]
+        for h in hyps:
+            tot["vcpus"] += h.node.vcpus
+            tot["memory_mb"] += h.node.memory_mb
+            tot["local_gb"] += h.node.local_gb
+            tot["vcpus_used"] += h.usage["vcpus"]
+            tot["memory_mb_used"] += h.usage["memory_mb"]
+            tot["local_gb_used"] += h.usage["local_gb"]
+            tot["running_vms"] += h.usage["count"]
         tot.update(free_ram_mb=tot["memory_mb"] - tot["memory_mb_used"], free_disk_gb=tot["local_gb"] - tot["local_gb_used"],
                    current_workload=0, disk_available_least=tot["local_gb"] - tot["local_gb_used"])
         return json_response({"hypervisor_statistics": tot})

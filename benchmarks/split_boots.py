@@ -1,0 +1,189 @@
+"""1,000 boots across 100 simulated nodes through two API processes (issue 15), and each role's idle RSS.
+
+One split cloud on a scratch PostgreSQL database and the local RabbitMQ (tests/e2e/splitcluster.py): two
+``tinystack api`` processes behind HAProxy, one ``tinystack conductor``, and ``AGENTS`` ``tinystack agent``
+processes each running ``NODES // AGENTS`` nodes (``[nodes] extra``) with the fake compute, network and volume
+drivers. Before any load it reads each role's RSS. Then ``SERVERS`` boots go through HAProxy from ``CLIENTS``
+threads, while a poller records when each server is first seen ACTIVE. It reports:
+
+- boots per second (first request to last ACTIVE) and p50/p99 from a boot's request to its ACTIVE;
+- lost: servers not ACTIVE at the end; duplicated: servers counted on more than one hypervisor, or hypervisors'
+  running VMs summing to more than the servers;
+- status messages: published by the agents (``tinystack_bus_published_total``) against handled by the API
+  and conductor processes (``tinystack_bus_messages_total``), topic ``status.compute``.
+
+Usage: PYTHONPATH=. python benchmarks/split_boots.py [servers] [nodes]   (needs PostgreSQL, RabbitMQ, haproxy)
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.databases import scratch_database
+from tests.e2e import splitcluster as sc
+from tests.e2e.test_api_race import token
+
+AGENTS = 4
+CLIENTS = 16
+POLL = 0.5
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def metric(url: str, name: str, topic: str) -> float:
+    """The sum over one counter's series for ``topic`` (every outcome) in one process's /metrics."""
+    text = requests.get(url, timeout=10).text
+    pattern = re.compile(rf'^{name}{{[^}}]*topic="{re.escape(topic)}"[^}}]*}} ([0-9.e+]+)$', re.M)
+    return sum(float(v) for v in pattern.findall(text))
+
+
+def main(servers: int, nodes: int) -> None:
+    per_agent = nodes // AGENTS
+    with tempfile.TemporaryDirectory() as tmp, scratch_database("postgresql") as db_url:
+        base = Path(tmp)
+        exchange = f"tinystack-boots-{uuid.uuid4().hex[:8]}"
+        backends = {n: {s: sc.free_port() for s in sc.FRONTED} for n in ("api1", "api2")}
+        front = {s: sc.free_port() for s in sc.FRONTED}
+        metrics_port = {n: sc.free_port() for n in ("api1", "api2", "cond1", *(f"agent{i}" for i in range(AGENTS)))}
+        ini = sc.write_config(base, db_url, exchange)
+        procs: dict[str, sc.Proc] = {}
+
+        def env(name: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+            return {"TINYSTACK_METRICS_PORT": str(metrics_port[name]), **(extra or {})}
+
+        try:
+            procs["api1"] = sc.start("api", "api1", base, ini, env("api1", sc.api_env(backends["api1"], front)))
+            procs["api2"] = sc.start("api", "api2", base, ini, env("api2", sc.api_env(backends["api2"], front)),
+                                     seed=base / "api1")
+            procs["haproxy"] = sc.start_haproxy(base, sc.haproxy_cfg(front, backends))
+            procs["cond1"] = sc.start("conductor", "cond1", base, ini, env("cond1"))
+            for i in range(AGENTS):
+                name = f"agent{i}"
+                procs[name] = sc.start("agent", name, base, ini,
+                                       env(name, {"TINYSTACK_NODES_EXTRA": str(per_agent - 1)}), seed=base / "api1")
+            tok, _ = token(f"http://127.0.0.1:{front['identity']}/v3", base / "api1")
+            headers = {"X-Auth-Token": tok, "OpenStack-API-Version": "compute 2.79"}
+            compute = f"http://127.0.0.1:{front['compute']}/v2.1"
+            session = requests.Session()
+
+            def get(path: str) -> Any:
+                r = session.get(f"{compute}{path}", headers=headers, timeout=120)
+                r.raise_for_status()
+                return r.json()
+
+            deadline = time.monotonic() + 300
+            while len([h for h in get("/os-hypervisors")["hypervisors"] if h["state"] == "up"]) < per_agent * AGENTS:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the nodes did not all come up")
+                time.sleep(1)
+            time.sleep(10)  # idle: the start-up work (first reports, resyncs) is over
+            rss = {name: rss_mb(p.proc.pid) for name, p in procs.items() if name != "haproxy"}
+            print(f"idle RSS (MB): api {rss['api1']:.0f} / {rss['api2']:.0f}, conductor {rss['cond1']:.0f}, "
+                  f"agent ({per_agent} fake nodes) {statistics.mean(rss[f'agent{i}'] for i in range(AGENTS)):.0f}")
+
+            image = requests.post(f"http://127.0.0.1:{front['image']}/v2/images", headers=headers, timeout=30, json={
+                "name": "boots", "disk_format": "raw", "container_format": "bare", "visibility": "public"}).json()
+            requests.put(f"http://127.0.0.1:{front['image']}/v2/images/{image['id']}/file", data=b"\0" * 4096,
+                         headers={**headers, "Content-Type": "application/octet-stream"},
+                         timeout=30).raise_for_status()
+            flavor = next(f["id"] for f in get("/flavors")["flavors"] if f["name"] == "m1.tiny")
+            neutron = f"http://127.0.0.1:{front['network']}/v2.0"
+            net = requests.post(f"{neutron}/networks", headers=headers, timeout=30,
+                                json={"network": {"name": "boots"}}).json()["network"]["id"]
+            requests.post(f"{neutron}/subnets", headers=headers, timeout=30, json={"subnet": {
+                "network_id": net, "ip_version": 4, "cidr": "10.200.0.0/16"}}).raise_for_status()
+
+            sent: dict[str, float] = {}
+            active: dict[str, float] = {}
+            failed: list[str] = []
+            done = threading.Event()
+
+            def poll() -> None:
+                s = requests.Session()
+                while not done.is_set():
+                    try:
+                        r = s.get(f"{compute}/servers/detail?all_tenants=1&limit=2000", headers=headers, timeout=120)
+                        now = time.monotonic()
+                        for x in r.json()["servers"]:
+                            if x["status"] == "ACTIVE" and x["id"] not in active:
+                                active[x["id"]] = now
+                            elif x["status"] == "ERROR" and x["id"] not in failed:
+                                failed.append(x["id"])
+                                if len(failed) <= 3:
+                                    print("ERROR:", x["name"], (x.get("fault") or {}).get("message"))
+                    except requests.RequestException:
+                        pass
+                    done.wait(POLL)
+
+            def boot(i: int) -> None:
+                s = requests.Session()
+                body = {"server": {"name": f"boot{i}", "imageRef": image["id"], "flavorRef": flavor,
+                                   "networks": [{"uuid": net}]}}
+                t = time.monotonic()
+                r = s.post(f"{compute}/servers", headers=headers, json=body, timeout=300)
+                if r.status_code != 202:
+                    print(f"boot {i}: {r.status_code} {r.text[:200]}")
+                    return
+                sent[r.json()["server"]["id"]] = t
+
+            poller = threading.Thread(target=poll, daemon=True)
+            poller.start()
+            t0 = time.monotonic()
+            with ThreadPoolExecutor(CLIENTS) as pool:
+                list(pool.map(boot, range(servers)))
+            accepted = time.monotonic() - t0
+            deadline = time.monotonic() + 600
+            while len(active) + len(failed) < len(sent) and time.monotonic() < deadline:
+                time.sleep(1)
+            done.set()
+            poller.join()
+            last = max(active.values(), default=t0)
+            lat = sorted(active[i] - sent[i] for i in active if i in sent)
+            p50 = lat[len(lat) // 2] if lat else float("nan")
+            p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan")
+
+            hyps = get("/os-hypervisors/detail?with_servers=true")["hypervisors"]
+            placed: dict[str, int] = {}
+            for h in hyps:
+                for x in h.get("servers") or []:
+                    if x["uuid"] in active:
+                        placed[x["uuid"]] = placed.get(x["uuid"], 0) + 1
+            duplicated = sum(1 for n in placed.values() if n > 1)
+            on_nodes = sum(placed.values())
+            lost = len(sent) - len(active)
+            time.sleep(5)  # the last status reports are handled
+            published = sum(metric(f"http://127.0.0.1:{metrics_port[f'agent{i}']}/metrics",
+                                   "tinystack_bus_published_total", "status.compute") for i in range(AGENTS))
+            handled = sum(metric(f"http://127.0.0.1:{metrics_port[n]}/metrics", "tinystack_bus_messages_total",
+                                 "status.compute") for n in ("api1", "api2", "cond1"))
+            print(f"{servers} boots over {per_agent * AGENTS} nodes ({AGENTS} agent processes), 2 API processes: "
+                  f"{len(sent)} accepted in {accepted:.1f} s, {len(active)} ACTIVE, {len(failed)} ERROR")
+            print(f"boots/s (first request to last ACTIVE): {len(active) / (last - t0):.1f}; "
+                  f"request->ACTIVE p50 {p50:.2f} s, p99 {p99:.2f} s (poll every {POLL} s)")
+            print(f"lost {lost}, duplicated {duplicated} (on hypervisors: {on_nodes} for {len(active)} ACTIVE); "
+                  f"status.compute messages: {published:.0f} published by agents, {handled:.0f} handled by APIs and conductor "
+                  f"({published - handled:+.0f})")
+        finally:
+            for p in reversed(list(procs.values())):
+                p.stop()
+            sc.remove_queues(exchange)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000, int(sys.argv[2]) if len(sys.argv) > 2 else 100)
