@@ -9,14 +9,16 @@ threads, while a poller records when each server is first seen ACTIVE. It report
 - boots per second (first request to last ACTIVE) and p50/p99 from a boot's request to its ACTIVE;
 - lost: servers not ACTIVE at the end; duplicated: servers counted on more than one hypervisor, or hypervisors'
   running VMs summing to more than the servers;
-- status messages: published by the agents (``tinystack_bus_published_total``) against handled by the API
-  and conductor processes (``tinystack_bus_messages_total``), topic ``status.compute``.
+- status messages (topic ``status.compute``): published by the agents (``tinystack_bus_published_total``)
+  against the message ids the API and conductor processes acked (``TINYSTACK_TRACE_STATUS``): lost, and
+  handled twice.
 
 Usage: PYTHONPATH=. python benchmarks/split_boots.py [servers] [nodes]   (needs PostgreSQL, RabbitMQ, haproxy)
 """
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 import sys
@@ -33,6 +35,7 @@ import requests
 from tests.databases import scratch_database
 from tests.e2e import splitcluster as sc
 from tests.e2e.test_api_race import token
+from tinystack.core.rabbitbus import TRACE_ENV
 
 AGENTS = 4
 CLIENTS = 16
@@ -65,7 +68,9 @@ def main(servers: int, nodes: int) -> None:
         procs: dict[str, sc.Proc] = {}
 
         def env(name: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-            return {"TINYSTACK_METRICS_PORT": str(metrics_port[name]), **(extra or {})}
+            # The API and conductor processes write each status message they ack (its message id) to a trace.
+            return {"TINYSTACK_METRICS_PORT": str(metrics_port[name]), TRACE_ENV: str(base / f"trace-{name}.jsonl"),
+                    **(extra or {})}
 
         try:
             procs["api1"] = sc.start("api", "api1", base, ini, env("api1", sc.api_env(backends["api1"], front)))
@@ -170,15 +175,22 @@ def main(servers: int, nodes: int) -> None:
             time.sleep(5)  # the last status reports are handled
             published = sum(metric(f"http://127.0.0.1:{metrics_port[f'agent{i}']}/metrics",
                                    "tinystack_bus_published_total", "status.compute") for i in range(AGENTS))
-            handled = sum(metric(f"http://127.0.0.1:{metrics_port[n]}/metrics", "tinystack_bus_messages_total",
-                                 "status.compute") for n in ("api1", "api2", "cond1"))
+            acked: dict[str, int] = {}
+            for trace in base.glob("trace-*.jsonl"):
+                for line in trace.read_text().splitlines():
+                    rec = json.loads(line)
+                    if rec["topic"] == "status.compute":
+                        acked[rec["message_id"]] = acked.get(rec["message_id"], 0) + 1
+            handled = len(acked)
+            twice = sum(1 for n in acked.values() if n > 1)
             print(f"{servers} boots over {per_agent * AGENTS} nodes ({AGENTS} agent processes), 2 API processes: "
                   f"{len(sent)} accepted in {accepted:.1f} s, {len(active)} ACTIVE, {len(failed)} ERROR")
             print(f"boots/s (first request to last ACTIVE): {len(active) / (last - t0):.1f}; "
                   f"request->ACTIVE p50 {p50:.2f} s, p99 {p99:.2f} s (poll every {POLL} s)")
-            print(f"lost {lost}, duplicated {duplicated} (on hypervisors: {on_nodes} for {len(active)} ACTIVE); "
-                  f"status.compute messages: {published:.0f} published by agents, {handled:.0f} handled by APIs and conductor "
-                  f"({published - handled:+.0f})")
+            print(f"servers lost {lost}, on two hypervisors {duplicated} ({on_nodes} placements for {len(active)} "
+                  f"ACTIVE)")
+            print(f"status.compute messages: {published:.0f} published by the agents, {handled} acked by the API and "
+                  f"conductor processes: {published - handled:.0f} lost, {twice} handled twice")
         finally:
             for p in reversed(list(procs.values())):
                 p.stop()
