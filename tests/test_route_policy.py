@@ -33,6 +33,8 @@ pytestmark = [pytest.mark.api, pytest.mark.slow]
 # (service, method, path template) -> why the route needs no policy rule. Every route the code marks public
 # (no token) must be here too, so a new public route comes with its reason.
 PUBLIC: dict[tuple[str, str, str], str] = {
+    **{(s, "GET", "/healthcheck"): "the load balancer's health check (OK, or 503 while the process drains)"
+       for s in ("identity", "compute", "placement", "image", "network", "volume", "object", "metadata", "console")},
     **{("identity", "GET", p): "version document" for p in ("/", "/v3", "/v3/", "/v2.0", "/v2.0/")},
     ("identity", "POST", "/v3/auth/tokens"): "token issue: the credentials in the body are the check",
     ("identity", "POST", "/v2.0/tokens"): "token issue (v2.0): the credentials in the body are the check",

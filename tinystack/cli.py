@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -60,6 +61,16 @@ async def _serve(cfg: config_mod.Config, role: str = "up", services: frozenset[s
             print(f"  clouds.yaml {cloud.clouds_yaml}  (export OS_CLIENT_CONFIG_FILE={cloud.clouds_yaml})",
                   flush=True)
         await stop.wait()
+        drain = float(cfg.get("DEFAULT", "drain_seconds")) if role == "api" else 0.0
+        if drain > 0:
+            # Behind a balancer: fail its health checks first, go on serving until it has noticed, then stop.
+            from tinystack.core.web import Health
+
+            Health.draining = True
+            stop.clear()
+            logger.info("draining for %.1f s before stopping", drain)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), drain)  # a second signal stops at once
         logger.info("stopping")
     finally:
         if metrics is not None:

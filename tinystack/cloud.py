@@ -127,13 +127,13 @@ class Cloud:
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(cfg.state_dir, 0o700)
         db = Database(cfg.database_url)
-        db.migrate("core", CORE_MIGRATIONS)
+        db.migrate("core", CORE_MIGRATIONS, ahead_ok=True)
         # API processes starting together on one database: one at a time migrates (Alembic's own version
         # tables do not guard against two upgrading at once).
         async with exclusive(Lease(db, "migrations")):
             for spec in self.services:
                 if spec.migrations is not None:
-                    db.migrate(spec.name, spec.migrations)
+                    db.migrate(spec.name, spec.migrations, ahead_ok=True)
         map_models(self.services)
         policy_file = cfg.get("oslo_policy", "policy_file")
         policy = PolicyEngine(Path(policy_file) if policy_file else cfg.state_dir / "policy.yaml")

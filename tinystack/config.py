@@ -22,6 +22,9 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "debug": "false",
         "max_request_body_size": str(1024 * 1024),
         "host": "",
+        # ``tinystack api`` on SIGTERM: seconds its /healthcheck answers 503 while it goes on serving, so that
+        # the load balancer takes it out of rotation before it stops (docs/deployment.md).
+        "drain_seconds": "3",
     },
     "database": {"connection": ""},
     # ``exchange`` names the cloud on the broker: its topic exchange and the prefix of its shared queues, so

@@ -47,3 +47,24 @@ def test_request_id_from_post_to_the_compute_agent(live: LiveCloud, caplog: pyte
     assert 'tinystack_http_requests_total{service="compute",route="/v2.1/servers",method="POST",status="202"}' in text
     assert f'tinystack_reconcile_duration_seconds_count{{reconciler="compute-{live.host}",outcome="ok"}}' in text
     assert 'tinystack_bus_lag_seconds_count{topic="agent.compute"}' in text
+
+
+def test_healthcheck_on_every_api_and_while_draining(live: LiveCloud) -> None:
+    """``GET /healthcheck`` answers ``OK`` without a token on every API, and 503 while the process drains (what a
+    load balancer checks, docs/deployment.md)."""
+    import requests
+
+    from tinystack.core.web import Health
+
+    for service in ("identity", "compute", "placement", "image", "network", "volume"):
+        root = live.url(service).split("/v")[0].rstrip("/")
+        r = requests.get(f"{root}/healthcheck", timeout=10)
+        assert (r.status_code, r.text) == (200, "OK"), (service, r.status_code, r.text)
+    root = live.url("compute").split("/v")[0].rstrip("/")
+    Health.draining = True
+    try:
+        r = requests.get(f"{root}/healthcheck", timeout=10)
+        assert (r.status_code, r.text) == (503, "DRAINING")
+    finally:
+        Health.draining = False
+    assert requests.get(f"{root}/healthcheck", timeout=10).status_code == 200

@@ -36,7 +36,7 @@ def haproxy_cfg(front: dict[str, int], backends: dict[str, dict[str, int]]) -> s
     """``front``: service -> the balancer's port; ``backends``: API process name -> service -> its port."""
     out = ["global", "    maxconn 4096", "defaults", "    mode http", "    timeout connect 2s",
            "    timeout client 120s", "    timeout server 120s", "    retries 2", "    option redispatch",
-           "    option httpchk GET /", "    http-check expect rstatus ^[23]",
+           "    option httpchk GET /healthcheck", "    http-check expect rstatus ^[23]",
            "    timeout check 5s", "    default-server check inter 1s fall 2 rise 2"]
     for service, port in front.items():
         out += [f"frontend {service}", f"    bind 127.0.0.1:{port}", f"    default_backend {service}",

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, MetaData, case, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+log = logging.getLogger(__name__)
 
 # Core's own tables (leases), migrated before any service's: one more Alembic history, ``alembic_version_core``.
 CORE_MIGRATIONS = Path(__file__).parent / "migrations"
@@ -57,28 +60,49 @@ class Database:
         with self._factory() as s, s.begin():
             yield s
 
-    def migrate(self, service: str, location: Path) -> None:
-        migrate(self.engine, service, location)
+    def migrate(self, service: str, location: Path, *, ahead_ok: bool = False) -> None:
+        migrate(self.engine, service, location, ahead_ok=ahead_ok)
 
     def dispose(self) -> None:
         self.engine.dispose()
 
 
-def migrate(engine: Engine, service: str, location: Path) -> None:
-    """Upgrade one service's tables to head; each service keeps its own Alembic version table."""
+class SchemaAhead(RuntimeError):
+    """The database holds a revision this code's history does not have: a newer release migrated it."""
+
+
+def migrate(engine: Engine, service: str, location: Path, *, ahead_ok: bool = False) -> None:
+    """Upgrade one service's tables to head; each service keeps its own Alembic version table.
+
+    A database already at a revision this code does not know was expanded by a newer release
+    (docs/deployment.md): an API process of the older release, restarted during a rolling upgrade, serves on
+    it as it is (``ahead_ok``); ``db-sync`` of the older release refuses (``SchemaAhead``)."""
     from alembic.config import Config as AlembicConfig
     from alembic.runtime.environment import EnvironmentContext
+    from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(location))
     script = ScriptDirectory(str(location), version_locations=[str(location)])
+    table = f"alembic_version_{service}"
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn, opts={"version_table": table}).get_current_heads()
+    known = {rev.revision for rev in script.walk_revisions()}
+    unknown = [rev for rev in current if rev not in known]
+    if unknown:
+        if not ahead_ok:
+            raise SchemaAhead(f"{service}: the database is at {', '.join(unknown)}, which this release does not "
+                              "know: a newer release has migrated it")
+        log.warning("%s: the database is at %s, ahead of this release: serving on it without migrating",
+                    service, ", ".join(unknown))
+        return
 
     def upgrade(rev: Any, _context: Any) -> Any:
         return script._upgrade_revs("head", rev)
 
     with EnvironmentContext(cfg, script, fn=upgrade, destination_rev="head") as env, engine.begin() as conn:
-        env.configure(connection=conn, version_table=f"alembic_version_{service}", render_as_batch=True)
+        env.configure(connection=conn, version_table=table, render_as_batch=True)
         with env.begin_transaction():
             env.run_migrations()
 

@@ -177,6 +177,7 @@ class ServiceApp:
     def build(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware], client_max_size=self.client_max_size)
         app[FAULT] = self.fault
+        app.router.add_route("GET", "/healthcheck", _mark_public(healthcheck))
         for route in self.routes:
             handler = route.handler
             if route.public:
@@ -198,7 +199,8 @@ class ServiceApp:
         request[REQUEST_ID] = rid
         extra: dict[str, str] = {}
         try:
-            if self.microversions is not None and request.path not in self.microversions.unversioned_paths:
+            if (self.microversions is not None and request.path not in self.microversions.unversioned_paths
+                    and request.path != "/healthcheck"):
                 request[VERSION] = v = self.microversions.negotiate(request)
                 extra = self.microversions.headers(v)
             if "\x00" in request.path or "\x00" in request.query_string:
@@ -245,6 +247,19 @@ class ServiceApp:
         request[CTX] = c = self.validator(token)
         if c.access_rules is not None and not access_permitted(c.access_rules, self.name, request.method, request.path):
             raise errors.Forbidden("The application credential's access rules do not allow this request.")
+
+
+class Health:
+    """Whether this process asks load balancers to send it no more requests (it is shutting down)."""
+
+    draining = False
+
+
+async def healthcheck(_request: web.Request) -> web.Response:
+    """``GET /healthcheck`` on every API, oslo.middleware's shape: ``OK``, or 503 while the process drains."""
+    if Health.draining:
+        return web.Response(status=503, text="DRAINING", content_type="text/plain")
+    return web.Response(text="OK", content_type="text/plain")
 
 
 def _mark_public(handler: Handler) -> Handler:
