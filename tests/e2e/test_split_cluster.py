@@ -13,6 +13,10 @@ compute, network and volume drivers: no namespaces, no guests), all reading one 
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -201,3 +205,16 @@ def test_split_cluster_survives_a_killed_api_conductor_and_agent(cluster: Cluste
           f"orphaned builds, "
           f"{active} ACTIVE, {BOOTS - active} ERROR with a fault; conductor takeover {takeover:.1f}s "
           f"(lease ttl 30 s); node agent down after {down:.1f}s (service_down_time 30 s)")
+
+    # --- tinystack doctor, run as an operator runs it on node1, names the dead node and nothing else ------------
+    env = {**os.environ, "PYTHONPATH": str(sc.ROOT), "TINYSTACK_HOST": "node1",
+           "TINYSTACK_STATE_DIR": str(c.base / "node1")}
+    run = subprocess.run([sys.executable, "-m", "tinystack.cli", "--config", str(c.ini), "doctor", "--json",
+                          "--listen", "12"], env=env, capture_output=True, text=True, timeout=180, cwd=sc.ROOT)
+    findings = json.loads(run.stdout)["findings"]
+    problems = [f for f in findings if f["level"] in ("warning", "error")]
+    print(f"doctor on the split cluster: exit {run.returncode}; problems: "
+          f"{[(f['check'], f['subject'], f['what']) for f in problems]}")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert any("node2" in (f["subject"] + f["what"]) for f in problems), problems
+    assert not [f for f in problems if "node1" in f["subject"] and f["check"] == "services"], problems
