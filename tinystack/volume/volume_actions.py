@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from tinystack.core import desired, errors
 from tinystack.core.auth import RequestContext
 from tinystack.volume.models import Attachment, Volume, utcnow
+from tinystack.volume.retype import refuse_if_migrating
 from tinystack.volume.schemas import truthy
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ class VolumeActions:
                 allowed = ("available", "in-use") if version_allows_in_use else ("available",)
                 if vol.status not in allowed:
                     raise invalid(f"Volume status must be {' or '.join(allowed)} to extend (it is {vol.status}).")
+                refuse_if_migrating(vol)
                 if new_size <= vol.size:
                     raise errors.BadRequest(f"Invalid input received: New size for extend must be greater than "
                                             f"current size. (current: {vol.size}, extended: {new_size}).")
@@ -91,6 +93,7 @@ class VolumeActions:
             vol = self.find(s, ctx, volume_id)
             if vol.status not in ("available", "in-use") or (vol.status == "in-use" and not truthy(body.get("force", False))):
                 raise invalid(f"Volume {volume_id} status must be available or in-use with force (it is {vol.status}).")
+            refuse_if_migrating(vol)
             props = {k: v for k, v in (vol.image_meta or {}).items() if k not in
                      ("image_id", "image_name", "checksum", "container_format", "disk_format", "size", "min_disk",
                       "min_ram", "kernel_id", "ramdisk_id") and not k.startswith("os_glance")}
