@@ -119,6 +119,7 @@ class Attachments:
                 if vol.status != "available":
                     raise errors.BadRequest(f"Invalid volume: Volume status must be available to reserve, but the "
                                             f"status is {vol.status}.")
+                refuse_if_migrating(vol)
                 vol.previous_status, vol.status = vol.status, "attaching"
         elif action == "os-unreserve":
             with self.svc.session() as s:
@@ -137,6 +138,7 @@ class Attachments:
                 if vol.status not in ("available", "attaching") and not vol.multiattach:
                     raise errors.BadRequest(f"Invalid volume: Volume status must be available or attaching (it is "
                                             f"{vol.status}).")
+                refuse_if_migrating(vol)
                 mode = body.get("mode", "rw")
                 if vol.read_only and mode != "ro":
                     raise errors.BadRequest("Invalid volume: Volume is read-only; attach it with mode 'ro'.")
