@@ -31,7 +31,7 @@ class Known:
     networks: set[str] = field(default_factory=set)
     routers: set[str] = field(default_factory=set)
     instances: set[str] = field(default_factory=set)
-    volumes: set[str] = field(default_factory=set)  # volume and snapshot ids
+    volumes: set[str] = field(default_factory=set)  # volume and snapshot ids, volumes' name_ids
 
 
 def known(db: Database) -> Known:
@@ -43,7 +43,9 @@ def known(db: Database) -> Known:
         return Known(ports=set(s.scalars(select(Port.id))), networks=set(s.scalars(select(Network.id))),
                      routers=set(s.scalars(select(Router.id))),
                      instances=set(s.scalars(select(Instance.id).where(Instance.deleted.is_(False)))),
-                     volumes=set(s.scalars(select(Volume.id))) | set(s.scalars(select(Snapshot.id))))
+                     # A migrated volume's file is named after its name_id.
+                     volumes=set(s.scalars(select(Volume.id))) | set(s.scalars(select(Snapshot.id)))
+                     | {n for n in s.scalars(select(Volume.name_id)) if n})
 
 
 @dataclass
