@@ -168,3 +168,25 @@ def test_a_failed_copy_is_reported_and_the_volume_stays(tmp_path: Path) -> None:
         await n.bus.close()
 
     asyncio.run(scenario(Node(tmp_path, fake=True)))
+
+
+def test_enabled_backends_each_a_directory_the_first_the_default(tmp_path: Path) -> None:
+    import pytest
+
+    from tinystack import config
+    from tinystack.volume import agent_settings, settings
+
+    def load(**volume: str) -> config.Config:
+        return config.load(None, environ={}, overrides={"state_dir": str(tmp_path), "host": "n1",
+                                                         **{f"volume__{k}": v for k, v in volume.items()}})
+
+    agent = agent_settings.load(load())
+    assert agent.backends == {"file": tmp_path / "volumes", "file2": tmp_path / "volumes" / "file2"}
+    api = settings.load(load())
+    assert api.backend_name == "file" and api.backends == ("file", "file2")
+    assert settings.load(load(backend_name="lvm")).backends == ("lvm",)  # the older one-backend setting
+    assert agent_settings.load(load(enabled_backends="fast, slow")).backends == {
+        "fast": tmp_path / "volumes", "slow": tmp_path / "volumes" / "slow"}
+    for bad in ("", "a,a", "../up", "a b"):
+        with pytest.raises(ValueError, match="enabled_backends"):
+            agent_settings.load(load(enabled_backends=bad))

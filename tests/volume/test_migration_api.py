@@ -188,3 +188,35 @@ def test_types_place_volumes_and_what_cannot_migrate(live: LiveCloud) -> None:
         demo.block_storage.delete_volume(v)
         demo.block_storage.wait_for_delete(v, wait=30, interval=0.2)
     live.cli("volume", "type", "delete", silver["id"], nowhere["id"])
+
+
+def test_a_volume_mid_migration_refuses_other_work(live: LiveCloud) -> None:
+    """Cinder's rule while ``migration_status`` is ``migrating`` (unlocked: the status stays ``available``). The
+    copy of an empty volume ends too fast to catch, so the row is held in that state directly."""
+    from tinystack.volume.models import Volume
+
+    demo = live.conn("demo")
+    vol = demo.block_storage.wait_for_status(demo.block_storage.create_volume(name="busy", size=1), "available",
+                                             wait=30, interval=0.2)
+    svc = live.cloud.runtime.services["volume"]  # type: ignore[union-attr]
+    with svc.session() as s:
+        row = s.get(Volume, vol.id)
+        assert row is not None
+        row.migration_status = "migrating"
+    url, headers = cinder(live, "demo")
+    refused = [
+        action(live, "admin", vol.id, {"os-migrate_volume": {"host": f"{live.host}@file2#file2"}}),
+        action(live, "demo", vol.id, {"os-extend": {"new_size": 2}}),
+        action(live, "demo", vol.id, {"os-attach": {"instance_uuid": str(uuid.uuid4()), "mountpoint": "/dev/vdb"}}),
+        requests.post(f"{url}/snapshots", json={"snapshot": {"volume_id": vol.id}}, headers=headers, timeout=10),
+        requests.delete(f"{url}/volumes/{vol.id}", headers=headers, timeout=10),
+    ]
+    for r in refused:
+        assert r.status_code == 400 and "migration" in r.json()["badRequest"]["message"], r.text
+    assert demo.block_storage.get_volume(vol.id).status == "available"
+    with svc.session() as s:
+        row = s.get(Volume, vol.id)
+        assert row is not None
+        row.migration_status = None
+    demo.block_storage.delete_volume(vol)
+    demo.block_storage.wait_for_delete(vol, wait=30, interval=0.2)
