@@ -214,9 +214,10 @@ def test_a_volume_mid_migration_refuses_other_work(live: LiveCloud) -> None:
     for r in refused:
         assert r.status_code == 400 and "migration" in r.json()["badRequest"]["message"], r.text
     assert demo.block_storage.get_volume(vol.id).status == "available"
-    with svc.session() as s:
-        row = s.get(Volume, vol.id)
-        assert row is not None
-        row.migration_status = None
+    # The operator's way out of a stuck migration: os-reset_status with migration_status (admin only).
+    assert action(live, "demo", vol.id, {"os-reset_status": {"migration_status": "none"}}).status_code == 403
+    assert action(live, "admin", vol.id, {"os-reset_status": {"migration_status": "sideways"}}).status_code == 400
+    assert action(live, "admin", vol.id, {"os-reset_status": {"migration_status": "none"}}).status_code == 202
+    assert admin_view(live, vol.id)["os-vol-mig-status-attr:migstat"] is None
     demo.block_storage.delete_volume(vol)
     demo.block_storage.wait_for_delete(vol, wait=30, interval=0.2)

@@ -72,6 +72,11 @@ class VolumeActions:
 
     def reset_status(self, ctx: RequestContext, volume_id: str, body: dict[str, Any]) -> None:
         self.svc.enforce(ctx, "volume_extension:volume_admin_actions:reset_status")
+        migstat = str(body["migration_status"] or "none").lower() if "migration_status" in body else None
+        if migstat is not None and migstat not in ("none", "error", "success"):
+            raise errors.BadRequest(f"Invalid input received: migration_status must be none, error or success, "
+                                    f"not {body['migration_status']!r}.")
+        ended = False
         with self.svc.session() as s:
             vol = self.find(s, ctx, volume_id)
             if body.get("status"):
@@ -80,6 +85,18 @@ class VolumeActions:
                 for a in s.scalars(select(Attachment).where(Attachment.volume_id == vol.id)):
                     s.delete(a)
             vol.updated_at = utcnow()
+            if migstat is not None:
+                # An operator ends a stuck migration: the volume stays where it is and the copy is retired.
+                migration = (vol.doc or {}).get("migration")
+                values: dict[str, Any] = {"migration_status": None if migstat == "none" else migstat}
+                if migration:
+                    there = {"backend": migration["backend"], "name": migration["name_id"]}
+                    values["doc"] = {**vol.doc, "migration": None,
+                                     "retired": [*(vol.doc.get("retired") or [])[-4:], there]}
+                    ended = True
+                desired.bump_or_lose(s, Volume, vol.id, vol.generation, values)
+        if ended:
+            self.svc.controller.publish_soon("volume", volume_id)
 
     def upload(self, ctx: RequestContext, volume_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """``os-volume_upload_image``: a new image now (queued), its data from the volume agent."""
