@@ -221,3 +221,34 @@ def test_a_volume_mid_migration_refuses_other_work(live: LiveCloud) -> None:
     assert admin_view(live, vol.id)["os-vol-mig-status-attr:migstat"] is None
     demo.block_storage.delete_volume(vol)
     demo.block_storage.wait_for_delete(vol, wait=30, interval=0.2)
+
+
+def test_a_failed_copy_ends_the_migration_in_error_where_the_volume_was(live: LiveCloud,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tinystack.volume.drivers.base import DriverError
+
+    agent = live.agent(VolumeAgent, live.host)
+    second = agent.drivers["file2"]
+
+    async def no_space(*args: Any) -> None:
+        raise DriverError("No space left on device", permanent=True)
+
+    demo = live.conn("demo")
+    vol = demo.block_storage.wait_for_status(demo.block_storage.create_volume(name="nospace", size=1), "available",
+                                             wait=30, interval=0.2)
+    old = Path(agent.drivers["file"].volume_path(vol.id))
+    monkeypatch.setattr(second, "copy_volume", no_space)
+    assert action(live, "admin", vol.id, {"os-migrate_volume": {"host": f"{live.host}@file2#file2",
+                                                                "lock_volume": True}}).status_code == 202
+    failed = settled(live, vol.id)  # back from maintenance to available
+    assert failed["os-vol-mig-status-attr:migstat"] == "error"
+    assert failed["os-vol-host-attr:host"] == f"{live.host}@file#file"
+    assert failed["os-vol-mig-status-attr:name_id"] is None and old.exists()
+    monkeypatch.undo()
+    # Nothing is left of the attempt on the second backend, and the next try works.
+    assert not list(Path(second.volume_path(vol.id)).parent.glob(".part-*"))
+    live.cli("volume", "migrate", "--host", f"{live.host}@file2#file2", vol.id)
+    moved = settled(live, vol.id)
+    assert moved["os-vol-mig-status-attr:migstat"] == "success"
+    demo.block_storage.delete_volume(vol)
+    demo.block_storage.wait_for_delete(vol, wait=30, interval=0.2)
