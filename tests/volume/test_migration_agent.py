@@ -1,7 +1,7 @@
 """The volume agent's side of a migration between two backends of one node, on real files: the copy is made
 under a ``.part-`` name and published whole, the old file goes only once the document retires it, a restart
 mid-copy leaves nothing behind and finishes, a failed copy is reported, and a sync never takes the copy in
-progress for garbage."""
+progress for garbage. Also the ``enabled_backends`` settings, and the doctor looking in every backend."""
 
 from __future__ import annotations
 
@@ -190,3 +190,18 @@ def test_enabled_backends_each_a_directory_the_first_the_default(tmp_path: Path)
     for bad in ("", "a,a", "../up", "a b"):
         with pytest.raises(ValueError, match="enabled_backends"):
             agent_settings.load(load(enabled_backends=bad))
+
+
+def test_the_doctor_looks_in_every_backend_and_knows_name_ids(tmp_path: Path) -> None:
+    from tinystack.doctor import orphans
+
+    root, second = tmp_path / "volumes", tmp_path / "volumes" / "file2"
+    second.mkdir(parents=True)
+    for path in (root / f"volume-{VOL}", second / f"volume-{NEW}", second / "volume-0b7c5a6e-2f7d-4c39-9d5e-000000000000"):
+        path.write_bytes(b"")
+    seen = asyncio.run(orphans.gather("h1", "tsnode-h1", tmp_path / "instances", root, False, [], (second,)))
+    assert {p.name for p in seen.volume_files} == {f"volume-{VOL}", f"volume-{NEW}",
+                                                   "volume-0b7c5a6e-2f7d-4c39-9d5e-000000000000"}
+    # The migrated volume's file (its name_id) is known; the third is an orphan.
+    found = orphans.compare(seen, orphans.Known(volumes={VOL, NEW}))
+    assert [f.subject for f in found if f.problem] == [str(second / "volume-0b7c5a6e-2f7d-4c39-9d5e-000000000000")]
