@@ -1,6 +1,7 @@
-"""os-retype and volume migration on a one-backend cloud: a retype between types that backend serves changes the
-volume's type; one that needs another backend, and any migration, is refused with Cinder's 400; migration is
-admin-only (403 for a member) and another project's volume is 404."""
+"""os-retype and volume migration refusals: a retype between types the volume's backend serves changes the
+volume's type; one that needs a backend no host has, and a migration to the same or an unknown host, are refused
+with Cinder's 400; migration is admin-only (403 for a member) and another project's volume is 404. Migrations
+that happen: tests/volume/test_migration_api.py."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def test_retype_within_the_backend_and_refusals(live: LiveCloud) -> None:
     assert action(live, "alt_demo", vol.id, {"os-retype": {"new_type": "__DEFAULT__"}}).status_code == 404
     assert demo.block_storage.get_volume(vol.id).volume_type == gold["name"]
 
-    # Migration: admin only, and with one backend there is no other host.
+    # Migration: admin only; the same host and an unknown one are refused.
     r = action(live, "demo", vol.id, {"os-migrate_volume": {"host": "other@file#file"}})
     assert r.status_code == 403 and "forbidden" in r.json()
     host = live.conn("admin").block_storage.get_volume(vol.id).host

@@ -31,7 +31,7 @@ class Known:
     networks: set[str] = field(default_factory=set)
     routers: set[str] = field(default_factory=set)
     instances: set[str] = field(default_factory=set)
-    volumes: set[str] = field(default_factory=set)  # volume and snapshot ids
+    volumes: set[str] = field(default_factory=set)  # volume and snapshot ids, volumes' name_ids
 
 
 def known(db: Database) -> Known:
@@ -43,7 +43,9 @@ def known(db: Database) -> Known:
         return Known(ports=set(s.scalars(select(Port.id))), networks=set(s.scalars(select(Network.id))),
                      routers=set(s.scalars(select(Router.id))),
                      instances=set(s.scalars(select(Instance.id).where(Instance.deleted.is_(False)))),
-                     volumes=set(s.scalars(select(Volume.id))) | set(s.scalars(select(Snapshot.id))))
+                     # A migrated volume's file is named after its name_id.
+                     volumes=set(s.scalars(select(Volume.id))) | set(s.scalars(select(Snapshot.id)))
+                     | {n for n in s.scalars(select(Volume.name_id)) if n})
 
 
 @dataclass
@@ -140,9 +142,10 @@ def qemu_processes(instances_path: Path, proc: Path = Path("/proc")) -> dict[int
 
 
 async def gather(host_name: str, node_netns: str, instances_path: Path, volumes_path: Path | None,
-                 dataplane: bool, all_netns: list[str] | None) -> Seen:
+                 dataplane: bool, all_netns: list[str] | None, backend_dirs: tuple[Path, ...] = ()) -> Seen:
     """What this node holds. ``dataplane``: the node runs the real network driver (it owns ``qdhcp-``/``qrouter-``
-    namespaces); ``all_netns``: the namespaces of the machine (None: could not be listed)."""
+    namespaces); ``all_netns``: the namespaces of the machine (None: could not be listed); ``backend_dirs``: the
+    volume backends' directories besides ``volumes_path`` (``[volume] enabled_backends``)."""
     seen = Seen(host_name, node_netns)
     if all_netns is None:
         seen.skipped.append("network namespaces could not be listed: run the doctor as root for the tap checks")
@@ -157,8 +160,9 @@ async def gather(host_name: str, node_netns: str, instances_path: Path, volumes_
     seen.qemu = qemu_processes(instances_path)
     if instances_path.is_dir():
         seen.instance_dirs = [p.name for p in instances_path.iterdir() if p.is_dir() and _UUID.match(p.name)]
-    if volumes_path is not None and volumes_path.is_dir():
-        seen.volume_files = [p for p in volumes_path.iterdir()
-                             if p.is_file() and p.name.startswith(("volume-", "snapshot-"))
-                             and _UUID.match(p.name.split("-", 1)[1])]
+    for path in ([volumes_path, *backend_dirs] if volumes_path is not None else []):
+        if path.is_dir():
+            seen.volume_files += [p for p in path.iterdir()
+                                  if p.is_file() and p.name.startswith(("volume-", "snapshot-"))
+                                  and _UUID.match(p.name.split("-", 1)[1])]
     return seen

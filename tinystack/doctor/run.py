@@ -71,12 +71,15 @@ async def _this_host(cfg: Config, opts: Options, known: orphans.Known | None) ->
     paths: list[Path] = [cfg.state_dir]
     for i, node_cfg in enumerate(_node_configs(cfg)):
         compute = compute_agent.load(node_cfg)
-        volumes = volume_agent.load(node_cfg).volumes_path
+        volume_settings = volume_agent.load(node_cfg)
+        volumes = volume_settings.volumes_path
+        backend_dirs = tuple(d for d in volume_settings.backends.values() if d != volumes)
         paths += [compute.instances_path, volumes]
         if known is not None:
             # The machine-wide things (namespaces, the shared instances path, volume files) once, with the first node.
             seen = await orphans.gather(node_cfg.host, compute.node_netns, compute.instances_path,
-                                        volumes if i == 0 else None, dataplane and i == 0, all_netns)
+                                        volumes if i == 0 else None, dataplane and i == 0, all_netns,
+                                        backend_dirs)
             if i:
                 seen.qemu, seen.instance_dirs = {}, []
             found += orphans.compare(seen, known)

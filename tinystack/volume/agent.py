@@ -34,10 +34,15 @@ class VolumeAgent(Converge):
 
     def __init__(self, bus: Bus, host: str, driver: VolumeDriver, records_dir: Path, *,
                  heartbeat_interval: float = 10.0, resync_interval: float = 30.0, source_timeout: float = 120.0,
-                 poll_interval: float = 0.5) -> None:
+                 poll_interval: float = 0.5, backend: str = "file",
+                 backends: dict[str, VolumeDriver] | None = None) -> None:
+        """``driver`` is the default backend's (``backend``); ``backends`` the others, each by its name."""
         self.bus = bus
         self.host = host
         self.driver = driver
+        self.default_backend = backend
+        self.drivers: dict[str, VolumeDriver] = {backend: driver, **{k: v for k, v in (backends or {}).items()
+                                                                     if k != backend}}
         self.records = Records(records_dir)
         self.heartbeat_interval = heartbeat_interval
         self.source_timeout = source_timeout
@@ -49,6 +54,7 @@ class VolumeAgent(Converge):
         self._waiting: dict[tuple[str, int], float] = {}  # since when a generation waits for its source
         self._waiters: dict[str, set[str]] = {}  # source key -> keys waiting for it
         self._published: dict[str, str] = {}
+        self._doomed_names: dict[str, list[str]] = {}  # key -> other names its files have, for a volume to remove
         self._closing = False
         self._tasks: list[asyncio.Task[None]] = []
         self.reconciler = Reconciler(f"volume-{host}", self._reconcile, self._list_keys,
@@ -61,7 +67,8 @@ class VolumeAgent(Converge):
     # -- life cycle ---------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self.driver.init_host()
+        for driver in self.drivers.values():
+            await driver.init_host()
         self.bus.subscribe(self.topic, self._on_message)
         await self.reconciler.start()
         self._tasks.append(asyncio.create_task(self._heartbeat_loop(), name=f"volume-heartbeat-{self.host}"))
@@ -83,16 +90,26 @@ class VolumeAgent(Converge):
         while True:
             try:
                 cap = await self.driver.capacity()
+                pools: dict[str, dict[str, int]] = {}
+                for name, driver in self.drivers.items():
+                    each = cap if driver is self.driver else await driver.capacity()
+                    pools[name] = {"capacity_gb": each.capacity_gb, "free_gb": each.free_gb}
                 await self.bus.publish("heartbeat", {"agent": "volume", "host": self.host, "time": time.time(),
                                                      "binary": BINARY, "capacity_gb": cap.capacity_gb,
-                                                     "free_gb": cap.free_gb})
+                                                     "free_gb": cap.free_gb, "pools": pools})
             except Exception:
                 log.exception("volume heartbeat failed")
             await asyncio.sleep(self.heartbeat_interval)
 
     async def _on_host(self) -> set[str]:
-        return ({f"volume:{i}" for i in await self.driver.list_volumes()}
-                | {f"snapshot:{i}" for i in await self.driver.list_snapshots()})
+        """Every volume and snapshot file of every backend, by its key: a file where a document puts its volume
+        (after a migration, named after ``name_id``) is that volume's; any other is ``volume:<its name>``."""
+        owners = self._owners()
+        keys: set[str] = set()
+        for backend, driver in self.drivers.items():
+            keys |= {owners.get((backend, i), f"volume:{i}") for i in await driver.list_volumes()}
+            keys |= {f"snapshot:{i}" for i in await driver.list_snapshots()}
+        return keys
 
     async def _list_keys(self) -> list[str]:
         return sorted(set(self._specs) | set(self._doomed) | await self._on_host())
@@ -126,6 +143,8 @@ class VolumeAgent(Converge):
         elif op == "delete":
             if self._deleted.get(key, -1) >= generation:
                 return
+            if msg.get("names"):  # a migrated volume's files are named after their name_id
+                self._doomed_names[key] = [str(n) for n in msg["names"]]
             self._specs.pop(key, None)
             self._deleted[key] = generation
             self._doomed[key] = generation
@@ -149,16 +168,18 @@ class VolumeAgent(Converge):
 
 
 def build(config: Config, bus: Bus) -> VolumeAgent:
-    """The agent ``tinystack up`` runs: settings from ``[volume]``, the configured driver."""
+    """The agent ``tinystack up`` runs: settings from ``[volume]``, the configured driver for each backend."""
     settings = agent_settings.load(config)
-    driver: VolumeDriver
-    if settings.driver == "fake":
-        driver = FakeVolumeDriver(path=str(settings.volumes_path))
-    else:
-        from tinystack.volume.drivers.file import FileDriver
+    drivers: dict[str, VolumeDriver] = {}
+    for name, path in settings.backends.items():
+        if settings.driver == "fake":
+            drivers[name] = FakeVolumeDriver(path=str(path))
+        else:
+            from tinystack.volume.drivers.file import FileDriver
 
-        driver = FileDriver(settings.volumes_path, lazy_from_state_dir(settings.state_dir), settings.host,
-                            image_timeout=settings.image_timeout)
-    return VolumeAgent(bus, settings.host, driver, settings.state_dir / "volume-agent" / settings.host,
+            drivers[name] = FileDriver(path, lazy_from_state_dir(settings.state_dir), settings.host,
+                                       image_timeout=settings.image_timeout)
+    default = next(iter(drivers))
+    return VolumeAgent(bus, settings.host, drivers[default], settings.state_dir / "volume-agent" / settings.host,
                        heartbeat_interval=settings.heartbeat_interval, resync_interval=settings.resync_interval,
-                       source_timeout=settings.source_timeout)
+                       source_timeout=settings.source_timeout, backend=default, backends=drivers)

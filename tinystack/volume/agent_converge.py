@@ -10,7 +10,7 @@ import time
 from tinystack.core.reconcile import DONE, Reconciler, Result
 from tinystack.volume.agent_records import Record, Spec, reason_of, split_key
 from tinystack.volume.agent_status import Reporting
-from tinystack.volume.drivers.base import DriverError, GiB
+from tinystack.volume.drivers.base import DriverError, GiB, VolumeDriver
 
 # The agent's own logger, so its lines keep the name operators filter on.
 log = logging.getLogger("tinystack.volume.agent")
@@ -35,6 +35,7 @@ class Converge(Reporting):
     _attempts: dict[tuple[str, int | None], int]
     _waiting: dict[tuple[str, int], float]
     _waiters: dict[str, set[str]]
+    _doomed_names: dict[str, list[str]]
 
     def _again(self, key: str, generation: int | None, exc: BaseException) -> bool:
         """Count a failure of ``generation``; True when it is worth another try."""
@@ -96,13 +97,9 @@ class Converge(Reporting):
         self._waiters.setdefault(source, set()).add(key)
         return Result(requeue_after=self.poll_interval)
 
-    async def _exists(self, source: str) -> bool:
-        kind, rid = split_key(source)
-        size = await (self.driver.volume_size(rid) if kind == "volume" else self.driver.snapshot_size(rid))
-        return size is not None
-
     async def _converge_volume(self, key: str, generation: int, spec: Spec, record: Record) -> Result | None:
-        d, rid = self.driver, spec["id"]
+        backend, rid = self._location(spec)
+        d = self._backend(backend)
         try:
             wanted = int(spec["size_gb"])
         except (KeyError, TypeError, ValueError):
@@ -114,9 +111,12 @@ class Converge(Reporting):
         if size is None:
             source = dict(spec.get("source") or {"type": "blank"})
             if source.get("type") in ("volume", "snapshot"):
-                needed = f"{source['type']}:{source.get('id')}"
-                if not await self._exists(needed):
-                    return self._wait_for(key, generation, needed)
+                # A clone is made on its source's backend; a migrated source volume's file has its name_id.
+                source["id"] = str(source.get("name") or source.get("id"))
+                found = await (d.volume_size(source["id"]) if source["type"] == "volume"
+                               else d.snapshot_size(source["id"]))
+                if found is None:
+                    return self._wait_for(key, generation, f"{source['type']}:{spec['source'].get('id')}")
             await d.create_volume(rid, wanted, source)
         elif size < wanted * GiB:
             await d.extend_volume(rid, wanted)
@@ -138,19 +138,38 @@ class Converge(Reporting):
                 raise DriverError(record.upload_error["reason"], permanent=True) from exc
             else:
                 record.upload_seq, record.upload_error = seq, None
+        await self._migrate(spec, d, rid, wanted)
+        for old in spec.get("retired") or []:
+            # Copies this volume no longer lives in (the source of a finished migration, the destination of a
+            # failed one): removed here, so a restart between the switch and the removal leaves nothing behind.
+            if isinstance(old, dict) and (old.get("backend"), old.get("name")) != (backend, rid) and \
+                    str(old.get("backend")) in self.drivers and old.get("name"):
+                await self.drivers[str(old["backend"])].delete_volume(str(old["name"]))
         record.failed_gen, record.reason = None, None
         self.records.save(key, record)
         return None
 
+    async def _migrate(self, spec: Spec, source: VolumeDriver, name: str, size_gb: int) -> None:
+        """The document's ``migration``: copy the volume's data into a new file on the destination backend, named
+        after the migration's ``name_id``; the source file stays until the controller has switched the volume."""
+        migration = spec.get("migration") or {}
+        if not migration.get("name_id"):
+            return
+        dest, new_name = self._backend(migration.get("backend")), str(migration["name_id"])
+        if await dest.volume_size(new_name) is None:
+            await dest.copy_volume(new_name, size_gb, source, name)
+            log.info("volume %s: copied to backend %s as %s", spec["id"], migration.get("backend"), new_name)
+
     async def _converge_snapshot(self, key: str, generation: int, spec: Spec) -> Result | None:
-        d, rid = self.driver, spec["id"]
+        d, rid = self._backend(spec.get("backend")), spec["id"]
         if await d.snapshot_size(rid) is None:
             volume_id = spec.get("volume_id")
             if not isinstance(volume_id, str) or not volume_id:
                 raise DriverError("snapshot document without a volume_id", permanent=True)
-            if await d.volume_size(volume_id) is None:
+            volume_name = str(spec.get("volume_name") or volume_id)
+            if await d.volume_size(volume_name) is None:
                 return self._wait_for(key, generation, f"volume:{volume_id}")
-            await d.create_snapshot(rid, volume_id)
+            await d.create_snapshot(rid, volume_name)
         record = self.records.load(key)
         if record.failed_gen is not None:
             self.records.save(key, Record())
@@ -161,9 +180,16 @@ class Converge(Reporting):
         kind, rid = split_key(key)
         try:
             if kind == "volume":
-                await self.driver.delete_volume(rid)
+                # Whichever backend holds it, under its id or (migrated) its name_id; never a file another
+                # volume's document puts its own volume in.
+                owners = self._owners()
+                for name in {rid, *self._doomed_names.get(key, [])}:
+                    for backend, driver in self.drivers.items():
+                        if (backend, name) not in owners:
+                            await driver.delete_volume(name)
             else:
-                await self.driver.delete_snapshot(rid)
+                for driver in self.drivers.values():
+                    await driver.delete_snapshot(rid)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -176,6 +202,7 @@ class Converge(Reporting):
         self._attempts.pop((key, generation), None)
         self.records.delete(key)
         self._doomed.pop(key, None)
+        self._doomed_names.pop(key, None)
         self._published.pop(key, None)
         for waiters in self._waiters.values():
             waiters.discard(key)

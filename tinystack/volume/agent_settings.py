@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +18,29 @@ DEFAULTS: dict[str, str] = {
     "resync_interval": "30",
     "image_timeout": "600",  # seconds a download and conversion of an image may take
     "source_timeout": "120",  # seconds to wait for a source volume or snapshot to appear before giving up
+    # Cinder's enabled_backends: each a directory of its own (the first is volumes_path, the others a directory
+    # of that name inside it) and its own volume_backend_name and pool. Two by default, so volumes can migrate.
+    "enabled_backends": "file,file2",
 }
+_BACKEND = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+
+
+def backend_names(section: Mapping[str, str]) -> list[str]:
+    """The host's backends, the default first: ``enabled_backends``, or the one ``backend_name`` when only that
+    (the older single-backend setting) is given."""
+    if "enabled_backends" not in section and section.get("backend_name"):
+        names = [section["backend_name"].strip()]
+    else:
+        names = [n.strip() for n in section.get("enabled_backends", DEFAULTS["enabled_backends"]).split(",")
+                 if n.strip()]
+    if not names:
+        raise ValueError("[volume] enabled_backends names no backend")
+    for name in names:
+        if not _BACKEND.match(name):
+            raise ValueError(f"[volume] enabled_backends: {name!r} is not a usable backend name")
+    if len(set(names)) != len(names):
+        raise ValueError("[volume] enabled_backends names a backend twice")
+    return names
 
 
 @dataclass(frozen=True)
@@ -29,6 +53,7 @@ class AgentSettings:
     resync_interval: float
     image_timeout: float
     source_timeout: float
+    backends: dict[str, Path]  # backend name -> its directory, the default first
 
 
 def load(config: Config) -> AgentSettings:
@@ -38,15 +63,18 @@ def load(config: Config) -> AgentSettings:
     driver = raw["driver"].strip().lower()
     if driver not in ("file", "fake"):
         raise ValueError(f"[volume] driver must be 'file' or 'fake', not {driver!r}")
+    volumes_path = Path(raw["volumes_path"]) if raw["volumes_path"] else config.state_dir / "volumes"
+    names = backend_names(section)
     return AgentSettings(
         host=config.host,
         driver=driver,
-        volumes_path=Path(raw["volumes_path"]) if raw["volumes_path"] else config.state_dir / "volumes",
+        volumes_path=volumes_path,
         state_dir=config.state_dir,
         heartbeat_interval=_seconds(raw, "heartbeat_interval"),
         resync_interval=_seconds(raw, "resync_interval"),
         image_timeout=_seconds(raw, "image_timeout"),
         source_timeout=_seconds(raw, "source_timeout"),
+        backends={name: volumes_path if i == 0 else volumes_path / name for i, name in enumerate(names)},
     )
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
 from tinystack.volume.models import Attachment, Volume, utcnow
+from tinystack.volume.retype import refuse_if_migrating
 
 if TYPE_CHECKING:
     from tinystack.volume.service import VolumeService
@@ -33,7 +34,7 @@ class AttachmentRecords:
     def connection_info(self, vol: Volume, mode: str) -> dict[str, Any]:
         """Cinder's ``connection_info`` for the file backend: the volume's raw file on the storage host
         (``device_path`` is the name os-brick's local connector reads)."""
-        path = str(self.svc.volume_path(vol.id))
+        path = str(self.svc.volume_path(vol.id, vol.backend, vol.name_id))
         return {"driver_volume_type": "file", "data": {"path": path, "device_path": path, "format": "raw",
                                                        "access_mode": mode, "volume_id": vol.id}}
 
@@ -109,6 +110,7 @@ class AttachmentRecords:
                     vol.status != "available" and not vol.multiattach):
                 raise errors.BadRequest(f"Invalid volume: Volume {volume_id} status must be available or in-use "
                                         f"with multiattach to attach, but the status is {vol.status}.")
+            refuse_if_migrating(vol)
             if instance_uuid and s.scalar(select(Attachment.id).where(Attachment.volume_id == vol.id,
                                                                       Attachment.instance_uuid == instance_uuid)):
                 raise errors.BadRequest(f"Invalid volume: Volume {volume_id} is already attached to "

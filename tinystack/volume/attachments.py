@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
 from tinystack.volume.models import Attachment, Volume, utcnow
+from tinystack.volume.retype import refuse_if_migrating
 
 if TYPE_CHECKING:
     from tinystack.volume.service import VolumeService
@@ -22,7 +23,8 @@ class Attachments:
         self.svc = svc
 
     def connection(self, vol: Volume) -> dict[str, Any]:
-        return {"driver_volume_type": "file", "path": str(self.svc.volume_path(vol.id)), "format": "raw"}
+        path = self.svc.volume_path(vol.id, vol.backend, vol.name_id)
+        return {"driver_volume_type": "file", "path": str(path), "format": "raw"}
 
     def reserve(self, ctx: RequestContext, volume_id: str, instance_id: str | None, mountpoint: str | None,
                 host: str | None = None) -> dict[str, Any]:
@@ -31,6 +33,7 @@ class Attachments:
             if vol.status != "available" and not (vol.multiattach and vol.status == "in-use"):
                 raise errors.BadRequest(f"Invalid volume: Volume {volume_id} status must be available to reserve, "
                                         f"but the status is {vol.status}.")
+            refuse_if_migrating(vol)
             if instance_id and s.scalar(select(Attachment.id).where(Attachment.volume_id == vol.id,
                                                                     Attachment.instance_uuid == instance_id)):
                 raise errors.BadRequest(f"Invalid volume: Volume {volume_id} is already attached to {instance_id}.")
@@ -116,6 +119,7 @@ class Attachments:
                 if vol.status != "available":
                     raise errors.BadRequest(f"Invalid volume: Volume status must be available to reserve, but the "
                                             f"status is {vol.status}.")
+                refuse_if_migrating(vol)
                 vol.previous_status, vol.status = vol.status, "attaching"
         elif action == "os-unreserve":
             with self.svc.session() as s:
@@ -134,6 +138,7 @@ class Attachments:
                 if vol.status not in ("available", "attaching") and not vol.multiattach:
                     raise errors.BadRequest(f"Invalid volume: Volume status must be available or attaching (it is "
                                             f"{vol.status}).")
+                refuse_if_migrating(vol)
                 mode = body.get("mode", "rw")
                 if vol.read_only and mode != "ro":
                     raise errors.BadRequest("Invalid volume: Volume is read-only; attach it with mode 'ro'.")

@@ -67,15 +67,28 @@ class Controller:
         elif not loop.is_closed():
             loop.call_soon_threadsafe(self.publisher.enqueue, key)
 
-    def message(self, row: Volume | Snapshot) -> dict[str, Any]:
+    def message(self, row: Volume | Snapshot, s: Session) -> dict[str, Any]:
         kind = "volume" if isinstance(row, Volume) else "snapshot"
         if row.status == "deleting":
-            return {"op": "delete", "type": kind, "id": row.id, "generation": row.generation}
+            msg = {"op": "delete", "type": kind, "id": row.id, "generation": row.generation}
+            if isinstance(row, Volume):
+                # Every name its files may have: migrated, mid-migration, or retired and not yet removed.
+                doc = row.doc or {}
+                names = {row.name_id, (doc.get("migration") or {}).get("name_id"),
+                         *(r.get("name") for r in doc.get("retired") or [] if isinstance(r, dict))}
+                msg["names"] = sorted(str(n) for n in names if n and n != row.id)
+            return msg
         if isinstance(row, Volume):
             spec = {"id": row.id, "size_gb": row.size, "source": row.doc.get("source") or {"type": "blank"},
-                    "upload": row.doc.get("upload")}
+                    "upload": row.doc.get("upload"), "backend": row.backend or self.svc.settings.backend_name,
+                    "name_id": row.name_id, "migration": row.doc.get("migration"),
+                    "retired": row.doc.get("retired") or []}
         else:
-            spec = {"id": row.id, "volume_id": row.volume_id}
+            # A snapshot lives beside its volume's file (volumes with snapshots never migrate).
+            vol = s.get(Volume, row.volume_id)
+            spec = {"id": row.id, "volume_id": row.volume_id,
+                    "backend": (vol.backend if vol is not None else None) or self.svc.settings.backend_name,
+                    "volume_name": (vol.name_id if vol is not None else None) or row.volume_id}
         return {"op": "put", "type": kind, "id": row.id, "generation": row.generation, "spec": spec}
 
     async def publish(self, kind: str, rid: str) -> None:
@@ -87,7 +100,7 @@ class Controller:
 
         def load(s: Session) -> tuple[str, dict[str, Any], int] | None:
             row: Volume | Snapshot | None = s.get(Volume, rid) if kind == "volume" else s.get(Snapshot, rid)
-            return None if row is None or not row.host else (row.host, self.message(row), row.generation)
+            return None if row is None or not row.host else (row.host, self.message(row, s), row.generation)
 
         found = await self.svc.read(load)
         if found is None:
@@ -124,7 +137,7 @@ class Controller:
         def load(s: Session) -> list[dict[str, Any]]:
             rows: list[Volume | Snapshot] = [*s.scalars(select(Volume).where(Volume.host == host)),
                                              *s.scalars(select(Snapshot).where(Snapshot.host == host))]
-            return [self.message(r) for r in rows]
+            return [self.message(r, s) for r in rows]
 
         messages = await self.svc.read(load)
         ids: dict[str, list[str]] = {"volume": [], "snapshot": []}
@@ -141,6 +154,7 @@ class Controller:
         if kind not in ("volume", "snapshot") or not isinstance(rid, str):
             return
         model: type[Volume | Snapshot] = Volume if kind == "volume" else Snapshot
+        switched: list[str] = []  # a volume whose migration ended: its next generation goes out at once
 
         def apply(s: Session) -> None:
             # Raised by the database: two API processes applying reports of one row never move it back.
@@ -157,6 +171,12 @@ class Controller:
                 return
             if observed < row.generation:
                 return  # about an older desired state; the newer one is on its way
+            migration = (row.doc or {}).get("migration") if isinstance(row, Volume) else None
+            if isinstance(row, Volume) and row.migration_status == "migrating" and migration and (
+                    state == "error" or (state == "ready" and st.get("migrated") == migration["name_id"])):
+                self._migration_done(s, row, state == "ready", str(st.get("reason") or ""))
+                switched.append(row.id)
+                return
             if state == "error":
                 reason = str(st.get("reason") or "the volume agent failed")[:1000]
                 log.warning("%s %s: %s", kind, rid, reason)
@@ -178,6 +198,30 @@ class Controller:
                     row.status, row.updated_at = "available", utcnow()
 
         await self.svc.write(apply)
+        for vid in switched:
+            self.publisher.enqueue(f"volume:{vid}")
+
+    def _migration_done(self, s: Session, vol: Volume, copied: bool, reason: str) -> None:
+        """The agent finished a migration's copy, or failed it. On success the volume switches to the copy in one
+        step (its backend, its ``name_id``, a retype's new type) and the old file is retired; on failure the copy
+        is retired and the volume stays where it was. Either way the next generation tells the agent."""
+        migration = dict(vol.doc["migration"])
+        here = {"backend": vol.backend or self.svc.settings.backend_name, "name": vol.name_id or vol.id}
+        there = {"backend": migration["backend"], "name": migration["name_id"]}
+        retired = [r for r in (vol.doc.get("retired") or []) if r not in (here, there)][-4:]
+        values: dict[str, Any] = {"updated_at": utcnow(), "doc": {**vol.doc, "migration": None,
+                                                                    "retired": [*retired, there if not copied else here]}}
+        if copied:
+            values.update(backend=migration["backend"], name_id=migration["name_id"], migration_status="success",
+                          fault=None)
+            if migration.get("new_type"):
+                values["volume_type_id"] = migration["new_type"]
+        else:
+            log.warning("volume %s: migration to %s failed: %s", vol.id, migration["backend"], reason)
+            values.update(migration_status="error", fault=reason[:1000] or "the migration failed")
+        if vol.status in ("maintenance", "retyping"):
+            values.update(status=vol.previous_status or "available", previous_status=None)
+        desired.bump_or_lose(s, Volume, vol.id, vol.generation, values)
 
     @staticmethod
     def _volume_ready(vol: Volume, st: dict[str, Any]) -> None:

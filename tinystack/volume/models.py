@@ -66,6 +66,11 @@ class Volume(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, index=True, default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, onupdate=utcnow)
     launched_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # Which of the host's backends (``[volume] enabled_backends``) holds the file; None: the first one.
+    backend: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Cinder's migstat (migrating, success, error) and the id the backend file is named after once migrated.
+    migration_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    name_id: Mapped[str | None] = mapped_column(UUID, nullable=True)
 
 
 class Attachment(Base):

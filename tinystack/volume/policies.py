@@ -59,6 +59,7 @@ DEFAULTS: dict[str, str] = {
     "volume_extension:default_get_all": ADMIN,
     "volume_extension:default_unset": ADMIN,
     "volume_extension:capabilities": ADMIN,
+    "scheduler_extension:scheduler_stats:get_pools": ADMIN,
     "message:get": ADMIN_OR_OWNER,
     "message:get_all": ADMIN_OR_OWNER,
     "message:delete": ADMIN_OR_OWNER,

@@ -27,7 +27,9 @@ class VolumeService(ServiceBase):
         super().__init__(db, policy, services)
         self.config = config
         self.settings = settings_mod.load(config)
-        self.volumes_path = agent_settings.load(config).volumes_path
+        agent = agent_settings.load(config)
+        self.volumes_path = agent.volumes_path
+        self.backend_paths = agent.backends
         self.bus = bus
         policy.register_defaults(policies.DEFAULTS)
         from tinystack.volume.attachment_records import AttachmentRecords
@@ -82,9 +84,9 @@ class VolumeService(ServiceBase):
         """capabilities/{host}: what the one backend on ``host`` (``host`` or ``host@backend``) offers."""
         name, _, backend = host.partition("@")
         backend = backend.split("#", 1)[0]
-        if name not in self.controller.heartbeats or backend not in ("", self.settings.backend_name):
+        if name not in self.controller.heartbeats or backend not in ("", *self.retyping.hosts().get(name, [])):
             raise errors.NotFound(f"Host {host} could not be found.")
-        ours = self.settings.backend_name
+        ours = backend or self.settings.backend_name
         return {"namespace": f"OS::Storage::Capabilities::{name}@{ours}", "vendor_name": "tinystack",
                 "volume_backend_name": ours, "pool_name": ours, "driver_version": "1.0", "storage_protocol": "file",
                 "display_name": None, "description": None, "visibility": None, "replication_targets": [],
@@ -92,8 +94,11 @@ class VolumeService(ServiceBase):
                     "title": "Thin Provisioning", "type": "boolean",
                     "description": "Volumes are sparse files: space is used as it is written."}}}
 
-    def volume_path(self, volume_id: str) -> Path:
-        return self.volumes_path / f"volume-{volume_id}"
+    def volume_path(self, volume_id: str, backend: str | None = None, name_id: str | None = None) -> Path:
+        """Where compute nodes open a volume: its backend's directory (agent_settings), the file named after its
+        ``name_id`` once migrated."""
+        root = self.backend_paths.get(backend or self.settings.backend_name, self.volumes_path)
+        return root / f"volume-{name_id or volume_id}"
 
     # --- what compute calls (docs/contracts.md) ---------------------------------------------------
 

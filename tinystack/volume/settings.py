@@ -19,6 +19,7 @@ DEFAULTS: dict[str, str] = {
     "max_limit": "1000",
     # The one storage node volumes live on; empty = [DEFAULT] host of the API process.
     "volume_host": "",
+    # The single backend's name when ``enabled_backends`` (tinystack/volume/agent_settings.py) is not given.
     "backend_name": "file",
     "service_down_time": "60",
     # How long a user message lives (Cinder's message_ttl, 30 days).
@@ -33,7 +34,8 @@ class VolumeSettings:
     default_volume_type: str
     max_limit: int
     volume_host: str
-    backend_name: str
+    backend_name: str  # the default backend: the first of ``backends``
+    backends: tuple[str, ...]
     service_down_time: int
     message_ttl: int
     quotas: dict[str, int]
@@ -48,12 +50,14 @@ def load(config: Config) -> VolumeSettings:
     if unknown:
         raise ValueError(f"unknown setting(s) in [volume]: {', '.join(sorted(unknown))}")
     raw = {**DEFAULTS, **{k: v for k, v in section.items() if k in DEFAULTS}}
+    backends = tuple(agent_settings.backend_names(section))
     return VolumeSettings(
         default_availability_zone=raw["default_availability_zone"],
         default_volume_type=raw["default_volume_type"],
         max_limit=int(raw["max_limit"]),
         volume_host=raw["volume_host"] or config.host,
-        backend_name=raw["backend_name"],
+        backend_name=backends[0],
+        backends=backends,
         service_down_time=int(raw["service_down_time"]),
         message_ttl=int(raw["message_ttl"]),
         quotas={k: int(raw[f"quota_{k}"]) for k in QUOTA_DEFAULTS},

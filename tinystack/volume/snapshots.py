@@ -15,6 +15,7 @@ from tinystack.core import desired, errors
 from tinystack.core.auth import RequestContext
 from tinystack.volume.listing import page, parse_metadata_filter, parse_sort, sort_rows
 from tinystack.volume.models import Snapshot, Volume, utcnow
+from tinystack.volume.retype import refuse_if_migrating
 from tinystack.volume.schemas import truthy
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class Snapshots:
             if vol.status != "available" and not (vol.status == "in-use" and force):
                 raise errors.BadRequest(f"Invalid volume: Volume {volume_id} status must be available, but current "
                                         f"status is: {vol.status}.")
+            refuse_if_migrating(vol)
             self.svc.quotas.check(s, vol.project_id, snapshots=1, gigabytes=vol.size)
             snap = Snapshot(id=str(uuid.uuid4()), volume_id=vol.id,
                             name=body.get("name", body.get("display_name")),

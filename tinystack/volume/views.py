@@ -56,7 +56,7 @@ def volume(vol: Volume, attachments: list[Attachment], vtype: VolumeType | None,
         "consistencygroup_id": None, "multiattach": vol.multiattach,
     }
     if admin:
-        out["migration_status"] = None
+        out["migration_status"] = vol.migration_status
     if v >= V(3, 13):
         out["group_id"] = None
     if v >= V(3, 21) and admin:
@@ -76,9 +76,10 @@ def volume(vol: Volume, attachments: list[Attachment], vtype: VolumeType | None,
     if extended:
         out["os-vol-tenant-attr:tenant_id"] = vol.project_id
         if admin:
-            out["os-vol-host-attr:host"] = f"{vol.host}@{backend}#{backend}" if vol.host else None
-            out["os-vol-mig-status-attr:migstat"] = None
-            out["os-vol-mig-status-attr:name_id"] = None
+            where = vol.backend or backend  # None: the host's default backend
+            out["os-vol-host-attr:host"] = f"{vol.host}@{where}#{where}" if vol.host else None
+            out["os-vol-mig-status-attr:migstat"] = vol.migration_status
+            out["os-vol-mig-status-attr:name_id"] = vol.name_id
         if vol.image_meta:
             out["volume_image_metadata"] = dict(vol.image_meta)
     return out

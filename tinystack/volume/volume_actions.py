@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from tinystack.core import desired, errors
 from tinystack.core.auth import RequestContext
 from tinystack.volume.models import Attachment, Volume, utcnow
+from tinystack.volume.retype import refuse_if_migrating
 from tinystack.volume.schemas import truthy
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ class VolumeActions:
                 allowed = ("available", "in-use") if version_allows_in_use else ("available",)
                 if vol.status not in allowed:
                     raise invalid(f"Volume status must be {' or '.join(allowed)} to extend (it is {vol.status}).")
+                refuse_if_migrating(vol)
                 if new_size <= vol.size:
                     raise errors.BadRequest(f"Invalid input received: New size for extend must be greater than "
                                             f"current size. (current: {vol.size}, extended: {new_size}).")
@@ -70,6 +72,11 @@ class VolumeActions:
 
     def reset_status(self, ctx: RequestContext, volume_id: str, body: dict[str, Any]) -> None:
         self.svc.enforce(ctx, "volume_extension:volume_admin_actions:reset_status")
+        migstat = str(body["migration_status"] or "none").lower() if "migration_status" in body else None
+        if migstat is not None and migstat not in ("none", "error", "success"):
+            raise errors.BadRequest(f"Invalid input received: migration_status must be none, error or success, "
+                                    f"not {body['migration_status']!r}.")
+        ended = False
         with self.svc.session() as s:
             vol = self.find(s, ctx, volume_id)
             if body.get("status"):
@@ -78,6 +85,18 @@ class VolumeActions:
                 for a in s.scalars(select(Attachment).where(Attachment.volume_id == vol.id)):
                     s.delete(a)
             vol.updated_at = utcnow()
+            if migstat is not None:
+                # An operator ends a stuck migration: the volume stays where it is and the copy is retired.
+                migration = (vol.doc or {}).get("migration")
+                values: dict[str, Any] = {"migration_status": None if migstat == "none" else migstat}
+                if migration:
+                    there = {"backend": migration["backend"], "name": migration["name_id"]}
+                    values["doc"] = {**vol.doc, "migration": None,
+                                     "retired": [*(vol.doc.get("retired") or [])[-4:], there]}
+                    ended = True
+                desired.bump_or_lose(s, Volume, vol.id, vol.generation, values)
+        if ended:
+            self.svc.controller.publish_soon("volume", volume_id)
 
     def upload(self, ctx: RequestContext, volume_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """``os-volume_upload_image``: a new image now (queued), its data from the volume agent."""
@@ -91,6 +110,7 @@ class VolumeActions:
             vol = self.find(s, ctx, volume_id)
             if vol.status not in ("available", "in-use") or (vol.status == "in-use" and not truthy(body.get("force", False))):
                 raise invalid(f"Volume {volume_id} status must be available or in-use with force (it is {vol.status}).")
+            refuse_if_migrating(vol)
             props = {k: v for k, v in (vol.image_meta or {}).items() if k not in
                      ("image_id", "image_name", "checksum", "container_format", "disk_format", "size", "min_disk",
                       "min_ram", "kernel_id", "ramdisk_id") and not k.startswith("os_glance")}

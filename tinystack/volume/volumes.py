@@ -15,6 +15,7 @@ from tinystack.core import desired, errors
 from tinystack.core.auth import RequestContext
 from tinystack.volume.listing import page, parse_metadata_filter, parse_sort, sort_rows
 from tinystack.volume.models import Attachment, Snapshot, Transfer, Volume, utcnow
+from tinystack.volume.retype import refuse_if_migrating
 from tinystack.volume.schemas import truthy
 from tinystack.volume.volume_actions import VolumeActions, invalid, not_found
 
@@ -79,6 +80,8 @@ class Volumes(VolumeActions):
             source: dict[str, Any] = {"type": "blank"}
             snapshot_id = source_volid = None
             bootable = False
+            backend: str | None = None
+            clone = bool(body.get("snapshot_id") or body.get("source_volid"))
             if body.get("snapshot_id"):
                 snap = self.svc.snapshots.find(s, ctx, str(body["snapshot_id"]))
                 if snap.status != "available":
@@ -92,6 +95,7 @@ class Volumes(VolumeActions):
                 bootable = bool(parent and parent.bootable)
                 image_meta = dict(parent.image_meta or {}) if parent else {}
                 source, snapshot_id = {"type": "snapshot", "id": snap.id}, snap.id
+                backend = parent.backend if parent is not None else None
             elif body.get("source_volid"):
                 src = self.find(s, ctx, str(body["source_volid"]))
                 if src.status not in ("available", "in-use"):
@@ -100,8 +104,11 @@ class Volumes(VolumeActions):
                 if size < src.size:
                     raise errors.BadRequest(f"Invalid input received: Volume size '{size}'GB cannot be smaller than "
                                             f"the source volume size {src.size}GB.")
+                refuse_if_migrating(src)
                 bootable, image_meta = src.bootable, dict(src.image_meta or {})
-                source, source_volid = {"type": "volume", "id": src.id}, src.id
+                # The agent copies the source's file: on its backend, under its name_id once migrated.
+                source, source_volid = {"type": "volume", "id": src.id, "name": src.name_id or src.id}, src.id
+                backend = src.backend
             elif image_ref:
                 image = self._image(ctx, str(image_ref))
                 min_gb = max(int(image.get("min_disk") or 0), -(-int(image.get("virtual_size") or image["size"] or 0)
@@ -115,13 +122,33 @@ class Volumes(VolumeActions):
             if size is None:
                 raise errors.BadRequest("Invalid input received: size is required when no source is given.")
             self.svc.quotas.check(s, ctx.project_id or "", volumes=1, gigabytes=size)
+            if clone:
+                # A clone is made where its source is (as Cinder's drivers do); the type must allow that backend.
+                backend = backend or self.svc.settings.backend_name
+                if not self.svc.retyping.served(vtype, backend):
+                    raise errors.BadRequest(f"Invalid input received: volume type {vtype.name} needs backend "
+                                            f"{vtype.extra_specs.get('volume_backend_name')}, but the source is on "
+                                            f"{backend}.")
+            else:
+                backend = self.svc.retyping.backend_for(vtype)
             vol = Volume(id=str(uuid.uuid4()), name=name, description=description, project_id=ctx.project_id or "",
                          user_id=ctx.user_id, size=size, status="creating", availability_zone=az,
                          volume_type_id=vtype.id, host=self.svc.settings.volume_host, bootable=bootable,
                          multiattach=truthy(body.get("multiattach", False)), snapshot_id=snapshot_id,
                          source_volid=source_volid, image_id=source.get("id") if source["type"] == "image" else None,
                          meta=dict(body.get("metadata") or {}), image_meta=image_meta, admin_meta={},
-                         doc={"source": source, "upload": None}, generation=1, created_at=utcnow())
+                         doc={"source": source, "upload": None}, generation=1, created_at=utcnow(),
+                         backend=backend)
+            if backend is None:
+                # No enabled backend has the type's volume_backend_name: Cinder's scheduler fails the volume
+                # (no host, so nothing is sent to an agent) and tells the user why.
+                vol.status, vol.host = "error", None
+                vol.fault = (f"No valid backend was found: no enabled backend is named "
+                             f"{vtype.extra_specs.get('volume_backend_name')} (volume type {vtype.name}).")
+                s.add(vol)
+                s.flush()
+                self.svc.messages.record(s, vol.project_id, "VOLUME", vol.id, "SCHEDULE_ALLOCATE_VOLUME",
+                                         "NO_BACKEND_AVAILABLE", reason=vol.fault)
             s.add(vol)
             s.flush()
             s.expunge(vol)
@@ -244,6 +271,8 @@ class Volumes(VolumeActions):
                     raise invalid("Volume status must be available or error or error_restoring or error_extending "
                                   "or error_managing and must not be migrating, attached, belong to a group, have "
                                   "snapshots or be disassociated from snapshots after volume transfer.")
+                if not force:
+                    refuse_if_migrating(vol)
                 if s.scalar(select(Attachment.id).where(Attachment.volume_id == vol.id).limit(1)) and not force:
                     raise invalid("Volume must not be attached.")
                 snaps = list(s.scalars(select(Snapshot).where(Snapshot.volume_id == vol.id)))
@@ -258,6 +287,8 @@ class Volumes(VolumeActions):
                     s.delete(a)
                 for t in s.scalars(select(Transfer).where(Transfer.volume_id == vol.id)):  # a forced delete
                     s.delete(t)
+                if not vol.host:  # never placed (no backend for its type): no agent holds anything of it
+                    s.delete(vol)
                 return [snap.id for snap in snaps]
 
         snap_ids = desired.retry(attempt, what=f"Volume {volume_id}")

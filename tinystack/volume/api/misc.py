@@ -31,6 +31,7 @@ EXTENSIONS = [
     ("os-hosts", "Hosts", "Admin-only host administration."),
     ("os-volume-transfer", "VolumeTransfer", "Volume transfer management support."),
     ("capabilities", "Capabilities", "Capabilities support."),
+    ("scheduler-stats", "Scheduler_stats", "Scheduler stats support."),
 ]
 
 
@@ -44,7 +45,8 @@ class MiscAPI:
                 *both("GET", "/limits", self.limits), *both("GET", f"{q}/defaults", self.quota_defaults),
                 *both("GET", q, self.quota_show), *both("PUT", q, self.quota_update),
                 *both("DELETE", q, self.quota_delete), *both("GET", "/os-services", self.services),
-                *both("GET", "/os-hosts", self.hosts), *both("GET", "/os-hosts/{host}", self.host)]
+                *both("GET", "/os-hosts", self.hosts), *both("GET", "/os-hosts/{host}", self.host),
+                *both("GET", "/scheduler-stats/get_pools", self.pools)]
 
     async def zones(self, request: web.Request) -> web.Response:
         return json_response({"availabilityZoneInfo": [{"zoneName": z, "zoneState": {"available": True}}
@@ -85,9 +87,10 @@ class MiscAPI:
                                        "status": "enabled", "state": "up", "updated_at": now,
                                        "disabled_reason": None}]
         for host, beat in sorted(self.svc.controller.heartbeats.items()):
-            rows.append({"binary": "cinder-volume", "host": f"{host}@{self.svc.settings.backend_name}", "zone": zone,
-                         "status": "enabled", "state": "up" if self.svc.controller.host_up(host) else "down",
-                         "updated_at": views.when(_from_epoch(beat.get("time"))), "disabled_reason": None})
+            for backend in self.svc.retyping.hosts().get(host, [self.svc.settings.backend_name]):  # one per backend
+                rows.append({"binary": "cinder-volume", "host": f"{host}@{backend}", "zone": zone,
+                             "status": "enabled", "state": "up" if self.svc.controller.host_up(host) else "down",
+                             "updated_at": views.when(_from_epoch(beat.get("time"))), "disabled_reason": None})
         binary, host_q = request.query.get("binary"), request.query.get("host")
         rows = [r for r in rows if (not binary or r["binary"] == binary) and (not host_q or r["host"] == host_q)]
         return json_response({"services": rows})
@@ -99,9 +102,10 @@ class MiscAPI:
         zone = self.svc.settings.default_availability_zone
         rows = [{"service-status": "available", "service": "cinder-volume", "zone": zone,
                  "service-state": "enabled" if self.svc.controller.host_up(host) else "disabled",
-                 "host_name": f"{host}@{self.svc.settings.backend_name}",
+                 "host_name": f"{host}@{backend}",
                  "last-update": views.when(_from_epoch(beat.get("time")))}
-                for host, beat in sorted(self.svc.controller.heartbeats.items())]
+                for host, beat in sorted(self.svc.controller.heartbeats.items())
+                for backend in self.svc.retyping.hosts().get(host, [self.svc.settings.backend_name])]
         return json_response({"hosts": rows})
 
     async def host(self, request: web.Request) -> web.Response:
@@ -110,6 +114,34 @@ class MiscAPI:
         if name not in self.svc.controller.heartbeats:
             raise errors.NotFound(f"Host {request.match_info['host']} could not be found.")
         return json_response({"host": [{"resource": r} for r in await self.svc.call(self.svc.host_usage, name)]})
+
+
+    async def pools(self, request: web.Request) -> web.Response:
+        """Cinder's get_pools (admin): each backend of each volume host as ``host@backend#pool``; with ``detail``
+        its capabilities and the space its last heartbeat reported."""
+        self.svc.enforce(ctx(request), "scheduler_extension:scheduler_stats:get_pools")
+        detail = request.query.get("detail", "false").lower() in ("true", "1", "yes")
+        wanted_backend = request.query.get("volume_backend_name") or request.query.get("backend_name")
+        out: list[dict[str, Any]] = []
+        for host, backends in sorted(self.svc.retyping.hosts().items()):
+            beat = self.svc.controller.heartbeats.get(host)
+            if beat is None:
+                continue  # not heard from: the scheduler would not place a volume there either
+            for backend in backends:
+                if wanted_backend and backend != wanted_backend:
+                    continue
+                pool: dict[str, Any] = {"name": f"{host}@{backend}#{backend}"}
+                if detail:
+                    space = (beat.get("pools") or {}).get(backend) or {}
+                    pool["capabilities"] = {
+                        "pool_name": backend, "volume_backend_name": backend, "vendor_name": "tinystack",
+                        "driver_version": "1.0", "storage_protocol": "file",
+                        "total_capacity_gb": space.get("capacity_gb", beat.get("capacity_gb")),
+                        "free_capacity_gb": space.get("free_gb", beat.get("free_gb")),
+                        "reserved_percentage": 0, "QoS_support": False, "thin_provisioning_support": True,
+                        "multiattach": True, "timestamp": views.when(_from_epoch(beat.get("time")))}
+                out.append(pool)
+        return json_response({"pools": out})
 
 
 def _from_epoch(value: Any) -> Any:

@@ -145,7 +145,9 @@ class VolumesAPI:
             await self.svc.call(self.svc.retyping.retype, c, vid, args["new_type"], args.get("migration_policy"))
             return empty(202)
         if name == "os-migrate_volume":
-            await self.svc.call(self.svc.retyping.migrate, c, vid, args.get("host"), args.get("cluster"))
+            await self.svc.call(self.svc.retyping.migrate, c, vid, args.get("host"), args.get("cluster"),
+                                schemas.truthy(args.get("force_host_copy", False)),
+                                schemas.truthy(args.get("lock_volume", False)))
             return empty(202)
         if name == "os-migrate_volume_completion":
             await self.svc.call(self.svc.retyping.migrate_completion, c, vid, args["new_volume"])

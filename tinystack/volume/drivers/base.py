@@ -63,6 +63,11 @@ class VolumeDriver(Protocol):
         A source volume or snapshot that does not exist raises ``DriverError``; an image larger than ``size_gb``
         or one that cannot be read raises a permanent ``DriverError``."""
 
+    async def copy_volume(self, volume_id: str, size_gb: int, source: VolumeDriver, source_id: str) -> None:
+        """Make the volume a copy of ``source_id`` held by ``source``, another backend of this node (a migration),
+        and only then make it visible. Does nothing when the volume exists; the source missing raises
+        ``DriverError``."""
+
     async def extend_volume(self, volume_id: str, size_gb: int) -> None:
         """Grow the volume to ``size_gb`` GiB; never shrinks (a larger volume is left as it is)."""
 

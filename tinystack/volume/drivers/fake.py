@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tinystack.volume.drivers.base import Capacity, DriverError, GiB, Source, size_gb
+from tinystack.volume.drivers.base import Capacity, DriverError, GiB, Source, VolumeDriver, size_gb
 
 
 class FakeVolumeDriver:
@@ -80,6 +80,15 @@ class FakeVolumeDriver:
         if size > wanted:
             raise DriverError(f"Source {kind} is larger than {size_gb}GB", permanent=True)
         self.volumes[volume_id] = wanted
+
+    async def copy_volume(self, volume_id: str, size_gb: int, source: VolumeDriver, source_id: str) -> None:
+        if volume_id in self.volumes:
+            return
+        size = await source.volume_size(source_id)
+        if size is None:
+            raise DriverError(f"source volume {source_id} not found")
+        await self._step("copy_volume", volume_id)
+        self.volumes[volume_id] = max(size, size_gb * GiB)
 
     async def extend_volume(self, volume_id: str, size_gb: int) -> None:
         if volume_id not in self.volumes:

@@ -18,7 +18,7 @@ from typing import Any
 from tinystack.core import host
 from tinystack.core.host import CommandFailed
 from tinystack.volume.drivers import imageapi
-from tinystack.volume.drivers.base import Capacity, DriverError, GiB, Source
+from tinystack.volume.drivers.base import Capacity, DriverError, GiB, Source, VolumeDriver
 from tinystack.volume.drivers.base import size_gb as _gb
 
 log = logging.getLogger(__name__)
@@ -206,6 +206,24 @@ class FileDriver:
             raise DriverError(f"image {image_id} is not a readable {fmt} image: {exc}", permanent=True) from exc
         data: dict[str, Any] = json.loads(res.stdout)
         return data
+
+    async def copy_volume(self, volume_id: str, size_gb: int, source: VolumeDriver, source_id: str) -> None:
+        final = self._volume(volume_id)
+        if final.exists():
+            return
+        # Backends of one node are directories of one machine: the source's file is read where it is.
+        src = Path(source.volume_path(source_id))
+        if not src.is_file():
+            raise DriverError(f"source volume {source_id} not found")
+        part = self._part(final.name)
+        part.unlink(missing_ok=True)
+        try:
+            await self._copy(src, part)
+            self._grow(part, size_gb)
+            await self._publish(part, final)
+        finally:
+            part.unlink(missing_ok=True)
+        log.info("volume %s copied from %s", volume_id, src)
 
     async def extend_volume(self, volume_id: str, size_gb: int) -> None:
         path = self._volume(volume_id)
