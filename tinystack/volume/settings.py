@@ -20,6 +20,8 @@ DEFAULTS: dict[str, str] = {
     # The one storage node volumes live on; empty = [DEFAULT] host of the API process.
     "volume_host": "",
     "backend_name": "file",
+    # Cinder's default_group_type: the group type GET /group_types/default answers with; empty = none (404).
+    "default_group_type": "",
     "service_down_time": "60",
     # How long a user message lives (Cinder's message_ttl, 30 days).
     "message_ttl": "2592000",
@@ -36,6 +38,7 @@ class VolumeSettings:
     backend_name: str
     service_down_time: int
     message_ttl: int
+    default_group_type: str
     quotas: dict[str, int]
 
 
@@ -56,5 +59,6 @@ def load(config: Config) -> VolumeSettings:
         backend_name=raw["backend_name"],
         service_down_time=int(raw["service_down_time"]),
         message_ttl=int(raw["message_ttl"]),
+        default_group_type=raw["default_group_type"],
         quotas={k: int(raw[f"quota_{k}"]) for k in QUOTA_DEFAULTS},
     )

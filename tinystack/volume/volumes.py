@@ -114,6 +114,7 @@ class Volumes(VolumeActions):
                 source = {"type": "image", "id": image["id"], "disk_format": image["disk_format"]}
             if size is None:
                 raise errors.BadRequest("Invalid input received: size is required when no source is given.")
+            group_id = self.svc.groups.admit(s, ctx, str(body["group_id"]), vtype.id) if body.get("group_id") else None
             self.svc.quotas.check(s, ctx.project_id or "", volumes=1, gigabytes=size)
             vol = Volume(id=str(uuid.uuid4()), name=name, description=description, project_id=ctx.project_id or "",
                          user_id=ctx.user_id, size=size, status="creating", availability_zone=az,
@@ -121,7 +122,8 @@ class Volumes(VolumeActions):
                          multiattach=truthy(body.get("multiattach", False)), snapshot_id=snapshot_id,
                          source_volid=source_volid, image_id=source.get("id") if source["type"] == "image" else None,
                          meta=dict(body.get("metadata") or {}), image_meta=image_meta, admin_meta={},
-                         doc={"source": source, "upload": None}, generation=1, created_at=utcnow())
+                         doc={"source": source, "upload": None}, generation=1, created_at=utcnow(),
+                         group_id=group_id)
             s.add(vol)
             s.flush()
             s.expunge(vol)
@@ -240,7 +242,7 @@ class Volumes(VolumeActions):
                 vol = self.find(s, ctx, volume_id)
                 if force:
                     self.svc.enforce(ctx, "volume_extension:volume_admin_actions:force_delete")
-                elif vol.status not in DELETABLE:
+                elif vol.status not in DELETABLE or vol.group_id is not None:
                     raise invalid("Volume status must be available or error or error_restoring or error_extending "
                                   "or error_managing and must not be migrating, attached, belong to a group, have "
                                   "snapshots or be disassociated from snapshots after volume transfer.")
