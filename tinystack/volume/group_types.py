@@ -53,10 +53,11 @@ class GroupTypes:
 
     def list(self, ctx: RequestContext, q: dict[str, str]) -> tuple[builtins.list[GroupType], bool]:
         with self.svc.session() as s:
-            rows = [t for t in s.scalars(select(GroupType)) if self.visible(ctx, t)]
+            # As Cinder: public types unless an admin asks for ``is_public`` false, or "none" for all of them.
             raw = q.get("is_public")
-            if ctx.is_admin and raw is not None and raw.lower() != "none":
-                rows = [t for t in rows if t.is_public == truthy(raw)]
+            want = None if ctx.is_admin and raw is not None and raw.lower() == "none" else (
+                truthy(raw) if ctx.is_admin and raw is not None else True)
+            rows = [t for t in s.scalars(select(GroupType)) if want is None or t.is_public == want]
             pairs = [(k, d) for k, d in parse_sort(q) if k in ("id", "name", "created_at")]
             rows, more = page(sort_rows(rows, pairs), q, self.svc.settings.max_limit)
             for t in rows:
