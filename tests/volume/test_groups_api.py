@@ -170,10 +170,14 @@ def test_groups_and_group_snapshots(live: LiveCloud) -> None:
     for gid in (from_snap["ID"], cloned.id):
         got = bs.wait_for_status(bs.get_group(gid), "available", wait=30, interval=0.1)
         assert got.group_type == gtype["id"] and got.volume_types == [gold["id"]]
-        members = [v for v in bs.volumes() if v.group_id == got.id]
-        assert len(members) == 2 and all(v.status == "available" for v in members)
+        members = requests.get(f"{url}/volumes/detail", params={"group_id": got.id}, headers=headers,
+                               timeout=10).json()["volumes"]
+        assert len(members) == 2 and all(v["status"] == "available" and v["group_id"] == got.id for v in members)
     assert bs.get_group(from_snap["ID"]).group_snapshot_id == gs.id
     assert bs.get_group(cloned.id).source_group_id == group.id
+
+    # A volume type a group uses stays.
+    assert live.cli("volume", "type", "delete", gold["id"], check=False).returncode != 0
 
     # Another project sees none of it.
     other = live.conn("alt_demo")
@@ -216,6 +220,7 @@ def test_groups_and_group_snapshots(live: LiveCloud) -> None:
     bs.delete_volume(odd)
     bs.wait_for_delete(odd, wait=30, interval=0.1)
     live.cli(*V13, "volume", "group", "type", "delete", gtype["id"])
+    live.cli("volume", "type", "delete", gold["id"], bronze["id"])
 
 
 def test_group_bad_input_quota_and_microversions(live: LiveCloud) -> None:

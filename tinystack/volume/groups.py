@@ -291,19 +291,32 @@ class Groups:
             g = s.get(Group, row.group_id)
             if g is not None:
                 statuses = list(s.scalars(select(Volume.status).where(Volume.group_id == g.id)))
-                self._settle(s, g, statuses, "error")
+                self._settle(s, g, statuses, "error", expected=self._expected(s, g))
         elif isinstance(row, Snapshot) and row.group_snapshot_id:
             gs = s.get(GroupSnapshot, row.group_snapshot_id)
-            if gs is not None:
+            if gs is not None:  # its snapshots were all made with it, in one transaction
                 statuses = list(s.scalars(select(Snapshot.status).where(Snapshot.group_snapshot_id == gs.id)))
                 self._settle(s, gs, statuses, "error")
 
     @staticmethod
-    def _settle(s: Session, owner: Group | GroupSnapshot, statuses: builtins.list[str], error: str) -> None:
+    def _expected(s: Session, g: Group) -> int:
+        """How many volumes a group being made from a source will have: create-from-src makes them one by one,
+        so the first ready need not be the last."""
+        if g.status != "creating":
+            return 0
+        if g.group_snapshot_id:
+            return len(list(s.scalars(select(Snapshot.id).where(Snapshot.group_snapshot_id == g.group_snapshot_id))))
+        if g.source_group_id:
+            return len(list(s.scalars(select(Volume.id).where(Volume.group_id == g.source_group_id))))
+        return 0
+
+    @staticmethod
+    def _settle(s: Session, owner: Group | GroupSnapshot, statuses: builtins.list[str], error: str,
+                expected: int = 0) -> None:
         if owner.status == "creating":
             if any(st.startswith("error") for st in statuses):
                 owner.status, owner.updated_at = error, utcnow()
-            elif all(st in ("available", "in-use") for st in statuses):
+            elif len(statuses) >= expected and all(st in ("available", "in-use") for st in statuses):
                 owner.status, owner.updated_at = "available", utcnow()
         elif owner.status == "deleting":
             if not statuses:

@@ -169,7 +169,7 @@ class Volumes(VolumeActions):
             name = q.get("name", q.get("display_name"))
             if name is not None:
                 stmt = stmt.where(Volume.name == name)
-            for key in ("status", "availability_zone"):
+            for key in ("status", "availability_zone", "group_id"):
                 if q.get(key):
                     stmt = stmt.where(getattr(Volume, key) == q[key])
             if q.get("bootable"):
