@@ -161,7 +161,7 @@ def test_groups_and_group_snapshots(live: LiveCloud) -> None:
     fault(requests.delete(f"{url}/snapshots/{snaps[0].id}", headers=headers, timeout=10), 400, "badRequest")
     msg = fault(requests.post(f"{url}/groups/{group.id}/action", json={"delete": {"delete-volumes": True}},
                               headers=headers, timeout=10), 400, "badRequest")
-    assert "group snapshots" in msg
+    assert "existing snapshots" in msg
 
     # A group from the group snapshot, and one cloned from the group (3.14 create-from-src).
     from_snap = live.cli_json(*V14, "volume", "group", "create", "--group-snapshot", gs.id, "--name", "restored",
@@ -259,6 +259,9 @@ def test_group_bad_input_quota_and_microversions(live: LiveCloud) -> None:
     usage = requests.get(f"{url}/os-quota-sets/{project}", params={"usage": "true"}, headers=headers,
                          timeout=10).json()["quota_set"]["groups"]
     assert usage["limit"] == 1 and usage["in_use"] == 1
+    msg = fault(requests.post(f"{url}/groups/action", json={"create-from-src": {"source_group_id": first.id}},
+                              headers=headers, timeout=10), 400, "badRequest")
+    assert "empty" in msg
     # A group type in use stays; an empty group goes at once.
     assert live.cli(*V13, "volume", "group", "type", "delete", gtype["id"], check=False).returncode != 0
     owner.block_storage.delete_group(first)

@@ -128,12 +128,15 @@ class Groups:
                                                 f"available or in-use, but current status is: {vol.status}.")
                     sources.append({"source_volid": vol.id, "size": vol.size, "name": vol.name,
                                     "volume_type": vol.volume_type_id})
+            if not sources:
+                raise errors.BadRequest(f"Invalid group: {'Group snapshot' if gs_id else 'Source Group'} is empty. No "
+                                        f"group will be created.")
             # The whole claim up front, so that a group is not left half made by a quota refusal.
             self.svc.quotas.check(s, ctx.project_id or "", groups=1, volumes=len(sources),
                                   gigabytes=sum(src["size"] for src in sources))
             g = Group(id=str(uuid.uuid4()), name=body.get("name"), description=body.get("description"),
                       project_id=ctx.project_id or "", user_id=ctx.user_id,
-                      status="creating" if sources else "available", availability_zone=like.availability_zone,
+                      status="creating", availability_zone=like.availability_zone,
                       group_type_id=like.group_type_id, volume_type_ids=list(like.volume_type_ids or []),
                       group_snapshot_id=str(gs_id) if gs_id else None, source_group_id=str(src_id) if src_id else None,
                       created_at=utcnow())
@@ -191,11 +194,11 @@ class Groups:
             raise errors.BadRequest("Name, description, add_volumes, and remove_volumes can not be all empty in the "
                                     "request body.")
         if set(add) & set(remove):
-            raise errors.BadRequest(f"Invalid input received: volumes {', '.join(sorted(set(add) & set(remove)))} "
-                                    f"are both added to and removed from the group.")
+            raise errors.BadRequest(f"Invalid volume: UUIDs {sorted(set(add) & set(remove))} are in both add and "
+                                    f"remove volume list.")
         with self.svc.session() as s:
             g = self.find(s, ctx, group_id)
-            if (add or remove) and g.status != "available":
+            if g.status != "available":
                 raise errors.BadRequest(f"Invalid group: Group {g.id} status must be available, but current status "
                                         f"is: {g.status}.")
             for vid in add:
@@ -241,11 +244,12 @@ class Groups:
         def attempt() -> builtins.list[str]:
             with self.svc.session() as s:
                 g = self.find(s, ctx, group_id)
-                if g.status not in ("available", "error", "error_deleting"):
+                # With delete-volumes any status will do, as in Cinder (a group stuck in error_deleting can go).
+                if not delete_volumes and g.status not in ("available", "error"):
                     raise errors.BadRequest(f"Invalid group: Group status must be available or error, but current "
                                             f"status is: {g.status}.")
                 if s.scalar(select(GroupSnapshot.id).where(GroupSnapshot.group_id == g.id).limit(1)) is not None:
-                    raise errors.BadRequest(f"Invalid group: Group {g.id} still has dependent group snapshots.")
+                    raise errors.BadRequest("Invalid group: Group has existing snapshots.")
                 vols = list(s.scalars(select(Volume).where(Volume.group_id == g.id)))
                 if vols and not delete_volumes:
                     raise errors.BadRequest(f"Invalid group: Group {g.id} still contains volumes. The delete-volumes "
