@@ -5,6 +5,7 @@ nothing: a member writing a group type, another project's group, bad bodies, cal
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
@@ -67,8 +68,16 @@ def test_group_types_by_cli(live: LiveCloud) -> None:
     live.cli(*V13, "volume", "group", "type", "set", "--no-property", "--property", "tier=silver", made["ID"])
     assert live.cli_json(*V13, "volume", "group", "type", "show", made["ID"])["Properties"] == {"tier": "silver"}
     assert made["ID"] in {t["ID"] for t in live.cli_json(*V13, "volume", "group", "type", "list")}
-    # No [volume] default_group_type: the default is a 404, as in Cinder without one.
+    # No [volume] default_group_type: the default is a 404, as in Cinder without one; with one, that type.
     assert live.cli(*V13, "volume", "group", "type", "list", "--default", check=False).returncode != 0
+    svc = live.cloud.runtime.services["volume"]  # type: ignore[union-attr]
+    saved = svc.settings
+    svc.settings = dataclasses.replace(saved, default_group_type=f"{name}-2")
+    try:
+        listed = live.cli_json(*V13, "volume", "group", "type", "list", "--default")
+    finally:
+        svc.settings = saved
+    assert [t["ID"] for t in listed] == [made["ID"]]
 
     # Members see public types without their specs, and may not write them.
     member = live.conn("demo")
