@@ -143,6 +143,14 @@ def test_groups_and_group_snapshots(live: LiveCloud) -> None:
         bs.wait_for_status(v, "available", wait=30, interval=0.1)
     assert bs.get_volume(v1.id).group_id == group.id
     live.cli(*V13, "volume", "group", "add", "volume", group.id, v2.id, cloud=cloud)
+    # Out and back in again, by name, with openstackclient.
+    live.cli(*V13, "volume", "group", "remove", "volume", "app", v2.id, cloud=cloud)
+    assert bs.get_volume(v2.id).group_id is None
+    live.cli(*V13, "volume", "group", "add", "volume", "app", v2.id, cloud=cloud)
+    shown = live.cli_json("--os-volume-api-version", "3.25", "volume", "group", "show", "--volumes", "app",
+                          cloud=cloud)
+    assert sorted(shown["Volumes"]) == sorted([v1.id, v2.id]) and shown["Status"] == "available"
+    assert [g["ID"] for g in live.cli_json(*V13, "volume", "group", "list", cloud=cloud)] == [group.id]
     url, headers = cinder(owner, "3.25")
     shown = requests.get(f"{url}/groups/{group.id}", params={"list_volume": "true"}, headers=headers,
                          timeout=10).json()["group"]
@@ -158,8 +166,8 @@ def test_groups_and_group_snapshots(live: LiveCloud) -> None:
     assert bs.get_volume(v1.id).status == "available"
 
     # A group snapshot: one snapshot per member, through the snapshot path.
-    gs = bs.create_group_snapshot(group_id=group.id, name="gs1")
-    gs = bs.wait_for_status(bs.get_group_snapshot(gs.id), "available", wait=30, interval=0.1)
+    made_gs = live.cli_json(*V14, "volume", "group", "snapshot", "create", "--name", "gs1", "app", cloud=cloud)
+    gs = bs.wait_for_status(bs.get_group_snapshot(made_gs["ID"]), "available", wait=30, interval=0.1)
     assert gs.group_id == group.id and gs.group_type_id == gtype["id"]
     snaps = [s for s in bs.snapshots(details=True) if s.group_snapshot_id == gs.id]
     assert sorted(s.volume_id for s in snaps) == sorted([v1.id, v2.id])
