@@ -208,6 +208,11 @@ def test_groups_and_group_snapshots(live: LiveCloud) -> None:
                         timeout=10), 404, "itemNotFound")
     fault(requests.post(f"{ourl}/groups/{group.id}/action", json={"delete": {"delete-volumes": True}},
                         headers=oheaders, timeout=10), 404, "itemNotFound")
+    fault(requests.post(f"{ourl}/volumes", json={"volume": {"size": 1, "volume_type": gold["id"],
+                                                            "group_id": group.id}}, headers=oheaders, timeout=10),
+          404, "itemNotFound")
+    live.cli(*V13, "volume", "group", "set", "--name", "app2", "--description", "renamed", group.id, cloud=cloud)
+    assert (bs.get_group(group.id).name, bs.get_group(group.id).description) == ("app2", "renamed")
     # reset_status is the admin's (3.20 groups, 3.19 group snapshots) and absent below its version.
     fault(requests.post(f"{url}/groups/{group.id}/action", json={"reset_status": {"status": "error"}},
                         headers=headers, timeout=10), 403, "forbidden")

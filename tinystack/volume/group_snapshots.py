@@ -41,7 +41,7 @@ class GroupSnapshots:
     def create(self, ctx: RequestContext, body: dict[str, Any]) -> GroupSnapshot:
         self.svc.enforce(ctx, "group:create_group_snapshot")
         with self.svc.session() as s:
-            g = self.svc.groups.find(s, ctx, str(body["group_id"]))
+            g = self.svc.groups.find(s, ctx, str(body["group_id"]), lock=True)
             if g.status != "available":
                 raise errors.BadRequest(f"Invalid group: Group {g.id} status must be available, but current status "
                                         f"is: {g.status}.")

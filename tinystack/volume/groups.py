@@ -40,10 +40,14 @@ class Groups:
     def __init__(self, svc: VolumeService) -> None:
         self.svc = svc
 
-    def find(self, s: Session, ctx: RequestContext, group_id: str) -> Group:
+    def find(self, s: Session, ctx: RequestContext, group_id: str, lock: bool = False) -> Group:
+        """The group if the caller may see it. ``lock``: under its row lock, for changes that check its status or
+        members (an add, a delete, a group snapshot or a new member racing each other serialize on the group)."""
         g = s.get(Group, group_id) if len(group_id) <= 36 else None
         if g is None or not (ctx.is_admin or g.project_id == ctx.project_id):
             raise not_found(group_id)
+        if lock:
+            s.refresh(g, with_for_update=True)
         return g
 
     def members(self, s: Session, group_ids: builtins.list[str]) -> dict[str, builtins.list[str]]:
@@ -57,7 +61,7 @@ class Groups:
 
     def admit(self, s: Session, ctx: RequestContext, group_id: str, volume_type_id: str) -> str:
         """A new volume of ``volume_type_id`` may join group ``group_id`` (3.13 ``group_id`` on create)."""
-        g = self.find(s, ctx, group_id)
+        g = self.find(s, ctx, group_id, lock=True)
         if g.status not in ("available", "creating"):
             raise errors.BadRequest(f"Invalid group: Group {g.id} status must be available, but current status is: "
                                     f"{g.status}.")
@@ -197,7 +201,7 @@ class Groups:
             raise errors.BadRequest(f"Invalid volume: UUIDs {sorted(set(add) & set(remove))} are in both add and "
                                     f"remove volume list.")
         with self.svc.session() as s:
-            g = self.find(s, ctx, group_id)
+            g = self.find(s, ctx, group_id, lock=True)
             if g.status != "available":
                 raise errors.BadRequest(f"Invalid group: Group {g.id} status must be available, but current status "
                                         f"is: {g.status}.")
@@ -243,7 +247,7 @@ class Groups:
 
         def attempt() -> builtins.list[str]:
             with self.svc.session() as s:
-                g = self.find(s, ctx, group_id)
+                g = self.find(s, ctx, group_id, lock=True)
                 # With delete-volumes any status will do, as in Cinder (a group stuck in error_deleting can go).
                 if not delete_volumes and g.status not in ("available", "error"):
                     raise errors.BadRequest(f"Invalid group: Group status must be available or error, but current "
