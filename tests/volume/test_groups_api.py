@@ -164,6 +164,9 @@ def test_groups_and_group_snapshots(live: LiveCloud) -> None:
     # A member of a group is not deleted on its own.
     fault(requests.delete(f"{url}/volumes/{v1.id}", headers=headers, timeout=10), 400, "badRequest")
     assert bs.get_volume(v1.id).status == "available"
+    # Nor given to another project: the group stays whole in its own.
+    fault(requests.post(f"{url}/os-volume-transfer", json={"transfer": {"volume_id": v1.id}}, headers=headers,
+                        timeout=10), 400, "badRequest")
 
     # A group snapshot: one snapshot per member, through the snapshot path.
     made_gs = live.cli_json(*V14, "volume", "group", "snapshot", "create", "--name", "gs1", "app", cloud=cloud)
