@@ -168,6 +168,7 @@ class Controller:
             if state == "deleted":
                 if row.status == "deleting":
                     s.delete(row)
+                    self.svc.groups.settle(s, row)
                 return
             if observed < row.generation:
                 return  # about an older desired state; the newer one is on its way
@@ -196,6 +197,7 @@ class Controller:
                     self._volume_ready(row, st)
                 elif row.status == "creating":
                     row.status, row.updated_at = "available", utcnow()
+            self.svc.groups.settle(s, row)  # a group or group snapshot follows its members
 
         await self.svc.write(apply)
         for vid in switched:

@@ -71,6 +71,8 @@ class Volume(Base):
     # Cinder's migstat (migrating, success, error) and the id the backend file is named after once migrated.
     migration_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
     name_id: Mapped[str | None] = mapped_column(UUID, nullable=True)
+    # The generic volume group (3.13) the volume belongs to.
+    group_id: Mapped[str | None] = mapped_column(UUID, nullable=True, index=True)
 
 
 class Attachment(Base):
@@ -107,6 +109,8 @@ class Snapshot(Base):
     fault: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, index=True, default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, onupdate=utcnow)
+    # The group snapshot (3.14) this snapshot was taken as part of.
+    group_snapshot_id: Mapped[str | None] = mapped_column(UUID, nullable=True, index=True)
 
 
 class Quota(Base):
@@ -152,5 +156,51 @@ class DefaultType(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class GroupType(Base):
+    """A generic volume group type (3.11): admin-managed, with group specs."""
+    __tablename__ = "volume_group_type"
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    group_specs: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Group(Base):
+    """A generic volume group (3.13): volumes of the listed volume types, snapshotted together."""
+    __tablename__ = "volume_group"
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    project_id: Mapped[str] = mapped_column(PROJECT, index=True)
+    user_id: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    availability_zone: Mapped[str] = mapped_column(String(255))
+    group_type_id: Mapped[str] = mapped_column(UUID, index=True)
+    volume_type_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Where a group made by create-from-src (3.14) came from.
+    group_snapshot_id: Mapped[str | None] = mapped_column(UUID, nullable=True)
+    source_group_id: Mapped[str | None] = mapped_column(UUID, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, onupdate=utcnow)
+
+
+class GroupSnapshot(Base):
+    """A snapshot of every volume of a group at once (3.14); its snapshots carry its id."""
+    __tablename__ = "volume_group_snapshot"
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    group_id: Mapped[str] = mapped_column(UUID, index=True)
+    group_type_id: Mapped[str] = mapped_column(UUID)
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    project_id: Mapped[str] = mapped_column(PROJECT, index=True)
+    user_id: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, onupdate=utcnow)
+
+
 TABLES = [VolumeType.__table__, Volume.__table__, Attachment.__table__, Snapshot.__table__, Quota.__table__,
-          Transfer.__table__, Message.__table__, DefaultType.__table__]
+          Transfer.__table__, Message.__table__, DefaultType.__table__, GroupType.__table__, Group.__table__,
+          GroupSnapshot.__table__]

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
-from tinystack.volume.models import Quota, Snapshot, Volume
+from tinystack.volume.models import Group, Quota, Snapshot, Volume
 
 if TYPE_CHECKING:
     from tinystack.volume.service import VolumeService
@@ -43,8 +43,9 @@ class Quotas:
                               .where(Volume.project_id == project_id)).one()
         nsnap, sgb = s.execute(select(func.count(Snapshot.id), func.coalesce(func.sum(Snapshot.size), 0))
                                .where(Snapshot.project_id == project_id)).one()
+        ngroups = s.scalar(select(func.count(Group.id)).where(Group.project_id == project_id)) or 0
         return {"volumes": int(nvol), "snapshots": int(nsnap), "gigabytes": int(vgb) + int(sgb), "backups": 0,
-                "backup_gigabytes": 0, "groups": 0, "per_volume_gigabytes": 0}
+                "backup_gigabytes": 0, "groups": int(ngroups), "per_volume_gigabytes": 0}
 
     def check(self, s: Session, project_id: str, *, volume_gb: int | None = None, **deltas: int) -> None:
         """Refuse (413) when adding ``deltas`` would take a resource over its limit. ``volume_gb``: the one
@@ -63,7 +64,8 @@ class Quotas:
                     raise over_limit(f"VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds "
                                      f"allowed gigabytes quota. Requested {delta}G, quota is {limit}G and "
                                      f"{used[resource]}G has been consumed.")
-                name = {"volumes": "VolumeLimitExceeded", "snapshots": "SnapshotLimitExceeded"}.get(resource, resource)
+                name = {"volumes": "VolumeLimitExceeded", "snapshots": "SnapshotLimitExceeded",
+                        "groups": "GroupLimitExceeded"}.get(resource, resource)
                 raise over_limit(f"{name}: Maximum number of {resource} allowed ({limit}) exceeded for quota "
                                  f"'{resource}'.")
 

@@ -154,13 +154,16 @@ class Retype:
         return node, backend
 
     def _check_movable(self, s: Any, vol: Volume) -> None:
-        """What Cinder refuses to migrate: an attached volume (needs compute's swap), one with snapshots."""
+        """What Cinder refuses to migrate: an attached volume (needs compute's swap), one with snapshots, one in a
+        group."""
         if vol.status == "in-use":
             raise errors.BadRequest(f"Invalid volume: Volume {vol.id} is attached: migrating an attached volume "
                                     f"needs the compute service's volume swap, which this cloud does not offer; "
                                     f"detach it first.")
         if s.scalar(select(Snapshot.id).where(Snapshot.volume_id == vol.id).limit(1)) is not None:
             raise errors.BadRequest(f"Invalid volume: Volume {vol.id} must not have snapshots.")
+        if vol.group_id is not None:
+            raise errors.BadRequest(f"Invalid volume: Volume {vol.id} must not be part of a group.")
 
     def _start(self, s: Any, vol: Volume, backend: str, *, lock: bool, new_type: str | None) -> None:
         """The migration as desired state: the agent copies into a new file named after a fresh ``name_id``. A

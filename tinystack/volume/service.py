@@ -36,6 +36,9 @@ class VolumeService(ServiceBase):
         from tinystack.volume.attachments import Attachments
         from tinystack.volume.controller import Controller
         from tinystack.volume.default_types import DefaultTypes
+        from tinystack.volume.group_snapshots import GroupSnapshots
+        from tinystack.volume.group_types import GroupTypes
+        from tinystack.volume.groups import Groups
         from tinystack.volume.messages import Messages
         from tinystack.volume.quotas import Quotas
         from tinystack.volume.retype import Retype
@@ -54,6 +57,9 @@ class VolumeService(ServiceBase):
         self.transfers = Transfers(self)
         self.messages = Messages(self)
         self.default_types = DefaultTypes(self)
+        self.group_types = GroupTypes(self)
+        self.groups = Groups(self)
+        self.group_snapshots = GroupSnapshots(self)
         self.controller = Controller(self)
 
     def zone_names(self) -> list[str]:

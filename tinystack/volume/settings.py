@@ -21,6 +21,8 @@ DEFAULTS: dict[str, str] = {
     "volume_host": "",
     # The single backend's name when ``enabled_backends`` (tinystack/volume/agent_settings.py) is not given.
     "backend_name": "file",
+    # Cinder's default_group_type: the group type GET /group_types/default answers with; empty = none (404).
+    "default_group_type": "",
     "service_down_time": "60",
     # How long a user message lives (Cinder's message_ttl, 30 days).
     "message_ttl": "2592000",
@@ -38,6 +40,7 @@ class VolumeSettings:
     backends: tuple[str, ...]
     service_down_time: int
     message_ttl: int
+    default_group_type: str
     quotas: dict[str, int]
 
 
@@ -60,5 +63,6 @@ def load(config: Config) -> VolumeSettings:
         backends=backends,
         service_down_time=int(raw["service_down_time"]),
         message_ttl=int(raw["message_ttl"]),
+        default_group_type=raw["default_group_type"],
         quotas={k: int(raw[f"quota_{k}"]) for k in QUOTA_DEFAULTS},
     )

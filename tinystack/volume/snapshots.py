@@ -56,15 +56,21 @@ class Snapshots:
                                         f"status is: {vol.status}.")
             refuse_if_migrating(vol)
             self.svc.quotas.check(s, vol.project_id, snapshots=1, gigabytes=vol.size)
-            snap = Snapshot(id=str(uuid.uuid4()), volume_id=vol.id,
-                            name=body.get("name", body.get("display_name")),
-                            description=body.get("description", body.get("display_description")),
-                            project_id=vol.project_id, user_id=ctx.user_id, size=vol.size, status="creating",
-                            host=vol.host, meta=dict(body.get("metadata") or {}), generation=1, created_at=utcnow())
-            s.add(snap)
-            s.flush()
+            snap = self.make(s, ctx, vol, body)
             s.expunge(snap)
         self.svc.controller.publish_soon("snapshot", snap.id)
+        return snap
+
+    def make(self, s: Session, ctx: RequestContext, vol: Volume, body: dict[str, Any],
+             group_snapshot_id: str | None = None) -> Snapshot:
+        """The new snapshot row of ``vol`` (checked and quota-claimed by the caller); publish it after commit."""
+        snap = Snapshot(id=str(uuid.uuid4()), volume_id=vol.id, name=body.get("name", body.get("display_name")),
+                        description=body.get("description", body.get("display_description")),
+                        project_id=vol.project_id, user_id=ctx.user_id, size=vol.size, status="creating",
+                        host=vol.host, meta=dict(body.get("metadata") or {}), generation=1, created_at=utcnow(),
+                        group_snapshot_id=group_snapshot_id)
+        s.add(snap)
+        s.flush()
         return snap
 
     def list(self, ctx: RequestContext, q: dict[str, str]) -> tuple[builtins.list[Snapshot], bool]:
@@ -123,6 +129,9 @@ class Snapshots:
         def attempt() -> None:
             with self.svc.session() as s:
                 snap = self.find(s, ctx, snapshot_id)
+                if snap.group_snapshot_id is not None:  # it goes with its group snapshot
+                    raise errors.BadRequest("Invalid snapshot: Snapshot status must be available or error and must "
+                                            "not be part of a group.")
                 if force:
                     self.svc.enforce(ctx, "volume_extension:snapshot_admin_actions:force_delete")
                 elif snap.status not in ("available", "error", "error_deleting"):

@@ -56,6 +56,10 @@ class Transfers:
             if vol.status != "available":
                 raise errors.BadRequest(f"Invalid volume: status must be available to transfer volume "
                                         f"{volume_id}, but the status is {vol.status}.")
+            # A group and its group snapshots stay in one project: their members are not given away.
+            if vol.group_id is not None or any(snap.group_snapshot_id for snap in self._snapshots(s, vol)):
+                raise errors.BadRequest(f"Invalid volume: volume {volume_id} belongs to a group or a group snapshot; "
+                                        f"remove it from the group (and delete the group snapshot) to transfer it.")
             if not no_snapshots:
                 busy = [snap.id for snap in self._snapshots(s, vol) if snap.status != "available"]
                 if busy:

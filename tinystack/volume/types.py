@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
-from tinystack.volume.models import DefaultType, Volume, VolumeType
+from tinystack.volume.models import DefaultType, Group, Volume, VolumeType
 from tinystack.volume.schemas import truthy
 
 if TYPE_CHECKING:
@@ -106,6 +106,8 @@ class VolumeTypes:
                 raise errors.BadRequest("The default volume type cannot be deleted.")
             if s.scalar(select(Volume.id).where(Volume.volume_type_id == t.id).limit(1)) is not None:
                 raise errors.BadRequest(f"Target volume type {ref} is still in use.")
+            if any(t.id in (ids or []) for ids in s.scalars(select(Group.volume_type_ids))):
+                raise errors.BadRequest(f"Target volume type {ref} is still in use by a group.")
             if s.scalar(select(DefaultType.project_id).where(DefaultType.volume_type_id == t.id).limit(1)):
                 raise errors.BadRequest(f"Target volume type {ref} is a project's default type: unset it first.")
             s.delete(t)

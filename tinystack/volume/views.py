@@ -7,7 +7,17 @@ from datetime import datetime
 from typing import Any
 
 from tinystack.core.web import Version
-from tinystack.volume.models import Attachment, Message, Snapshot, Transfer, Volume, VolumeType
+from tinystack.volume.models import (
+    Attachment,
+    Group,
+    GroupSnapshot,
+    GroupType,
+    Message,
+    Snapshot,
+    Transfer,
+    Volume,
+    VolumeType,
+)
 
 V = Version
 
@@ -58,7 +68,7 @@ def volume(vol: Volume, attachments: list[Attachment], vtype: VolumeType | None,
     if admin:
         out["migration_status"] = vol.migration_status
     if v >= V(3, 13):
-        out["group_id"] = None
+        out["group_id"] = vol.group_id
     if v >= V(3, 21) and admin:
         out["provider_id"] = None
     if v >= V(3, 48):
@@ -92,7 +102,7 @@ def snapshot(snap: Snapshot, v: Version, *, extended: bool) -> dict[str, Any]:
         "volume_id": snap.volume_id, "metadata": dict(snap.meta or {}),
     }
     if v >= V(3, 14):
-        out["group_snapshot_id"] = None
+        out["group_snapshot_id"] = snap.group_snapshot_id
     if v >= V(3, 41):
         out["user_id"] = snap.user_id
     if v >= V(3, 65):
@@ -128,3 +138,42 @@ def message(m: Message, text: str, *, base: str) -> dict[str, Any]:
             "request_id": m.request_id, "message_level": m.message_level, "event_id": m.event_id,
             "created_at": when(m.created_at), "guaranteed_until": when(m.expires_at), "user_message": text,
             "links": links(base, m.project_id, "messages", m.id)}
+
+
+def group_type(t: GroupType, *, show_specs: bool) -> dict[str, Any]:
+    """``group_specs`` only for those allowed group:access_group_types_specs (admins), as in Cinder."""
+    out: dict[str, Any] = {"id": t.id, "name": t.name, "description": t.description, "is_public": t.is_public}
+    if show_specs:
+        out["group_specs"] = dict(t.group_specs or {})
+    return out
+
+
+def group_summary(g: Group) -> dict[str, Any]:
+    return {"id": g.id, "name": g.name}
+
+
+def group(g: Group, v: Version, volumes: list[str] | None) -> dict[str, Any]:
+    """The detailed view; ``volumes``: the member ids when the request asked for them (3.25 ``list_volume``)."""
+    out: dict[str, Any] = {"id": g.id, "status": g.status, "availability_zone": g.availability_zone,
+                           "created_at": when(g.created_at), "name": g.name, "description": g.description,
+                           "group_type": g.group_type_id, "volume_types": list(g.volume_type_ids or [])}
+    if v >= V(3, 14):
+        out["group_snapshot_id"] = g.group_snapshot_id
+        out["source_group_id"] = g.source_group_id
+    if v >= V(3, 25) and volumes is not None:
+        out["volumes"] = volumes
+    if v >= V(3, 38):
+        out["replication_status"] = "disabled"
+    if v >= V(3, 58):
+        out["project_id"] = g.project_id
+    return out
+
+
+def group_snapshot(gs: GroupSnapshot, v: Version, *, detail: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": gs.id, "name": gs.name, "group_type_id": gs.group_type_id}
+    if detail:
+        out.update({"group_id": gs.group_id, "status": gs.status, "created_at": when(gs.created_at),
+                    "description": gs.description})
+        if v >= V(3, 58):
+            out["project_id"] = gs.project_id
+    return out

@@ -121,6 +121,7 @@ class Volumes(VolumeActions):
                 source = {"type": "image", "id": image["id"], "disk_format": image["disk_format"]}
             if size is None:
                 raise errors.BadRequest("Invalid input received: size is required when no source is given.")
+            group_id = self.svc.groups.admit(s, ctx, str(body["group_id"]), vtype.id) if body.get("group_id") else None
             self.svc.quotas.check(s, ctx.project_id or "", volumes=1, gigabytes=size)
             if clone:
                 # A clone is made where its source is (as Cinder's drivers do); the type must allow that backend.
@@ -138,7 +139,7 @@ class Volumes(VolumeActions):
                          source_volid=source_volid, image_id=source.get("id") if source["type"] == "image" else None,
                          meta=dict(body.get("metadata") or {}), image_meta=image_meta, admin_meta={},
                          doc={"source": source, "upload": None}, generation=1, created_at=utcnow(),
-                         backend=backend)
+                         backend=backend, group_id=group_id)
             if backend is None:
                 # No enabled backend has the type's volume_backend_name: Cinder's scheduler fails the volume
                 # (no host, so nothing is sent to an agent) and tells the user why.
@@ -194,7 +195,7 @@ class Volumes(VolumeActions):
             name = q.get("name", q.get("display_name"))
             if name is not None:
                 stmt = stmt.where(Volume.name == name)
-            for key in ("status", "availability_zone"):
+            for key in ("status", "availability_zone", "group_id"):
                 if q.get(key):
                     stmt = stmt.where(getattr(Volume, key) == q[key])
             if q.get("bootable"):
@@ -267,7 +268,7 @@ class Volumes(VolumeActions):
                 vol = self.find(s, ctx, volume_id)
                 if force:
                     self.svc.enforce(ctx, "volume_extension:volume_admin_actions:force_delete")
-                elif vol.status not in DELETABLE:
+                elif vol.status not in DELETABLE or vol.group_id is not None:
                     raise invalid("Volume status must be available or error or error_restoring or error_extending "
                                   "or error_managing and must not be migrating, attached, belong to a group, have "
                                   "snapshots or be disassociated from snapshots after volume transfer.")

@@ -13,11 +13,13 @@ MAX_VERSION = Version(3, 67)
 
 def routes(svc: VolumeService) -> list[Route]:
     from tinystack.volume.api import attachments, discovery, messages, misc, snapshots, transfers, types, versions, volumes
+    from tinystack.volume.api.groups import GroupsAPI, GroupSnapshotsAPI, GroupTypesAPI
 
     return [*versions.routes(), *volumes.VolumesAPI(svc).routes(), *snapshots.SnapshotsAPI(svc).routes(),
             *types.TypesAPI(svc).routes(), *misc.MiscAPI(svc).routes(), *attachments.AttachmentsAPI(svc).routes(),
             *transfers.TransfersAPI(svc).routes(), *messages.MessagesAPI(svc).routes(),
-            *discovery.DiscoveryAPI(svc).routes()]
+            *discovery.DiscoveryAPI(svc).routes(), *GroupTypesAPI(svc).routes(), *GroupsAPI(svc).routes(),
+            *GroupSnapshotsAPI(svc).routes()]
 
 
 def app(svc: VolumeService, validator: TokenValidator) -> ServiceApp:

@@ -84,6 +84,8 @@ class VolumesAPI:
 
     async def create(self, request: web.Request) -> web.Response:
         body = (await read_json(request, schemas.VOLUME_CREATE))["volume"]
+        if version(request) < V(3, 13):
+            body.pop("group_id", None)  # generic groups came with 3.13; below it the key is ignored, as in Cinder
         vol = await self.svc.call(self.svc.volumes.create, ctx(request), body)
         return json_response({"volume": await self.render_one(request, vol, extended=False, fresh=True)}, status=202)
 
