@@ -93,7 +93,7 @@ class ImageData:
 
     async def _receive(self, store: StoreDriver, image_id: str, source: AsyncIterator[bytes], budget: int | None,
                        size_hint: int | None) -> tuple[transfer.Digest, str]:
-        writer = store.writer(image_id)
+        writer = store.writer(image_id, size_hint)
         try:
             digest = await transfer.receive(source, writer, budget, self.heartbeat(image_id))
             if size_hint is not None and digest.size != size_hint:
@@ -107,9 +107,18 @@ class ImageData:
     async def inspect(self, store: StoreDriver, location: str, disk_format: str | None,
                        size: int) -> formats.Inspection:
         path = store.local_path(location)
-        if path is None:
+        if path is not None:
+            return await formats.inspect(path, disk_format, size, self.svc.settings.require_image_format_match)
+        if not formats.needs_qemu_img(disk_format):
             return formats.Inspection(virtual_size=size if disk_format in ("raw", "iso") else None)
-        return await formats.inspect(path, disk_format, size, self.svc.settings.require_image_format_match)
+        # A remote store: qemu-img reads the header (and a VMDK's footer) of a sparse local copy holding the
+        # object's first and last bytes, so the safety checks see what a full copy would show.
+        probe = self.svc.staging.directory / f".probe-{location}"
+        try:
+            await _fetch_ends(store, location, size, probe)
+            return await formats.inspect(probe, disk_format, size, self.svc.settings.require_image_format_match)
+        finally:
+            probe.unlink(missing_ok=True)
 
     # --- upload ---------------------------------------------------------------------------------
 
@@ -214,6 +223,24 @@ class ImageData:
                 image.locations.remove(loc)
             image.updated_at = utcnow()
         await self.discard(gone)
+
+PROBE_HEAD = 16 * 1024 * 1024
+PROBE_TAIL = 1024 * 1024
+
+
+async def _fetch_ends(store: StoreDriver, location: str, size: int, probe: Path) -> None:
+    """Write the first PROBE_HEAD and last PROBE_TAIL bytes of an object into a sparse file of its size."""
+    with probe.open("wb") as f:
+        f.truncate(size)
+        spans = [(0, min(size, PROBE_HEAD))]
+        if size > PROBE_HEAD:
+            tail = max(PROBE_HEAD, size - PROBE_TAIL)
+            spans.append((tail, size - tail))
+        for start, length in spans:
+            f.seek(start)
+            async for chunk in store.read(location, start, length):
+                f.write(chunk)
+
 
 def activate(image: Image, digest: transfer.Digest, inspection: formats.Inspection) -> None:
     image.status = "active"

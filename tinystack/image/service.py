@@ -55,7 +55,7 @@ class ImageService(ServiceBase):
         policy.register_defaults(policies.DEFAULTS)
         self.limits = quotas.Limits.from_settings(self.settings)
         self.stores: dict[str, StoreDriver] = {
-            spec.id: drivers.make(spec.id, spec.kind, spec.path) for spec in self.settings.stores}
+            spec.id: drivers.make(spec, self.settings, config.state_dir) for spec in self.settings.stores}
         self.staging = FilesystemStore(STAGING_STORE, self.settings.staging_dir)
         pp = self.settings.property_protection_file
         self.protections: PropertyProtections | Unprotected = (
