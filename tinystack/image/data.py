@@ -31,12 +31,14 @@ GLANCE_DIRECT = "glance-direct"
 
 @dataclass(frozen=True)
 class DataHandle:
-    """How to send an image's data: from ``path`` when the store is local, else through ``read``."""
+    """How to send an image's data: from ``path`` when the store is local (or the cache holds a copy), else
+    through ``read``."""
 
     size: int
     checksum: str | None
     path: Path | None
     read: Callable[[int, int | None], AsyncIterator[bytes]]
+    image_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -186,8 +188,24 @@ class ImageData:
             for loc in image.locations:
                 store = self.svc.stores.get(loc.store)
                 if loc.status == "active" and store is not None:
-                    return DataHandle(size=image.size or 0, checksum=image.checksum, path=store.local_path(loc.key),
-                                      read=functools.partial(store.read, loc.key))
+                    path = store.local_path(loc.key)
+                    cache = self.svc.cache
+                    if path is None and cache is not None and image.checksum:
+                        path = cache.lookup(image.id, image.checksum)
+                    return DataHandle(size=image.size or 0, checksum=image.checksum, path=path,
+                                      read=functools.partial(store.read, loc.key), image_id=image.id)
+        return None
+
+    def cache_source(self, image_id: str) -> tuple[int, str, Callable[[], AsyncIterator[bytes]]] | None:
+        """What the cache prefetcher copies: the image's size, checksum and data; None unless it is active."""
+        with self.svc.session() as s:
+            image = s.get(Image, image_id)
+            if image is None or image.status != "active" or not image.checksum:
+                return None
+            for loc in image.locations:
+                store = self.svc.stores.get(loc.store)
+                if loc.status == "active" and store is not None:
+                    return image.size or 0, image.checksum, functools.partial(store.read, loc.key)
         return None
 
     async def discard(self, locations: list[tuple[str, str]]) -> None:

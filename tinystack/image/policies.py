@@ -40,6 +40,9 @@ DEFAULTS: dict[str, str] = {
     "add_image_location": "role:service or role:admin",
     "fetch_image_location": "role:service",
     "copy_image": ADMIN,
+    "cache_list": ADMIN,
+    "cache_image": ADMIN,
+    "cache_delete": ADMIN,
     # The tasks API is for operators (Glance: tasks_api_access); a task's own rules come after it.
     "tasks_api_access": ADMIN,
     "get_task": ADMIN_OR_READER,

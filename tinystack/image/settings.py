@@ -40,6 +40,9 @@ DEFAULTS: dict[str, str] = {
     "property_protection_file": "",
     "property_protection_rule_format": "roles",
     "upload_stale_after": "300",  # seconds without progress before an upload counts as abandoned
+    # This API node's cache of image data (docs/image.md); a max size of 0 turns it and /v2/cache off.
+    "image_cache_dir": "",  # default <state_dir>/images/cache
+    "image_cache_max_size": str(10 * GiB),
 }
 
 
@@ -76,6 +79,8 @@ class ImageSettings:
     swift_store_container: str = "glance"
     swift_store_large_object_size: int = 5 * GiB
     swift_store_large_object_chunk_size: int = 200 * 1024**2
+    image_cache_dir: Path | None = None
+    image_cache_max_size: int = 0
 
 
 def _split(text: str) -> list[str]:
@@ -133,6 +138,8 @@ def load(config: Config) -> ImageSettings:
         swift_store_container=_container(raw["swift_store_container"]),
         swift_store_large_object_size=_positive("swift_store_large_object_size", raw),
         swift_store_large_object_chunk_size=_positive("swift_store_large_object_chunk_size", raw),
+        image_cache_dir=Path(raw["image_cache_dir"]) if raw["image_cache_dir"] else base / "cache",
+        image_cache_max_size=max(0, int(raw["image_cache_max_size"])),
     )
 
 
