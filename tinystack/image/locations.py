@@ -119,9 +119,9 @@ class Locations:
     async def add(self, ctx: RequestContext, image_id: str, body: Any) -> None:
         """``POST /v2/images/{id}/locations``: a queued image becomes active on data already in a store, once
         the data matches ``validation_data``; any refusal leaves the image as it was."""
-        location_url, algo, expected = validation(body)
         with self.svc.session() as s:
             image = self._check(s, ctx, image_id, "add_image_location")
+            location_url, algo, expected = validation(body)
             if image.status != "queued":
                 raise errors.Conflict(f"It's not allowed to add locations if image status is {image.status}.")
             disk_format = image.disk_format
