@@ -172,3 +172,22 @@ def test_partial_segments_swept(live: LiveCloud, small_segments: SwiftOptions) -
     assert live.call(store.sweep_partials(3600)) == 0
     assert live.call(store.sweep_partials(-60)) >= 1
     assert not any(s["name"].startswith("abandoned.") for s in _segments(live))
+
+
+@pytest.mark.parametrize("segmented", [False, True])
+def test_failed_upload_leaves_nothing(live: LiveCloud, demo_api: Api, small_segments: SwiftOptions,
+                                      segmented: bool) -> None:
+    """Data shorter than announced is refused, and neither the object nor any segment of it stays behind."""
+    data = os.urandom(2 * MiB + 7 if segmented else 300 * 1024)
+    announced = len(data) + 1 if segmented else MiB  # known and small: one object; else segments
+    before_objects, before_segments = _objects(live), {s["name"] for s in _segments(live)}
+    image = demo_api.create(name="truncated")
+    if not segmented:
+        data = data[:announced - 10]
+    r = demo_api.upload(image["id"], data, **{"X-Image-Meta-Store": "swift",
+                                              "X-OpenStack-Image-Size": str(announced)})
+    assert r.status_code == 400 and "truncated" in r.text
+    assert demo_api.show(image["id"])["status"] == "queued"
+    assert _objects(live) == before_objects
+    assert {s["name"] for s in _segments(live)} == before_segments
+    assert demo_api("DELETE", f"/v2/images/{image['id']}").status_code == 204
