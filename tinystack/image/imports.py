@@ -211,8 +211,8 @@ class Imports:
                                                    size or None)
             if not copies or (failed and job.must_succeed):
                 raise StoreError(f"could not write to store(s) {', '.join(failed)}")
-            store, location = copies[0]
-            inspection = await self.data.inspect(store, location, disk_format, size)
+            # The staged copy is the same data and always local: no remote store is read back to inspect it.
+            inspection = await self.data.inspect(self.svc.staging, staged_key, disk_format, size)
         except BaseException as exc:
             for store, location in copies:
                 await store.delete(location)
