@@ -15,7 +15,7 @@ import requests
 from tests.image.conftest import Api
 from tests.livecloud import LiveCloud
 from tests.waiting import wait_for
-from tinystack.image.cache import ImageCache
+from tinystack.image.cache import ImageCache, Prefetcher
 
 
 def _state(api: Api) -> dict[str, Any]:
@@ -137,3 +137,20 @@ def test_lru_pruning(tmp_path: Path) -> None:
     assert not asyncio.run(wrong()) and "d" not in {e.image_id for e in cache.cached()}
     assert cache.lookup("a", "0" * 32) is None
     assert not list((tmp_path / "cache" / "incomplete").iterdir())
+
+
+@pytest.mark.unit
+def test_tidy_drops_copies_of_images_gone(tmp_path: Path) -> None:
+    cache = ImageCache(tmp_path / "cache", max_size=10_000)
+
+    async def run() -> int:
+        for image_id in ("kept", "gone"):
+            async def source(data: bytes = image_id.encode()) -> Any:
+                yield data
+
+            assert await cache.fill(image_id, len(image_id), hashlib.md5(image_id.encode()).hexdigest(), source())
+        prefetcher = Prefetcher(cache, lambda _id: None, lambda: {"kept"})
+        return await prefetcher.tidy()
+
+    assert asyncio.run(run()) == 1
+    assert [e.image_id for e in cache.cached()] == ["kept"] and not (tmp_path / "cache" / "gone").exists()

@@ -237,12 +237,16 @@ class ImageCache:
 
 
 class Prefetcher:
-    """Caches queued images one at a time, in the order they were queued."""
+    """Caches queued images one at a time, in the order they were queued; now and then drops the copies of
+    images that no longer have data (deleted through another node, say). Every API process runs one."""
 
-    def __init__(self, cache: ImageCache, source: Callable[[str], Any]) -> None:
+    TIDY_EVERY = 300.0
+
+    def __init__(self, cache: ImageCache, source: Callable[[str], Any], live: Callable[[], set[str]]) -> None:
         self.cache = cache
         # image id -> (size, checksum, data iterator factory), or None when the image has no active data.
         self._source = source
+        self._live = live  # the ids of images with data (active or deactivated)
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -250,10 +254,26 @@ class Prefetcher:
 
     async def run(self) -> None:
         while True:
-            await self._wake.wait()
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.TIDY_EVERY)
+            except TimeoutError:
+                await self.tidy()
+                continue
             self._wake.clear()
             for image_id in await asyncio.to_thread(self.cache.queued):
                 await self.prefetch(image_id)
+
+    async def tidy(self) -> int:
+        """Drop cached copies of images that are gone; how many went."""
+        cached = await asyncio.to_thread(self.cache.cached)
+        if not cached:
+            return 0
+        live = await asyncio.to_thread(self._live)
+        gone = [e.image_id for e in cached if e.image_id not in live]
+        for image_id in gone:
+            log.info("image cache: dropping %s, no longer an image with data", image_id)
+            await asyncio.to_thread(self.cache.evict, image_id)
+        return len(gone)
 
     async def prefetch(self, image_id: str) -> None:
         found = await asyncio.to_thread(self._source, image_id)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
@@ -195,6 +195,11 @@ class ImageData:
                     return DataHandle(size=image.size or 0, checksum=image.checksum, path=path,
                                       read=functools.partial(store.read, loc.key), image_id=image.id)
         return None
+
+    def with_data(self) -> set[str]:
+        """The ids of images that have data to serve (active or deactivated)."""
+        with self.svc.session() as s:
+            return set(s.scalars(select(Image.id).where(Image.status.in_(("active", "deactivated")))).all())
 
     def cache_source(self, image_id: str) -> tuple[int, str, Callable[[], AsyncIterator[bytes]]] | None:
         """What the cache prefetcher copies: the image's size, checksum and data; None unless it is active."""

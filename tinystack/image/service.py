@@ -75,7 +75,7 @@ class ImageService(ServiceBase):
         self.prefetcher: Prefetcher | None = None
         if self.settings.image_cache_max_size > 0 and self.settings.image_cache_dir is not None:
             self.cache = ImageCache(self.settings.image_cache_dir, self.settings.image_cache_max_size)
-            self.prefetcher = Prefetcher(self.cache, self.data.cache_source)
+            self.prefetcher = Prefetcher(self.cache, self.data.cache_source, self.data.with_data)
 
     # --- shared helpers -------------------------------------------------------------------------
 
