@@ -113,6 +113,8 @@ class SwiftWriter:
 
     async def _start(self) -> _StreamingPut:
         session = await self._open()
+        # A fresh token per segment: a long upload outlives the one it started with.
+        self._base, self._token = await self._store.endpoint()
         path = (f"{self._store.options.container}/{self._name}" if self._single
                 else self._segment_path(len(self._segments) + 1))
         return _StreamingPut(session, f"{self._base}/{quote(path)}",
@@ -150,6 +152,7 @@ class SwiftWriter:
             if self._put is not None:
                 await self._end_segment()
             session = await self._open()
+            self._base, self._token = await self._store.endpoint()
             url = f"{self._base}/{quote(self._store.options.container)}/{quote(self._name)}?multipart-manifest=put"
             try:
                 async with session.put(url, data=json.dumps(self._segments).encode(),
