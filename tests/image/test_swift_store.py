@@ -191,3 +191,24 @@ def test_failed_upload_leaves_nothing(live: LiveCloud, demo_api: Api, small_segm
     assert _objects(live) == before_objects
     assert {s["name"] for s in _segments(live)} == before_segments
     assert demo_api("DELETE", f"/v2/images/{image['id']}").status_code == 204
+
+
+@pytest.mark.parametrize("size", [0, 1000])
+def test_unknown_size_upload(live: LiveCloud, demo_api: Api, admin_api: Api, size: int) -> None:
+    """A chunked upload (no Content-Length) goes up as segments and a manifest, however short it is."""
+    data = os.urandom(size)
+
+    def body() -> Iterator[bytes]:
+        yield data[:size // 2]
+        yield data[size // 2:]
+
+    image = demo_api.create(name="chunked")
+    r = demo_api.upload(image["id"], body(), **{"X-Image-Meta-Store": "swift"})  # type: ignore[arg-type]
+    assert r.status_code == 204, r.text
+    shown = demo_api.show(image["id"])
+    assert shown["size"] == size and shown["checksum"] == hashlib.md5(data).hexdigest()
+    [key] = _keys(admin_api, image["id"])
+    assert key in _objects(live)
+    assert demo_api("GET", f"/v2/images/{image['id']}/file").content == data
+    assert demo_api("DELETE", f"/v2/images/{image['id']}").status_code == 204
+    assert key not in _objects(live) and not [s for s in _segments(live) if s["name"].startswith(f"{key}/")]

@@ -142,8 +142,9 @@ class SwiftWriter:
                     await self._end_segment()
 
     async def commit(self) -> str:
-        if self._single or not self._segments:
-            # One object (an empty one when nothing was written).
+        if self._single or (not self._segments and self._put is None):
+            # One object (an empty one when nothing was written); data of unknown size, however short, went
+            # to a segment already and gets its manifest below.
             self._single = True
             put = self._put or await self._start()
             self._put = None
