@@ -32,7 +32,7 @@ def main(window: float = 60.0) -> None:
         try:
             cloud.wait_for_default_image()
             conn = cloud.conn("demo")
-            image = conn.image.find_image("cirros-tiny")
+            image = conn.image.find_image("cirros-0.6.3-x86_64-uec")
             flavor = conn.compute.find_flavor("m1.tiny")
             net = conn.network.find_network("private")
             assert image and flavor and net

@@ -88,7 +88,7 @@ def main(moves: int = 6) -> None:
             cloud.wait_for_default_image()
             one, two = cloud.hosts
             conn = cloud.conn("admin")
-            image = conn.image.find_image("cirros-tiny")
+            image = conn.image.find_image("cirros-0.6.3-x86_64-uec")
             flavor = conn.compute.find_flavor("m1.tiny")
             net = conn.network.find_network("private")
             assert image and flavor and net

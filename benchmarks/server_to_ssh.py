@@ -29,7 +29,7 @@ def main(runs: int = 3) -> None:
         try:
             cloud.wait_for_default_image()
             conn = cloud.conn("demo")
-            image = conn.image.find_image("cirros-tiny")
+            image = conn.image.find_image("cirros-0.6.3-x86_64-uec")
             flavor = conn.compute.find_flavor("m1.tiny")
             net = conn.network.find_network("private")
             sg = conn.network.find_security_group("default", project_id=conn.current_project_id)

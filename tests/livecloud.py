@@ -24,6 +24,7 @@ from tests.rabbit import remove_now
 from tinystack import config, nodes
 from tinystack.cloud import Cloud
 from tinystack.core.rabbitbus import RabbitBus
+from tinystack.guest import settings as guest_settings
 
 # One guest image build shared by every test cloud on the machine (it is reproducible and keyed).
 GUEST_CACHE = "/var/tmp/tinystack-guest-cache"
@@ -169,7 +170,8 @@ class LiveCloud:
         """Wait until the default guest image (built in the background on a first start) is registered."""
         deadline = time.monotonic() + timeout
         admin = self.conn("admin")
-        while not any(i.name == "cirros-tiny" for i in admin.image.images()):
+        name = guest_settings.DEFAULTS["image_name"]
+        while not any(i.name == name for i in admin.image.images()):
             if time.monotonic() > deadline:
                 raise AssertionError("the default image was never registered")
             time.sleep(2)

@@ -32,7 +32,7 @@ def demo(live: LiveCloud) -> Nova:
 
 @pytest.fixture(scope="module")
 def ami(live: LiveCloud, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """An AMI like cirros-tiny: a raw root image whose properties name a kernel (aki) and a ramdisk (ari)."""
+    """An AMI like cirros-0.6.3-x86_64-uec: a raw root image whose properties name a kernel (aki) and a ramdisk (ari)."""
     tmp = tmp_path_factory.mktemp("ami")
     ids: dict[str, str] = {}
     for kind, fmt in (("kernel", "aki"), ("ramdisk", "ari")):

@@ -18,7 +18,7 @@ from tests.livecloud import LiveCloud
 
 @pytest.fixture(scope="session")
 def guest_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCloud]:
-    """A cloud that boots real QEMU guests (real network driver too), with ``cirros-tiny`` registered."""
+    """A cloud that boots real QEMU guests (real network driver too), with ``cirros-0.6.3-x86_64-uec`` registered."""
     cloud = LiveCloud(tmp_path_factory.mktemp("guestcloud"), compute__driver="qemu", guest__auto_build="true")
     try:
         cloud.wait_for_default_image()

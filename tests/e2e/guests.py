@@ -165,7 +165,7 @@ def boot_ssh_guest(cloud: LiveCloud, workdir: Path, made: Leftovers) -> SshGuest
     made.add(lambda: conn.network.delete_security_group(group, ignore_missing=True))
     conn.network.create_security_group_rule(security_group_id=group.id, direction="ingress", ethertype="IPv4",
                                             protocol="tcp", port_range_min=22, port_range_max=22)
-    image = conn.image.find_image("cirros-tiny", ignore_missing=False)
+    image = conn.image.find_image("cirros-0.6.3-x86_64-uec", ignore_missing=False)
     flavor = conn.compute.find_flavor("m1.tiny", ignore_missing=False)
     server = made.server(conn.compute.create_server(
         name=name, image_id=image.id, flavor_id=flavor.id, networks=[{"uuid": network(conn, "private").id}],

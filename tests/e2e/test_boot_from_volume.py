@@ -1,4 +1,4 @@
-"""A real guest booted from a volume: the volume is made from cirros-tiny (an AMI) by the volume agent, QEMU
+"""A real guest booted from a volume: the volume is made from the default image (an AMI) by the volume agent, QEMU
 boots the AMI's kernel and ramdisk (named by the volume's image metadata) with the volume as its first disk,
 and the console log shows the kernel's root on /dev/vda and the image's filesystem found there."""
 
@@ -36,7 +36,7 @@ def _check_booted_from(cloud: LiveCloud, conn: openstack.connection.Connection, 
 def test_guest_boots_from_a_volume_made_from_cirros(guest_cloud: LiveCloud) -> None:
     cloud = guest_cloud
     conn = cloud.conn("demo")
-    image = conn.image.find_image("cirros-tiny", ignore_missing=False)
+    image = conn.image.find_image("cirros-0.6.3-x86_64-uec", ignore_missing=False)
     flavor = conn.compute.find_flavor("m1.tiny", ignore_missing=False)
     nets = [{"uuid": guests.network(conn, "private").id}]
     with guests.leftovers(conn) as made:

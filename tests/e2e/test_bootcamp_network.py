@@ -40,7 +40,7 @@ def test_two_guests_icmp_rule_and_snat(guest_cloud: LiveCloud, tmp_path: Path) -
         run("security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "22", group)
         ips = {}
         for name in (g1, g2):
-            server = cloud.cli_json("server", "create", "--image", "cirros-tiny", "--flavor", "m1.tiny", "--network",
+            server = cloud.cli_json("server", "create", "--image", "cirros-0.6.3-x86_64-uec", "--flavor", "m1.tiny", "--network",
                                     net, "--security-group", group, "--key-name", key_name, "--wait", name,
                                     cloud="demo")
             assert server["status"] == "ACTIVE"

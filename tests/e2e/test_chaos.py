@@ -258,7 +258,7 @@ def test_kill_9_while_building_and_deleting(up: Up) -> None:
     admin, demo = up.conn("admin"), up.conn("demo")
     up.namespaces |= {f"qdhcp-{n.id}" for n in admin.network.networks()}
     up.namespaces |= {f"qrouter-{r.id}" for r in admin.network.routers()}
-    image = _wait("the default image", lambda: demo.image.find_image("cirros-tiny"), 120, 1)
+    image = _wait("the default image", lambda: demo.image.find_image("cirros-0.6.3-x86_64-uec"), 120, 1)
     flavor = demo.compute.find_flavor(FLAVOR, ignore_missing=False)
     network = demo.network.find_network("private", ignore_missing=False)
     one_guest = {"VCPU": flavor.vcpus, "MEMORY_MB": flavor.ram, "DISK_GB": flavor.disk}

@@ -11,7 +11,7 @@ import pytest
 
 from tests.guest import harness
 from tests.livecloud import LiveCloud
-from tinystack.guest import build, register
+from tinystack.guest import build, register, settings
 
 pytestmark = [pytest.mark.guest, pytest.mark.slow, pytest.mark.skipif(not harness.tools_present(), reason="needs apt-get")]
 
@@ -31,9 +31,12 @@ def test_default_images_are_registered_once(cloud: LiveCloud) -> None:
     cloud.call(register.ensure_default_image(cloud.cloud.runtime), timeout=120)
     cloud.call(register.ensure_default_image(cloud.cloud.runtime), timeout=120)
     demo = cloud.conn("demo")
-    images = {i.name: i for i in demo.image.images() if i.name.startswith("cirros-tiny")}
-    assert sorted(images) == ["cirros-tiny", "cirros-tiny-initrd", "cirros-tiny-kernel"]
-    ami, aki, ari = images["cirros-tiny"], images["cirros-tiny-kernel"], images["cirros-tiny-initrd"]
+    name = settings.DEFAULTS["image_name"]
+    # Named as DevStack names a CirrOS UEC image: openstacksdk's image pick ("cirros*-uec") finds it.
+    assert name.startswith("cirros") and name.endswith("-uec")
+    images = {i.name: i for i in demo.image.images() if i.name.startswith(name)}
+    assert sorted(images) == [name, f"{name}-kernel", f"{name}-ramdisk"]
+    ami, aki, ari = images[name], images[f"{name}-kernel"], images[f"{name}-ramdisk"]
     assert (ami.disk_format, aki.disk_format, ari.disk_format) == ("ami", "aki", "ari")
     assert all(i.visibility == "public" and i.status == "active" for i in images.values())
     assert ami.kernel_id == aki.id and ami.ramdisk_id == ari.id

@@ -85,13 +85,14 @@ def qcow2_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def special(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCloud]:
-    """A cloud with two stores, small quotas and property protections (``[image]`` settings)."""
+    """A cloud with two stores, small quotas, property protections and no image cache (``[image]`` settings)."""
     state = Path(tmp_path_factory.mktemp("special"))
     rules = state / "property-protections.conf"
     rules.write_text(PROTECTIONS)
     cloud = LiveCloud(state, image__stores="file,fast", image__default_store="file",
                       image__quota_image_count_total="4", image__quota_image_size_total="100000",
-                      image__image_tag_quota="3", image__property_protection_file=str(rules))
+                      image__image_tag_quota="3", image__property_protection_file=str(rules),
+                      image__image_cache_max_size="0")
     try:
         yield cloud
     finally:

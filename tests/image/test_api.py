@@ -156,7 +156,8 @@ def test_glance_direct_import(demo_api: Api) -> None:
     info = demo_api("GET", "/v2/info/import").json()
     assert info["import-methods"]["value"] == ["glance-direct", "web-download", "copy-image"]
     stores = demo_api("GET", "/v2/info/stores").json()["stores"]
-    assert stores == [{"id": "file", "description": "file store file", "default": "true"}]
+    assert stores == [{"id": "file", "description": "file store file", "default": "true"},
+                      {"id": "swift", "description": "swift store swift"}]
     image = demo_api.create(name="imported")
     data = os.urandom(5000)
     r = demo_api("PUT", f"/v2/images/{image['id']}/stage", data=data,

@@ -28,7 +28,7 @@ async def _read(offset: int, length: int | None) -> AsyncIterator[bytes]:
 
 def _app() -> web.Application:
     handle = DataHandle(size=len(DATA), checksum="abc", path=None, read=_read)
-    svc: Any = SimpleNamespace(data=SimpleNamespace(download=lambda ctx, image_id: handle))
+    svc: Any = SimpleNamespace(data=SimpleNamespace(download=lambda ctx, image_id: handle), cache=None)
     api = DataAPI(svc)
     app = web.Application()
 

@@ -80,13 +80,13 @@ async def _upload(images: Any, name: str, fmt: str, path: Path, properties: dict
 
 
 async def register(images: Any, image: build.BuiltImage, name: str) -> str:
-    """Upload the build as ``<name>-kernel``, ``<name>-initrd`` and ``<name>``; returns the ami's id.
+    """Upload the build as ``<name>-kernel``, ``<name>-ramdisk`` and ``<name>``; returns the ami's id.
 
     API processes starting on one database register one at a time: each finds what another registered."""
     tag = {"tinystack_guest_build": str(image.manifest["key"])}
     async with exclusive(Lease(images.db, "guest.register")):
         kernel_id = await _upload(images, f"{name}-kernel", "aki", image.kernel, tag)
-        ramdisk_id = await _upload(images, f"{name}-initrd", "ari", image.ramdisk, tag)
+        ramdisk_id = await _upload(images, f"{name}-ramdisk", "ari", image.ramdisk, tag)
         ami_id = await _upload(images, name, "ami", image.disk, {
             **tag, "kernel_id": kernel_id, "ramdisk_id": ramdisk_id, "os_distro": "cirros", "os_type": "linux",
             "os_admin_user": "cirros", "hw_disk_bus": "virtio", "hw_vif_model": "virtio"})

@@ -11,7 +11,9 @@ DEFAULTS: dict[str, str] = {
     "cache_dir": "",  # default <state_dir>/guest-cache; several clouds (tests) may share one
     "auto_build": "true",  # build and register the default images at first start when missing
     "kernel_package": "linux-image-cloud-amd64",
-    "image_name": "cirros-tiny",
+    # Named as DevStack registers a CirrOS UEC image, so tools that look for a CirrOS image pick it
+    # (openstacksdk's functional tests: "cirros*-uec"; Tempest harnesses: a "cirros" name). docs/image.md.
+    "image_name": "cirros-0.6.3-x86_64-uec",
 }
 
 

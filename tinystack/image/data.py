@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
@@ -31,12 +31,14 @@ GLANCE_DIRECT = "glance-direct"
 
 @dataclass(frozen=True)
 class DataHandle:
-    """How to send an image's data: from ``path`` when the store is local, else through ``read``."""
+    """How to send an image's data: from ``path`` when the store is local (or the cache holds a copy), else
+    through ``read``."""
 
     size: int
     checksum: str | None
     path: Path | None
     read: Callable[[int, int | None], AsyncIterator[bytes]]
+    image_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ class ImageData:
 
     async def _receive(self, store: StoreDriver, image_id: str, source: AsyncIterator[bytes], budget: int | None,
                        size_hint: int | None) -> tuple[transfer.Digest, str]:
-        writer = store.writer(image_id)
+        writer = store.writer(image_id, size_hint)
         try:
             digest = await transfer.receive(source, writer, budget, self.heartbeat(image_id))
             if size_hint is not None and digest.size != size_hint:
@@ -107,9 +109,18 @@ class ImageData:
     async def inspect(self, store: StoreDriver, location: str, disk_format: str | None,
                        size: int) -> formats.Inspection:
         path = store.local_path(location)
-        if path is None:
+        if path is not None:
+            return await formats.inspect(path, disk_format, size, self.svc.settings.require_image_format_match)
+        if not formats.needs_qemu_img(disk_format):
             return formats.Inspection(virtual_size=size if disk_format in ("raw", "iso") else None)
-        return await formats.inspect(path, disk_format, size, self.svc.settings.require_image_format_match)
+        # A remote store: qemu-img reads the header (and a VMDK's footer) of a sparse local copy holding the
+        # object's first and last bytes, so the safety checks see what a full copy would show.
+        probe = self.svc.staging.directory / f".probe-{location}"
+        try:
+            await _fetch_ends(store, location, size, probe)
+            return await formats.inspect(probe, disk_format, size, self.svc.settings.require_image_format_match)
+        finally:
+            probe.unlink(missing_ok=True)
 
     # --- upload ---------------------------------------------------------------------------------
 
@@ -177,8 +188,29 @@ class ImageData:
             for loc in image.locations:
                 store = self.svc.stores.get(loc.store)
                 if loc.status == "active" and store is not None:
-                    return DataHandle(size=image.size or 0, checksum=image.checksum, path=store.local_path(loc.key),
-                                      read=functools.partial(store.read, loc.key))
+                    path = store.local_path(loc.key)
+                    cache = self.svc.cache
+                    if path is None and cache is not None and image.checksum:
+                        path = cache.lookup(image.id, image.checksum)
+                    return DataHandle(size=image.size or 0, checksum=image.checksum, path=path,
+                                      read=functools.partial(store.read, loc.key), image_id=image.id)
+        return None
+
+    def with_data(self) -> set[str]:
+        """The ids of images that have data to serve (active or deactivated)."""
+        with self.svc.session() as s:
+            return set(s.scalars(select(Image.id).where(Image.status.in_(("active", "deactivated")))).all())
+
+    def cache_source(self, image_id: str) -> tuple[int, str, Callable[[], AsyncIterator[bytes]]] | None:
+        """What the cache prefetcher copies: the image's size, checksum and data; None unless it is active."""
+        with self.svc.session() as s:
+            image = s.get(Image, image_id)
+            if image is None or image.status != "active" or not image.checksum:
+                return None
+            for loc in image.locations:
+                store = self.svc.stores.get(loc.store)
+                if loc.status == "active" and store is not None:
+                    return image.size or 0, image.checksum, functools.partial(store.read, loc.key)
         return None
 
     async def discard(self, locations: list[tuple[str, str]]) -> None:
@@ -214,6 +246,24 @@ class ImageData:
                 image.locations.remove(loc)
             image.updated_at = utcnow()
         await self.discard(gone)
+
+PROBE_HEAD = 16 * 1024 * 1024
+PROBE_TAIL = 1024 * 1024
+
+
+async def _fetch_ends(store: StoreDriver, location: str, size: int, probe: Path) -> None:
+    """Write the first PROBE_HEAD and last PROBE_TAIL bytes of an object into a sparse file of its size."""
+    with probe.open("wb") as f:
+        f.truncate(size)
+        spans = [(0, min(size, PROBE_HEAD))]
+        if size > PROBE_HEAD:
+            tail = max(PROBE_HEAD, size - PROBE_TAIL)
+            spans.append((tail, size - tail))
+        for start, length in spans:
+            f.seek(start)
+            async for chunk in store.read(location, start, length):
+                f.write(chunk)
+
 
 def activate(image: Image, digest: transfer.Digest, inspection: formats.Inspection) -> None:
     image.status = "active"

@@ -51,6 +51,11 @@ def unsafe_reason(info: dict[str, object]) -> str | None:
     return None
 
 
+def needs_qemu_img(disk_format: str | None) -> bool:
+    """Whether measuring ``disk_format`` reads the data (a raw image's virtual size is just its size)."""
+    return disk_format in _QEMU_DRIVER
+
+
 async def inspect(path: Path, disk_format: str | None, size: int, require_match: bool) -> Inspection:
     """Measure the image at ``path`` as ``disk_format`` without probing other formats.
 

@@ -137,15 +137,15 @@ class Imports:
 
     # --- the background work --------------------------------------------------------------------
 
-    async def _copy_into(self, image_id: str, read: Callable[[], AsyncIterator[bytes]],
-                         stores: list[str]) -> tuple[list[tuple[StoreDriver, str]], list[str]]:
+    async def _copy_into(self, image_id: str, read: Callable[[], AsyncIterator[bytes]], stores: list[str],
+                         size: int | None) -> tuple[list[tuple[StoreDriver, str]], list[str]]:
         """Copy the data ``read`` yields into each store; the copies made and the stores that failed."""
         copies: list[tuple[StoreDriver, str]] = []
         failed: list[str] = []
         beat = self.data.heartbeat(image_id)
         for store_id in stores:
             store = self.svc.stores[store_id]
-            writer = store.writer(image_id)
+            writer = store.writer(image_id, size)
             try:
                 await transfer.copy(read(), writer, beat)
                 copies.append((store, await writer.commit()))
@@ -207,11 +207,12 @@ class Imports:
             staged_key, meta, disk_format, size = staged.key, dict(staged.meta), image.disk_format, image.size or 0
         copies: list[tuple[StoreDriver, str]] = []
         try:
-            copies, failed = await self._copy_into(image_id, lambda: self.svc.staging.read(staged_key), job.stores)
+            copies, failed = await self._copy_into(image_id, lambda: self.svc.staging.read(staged_key), job.stores,
+                                                   size or None)
             if not copies or (failed and job.must_succeed):
                 raise StoreError(f"could not write to store(s) {', '.join(failed)}")
-            store, location = copies[0]
-            inspection = await self.data.inspect(store, location, disk_format, size)
+            # The staged copy is the same data and always local: no remote store is read back to inspect it.
+            inspection = await self.data.inspect(self.svc.staging, staged_key, disk_format, size)
         except BaseException as exc:
             for store, location in copies:
                 await store.delete(location)
@@ -246,11 +247,12 @@ class Imports:
             image = s.get(Image, image_id)
             source = next(((loc.store, loc.key) for loc in image.locations
                            if loc.status == "active" and loc.store in self.svc.stores), None) if image else None
+            size = image.size if image is not None else None
         if source is None:
             self._fail(job, None, "The image has no data left to copy.", failed=job.stores)
             return
         store = self.svc.stores[source[0]]
-        copies, failed = await self._copy_into(image_id, lambda: store.read(source[1]), job.stores)
+        copies, failed = await self._copy_into(image_id, lambda: store.read(source[1]), job.stores, size)
         with self.svc.session() as s:
             image = s.get(Image, image_id)
             kept = image is not None and image.status == "active"

@@ -6,7 +6,12 @@ A location's URL names an object in one of the configured stores: ``file://<path
 ``tinystack://<store>/<key>`` otherwise. Adding one attaches data already in a store (an operator copied a
 large file into the store's directory, say) that no other image owns: a queued image becomes active with
 the data's size and hashes computed here, an active one gains a copy after its size and MD5 are checked.
-Removing one deletes its data; an image's last location cannot go (delete the image instead)."""
+Removing one deletes its data; an image's last location cannot go (delete the image instead).
+
+Glance 2.17's location API does the same for services: ``POST /v2/images/{id}/locations`` (rule
+``add_image_location``) attaches data to a ``queued`` image, checking it against the caller's
+``validation_data`` hash before anything changes; ``GET /v2/images/{id}/locations`` (``fetch_image_location``)
+lists them."""
 
 from __future__ import annotations
 
@@ -70,9 +75,80 @@ def parse(op: str, parts: list[str], value: Any) -> LocationChange:
     return LocationChange(op, index, value["url"])
 
 
+# validation_data's hash algorithms and their digest sizes (Glance's add-location schema).
+HASH_ALGOS = {"md5": 16, "sha1": 20, "sha256": 32, "sha512": 64}
+
+
+def validation(body: Any) -> tuple[str, str | None, str | None]:
+    """The URL and the optional (algorithm, hex digest) of an add-location body; 400 for anything else."""
+    if not isinstance(body, dict) or not isinstance(body.get("url"), str) or not body["url"]:
+        raise errors.BadRequest("The body is an object with a 'url' string.")
+    unknown = set(body) - {"url", "validation_data"}
+    if unknown:
+        raise errors.BadRequest(f"Unknown key(s) in the body: {', '.join(sorted(unknown))}.")
+    data = body.get("validation_data") or {}
+    if not isinstance(data, dict) or set(data) - {"os_hash_algo", "os_hash_value"}:
+        raise errors.BadRequest("validation_data takes only 'os_hash_algo' and 'os_hash_value'.")
+    algo, value = data.get("os_hash_algo"), data.get("os_hash_value")
+    if (algo is None) != (value is None):
+        raise errors.BadRequest("os_hash_algo and os_hash_value are given together.")
+    if algo is None:
+        return body["url"], None, None
+    if algo not in HASH_ALGOS or not isinstance(value, str):
+        raise errors.BadRequest(f"os_hash_algo must be one of {', '.join(HASH_ALGOS)}.")
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise errors.BadRequest(f"os_hash_value ({value}) is not a valid hexadecimal value") from None
+    if len(raw) != HASH_ALGOS[algo]:
+        raise errors.BadRequest(f"os_hash_value: ({value}) is not the correct size for ({algo}) "
+                                f"(should be ({HASH_ALGOS[algo]}) bytes)")
+    return body["url"], algo, value.lower()
+
+
 class Locations:
     def __init__(self, svc: ImageService) -> None:
         self.svc = svc
+
+    def listing(self, ctx: RequestContext, image_id: str) -> list[dict[str, Any]]:
+        """``GET /v2/images/{id}/locations``."""
+        with self.svc.session() as s:
+            image = self._check(s, ctx, image_id, "fetch_image_location")
+            return view(self.svc, image)
+
+    async def add(self, ctx: RequestContext, image_id: str, body: Any) -> None:
+        """``POST /v2/images/{id}/locations``: a queued image becomes active on data already in a store, once
+        the data matches ``validation_data``; any refusal leaves the image as it was."""
+        with self.svc.session() as s:
+            image = self._check(s, ctx, image_id, "add_image_location")
+            location_url, algo, expected = validation(body)
+            if image.status != "queued":
+                raise errors.Conflict(f"It's not allowed to add locations if image status is {image.status}.")
+            disk_format = image.disk_format
+        store, key = self._resolve(location_url)
+        with self.svc.session() as s:
+            if s.scalars(select(ImageLocation.image_id).where(ImageLocation.store == store.store_id,
+                                                              ImageLocation.key == key)).first() is not None:
+                raise errors.Conflict("That data already belongs to an image.")
+        try:
+            digest, other = await _digest(store, key, algo if algo not in (None, "md5", "sha512") else None)
+        except ObjectNotFound:
+            raise errors.BadRequest(f"Invalid location {location_url}: no such object.") from None
+        except (StoreError, OSError) as exc:
+            raise errors.BadRequest(f"Invalid location {location_url}: {exc}") from None
+        got = {"md5": digest.md5, "sha512": digest.sha512}.get(algo or "", other)
+        if expected is not None and got != expected:
+            raise errors.BadRequest(f"The data at {location_url} does not match validation_data ({algo}).")
+        inspection = await self.svc.data.inspect(store, key, disk_format, digest.size)
+
+        def step(s: Session) -> None:
+            image = self._check(s, ctx, image_id, "add_image_location")
+            if image.status != "queued":
+                raise errors.Conflict(f"It's not allowed to add locations if image status is {image.status}.")
+            activate(image, digest, inspection)
+            image.locations.append(ImageLocation(store=store.store_id, key=key, status="active", meta={}))
+
+        await self.svc.write(step)
 
     def _resolve(self, location_url: str) -> tuple[StoreDriver, str]:
         """The store and key a URL names; 400 when it names nothing tinystack stores."""
@@ -105,7 +181,7 @@ class Locations:
             expected = (image.size, image.checksum) if image.status == "active" else None
             disk_format = image.disk_format
         try:
-            digest = await _digest(store, key)
+            digest, _ = await _digest(store, key)
         except ObjectNotFound:
             raise errors.BadRequest(f"Invalid location {change.url}: no such object.") from None
         except (StoreError, OSError) as exc:
@@ -156,15 +232,19 @@ class Locations:
         return image
 
 
-async def _digest(store: StoreDriver, key: str) -> transfer.Digest:
-    """Size and hashes of a stored object, read once."""
-    md5, sha512, size = hashlib.md5(usedforsecurity=False), hashlib.sha512(), 0
+async def _digest(store: StoreDriver, key: str, extra: str | None = None) -> tuple[transfer.Digest, str | None]:
+    """Size and hashes of a stored object, read once; also its ``extra`` hash (an algorithm name) if asked."""
+    hashers = [hashlib.md5(usedforsecurity=False), hashlib.sha512()]
+    if extra is not None:
+        hashers.append(hashlib.new(extra))
+    size = 0
     async for chunk in store.read(key):
         size += len(chunk)
-        await asyncio.to_thread(_feed, md5, sha512, chunk)
-    return transfer.Digest(size, md5.hexdigest(), sha512.hexdigest())
+        await asyncio.to_thread(_feed, hashers, chunk)
+    digest = transfer.Digest(size, hashers[0].hexdigest(), hashers[1].hexdigest())
+    return digest, hashers[2].hexdigest() if extra is not None else None
 
 
-def _feed(md5: Any, sha512: Any, chunk: bytes) -> None:
-    md5.update(chunk)
-    sha512.update(chunk)
+def _feed(hashers: list[Any], chunk: bytes) -> None:
+    for hasher in hashers:
+        hasher.update(chunk)

@@ -36,7 +36,13 @@ DEFAULTS: dict[str, str] = {
     "delete_image_location": ADMIN,
     "get_image_location": ADMIN,
     "set_image_location": ADMIN,
+    # Glance 2.17's location API: for services (nova, cinder) creating images from their own storage.
+    "add_image_location": "role:service or role:admin",
+    "fetch_image_location": "role:service",
     "copy_image": ADMIN,
+    "cache_list": ADMIN,
+    "cache_image": ADMIN,
+    "cache_delete": ADMIN,
     # The tasks API is for operators (Glance: tasks_api_access); a task's own rules come after it.
     "tasks_api_access": ADMIN,
     "get_task": ADMIN_OR_READER,

@@ -3,6 +3,7 @@ patch, delete, tags, (de)activation) and hands data and membership work to ``dat
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +22,7 @@ from tinystack.core.service import ServiceBase
 from tinystack.core.web import validate
 from tinystack.image import access, drivers, listing, locations, patch, policies, quotas, schemas
 from tinystack.image import settings as settings_mod
+from tinystack.image.cache import ImageCache, Prefetcher
 from tinystack.image.data import ImageData
 from tinystack.image.drivers.base import StoreDriver
 from tinystack.image.drivers.filesystem import FilesystemStore
@@ -55,7 +57,7 @@ class ImageService(ServiceBase):
         policy.register_defaults(policies.DEFAULTS)
         self.limits = quotas.Limits.from_settings(self.settings)
         self.stores: dict[str, StoreDriver] = {
-            spec.id: drivers.make(spec.id, spec.kind, spec.path) for spec in self.settings.stores}
+            spec.id: drivers.make(spec, self.settings, config.state_dir) for spec in self.settings.stores}
         self.staging = FilesystemStore(STAGING_STORE, self.settings.staging_dir)
         pp = self.settings.property_protection_file
         self.protections: PropertyProtections | Unprotected = (
@@ -69,6 +71,11 @@ class ImageService(ServiceBase):
         self.task_api = Tasks(self)
         self.metadefs = Metadefs(self)
         self.locations = Locations(self)
+        self.cache: ImageCache | None = None
+        self.prefetcher: Prefetcher | None = None
+        if self.settings.image_cache_max_size > 0 and self.settings.image_cache_dir is not None:
+            self.cache = ImageCache(self.settings.image_cache_dir, self.settings.image_cache_max_size)
+            self.prefetcher = Prefetcher(self.cache, self.data.cache_source, self.data.with_data)
 
     # --- shared helpers -------------------------------------------------------------------------
 
@@ -290,6 +297,9 @@ class ImageService(ServiceBase):
         locations = await self.write(step)
         log.info("image %s deleted", image_id)
         await self.data.discard(locations)
+        if self.cache is not None:
+            cache = self.cache
+            await asyncio.to_thread(lambda: (cache.evict(image_id), cache.dequeue(image_id)))
 
     async def set_active(self, ctx: RequestContext, image_id: str, active: bool) -> None:
         """Deactivate (``active=False``) or reactivate an image; repeating either is harmless."""

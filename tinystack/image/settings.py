@@ -11,9 +11,15 @@ GiB = 1024**3
 
 # The keys ``[image]`` accepts and their defaults (sizes in bytes).
 DEFAULTS: dict[str, str] = {
-    "stores": "file",  # comma-separated ids; ``id:kind`` picks a driver other than ``file``
+    # Comma-separated ids; ``id:kind`` picks a driver other than ``file`` (``swift``: the cloud's object storage).
+    "stores": "file,swift:swift",
     "default_store": "",  # empty: the first store
     "store_dirs": "",  # ``id=/path,...``; default ``<state_dir>/images/<id>``
+    # swift stores: the container in the service project's account (segments go to ``<container>_segments``);
+    # data of a known size up to large_object_size is one object, else segments of chunk_size and a manifest.
+    "swift_store_container": "glance",
+    "swift_store_large_object_size": str(5 * GiB),
+    "swift_store_large_object_chunk_size": str(200 * 1024**2),
     "image_size_cap": str(1024 * GiB),
     "quota_image_count_total": "100",
     "quota_image_size_total": str(1000 * GiB),
@@ -34,6 +40,9 @@ DEFAULTS: dict[str, str] = {
     "property_protection_file": "",
     "property_protection_rule_format": "roles",
     "upload_stale_after": "300",  # seconds without progress before an upload counts as abandoned
+    # This API node's cache of image data (docs/image.md); a max size of 0 turns it and /v2/cache off.
+    "image_cache_dir": "",  # default <state_dir>/images/cache
+    "image_cache_max_size": str(10 * GiB),
 }
 
 
@@ -67,6 +76,11 @@ class ImageSettings:
     web_download_allowed_hosts: tuple[str, ...] = ()
     web_download_allowed_ports: tuple[int, ...] = (80, 443)
     web_download_timeout: float = 600.0
+    swift_store_container: str = "glance"
+    swift_store_large_object_size: int = 5 * GiB
+    swift_store_large_object_chunk_size: int = 200 * 1024**2
+    image_cache_dir: Path | None = None
+    image_cache_max_size: int = 0
 
 
 def _split(text: str) -> list[str]:
@@ -121,4 +135,23 @@ def load(config: Config) -> ImageSettings:
         web_download_allowed_hosts=tuple(h.lower() for h in _split(raw["web_download_allowed_hosts"])),
         web_download_allowed_ports=tuple(int(p) for p in _split(raw["web_download_allowed_ports"])),
         web_download_timeout=float(raw["web_download_timeout"]),
+        swift_store_container=_container(raw["swift_store_container"]),
+        swift_store_large_object_size=_positive("swift_store_large_object_size", raw),
+        swift_store_large_object_chunk_size=_positive("swift_store_large_object_chunk_size", raw),
+        image_cache_dir=Path(raw["image_cache_dir"]) if raw["image_cache_dir"] else base / "cache",
+        image_cache_max_size=max(0, int(raw["image_cache_max_size"])),
     )
+
+
+def _container(name: str) -> str:
+    name = name.strip()
+    if not name or "/" in name or len(name) > 200:
+        raise ValueError(f"[image] swift_store_container: invalid container name {name!r}")
+    return name
+
+
+def _positive(key: str, raw: dict[str, str]) -> int:
+    value = int(raw[key])
+    if value < 1:
+        raise ValueError(f"[image] {key} must be at least 1")
+    return value

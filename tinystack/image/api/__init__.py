@@ -13,11 +13,13 @@ from tinystack.image.service import ImageService
 
 
 def routes(svc: ImageService) -> list[Route]:
-    from tinystack.image.api import data, discovery, images, members, metadefs, tasks, versions
+    from tinystack.image.api import cache, data, discovery, images, members, metadefs, tasks, versions
 
-    return [*versions.routes(), *images.ImagesAPI(svc).routes(), *data.DataAPI(svc).routes(),
+    # The cache API exists only where there is a cache (Glance: image_cache_dir); versions say so too.
+    cached = [*cache.CacheAPI(svc, svc.cache).routes()] if svc.cache is not None else []
+    return [*versions.routes(svc.cache is not None), *images.ImagesAPI(svc).routes(), *data.DataAPI(svc).routes(),
             *members.MembersAPI(svc).routes(), *discovery.DiscoveryAPI(svc).routes(),
-            *tasks.TasksAPI(svc).routes(), *metadefs.MetadefsAPI(svc).routes()]
+            *tasks.TasksAPI(svc).routes(), *metadefs.MetadefsAPI(svc).routes(), *cached]
 
 
 def app(svc: ImageService, validator: TokenValidator) -> ServiceApp:
@@ -26,6 +28,9 @@ def app(svc: ImageService, validator: TokenValidator) -> ServiceApp:
     async def start() -> None:
         await asyncio.to_thread(metadef_seed.load, svc)
         sweeper.append(asyncio.get_running_loop().create_task(svc.sweeper.run()))
+        if svc.prefetcher is not None:
+            sweeper.append(asyncio.get_running_loop().create_task(svc.prefetcher.run()))
+            svc.prefetcher.wake()  # images queued before a restart
 
     async def stop() -> None:
         for task in sweeper:

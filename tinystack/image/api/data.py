@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 
 from aiohttp import web
@@ -13,6 +15,7 @@ from tinystack.image.api.common import body, require_octet_stream, size_hint
 from tinystack.image.data import DataHandle
 from tinystack.image.service import ImageService
 
+log = logging.getLogger(__name__)
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -91,7 +94,32 @@ class DataAPI:
             response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{handle.size}"
         response.content_length = end - start
         await response.prepare(request)
-        async for chunk in handle.read(start, end - start):
-            await response.write(chunk)
+        cache = self.svc.cache
+        # A whole download from a remote store also fills this node's cache: the next one is read from disk.
+        fill = None
+        if cache is not None and wanted is None and handle.checksum and handle.image_id:
+            try:
+                fill = await asyncio.to_thread(cache.begin, handle.image_id)
+            except OSError as exc:
+                log.warning("image cache: cannot start a copy of %s: %s", handle.image_id, exc)
+        if fill is None:
+            async for chunk in handle.read(start, end - start):
+                await response.write(chunk)
+            await response.write_eof()
+            return response
+        # The last chunk waits until the copy is installed: a client that has every byte finds it cached.
+        held: bytes | None = None
+        try:
+            async for chunk in handle.read(start, end - start):
+                await fill.add(chunk)
+                if held is not None:
+                    await response.write(held)
+                held = chunk
+        except BaseException:
+            fill.abort()
+            raise
+        await fill.finish(handle.size, handle.checksum or "")
+        if held is not None:
+            await response.write(held)
         await response.write_eof()
         return response

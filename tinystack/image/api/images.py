@@ -32,6 +32,8 @@ class ImagesAPI:
             Route("PUT", "/v2/images/{image_id}/tags/{tag}", self.add_tag),
             Route("DELETE", "/v2/images/{image_id}/tags/{tag}", self.delete_tag),
             Route("GET", "/v2/images/{image_id}/tasks", self.tasks),
+            Route("POST", "/v2/images/{image_id}/locations", self.add_location),
+            Route("GET", "/v2/images/{image_id}/locations", self.get_locations),
         ]
 
     def _render(self, c: RequestContext, image: Image, readable: views.ReadableCheck | None = None) -> dict[str, Any]:
@@ -94,3 +96,11 @@ class ImagesAPI:
     async def tasks(self, request: web.Request) -> web.Response:
         tasks = self.svc.tasks(ctx(request), request.match_info["image_id"])
         return json_response({"tasks": [views.task(t) for t in tasks]})
+
+    async def add_location(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        await self.svc.locations.add(ctx(request), request.match_info["image_id"], body)
+        return empty(202)
+
+    async def get_locations(self, request: web.Request) -> web.Response:
+        return json_response(self.svc.locations.listing(ctx(request), request.match_info["image_id"]))

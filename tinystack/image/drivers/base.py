@@ -47,9 +47,9 @@ class StoreDriver(Protocol):
     store_id: str
     kind: str
 
-    def writer(self, image_id: str) -> StoreWriter:
-        """Begin a new object for ``image_id``. Several writers for one image may coexist; each commit
-        returns its own location."""
+    def writer(self, image_id: str, size: int | None = None) -> StoreWriter:
+        """Begin a new object for ``image_id``, ``size`` bytes long when the caller knows. Several writers for
+        one image may coexist; each commit returns its own location."""
 
     def read(self, location: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         """The bytes ``[offset, offset+length)`` of the object, in chunks. Raises ObjectNotFound (when

@@ -186,7 +186,7 @@ class FilesystemStore:
             raise ObjectNotFound(f"invalid location {location!r}")
         return self.directory / location
 
-    def writer(self, image_id: str) -> FileWriter:
+    def writer(self, image_id: str, size: int | None = None) -> FileWriter:
         return FileWriter(self.directory, image_id, self.direct_io)
 
     async def read(self, location: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
