@@ -107,6 +107,19 @@ def test_delete_answer_body(project: tuple[Any, Http, str], segs: tuple[swiftcli
     assert answer.json()["Number Not Found"] == 1
 
 
+def test_manifest_delete_of_a_large_plain_object(segs: tuple[swiftclient.Connection, bytes, bytes]) -> None:
+    """``?multipart-manifest=delete`` on an object that is no SLO deletes just it, whatever its size (a plain
+    object's body is never read to look for a manifest)."""
+    conn, _, _ = segs
+    conn.put_container("slo_plain")
+    conn.put_object("slo_plain", "big", b"b" * (2 * 1024 * 1024 + 5))
+    response: dict[str, Any] = {}
+    conn.delete_object("slo_plain", "big", query_string="multipart-manifest=delete", response_dict=response)
+    assert response["status"] == 200, response
+    assert response["headers"]["content-type"].startswith("text/plain"), response["headers"]
+    assert conn.get_container("slo_plain")[1] == []
+
+
 def test_other_project_cannot_use_segments(live: LiveCloud, segs: tuple[swiftclient.Connection, bytes, bytes]) -> None:
     conn, a, _ = segs
     other = live.project_conn("obj-slo-other")

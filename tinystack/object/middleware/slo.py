@@ -81,7 +81,13 @@ def make(proxy: Any, **_: Any) -> Any:
 
     async def manifest(request: web.Request, path: SwiftPath, handler: Handler) -> list[dict[str, Any]] | None:
         """The stored manifest of the object (None when it is not an SLO)."""
-        status, got = await call(handler, sub_request(request, "GET", path, "multipart-manifest=get"))
+        # A HEAD first: the GET of a plain object streams its body to the client's own transport, so only a
+        # manifest (small, never streamed) is fetched with GET.
+        status, got = await call(handler, sub_request(request, "HEAD", path, "multipart-manifest=get"))
+        if got is not None and not is_slo(got):
+            return None
+        if got is not None:
+            status, got = await call(handler, sub_request(request, "GET", path, "multipart-manifest=get"))
         if got is None:
             if status == 404 and request.method == "DELETE":
                 return None  # deleting what is not there: counted as not found
