@@ -31,6 +31,8 @@ class Link:
     up: bool
     mtu: int
     address: str
+    lower: str | None = None  # a VLAN device's underlying device
+    vlan_id: int | None = None
 
 
 def netns_exists(name: str) -> bool:
@@ -115,6 +117,8 @@ async def links(netns: str) -> dict[str, Link]:
             up="UP" in item.get("flags", ()),
             mtu=int(item.get("mtu", 0)),
             address=item.get("address", ""),
+            lower=item.get("link") if info.get("info_kind") == "vlan" else None,
+            vlan_id=(info.get("info_data") or {}).get("id") if info.get("info_kind") == "vlan" else None,
         )
     return result
 

@@ -230,9 +230,23 @@ class LinuxDriver:
             raise NotReady(f"bridge {br} of network {network['id']} is not there yet")
         mtu = int(network.get("mtu") or 1500)
         cmds: list[str] = []
-        if tap not in links:
+        vlan = port.get("vlan")
+        if vlan:
+            # A trunk's subport: a VLAN device of the parent's tap, on this port's bridge, so the guest's frames
+            # tagged with the segmentation id leave the parent's network for this one (Neutron's linuxbridge
+            # trunk layout). The kernel removes it with the parent's tap; it comes back once the tap does.
+            parent, vid = names.tap(vlan["parent_id"]), int(vlan["segmentation_id"])
+            if parent not in links:
+                raise NotReady(f"device {parent} of trunk parent {vlan['parent_id']} is not there yet")
+            have = links.get(tap)
+            if have is not None and (have.kind != "vlan" or have.lower != parent or have.vlan_id != vid):
+                cmds.append(f"link del {tap}")  # a plain tap or a VLAN of another parent or id: made again
+                have = None
+            if have is None:
+                cmds.append(f"link add link {parent} name {tap} type vlan id {vid}")
+        elif tap not in links:
             cmds.append(f"tuntap add dev {tap} mode tap")
-        if tap not in links or links[tap].master != br or not links[tap].up:
+        if cmds or links[tap].master != br or not links[tap].up:
             cmds.append(f"link set {tap} mtu {mtu} master {br} up")
         await self._batch(cmds)
 
