@@ -254,7 +254,8 @@ class Trunks:
             q = q.where(Trunk.id == ident)
         if not ctx.is_admin:
             q = q.where(Trunk.project_id == ctx.project_id)
-        return list(s.scalars(q))
+        # Neutron's get_trunk rule (the owner or an admin by default) also decides, so a policy file applies.
+        return [r for r in s.scalars(q) if svc.allowed(ctx, "get_trunk", {"project_id": r.project_id})]
 
     def render(self, svc: NetworkService, s: Session, ctx: RequestContext, rows: list[Any]) -> list[dict[str, Any]]:
         ids = [r.id for r in rows]

@@ -248,7 +248,13 @@ class LinuxDriver:
             cmds.append(f"tuntap add dev {tap} mode tap")
         if cmds or links[tap].master != br or not links[tap].up:
             cmds.append(f"link set {tap} mtu {mtu} master {br} up")
-        await self._batch(cmds)
+        try:
+            await self._batch(cmds)
+        except host.CommandFailed as exc:
+            if vlan and "Unknown device type" in str(exc):
+                raise RuntimeError(f"subport {port['id']} cannot be wired: this kernel has no 802.1Q VLAN devices "
+                                   "(CONFIG_VLAN_8021Q)") from exc
+            raise
 
     async def port_wired(self, port: Doc) -> bool:
         link = (await self._node_links()).get(names.tap(port["id"]))
