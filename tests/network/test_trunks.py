@@ -160,6 +160,30 @@ def test_trunk_status_follows_the_parent_binding(live: LiveCloud, nets: Nets, de
     conn.network.delete_port(sub.id)
 
 
+def test_a_server_on_the_parent_brings_the_trunk_up(live: LiveCloud, nets: Nets, demo_api: Neutron) -> None:
+    conn, admin = nets.conn, live.conn("admin")
+    image = conn.image.create_image(name=unique("trunk-img"), data=b"\0" * 4096, disk_format="raw",
+                                    container_format="bare")
+    parent = nets.port()
+    sub = nets.port(on_sub=True, mac_address=parent.mac_address)
+    trunk = live.cli_json("network", "trunk", "create", "--parent-port", parent.id, "--subport",
+                          f"port={sub.id},segmentation-type=vlan,segmentation-id=42", unique("trunk"), cloud="demo")
+    nets.trunks.append(trunk["id"])
+    server = live.cli_json("server", "create", "--flavor", "42", "--image", image.id, "--nic", f"port-id={parent.id}",
+                           "--wait", unique("trunk-vm"), cloud="demo")
+    try:
+        wait_for(lambda: conn.network.get_trunk(trunk["id"]).status == "ACTIVE", 30, "the trunk ACTIVE")
+        assert admin.network.get_port(sub.id).binding_host_id == admin.network.get_port(parent.id).binding_host_id
+        assert conn.network.get_port(sub.id).status == "ACTIVE"
+        neutron_error(demo_api("DELETE", f"/v2.0/trunks/{trunk['id']}"), 409, "TrunkInUse")
+    finally:
+        conn.compute.delete_server(server["id"])
+        wait_for(lambda: conn.compute.find_server(server["id"]) is None, 30, "the server gone")
+    wait_for(lambda: conn.network.get_trunk(trunk["id"]).status == "DOWN", 30, "the trunk DOWN")
+    assert admin.network.get_port(sub.id).binding_host_id == ""
+    conn.image.delete_image(image)
+
+
 def test_trunk_validation_as_neutron(live: LiveCloud, nets: Nets, demo_api: Neutron, alt_api: Neutron) -> None:
     parent, sub, other = nets.port(), nets.port(on_sub=True), nets.port(on_sub=True)
 
