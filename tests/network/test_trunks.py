@@ -259,6 +259,9 @@ def test_trunk_validation_as_neutron(live: LiveCloud, nets: Nets, demo_api: Neut
     # An admin sees and manages it.
     admin = live.conn("admin")
     assert admin.network.get_trunk(trunk_id).project_id == nets.conn.current_project_id
+    # A subport's network may not carry bigger frames than the parent's.
+    nets.conn.network.update_network(nets.parent_net, mtu=1400)
+    neutron_error(demo_api("PUT", add, {"sub_ports": [vlan(other.id, 9)]}), 409, "SubPortMtuGreaterThanTrunkPortMtu")
 
 
 def test_network_address_scopes_from_subnet_pools(live: LiveCloud) -> None:

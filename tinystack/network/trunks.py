@@ -332,6 +332,14 @@ def _manageable(trunk: Trunk) -> None:
         raise conflict(f"Trunk {trunk.id} is currently disabled.", "TrunkDisabled")
 
 
+def _not_in_error(s: Session, trunk: Trunk, parent: Port | None) -> None:
+    """Neutron refuses subport changes on a trunk in ERROR until the error is resolved."""
+    subs = list(s.scalars(select(Port).join(SubPort, SubPort.port_id == Port.id).where(SubPort.trunk_id == trunk.id)))
+    if status(parent, subs) == "ERROR":
+        raise conflict(f"Trunk {trunk.id} is in error state. Attempt to resolve the error condition before "
+                       "proceeding.", "TrunkInErrorState")
+
+
 def _sub_ports_body(body: Any) -> Any:
     if not isinstance(body, dict) or "sub_ports" not in body:
         raise bad("Invalid input for operation: a 'sub_ports' list is required.", "InvalidInput")
@@ -354,9 +362,7 @@ def add_subports(svc: NetworkService, ctx: RequestContext, trunk_id: str, body: 
         parent = s.get(Port, trunk.port_id)
         if parent is None:
             raise _trunk_not_found(trunk_id)
-        if Trunks().render(svc, s, ctx, [trunk])[0]["status"] == "ERROR":
-            raise conflict(f"Trunk {trunk.id} is in error state. Attempt to resolve the error condition before "
-                           "proceeding.", "TrunkInErrorState")
+        _not_in_error(s, trunk, parent)
         _add(svc, s, ctx, trunk, parent, subports, changes)
         touch(trunk)
         _port_changed(parent, changes)
@@ -372,6 +378,7 @@ def remove_subports(svc: NetworkService, ctx: RequestContext, trunk_id: str, bod
     def do(s: Session, changes: Changes) -> None:
         trunk = _action_target(svc, s, ctx, trunk_id, "remove_subports")
         _manageable(trunk)
+        _not_in_error(s, trunk, s.get(Port, trunk.port_id))
         for item in subports:
             sub = s.get(SubPort, item["port_id"])
             if sub is None or sub.trunk_id != trunk.id:
