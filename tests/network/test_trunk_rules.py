@@ -1,5 +1,5 @@
-"""Trunk rules without a cloud: the subport list's validation, the status derived from the ports, and the
-commands the Linux driver plans for a subport's VLAN device."""
+"""Trunk rules without a cloud: the subport list's validation, the status derived from the ports, and what the
+Linux driver does for a subport (its veth relay, the filters' loading)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from tinystack import config
-from tinystack.core import errors
+from tinystack.core import errors, host
 from tinystack.network import agent_settings, trunks
-from tinystack.network.dataplane import ip, names
+from tinystack.network.dataplane import ip, names, tcbpf
 from tinystack.network.drivers.base import NotReady
 from tinystack.network.drivers.linux import LinuxDriver
 from tinystack.network.models import Port
@@ -70,39 +70,69 @@ class Planned(LinuxDriver):
 
     async def _batch(self, commands: list[str], check: bool = True) -> None:
         self.commands += commands
+        for command in commands:  # what the kernel would then have
+            words = command.split()
+            if words[:2] == ["link", "add"]:
+                self.fake_links[words[2]] = link(words[2], "veth", peer=words[-1], index=50)
+                self.fake_links[words[-1]] = link(words[-1], "veth", peer=words[2], index=51)
+            elif words[:2] == ["link", "del"]:
+                self.fake_links.pop(words[2], None)
 
 
 PARENT, SUB, NET = "11111111-aaaa", "22222222-bbbb", "33333333-cccc"
 
 
-def link(name: str, kind: str = "", master: str | None = None, lower: str | None = None,
-         vid: int | None = None) -> ip.Link:
-    return ip.Link(name=name, kind=kind, master=master, up=True, mtu=1450, address="", lower=lower, vlan_id=vid)
+def link(name: str, kind: str = "", master: str | None = None, peer: str | None = None, index: int = 7) -> ip.Link:
+    return ip.Link(name=name, kind=kind, master=master, up=True, mtu=1450, address="", peer=peer, ifindex=index)
 
 
-def plan(links: list[ip.Link], tmp: Path, seg: int = 100) -> list[str]:
+class FakeTc:
+    """``host.run`` for tc: no filters at first, and every command recorded."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    async def __call__(self, argv: list[str], **kw: Any) -> Any:
+        self.calls.append(argv)
+
+        class Out:
+            returncode, stdout, stderr = 0, "[]", ""
+        return Out()
+
+
+def plan(links: list[ip.Link], tmp: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[list[str]]]:
+    tc = FakeTc()
+    monkeypatch.setattr(host, "run", tc)
     driver = Planned([link(names.bridge(NET), "bridge"), *links], tmp)
-    doc = {"id": SUB, "network_id": NET, "vlan": {"parent_id": PARENT, "segmentation_id": seg}}
+    doc = {"id": SUB, "network_id": NET, "vlan": {"parent_id": PARENT, "segmentation_id": 100}}
     asyncio.run(driver.ensure_port(doc, {"id": NET, "mtu": 1450}))
-    return driver.commands
+    return driver.commands, [c for c in tc.calls if c[1] in ("filter", "qdisc") and c[2] != "-j"]
 
 
-def test_subport_device_is_a_vlan_of_the_parent_tap(tmp_path: Path) -> None:
-    tap, sub, br = names.tap(PARENT), names.tap(SUB), names.bridge(NET)
-    assert plan([link(tap, "tun")], tmp_path) == [f"link add link {tap} name {sub} type vlan id 100",
-                                                  f"link set {sub} mtu 1450 master {br} up"]
-    # Already right: nothing to do.
-    assert plan([link(tap, "tun"), link(sub, "vlan", br, tap, 100)], tmp_path) == []
-    # On the bridge no longer: only put back.
-    assert plan([link(tap, "tun"), link(sub, "vlan", None, tap, 100)], tmp_path) == [
-        f"link set {sub} mtu 1450 master {br} up"]
-    # A plain tap of that name, or a VLAN of another id: made again.
-    for wrong in (link(sub, "tun", br), link(sub, "vlan", br, tap, 200)):
-        assert plan([link(tap, "tun"), wrong], tmp_path) == [
-            f"link del {sub}", f"link add link {tap} name {sub} type vlan id 100",
-            f"link set {sub} mtu 1450 master {br} up"]
+def test_subport_is_a_veth_relay_with_filters_both_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tap, sub, relay, br = names.tap(PARENT), names.tap(SUB), names.relay(SUB), names.bridge(NET)
+    commands, tc = plan([link(tap, "tun", index=9)], tmp_path, monkeypatch)
+    assert commands == [f"link add {sub} type veth peer name {relay}", f"link set {sub} mtu 1450 master {br} up",
+                        f"link set {relay} mtu 1450 up"]
+    loads = [c for c in tc if c[1] == "filter"]
+    assert [(c[4], c[7]) for c in loads] == [(tap, "100"), (relay, "1")]  # the parent's pref is the VLAN id
+    assert not list((tmp_path / "subports").glob("*.o"))  # loaded, then removed
+    # Devices right already: no device command (the filters are checked by name each time).
+    right = [link(tap, "tun", index=9), link(sub, "veth", br, relay, 50), link(relay, "veth", None, sub, 51)]
+    assert plan(right, tmp_path, monkeypatch)[0] == []
+    # A plain tap of the subport's name: made again as the veth.
+    commands, _ = plan([link(tap, "tun", index=9), link(sub, "tun", br)], tmp_path, monkeypatch)
+    assert commands[:2] == [f"link del {sub}", f"link add {sub} type veth peer name {relay}"]
 
 
-def test_subport_waits_for_its_parent_device(tmp_path: Path) -> None:
+def test_subport_waits_for_its_parent_device(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(NotReady):
-        plan([], tmp_path)
+        plan([], tmp_path, monkeypatch)
+
+
+def test_filter_programs_are_loadable_objects() -> None:
+    obj = tcbpf.elf_object(tcbpf.pop_program(100, 7), "pop100x7")
+    assert obj[:4] == b"\x7fELF" and obj[18:20] == (247).to_bytes(2, "little")  # EM_BPF
+    assert len(tcbpf.pop_program(1, 1)) % 8 == 0 and len(tcbpf.push_program(1, 1)) % 8 == 0
+    with pytest.raises(ValueError):
+        tcbpf.elf_object(b"", "a-name-far-too-long")

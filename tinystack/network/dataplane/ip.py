@@ -31,8 +31,8 @@ class Link:
     up: bool
     mtu: int
     address: str
-    lower: str | None = None  # a VLAN device's underlying device
-    vlan_id: int | None = None
+    peer: str | None = None  # a veth's other end, when it is in the same namespace
+    ifindex: int = 0
 
 
 def netns_exists(name: str) -> bool:
@@ -117,8 +117,8 @@ async def links(netns: str) -> dict[str, Link]:
             up="UP" in item.get("flags", ()),
             mtu=int(item.get("mtu", 0)),
             address=item.get("address", ""),
-            lower=item.get("link") if info.get("info_kind") == "vlan" else None,
-            vlan_id=(info.get("info_data") or {}).get("id") if info.get("info_kind") == "vlan" else None,
+            peer=item.get("link") if info.get("info_kind") == "veth" else None,
+            ifindex=int(item.get("ifindex", 0)),
         )
     return result
 

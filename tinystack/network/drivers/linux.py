@@ -19,6 +19,7 @@ from tinystack.network.dataplane import ip, names
 from tinystack.network.dataplane.dhcp import DhcpServers
 from tinystack.network.dataplane.routers import Routers
 from tinystack.network.dataplane.secgroups import SecurityGroups
+from tinystack.network.dataplane.subports import Subports
 from tinystack.network.drivers.base import Doc, Keep, NotReady, Raced
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ class LinuxDriver:
         self.dhcp = DhcpServers(settings, self.node, self._invalidate, self._batch)
         self.routers = Routers(settings, self.node, self._invalidate, self._batch)
         self.security_groups = SecurityGroups(self.node)
+        self.subports = Subports(self.node, self.state, self._batch, self._node_links, self._invalidate)
+        self._subports: dict[str, tuple[str, int]] = {}  # subport id → (parent id, VLAN id), as last wired
 
     # -- node -------------------------------------------------------------------------------------
 
@@ -228,39 +231,28 @@ class LinuxDriver:
         br, tap = names.bridge(network["id"]), names.tap(port["id"])
         if br not in links:
             raise NotReady(f"bridge {br} of network {network['id']} is not there yet")
+        if port.get("vlan"):
+            # A trunk's subport: its VLAN is carried between the parent's tap and this network (subports.py).
+            self._subports[port["id"]] = (port["vlan"]["parent_id"], int(port["vlan"]["segmentation_id"]))
+            await self.subports.ensure(port, network)
+            return
         mtu = int(network.get("mtu") or 1500)
         cmds: list[str] = []
-        vlan = port.get("vlan")
-        if vlan:
-            # A trunk's subport: a VLAN device of the parent's tap, on this port's bridge, so the guest's frames
-            # tagged with the segmentation id leave the parent's network for this one (Neutron's linuxbridge
-            # trunk layout). The kernel removes it with the parent's tap; it comes back once the tap does.
-            parent, vid = names.tap(vlan["parent_id"]), int(vlan["segmentation_id"])
-            if parent not in links:
-                raise NotReady(f"device {parent} of trunk parent {vlan['parent_id']} is not there yet")
-            have = links.get(tap)
-            if have is not None and (have.kind != "vlan" or have.lower != parent or have.vlan_id != vid):
-                cmds.append(f"link del {tap}")  # a plain tap or a VLAN of another parent or id: made again
-                have = None
-            if have is None:
-                cmds.append(f"link add link {parent} name {tap} type vlan id {vid}")
-        elif tap not in links:
+        if tap not in links:
             cmds.append(f"tuntap add dev {tap} mode tap")
         if cmds or links[tap].master != br or not links[tap].up:
             cmds.append(f"link set {tap} mtu {mtu} master {br} up")
-        try:
-            await self._batch(cmds)
-        except host.CommandFailed as exc:
-            if vlan and "Unknown device type" in str(exc):
-                raise RuntimeError(f"subport {port['id']} cannot be wired: this kernel has no 802.1Q VLAN devices "
-                                   "(CONFIG_VLAN_8021Q)") from exc
-            raise
+        await self._batch(cmds)
 
     async def port_wired(self, port: Doc) -> bool:
         link = (await self._node_links()).get(names.tap(port["id"]))
         return link is not None and link.master is not None and link.up
 
     async def delete_port(self, port_id: str) -> None:
+        if port_id in self._subports:
+            parent_id, vid = self._subports.pop(port_id)
+            await self.subports.delete(port_id, parent_id, vid)
+            return
         if names.tap(port_id) in await self._node_links():
             await self._batch([f"link del {names.tap(port_id)}"])
 
@@ -318,4 +310,5 @@ class LinuxDriver:
                 cmds.append(f"link del {link.name}")
                 removed.append(f"device {link.name}")
         await self._batch(cmds)
+        removed += await self.subports.collect_garbage(keep.ports)
         return removed
