@@ -95,3 +95,39 @@ def test_tagged_frames_reach_the_subport_network(tmp_path: Path) -> None:
             await h.close()
 
     asyncio.run(scenario())
+
+
+def test_what_a_restarted_agent_no_longer_knows_is_collected(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        h = Harness(tmp_path)
+        try:
+            await h.start()
+            parent_net, sub_net = network_doc("10.0.1.0/24", vni=321), network_doc("10.0.2.0/24", vni=322)
+            parent = port_doc(parent_net, "10.0.1.3")
+            sub = port_doc(sub_net, "10.0.2.3", owner="trunk:subport")
+            sub["vlan"] = {"parent_id": parent["id"], "segmentation_type": "vlan", "segmentation_id": 7}
+            h.guest(parent, "10.0.1.3/24")
+            for kind, doc in (("network", parent_net), ("network", sub_net), ("port", parent), ("port", sub)):
+                await h.put(kind, doc)
+            await h.active(("port", parent), ("port", sub))
+            parent_tap, node = names.tap(parent["id"]), h.settings.node_netns
+            assert len(filters(h, parent_tap)) == 1
+            # A new agent process does not remember which parent the subport was on: removing the subport leaves
+            # the parent's filter, and a relay made by hand is nobody's; garbage collection takes both.
+            await h.restart(cleanup=False)
+            await h.put("network", parent_net)
+            await h.put("network", sub_net)
+            await h.put("port", parent)
+            await h.active(("port", parent))
+            sh("ip", "link", "add", "tvrdeadbeef-00", "type", "veth", "peer", "name", "tvrdeadbeef-01", netns=node)
+            await h.delete("port", sub["id"])
+            await h.settle()
+            removed = await h.agent.driver.collect_garbage(h.agent.keep())
+            assert filters(h, parent_tap) == []
+            assert any(r.startswith("filter pop7x") for r in removed), removed
+            links = sh("ip", "-o", "link", "show", netns=node).stdout
+            assert names.relay(sub["id"]) not in links and "tvrdeadbeef" not in links
+        finally:
+            await h.close()
+
+    asyncio.run(scenario())
