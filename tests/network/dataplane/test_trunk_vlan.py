@@ -9,32 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import struct
 from pathlib import Path
 
 import pytest
 
-from tests.network.dataplane.harness import EGRESS_ALL, INGRESS_ICMP, Harness, network_doc, port_doc, sh
-from tinystack.network.dataplane import names, tcbpf
+from tests.network.dataplane.harness import (
+    EGRESS_ALL,
+    INGRESS_ICMP,
+    Harness,
+    guest_vlan,
+    network_doc,
+    port_doc,
+    sh,
+)
+from tinystack.network.dataplane import names
 
 pytestmark = [pytest.mark.dataplane, pytest.mark.privileged, pytest.mark.slow]
-
-
-def _insn(op: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
-    return struct.pack("<BBhi", op, (src << 4) | dst, off, imm)
-
-
-def guest_vlan(tmp: Path, ns: str, vid: int) -> None:
-    """Every frame ``ns``'s eth0 sends is tagged ``vid``; every tag it receives is removed."""
-    tag = b"".join([_insn(0xBF, 6, 1), _insn(0xBF, 1, 6), _insn(0xB7, 2, imm=tcbpf.ETH_P_8021Q_BE),
-                    _insn(0xB7, 3, imm=vid), _insn(0x85, imm=tcbpf.SKB_VLAN_PUSH), _insn(0xB7, 0, imm=0),
-                    _insn(0x95)])
-    untag = b"".join([_insn(0xBF, 1, 1), _insn(0x85, imm=tcbpf.SKB_VLAN_POP), _insn(0xB7, 0, imm=0), _insn(0x95)])
-    sh("tc", "qdisc", "add", "dev", "eth0", "clsact", netns=ns)
-    for direction, name, code in (("egress", "tag", tag), ("ingress", "untag", untag)):
-        path = tmp / f"{ns}-{name}.o"
-        path.write_bytes(tcbpf.elf_object(code, name))
-        sh("tc", "filter", "add", "dev", "eth0", direction, "bpf", "da", "obj", str(path), "sec", "tc", netns=ns)
 
 
 def filters(h: Harness, dev: str) -> list[str]:
