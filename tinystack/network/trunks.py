@@ -1,7 +1,7 @@
 """Trunks (the ``trunk`` and ``trunk-details`` extensions): a parent port that carries other ports (subports)
 as VLANs, so one guest NIC reaches several networks. Subports take the parent's binding host and the owner
-``trunk:subport``; the network agent realises each one as a VLAN device of the parent's tap on the subport's
-network bridge. A trunk's status is derived from its ports' statuses, as Neutron's drivers report them."""
+``trunk:subport``; the network agent carries each one's VLAN between the parent's tap and the subport's network
+(dataplane/subports.py). A trunk's status is derived from its ports' statuses, as the agent reports them."""
 
 from __future__ import annotations
 
