@@ -197,8 +197,10 @@ def make_resources(c: Client) -> dict[str, str]:
         "name": "rp", "prefixes": ["10.90.0.0/16"], "default_prefixlen": 24}})["subnetpool"]["id"]
     r["address_scope"] = c.ok("network", "POST", "/v2.0/address-scopes", {"address_scope": {
         "name": "rp", "ip_version": 4}})["address_scope"]["id"]
+    r["trunk_parent"] = c.ok("network", "POST", "/v2.0/ports", {"port": {"network_id": net}})["port"]["id"]
+    r["trunk"] = c.ok("network", "POST", "/v2.0/trunks", {"trunk": {"port_id": r["trunk_parent"]}})["trunk"]["id"]
     for kind in ("networks", "subnets", "ports", "routers", "floatingips", "security-groups",
-                 "security-group-rules", "subnetpools", "address-scopes"):
+                 "security-group-rules", "subnetpools", "address-scopes", "trunks"):
         key = {"security-groups": "security_group", "security-group-rules": "security_group_rule",
                "address-scopes": "address_scope"}.get(kind, kind[:-1])
         c.ok("network", "PUT", f"/v2.0/{kind}/{r[key]}/tags/t1")
@@ -252,7 +254,7 @@ def param(info: RouteInfo, name: str, before: str, r: dict[str, str]) -> str:
         "networks": "network", "subnets": "subnet", "ports": "port", "routers": "router",
         "floatingips": "floatingip", "security-groups": "security_group",
         "security-group-rules": "security_group_rule", "subnetpools": "subnetpool", "agents": "agent",
-        "address-scopes": "address_scope",
+        "address-scopes": "address_scope", "trunks": "trunk",
         "network-ip-availabilities": "network", "extensions": "extension",
         "os-aggregates": "aggregate", "os-hypervisors": "hypervisor", "os-services": "compute_service",
         "os-hosts": "volume_host", "types": "volume_type",
@@ -341,7 +343,8 @@ def request(client: Client, recorder: PolicyRecorder, info: RouteInfo, r: dict[s
 # id of resource ``name`` (make_resources); volume paths are listed once, without their /{project_id} twin.
 NETWORK_KINDS = {"networks": "network", "subnets": "subnet", "subnetpools": "subnetpool", "ports": "port",
                  "routers": "router", "floatingips": "floatingip", "security-groups": "security_group",
-                 "security-group-rules": "security_group_rule", "address-scopes": "address_scope"}
+                 "security-group-rules": "security_group_rule", "address-scopes": "address_scope",
+                 "trunks": "trunk"}
 BODIES: dict[tuple[str, str, str], Any] = {
     ("identity", "POST", "/v3/domains"): {"domain": {"name": "rp-x"}},
     ("identity", "PATCH", "/v3/domains/{domain_id}"): {"domain": {"description": "x"}},
@@ -389,6 +392,10 @@ BODIES: dict[tuple[str, str, str], Any] = {
                                                                                  "direction": "ingress"}},
     ("network", "PUT", "/v2.0/security-group-rules/{id}"): {"security_group_rule": {"description": "x"}},
     ("network", "PUT", "/v2.0/routers/{id}/add_router_interface"): {"subnet_id": "$subnet"},
+    ("network", "POST", "/v2.0/trunks"): {"trunk": {"port_id": "$port"}},
+    ("network", "PUT", "/v2.0/trunks/{id}/add_subports"): {"sub_ports": [
+        {"port_id": "$port", "segmentation_type": "vlan", "segmentation_id": 7}]},
+    ("network", "PUT", "/v2.0/trunks/{id}/remove_subports"): {"sub_ports": [{"port_id": "$port"}]},
     ("network", "PUT", "/v2.0/routers/{id}/remove_router_interface"): {"subnet_id": "$subnet"},
     **{("network", "PUT", f"/v2.0/{kind}/{{id}}"): {key: {"name": "x"}} for kind, key in NETWORK_KINDS.items()
        if kind not in ("floatingips", "security-group-rules")},

@@ -62,4 +62,7 @@ def test_extensions_listed_are_served(live: LiveCloud) -> None:
                                                 timeout=10).json()["extensions"]}
     assert "fip-port-details" in aliases
     # Not served, so not listed: clients skip them cleanly.
-    assert "trunk" not in aliases
+    assert not aliases & {"qos", "dvr", "l3-ha", "port-forwarding"}
+    # Served now: listed, with its routes answering.
+    assert {"trunk", "trunk-details"} <= aliases
+    assert requests.get(f"{base}/v2.0/trunks", headers={"X-Auth-Token": token}, timeout=10).status_code == 200

@@ -16,7 +16,7 @@ from typing import Any
 from tinystack.core.bus import Bus
 from tinystack.core.reconcile import DONE, Reconciler, Result
 from tinystack.network.agent_settings import AgentSettings
-from tinystack.network.dataplane.firewall import filtered
+from tinystack.network.dataplane.firewall import filtered, instance_port
 from tinystack.network.drivers.base import Doc, Keep, NetworkDriver, NotReady, Raced
 
 log = logging.getLogger(__name__)
@@ -202,7 +202,7 @@ class NetworkAgent:
         await self.driver.ensure_router(doc, self.docs["network"])
 
     async def _ensure_port(self, doc: Doc) -> None:
-        if not str(doc.get("device_owner", "")).startswith("compute:"):
+        if not instance_port(doc):
             # DHCP and router ports are wired by their dhcp/router documents; report once they are.
             if not await self.driver.port_wired(doc):
                 raise NotReady(f"device of port {doc['id']} is not wired yet")
@@ -231,7 +231,7 @@ class NetworkAgent:
 
     def keep(self) -> Keep:
         keep = Keep(networks=set(self.docs["network"]), routers=set(self.docs["router"]))
-        keep.ports = {p["id"] for p in self.docs["port"].values() if str(p.get("device_owner", "")).startswith("compute:")}
+        keep.ports = {p["id"] for p in self.docs["port"].values() if instance_port(p)}
         for dhcp in self.docs["dhcp"].values():
             keep.dhcp.add(dhcp["network_id"])
             keep.dhcp_ports.add(dhcp["port"]["id"])

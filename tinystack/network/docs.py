@@ -9,9 +9,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from tinystack.network import trunks
 from tinystack.network.models import (
     FloatingIP,
     IPAllocation,
@@ -189,6 +190,7 @@ def port_docs(s: Session, ids: Iterable[str]) -> dict[str, Doc | None]:
         remotes = {r.remote_group_id for rs in rules.values() for r in rs if r.remote_group_id}
         members = _member_ips(s, remotes) if remotes else {}
         expanded = {sg: [spec for r in rs for spec in _rule_specs(r, members)] for sg, rs in rules.items()}
+        vlans = trunks.vlans(s, list(ports))
         for port_id in chunk:
             port = ports.get(port_id)
             if port is None or not is_instance_port(port) or not port.host_id:
@@ -205,6 +207,9 @@ def port_docs(s: Session, ids: Iterable[str]) -> dict[str, Doc | None]:
                     "device_id": port.device_id, "port_security_enabled": port.port_security_enabled,
                     "allowed_address_pairs": list(port.allowed_address_pairs or []),
                     "security_group_rules": sg_rules}
+            if port.id in vlans:
+                # A trunk's subport: a VLAN of its parent's device, on this port's network (docs/contracts.md).
+                spec["vlan"] = vlans[port.id]
             hosts = {port.host_id}
             if (dest := migrating_to(port.binding_profile)) is not None:
                 spec["migrating_to"] = dest
@@ -256,7 +261,8 @@ def ids_on_host(s: Session, host: str, network_host: str | None) -> dict[str, li
     ports = [p for p in s.scalars(select(Port).where(Port.host_id == host)) if is_instance_port(p)]
     # Ports of guests live-migrating to ``host`` are wired there too (rare: a scan at agent start is cheap).
     ports += [p for p in s.scalars(select(Port).where(Port.host_id != host, Port.host_id != "",
-                                                      Port.device_owner.like("compute:%")))
+                                                      or_(Port.device_owner.like("compute:%"),
+                                                          Port.device_owner == trunks.SUBPORT_OWNER)))
               if migrating_to(p.binding_profile) == host]
     nets = {p.network_id for p in ports}
     out = {"port": sorted(p.id for p in ports), "network": [], "dhcp": [], "router": []}

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
-from tinystack.network import allocation, views
+from tinystack.network import allocation, dns, views
 from tinystack.network.common import bad, check_str, conflict, drop_tags, new_uuid, not_found, touch, unknown_attrs
 from tinystack.network.models import FloatingIP, IPAllocation, Network, Port, Router
 from tinystack.network.ports import remove as remove_port
@@ -23,6 +23,18 @@ if TYPE_CHECKING:
 
 ATTRS = ("floating_network_id", "port_id", "fixed_ip_address", "floating_ip_address", "subnet_id", "description",
          "project_id", "tenant_id", "dns_name", "dns_domain", "qos_policy_id")
+
+
+def _dns(attrs: dict[str, Any]) -> tuple[str, str]:
+    """dns-integration on a floating IP: ``dns_name`` (one label) and ``dns_domain`` come together or not
+    at all, and are kept as given at create."""
+    name = dns.check_name(attrs.get("dns_name"))
+    domain = dns.check_domain(attrs.get("dns_domain"))
+    if domain and not name:
+        raise bad("Invalid input for operation: dns_domain cannot be specified without a dns_name.", "BadRequest")
+    if name and not domain:
+        raise bad("Invalid input for operation: dns_name cannot be specified without a dns_domain.", "BadRequest")
+    return name, domain
 
 
 def _router_for(s: Session, external_net: str, subnet_id: str) -> str | None:
@@ -114,6 +126,7 @@ class FloatingIPs:
             raise not_found("network", net_id)
         if not net.external:
             raise bad(f"Bad floatingip request: Network {net_id} is not a valid external network.", "BadRequest")
+        dns_name, dns_domain = _dns(attrs)
         svc.check_quota(s, "floatingip", project, FloatingIP)
         fip_id = new_uuid()
         request = None
@@ -132,7 +145,8 @@ class FloatingIPs:
             raise conflict(f"No more IP addresses available on network {net.id}.", "IpAddressGenerationFailure")
         allocation.write(s, port, pairs)
         fip = FloatingIP(id=fip_id, project_id=project, floating_network_id=net.id, floating_port_id=port.id,
-                         floating_ip_address=pairs[0][1], description=attrs.get("description", ""), status="DOWN")
+                         floating_ip_address=pairs[0][1], description=attrs.get("description", ""), status="DOWN",
+                         dns_name=dns_name, dns_domain=dns_domain)
         s.add(fip)
         s.flush()
         if attrs.get("port_id") is not None:
@@ -141,6 +155,9 @@ class FloatingIPs:
 
     def update(self, svc: NetworkService, s: Session, ctx: RequestContext, row: FloatingIP, attrs: dict[str, Any],
                changes: Changes) -> None:
+        for name in ("dns_name", "dns_domain"):
+            if name in attrs:
+                raise bad(f"Cannot update read-only attribute {name}", "HTTPBadRequest")
         unknown_attrs(attrs, ("port_id", "fixed_ip_address", "description", "qos_policy_id"))
         check_str(attrs, "description")
         svc.enforce(ctx, "update_floatingip", {"project_id": row.project_id})

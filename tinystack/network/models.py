@@ -188,6 +188,34 @@ class FloatingIP(StandardAttrs, Base):
     fixed_ip_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
     router_id: Mapped[str | None] = mapped_column(UUID, nullable=True, index=True)
     status: Mapped[str] = mapped_column(String(16), default="DOWN")
+    # dns-integration: the name and domain given at create (Neutron keeps both and never changes them).
+    dns_name: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    dns_domain: Mapped[str] = mapped_column(String(255), default="", server_default="")
+
+
+class Trunk(StandardAttrs, Base):
+    """A trunk (the ``trunk`` extension): one parent port carrying the subports' networks as VLANs. The unique
+    parent makes 'a port is the parent of at most one trunk' hold under concurrent creates."""
+
+    __tablename__ = "network_trunks"
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(PROJECT, index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    port_id: Mapped[str] = mapped_column(ForeignKey("network_ports.id"), unique=True)
+
+
+class SubPort(Base):
+    """One subport of a trunk. The port is the key (a port is in at most one trunk), and a trunk uses each
+    segmentation id once."""
+
+    __tablename__ = "network_trunk_subports"
+    __table_args__ = (UniqueConstraint("trunk_id", "segmentation_type", "segmentation_id",
+                                       name="uq_network_trunk_subports_segmentation"),)
+    port_id: Mapped[str] = mapped_column(ForeignKey("network_ports.id"), primary_key=True)
+    trunk_id: Mapped[str] = mapped_column(ForeignKey("network_trunks.id", ondelete="CASCADE"), index=True)
+    segmentation_type: Mapped[str] = mapped_column(String(32))
+    segmentation_id: Mapped[int] = mapped_column(Integer)
 
 
 class Tag(Base):
@@ -249,5 +277,5 @@ class DocGenerationFloor(Base):
 
 
 TABLES = [m.__table__ for m in (Network, SubnetPool, Subnet, Port, IPAllocation, SecurityGroup, PortSecurityGroup,
-                                 DefaultSecurityGroup, SecurityGroupRule, Router, FloatingIP, Tag, Quota, Agent,
-                                 PublishedDoc, DocGenerationFloor)]
+                                 DefaultSecurityGroup, SecurityGroupRule, Router, FloatingIP, Trunk, SubPort, Tag,
+                                 Quota, Agent, PublishedDoc, DocGenerationFloor)]

@@ -91,6 +91,14 @@ DEFAULTS: dict[str, str] = {
     "update_address_scope": ADMIN_OR_OWNER,
     "update_address_scope:shared": ADMIN,
     "delete_address_scope": ADMIN_OR_OWNER,
+    # Trunks (Neutron's trunk policies): the owner or an admin, for the trunk and its subports.
+    "create_trunk": ADMIN_OR_OWNER,
+    "get_trunk": ADMIN_OR_OWNER,
+    "update_trunk": ADMIN_OR_OWNER,
+    "delete_trunk": ADMIN_OR_OWNER,
+    "get_subports": ADMIN_OR_OWNER,
+    "add_subports": ADMIN_OR_OWNER,
+    "remove_subports": ADMIN_OR_OWNER,
     "get_service_provider": "",
     # Neutron keeps segments to admins; here a member sees the segments of the networks it sees, without the
     # physical details the network's provider attributes also hide from it.
@@ -100,6 +108,6 @@ DEFAULTS: dict[str, str] = {
     # Tags (tags.py): anyone who sees the resource reads its tags; its owner or an admin changes them.
     **{f"{action}_{plural}_tags": ("" if action == "get" else ADMIN_OR_OWNER)
        for plural in ("networks", "subnets", "ports", "routers", "floatingips", "security_groups",
-                      "security_group_rules", "subnetpools", "address_scopes")
+                      "security_group_rules", "subnetpools", "address_scopes", "trunks")
        for action in ("get", "create", "update", "delete")},
 }

@@ -10,7 +10,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from tinystack.core.auth import RequestContext
-from tinystack.network import allocation, dhcpopts, dns, securitygroups, views
+from tinystack.network import allocation, dhcpopts, dns, securitygroups, trunks, views
 from tinystack.network.common import (
     bad,
     check_bool,
@@ -223,6 +223,8 @@ class Ports:
         for key, column in (("binding:vnic_type", "vnic_type"), ("binding:profile", "binding_profile")):
             if key in attrs:
                 setattr(row, column, attrs[key] or ({} if column == "binding_profile" else "normal"))
+        if "binding:host_id" in attrs or "binding:profile" in attrs:
+            trunks.follow_parent(s, row, changes)
         if "extra_dhcp_opts" in attrs:
             row.extra_dhcp_opts = dhcpopts.merged(row.extra_dhcp_opts or [], attrs["extra_dhcp_opts"])
         for key in ("name", "description", "admin_state_up", "device_id", "device_owner", "dns_name"):
@@ -238,6 +240,7 @@ class Ports:
         if (row.device_owner in L3_OWNERS and not ctx.is_admin) or row.device_owner == "network:router_interface":
             raise conflict(f"Port {row.id} cannot be deleted directly via the port API: has device owner "
                            f"{row.device_owner}.", "L3PortInUse")
+        trunks.refuse_port_delete(s, row)
         remove(s, row, changes)
 
 

@@ -19,7 +19,9 @@ def build() -> dict[str, Resource]:
     from tinystack.network.serviceproviders import ServiceProviders
     from tinystack.network.subnetpools import SubnetPools
     from tinystack.network.subnets import Subnets
+    from tinystack.network.trunks import Trunks
 
     items: list[Resource] = [Networks(), Subnets(), SubnetPools(), Ports(), Routers(), FloatingIPs(),
-                             SecurityGroups(), SecurityGroupRules(), ServiceProviders(), Segments(), AddressScopes()]
+                             SecurityGroups(), SecurityGroupRules(), ServiceProviders(), Segments(), AddressScopes(),
+                             Trunks()]
     return {r.plural: r for r in items}

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tinystack.core.auth import RequestContext
-from tinystack.network import dns
+from tinystack.network import dns, trunks
 from tinystack.network.common import iso, standard, tags_for
 from tinystack.network.models import (
     FloatingIP,
@@ -38,11 +38,27 @@ def _project(row: Any) -> dict[str, Any]:
     return {"project_id": row.project_id, "tenant_id": row.project_id}
 
 
+def address_scopes(s: Session, network_ids: list[str]) -> dict[tuple[str, int], str]:
+    """(network, IP version) → the address scope its subnets of that version are in (the ``address-scope``
+    extension's ``ipv4_address_scope``/``ipv6_address_scope``): a scope only when every such subnet comes from
+    a pool of that one scope; a subnet outside any scope leaves the network without one."""
+    found: dict[tuple[str, int], set[str | None]] = {}
+    for i in range(0, len(network_ids), 500):
+        rows = s.execute(select(Subnet.network_id, Subnet.ip_version, SubnetPool.address_scope_id)
+                         .outerjoin(SubnetPool, SubnetPool.id == Subnet.subnetpool_id)
+                         .where(_in(Subnet.network_id, network_ids[i:i + 500])))
+        for net_id, version, scope in rows:
+            found.setdefault((net_id, version), set()).add(scope)
+    return {key: str(next(iter(scopes))) for key, scopes in found.items()
+            if len(scopes) == 1 and None not in scopes}
+
+
 def networks(svc: NetworkService, s: Session, ctx: RequestContext, rows: list[Network]) -> list[dict[str, Any]]:
     ids = [r.id for r in rows]
     subnets: dict[str, list[str]] = {}
     for net_id, sub_id in s.execute(select(Subnet.network_id, Subnet.id).where(_in(Subnet.network_id, ids))):
         subnets.setdefault(net_id, []).append(sub_id)
+    scopes = address_scopes(s, ids)
     tags = tags_for(s, ids)
     provider = svc.allowed(ctx, "get_network:provider:network_type", {})
     out = []
@@ -51,7 +67,7 @@ def networks(svc: NetworkService, s: Session, ctx: RequestContext, rows: list[Ne
                 "shared": r.shared, "router:external": r.external, "is_default": r.is_default, "mtu": r.mtu,
                 "port_security_enabled": r.port_security_enabled, "subnets": sorted(subnets.get(r.id, [])),
                 "availability_zone_hints": r.availability_zone_hints or [], "availability_zones": [AZ],
-                "ipv4_address_scope": None, "ipv6_address_scope": None, "l2_adjacency": True,
+                "ipv4_address_scope": scopes.get((r.id, 4)), "ipv6_address_scope": scopes.get((r.id, 6)), "l2_adjacency": True,
                 "dns_domain": r.dns_domain or "",
                 **standard(r, tags)}
         if provider:
@@ -116,6 +132,7 @@ def ports(svc: NetworkService, s: Session, ctx: RequestContext, rows: list[Port]
     binding = svc.allowed(ctx, "get_port:binding:host_id", {})
     net_ids = sorted({r.network_id for r in rows})
     zones = {i: d for i, d in s.execute(select(Network.id, Network.dns_domain).where(_in(Network.id, net_ids)))}
+    trunk_details = trunks.details(s, ids)
     out = []
     for r in rows:
         item = {"id": r.id, "name": r.name, **_project(r), "network_id": r.network_id, "mac_address": r.mac_address,
@@ -128,6 +145,8 @@ def ports(svc: NetworkService, s: Session, ctx: RequestContext, rows: list[Port]
                 "dns_assignment": dns.assignment(r.dns_name, ips.get(r.id, []),
                                                  dns.domain(zones.get(r.network_id), svc.settings.dns_domain)),
                 **standard(r, tags)}
+        if r.id in trunk_details:  # trunk-details: only a trunk's parent port has the key
+            item["trunk_details"] = trunk_details[r.id]
         if binding:
             vif_type, details = vif(r)
             item.update({"binding:host_id": r.host_id, "binding:vif_type": vif_type, "binding:vif_details": details,
@@ -171,7 +190,8 @@ def floatingips(svc: NetworkService, s: Session, ctx: RequestContext, rows: list
              "floating_ip_address": r.floating_ip_address, "port_id": r.port_id,
              "fixed_ip_address": r.fixed_ip_address, "router_id": r.router_id, "status": r.status,
              "port_details": _port_details(ports.get(r.port_id) if r.port_id else None), "port_forwardings": [],
-             "dns_domain": "", "dns_name": "", "qos_policy_id": None, **standard(r, tags)} for r in rows]
+             "dns_domain": r.dns_domain or "", "dns_name": r.dns_name or "", "qos_policy_id": None,
+             **standard(r, tags)} for r in rows]
 
 
 def rule(r: SecurityGroupRule) -> dict[str, Any]:

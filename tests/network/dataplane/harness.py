@@ -10,6 +10,7 @@ import asyncio
 import ipaddress
 import json
 import secrets
+import struct
 import subprocess
 import uuid
 from pathlib import Path
@@ -19,7 +20,7 @@ from tinystack import config
 from tinystack.core.bus import InProcessBus
 from tinystack.network import agent_settings
 from tinystack.network.agent import NetworkAgent
-from tinystack.network.dataplane import names
+from tinystack.network.dataplane import names, tcbpf
 from tinystack.network.drivers.linux import LinuxDriver
 
 Doc = dict[str, Any]
@@ -164,6 +165,23 @@ class Harness:
             await self.bus.close()
             for ns in [*self.guests, self.ext_ns]:
                 sh("ip", "netns", "del", ns, check=False)
+
+
+def _insn(op: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
+    return struct.pack("<BBhi", op, (src << 4) | dst, off, imm)
+
+
+def guest_vlan(tmp: Path, ns: str, vid: int) -> None:
+    """Every frame ``ns``'s eth0 sends is tagged ``vid``; every tag it receives is removed."""
+    tag = b"".join([_insn(0xBF, 6, 1), _insn(0xBF, 1, 6), _insn(0xB7, 2, imm=tcbpf.ETH_P_8021Q_BE),
+                    _insn(0xB7, 3, imm=vid), _insn(0x85, imm=tcbpf.SKB_VLAN_PUSH), _insn(0xB7, 0, imm=0),
+                    _insn(0x95)])
+    untag = b"".join([_insn(0xBF, 1, 1), _insn(0x85, imm=tcbpf.SKB_VLAN_POP), _insn(0xB7, 0, imm=0), _insn(0x95)])
+    sh("tc", "qdisc", "add", "dev", "eth0", "clsact", netns=ns)
+    for direction, name, code in (("egress", "tag", tag), ("ingress", "untag", untag)):
+        path = tmp / f"{ns}-{name}.o"
+        path.write_bytes(tcbpf.elf_object(code, name))
+        sh("tc", "filter", "add", "dev", "eth0", direction, "bpf", "da", "obj", str(path), "sec", "tc", netns=ns)
 
 
 # -- contract documents ---------------------------------------------------------------------------

@@ -13,14 +13,15 @@ from aiohttp import web
 from tinystack.core.auth import TokenValidator
 from tinystack.core.bus import Bus
 from tinystack.core.web import Route, ServiceApp, ctx, empty, json_response, neutron_fault, read_json
-from tinystack.network import admin, routers, schemas, tags
+from tinystack.network import admin, routers, schemas, tags, trunks
 from tinystack.network.api.discovery import discovery_routes
 from tinystack.network.service import NetworkService
 
 # URL segment → the service's collection name (Neutron spells a few with hyphens in URLs).
 COLLECTIONS = {"networks": "networks", "subnets": "subnets", "subnetpools": "subnetpools", "ports": "ports",
                "routers": "routers", "floatingips": "floatingips", "security-groups": "security_groups",
-               "security-group-rules": "security_group_rules", "address-scopes": "address_scopes"}
+               "security-group-rules": "security_group_rules", "address-scopes": "address_scopes",
+               "trunks": "trunks"}
 # Read-only collections: list (and show, when the resource has ids).
 READ_ONLY = {"service-providers": ("service_providers", False), "segments": ("segments", True)}
 
@@ -63,6 +64,9 @@ class NetworkAPI:
         out += [
             Route("PUT", "/v2.0/routers/{id}/add_router_interface", self.add_interface),
             Route("PUT", "/v2.0/routers/{id}/remove_router_interface", self.remove_interface),
+            Route("PUT", "/v2.0/trunks/{id}/add_subports", self.add_subports),
+            Route("PUT", "/v2.0/trunks/{id}/remove_subports", self.remove_subports),
+            Route("GET", "/v2.0/trunks/{id}/get_subports", self.get_subports),
             Route("GET", "/v2.0/quotas", self.quotas),
             Route("GET", "/v2.0/quotas/{project_id}", self.quota),
             Route("GET", "/v2.0/quotas/{project_id}/default", self.quota_default),
@@ -151,6 +155,21 @@ class NetworkAPI:
         body = await read_json(request, schemas.ROUTER_INTERFACE)
         return json_response(await self.svc.call(routers.remove_interface, self.svc, ctx(request), request.match_info["id"],
                                          body))
+
+    # --- trunks: subport actions answer the trunk itself, not wrapped (as Neutron) -------------
+
+    async def add_subports(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        return json_response(await self.svc.call(trunks.add_subports, self.svc, ctx(request), request.match_info["id"],
+                                                 body))
+
+    async def remove_subports(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        return json_response(await self.svc.call(trunks.remove_subports, self.svc, ctx(request),
+                                                 request.match_info["id"], body))
+
+    async def get_subports(self, request: web.Request) -> web.Response:
+        return json_response(await self.svc.call(trunks.get_subports, self.svc, ctx(request), request.match_info["id"]))
 
     # --- quotas -------------------------------------------------------------------------------
 

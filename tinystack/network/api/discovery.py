@@ -43,10 +43,12 @@ EXTENSIONS = {
     "standard-attr-timestamp": "Resource timestamps",
     "subnet_allocation": "Subnet Allocation",
     "tag-ext": "Tag support for resources: subnet, subnetpool, port, router",
+    "trunk": "Trunk Extension",
+    "trunk-details": "Trunk port details",
 }
 RESOURCES = ("network", "subnet", "subnetpool", "port", "router", "floatingip", "security_group",
              "security_group_rule", "quota", "agent", "network_ip_availability", "availability_zone",
-             "service_provider", "segment", "address_scope")
+             "service_provider", "segment", "address_scope", "trunk")
 
 
 def _base(request: web.Request) -> str:

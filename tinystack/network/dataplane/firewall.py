@@ -40,9 +40,15 @@ DISPATCH = [f"{PREFIX}d{digit}" for digit in "0123456789abcdef"]
 _PROTO_NUM = {"tcp": "6", "udp": "17", "icmp": "1", "icmpv6": "58", "ipv6-icmp": "58", "sctp": "132"}
 
 
+def instance_port(port: Doc) -> bool:
+    """A port the agent wires itself: a guest's (``compute:*``) or a trunk's subport (a VLAN of a guest's)."""
+    owner = str(port.get("device_owner", ""))
+    return owner.startswith("compute:") or owner == "trunk:subport"
+
+
 def filtered(port: Doc) -> bool:
     """Instance ports with port security get a firewall; network:* ports (DHCP, router) are trusted."""
-    return str(port.get("device_owner", "")).startswith("compute:") and port.get("port_security_enabled", True) is not False
+    return instance_port(port) and port.get("port_security_enabled", True) is not False
 
 
 def ct_zone(network_id: str) -> int:

@@ -31,6 +31,8 @@ class Link:
     up: bool
     mtu: int
     address: str
+    peer: str | None = None  # a veth's other end, when it is in the same namespace
+    ifindex: int = 0
 
 
 def netns_exists(name: str) -> bool:
@@ -115,6 +117,8 @@ async def links(netns: str) -> dict[str, Link]:
             up="UP" in item.get("flags", ()),
             mtu=int(item.get("mtu", 0)),
             address=item.get("address", ""),
+            peer=item.get("link") if info.get("info_kind") == "veth" else None,
+            ifindex=int(item.get("ifindex", 0)),
         )
     return result
 

@@ -6,6 +6,7 @@ import hashlib
 
 BRIDGE = "brq"
 TAP = "tap"
+RELAY = "tvr"
 
 
 def bridge(network_id: str) -> str:
@@ -18,6 +19,11 @@ def vxlan(vni: int) -> str:
 
 def tap(port_id: str) -> str:
     return f"tap{port_id[:11]}"
+
+
+def relay(port_id: str) -> str:
+    """A trunk subport's relay device: the veth peer of its ``tap`` that carries its VLAN to the parent's tap."""
+    return f"{RELAY}{port_id[:11]}"
 
 
 def ns_dev(port_id: str) -> str:

@@ -52,7 +52,9 @@ class NetworkDriver(Protocol):
     async def ensure_port(self, port: Doc, network: Doc) -> None:
         """An instance port's device ``tap<id>`` exists in the node namespace, on its bridge, up.
 
-        A device of that name that already exists (QEMU's, or a test's veth) is adopted, not replaced.
+        A device of that name that already exists (QEMU's, or a test's veth) is adopted, not replaced. A trunk's
+        subport (``port['vlan']``: parent id and segmentation id) carries that VLAN of the parent's device to
+        its network instead (``NotReady`` until the parent's device exists).
         """
 
     async def port_wired(self, port: Doc) -> bool:

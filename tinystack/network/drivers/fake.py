@@ -43,6 +43,9 @@ class FakeDriver:
     async def ensure_port(self, port: Doc, network: Doc) -> None:
         if network["id"] not in self.host.bridges:
             raise NotReady(f"bridge of {network['id']} is not there yet")
+        vlan = port.get("vlan")
+        if vlan and vlan["parent_id"] not in self.host.taps:  # a subport is a VLAN of its parent's device
+            raise NotReady(f"device of trunk parent {vlan['parent_id']} is not there yet")
         self.host.taps[port["id"]] = network["id"]
 
     async def port_wired(self, port: Doc) -> bool:

@@ -19,6 +19,7 @@ from tinystack.network.dataplane import ip, names
 from tinystack.network.dataplane.dhcp import DhcpServers
 from tinystack.network.dataplane.routers import Routers
 from tinystack.network.dataplane.secgroups import SecurityGroups
+from tinystack.network.dataplane.subports import Subports
 from tinystack.network.drivers.base import Doc, Keep, NotReady, Raced
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ class LinuxDriver:
         self.dhcp = DhcpServers(settings, self.node, self._invalidate, self._batch)
         self.routers = Routers(settings, self.node, self._invalidate, self._batch)
         self.security_groups = SecurityGroups(self.node)
+        self.subports = Subports(self.node, self.state, self._batch, self._node_links, self._invalidate)
+        self._subports: dict[str, tuple[str, int]] = {}  # subport id → (parent id, VLAN id), as last wired
 
     # -- node -------------------------------------------------------------------------------------
 
@@ -228,11 +231,16 @@ class LinuxDriver:
         br, tap = names.bridge(network["id"]), names.tap(port["id"])
         if br not in links:
             raise NotReady(f"bridge {br} of network {network['id']} is not there yet")
+        if port.get("vlan"):
+            # A trunk's subport: its VLAN is carried between the parent's tap and this network (subports.py).
+            self._subports[port["id"]] = (port["vlan"]["parent_id"], int(port["vlan"]["segmentation_id"]))
+            await self.subports.ensure(port, network)
+            return
         mtu = int(network.get("mtu") or 1500)
         cmds: list[str] = []
         if tap not in links:
             cmds.append(f"tuntap add dev {tap} mode tap")
-        if tap not in links or links[tap].master != br or not links[tap].up:
+        if cmds or links[tap].master != br or not links[tap].up:
             cmds.append(f"link set {tap} mtu {mtu} master {br} up")
         await self._batch(cmds)
 
@@ -241,6 +249,10 @@ class LinuxDriver:
         return link is not None and link.master is not None and link.up
 
     async def delete_port(self, port_id: str) -> None:
+        if port_id in self._subports:
+            parent_id, vid = self._subports.pop(port_id)
+            await self.subports.delete(port_id, parent_id, vid)
+            return
         if names.tap(port_id) in await self._node_links():
             await self._batch([f"link del {names.tap(port_id)}"])
 
@@ -298,4 +310,5 @@ class LinuxDriver:
                 cmds.append(f"link del {link.name}")
                 removed.append(f"device {link.name}")
         await self._batch(cmds)
+        removed += await self.subports.collect_garbage(keep.ports)
         return removed
