@@ -95,11 +95,14 @@ def legend(d: Drawing) -> Markup:
 
 async def topology(request: web.Request) -> web.StreamResponse:
     a = api(request)
+    # Only the fields the picture draws (Neutron's ``fields``): a port list is most of the network answers.
+    # The instances come with their details because the picture shows their status, as Horizon's does.
     networks, subnets, ports, routers, servers = await gather(
-        list_all(a, "network", "/v2.0/networks", "networks", paged=False),
-        list_all(a, "network", "/v2.0/subnets", "subnets", paged=False),
-        list_all(a, "network", "/v2.0/ports", "ports", paged=False),
-        list_all(a, "network", "/v2.0/routers", "routers", paged=False),
+        list_all(a, "network", "/v2.0/networks", "networks", {"fields": "id,name,router:external"}, paged=False),
+        list_all(a, "network", "/v2.0/subnets", "subnets", {"fields": "network_id,cidr"}, paged=False),
+        list_all(a, "network", "/v2.0/ports", "ports", {"fields": "network_id,device_id,fixed_ips,status"}, paged=False),
+        list_all(a, "network", "/v2.0/routers", "routers", {"fields": "id,name,status,external_gateway_info"},
+                 paged=False),
         list_all(a, "compute", "/servers/detail", "servers"))
     drawing = layout(networks, subnets, ports, routers, servers)
     if request.headers.get("X-Partial") or request.query.get("partial"):
