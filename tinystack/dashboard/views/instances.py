@@ -97,6 +97,10 @@ async def action(request: web.Request) -> web.StreamResponse:
         await a.post("compute", f"{path}/action", SIMPLE_ACTIONS[name])
     elif name == "delete":
         await a.delete("compute", path)
+    elif name == "update":
+        # Horizon's Edit Instance: the name and description (the description since compute 2.19).
+        body = {"name": _need(fields, "name"), "description": fields.get("description", "").strip() or None}
+        await a.put("compute", path, {"server": body})
     elif name == "resize":
         await a.post("compute", f"{path}/action", {"resize": {"flavorRef": _need(fields, "flavor")}})
     elif name == "rebuild":

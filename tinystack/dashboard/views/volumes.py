@@ -107,6 +107,12 @@ async def action(request: web.Request) -> web.StreamResponse:
         await a.post("volume", "/snapshots", body)
     elif name == "delete":
         await a.delete("volume", f"/volumes/{vid}")
+    elif name == "update":
+        # Horizon's Edit Volume: name, description and the bootable flag (an action of its own in Cinder).
+        edit = {"name": fields.get("name", "").strip(), "description": fields.get("description", "").strip()}
+        await a.put("volume", f"/volumes/{vid}", {"volume": edit})
+        if fields.get("bootable") in ("on", "off"):
+            await a.post("volume", f"/volumes/{vid}/action", {"os-set_bootable": {"bootable": fields["bootable"] == "on"}})
     else:
         raise FormError(f"Unknown action {name!r}.")
     session(request).flash("success", f"{name.capitalize()}: request sent for volume {vid}.")
