@@ -19,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,13 @@ def api_calls(live: LiveCloud, token: str, project: str) -> dict[str, tuple[list
     the calls that list everything (the page before paging, ``server list --long`` and the rest)."""
     c, i, n = live.url("compute"), live.url("image"), live.url("network")
     v = live.url("volume").replace("$(project_id)s", project)
+    month = datetime.now(UTC).date()
+    usage = (f"{c}/os-simple-tenant-usage/{project}?start={month.replace(day=1).isoformat()}T00:00:00"
+             f"&end={month.isoformat()}T23:59:59.999999&detailed=1")
+    overview = [f"{c}/limits", f"{v}/limits", f"{n}/v2.0/quotas/{project}/details", usage]
     return {
+        # The landing page after a login: quota bars and this month's usage of every instance.
+        "/project/": (overview, overview),
         "/project/instances/": ([f"{c}/servers/detail?limit=21", f"{i}/v2/images?limit=1000"],
                                 [f"{c}/servers/detail?limit=1000", f"{i}/v2/images?limit=1000"]),
         "/project/volumes/": ([f"{v}/volumes/detail?limit=21", f"{i}/v2/images?limit=1000&status=active",

@@ -71,8 +71,14 @@ def test_paging_edit_server_group_and_usage_csv(web: Browser, live: LiveCloud) -
 
         # The Overview's usage over this month, and its CSV.
         b.go("/project/")
-        b.wait_text("#usage", "grouped")
+        b.wait_text(".pager", "Page 1 of 2 (23 instances)")
+        assert "Active Instances\n23" in b.css("#usage-summary").text
+        shown = [tr.text for tr in b.all("#usage tbody tr")]
         b.shot("overview-usage")
+        b.click(b.css("#usage-next"))
+        shown += [tr.text for tr in b.all("#usage tbody tr")]
+        assert len(shown) == 23 and any(t.startswith("grouped ") for t in shown)
+        b.click(b.css("#usage-prev"))
         b.click(b.css("#usage-csv"), navigates=False)
         today = datetime.now(UTC).date()
         saved = b.downloaded(f"{cloud}_usage_{today.replace(day=1).isoformat()}_{today.isoformat()}.csv")
