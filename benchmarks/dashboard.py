@@ -4,6 +4,10 @@ that page makes (one after another, from a plain client), and the calls that lis
 ``openstack server list --long`` does (what the pages made before they were paged); the time from submitting
 the login form to a usable Instances page in headless Chromium, and where that time goes.
 
+Each page is timed twice: as a returning or refreshing view (the session's short-lived look-ups in place: image
+names, the topology's instances, which a refresh asks for by ``changes-since``) and as a first view (those emptied
+before every request); the ratio against the page's own API calls uses the first view, which makes all of them.
+
 The cloud hashes passwords with the real default (``identity.password_hash_rounds`` 12, bcrypt), not the test
 clouds' 4, so the login figure includes the password check a real login pays.
 
@@ -27,6 +31,8 @@ import requests
 
 from tests.dashboard.conftest import CHROMEDRIVER, CHROMIUM, csrf_of
 from tests.livecloud import LiveCloud
+from tinystack.dashboard.session import COOKIE
+from tinystack.dashboard.web import STORE
 
 RUNS = 11
 
@@ -179,13 +185,23 @@ def main(n: int) -> None:
         rows = len(re.findall(r"<tr data-id=", s.get(f"{base}/project/instances/", timeout=60).text))
         print(f"instances: {count} in the admin project, {rows} on the first page (booted through the API + fake "
               f"agent in {boot_s:.1f}s)")
+        sess = live.cloud._frontends[0].app[STORE].get(s.cookies[COOKIE])
+        assert sess is not None
+
+        def cold(page: str) -> None:
+            # A first view: the session's short-lived look-ups (image names, the topology's instances) emptied.
+            sess.cache.clear()
+            s.get(base + page, timeout=60).raise_for_status()
+
         for page, (calls, everything) in api_calls(live, conn.auth_token, conn.current_project_id).items():
             page_ms = median_ms(lambda page=page: s.get(base + page, timeout=60).raise_for_status())
+            cold_ms = median_ms(lambda page=page: cold(page))
             api_ms = median_ms(lambda calls=calls: [raw.get(u, timeout=60).raise_for_status() for u in calls])
             all_ms = median_ms(lambda calls=everything: [raw.get(u, timeout=60).raise_for_status() for u in calls])
-            print(f"{page:<28} page median {page_ms:7.1f} ms (target <= 100 ms); its {len(calls)} API calls one after "
-                  f"another {api_ms:7.1f} ms, ratio {page_ms / api_ms:.2f}x; listing everything "
-                  f"{all_ms:7.1f} ms, ratio {page_ms / all_ms:.2f}x")
+            print(f"{page:<28} page median {page_ms:7.1f} ms, first view {cold_ms:7.1f} ms (target <= 100 ms); its "
+                  f"{len(calls)} API calls of a first view one after another {api_ms:7.1f} ms, ratio "
+                  f"{cold_ms / api_ms:.2f}x; listing everything {all_ms:7.1f} ms, ratio {page_ms / all_ms:.2f}x "
+                  f"(first view {cold_ms / all_ms:.2f}x)")
         for part, ms in login_parts(live, base, auth["username"], auth["password"]).items():
             print(f"login part: {part:<26} {ms:7.1f} ms (median of 5)")
         print(f"login to a usable Instances page ({count} instances), headless Chromium, median of 3: "

@@ -253,3 +253,24 @@ def test_admin_defaults(live: LiveCloud) -> None:
     finally:
         _post(admin, f"{page}update/", page, {"injected_files": str(before)})
     assert injected_files() == before
+
+
+def test_topology_refreshes_follow_renames_and_deletes(live: LiveCloud, proj: Any) -> None:
+    """The topology lists the instances whole once, then asks only for changes: a rename, a new instance and a
+    deleted one must all show on the next refresh all the same."""
+    conn, image, flavor = proj
+    kept = _server(conn, image, flavor, "topo-kept")
+    doomed = _server(conn, image, flavor, "topo-doomed")
+    s, base = _login(live, conn)
+    page = f"{base}/project/network_topology/?partial=1"
+    first = s.get(page, timeout=30).text
+    assert f'data-id="{kept.id}"' in first and f'data-id="{doomed.id}"' in first
+    conn.compute.update_server(kept, name="topo-renamed")
+    conn.compute.delete_server(doomed)
+    conn.compute.wait_for_delete(doomed, wait=60)
+    born = _server(conn, image, flavor, "topo-born")
+    later = s.get(page, timeout=30).text
+    assert "topo-renamed" in later and "topo-kept" not in later
+    assert f'data-id="{doomed.id}"' not in later and f'data-id="{born.id}"' in later
+    # Another project's instances never show.
+    assert "topo-renamed" not in http_login(live, "demo").get(page, timeout=30).text
