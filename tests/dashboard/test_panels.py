@@ -274,3 +274,14 @@ def test_topology_refreshes_follow_renames_and_deletes(live: LiveCloud, proj: An
     assert f'data-id="{doomed.id}"' not in later and f'data-id="{born.id}"' in later
     # Another project's instances never show.
     assert "topo-renamed" not in http_login(live, "demo").get(page, timeout=30).text
+
+
+def test_static_files_are_versioned_and_kept_by_the_browser(live: LiveCloud) -> None:
+    base = live.url("dashboard")
+    page = requests.get(f"{base}/auth/login/", timeout=30)
+    assert page.headers["Cache-Control"] == "no-store"
+    for name in ("dashboard.css", "dashboard.js"):
+        url = next(part.split('"')[0] for part in page.text.split(f"/static/{name}?v=")[1:])
+        r = requests.get(f"{base}/static/{name}?v={url}", timeout=30)
+        assert r.status_code == 200 and "immutable" in r.headers["Cache-Control"]
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
