@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import statistics
 import sys
 import tempfile
@@ -55,14 +56,14 @@ def login(base: str, user: str, password: str) -> requests.Session:
     return s
 
 
-def boot(live: LiveCloud, n: int) -> tuple[Any, float]:
+def boot(live: LiveCloud, n: int, agent_dir: Path) -> tuple[Any, float]:
     from tinystack.compute.agent import ComputeAgent
     from tinystack.compute.drivers.fake import FakeDriver
 
     rt = live.cloud.runtime
     assert rt is not None
     agent = ComputeAgent(rt.bus, f"tsbench-{secrets.token_hex(3)}", FakeDriver(vcpus=4096, memory_mb=10**7, local_gb=10**5),
-                         Path(tempfile.mkdtemp(prefix="tsdashbench-agent-")))
+                         agent_dir)
     live.call(agent.start())
     conn = live.conn("admin")
     image = conn.image.create_image(name="bench", data=b"\0" * 1024, disk_format="raw", container_format="bare")
@@ -163,18 +164,18 @@ def browser_login_s(base: str, user: str, password: str) -> float:
         return statistics.median(times)
     finally:
         driver.quit()
-        import shutil
-
         shutil.rmtree(profile, ignore_errors=True)
 
 
 def main(n: int) -> None:
+    agent_dir = Path(tempfile.mkdtemp(prefix="tsdashbench-agent-"))
     import yaml
 
-    live = LiveCloud(Path(tempfile.mkdtemp(prefix="tsdashbench-")), identity__password_hash_rounds="12")
+    state = Path(tempfile.mkdtemp(prefix="tsdashbench-"))
+    live = LiveCloud(state, identity__password_hash_rounds="12")
     try:
         print(f"load before: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} cores")
-        agent, boot_s = boot(live, n)
+        agent, boot_s = boot(live, n, agent_dir)
         auth = yaml.safe_load(live.clouds_yaml.read_text())["clouds"]["admin"]["auth"]
         conn = live.conn("admin")
         base = live.url("dashboard")
@@ -213,6 +214,9 @@ def main(n: int) -> None:
         live.call(agent.stop(cleanup=True))
     finally:
         live.stop()
+        # The cloud's state and the fake agent's directory: nothing of the run is kept.
+        shutil.rmtree(state, ignore_errors=True)
+        shutil.rmtree(agent_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
