@@ -1,5 +1,6 @@
-"""Look-ups several panels share: whole lists in as few calls as the APIs allow, and name maps for the ids a
-list shows (one list call each, never one call per row)."""
+"""Look-ups several panels share: whole lists in as few calls as the APIs allow, one page of a list as Horizon
+pages its tables (``page_of``), short-lived per-session look-ups (``cached``), and name maps for the ids a list
+shows (one list call each, never one call per row)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -90,7 +92,7 @@ class Paged:
 
     def query(self, marker: str | None, prev: bool = False) -> str:
         """The query string of a neighbour page's link."""
-        return f"?{'prev_marker' if prev else 'marker'}={marker}" if marker else ""
+        return f"?{'prev_marker' if prev else 'marker'}={quote(marker, safe='')}" if marker else ""
 
 
 async def page_of(api: Api, service: str, path: str, key: str, request: web.Request, params: dict[str, str],
