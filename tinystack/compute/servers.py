@@ -266,7 +266,10 @@ class Servers:
         elif sort_key in ("updated_at", "launched_at", "vm_state", "task_state", "power_state", "uuid",
                           "host", "project_id", "user_id", "availability_zone"):
             col = getattr(Instance, "id" if sort_key == "uuid" else sort_key)
-        stmt = stmt.order_by(col.desc() if sort_dir == "desc" else col.asc(), Instance.id.desc())
+        # The id breaks ties in the same direction, as Nova does: ``sort_dir=asc`` is then the exact reverse of
+        # the default order, which paging backwards from a marker relies on.
+        stmt = stmt.order_by(col.desc() if sort_dir == "desc" else col.asc(),
+                             Instance.id.desc() if sort_dir == "desc" else Instance.id.asc())
         with self.svc.session() as s:
             rows = list(s.execute(stmt).all())
         rows = self._python_filters(rows, q)

@@ -3,6 +3,7 @@ gates, and errors from the APIs turned into pages (or flash messages after a for
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -63,6 +64,10 @@ class Dashboard:
         app[JINJA] = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
                                         autoescape=True, undefined=jinja2.ChainableUndefined, trim_blocks=True,
                                         lstrip_blocks=True)
+        # Static files are named with a hash of their content: a browser keeps them for a year and never asks
+        # again on the next page (a login used to spend two revalidation round trips on them), and a new
+        # version has a new URL.
+        app[JINJA].globals["static_version"] = static_version(HERE / "static")
         app[STORE] = self.store
         app[IDENTITY_URL] = self.identity_url.rstrip("/")
         app[REGION] = self.region
@@ -71,6 +76,14 @@ class Dashboard:
         app.router.add_static("/static/", HERE / "static", append_version=False)
         app.cleanup_ctx.append(_http_client)
         return app
+
+
+def static_version(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 async def _http_client(app: web.Application) -> AsyncIterator[None]:
@@ -98,6 +111,8 @@ async def headers_middleware(request: web.Request, handler: Handler) -> web.Stre
     response.headers.update(SECURITY_HEADERS)
     if response.content_type == "text/html":
         response.headers["Cache-Control"] = "no-store"
+    elif request.path.startswith("/static/") and request.query.get("v") and response.status == 200:
+        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
     return response
 
 

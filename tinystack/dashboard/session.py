@@ -34,6 +34,8 @@ class Session:
     urls: dict[str, str] = field(default_factory=dict)
     projects: list[dict[str, Any]] = field(default_factory=list)
     flashes: list[tuple[str, str]] = field(default_factory=list)
+    # Short-lived look-ups for this user and project (see views.common.cached): key -> (monotonic time, value).
+    cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
     touched: float = field(default_factory=time.time)
 
     @property

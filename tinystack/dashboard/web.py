@@ -50,16 +50,17 @@ NAV: list[tuple[str, bool | None, list[tuple[str, list[tuple[str, str]]]]]] = [
     ("Project", False, [
         ("", [("API Access", "/project/api_access/")]),
         ("Compute", [("Overview", "/project/"), ("Instances", "/project/instances/"), ("Images", "/project/images/"),
-                     ("Key Pairs", "/project/key_pairs/")]),
+                     ("Key Pairs", "/project/key_pairs/"), ("Server Groups", "/project/server_groups/")]),
         ("Volumes", [("Volumes", "/project/volumes/"), ("Snapshots", "/project/snapshots/")]),
         ("Network", [("Network Topology", "/project/network_topology/"), ("Networks", "/project/networks/"),
                      ("Routers", "/project/routers/"), ("Security Groups", "/project/security_groups/"),
                      ("Floating IPs", "/project/floating_ips/")]),
     ]),
     ("Admin", True, [
-        ("Compute", [("Hypervisors", "/admin/hypervisors/"), ("Instances", "/admin/instances/"),
-                     ("Flavors", "/admin/flavors/"), ("Images", "/admin/images/")]),
+        ("Compute", [("Hypervisors", "/admin/hypervisors/"), ("Host Aggregates", "/admin/aggregates/"),
+                     ("Instances", "/admin/instances/"), ("Flavors", "/admin/flavors/"), ("Images", "/admin/images/")]),
         ("Network", [("Networks", "/admin/networks/")]),
+        ("System", [("Defaults", "/admin/defaults/"), ("System Information", "/admin/info/")]),
     ]),
     ("Identity", True, [
         ("", [("Projects", "/identity/projects/"), ("Users", "/identity/users/"), ("Roles", "/identity/roles/")]),

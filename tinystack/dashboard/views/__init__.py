@@ -17,11 +17,12 @@ from tinystack.dashboard.views import (
     overview,
     routers,
     secgroups,
+    servergroups,
     topology,
     volumes,
 )
 from tinystack.dashboard.web import Page
 
-MODULES = [auth, overview, launch, instances, instance_detail, images, keypairs, volumes, networks, routers, secgroups,
-           floatingips, topology, apiaccess, admin, identity]
+MODULES = [auth, overview, launch, instances, instance_detail, images, keypairs, servergroups, volumes, networks, routers,
+           secgroups, floatingips, topology, apiaccess, admin, identity]
 PAGES: list[Page] = [page for module in MODULES for page in module.PAGES]

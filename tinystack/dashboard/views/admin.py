@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tinystack.dashboard.views.common import gather, list_all
+from tinystack.dashboard.views.common import gather, list_all, optional
 from tinystack.dashboard.web import FormError, Page, api, form, redirect, render, required, session
 
 # Hypervisor details with the usage fields (they left the API at 2.88; placement has them after that).
@@ -76,4 +76,104 @@ PAGES = [
     Page("POST", "/admin/flavors/create/", create_flavor, admin=True),
     Page("POST", "/admin/flavors/{flavor_id}/delete/", delete_flavor, admin=True),
     Page("GET", "/admin/info/", services, admin=True),
+]
+
+
+# --- Admin > Compute > Host Aggregates ----------------------------------------------------------------------
+
+async def aggregates(request: web.Request) -> web.StreamResponse:
+    a = api(request)
+    aggs, services = await gather(a.get("compute", "/os-aggregates"),
+                                  a.get("compute", "/os-services", {"binary": "nova-compute"}))
+    hosts = sorted({s["host"] for s in services["services"]})
+    return render(request, "aggregates.html", title="Host Aggregates", hosts=hosts,
+                  aggregates=sorted(aggs["aggregates"], key=lambda g: g.get("name") or ""))
+
+
+async def create_aggregate(request: web.Request) -> web.StreamResponse:
+    fields = await form(request)
+    required(fields, "name")
+    body: dict[str, Any] = {"name": fields["name"].strip()}
+    if fields.get("availability_zone", "").strip():
+        body["availability_zone"] = fields["availability_zone"].strip()
+    agg = (await api(request).post("compute", "/os-aggregates", {"aggregate": body}))["aggregate"]
+    session(request).flash("success", f"Created host aggregate {agg['name']}.")
+    raise redirect(AGGREGATES)
+
+
+async def aggregate_action(request: web.Request) -> web.StreamResponse:
+    """Manage Hosts (add or remove one) and Update Metadata (``key=value`` lines; an empty value unsets it)."""
+    fields = await form(request)
+    agg_id, name = request.match_info["aggregate_id"], fields.get("action", "")
+    a = api(request)
+    if name in ("add_host", "remove_host"):
+        required(fields, "host")
+        await a.post("compute", f"/os-aggregates/{agg_id}/action", {name: {"host": fields["host"]}})
+    elif name == "set_metadata":
+        metadata: dict[str, str | None] = {}
+        for line in fields.get("metadata", "").splitlines():
+            if not line.strip():
+                continue
+            key, sep, value = line.partition("=")
+            if not sep or not key.strip():
+                raise FormError(f"Metadata lines are key=value: {line.strip()!r} is not.")
+            metadata[key.strip()] = value.strip() or None
+        await a.post("compute", f"/os-aggregates/{agg_id}/action", {"set_metadata": {"metadata": metadata}})
+    elif name == "delete":
+        await a.delete("compute", f"/os-aggregates/{agg_id}")
+    else:
+        raise FormError(f"Unknown action {name!r}.")
+    session(request).flash("success", f"{name.replace('_', ' ').capitalize()}: done for host aggregate {agg_id}.")
+    raise redirect(AGGREGATES)
+
+
+# --- Admin > System > Defaults ------------------------------------------------------------------------------
+
+COMPUTE_DEFAULTS = [("instances", "Instances"), ("cores", "VCPUs"), ("ram", "RAM (MB)"),
+                    ("metadata_items", "Metadata Items"), ("key_pairs", "Key Pairs"), ("server_groups", "Server Groups"),
+                    ("server_group_members", "Server Group Members"), ("injected_files", "Injected Files"),
+                    ("injected_file_content_bytes", "Injected File Content (Bytes)"),
+                    ("injected_file_path_bytes", "Length of Injected File Path")]
+
+
+async def defaults(request: web.Request) -> web.StreamResponse:
+    a, sess = api(request), session(request)
+    compute, volume, network = await gather(
+        a.get("compute", "/os-quota-class-sets/default"),
+        optional(a.get("volume", f"/os-quota-sets/{sess.project_id}/defaults"), {"quota_set": {}}),
+        optional(a.get("network", f"/v2.0/quotas/{sess.project_id}/default"), {"quota": {}}))
+    cq = compute["quota_class_set"]
+    return render(request, "defaults.html", title="Defaults",
+                  compute=[(key, label, cq[key]) for key, label in COMPUTE_DEFAULTS if key in cq],
+                  volume=sorted((k, v) for k, v in volume["quota_set"].items() if k != "id"),
+                  network=sorted(network["quota"].items()))
+
+
+async def update_defaults(request: web.Request) -> web.StreamResponse:
+    """Update Defaults: compute's ``default`` quota class (the one default set an API lets an admin change)."""
+    fields = await form(request)
+    values: dict[str, int] = {}
+    for key, label in COMPUTE_DEFAULTS:
+        raw = fields.get(key, "").strip()
+        if not raw:
+            continue
+        try:
+            values[key] = int(raw)
+        except ValueError:
+            raise FormError(f"{label} must be a whole number (-1 for unlimited).") from None
+        if values[key] < -1:
+            raise FormError(f"{label} must be -1 (unlimited) or more.")
+    await api(request).put("compute", "/os-quota-class-sets/default", {"quota_class_set": values})
+    session(request).flash("success", "Updated the default quotas.")
+    raise redirect(DEFAULTS)
+
+
+AGGREGATES = "/admin/aggregates/"
+DEFAULTS = "/admin/defaults/"
+PAGES += [
+    Page("GET", AGGREGATES, aggregates, admin=True),
+    Page("POST", AGGREGATES + "create/", create_aggregate, admin=True),
+    Page("POST", AGGREGATES + "{aggregate_id}/action", aggregate_action, admin=True),
+    Page("GET", DEFAULTS, defaults, admin=True),
+    Page("POST", DEFAULTS + "update/", update_defaults, admin=True),
 ]

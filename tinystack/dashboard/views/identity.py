@@ -6,8 +6,19 @@ from typing import Any
 
 from aiohttp import web
 
-from tinystack.dashboard.views.common import gather, list_all
-from tinystack.dashboard.web import Page, api, form, redirect, render, required, session
+from tinystack.dashboard.views.common import gather, list_all, optional
+from tinystack.dashboard.web import FormError, Page, api, form, redirect, render, required, session
+
+# Horizon's Modify Quotas form: (service, API key, label). Each service's own quota API sets its own.
+QUOTAS = [("compute", "instances", "Instances"), ("compute", "cores", "VCPUs"), ("compute", "ram", "RAM (MB)"),
+          ("compute", "key_pairs", "Key Pairs"), ("compute", "metadata_items", "Metadata Items"),
+          ("compute", "server_groups", "Server Groups"), ("compute", "server_group_members", "Server Group Members"),
+          ("volume", "volumes", "Volumes"), ("volume", "snapshots", "Volume Snapshots"),
+          ("volume", "gigabytes", "Total Size of Volumes and Snapshots (GiB)"),
+          ("volume", "backups", "Volume Backups"), ("volume", "backup_gigabytes", "Total Size of Backups (GiB)"),
+          ("network", "network", "Networks"), ("network", "subnet", "Subnets"), ("network", "port", "Ports"),
+          ("network", "router", "Routers"), ("network", "floatingip", "Floating IPs"),
+          ("network", "security_group", "Security Groups"), ("network", "security_group_rule", "Security Group Rules")]
 
 
 async def _all(request: web.Request, what: str) -> list[dict[str, Any]]:
@@ -39,6 +50,57 @@ async def delete_project(request: web.Request) -> web.StreamResponse:
     await api(request).delete("identity", f"/projects/{request.match_info['project_id']}")
     session(request).flash("success", "Deleted project.")
     raise redirect("/identity/projects/")
+
+
+async def _quota_sets(request: web.Request, project_id: str) -> dict[str, dict[str, Any]]:
+    a = api(request)
+    compute, volume, network = await gather(
+        a.get("compute", f"/os-quota-sets/{project_id}"),
+        optional(a.get("volume", f"/os-quota-sets/{project_id}"), {"quota_set": {}}),
+        optional(a.get("network", f"/v2.0/quotas/{project_id}"), {"quota": {}}))
+    return {"compute": compute["quota_set"], "volume": volume["quota_set"], "network": network["quota"]}
+
+
+async def quotas(request: web.Request) -> web.StreamResponse:
+    project_id = request.match_info["project_id"]
+    project, sets = await gather(api(request).get("identity", f"/projects/{project_id}"), _quota_sets(request, project_id))
+    rows = [(service, key, label, sets[service][key]) for service, key, label in QUOTAS if key in sets[service]]
+    return render(request, "project_quotas.html", title=f"Quotas of {project['project']['name']}",
+                  project=project["project"], rows=rows)
+
+
+def quota_changes(current: dict[str, dict[str, Any]], fields: dict[str, str]) -> dict[str, dict[str, int]]:
+    """Per service, the quotas the form changes (whole numbers, -1 for unlimited); the rest are left alone."""
+    out: dict[str, dict[str, int]] = {}
+    for service, key, label in QUOTAS:
+        raw = fields.get(f"{service}.{key}", "").strip()
+        if not raw or key not in current[service]:
+            continue
+        try:
+            value = int(raw)
+        except ValueError:
+            raise FormError(f"{label} must be a whole number (-1 for unlimited).") from None
+        if value < -1:
+            raise FormError(f"{label} must be -1 (unlimited) or more.")
+        if value != current[service][key]:
+            out.setdefault(service, {})[key] = value
+    return out
+
+
+async def update_quotas(request: web.Request) -> web.StreamResponse:
+    project_id = request.match_info["project_id"]
+    fields = await form(request)
+    a = api(request)
+    changes = quota_changes(await _quota_sets(request, project_id), fields)
+    # Every value is checked before the first service is asked to change anything.
+    if "compute" in changes:
+        await a.put("compute", f"/os-quota-sets/{project_id}", {"quota_set": changes["compute"]})
+    if "volume" in changes:
+        await a.put("volume", f"/os-quota-sets/{project_id}", {"quota_set": changes["volume"]})
+    if "network" in changes:
+        await a.put("network", f"/v2.0/quotas/{project_id}", {"quota": changes["network"]})
+    session(request).flash("success", "Modified the project's quotas." if changes else "No quota changed.")
+    raise redirect(f"/identity/projects/{project_id}/quotas/")
 
 
 async def users(request: web.Request) -> web.StreamResponse:
@@ -90,6 +152,8 @@ PAGES = [
     Page("GET", "/identity/projects/", projects),
     Page("POST", "/identity/projects/create/", create_project, admin=True),
     Page("POST", "/identity/projects/{project_id}/delete/", delete_project, admin=True),
+    Page("GET", "/identity/projects/{project_id}/quotas/", quotas, admin=True),
+    Page("POST", "/identity/projects/{project_id}/quotas/", update_quotas, admin=True),
     Page("GET", "/identity/users/", users, admin=True),
     Page("POST", "/identity/users/create/", create_user, admin=True),
     Page("POST", "/identity/users/{user_id}/delete/", delete_user, admin=True),

@@ -8,8 +8,11 @@ from typing import Any
 
 from aiohttp import web
 
-from tinystack.dashboard.views.common import list_all, optional
-from tinystack.dashboard.web import NEXT, FormError, Page, api, back, redirect, render, session
+from tinystack.dashboard.views.common import forget, list_all, optional
+from tinystack.dashboard.web import NEXT, FormError, Page, api, back, form, redirect, render, session
+
+PATCH = "application/openstack-images-v2.1-json-patch"
+VISIBILITIES = ["private", "shared", "community", "public"]
 
 DISK_FORMATS = ["qcow2", "raw", "vmdk", "vdi", "iso", "vhd", "ami", "ari", "aki"]
 
@@ -54,12 +57,57 @@ async def _create_record(request: web.Request, fields: dict[str, str]) -> dict[s
     if fields.get("protected") == "on":
         body["protected"] = True
     result: dict[str, Any] = await api(request).post("image", "/v2/images", body)
+    forget(session(request), "image_names", "active_images")
     return result
+
+
+async def detail(request: web.Request) -> web.StreamResponse:
+    """One image's details with Horizon's Edit Image form."""
+    image = await api(request).get("image", f"/v2/images/{request.match_info['image_id']}")
+    return render(request, "image_detail.html", title=image.get("name") or image["id"], image=image,
+                  visibilities=VISIBILITIES, admin=session(request).is_admin)
+
+
+def image_patch(image: dict[str, Any], fields: dict[str, str]) -> list[dict[str, Any]]:
+    """The JSON patch (Glance's v2.1 media type) that turns ``image`` into what the edit form says: only what
+    changed, so an unchanged form patches nothing."""
+    want: dict[str, Any] = {"name": fields.get("name", "").strip()}
+    if not want["name"]:
+        raise FormError("Image Name is required.")
+    for key, label in (("min_disk", "Minimum Disk"), ("min_ram", "Minimum RAM")):
+        raw = fields.get(key, "").strip() or "0"
+        try:
+            want[key] = int(raw)
+        except ValueError:
+            raise FormError(f"{label} must be a whole number.") from None
+        if want[key] < 0:
+            raise FormError(f"{label} must not be negative.")
+    visibility = fields.get("visibility", image.get("visibility", "private"))
+    if visibility not in VISIBILITIES:
+        raise FormError(f"Unknown visibility {visibility!r}.")
+    want["visibility"] = visibility
+    want["protected"] = fields.get("protected") == "on"
+    return [{"op": "replace", "path": f"/{key}", "value": value} for key, value in want.items()
+            if image.get(key) != value]
+
+
+async def update(request: web.Request) -> web.StreamResponse:
+    image_id = request.match_info["image_id"]
+    fields = await form(request)
+    a = api(request)
+    image = await a.get("image", f"/v2/images/{image_id}")
+    ops = image_patch(image, fields)
+    if ops:
+        await a.patch("image", f"/v2/images/{image_id}", ops, PATCH)
+    forget(session(request), "image_names", "active_images")
+    session(request).flash("success", f"Updated image {fields['name'].strip()}.")
+    raise redirect(back(request, f"/project/images/{image_id}/"))
 
 
 async def delete(request: web.Request) -> web.StreamResponse:
     await request.post()
     await api(request).delete("image", f"/v2/images/{request.match_info['image_id']}")
+    forget(session(request), "image_names", "active_images")
     session(request).flash("success", "Deleted image.")
     raise redirect(back(request, "/project/images/"))
 
@@ -68,5 +116,7 @@ PAGES = [
     Page("GET", "/project/images/", index),
     Page("POST", "/project/images/create/", create),
     Page("POST", "/project/images/{image_id}/delete/", delete),
+    Page("GET", "/project/images/{image_id}/", detail),
+    Page("POST", "/project/images/{image_id}/update/", update),
     Page("GET", "/admin/images/", index, admin=True),
 ]

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from typing import Any, NamedTuple
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from tinystack.dashboard.client import ApiError
-from tinystack.dashboard.views.common import addresses, by_id, gather, list_all, optional, server_settled
+from tinystack.dashboard.views.common import (
+    addresses,
+    by_id,
+    cached,
+    gather,
+    image_names,
+    list_all,
+    optional,
+    page_of,
+    server_settled,
+)
 from tinystack.dashboard.web import FormError, Page, api, back, form, redirect, render, session
 
 BASE = "/project/instances/"
@@ -43,16 +54,19 @@ SIMPLE_ACTIONS: dict[str, dict[str, Any]] = {
 }
 
 
+# The reverse of Nova's default order (newest first, id breaking ties), for paging backwards.
+REVERSE = {"sort_key": "created_at", "sort_dir": "asc"}
+
+
 async def _rows(request: web.Request, all_projects: bool = False) -> dict[str, Any]:
-    a = api(request)
+    """One page of instances, in the API's order (newest first) as Horizon shows them."""
+    a, sess = api(request), session(request)
     params = {"all_tenants": "1"} if all_projects else {}
-    servers, images = await gather(list_all(a, "compute", "/servers/detail", "servers", params),
-                                   optional(list_all(a, "image", "/v2/images", "images"), []))
-    names = {i["id"]: i.get("name") or i["id"] for i in images}
+    page, names = await gather(page_of(a, "compute", "/servers/detail", "servers", request, params, REVERSE),
+                               image_names(a, sess))
     rows = []
-    for s in servers:
-        # Plain strings, ready to print, in a tuple whose fields the template reads directly: with 1,000 rows
-        # the template's own work (a dict's keys cost a failed attribute lookup each) was most of the time.
+    for s in page.items:
+        # Plain strings, ready to print, in a tuple whose fields the template reads directly.
         image = s.get("image") or {}
         status = s.get("status", "")
         rows.append(Row(s["id"], s.get("name", ""), status, status.lower(), s.get("OS-EXT-STS:task_state") or "None",
@@ -61,8 +75,9 @@ async def _rows(request: web.Request, all_projects: bool = False) -> dict[str, A
                         (s.get("flavor") or {}).get("original_name", ""), s.get("key_name") or "",
                         ", ".join(addresses(s)), s.get("tenant_id", ""), s.get("OS-EXT-SRV-ATTR:host") or "",
                         server_settled(s)))
-    rows.sort(key=lambda r: (r.name, r.id))
-    return {"rows": rows, "busy": not all(r.settled for r in rows)}
+    # The rows refresh themselves while one changes state: the refresh asks for this same page.
+    here = urlencode({k: v for k, v in request.query.items() if k in ("marker", "prev_marker")})
+    return {"rows": rows, "busy": not all(r.settled for r in rows), "page": page, "here": here}
 
 
 async def index(request: web.Request) -> web.StreamResponse:
@@ -82,6 +97,10 @@ async def action(request: web.Request) -> web.StreamResponse:
         await a.post("compute", f"{path}/action", SIMPLE_ACTIONS[name])
     elif name == "delete":
         await a.delete("compute", path)
+    elif name == "update":
+        # Horizon's Edit Instance: the name and description (the description since compute 2.19).
+        body = {"name": _need(fields, "name"), "description": fields.get("description", "").strip() or None}
+        await a.put("compute", path, {"server": body})
     elif name == "resize":
         await a.post("compute", f"{path}/action", {"resize": {"flavorRef": _need(fields, "flavor")}})
     elif name == "rebuild":
@@ -121,8 +140,9 @@ async def _associate(request: web.Request, server_id: str, fip_id: str, port_id:
 
 
 async def admin_index(request: web.Request) -> web.StreamResponse:
-    data = await _rows(request, all_projects=True)
-    projects = await optional(list_all(api(request), "identity", "/projects", "projects", paged=False), [])
+    data, projects = await gather(_rows(request, all_projects=True),
+                                  cached(session(request), "project_names", lambda: optional(
+                                      list_all(api(request), "identity", "/projects", "projects", paged=False), [])))
     names = {p: v.get("name", p) for p, v in by_id(projects).items()}
     return render(request, "admin_instances.html", title="All Instances", project_names=names, **data)
 

@@ -11,19 +11,20 @@ from aiohttp import web
 from tinystack.dashboard.views.common import gather, list_all, optional
 from tinystack.dashboard.web import FormError, Page, api, form, form_all, redirect, render, required, session
 
-STEPS = ["Details", "Source", "Flavor", "Networks", "Security Groups", "Key Pair", "Configuration"]
+STEPS = ["Details", "Source", "Flavor", "Networks", "Security Groups", "Key Pair", "Configuration", "Server Groups"]
 
 
 async def wizard(request: web.Request) -> web.StreamResponse:
     a, sess = api(request), session(request)
-    images, flavors, networks, groups, keys, volumes, limits = await gather(
+    images, flavors, networks, groups, keys, volumes, limits, server_groups = await gather(
         optional(list_all(a, "image", "/v2/images", "images"), []),
         list_all(a, "compute", "/flavors/detail", "flavors", paged=False),
         list_all(a, "network", "/v2.0/networks", "networks", paged=False),
         list_all(a, "network", "/v2.0/security-groups", "security_groups", {"project_id": sess.project_id}, paged=False),
         list_all(a, "compute", "/os-keypairs", "keypairs", paged=False),
         optional(list_all(a, "volume", "/volumes/detail", "volumes", paged=False), []),
-        a.get("compute", "/limits"))
+        a.get("compute", "/limits"),
+        optional(list_all(a, "compute", "/os-server-groups", "server_groups", paged=False), []))
     images = sorted((i for i in images if i.get("status") == "active"), key=lambda i: i.get("name") or "")
     snapshots = [i for i in images if i.get("image_type") == "snapshot"]
     networks = [n for n in networks if not n.get("router:external") or n.get("project_id") == sess.project_id]
@@ -32,7 +33,8 @@ async def wizard(request: web.Request) -> web.StreamResponse:
                   networks=sorted(networks, key=lambda n: n.get("name") or ""),
                   groups=sorted(groups, key=lambda g: g["name"]), keys=[k["keypair"] for k in keys],
                   volumes=[v for v in volumes if v.get("status") == "available"],
-                  limits=limits["limits"]["absolute"], selected=request.query.get("image", ""))
+                  limits=limits["limits"]["absolute"], selected=request.query.get("image", ""),
+                  server_groups=sorted(server_groups, key=lambda g: g.get("name") or ""))
 
 
 def server_body(fields: dict[str, str], networks: list[str], groups: list[str]) -> dict[str, Any]:
@@ -84,7 +86,11 @@ def server_body(fields: dict[str, str], networks: list[str], groups: list[str]) 
 
 async def launch(request: web.Request) -> web.StreamResponse:
     fields = await form(request)
-    body = {"server": server_body(fields, await form_all(request, "networks"), await form_all(request, "security_groups"))}
+    body: dict[str, Any] = {"server": server_body(fields, await form_all(request, "networks"),
+                                                  await form_all(request, "security_groups"))}
+    if fields.get("server_group", "").strip():
+        # The group's policy is the scheduler's to apply: the wizard only names the group.
+        body["os:scheduler_hints"] = {"group": fields["server_group"].strip()}
     await api(request).post("compute", "/servers", body)
     session(request).flash("success", f"Launched instance {fields['name'].strip()}.")
     raise redirect("/project/instances/")

@@ -4,36 +4,47 @@ changing state refresh themselves."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
-from tinystack.dashboard.views.common import SETTLED_VOLUME, gather, list_all, optional
+from tinystack.dashboard.views.common import SETTLED_VOLUME, cached, gather, list_all, optional, page_of
 from tinystack.dashboard.web import FormError, Page, api, back, form, redirect, render, required, session
 
 BASE = "/project/volumes/"
 SNAPS = "/project/snapshots/"
 
 
+# The reverse of Cinder's default order (newest first, id breaking ties), for paging backwards.
+REVERSE = {"sort": "created_at:asc,id:asc"}
+
+
 async def _data(request: web.Request) -> dict[str, Any]:
+    """One page of volumes (newest first), with the names of only the instances they are attached to."""
     a = api(request)
-    volumes, servers = await gather(list_all(a, "volume", "/volumes/detail", "volumes"),
-                                    list_all(a, "compute", "/servers", "servers"))
-    names = {s["id"]: s.get("name") or s["id"] for s in servers}
-    volumes.sort(key=lambda v: (v.get("name") or "", v["id"]))
-    return {"volumes": volumes, "server_names": names, "servers": servers,
-            "busy": any(v.get("status") not in SETTLED_VOLUME for v in volumes)}
+    page = await page_of(a, "volume", "/volumes/detail", "volumes", request, {}, REVERSE)
+    attached = sorted({att["server_id"] for v in page.items for att in v.get("attachments") or []})
+    found = await gather(*(optional(a.get("compute", f"/servers/{sid}"), {}) for sid in attached))
+    names = {sid: (body.get("server") or {}).get("name") or sid for sid, body in zip(attached, found, strict=True)}
+    here = urlencode({k: v for k, v in request.query.items() if k in ("marker", "prev_marker")})
+    return {"volumes": page.items, "server_names": names, "page": page, "here": here,
+            "busy": any(v.get("status") not in SETTLED_VOLUME for v in page.items)}
 
 
 async def index(request: web.Request) -> web.StreamResponse:
     data = await _data(request)
     if request.headers.get("X-Partial") or request.query.get("partial"):
         return render(request, "volumes_rows.html", partial=True, **data)
-    a = api(request)
-    images, snapshots, types = await gather(optional(list_all(a, "image", "/v2/images", "images"), []),
-                                            list_all(a, "volume", "/snapshots/detail", "snapshots"),
-                                            optional(list_all(a, "volume", "/types", "volume_types", paged=False), []))
-    return render(request, "volumes.html", title="Volumes", images=[i for i in images if i.get("status") == "active"],
-                  snapshots=[s for s in snapshots if s.get("status") == "available"], types=types, **data)
+    a, sess = api(request), session(request)
+    # What the Create Volume form offers: sources that can be used now, and the volume types.
+    images, snapshots, sources, types = await gather(
+        cached(sess, "active_images", lambda: optional(list_all(a, "image", "/v2/images", "images",
+                                                                 {"status": "active"}), [])),
+        list_all(a, "volume", "/snapshots", "snapshots", {"status": "available"}),
+        list_all(a, "volume", "/volumes", "volumes", {"status": "available"}),
+        cached(sess, "volume_types", lambda: optional(list_all(a, "volume", "/types", "volume_types", paged=False), [])))
+    return render(request, "volumes.html", title="Volumes", images=images, snapshots=snapshots, sources=sources,
+                  types=types, **data)
 
 
 async def create(request: web.Request) -> web.StreamResponse:
@@ -96,6 +107,12 @@ async def action(request: web.Request) -> web.StreamResponse:
         await a.post("volume", "/snapshots", body)
     elif name == "delete":
         await a.delete("volume", f"/volumes/{vid}")
+    elif name == "update":
+        # Horizon's Edit Volume: name, description and the bootable flag (an action of its own in Cinder).
+        edit = {"name": fields.get("name", "").strip(), "description": fields.get("description", "").strip()}
+        await a.put("volume", f"/volumes/{vid}", {"volume": edit})
+        if fields.get("bootable") in ("on", "off"):
+            await a.post("volume", f"/volumes/{vid}/action", {"os-set_bootable": {"bootable": fields["bootable"] == "on"}})
     else:
         raise FormError(f"Unknown action {name!r}.")
     session(request).flash("success", f"{name.capitalize()}: request sent for volume {vid}.")
