@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.orm import load_only
 
 from tinystack.compute.models import Instance, utcnow
 from tinystack.core import errors
@@ -117,7 +118,10 @@ class Usage:
             self.svc.enforce(ctx, RULE.format("list"), {})
         else:
             self.svc.enforce(ctx, RULE.format("show"), {"project_id": project_id})
+        # Only the columns a usage line needs: an instance row also carries its documents, ports and user data.
         q = (select(Instance)
+             .options(load_only(Instance.id, Instance.name, Instance.project_id, Instance.flavor,
+                                Instance.launched_at, Instance.terminated_at, Instance.vm_state, Instance.created_at))
              .where(or_(Instance.terminated_at.is_(None), Instance.terminated_at > window.start),
                     Instance.launched_at.is_not(None), Instance.launched_at < window.stop)
              .order_by(Instance.created_at, Instance.id))
