@@ -16,6 +16,7 @@ DEFAULTS: dict[str, str] = {
     "resync_interval": "30",
     "image_timeout": "600",  # seconds a download and conversion of an image may take
     "source_timeout": "120",  # seconds to wait for a source volume or snapshot to appear before giving up
+    "backup_chunk_size": "52428800",  # bytes of volume per backup object (Cinder's backup_swift_object_size)
 }
 
 
@@ -29,6 +30,7 @@ class AgentSettings:
     resync_interval: float
     image_timeout: float
     source_timeout: float
+    backup_chunk_size: int = 52428800
 
 
 def load(config: Config) -> AgentSettings:
@@ -47,7 +49,18 @@ def load(config: Config) -> AgentSettings:
         resync_interval=_seconds(raw, "resync_interval"),
         image_timeout=_seconds(raw, "image_timeout"),
         source_timeout=_seconds(raw, "source_timeout"),
+        backup_chunk_size=_chunk_size(raw["backup_chunk_size"]),
     )
+
+
+def _chunk_size(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"[volume] backup_chunk_size must be a number of bytes, not {raw!r}") from None
+    if value < 1 << 20 or value % (1 << 20):
+        raise ValueError("[volume] backup_chunk_size must be a multiple of 1048576 bytes")
+    return value
 
 
 def _seconds(raw: dict[str, str], key: str) -> float:

@@ -32,6 +32,9 @@ class VolumeService(ServiceBase):
         policy.register_defaults(policies.DEFAULTS)
         from tinystack.volume.attachment_records import AttachmentRecords
         from tinystack.volume.attachments import Attachments
+        from tinystack.volume.backup_controller import BackupController
+        from tinystack.volume.backup_records import BackupRecords
+        from tinystack.volume.backups import Backups
         from tinystack.volume.controller import Controller
         from tinystack.volume.default_types import DefaultTypes
         from tinystack.volume.messages import Messages
@@ -53,6 +56,9 @@ class VolumeService(ServiceBase):
         self.messages = Messages(self)
         self.default_types = DefaultTypes(self)
         self.controller = Controller(self)
+        self.backups = Backups(self)
+        self.backup_controller = BackupController(self)
+        self.backup_records = BackupRecords(self)
 
     def zone_names(self) -> list[str]:
         return [self.settings.default_availability_zone]
