@@ -91,6 +91,9 @@ class BackupAgent:
         if current is not None and (current[0] > generation or (current[0] == generation and current[1] == msg)):
             return  # late or repeated
         self._docs[rid] = (generation, dict(msg), time.monotonic())
+        # A new document (an import reuses an id at generation 1): look again, and report even an unchanged status.
+        self._done.pop(rid, None)
+        self._published.pop(rid, None)
         self.reconciler.enqueue(rid)
 
     # -- reconcile ----------------------------------------------------------------------------------------
