@@ -202,9 +202,11 @@ class ChunkedBackupDriver:
                               f"expected {length} with {e.get('sha256')}")
 
     async def delete(self, container: str, prefix: str) -> int:
-        """Remove every object of the backup, the metadata first; returns how many there were."""
-        await self.swift.delete(container, metadata_name(prefix))
+        """Remove every object of the backup, the metadata first (a half-deleted backup never looks complete);
+        returns how many objects were listed."""
         names = await self.swift.names(container, prefix)
+        await self.swift.delete(container, metadata_name(prefix))
         for name in names:
-            await self.swift.delete(container, name)
-        return len(names) + 1
+            if name != metadata_name(prefix):
+                await self.swift.delete(container, name)
+        return len(names)
