@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
+from tinystack.core.jsonio import validate
 from tinystack.volume.backups import check_container
 from tinystack.volume.models import Backup, utcnow
 
@@ -36,23 +37,40 @@ def encode(row: Backup) -> str:
     return base64.b64encode(json.dumps(doc, sort_keys=True).encode()).decode()
 
 
+_ID = {"type": "string", "minLength": 1, "maxLength": 36}
+_TEXT = {"type": ["string", "null"], "maxLength": 255}
+RECORD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "version": {"const": RECORD_VERSION}, "id": _ID, "volume_id": _ID,
+        "snapshot_id": {"anyOf": [_ID, {"type": "null"}]}, "parent_id": {"anyOf": [_ID, {"type": "null"}]},
+        "name": _TEXT, "description": {"type": ["string", "null"], "maxLength": 65535},
+        "container": {"type": "string", "minLength": 1, "maxLength": 255},
+        "prefix": {"type": "string", "minLength": 1, "maxLength": 512},
+        "size": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+        "object_count": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+        "availability_zone": _TEXT, "is_incremental": {"type": "boolean"},
+        "metadata": {"type": "object", "maxProperties": 512, "additionalProperties": {"type": "string",
+                                                                                      "maxLength": 255}},
+        "data_timestamp": _TEXT, "created_at": _TEXT,
+    },
+    "required": ["version", "id", "volume_id", "container", "prefix", "size"],
+}
+
+
 def decode(url: str) -> dict[str, Any]:
-    bad = errors.BadRequest("Invalid input received: the backup_url is not a backup record this cloud exported.")
+    """The record in ``url``; anything this cloud did not export (or that was altered out of shape) is a 400."""
+    bad = "Invalid input received: the backup_url is not a backup record this cloud exported"
     try:
         doc = json.loads(base64.b64decode(url.encode(), validate=True))
     except (binascii.Error, ValueError, UnicodeError):
-        raise bad from None
-    if not isinstance(doc, dict) or doc.get("version") != RECORD_VERSION:
-        raise bad
-    for key in ("id", "volume_id", "container", "prefix"):
-        if not isinstance(doc.get(key), str) or not doc[key] or len(doc[key]) > (512 if key == "prefix" else 255):
-            raise bad
-    if len(doc["id"]) > 36 or len(doc["volume_id"]) > 36:
-        raise bad
-    if not isinstance(doc.get("size"), int) or doc["size"] < 1:
-        raise bad
+        raise errors.BadRequest(f"{bad}.") from None
+    try:
+        validate(doc, RECORD_SCHEMA)
+    except errors.BadRequest as exc:
+        raise errors.BadRequest(f"{bad}: {exc}") from None
     check_container(doc["container"])
-    return doc
+    return dict(doc)
 
 
 def _when(raw: Any) -> datetime:
@@ -84,7 +102,7 @@ class BackupRecords:
             if s.get(Backup, doc["id"]) is not None:
                 raise errors.BadRequest("Invalid backup: Backup already exists in database.")
             parent = doc.get("parent_id")
-            meta: dict[str, Any] = doc["metadata"] if isinstance(doc.get("metadata"), dict) else {}
+            meta: dict[str, Any] = doc.get("metadata") or {}
             row = Backup(id=doc["id"], project_id=ctx.project_id or "", user_id=ctx.user_id,
                          volume_id=doc["volume_id"], snapshot_id=doc.get("snapshot_id"),
                          parent_id=parent if isinstance(parent, str) and s.get(Backup, parent) is not None else None,

@@ -72,11 +72,8 @@ class BackupsAPI:
         return json_response({"backup": out}, status=202)
 
     async def update(self, request: web.Request) -> web.Response:
-        v = version(request)
-        if v < V(3, 9):
-            raise errors.NotFound("The resource could not be found.")
         body = (await read_json(request, schemas.BACKUP_UPDATE))["backup"]
-        if "metadata" in body and v < V(3, 43):
+        if "metadata" in body and version(request) < V(3, 43):
             raise errors.BadRequest("Invalid input received: metadata needs microversion 3.43 or later.")
         row = await self.svc.call(self.svc.backups.update, ctx(request), request.match_info["backup_id"], body)
         return json_response({"backup": views.backup_summary(row, base(request))})
