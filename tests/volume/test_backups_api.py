@@ -98,6 +98,16 @@ def test_full_and_incremental_backups_restore_the_bytes(live: LiveCloud) -> None
     status(live, "volume backup", full["id"], "available")
     status(live, "volume", new_id, "available")
     assert digest(volume_file(live, new_id), 1024 * MiB) == before
+    # A new volume from the backup (3.47): at least its size, then the same bytes.
+    url, headers = api(live, "demo")
+    r = requests.post(f"{url}/volumes", json={"volume": {"backup_id": full["id"], "size": 2, "name": "from-bk"}},
+                      headers=headers, timeout=30)
+    assert r.status_code == 202, r.text
+    from_backup = r.json()["volume"]["id"]
+    status(live, "volume backup", full["id"], "available")
+    status(live, "volume", from_backup, "available")
+    assert digest(volume_file(live, from_backup), 1024 * MiB) == before
+    assert volume_file(live, from_backup).stat().st_size == 2 * 1024 * MiB
     target = new_volume(live, "bk-target")
     write_at(volume_file(live, target), 10 * MiB, b"overwritten by the restore")
     live.cli("volume", "backup", "restore", "--force", inc["id"], target, cloud="demo")
@@ -113,7 +123,7 @@ def test_full_and_incremental_backups_restore_the_bytes(live: LiveCloud) -> None
     conn.block_storage.delete_backup(full["id"])
     wait_for(lambda: conn.block_storage.find_backup(full["id"]) is None, 60, "the full backup gone", 0.2)
     assert stored(live, f"volume_{vid}/") == []  # no object of either is left
-    live.cli("volume", "delete", vid, new_id, target, cloud="demo")
+    live.cli("volume", "delete", vid, new_id, target, from_backup, cloud="demo")
 
 
 def test_export_import_record_restores_after_the_row_is_lost(live: LiveCloud) -> None:
@@ -191,6 +201,9 @@ def test_refusals(live: LiveCloud) -> None:
                       headers=headers, timeout=30)
     assert r.status_code == 400 and "too small" in r.json()["badRequest"]["message"], r.text
     assert conn.block_storage.get_volume(small.id).status == "available"  # nothing changed
+    r = requests.post(f"{url}/volumes", json={"volume": {"backup_id": backup.id, "size": 1}}, headers=headers,
+                      timeout=30)
+    assert r.status_code == 400 and "smaller than the backup" in r.json()["badRequest"]["message"], r.text
     # Quotas: backups and backup_gigabytes.
     admin = live.conn("admin")
     admin.block_storage.update_quota_set(conn.current_project_id, backups=1)

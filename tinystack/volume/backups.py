@@ -18,6 +18,7 @@ from tinystack.volume.listing import page, parse_metadata_filter, parse_sort, so
 from tinystack.volume.models import Backup, Volume, utcnow
 from tinystack.volume.schemas import truthy
 from tinystack.volume.volume_actions import invalid
+from tinystack.volume.volumes import parse_size
 
 if TYPE_CHECKING:
     from tinystack.volume.service import VolumeService
@@ -221,8 +222,20 @@ class Backups:
     def restore(self, ctx: RequestContext, backup_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Start writing the backup into ``volume_id``, or into a new volume of its size; Cinder's answer."""
         self.svc.enforce(ctx, "backup:restore")
-        target_id = body.get("volume_id")
+        row, vol = self._restore(ctx, backup_id, body.get("volume_id"), {"name": body.get("name")})
+        return {"backup_id": row.id, "volume_id": vol.id, "volume_name": vol.name}
 
+    def volume_from_backup(self, ctx: RequestContext, body: dict[str, Any]) -> Volume:
+        """``POST /volumes`` with ``backup_id`` (3.47): a new volume (at least the backup's size) the backup is
+        restored into."""
+        self.svc.enforce(ctx, "volume:create")
+        self.svc.enforce(ctx, "backup:restore")
+        new = {k: body.get(k) for k in ("size", "description", "metadata", "volume_type", "availability_zone")}
+        new["name"] = body.get("name", body.get("display_name"))
+        return self._restore(ctx, str(body["backup_id"]), None, new)[1]
+
+    def _restore(self, ctx: RequestContext, backup_id: str, target_id: Any,
+                 new: dict[str, Any]) -> tuple[Backup, Volume]:
         def attempt() -> tuple[Backup, Volume]:
             with self.svc.session() as s:
                 row = self.find(s, ctx, backup_id)
@@ -239,7 +252,7 @@ class Backups:
                                          {"status": "restoring-backup", "previous_status": vol.status,
                                           "updated_at": utcnow()}, guard={"status": "available"})
                 else:
-                    vol = self._new_volume(s, ctx, row, body.get("name"))
+                    vol = self._new_volume(s, ctx, row, new)
                 seq = int((row.doc.get("restore") or {}).get("seq") or 0) + 1
                 desired.bump_or_lose(s, Backup, row.id, row.generation,
                                      {"status": "restoring", "fail_reason": None, "updated_at": utcnow(),
@@ -252,20 +265,27 @@ class Backups:
         row, vol = desired.retry(attempt, what=f"Backup {backup_id}")
         self.svc.backup_controller.publish_soon(row.id)
         self.svc.controller.publish_soon("volume", vol.id)
-        return {"backup_id": row.id, "volume_id": vol.id, "volume_name": vol.name}
+        return row, vol
 
-    def _new_volume(self, s: Session, ctx: RequestContext, row: Backup, name: Any) -> Volume:
-        """The volume a restore without ``volume_id`` writes into: blank, the backup's size, in restoring-backup
-        from the start (its file is made by the volume agent, then filled by the backup agent)."""
+    def _new_volume(self, s: Session, ctx: RequestContext, row: Backup, new: dict[str, Any]) -> Volume:
+        """The volume a restore without ``volume_id`` writes into: blank, the backup's size (or more), in
+        restoring-backup from the start (its file is made by the volume agent, then filled by the backup agent)."""
+        size = parse_size(new["size"]) if new.get("size") is not None else row.size
+        if size < row.size:
+            raise errors.BadRequest(f"Invalid input received: Volume size '{size}'GB cannot be smaller than the "
+                                    f"backup size {row.size}GB.")
+        az = new.get("availability_zone") or row.availability_zone
+        if az not in self.svc.zone_names():
+            raise errors.BadRequest(f"Invalid input received: Availability zone '{az}' is invalid.")
         project_id = ctx.project_id or row.project_id
-        self.svc.quotas.check(s, project_id, volumes=1, gigabytes=row.size)
-        vtype = self.svc.types.resolve(s, ctx, None)
-        vol = Volume(id=str(uuid.uuid4()), name=name or f"restore_backup_{row.id}", description=None,
-                     project_id=project_id, user_id=ctx.user_id, size=row.size, status="restoring-backup",
-                     availability_zone=row.availability_zone, volume_type_id=vtype.id,
-                     host=self.svc.settings.volume_host, bootable=False, multiattach=False, meta={}, image_meta={},
-                     admin_meta={}, doc={"source": {"type": "blank"}, "upload": None}, generation=1,
-                     created_at=utcnow())
+        self.svc.quotas.check(s, project_id, volumes=1, gigabytes=size)
+        vtype = self.svc.types.resolve(s, ctx, new.get("volume_type"))
+        vol = Volume(id=str(uuid.uuid4()), name=new.get("name") or f"restore_backup_{row.id}",
+                     description=new.get("description"), project_id=project_id, user_id=ctx.user_id, size=size,
+                     status="restoring-backup", availability_zone=az, volume_type_id=vtype.id,
+                     host=self.svc.settings.volume_host, bootable=False, multiattach=False,
+                     meta=dict(new.get("metadata") or {}), image_meta={}, admin_meta={},
+                     doc={"source": {"type": "blank"}, "upload": None}, generation=1, created_at=utcnow())
         s.add(vol)
         s.flush()
         return vol
