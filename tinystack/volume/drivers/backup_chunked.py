@@ -1,7 +1,7 @@
 """The chunked backup driver (Cinder's chunked driver shape): a volume file is cut into ``chunk_size`` pieces
-(52428800 bytes by default), each compressed with zlib (unless its first MiB does not compress) into one object ``<prefix>-NNNNN``, and a metadata object
-``<prefix>_metadata`` lists every chunk with its offset, length and sha256. The metadata object is written last
-and removed first, so a backup is complete exactly when it exists.
+(52428800 bytes by default), each compressed with zlib (unless its first MiB does not compress) into one object
+``<prefix>-NNNNN``, and a metadata object ``<prefix>_metadata`` lists every chunk with its offset, length and
+sha256. The metadata object is written last and removed first, so a backup is complete exactly when it exists.
 
 Data is streamed (1 MiB pieces through the compressor and over chunked HTTP), never buffered whole. Ranges the
 file holds no data for (holes of a sparse volume) are recorded as zero chunks without an object. An incremental
