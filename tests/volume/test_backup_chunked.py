@@ -33,6 +33,7 @@ class MemorySwift:
         self.objects: dict[tuple[str, str], bytes] = {}
         self.fail_put: int | None = None
         self.puts = 0
+        self.hold: asyncio.Event | None = None  # set: PUTs wait for it (an agent stopped in the middle)
 
     async def close(self) -> None:
         return None
@@ -44,6 +45,8 @@ class MemorySwift:
                   headers: dict[str, str] | None = None) -> None:
         data = body if isinstance(body, bytes) else b"".join([p async for p in body])
         self.puts += 1
+        if self.hold is not None and self.puts > 1:
+            await self.hold.wait()
         if self.fail_put is not None:
             self.fail_put -= 1
             if self.fail_put == 0:
@@ -166,3 +169,43 @@ def test_agent_finishes_an_interrupted_backup_restores_and_deletes(tmp_path: Pat
 
     asyncio.run(scenario())
     assert swift.objects == {}
+
+
+def test_a_backup_cut_short_by_a_restart_is_done_by_the_next_agent(tmp_path: Path) -> None:
+    d, swift = driver()
+    volumes = tmp_path / "volumes"
+    volumes.mkdir()
+    sparse(volumes / "volume-v1", 4 * MiB, {0: b"a" * 10, MiB: b"b" * 10, 2 * MiB: b"c" * 10})
+    spec = {"container": "c", "prefix": "pfx", "mode": "backup", "volume_id": "v1", "snapshot_id": None,
+            "parent": None, "restore": None}
+
+    async def scenario() -> list[dict[str, Any]]:
+        bus = InProcessBus()
+        reports: list[dict[str, Any]] = []
+
+        async def collect(msg: dict[str, Any]) -> None:
+            reports.append(msg)
+
+        async def resync(msg: dict[str, Any]) -> None:  # what the controller answers a starting agent
+            await bus.publish(f"agent.backup.{msg['host']}", {"op": "put", "type": "backup", "id": "b1",
+                                                              "generation": 1, "spec": spec})
+
+        bus.subscribe("status.backup", collect)
+        bus.subscribe("resync.backup", resync)
+        swift.hold = asyncio.Event()
+        first = BackupAgent(bus, "h1", d, volumes, tmp_path / "records")
+        await first.start()
+        await until(lambda: swift.puts >= 2, 10, "the second chunk on its way")
+        await first.stop(cleanup=False)  # the agent dies with one chunk stored and no metadata
+        assert ("c", metadata_name("pfx")) not in swift.objects and reports == []
+        swift.hold = None
+        second = BackupAgent(bus, "h1", d, volumes, tmp_path / "records")
+        await second.start()
+        await until(lambda: reports and reports[-1]["status"].get("state") == "ready", 20, "the backup ready")
+        await second.stop(cleanup=False)
+        await bus.close()
+        return reports
+
+    reports = asyncio.run(scenario())
+    assert reports[-1]["status"]["object_count"] == 4
+    assert sorted(n for _, n in swift.objects) == ["pfx-00001", "pfx-00002", "pfx-00003", "pfx_metadata"]

@@ -91,6 +91,12 @@ def test_full_and_incremental_backups_restore_the_bytes(live: LiveCloud) -> None
     assert {full["id"], inc["id"]} <= set(listed)
     conn = live.conn("demo")
     assert conn.block_storage.get_backup(full["id"]).has_dependent_backups is True
+    url, headers = api(live, "demo")
+    page = requests.get(f"{url}/backups/detail", params={"volume_id": vid, "limit": 1, "sort": "created_at:asc"},
+                        headers=headers, timeout=30).json()
+    assert [b["id"] for b in page["backups"]] == [full["id"]] and page["backups"][0]["metadata"] == {}
+    nxt = requests.get(page["backups_links"][0]["href"], headers=headers, timeout=30).json()
+    assert [b["id"] for b in nxt["backups"]] == [inc["id"]]
 
     # The full backup into a new volume; the incremental one into an existing volume (restore --force).
     restored = live.cli_json("volume", "backup", "restore", full["id"], "bk-restored", cloud="demo")
@@ -99,7 +105,6 @@ def test_full_and_incremental_backups_restore_the_bytes(live: LiveCloud) -> None
     status(live, "volume", new_id, "available")
     assert digest(volume_file(live, new_id), 1024 * MiB) == before
     # A new volume from the backup (3.47): at least its size, then the same bytes.
-    url, headers = api(live, "demo")
     r = requests.post(f"{url}/volumes", json={"volume": {"backup_id": full["id"], "size": 2, "name": "from-bk"}},
                       headers=headers, timeout=30)
     assert r.status_code == 202, r.text
@@ -213,6 +218,8 @@ def test_refusals(live: LiveCloud) -> None:
     assert quota.usage["backups"] == 1 and quota.usage["backup_gigabytes"] == 2
     r = requests.post(f"{url}/backups/{backup.id}/action", json={"os-reset_status": {"status": "error"}},
                       headers=headers, timeout=30)
+    assert r.status_code == 403
+    r = requests.post(f"{url}/backups/{backup.id}/action", json={"os-force_delete": {}}, headers=headers, timeout=30)
     assert r.status_code == 403
     admin.block_storage.reset_backup_status(backup.id, "error")
     assert conn.block_storage.get_backup(backup.id).status == "error"

@@ -65,7 +65,8 @@ class BackupAgent:
     async def stop(self, cleanup: bool) -> None:
         """Stop; backups are data in object storage and stay whatever ``cleanup`` says."""
         self._closing = True
-        await self.reconciler.stop()
+        # A backup or restore in flight may take minutes: cut it short; the next start does it again.
+        await self.reconciler.stop(grace=1.0)
         if self.driver is not None:
             await self.driver.swift.close()
 
