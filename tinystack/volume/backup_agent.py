@@ -156,16 +156,16 @@ class BackupAgent:
         record = self.records.load(key)
         restore = spec.get("restore") or {}
         seq = int(restore.get("seq") or 0)
-        if seq > record.upload_seq:  # the record's upload_seq counts restores here
+        if seq > record.restore_seq:
             target = self.volumes_path / f"volume-{restore['volume_id']}"
             if not target.exists():
                 return self._wait_for_volume(rid, generation, str(restore["volume_id"]))
             await self.driver.restore(container, prefix, target)
-            record.upload_seq = seq
+            record.restore_seq = seq
             self.records.save(key, record)
             log.info("backup %s restored into volume %s", rid, restore["volume_id"])
         own = sum(1 for e in meta.get("objects", []) if str(e.get("name", "")).startswith(prefix))
-        return {"state": "ready", "object_count": own + 1, "restore_seq": record.upload_seq}
+        return {"state": "ready", "object_count": own + 1, "restore_seq": record.restore_seq}
 
     async def _backup(self, rid: str, spec: dict[str, Any], container: str, prefix: str) -> dict[str, Any]:
         assert self.driver is not None
