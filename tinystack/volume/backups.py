@@ -45,9 +45,10 @@ def object_prefix(volume_id: str, backup_id: str, az: str, when: Any) -> str:
 
 
 def check_container(name: str) -> str:
-    if not name or "/" in name or len(name.encode()) > 255:
+    if (not name or "/" in name or len(name.encode("utf-8", "surrogatepass")) > 255
+            or any(ord(c) < 32 or ord(c) == 127 for c in name)):
         raise errors.BadRequest(f"Invalid input received: container name {name!r} must be 1 to 255 bytes "
-                                "without '/'.")
+                                "without '/' or control characters.")
     return name
 
 
