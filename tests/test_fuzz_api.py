@@ -201,6 +201,9 @@ def templates(ids: dict[str, str]) -> dict[str, Any]:
         "POST /v2/images/{image_id}/members": {"member": ids["project_id"]},
         "POST /v3/{project_id}/volumes": {"volume": {"size": 1, "name": "v"}},
         "POST /v3/{project_id}/snapshots": {"snapshot": {"volume_id": ids["volumes"], "name": "s"}},
+        "POST /v3/{project_id}/backups": {"backup": {"volume_id": ids["volumes"], "name": "b"}},
+        "POST /v3/{project_id}/backups/import_record": {"backup-record": {
+            "backup_service": "tinystack.volume.drivers.backup_chunked", "backup_url": "eyJ2ZXJzaW9uIjogMX0="}},
         "PUT /v3/{project_id}/os-quota-sets/{tenant_id}": {"quota_set": {"volumes": 10, "gigabytes": 100}},
         "POST /resource_providers": {"name": "rp", "uuid": str(uuid.uuid4())},
         "PUT /resource_providers/{uuid}/inventories": {"resource_provider_generation": 0, "inventories": {

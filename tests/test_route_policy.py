@@ -423,6 +423,11 @@ BODIES: dict[tuple[str, str, str], Any] = {
        for kind in ("os-volume-transfer", "volume-transfers")},
     **{("volume", "POST", f"/v3/{kind}/{{transfer_id}}/accept"): {"accept": {"auth_key": "x"}}
        for kind in ("os-volume-transfer", "volume-transfers")},
+    ("volume", "POST", "/v3/backups"): {"backup": {"volume_id": "$volume"}},
+    ("volume", "PUT", "/v3/backups/{backup_id}"): {"backup": {"name": "x"}},
+    ("volume", "POST", "/v3/backups/{backup_id}/restore"): {"restore": {}},
+    ("volume", "POST", "/v3/backups/{backup_id}/action"): {"os-reset_status": {"status": "available"}},
+    ("volume", "POST", "/v3/backups/import_record"): {"backup-record": {"backup_service": "x", "backup_url": "x"}},
     ("volume", "PUT", "/v3/default-types/{target_project_id}"): {"default_type": {"volume_type": "$volume_type"}},
     ("volume", "POST", "/v3/group_types"): {"group_type": {"name": "x"}},
     ("volume", "PUT", "/v3/group_types/{group_type_id}"): {"group_type": {"name": "x"}},

@@ -221,6 +221,16 @@ def _volume_agent(config: Config, bus: Bus) -> Agent:
 VOLUME_AGENT = AgentSpec("volume", _volume_agent, primary_only=True)
 
 
+def _backup_agent(config: Config, bus: Bus) -> Agent:
+    from tinystack.volume.backup_agent import build
+
+    return build(config, bus)  # reads the volume agent's files, writes object storage
+
+
+# Beside the volume agent, on the volume files it owns.
+BACKUP_AGENT = AgentSpec("backup", _backup_agent, primary_only=True)
+
+
 SERVICES: list[ServiceSpec] = [
     ServiceSpec("identity", "identity", "keystone", "/v3", _identity_app, IDENTITY_MIGRATIONS),
     ServiceSpec("image", "image", "glance", "", _image_app, IMAGE_MIGRATIONS),
@@ -236,7 +246,7 @@ SERVICES: list[ServiceSpec] = [
     ServiceSpec("console", "", "", "", _console_app, CONSOLE_MIGRATIONS),
 ]
 
-AGENTS: list[AgentSpec] = [NETWORK_AGENT, COMPUTE_AGENT, VOLUME_AGENT]
+AGENTS: list[AgentSpec] = [NETWORK_AGENT, COMPUTE_AGENT, VOLUME_AGENT, BACKUP_AGENT]
 
 
 def dashboard_app(rt: Runtime) -> web.Application:

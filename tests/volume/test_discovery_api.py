@@ -33,7 +33,9 @@ def test_capabilities_and_resource_filters(live: LiveCloud) -> None:
     filters = requests.get(f"{demo_url}/resource_filters", headers=demo_headers, timeout=10).json()
     by_resource = {f["resource"]: f["filters"] for f in filters["resource_filters"]}
     assert "status" in by_resource["volume"] and "instance_id" in by_resource["attachment"]
-    assert "backup" not in by_resource  # not served here, so not advertised
+    assert by_resource["backup"] == ["name", "status", "volume_id", "availability_zone", "metadata"]
+    assert by_resource["group"] == ["name", "status", "availability_zone"]
+    assert "pool" not in by_resource  # not served here, so not advertised
     one = requests.get(f"{demo_url}/resource_filters", params={"resource": "snapshot"}, headers=demo_headers,
                        timeout=10).json()["resource_filters"]
     assert [f["resource"] for f in one] == ["snapshot"]

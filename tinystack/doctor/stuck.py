@@ -1,4 +1,4 @@
-"""Resources stuck in a transitional state: servers building or with a task under way, volumes and attachments
+"""Resources stuck in a transitional state: servers building or with a task under way, volumes, backups and attachments
 on their way somewhere, ports in BUILD, each unchanged for longer than ``[doctor] stuck_after`` seconds."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ VOLUME_TRANSITIONS = ("creating", "deleting", "attaching", "detaching", "extendi
 
 @dataclass(frozen=True)
 class Stuck:
-    kind: str  # server, volume, volume attachment, port
+    kind: str  # server, volume, volume backup, volume attachment, port
     id: str
     state: str
     host: str | None
@@ -29,7 +29,7 @@ class Stuck:
 def find(db: Database, now: datetime, after: float) -> list[Stuck]:
     from tinystack.compute.models import Instance
     from tinystack.network.models import Port
-    from tinystack.volume.models import Attachment, Volume
+    from tinystack.volume.models import Attachment, Backup, Volume
 
     cutoff = now - timedelta(seconds=after)
     out: list[Stuck] = []
@@ -43,6 +43,10 @@ def find(db: Database, now: datetime, after: float) -> list[Stuck]:
             since = vol.updated_at or vol.created_at
             if since < cutoff:
                 out.append(Stuck("volume", vol.id, vol.status, vol.host, since))
+        for backup in s.scalars(select(Backup).where(Backup.status.in_(("creating", "restoring", "deleting")))):
+            since = backup.updated_at or backup.created_at
+            if since < cutoff:
+                out.append(Stuck("volume backup", backup.id, backup.status, backup.host, since))
         for att in s.scalars(select(Attachment).where(Attachment.attach_status.in_(("attaching", "detaching")))):
             if att.attach_time is not None and att.attach_time < cutoff:
                 out.append(Stuck("volume attachment", att.id, att.attach_status, att.attached_host, att.attach_time))
@@ -57,6 +61,8 @@ TODO = {
               "rebuild it",
     "volume": "look at the volume agent on {host} and its log; `cinder reset-state --state available {id}` (or error) "
               "once nothing works on it any more",
+    "volume backup": "look at the backup agent on {host} and its log (it writes object storage as the service user); "
+                     "`openstack volume backup set --state error {id}` once nothing works on it any more",
     "volume attachment": "look at the compute agent on {host}; `cinder reset-state --attach-status detached` the volume "
                          "if the server no longer has it",
     "port": "look at the network agent of the port's host (`openstack port show {id}`, binding:host_id) and its log",

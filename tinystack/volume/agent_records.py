@@ -34,6 +34,7 @@ class Record:
     upload_error: dict[str, Any] | None = None  # {"seq", "reason"}: the newest upload that failed for good
     failed_gen: int | None = None
     reason: str | None = None
+    restore_seq: int = 0  # backups (tinystack/volume/backup_agent.py): the newest restore written and synced
 
 
 class Records:

@@ -21,6 +21,7 @@ DEFAULTS: dict[str, str] = {
     # Cinder's enabled_backends: each a directory of its own (the first is volumes_path, the others a directory
     # of that name inside it) and its own volume_backend_name and pool. Two by default, so volumes can migrate.
     "enabled_backends": "file,file2",
+    "backup_chunk_size": "52428800",  # bytes of volume per backup object (Cinder's backup_swift_object_size)
 }
 _BACKEND = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 
@@ -54,6 +55,7 @@ class AgentSettings:
     image_timeout: float
     source_timeout: float
     backends: dict[str, Path]  # backend name -> its directory, the default first
+    backup_chunk_size: int = 52428800
 
 
 def load(config: Config) -> AgentSettings:
@@ -75,7 +77,18 @@ def load(config: Config) -> AgentSettings:
         image_timeout=_seconds(raw, "image_timeout"),
         source_timeout=_seconds(raw, "source_timeout"),
         backends={name: volumes_path if i == 0 else volumes_path / name for i, name in enumerate(names)},
+        backup_chunk_size=_chunk_size(raw["backup_chunk_size"]),
     )
+
+
+def _chunk_size(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"[volume] backup_chunk_size must be a number of bytes, not {raw!r}") from None
+    if value < 1 << 20 or value % (1 << 20):
+        raise ValueError("[volume] backup_chunk_size must be a multiple of 1048576 bytes")
+    return value
 
 
 def _seconds(raw: dict[str, str], key: str) -> float:

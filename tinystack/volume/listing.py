@@ -87,10 +87,11 @@ def parse_nonneg(raw: str, name: str) -> int:
 
 
 # resource_filters (3.33): the list filters this cloud applies, per resource; resources it does not serve
-# (backups, pools) are left out rather than advertised.
+# (pools) are left out rather than advertised.
 RESOURCE_FILTERS: dict[str, list[str]] = {
     "volume": ["name", "status", "availability_zone", "bootable", "metadata", "volume_type", "group_id"],
     "snapshot": ["name", "status", "volume_id", "metadata"],
+    "backup": ["name", "status", "volume_id", "availability_zone", "metadata"],
     "attachment": ["volume_id", "status", "instance_id"],
     "message": ["resource_uuid", "resource_type", "event_id", "request_id", "message_level"],
     "volume_type": ["is_public"],

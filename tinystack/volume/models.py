@@ -201,6 +201,40 @@ class GroupSnapshot(Base):
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, onupdate=utcnow)
 
 
+class Backup(Base):
+    """A copy of a volume's data in object storage (tinystack/volume/backups.py); the volume host's backup agent
+    writes, restores and removes its objects from ``doc`` (docs/contracts.md)."""
+    __tablename__ = "volume_backup"
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(PROJECT, index=True)
+    user_id: Mapped[str] = mapped_column(String(255))
+    volume_id: Mapped[str] = mapped_column(UUID, index=True)
+    snapshot_id: Mapped[str | None] = mapped_column(UUID, nullable=True)
+    parent_id: Mapped[str | None] = mapped_column(UUID, nullable=True, index=True)
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    fail_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    availability_zone: Mapped[str] = mapped_column(String(255))
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    container: Mapped[str] = mapped_column(String(255))
+    # The objects' name prefix in the container (Cinder's service_metadata).
+    prefix: Mapped[str] = mapped_column(String(512))
+    size: Mapped[int] = mapped_column(Integer)
+    object_count: Mapped[int] = mapped_column(Integer, default=0)
+    is_incremental: Mapped[bool] = mapped_column(Boolean, default=False)
+    meta: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # The desired state sent to the backup agent: mode (backup | import) and the newest restore asked for.
+    doc: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    observed_generation: Mapped[int] = mapped_column(Integer, default=0)
+    published_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    data_timestamp: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, onupdate=utcnow)
+
+
 TABLES = [VolumeType.__table__, Volume.__table__, Attachment.__table__, Snapshot.__table__, Quota.__table__,
           Transfer.__table__, Message.__table__, DefaultType.__table__, GroupType.__table__, Group.__table__,
-          GroupSnapshot.__table__]
+          GroupSnapshot.__table__,
+          Backup.__table__]

@@ -44,8 +44,9 @@ class Quotas:
         nsnap, sgb = s.execute(select(func.count(Snapshot.id), func.coalesce(func.sum(Snapshot.size), 0))
                                .where(Snapshot.project_id == project_id)).one()
         ngroups = s.scalar(select(func.count(Group.id)).where(Group.project_id == project_id)) or 0
-        return {"volumes": int(nvol), "snapshots": int(nsnap), "gigabytes": int(vgb) + int(sgb), "backups": 0,
-                "backup_gigabytes": 0, "groups": int(ngroups), "per_volume_gigabytes": 0}
+        nbackup, bgb = self.svc.backups.usage(s, project_id)
+        return {"volumes": int(nvol), "snapshots": int(nsnap), "gigabytes": int(vgb) + int(sgb), "backups": nbackup,
+                "backup_gigabytes": bgb, "groups": int(ngroups), "per_volume_gigabytes": 0}
 
     def check(self, s: Session, project_id: str, *, volume_gb: int | None = None, **deltas: int) -> None:
         """Refuse (413) when adding ``deltas`` would take a resource over its limit. ``volume_gb``: the one
@@ -64,8 +65,11 @@ class Quotas:
                     raise over_limit(f"VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds "
                                      f"allowed gigabytes quota. Requested {delta}G, quota is {limit}G and "
                                      f"{used[resource]}G has been consumed.")
+                if resource == "backup_gigabytes":
+                    raise over_limit(f"VolumeBackupSizeExceedsAvailableQuota: Requested backup size {delta}G, quota "
+                                     f"is {limit}G and {used[resource]}G has been consumed.")
                 name = {"volumes": "VolumeLimitExceeded", "snapshots": "SnapshotLimitExceeded",
-                        "groups": "GroupLimitExceeded"}.get(resource, resource)
+                        "backups": "BackupLimitExceeded", "groups": "GroupLimitExceeded"}.get(resource, resource)
                 raise over_limit(f"{name}: Maximum number of {resource} allowed ({limit}) exceeded for quota "
                                  f"'{resource}'.")
 
@@ -119,5 +123,6 @@ class Quotas:
             used = self.usage(s, project_id)
         out = {name: limits[k] for k, name in LIMIT_NAMES.items()}
         out.update({"totalVolumesUsed": used["volumes"], "totalGigabytesUsed": used["gigabytes"],
-                    "totalSnapshotsUsed": used["snapshots"], "totalBackupsUsed": 0, "totalBackupGigabytesUsed": 0})
+                    "totalSnapshotsUsed": used["snapshots"], "totalBackupsUsed": used["backups"],
+                    "totalBackupGigabytesUsed": used["backup_gigabytes"]})
         return out

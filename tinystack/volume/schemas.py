@@ -193,3 +193,50 @@ def truthy(value: Any) -> bool:
     if isinstance(value, bool):
         return value
     return str(value).strip().lower() in ("true", "1", "yes", "on")
+
+BACKUP_CREATE: dict[str, Any] = {
+    "type": "object",
+    "properties": {"backup": {"type": "object", "properties": {
+        "volume_id": {"type": "string", "minLength": 1, "maxLength": 36}, "container": {"type": ["string", "null"],
+                                                                                        "maxLength": 255},
+        "name": NAME, "description": DESCRIPTION, "display_name": NAME, "display_description": DESCRIPTION,
+        "incremental": BOOL, "force": BOOL, "snapshot_id": UUID_REF,
+        "metadata": {"anyOf": [METADATA, {"type": "null"}]},
+        "availability_zone": {"type": ["string", "null"], "maxLength": 255}},
+        "required": ["volume_id"], "additionalProperties": False}},
+    "required": ["backup"],
+    "additionalProperties": False,
+}
+
+BACKUP_UPDATE: dict[str, Any] = {
+    "type": "object",
+    "properties": {"backup": {"type": "object", "properties": {
+        "name": NAME, "description": DESCRIPTION, "metadata": {"anyOf": [METADATA, {"type": "null"}]}},
+        "additionalProperties": False}},
+    "required": ["backup"],
+    "additionalProperties": False,
+}
+
+BACKUP_RESTORE: dict[str, Any] = {
+    "type": "object",
+    "properties": {"restore": {"type": ["object", "null"], "properties": {
+        "volume_id": UUID_REF, "name": NAME}, "additionalProperties": False}},
+    "required": ["restore"],
+    "additionalProperties": False,
+}
+
+BACKUP_IMPORT: dict[str, Any] = {
+    "type": "object",
+    "properties": {"backup-record": {"type": "object", "properties": {
+        "backup_service": {"type": "string", "minLength": 1, "maxLength": 255},
+        "backup_url": {"type": "string", "minLength": 1, "maxLength": 65535}},
+        "required": ["backup_service", "backup_url"], "additionalProperties": False}},
+    "required": ["backup-record"],
+    "additionalProperties": False,
+}
+
+BACKUP_ACTIONS: dict[str, dict[str, Any]] = {
+    "os-reset_status": {"type": "object", "properties": {"status": {"type": "string", "maxLength": 255}},
+                        "required": ["status"]},
+    "os-force_delete": {"type": ["object", "null"]},
+}

@@ -34,6 +34,9 @@ class VolumeService(ServiceBase):
         policy.register_defaults(policies.DEFAULTS)
         from tinystack.volume.attachment_records import AttachmentRecords
         from tinystack.volume.attachments import Attachments
+        from tinystack.volume.backup_controller import BackupController
+        from tinystack.volume.backup_records import BackupRecords
+        from tinystack.volume.backups import Backups
         from tinystack.volume.controller import Controller
         from tinystack.volume.default_types import DefaultTypes
         from tinystack.volume.group_snapshots import GroupSnapshots
@@ -61,6 +64,9 @@ class VolumeService(ServiceBase):
         self.groups = Groups(self)
         self.group_snapshots = GroupSnapshots(self)
         self.controller = Controller(self)
+        self.backups = Backups(self)
+        self.backup_controller = BackupController(self)
+        self.backup_records = BackupRecords(self)
 
     def zone_names(self) -> list[str]:
         return [self.settings.default_availability_zone]

@@ -9,6 +9,7 @@ from typing import Any
 from tinystack.core.web import Version
 from tinystack.volume.models import (
     Attachment,
+    Backup,
     Group,
     GroupSnapshot,
     GroupType,
@@ -176,4 +177,28 @@ def group_snapshot(gs: GroupSnapshot, v: Version, *, detail: bool) -> dict[str, 
                     "description": gs.description})
         if v >= V(3, 58):
             out["project_id"] = gs.project_id
+    return out
+
+
+def backup_summary(b: Backup, base: str) -> dict[str, Any]:
+    return {"id": b.id, "name": b.name, "links": links(base, b.project_id, "backups", b.id)}
+
+
+def backup(b: Backup, v: Version, *, base: str, dependents: bool, admin: bool) -> dict[str, Any]:
+    """The detailed view (show and detailed lists); fields from the microversion that added them."""
+    out: dict[str, Any] = {
+        "id": b.id, "name": b.name, "description": b.description, "status": b.status, "fail_reason": b.fail_reason,
+        "availability_zone": b.availability_zone, "volume_id": b.volume_id, "snapshot_id": b.snapshot_id,
+        "size": b.size, "object_count": b.object_count, "container": b.container, "is_incremental": b.is_incremental,
+        "has_dependent_backups": dependents, "created_at": when(b.created_at), "updated_at": when(b.updated_at),
+        "data_timestamp": when(b.data_timestamp), "links": links(base, b.project_id, "backups", b.id),
+    }
+    if v >= V(3, 18) and admin:
+        out["os-backup-project-attr:project_id"] = b.project_id
+    if v >= V(3, 43):
+        out["metadata"] = dict(b.meta or {})
+    if v >= V(3, 56):
+        out["user_id"] = b.user_id
+    if v >= V(3, 64):
+        out["encryption_key_id"] = None
     return out

@@ -69,7 +69,7 @@ class Volumes(VolumeActions):
             raise errors.BadRequest("Invalid input received: only one of snapshot_id, source_volid, imageRef and "
                                     "backup_id may be given.")
         if body.get("backup_id"):
-            raise errors.NotFound(f"Backup {body['backup_id']} could not be found.")
+            return self.svc.backups.volume_from_backup(ctx, body)  # 3.47: the backup restored into a new volume
         size = parse_size(body["size"]) if body.get("size") is not None else None
         az = body.get("availability_zone") or self.svc.settings.default_availability_zone
         if az not in self.svc.zone_names():
