@@ -16,8 +16,8 @@ from tinystack.core.svcauth import lazy_from_state_dir
 from tinystack.volume import agent_settings
 from tinystack.volume.agent_converge import Converge
 from tinystack.volume.agent_records import Records, Spec, split_key
-from tinystack.volume.drivers.base import VolumeDriver
-from tinystack.volume.drivers.fake import FakeVolumeDriver
+from tinystack.volume.drivers.base import Exporter, VolumeDriver
+from tinystack.volume.drivers.fake import FakeExporter, FakeVolumeDriver
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +34,11 @@ class VolumeAgent(Converge):
 
     def __init__(self, bus: Bus, host: str, driver: VolumeDriver, records_dir: Path, *,
                  heartbeat_interval: float = 10.0, resync_interval: float = 30.0, source_timeout: float = 120.0,
-                 poll_interval: float = 0.5) -> None:
+                 poll_interval: float = 0.5, exporter: Exporter | None = None) -> None:
         self.bus = bus
         self.host = host
         self.driver = driver
+        self.exporter = exporter
         self.records = Records(records_dir)
         self.heartbeat_interval = heartbeat_interval
         self.source_timeout = source_timeout
@@ -68,13 +69,17 @@ class VolumeAgent(Converge):
         await self.bus.publish("resync.volume", {"host": self.host})
 
     async def stop(self, cleanup: bool) -> None:
-        """Stop the tasks. Volumes are persistent data: even with ``cleanup`` no file is removed."""
+        """Stop the tasks. Volumes are persistent data: even with ``cleanup`` no file is removed; the NBD exports
+        outlive a plain stop (guests on other machines keep their disks while the agent restarts) and end with
+        ``cleanup``."""
         self._closing = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await self.reconciler.stop()
+        if cleanup and self.exporter is not None:
+            await self.exporter.stop()
 
     async def wait_idle(self) -> None:
         await self.reconciler.wait_idle()
@@ -144,6 +149,10 @@ class VolumeAgent(Converge):
             if split_key(key)[0] in types and key not in desired and key not in self._specs:
                 self._doomed.setdefault(key, None)
                 self.reconciler.enqueue(key)
+        if "volume" in types:
+            # Exports of volumes no document names (an agent that died before ending them): their attachments
+            # are gone. Those of volumes that are named are their own reconcile's business.
+            await self._drop_exports({split_key(k)[1] for k in self._specs if split_key(k)[0] == "volume"})
 
     # -- reconcile ----------------------------------------------------------------------------------------
 
@@ -152,13 +161,20 @@ def build(config: Config, bus: Bus) -> VolumeAgent:
     """The agent ``tinystack up`` runs: settings from ``[volume]``, the configured driver."""
     settings = agent_settings.load(config)
     driver: VolumeDriver
+    exporter: Exporter | None = None
     if settings.driver == "fake":
         driver = FakeVolumeDriver(path=str(settings.volumes_path))
+        exporter = FakeExporter()
     else:
         from tinystack.volume.drivers.file import FileDriver
+        from tinystack.volume.drivers.nbd import NbdServer
 
         driver = FileDriver(settings.volumes_path, lazy_from_state_dir(settings.state_dir), settings.host,
                             image_timeout=settings.image_timeout)
+        if settings.nbd_host:
+            # A short path: the QMP socket's must fit a unix socket name.
+            exporter = NbdServer(settings.state_dir / f"nbd-{settings.host}", settings.nbd_host, settings.nbd_port,
+                                 settings.nbd_netns)
     return VolumeAgent(bus, settings.host, driver, settings.state_dir / "volume-agent" / settings.host,
                        heartbeat_interval=settings.heartbeat_interval, resync_interval=settings.resync_interval,
-                       source_timeout=settings.source_timeout)
+                       source_timeout=settings.source_timeout, exporter=exporter)

@@ -1,5 +1,6 @@
 """How the volume agent brings one ``volume`` or ``snapshot`` to its document: create (waiting for a source),
-extend, upload, remove; failures counted per generation, transient ones retried."""
+extend, upload, its NBD exports (one per attachment), remove; failures counted per generation, transient ones
+retried."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import time
 from tinystack.core.reconcile import DONE, Reconciler, Result
 from tinystack.volume.agent_records import Record, Spec, reason_of, split_key
 from tinystack.volume.agent_status import Reporting
-from tinystack.volume.drivers.base import DriverError, GiB
+from tinystack.volume.drivers.base import DriverError, Exporter, GiB
+from tinystack.volume.drivers.nbd import Export
 
 # The agent's own logger, so its lines keep the name operators filter on.
 log = logging.getLogger("tinystack.volume.agent")
@@ -35,6 +37,7 @@ class Converge(Reporting):
     _attempts: dict[tuple[str, int | None], int]
     _waiting: dict[tuple[str, int], float]
     _waiters: dict[str, set[str]]
+    exporter: Exporter | None
 
     def _again(self, key: str, generation: int | None, exc: BaseException) -> bool:
         """Count a failure of ``generation``; True when it is worth another try."""
@@ -138,9 +141,36 @@ class Converge(Reporting):
                 raise DriverError(record.upload_error["reason"], permanent=True) from exc
             else:
                 record.upload_seq, record.upload_error = seq, None
+        await self._converge_exports(rid, spec)
         record.failed_gen, record.reason = None, None
         self.records.save(key, record)
         return None
+
+    async def _converge_exports(self, rid: str, spec: Spec) -> None:
+        """Serve exactly the exports the document lists for this volume (its attachments from other machines)."""
+        wanted = {e.attachment_id: e for e in (Export.parse(dict(x)) for x in spec.get("exports") or [])}
+        if self.exporter is None:
+            if wanted:
+                raise DriverError("the volume has attachments to export but this node has no NBD server "
+                                  "([volume] nbd_host)", permanent=True)
+            return
+        path = self.driver.volume_path(rid)
+        served = {a for a, p in (await self.exporter.exports()).items() if p == path}
+        for attachment_id in sorted(served - set(wanted)):
+            await self.exporter.remove(attachment_id)
+        for attachment_id, export in wanted.items():
+            if attachment_id not in served:
+                await self.exporter.ensure(export, path)
+
+    async def _drop_exports(self, keep: set[str]) -> None:
+        """End every export whose volume is not in ``keep`` (volume ids): gone volumes, an agent's leftovers."""
+        if self.exporter is None:
+            return
+        paths = {self.driver.volume_path(v) for v in keep}
+        for attachment_id, path in sorted((await self.exporter.exports()).items()):
+            if path not in paths:
+                log.info("ending export of attachment %s (%s): no document wants it", attachment_id, path)
+                await self.exporter.remove(attachment_id)
 
     async def _converge_snapshot(self, key: str, generation: int, spec: Spec) -> Result | None:
         d, rid = self.driver, spec["id"]
@@ -161,6 +191,7 @@ class Converge(Reporting):
         kind, rid = split_key(key)
         try:
             if kind == "volume":
+                await self._drop_exports({split_key(k)[1] for k in self._specs if split_key(k)[0] == "volume"})
                 await self.driver.delete_volume(rid)
             else:
                 await self.driver.delete_snapshot(rid)

@@ -16,6 +16,12 @@ DEFAULTS: dict[str, str] = {
     "resync_interval": "30",
     "image_timeout": "600",  # seconds a download and conversion of an image may take
     "source_timeout": "120",  # seconds to wait for a source volume or snapshot to appear before giving up
+    # Volumes reach compute nodes on other machines over NBD (docs/deployment.md): the address the volume node's
+    # NBD server listens on and compute nodes connect to. Empty: no exports, one machine only. The volume API
+    # reads it too (it hands the address out in connection info), so it belongs in the shared file.
+    "nbd_host": "",
+    "nbd_port": "10809",
+    "nbd_netns": "",  # the namespace nbd_host lives in, when not the host's own (several nodes on one machine)
 }
 
 
@@ -29,6 +35,9 @@ class AgentSettings:
     resync_interval: float
     image_timeout: float
     source_timeout: float
+    nbd_host: str = ""
+    nbd_port: int = 10809
+    nbd_netns: str = ""
 
 
 def load(config: Config) -> AgentSettings:
@@ -47,7 +56,16 @@ def load(config: Config) -> AgentSettings:
         resync_interval=_seconds(raw, "resync_interval"),
         image_timeout=_seconds(raw, "image_timeout"),
         source_timeout=_seconds(raw, "source_timeout"),
+        nbd_host=raw["nbd_host"].strip(),
+        nbd_port=nbd_port(raw["nbd_port"]),
+        nbd_netns=raw["nbd_netns"].strip(),
     )
+
+
+def nbd_port(raw: str) -> int:
+    if not raw.strip().isdigit() or not 0 < int(raw) < 65536:
+        raise ValueError(f"[volume] nbd_port must be a TCP port, not {raw!r}")
+    return int(raw)
 
 
 def _seconds(raw: dict[str, str], key: str) -> float:

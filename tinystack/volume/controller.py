@@ -67,13 +67,16 @@ class Controller:
         elif not loop.is_closed():
             loop.call_soon_threadsafe(self.publisher.enqueue, key)
 
-    def message(self, row: Volume | Snapshot) -> dict[str, Any]:
+    def message(self, s: Session, row: Volume | Snapshot) -> dict[str, Any]:
         kind = "volume" if isinstance(row, Volume) else "snapshot"
         if row.status == "deleting":
             return {"op": "delete", "type": kind, "id": row.id, "generation": row.generation}
         if isinstance(row, Volume):
             spec = {"id": row.id, "size_gb": row.size, "source": row.doc.get("source") or {"type": "blank"},
                     "upload": row.doc.get("upload")}
+            exports = self.svc.exports.of_volume(s, row.id)
+            if exports:  # absent when none, so documents of clouds without NBD stay as they were
+                spec["exports"] = exports
         else:
             spec = {"id": row.id, "volume_id": row.volume_id}
         return {"op": "put", "type": kind, "id": row.id, "generation": row.generation, "spec": spec}
@@ -87,7 +90,7 @@ class Controller:
 
         def load(s: Session) -> tuple[str, dict[str, Any], int] | None:
             row: Volume | Snapshot | None = s.get(Volume, rid) if kind == "volume" else s.get(Snapshot, rid)
-            return None if row is None or not row.host else (row.host, self.message(row), row.generation)
+            return None if row is None or not row.host else (row.host, self.message(s, row), row.generation)
 
         found = await self.svc.read(load)
         if found is None:
@@ -124,7 +127,7 @@ class Controller:
         def load(s: Session) -> list[dict[str, Any]]:
             rows: list[Volume | Snapshot] = [*s.scalars(select(Volume).where(Volume.host == host)),
                                              *s.scalars(select(Snapshot).where(Snapshot.host == host))]
-            return [self.message(r) for r in rows]
+            return [self.message(s, r) for r in rows]
 
         messages = await self.svc.read(load)
         ids: dict[str, list[str]] = {"volume": [], "snapshot": []}

@@ -27,13 +27,15 @@ class VolumeService(ServiceBase):
         super().__init__(db, policy, services)
         self.config = config
         self.settings = settings_mod.load(config)
-        self.volumes_path = agent_settings.load(config).volumes_path
+        self.agent_settings = agent_settings.load(config)
+        self.volumes_path = self.agent_settings.volumes_path
         self.bus = bus
         policy.register_defaults(policies.DEFAULTS)
         from tinystack.volume.attachment_records import AttachmentRecords
         from tinystack.volume.attachments import Attachments
         from tinystack.volume.controller import Controller
         from tinystack.volume.default_types import DefaultTypes
+        from tinystack.volume.exports import Exports
         from tinystack.volume.messages import Messages
         from tinystack.volume.quotas import Quotas
         from tinystack.volume.retype import Retype
@@ -46,6 +48,7 @@ class VolumeService(ServiceBase):
         self.quotas = Quotas(self)
         self.volumes = Volumes(self)
         self.snapshots = Snapshots(self)
+        self.exports = Exports(self)
         self.attachments = Attachments(self)
         self.attachment_records = AttachmentRecords(self)
         self.retyping = Retype(self)

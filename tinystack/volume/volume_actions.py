@@ -74,10 +74,13 @@ class VolumeActions:
             vol = self.find(s, ctx, volume_id)
             if body.get("status"):
                 vol.status = body["status"]
+            exported = False
             if body.get("attach_status") == "detached":
-                for a in s.scalars(select(Attachment).where(Attachment.volume_id == vol.id)):
-                    s.delete(a)
+                for a in list(s.scalars(select(Attachment).where(Attachment.volume_id == vol.id))):
+                    exported = self.svc.attachments.forget(s, a) or exported
             vol.updated_at = utcnow()
+        if exported:
+            self.svc.exports.publish(volume_id)
 
     def upload(self, ctx: RequestContext, volume_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """``os-volume_upload_image``: a new image now (queued), its data from the volume agent."""
