@@ -2,6 +2,8 @@
 underlay, as tests/e2e/test_multinode.py): the volume lives on node one, whose volume agent exports it with
 ``qemu-storage-daemon`` on its underlay address (TLS-PSK, a secret export name per attachment); a guest on node
 two gets it hotplugged over NBD and writes to it from inside, and the bytes are in the volume file on node one.
+The volume agent restarts (the export stays) and the export daemon is killed (the agent starts it again, the
+guest's NBD client reconnects); the guest's writes go on through both.
 
 The guest then live-migrates to node one while a guest there pings it (the lost pings are counted and printed),
 where it opens the same volume as a local file, and back, over NBD again; its writes go on throughout. A detach
@@ -11,7 +13,9 @@ ends the export and the daemon: no process is left behind.
 from __future__ import annotations
 
 import base64
+import os
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -23,7 +27,10 @@ import pytest
 from tests.e2e import guests
 from tests.livecloud import LiveCloud
 from tests.waiting import wait_for
+from tinystack import nodes
+from tinystack.volume import agent as volume_agent
 from tinystack.volume.agent import VolumeAgent
+from tinystack.volume.drivers.base import DriverError
 from tinystack.volume.drivers.nbd import NbdServer
 
 pytestmark = [pytest.mark.guest, pytest.mark.e2e, pytest.mark.slow, pytest.mark.privileged]
@@ -91,9 +98,31 @@ def wait_migrated(conn: openstack.connection.Connection, server: Any, host: str)
     return wait_for(done, 180, f"{server.name} to be ACTIVE on {host}", interval=0.5)
 
 
+def exported(cloud: LiveCloud, server: NbdServer) -> set[str] | None:
+    """The attachments the daemon exports now; None while it cannot say (starting)."""
+    try:
+        return set(cloud.call(server.exports()))
+    except DriverError:
+        return None
+
+
+def restart_volume_agent(cloud: LiveCloud, host: str) -> VolumeAgent:
+    """Stop the node's volume agent as a crash or an upgrade would (no cleanup) and start a new one in its place."""
+    node_agents = cloud.cloud.node_agents
+    assert node_agents is not None and cloud.cloud.runtime is not None
+    old = cloud.agent(VolumeAgent, host)
+    cloud.call(old.stop(False))
+    config = next(n.config for n in nodes.plan(cloud.config) if n.host == host)
+    new = volume_agent.build(config, cloud.cloud.runtime.bus)
+    cloud.call(new.start())
+    node_agents.running[node_agents.running.index(old)] = new
+    return new
+
+
 def test_volume_on_one_node_written_by_a_guest_on_another(tmp_path: Path) -> None:
+    # A short resync interval: a dead export daemon is noticed at the agent's next full pass.
     cloud = LiveCloud(tmp_path / "state", nodes=2, compute__driver="qemu", guest__auto_build="true",
-                      volume__nbd_host="10.250.0.1", volume__nbd_port=str(NBD_PORT))
+                      volume__nbd_host="10.250.0.1", volume__nbd_port=str(NBD_PORT), volume__resync_interval="5")
     try:
         conn = cloud.conn("admin")
         one, two = cloud.hosts
@@ -128,6 +157,24 @@ def test_volume_on_one_node_written_by_a_guest_on_another(tmp_path: Path) -> Non
         text = guests.wait_console(conn, vm, lambda t: len(writes(t)) >= 2, 120, "writes to the NBD volume")
         found = wait_for(lambda: on_disk(path), 30, "the guest's write in the volume file", interval=0.5)
         assert found[1] == vol.id[:20]
+
+        # The volume agent restarts: the export daemon (and the guest's disk) stays, and the new agent keeps the
+        # export its documents still list.
+        pid = server.pid()
+        restarted = restart_volume_agent(cloud, one)
+        server = restarted.exporter
+        assert isinstance(server, NbdServer) and server.pid() == pid
+        last = writes(guests.console(conn, vm))[-1]
+        guests.wait_console(conn, vm, lambda t, u=last: writes(t)[-1] > u + 2, 60, "writes across the agent restart")
+        assert exported(cloud, server) == {attachment["id"]}
+
+        # The daemon dies: the agent's next pass starts it again with the export, and the guest's NBD client
+        # reconnects (its writes wait meanwhile, then go on).
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: server.pid() not in (None, pid) and exported(cloud, server) == {attachment["id"]},
+                 60, "the export daemon to be started again with the export", interval=0.5)
+        last = writes(guests.console(conn, vm))[-1]
+        guests.wait_console(conn, vm, lambda t, u=last: writes(t)[-1] > u + 2, 90, "writes after the daemon's restart")
 
         # Live migration to the volume's own node (where the guest opens the file) while the other guest pings
         # it, then back over NBD: the writes go on, and the pings lost are counted.

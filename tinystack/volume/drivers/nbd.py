@@ -80,7 +80,8 @@ class NbdServer:
         self.port = port
         self.netns = netns
         self.daemon = daemon
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # one change of the exports at a time
+        self._session = asyncio.Lock()  # the daemon's monitor serves one QMP client at a time
 
     @property
     def qmp_path(self) -> Path:
@@ -143,15 +144,16 @@ class NbdServer:
         log.info("NBD server on %s:%d stopped", self.address, self.port)
 
     async def _qmp(self, *commands: tuple[str, dict[str, Any] | None]) -> list[Any]:
-        client = QMPClient("nbd-server")
-        try:
-            await asyncio.wait_for(client.connect(str(self.qmp_path)), 5)
-            return [await asyncio.wait_for(client.execute(cmd, args), 30) for cmd, args in commands]
-        except (QMPError, OSError, TimeoutError) as exc:
-            raise DriverError(f"NBD server QMP: {exc}") from exc
-        finally:
-            with contextlib.suppress(Exception):
-                await client.disconnect()
+        async with self._session:
+            client = QMPClient("nbd-server")
+            try:
+                await asyncio.wait_for(client.connect(str(self.qmp_path)), 5)
+                return [await asyncio.wait_for(client.execute(cmd, args), 30) for cmd, args in commands]
+            except (QMPError, OSError, TimeoutError) as exc:
+                raise DriverError(f"NBD server QMP: {exc}") from exc
+            finally:
+                with contextlib.suppress(Exception):
+                    await client.disconnect()
 
     # -- keys -------------------------------------------------------------------------------------------
 
