@@ -3,7 +3,8 @@ underlay, as tests/e2e/test_multinode.py): the volume lives on node one, whose v
 ``qemu-storage-daemon`` on its underlay address (TLS-PSK, a secret export name per attachment); a guest on node
 two gets it hotplugged over NBD and writes to it from inside, and the bytes are in the volume file on node one.
 The volume agent restarts (the export stays) and the export daemon is killed (the agent starts it again, the
-guest's NBD client reconnects); the guest's writes go on through both.
+guest's NBD client reconnects); the guest's writes go on through both. Finally node two dies and the guest is
+evacuated to node one, where it boots again and writes the volume as a file.
 
 The guest then live-migrates to node one while a guest there pings it (the lost pings are counted and printed),
 where it opens the same volume as a local file, and back, over NBD again; its writes go on throughout. A detach
@@ -28,6 +29,7 @@ from tests.e2e import guests
 from tests.livecloud import LiveCloud
 from tests.waiting import wait_for
 from tinystack import nodes
+from tinystack.compute.agent import ComputeAgent
 from tinystack.volume import agent as volume_agent
 from tinystack.volume.agent import VolumeAgent
 from tinystack.volume.drivers.base import DriverError
@@ -98,6 +100,20 @@ def wait_migrated(conn: openstack.connection.Connection, server: Any, host: str)
     return wait_for(done, 180, f"{server.name} to be ACTIVE on {host}", interval=0.5)
 
 
+def qemu_pids(instance_id: str) -> list[int]:
+    """The QEMU processes of this one instance (by its own uuid on their command line)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if f"guest=instance-{instance_id}".encode() in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
 def exported(cloud: LiveCloud, server: NbdServer) -> set[str] | None:
     """The attachments the daemon exports now; None while it cannot say (starting)."""
     try:
@@ -121,8 +137,10 @@ def restart_volume_agent(cloud: LiveCloud, host: str) -> VolumeAgent:
 
 def test_volume_on_one_node_written_by_a_guest_on_another(tmp_path: Path) -> None:
     # A short resync interval: a dead export daemon is noticed at the agent's next full pass.
+    # Heartbeats every 2 s and a node down after 12 s without one: the evacuation waits seconds, not a minute.
     cloud = LiveCloud(tmp_path / "state", nodes=2, compute__driver="qemu", guest__auto_build="true",
-                      volume__nbd_host="10.250.0.1", volume__nbd_port=str(NBD_PORT), volume__resync_interval="5")
+                      volume__nbd_host="10.250.0.1", volume__nbd_port=str(NBD_PORT), volume__resync_interval="5",
+                      compute__heartbeat_interval="2", compute__service_down_time="12")
     try:
         conn = cloud.conn("admin")
         one, two = cloud.hosts
@@ -194,8 +212,26 @@ def test_volume_on_one_node_written_by_a_guest_on_another(tmp_path: Path) -> Non
             guests.wait_console(conn, vm, lambda t, u=last: writes(t)[-1] > u + 1, 60, f"writes on {dest}")
             wait_for(lambda u=last: (on_disk(path) or (0.0, ""))[0] > u, 30, f"writes on {dest} in the file",
                      interval=0.5)
-        assert "Linux version" in text and guests.console(conn, vm).count("Linux version") == 1  # no reboot
+        text = guests.console(conn, vm)
+        assert text.count("Linux version") == 1  # no reboot
         assert re.search(rf"10\.250\.0\.1:{NBD_PORT}\s", sockets(f"tsnode-{two}"))
+
+        # Node two dies (its compute agent and the guest's QEMU killed): once its service is down, the guest is
+        # evacuated to node one, boots again there (shared instance storage keeps its disk) and writes the volume,
+        # now as the local file.
+        cloud.call(cloud.agent(ComputeAgent, two).stop(False))
+        for pid in qemu_pids(vm.id):
+            os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: [x.state for x in conn.compute.services(binary="nova-compute") if x.host == two] == ["down"],
+                 60, "node two's compute service to be down", interval=0.5)
+        conn.compute.evacuate_server(vm, host=one)
+        wait_migrated(conn, vm, one)
+        text = guests.wait_console(conn, vm, lambda t: t.count("Linux version") == 2, 180, "the evacuated guest's boot")
+        booted = text.rfind("Linux version")
+        guests.wait_console(conn, vm, lambda t: len(writes(t[booted:])) >= 2, 120, "writes after the evacuation")
+        since = writes(guests.console(conn, vm)[booted:])[0]
+        wait_for(lambda: (on_disk(path) or (0.0, ""))[0] >= since, 30, "the evacuated guest's writes in the file",
+                 interval=0.5)
 
         # Detach: the guest lets the disk go, the export ends and with the last one the daemon.
         conn.compute.delete_volume_attachment(vm, vol)
