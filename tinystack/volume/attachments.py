@@ -154,6 +154,7 @@ class Attachments:
                 self.svc.exports.publish(volume_id)
         elif action == "os-attach":
             instance_id = body.get("instance_uuid")
+            exported = False
             with self.svc.session() as s:
                 vol = self.svc.volumes.find(s, ctx, volume_id)
                 if vol.status not in ("available", "attaching") and not vol.multiattach:
@@ -172,6 +173,7 @@ class Attachments:
                     if made.attach_mode != mode:  # the export's read-only flag follows
                         made.attach_mode = mode
                         self.svc.exports.changed(s, vol.id)
+                        exported = True
                     made.attach_status, made.attach_time = "attached", utcnow()
                 else:
                     s.add(Attachment(id=str(uuid.uuid4()), volume_id=vol.id, instance_uuid=instance_id,
@@ -180,6 +182,8 @@ class Attachments:
                                      created_at=utcnow()))
                 vol.status, vol.updated_at = "in-use", utcnow()
                 vol.admin_meta = {**(vol.admin_meta or {}), "attached_mode": mode}
+            if exported:
+                self.svc.exports.publish(volume_id)
         elif action == "os-detach":
             with self.svc.session() as s:
                 vol = self.svc.volumes.find(s, ctx, volume_id)
