@@ -81,6 +81,9 @@ def node_config(config: Config, host: str, underlay_ip: str, peers: list[str], n
     if not primary:
         # The primary keeps <state_dir>/network; the others' dnsmasq/router state must not mix with it.
         network["state_path"] = str(config.state_dir / f"network-{host}")
+    # A volume node's NBD server ([volume] nbd_host: its underlay address) listens in its node namespace.
+    values.setdefault("volume", {}).setdefault(
+        "nbd_netns", values.get("compute", {}).get("node_netns") or f"tsnode-{host}")
     # Instances stay in the one shared instances_path (shared instance storage, as Nova treats NFS).
     values.setdefault("compute", {})["live_migration_inbound_addr"] = underlay_ip.split("/")[0]
     return Config(values)

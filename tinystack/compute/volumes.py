@@ -223,7 +223,10 @@ class Volumes:
         return [{"volume_id": b.volume_id, "attachment_id": b.attachment_id, "serial": serial(b.volume_id),
                  "path": b.connection.get("path"), "format": b.connection.get("format") or "raw",
                  "read_only": bool(b.connection.get("read_only")), "device": b.device_name,
-                 "boot_index": b.boot_index}
+                 "boot_index": b.boot_index,
+                 # The volume node opens the path; every other node the NBD export, when there is one.
+                 **({"volume_host": b.connection.get("volume_host"), "nbd": b.connection["nbd"]}
+                    if b.connection.get("nbd") else {})}
                 for b in inst.bdms if b.state in (ATTACHING, ATTACHED)]
 
     def on_status(self, iid: str, reported: list[str], observed: int,

@@ -16,8 +16,8 @@ from tinystack.core.svcauth import lazy_from_state_dir
 from tinystack.volume import agent_settings
 from tinystack.volume.agent_converge import Converge
 from tinystack.volume.agent_records import Records, Spec, split_key
-from tinystack.volume.drivers.base import VolumeDriver
-from tinystack.volume.drivers.fake import FakeVolumeDriver
+from tinystack.volume.drivers.base import Exporter, VolumeDriver
+from tinystack.volume.drivers.fake import FakeExporter, FakeVolumeDriver
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +35,16 @@ class VolumeAgent(Converge):
     def __init__(self, bus: Bus, host: str, driver: VolumeDriver, records_dir: Path, *,
                  heartbeat_interval: float = 10.0, resync_interval: float = 30.0, source_timeout: float = 120.0,
                  poll_interval: float = 0.5, backend: str = "file",
-                 backends: dict[str, VolumeDriver] | None = None) -> None:
-        """``driver`` is the default backend's (``backend``); ``backends`` the others, each by its name."""
+                 backends: dict[str, VolumeDriver] | None = None, exporter: Exporter | None = None) -> None:
+        """``driver`` is the default backend's (``backend``); ``backends`` the others, each by its name;
+        ``exporter`` serves NBD exports of the volumes to other machines (None: this machine only)."""
         self.bus = bus
         self.host = host
         self.driver = driver
         self.default_backend = backend
         self.drivers: dict[str, VolumeDriver] = {backend: driver, **{k: v for k, v in (backends or {}).items()
                                                                      if k != backend}}
+        self.exporter = exporter
         self.records = Records(records_dir)
         self.heartbeat_interval = heartbeat_interval
         self.source_timeout = source_timeout
@@ -75,13 +77,17 @@ class VolumeAgent(Converge):
         await self.bus.publish("resync.volume", {"host": self.host})
 
     async def stop(self, cleanup: bool) -> None:
-        """Stop the tasks. Volumes are persistent data: even with ``cleanup`` no file is removed."""
+        """Stop the tasks. Volumes are persistent data: even with ``cleanup`` no file is removed; the NBD exports
+        outlive a plain stop (guests on other machines keep their disks while the agent restarts) and end with
+        ``cleanup``."""
         self._closing = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await self.reconciler.stop()
+        if cleanup and self.exporter is not None:
+            await self.exporter.stop()
 
     async def wait_idle(self) -> None:
         await self.reconciler.wait_idle()
@@ -163,6 +169,10 @@ class VolumeAgent(Converge):
             if split_key(key)[0] in types and key not in desired and key not in self._specs:
                 self._doomed.setdefault(key, None)
                 self.reconciler.enqueue(key)
+        if "volume" in types:
+            # Exports of volumes no document names (an agent that died before ending them): their attachments
+            # are gone. Those of volumes that are named are their own reconcile's business.
+            await self._drop_exports()
 
     # -- reconcile ----------------------------------------------------------------------------------------
 
@@ -171,6 +181,7 @@ def build(config: Config, bus: Bus) -> VolumeAgent:
     """The agent ``tinystack up`` runs: settings from ``[volume]``, the configured driver for each backend."""
     settings = agent_settings.load(config)
     drivers: dict[str, VolumeDriver] = {}
+    exporter: Exporter | None = None
     for name, path in settings.backends.items():
         if settings.driver == "fake":
             drivers[name] = FakeVolumeDriver(path=str(path))
@@ -179,7 +190,15 @@ def build(config: Config, bus: Bus) -> VolumeAgent:
 
             drivers[name] = FileDriver(path, lazy_from_state_dir(settings.state_dir), settings.host,
                                        image_timeout=settings.image_timeout)
+    if settings.driver == "fake":
+        exporter = FakeExporter()
+    elif settings.nbd_host:
+        from tinystack.volume.drivers.nbd import NbdServer
+
+        # A short path: the QMP socket's must fit a unix socket name.
+        exporter = NbdServer(settings.state_dir / f"nbd-{settings.host}", settings.nbd_host, settings.nbd_port,
+                             settings.nbd_netns)
     default = next(iter(drivers))
     return VolumeAgent(bus, settings.host, drivers[default], settings.state_dir / "volume-agent" / settings.host,
                        heartbeat_interval=settings.heartbeat_interval, resync_interval=settings.resync_interval,
-                       source_timeout=settings.source_timeout, backend=default, backends=drivers)
+                       source_timeout=settings.source_timeout, backend=default, backends=drivers, exporter=exporter)

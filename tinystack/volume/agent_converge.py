@@ -1,5 +1,6 @@
 """How the volume agent brings one ``volume`` or ``snapshot`` to its document: create (waiting for a source),
-extend, upload, remove; failures counted per generation, transient ones retried."""
+extend, upload, its NBD exports (one per attachment), remove; failures counted per generation, transient ones
+retried."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import time
 from tinystack.core.reconcile import DONE, Reconciler, Result
 from tinystack.volume.agent_records import Record, Spec, reason_of, split_key
 from tinystack.volume.agent_status import Reporting
-from tinystack.volume.drivers.base import DriverError, GiB, VolumeDriver
+from tinystack.volume.drivers.base import DriverError, Exporter, GiB, VolumeDriver
+from tinystack.volume.drivers.nbd import Export
 
 # The agent's own logger, so its lines keep the name operators filter on.
 log = logging.getLogger("tinystack.volume.agent")
@@ -36,6 +38,7 @@ class Converge(Reporting):
     _waiting: dict[tuple[str, int], float]
     _waiters: dict[str, set[str]]
     _doomed_names: dict[str, list[str]]
+    exporter: Exporter | None
 
     def _again(self, key: str, generation: int | None, exc: BaseException) -> bool:
         """Count a failure of ``generation``; True when it is worth another try."""
@@ -145,6 +148,7 @@ class Converge(Reporting):
             if isinstance(old, dict) and (old.get("backend"), old.get("name")) != (backend, rid) and \
                     str(old.get("backend")) in self.drivers and old.get("name"):
                 await self.drivers[str(old["backend"])].delete_volume(str(old["name"]))
+        await self._converge_exports(d, rid, spec)
         record.failed_gen, record.reason = None, None
         self.records.save(key, record)
         return None
@@ -159,6 +163,38 @@ class Converge(Reporting):
         if await dest.volume_size(new_name) is None:
             await dest.copy_volume(new_name, size_gb, source, name)
             log.info("volume %s: copied to backend %s as %s", spec["id"], migration.get("backend"), new_name)
+
+    async def _converge_exports(self, d: VolumeDriver, name: str, spec: Spec) -> None:
+        """Serve exactly the exports the document lists for this volume (its attachments from other machines),
+        of its file ``name`` on backend ``d``."""
+        wanted = {e.attachment_id: e for e in (Export.parse(dict(x)) for x in spec.get("exports") or [])}
+        if self.exporter is None:
+            if wanted:
+                raise DriverError("the volume has attachments to export but this node has no NBD server "
+                                  "([volume] nbd_host)", permanent=True)
+            return
+        path = d.volume_path(name)
+        served = {a for a, p in (await self.exporter.exports()).items() if p == path}
+        for attachment_id in sorted(served - set(wanted)):
+            await self.exporter.remove(attachment_id)
+        for attachment_id, export in wanted.items():
+            if attachment_id not in served:
+                await self.exporter.ensure(export, path)
+
+    async def _drop_exports(self) -> None:
+        """End every export of a file no volume document names: gone volumes, an agent's leftovers."""
+        if self.exporter is None:
+            return
+        paths = set()
+        for key, (_, spec, _) in self._specs.items():
+            if split_key(key)[0] == "volume":
+                backend, name = self._location(spec)
+                if backend in self.drivers:
+                    paths.add(self.drivers[backend].volume_path(name))
+        for attachment_id, path in sorted((await self.exporter.exports()).items()):
+            if path not in paths:
+                log.info("ending export of attachment %s (%s): no document wants it", attachment_id, path)
+                await self.exporter.remove(attachment_id)
 
     async def _converge_snapshot(self, key: str, generation: int, spec: Spec) -> Result | None:
         d, rid = self._backend(spec.get("backend")), spec["id"]
@@ -180,6 +216,7 @@ class Converge(Reporting):
         kind, rid = split_key(key)
         try:
             if kind == "volume":
+                await self._drop_exports()
                 # Whichever backend holds it, under its id or (migrated) its name_id; never a file another
                 # volume's document puts its own volume in.
                 owners = self._owners()

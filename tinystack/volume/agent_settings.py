@@ -22,6 +22,12 @@ DEFAULTS: dict[str, str] = {
     # of that name inside it) and its own volume_backend_name and pool. Two by default, so volumes can migrate.
     "enabled_backends": "file,file2",
     "backup_chunk_size": "52428800",  # bytes of volume per backup object (Cinder's backup_swift_object_size)
+    # Volumes reach compute nodes on other machines over NBD (docs/deployment.md): the address the volume node's
+    # NBD server listens on and compute nodes connect to. Empty: no exports, one machine only. The volume API
+    # reads it too (it hands the address out in connection info), so it belongs in the shared file.
+    "nbd_host": "",
+    "nbd_port": "10809",
+    "nbd_netns": "",  # the namespace nbd_host lives in, when not the host's own (several nodes on one machine)
 }
 _BACKEND = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 
@@ -56,6 +62,9 @@ class AgentSettings:
     source_timeout: float
     backends: dict[str, Path]  # backend name -> its directory, the default first
     backup_chunk_size: int = 52428800
+    nbd_host: str = ""
+    nbd_port: int = 10809
+    nbd_netns: str = ""
 
 
 def load(config: Config) -> AgentSettings:
@@ -78,6 +87,9 @@ def load(config: Config) -> AgentSettings:
         source_timeout=_seconds(raw, "source_timeout"),
         backends={name: volumes_path if i == 0 else volumes_path / name for i, name in enumerate(names)},
         backup_chunk_size=_chunk_size(raw["backup_chunk_size"]),
+        nbd_host=raw["nbd_host"].strip(),
+        nbd_port=nbd_port(raw["nbd_port"]),
+        nbd_netns=raw["nbd_netns"].strip(),
     )
 
 
@@ -89,6 +101,12 @@ def _chunk_size(raw: str) -> int:
     if value < 1 << 20 or value % (1 << 20):
         raise ValueError("[volume] backup_chunk_size must be a multiple of 1048576 bytes")
     return value
+
+
+def nbd_port(raw: str) -> int:
+    if not raw.strip().isdigit() or not 0 < int(raw) < 65536:
+        raise ValueError(f"[volume] nbd_port must be a TCP port, not {raw!r}")
+    return int(raw)
 
 
 def _seconds(raw: dict[str, str], key: str) -> float:

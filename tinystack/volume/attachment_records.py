@@ -31,12 +31,18 @@ class AttachmentRecords:
     def __init__(self, svc: VolumeService) -> None:
         self.svc = svc
 
-    def connection_info(self, vol: Volume, mode: str) -> dict[str, Any]:
-        """Cinder's ``connection_info`` for the file backend: the volume's raw file on the storage host
-        (``device_path`` is the name os-brick's local connector reads)."""
+    def connection_info(self, vol: Volume, mode: str, att: Attachment | None = None) -> dict[str, Any]:
+        """Cinder's ``connection_info``: with the volume node exporting volumes (``[volume] nbd_host``), the
+        attachment's NBD export (address, secret export name, TLS-PSK identity and key), as an iSCSI backend
+        hands out its target and CHAP secret; else the volume's raw file on the storage host (``device_path``
+        is the name os-brick's local connector reads). The file's path is in both: the volume node's own
+        guests open it directly."""
         path = str(self.svc.volume_path(vol.id, vol.backend, vol.name_id))
-        return {"driver_volume_type": "file", "data": {"path": path, "device_path": path, "format": "raw",
-                                                       "access_mode": mode, "volume_id": vol.id}}
+        data = {"path": path, "device_path": path, "format": "raw", "access_mode": mode, "volume_id": vol.id}
+        nbd = self.svc.exports.nbd(att.export if att is not None else None)
+        if nbd is None:
+            return {"driver_volume_type": "file", "data": data}
+        return {"driver_volume_type": "nbd", "data": {**nbd, **data, "volume_host": vol.host}}
 
     def find(self, s: Session, ctx: RequestContext, attachment_id: str) -> tuple[Attachment, Volume]:
         att = s.get(Attachment, attachment_id) if len(attachment_id) <= 36 else None
@@ -49,7 +55,7 @@ class AttachmentRecords:
         """The connection info an attachment shows: once a connector was given (or compute attached it)."""
         if att.connector is None and att.attach_status == "reserved":
             return None
-        return self.connection_info(vol, att.attach_mode)
+        return self.connection_info(vol, att.attach_mode, att)
 
     # --- reads ------------------------------------------------------------------------------------
 
@@ -118,8 +124,10 @@ class AttachmentRecords:
             mode = mode or ("ro" if vol.read_only else "rw")
             if vol.read_only and mode == "rw":
                 raise errors.BadRequest(f"Invalid attaching mode 'rw' for volume {volume_id}: it is read-only.")
-            att = Attachment(id=str(uuid.uuid4()), volume_id=vol.id, instance_uuid=instance_uuid,
-                             attach_status="reserved", attach_mode=mode, created_at=utcnow())
+            att_id = str(uuid.uuid4())
+            att = Attachment(id=att_id, volume_id=vol.id, instance_uuid=instance_uuid,
+                             attach_status="reserved", attach_mode=mode, created_at=utcnow(),
+                             export=self.svc.exports.new(att_id))
             s.add(att)
             if vol.status == "available":
                 vol.previous_status, vol.status = vol.status, "reserved"
@@ -127,8 +135,12 @@ class AttachmentRecords:
                 self._connect(att, vol, connector)
             vol.updated_at = utcnow()
             s.flush()
+            if att.export:
+                self.svc.exports.changed(s, vol.id)
             info = self.view_info(att, vol)
             s.expunge(att)
+        if att.export:
+            self.svc.exports.publish(vol.id)
         return att, info
 
     @staticmethod
@@ -175,28 +187,72 @@ class AttachmentRecords:
         if compute is None or not compute.detach_attachment(ctx, attachment_id):
             with self.svc.session() as s:
                 att, vol = self.find(s, ctx, attachment_id)
-                s.delete(att)
-                s.flush()
+                exported = self.svc.attachments.forget(s, att)
                 if vol.status in ("reserved", "attaching", "in-use"):
                     vol.status = "detaching"  # so that _settle recomputes it from what is left
                 self.svc.attachments.settle(s, vol)
+            if exported:
+                self.svc.exports.publish(volume_id)
         with self.svc.session() as s:
             return self.svc.volumes.attachments(s, [volume_id])[volume_id]
 
     # --- legacy connection actions -----------------------------------------------------------------
 
     def initialize_connection(self, ctx: RequestContext, volume_id: str, connector: dict[str, Any]) -> dict[str, Any]:
+        """The volume's connection for ``connector``. With NBD exports, the export belongs to an attachment: the
+        pending or live one this connector's host (or instance) already has, else a new pending (``attaching``)
+        one, which ``os-attach`` completes and ``os-terminate_connection`` or ``os-unreserve`` removes."""
         self.svc.enforce(ctx, "volume_extension:volume_actions:initialize_connection")
+        created = False
         with self.svc.session() as s:
             vol = self.svc.volumes.find(s, ctx, volume_id)
             if vol.status not in CONNECTABLE:
                 raise errors.BadRequest(f"Invalid volume: Volume {volume_id} status must be available or in-use to "
                                         f"initialize a connection, but the status is {vol.status}.")
             mode = "ro" if vol.read_only else str(connector.get("mode") or "rw")
-            return self.connection_info(vol, mode)
+            if not self.svc.exports.host:
+                return self.connection_info(vol, mode)
+            att = self.connected(s, vol.id, connector, ("reserved", "attaching", "attached"))
+            if att is None:
+                att_id = str(uuid.uuid4())
+                instance = connector.get("instance")
+                att = Attachment(id=att_id, volume_id=vol.id, instance_uuid=str(instance) if instance else None,
+                                 attached_host=str(connector.get("host") or "") or None, connector=dict(connector),
+                                 attach_status="attaching", attach_mode=mode, created_at=utcnow(),
+                                 export=self.svc.exports.new(att_id))
+                s.add(att)
+                self.svc.exports.changed(s, vol.id)
+                created = True
+            info = self.connection_info(vol, att.attach_mode, att)
+        if created:
+            self.svc.exports.publish(volume_id)
+        return info
 
-    def terminate_connection(self, ctx: RequestContext, volume_id: str) -> None:
-        """Nothing is exported for the file backend, so there is nothing to take down; the volume must exist."""
+    @staticmethod
+    def connected(s: Session, volume_id: str, connector: dict[str, Any],
+                   states: tuple[str, ...]) -> Attachment | None:
+        """The volume's exported attachment in one of ``states`` made for this connector's host or instance."""
+        host, instance = connector.get("host"), connector.get("instance")
+        for a in s.scalars(select(Attachment).where(Attachment.volume_id == volume_id, Attachment.export.is_not(None))
+                           .order_by(Attachment.created_at, Attachment.id)):
+            if a.attach_status not in states:
+                continue
+            if (host and host in (a.attached_host, (a.connector or {}).get("host"))) or (
+                    instance and instance == a.instance_uuid):
+                return a
+        return None
+
+    def terminate_connection(self, ctx: RequestContext, volume_id: str,
+                             connector: dict[str, Any] | None = None) -> None:
+        """End the connection ``os-initialize_connection`` made for this connector and never attached (its
+        export goes); an attached one ends with ``os-detach``. The file backend exports nothing."""
         self.svc.enforce(ctx, "volume_extension:volume_actions:terminate_connection")
+        exported = False
         with self.svc.session() as s:
-            self.svc.volumes.find(s, ctx, volume_id)
+            vol = self.svc.volumes.find(s, ctx, volume_id)
+            att = self.connected(s, vol.id, connector or {}, ("reserved", "attaching"))
+            if att is not None and att.connector is not None:
+                exported = self.svc.attachments.forget(s, att)
+                self.svc.attachments.settle(s, vol)
+        if exported:
+            self.svc.exports.publish(volume_id)

@@ -22,9 +22,13 @@ class Attachments:
     def __init__(self, svc: VolumeService) -> None:
         self.svc = svc
 
-    def connection(self, vol: Volume) -> dict[str, Any]:
+    def connection(self, vol: Volume, att: Attachment) -> dict[str, Any]:
+        """What compute puts in the instance document: the file (which the volume node's own guests open) and,
+        when the volume node exports volumes, the attachment's NBD export (which every other node opens)."""
+        nbd = self.svc.exports.nbd(att.export)
         path = self.svc.volume_path(vol.id, vol.backend, vol.name_id)
-        return {"driver_volume_type": "file", "path": str(path), "format": "raw"}
+        return {"driver_volume_type": "nbd" if nbd else "file", "path": str(path), "format": "raw",
+                "volume_host": vol.host, **({"nbd": nbd} if nbd else {})}
 
     def reserve(self, ctx: RequestContext, volume_id: str, instance_id: str | None, mountpoint: str | None,
                 host: str | None = None) -> dict[str, Any]:
@@ -37,13 +41,19 @@ class Attachments:
             if instance_id and s.scalar(select(Attachment.id).where(Attachment.volume_id == vol.id,
                                                                     Attachment.instance_uuid == instance_id)):
                 raise errors.BadRequest(f"Invalid volume: Volume {volume_id} is already attached to {instance_id}.")
-            att = Attachment(id=str(uuid.uuid4()), volume_id=vol.id, instance_uuid=instance_id, attached_host=host,
+            att_id = str(uuid.uuid4())
+            att = Attachment(id=att_id, volume_id=vol.id, instance_uuid=instance_id, attached_host=host,
                              mountpoint=mountpoint, attach_status="attaching",
-                             attach_mode="ro" if vol.read_only else "rw", created_at=utcnow())
+                             attach_mode="ro" if vol.read_only else "rw", created_at=utcnow(),
+                             export=self.svc.exports.new(att_id))
             s.add(att)
             vol.previous_status, vol.status, vol.updated_at = vol.status, "attaching", utcnow()
-            return {"attachment_id": att.id, "volume_id": vol.id, "size_gb": vol.size,
-                    "read_only": vol.read_only, "connection": self.connection(vol)}
+            if att.export:
+                self.svc.exports.changed(s, vol.id)
+            reserved = {"attachment_id": att.id, "volume_id": vol.id, "size_gb": vol.size,
+                        "read_only": vol.read_only, "connection": self.connection(vol, att)}
+        self.svc.exports.publish(volume_id)
+        return reserved
 
     def _attachment(self, s: Session, attachment_id: str) -> tuple[Attachment, Volume]:
         att = s.get(Attachment, attachment_id)
@@ -67,11 +77,12 @@ class Attachments:
                 att, vol = self._attachment(s, attachment_id)
             except errors.NotFound:
                 return
-            s.delete(att)
-            s.flush()
+            exported = self.forget(s, att)
             self.settle(s, vol)
             self.svc.messages.record(s, vol.project_id, "VOLUME", vol.id, "ATTACH_VOLUME", "ATTACH_ERROR",
                                      reason=reason)
+        if exported:
+            self.svc.exports.publish(vol.id)
 
     def begin_detach(self, attachment_id: str) -> None:
         with self.svc.session() as s:
@@ -93,9 +104,20 @@ class Attachments:
                 att, vol = self._attachment(s, attachment_id)
             except errors.NotFound:
                 return  # already gone: at-least-once callers
-            s.delete(att)
-            s.flush()
+            exported = self.forget(s, att)
             self.settle(s, vol)
+        if exported:
+            self.svc.exports.publish(vol.id)
+
+    def forget(self, s: Session, att: Attachment) -> bool:
+        """Delete the attachment row; True when it had an export (the volume's document changed: publish it
+        after the commit)."""
+        exported = att.export is not None
+        s.delete(att)
+        s.flush()
+        if exported:
+            self.svc.exports.changed(s, att.volume_id)
+        return exported
 
     def settle(self, s: Session, vol: Volume) -> None:
         """in-use while any attachment is attached, else attaching or reserved while one is (the attachments
@@ -122,17 +144,21 @@ class Attachments:
                 refuse_if_migrating(vol)
                 vol.previous_status, vol.status = vol.status, "attaching"
         elif action == "os-unreserve":
+            exported = False
             with self.svc.session() as s:
                 vol = self.svc.volumes.find(s, ctx, volume_id)
                 if vol.status == "attaching":
                     pending = [a for a in s.scalars(select(Attachment).where(Attachment.volume_id == vol.id))
                                if a.attach_status == "attaching"]
                     for a in pending:
-                        s.delete(a)
+                        exported = self.forget(s, a) or exported
                     s.flush()
                     self.settle(s, vol)
+            if exported:
+                self.svc.exports.publish(volume_id)
         elif action == "os-attach":
             instance_id = body.get("instance_uuid")
+            exported = False
             with self.svc.session() as s:
                 vol = self.svc.volumes.find(s, ctx, volume_id)
                 if vol.status not in ("available", "attaching") and not vol.multiattach:
@@ -142,12 +168,27 @@ class Attachments:
                 mode = body.get("mode", "rw")
                 if vol.read_only and mode != "ro":
                     raise errors.BadRequest("Invalid volume: Volume is read-only; attach it with mode 'ro'.")
-                att = Attachment(id=str(uuid.uuid4()), volume_id=vol.id, instance_uuid=instance_id,
-                                 attached_host=body.get("host_name"), mountpoint=body.get("mountpoint"),
-                                 attach_status="attached", attach_mode=mode, attach_time=utcnow(), created_at=utcnow())
-                s.add(att)
+                # The connection os-initialize_connection made for this host (with its export) becomes the
+                # attachment; without one, a new row records it.
+                made = self.svc.attachment_records.connected(
+                    s, vol.id, {"host": body.get("host_name"), "instance": instance_id}, ("reserved", "attaching"))
+                if made is not None and made.connector is not None:
+                    made.instance_uuid = instance_id or made.instance_uuid
+                    made.mountpoint = body.get("mountpoint") or made.mountpoint
+                    if made.attach_mode != mode:  # the export's read-only flag follows
+                        made.attach_mode = mode
+                        self.svc.exports.changed(s, vol.id)
+                        exported = True
+                    made.attach_status, made.attach_time = "attached", utcnow()
+                else:
+                    s.add(Attachment(id=str(uuid.uuid4()), volume_id=vol.id, instance_uuid=instance_id,
+                                     attached_host=body.get("host_name"), mountpoint=body.get("mountpoint"),
+                                     attach_status="attached", attach_mode=mode, attach_time=utcnow(),
+                                     created_at=utcnow()))
                 vol.status, vol.updated_at = "in-use", utcnow()
                 vol.admin_meta = {**(vol.admin_meta or {}), "attached_mode": mode}
+            if exported:
+                self.svc.exports.publish(volume_id)
         elif action == "os-detach":
             with self.svc.session() as s:
                 vol = self.svc.volumes.find(s, ctx, volume_id)
@@ -157,11 +198,13 @@ class Attachments:
                     rows = [a for a in rows if a.id == wanted]
                 if not rows:
                     raise errors.BadRequest(f"Invalid volume: Volume {volume_id} is not attached.")
+                exported = False
                 for a in rows if wanted or len(rows) == 1 else rows[:1]:
-                    s.delete(a)
-                s.flush()
+                    exported = self.forget(s, a) or exported
                 vol.status = "detaching"
                 self.settle(s, vol)
+            if exported:
+                self.svc.exports.publish(volume_id)
         elif action == "os-begin_detaching":
             with self.svc.session() as s:
                 vol = self.svc.volumes.find(s, ctx, volume_id)

@@ -67,7 +67,7 @@ class Controller:
         elif not loop.is_closed():
             loop.call_soon_threadsafe(self.publisher.enqueue, key)
 
-    def message(self, row: Volume | Snapshot, s: Session) -> dict[str, Any]:
+    def message(self, s: Session, row: Volume | Snapshot) -> dict[str, Any]:
         kind = "volume" if isinstance(row, Volume) else "snapshot"
         if row.status == "deleting":
             msg = {"op": "delete", "type": kind, "id": row.id, "generation": row.generation}
@@ -83,6 +83,9 @@ class Controller:
                     "upload": row.doc.get("upload"), "backend": row.backend or self.svc.settings.backend_name,
                     "name_id": row.name_id, "migration": row.doc.get("migration"),
                     "retired": row.doc.get("retired") or []}
+            exports = self.svc.exports.of_volume(s, row.id)
+            if exports:  # absent when none, so documents of clouds without NBD stay as they were
+                spec["exports"] = exports
         else:
             # A snapshot lives beside its volume's file (volumes with snapshots never migrate).
             vol = s.get(Volume, row.volume_id)
@@ -100,7 +103,7 @@ class Controller:
 
         def load(s: Session) -> tuple[str, dict[str, Any], int] | None:
             row: Volume | Snapshot | None = s.get(Volume, rid) if kind == "volume" else s.get(Snapshot, rid)
-            return None if row is None or not row.host else (row.host, self.message(row, s), row.generation)
+            return None if row is None or not row.host else (row.host, self.message(s, row), row.generation)
 
         found = await self.svc.read(load)
         if found is None:
@@ -137,7 +140,7 @@ class Controller:
         def load(s: Session) -> list[dict[str, Any]]:
             rows: list[Volume | Snapshot] = [*s.scalars(select(Volume).where(Volume.host == host)),
                                              *s.scalars(select(Snapshot).where(Snapshot.host == host))]
-            return [self.message(r, s) for r in rows]
+            return [self.message(s, r) for r in rows]
 
         messages = await self.svc.read(load)
         ids: dict[str, list[str]] = {"volume": [], "snapshot": []}

@@ -88,6 +88,9 @@ class Attachment(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     # What the attachments API (3.27) was told about the attaching host; None for compute's own attachments.
     connector: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Its NBD export ({"name", "identity", "key"}: secrets, never shown but in its connection info) when the
+    # volume node exports to other machines ([volume] nbd_host); None for file-only clouds.
+    export: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class Snapshot(Base):

@@ -27,9 +27,9 @@ class VolumeService(ServiceBase):
         super().__init__(db, policy, services)
         self.config = config
         self.settings = settings_mod.load(config)
-        agent = agent_settings.load(config)
-        self.volumes_path = agent.volumes_path
-        self.backend_paths = agent.backends
+        self.agent_settings = agent_settings.load(config)
+        self.volumes_path = self.agent_settings.volumes_path
+        self.backend_paths = self.agent_settings.backends
         self.bus = bus
         policy.register_defaults(policies.DEFAULTS)
         from tinystack.volume.attachment_records import AttachmentRecords
@@ -39,6 +39,7 @@ class VolumeService(ServiceBase):
         from tinystack.volume.backups import Backups
         from tinystack.volume.controller import Controller
         from tinystack.volume.default_types import DefaultTypes
+        from tinystack.volume.exports import Exports
         from tinystack.volume.group_snapshots import GroupSnapshots
         from tinystack.volume.group_types import GroupTypes
         from tinystack.volume.groups import Groups
@@ -54,6 +55,7 @@ class VolumeService(ServiceBase):
         self.quotas = Quotas(self)
         self.volumes = Volumes(self)
         self.snapshots = Snapshots(self)
+        self.exports = Exports(self)
         self.attachments = Attachments(self)
         self.attachment_records = AttachmentRecords(self)
         self.retyping = Retype(self)

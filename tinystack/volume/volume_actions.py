@@ -81,9 +81,10 @@ class VolumeActions:
             vol = self.find(s, ctx, volume_id)
             if body.get("status"):
                 vol.status = body["status"]
+            exported = False
             if body.get("attach_status") == "detached":
-                for a in s.scalars(select(Attachment).where(Attachment.volume_id == vol.id)):
-                    s.delete(a)
+                for a in list(s.scalars(select(Attachment).where(Attachment.volume_id == vol.id))):
+                    exported = self.svc.attachments.forget(s, a) or exported
             vol.updated_at = utcnow()
             if migstat is not None:
                 # An operator ends a stuck migration: the volume stays where it is and the copy is retired.
@@ -97,6 +98,8 @@ class VolumeActions:
                 desired.bump_or_lose(s, Volume, vol.id, vol.generation, values)
         if ended:
             self.svc.controller.publish_soon("volume", volume_id)
+        if exported:
+            self.svc.exports.publish(volume_id)
 
     def upload(self, ctx: RequestContext, volume_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """``os-volume_upload_image``: a new image now (queued), its data from the volume agent."""

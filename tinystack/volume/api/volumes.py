@@ -141,7 +141,7 @@ class VolumesAPI:
             info = await self.svc.call(self.svc.attachment_records.initialize_connection, c, vid, args["connector"])
             return json_response({"connection_info": info})
         if name == "os-terminate_connection":
-            await self.svc.call(self.svc.attachment_records.terminate_connection, c, vid)
+            await self.svc.call(self.svc.attachment_records.terminate_connection, c, vid, args["connector"])
             return empty(202)
         if name == "os-retype":
             await self.svc.call(self.svc.retyping.retype, c, vid, args["new_type"], args.get("migration_policy"))

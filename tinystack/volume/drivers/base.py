@@ -37,6 +37,23 @@ def size_gb(size_bytes: int) -> int:
     return -(-size_bytes // GiB)
 
 
+class Exporter(Protocol):
+    """What serves volume files to other machines, one export per attachment (drivers/nbd.py; a fake in tests).
+    ``export`` is a ``drivers.nbd.Export``."""
+
+    async def exports(self) -> dict[str, str]:
+        """Attachment id -> the volume file of every export served now."""
+
+    async def ensure(self, export: Any, path: str) -> None:
+        """Serve ``path`` as ``export``; nothing when it is served already."""
+
+    async def remove(self, attachment_id: str) -> None:
+        """End the attachment's export; nothing when there is none."""
+
+    async def stop(self) -> None:
+        """End every export (the agent's ``stop(cleanup=True)``)."""
+
+
 class VolumeDriver(Protocol):
     async def init_host(self) -> None:
         """Prepare the backend (directories) and drop what a crash left half-made. Called once before anything

@@ -7,6 +7,7 @@ fit) so the agent's logic is exercised as it is; ``fail`` makes the next calls o
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from tinystack.volume.drivers.base import Capacity, DriverError, GiB, Source, VolumeDriver, size_gb
 
@@ -122,3 +123,26 @@ class FakeVolumeDriver:
 
     def volume_path(self, volume_id: str) -> str:
         return f"{self.path}/volume-{volume_id}"
+
+
+class FakeExporter:
+    """Exports in memory (``exports``: attachment id -> (path, export)), for tests of the agent's desired state."""
+
+    def __init__(self) -> None:
+        self.served: dict[str, tuple[str, Any]] = {}
+        self.calls: list[tuple[str, str]] = []
+
+    async def exports(self) -> dict[str, str]:
+        return {a: path for a, (path, _) in self.served.items()}
+
+    async def ensure(self, export: Any, path: str) -> None:
+        if export.attachment_id not in self.served:
+            self.calls.append(("ensure", export.attachment_id))
+            self.served[export.attachment_id] = (path, export)
+
+    async def remove(self, attachment_id: str) -> None:
+        if self.served.pop(attachment_id, None) is not None:
+            self.calls.append(("remove", attachment_id))
+
+    async def stop(self) -> None:
+        self.served.clear()

@@ -176,7 +176,7 @@ class QemuDriver(Handover, Snapshots):
             known = next((v for v in listed if v["volume_id"] == vid), None)
             taken = {int(v["slot"]) for v in listed if v.get("slot") is not None and v["volume_id"] != vid}
             [placed] = qvol.assign_slots([{**volume, "slot": (known or {}).get("slot")}], taken)
-            await qvol.attach(self._qmp(live), placed)
+            await qvol.attach(self._qmp(live), qvol.localize(placed, self.host, base.path))
             launch["volumes"] = [placed if v["volume_id"] == vid else v for v in listed] + ([] if known else [placed])
             base.write_launch(launch)
 
@@ -194,6 +194,7 @@ class QemuDriver(Handover, Snapshots):
                 return await qmp.execute(live.qmp, command, arguments)
 
         await qvol.detach(call, volume_id, str(known.get("serial") or volume_id[:20]), self.volume_detach_timeout)
+        qvol.forget_keys(base.path, volume_id, str(known.get("serial") or volume_id[:20]))
         async with lock:
             launch = base.read_launch() or {}
             launch["volumes"] = [v for v in launch.get("volumes") or [] if v["volume_id"] != volume_id]

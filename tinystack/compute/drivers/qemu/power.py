@@ -24,6 +24,7 @@ class Power(KvmWatch):
     """Mixin of ``QemuDriver``, which sets these attributes."""
 
     images: ImageCache
+    host: str
     qemu: str
     power_off_timeout: float
     console_log_max_bytes: int
@@ -74,7 +75,7 @@ class Power(KvmWatch):
             await process.wait_tap(self.netns, nic["tap"], self.tap_wait_timeout)
 
     async def _argv(self, idir: InstanceDir, spec: Spec, incoming: str | None) -> list[str]:
-        root, others = qvol.split_root(spec.get("volumes") or [])
+        root, others = qvol.split_root([qvol.localize(v, self.host, idir.path) for v in spec.get("volumes") or []])
         kernel = initrd = None
         if spec.get("kernel_image_id"):
             kernel = str((await self.images.get(spec["kernel_image_id"])).path)

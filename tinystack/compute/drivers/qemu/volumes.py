@@ -4,14 +4,22 @@ its volumes by asking it (``qom-list``), not from memory.
 
 Each volume gets a fixed PCI slot, kept in the instance's ``launch.json`` with the volume: a suspend image or a
 live migration only fits a QEMU with the very same devices at the very same addresses.
+
+A volume whose document names an NBD export (``nbd``) and another node as its ``volume_host`` is opened over the
+network with QEMU's ``nbd`` block driver and TLS-PSK; the volume node's own guests open the file. ``localize``
+decides, per node, every time a command line or a hotplug is made, so a guest that moves decides again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import shutil
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from tinystack.compute.drivers.base import DriverError
@@ -32,6 +40,46 @@ def _nodes(volume: dict[str, Any]) -> tuple[str, str]:
     """(protocol node, format node): node names are at most 31 characters, so they use the serial."""
     ser = str(volume.get("serial") or volume["volume_id"][:20])
     return f"vf{ser}", f"vd{ser}"
+
+
+# How long QEMU keeps trying to reach an export when it starts (the volume node may still be adding it), and how
+# long a hotplug does.
+NBD_OPEN_TIMEOUT = 60
+NBD_HOTPLUG_TIMEOUT = 60.0
+# How long a guest's I/O waits for a lost NBD connection to come back (the export daemon restarting).
+NBD_RECONNECT_DELAY = 30
+
+
+def localize(volume: dict[str, Any], host: str | None, instance_dir: Path) -> dict[str, Any]:
+    """The volume as this node opens it: ``transport`` ``nbd`` (its TLS key written under ``instance_dir``, for
+    QEMU's ``tls-creds-psk`` to read) when it has an export and lives on another node, else ``file``."""
+    nbd = volume.get("nbd")
+    if not nbd or (host and volume.get("volume_host") == host and volume.get("path")):
+        return {**volume, "transport": "file"}
+    keys = instance_dir / f"nbd-{_nodes(volume)[0]}"
+    keys.mkdir(mode=0o700, exist_ok=True)
+    tmp = keys / "keys.psk.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{nbd['psk_identity']}:{nbd['psk_key']}\n")
+    os.replace(tmp, keys / "keys.psk")
+    return {**volume, "transport": "nbd", "psk_dir": str(keys)}
+
+
+def forget_keys(instance_dir: Path, volume_id: str, serial: str) -> None:
+    """Remove a detached volume's key directory."""
+    keys = instance_dir / f"nbd-{_nodes({'volume_id': volume_id, 'serial': serial})[0]}"
+    with contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(keys)
+
+
+def _tls_id(v: dict[str, Any]) -> str:
+    return f"tls-{_nodes(v)[0]}"
+
+
+def _tls_object(v: dict[str, Any]) -> dict[str, Any]:
+    return {"qom-type": "tls-creds-psk", "id": _tls_id(v), "endpoint": "client", "dir": str(v["psk_dir"]),
+            "username": str(v["nbd"]["psk_identity"])}
 
 
 def assign_slots(volumes: list[dict[str, Any]], taken: set[int] | None = None) -> list[dict[str, Any]]:
@@ -62,8 +110,12 @@ def root_argv(volume: dict[str, Any]) -> list[str]:
     the volume's device id, so ``present`` finds it like any other volume."""
     proto, fmt = _nodes(volume)
     device = {k: v for k, v in _device({**volume, "slot": 0}, fmt).items() if k not in ("bus", "addr")}
-    return ["-blockdev", json.dumps(_protocol_node(volume, proto)), "-blockdev",
-            json.dumps(_format_node(volume, proto, fmt)), "-device", json.dumps({**device, "bootindex": 1})]
+    return [*_object_argv(volume), "-blockdev", json.dumps(_protocol_node(volume, proto, NBD_OPEN_TIMEOUT)),
+            "-blockdev", json.dumps(_format_node(volume, proto, fmt)), "-device", json.dumps({**device, "bootindex": 1})]
+
+
+def _object_argv(v: dict[str, Any]) -> list[str]:
+    return ["-object", json.dumps(_tls_object(v))] if v.get("transport") == "nbd" else []
 
 
 def argv(volumes: list[dict[str, Any]]) -> list[str]:
@@ -71,12 +123,21 @@ def argv(volumes: list[dict[str, Any]]) -> list[str]:
     args: list[str] = []
     for v in volumes:
         proto, fmt = _nodes(v)
-        args += ["-blockdev", json.dumps(_protocol_node(v, proto)), "-blockdev", json.dumps(_format_node(v, proto, fmt)),
-                 "-device", json.dumps(_device(v, fmt))]
+        args += [*_object_argv(v), "-blockdev", json.dumps(_protocol_node(v, proto, NBD_OPEN_TIMEOUT)),
+                 "-blockdev", json.dumps(_format_node(v, proto, fmt)), "-device", json.dumps(_device(v, fmt))]
     return args
 
 
-def _protocol_node(v: dict[str, Any], name: str) -> dict[str, Any]:
+def _protocol_node(v: dict[str, Any], name: str, open_timeout: int = 0) -> dict[str, Any]:
+    if v.get("transport") == "nbd":
+        nbd = v["nbd"]
+        node: dict[str, Any] = {
+            "driver": "nbd", "node-name": name, "export": str(nbd["export"]), "tls-creds": _tls_id(v),
+            "server": {"type": "inet", "host": str(nbd["host"]), "port": str(nbd["port"])},
+            "reconnect-delay": NBD_RECONNECT_DELAY, "read-only": bool(v.get("read_only"))}
+        if open_timeout:
+            node["open-timeout"] = open_timeout
+        return node
     if not v.get("path"):
         raise DriverError(f"volume {v['volume_id']} has no path to attach", permanent=True)
     return {"driver": "file", "node-name": name, "filename": str(v["path"]), "cache": {"direct": False},
@@ -109,13 +170,40 @@ async def attach(qmp: Qmp, volume: dict[str, Any]) -> None:
     proto, fmt = _nodes(volume)
     # Nodes left by an attach or detach cut short (no device uses them, so deleting them is safe).
     await _drop_nodes(qmp, fmt, proto)
-    await qmp("blockdev-add", _protocol_node(volume, proto))
+    await _drop_tls(qmp, volume)
+    if volume.get("transport") == "nbd":
+        await qmp("object-add", _tls_object(volume))
+        await _add_nbd(qmp, volume, proto)
+    else:
+        await qmp("blockdev-add", _protocol_node(volume, proto))
     try:
         await qmp("blockdev-add", _format_node(volume, proto, fmt))
         await qmp("device_add", _device(volume, fmt))
     except DriverError:
         await _drop_nodes(qmp, fmt, proto)
+        await _drop_tls(qmp, volume)
         raise
+
+
+async def _add_nbd(qmp: Qmp, volume: dict[str, Any], proto: str) -> None:
+    """Open the export, asking again while the volume node is still adding it (the instance document and the
+    volume document go out at the same time, to different agents). One short try per call: QMP must not block."""
+    deadline = time.monotonic() + NBD_HOTPLUG_TIMEOUT
+    while True:
+        try:
+            await qmp("blockdev-add", _protocol_node(volume, proto))
+            return
+        except DriverError:
+            if time.monotonic() > deadline:
+                await _drop_tls(qmp, volume)
+                raise
+            await asyncio.sleep(0.5)
+
+
+async def _drop_tls(qmp: Qmp, volume: dict[str, Any]) -> None:
+    objects = {o.get("name") for o in await qmp("qom-list", {"path": "/objects"}) or []}
+    if _tls_id(volume) in objects:
+        await qmp("object-del", {"id": _tls_id(volume)})
 
 
 async def detach(qmp: Qmp, volume_id: str, serial: str, timeout: float) -> None:
@@ -136,6 +224,7 @@ async def detach(qmp: Qmp, volume_id: str, serial: str, timeout: float) -> None:
                                   "(it must acknowledge the PCI unplug)")
             await asyncio.sleep(0.25)
     await _drop_nodes(qmp, fmt, proto)
+    await _drop_tls(qmp, {"volume_id": volume_id, "serial": serial})
 
 
 async def _drop_nodes(qmp: Qmp, *names: str) -> None:
