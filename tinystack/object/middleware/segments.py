@@ -3,7 +3,9 @@ segment copied from a replica into the client's response."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -18,9 +20,12 @@ DROPPED = {"range", "if-match", "if-none-match", "if-modified-since", "if-unmodi
            "transfer-encoding", "etag", "content-md5", "x-copy-from"}
 
 
-def sub_request(request: web.Request, method: str, path: SwiftPath, query: str = "") -> web.Request:
-    """A clone of ``request`` (same identity) for ``method`` on ``path``, without a body or conditions."""
-    headers = {k: v for k, v in request.headers.items() if k.lower() not in DROPPED}
+def sub_request(request: web.Request, method: str, path: SwiftPath, query: str = "",
+                headers: dict[str, str] | None = None) -> web.Request:
+    """A clone of ``request`` (same identity) for ``method`` on ``path``, without a body or conditions (or with
+    exactly ``headers``)."""
+    if headers is None:
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in DROPPED}
     clone = request.clone(method=method, headers=headers, rel_url=request.rel_url.with_query(query))
     clone[PATH] = path
     return clone
@@ -52,3 +57,53 @@ async def write_range(proxy: Any, response: web.StreamResponse, seg: SwiftPath, 
         finally:
             resp.release()
     return False
+
+
+class BodyStream:
+    """What the controllers read of ``request.content`` (``iter_any``, ``read``, ``readexactly``), fed by an
+    async iterator: the body of a sub-request made by middleware (a form's file, an archive's member)."""
+
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self._chunks = chunks
+        self._left = b""
+        self._done = False
+
+    async def _next(self) -> bytes:
+        if self._left:
+            out, self._left = self._left, b""
+            return out
+        if self._done:
+            return b""
+        try:
+            return await anext(self._chunks)
+        except StopAsyncIteration:
+            self._done = True
+            return b""
+
+    async def iter_any(self) -> AsyncIterator[bytes]:
+        while chunk := await self._next():
+            yield chunk
+
+    async def read(self, n: int = -1) -> bytes:
+        if n < 0:
+            return b"".join([c async for c in self.iter_any()])
+        chunk = await self._next()
+        self._left, chunk = chunk[n:], chunk[:n]
+        return chunk
+
+    async def readexactly(self, n: int) -> bytes:
+        out = b""
+        while len(out) < n:
+            chunk = await self.read(n - len(out))
+            if not chunk:
+                raise asyncio.IncompleteReadError(out, n)
+            out += chunk
+        return out
+
+
+def with_body(request: web.Request, chunks: AsyncIterator[bytes]) -> web.Request:
+    """``request`` (a clone made by ``sub_request``) reading its body from ``chunks``."""
+    # aiohttp has no public way to give a cloned request another body; the controllers only read
+    # ``request.content``, which is this attribute.
+    setattr(request, "_payload", BodyStream(chunks))  # noqa: B010
+    return request

@@ -18,7 +18,7 @@ from tinystack.core.jsonio import json_response
 from tinystack.core.web import Route, ServiceApp, plain_fault
 from tinystack.object import constraints
 from tinystack.object.common import status_error
-from tinystack.object.middleware import ORDER
+from tinystack.object.middleware import ORDER, bulk
 from tinystack.object.proxy import accounts, containers, objects, objects_put
 from tinystack.object.proxy.backend import Backend
 from tinystack.object.proxy.common import Proxy
@@ -87,7 +87,8 @@ def build(settings: ObjectSettings, validator: TokenValidator | None,
                                                   "max_manifest_size": 8388608, "min_segment_size": 1},
                               "versioned_writes": {"allowed_flags": ["history", "stack"]},
                               "tempurl": {"methods": ["GET", "HEAD", "PUT", "POST", "DELETE"],
-                                          "allowed_digests": ["sha1", "sha256", "sha512"]}})
+                                          "allowed_digests": ["sha1", "sha256", "sha512"]},
+                              "formpost": {"allowed_digests": ["sha1", "sha256", "sha512"]}, **bulk.INFO})
 
     async def close() -> None:
         await backend.close()
