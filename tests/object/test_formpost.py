@@ -54,7 +54,7 @@ def test_upload_files_under_prefix(setup: tuple[swiftclient.Connection, str, str
     assert answer.status_code == 201 and answer.text == "201 Created"
     assert conn.get_object("fp", "up/a.txt")[1] == b"first file"
     headers, body = conn.get_object("fp", "up/b.bin")
-    assert body == b"\x00\x01second"
+    assert body == b"\x00\x01second" and headers["content-type"] == "application/octet-stream"
     # sha1 signatures and the redirect form: 303 to the redirect with status and message.
     path = f"{account}/fp/re"
     form = _form(path, redirect="https://example.com/done?x=1", alg="sha1")
