@@ -12,6 +12,7 @@ from aiohttp import web
 
 from tinystack.core import errors
 from tinystack.core.web import Handler
+from tinystack.object.policies import INDEX_HEADER
 from tinystack.object.request import PATH, SwiftPath
 
 CHUNK = 64 * 1024
@@ -42,8 +43,11 @@ async def call(handler: Handler, request: web.Request) -> tuple[int, web.StreamR
 
 async def write_range(proxy: Any, response: web.StreamResponse, seg: SwiftPath, lo: int, hi: int) -> bool:
     """Copy bytes ``lo``..``hi``-1 of the segment into ``response``; False when no replica could give them."""
-    part, primaries, handoffs = proxy.backend.nodes("object", *seg.names)
-    want = {"Range": f"bytes={lo}-{hi - 1}"}
+    # The segment's container may be of another storage policy than the manifest's.
+    info = await proxy.info.get(seg.account, seg.container or "")
+    policy = proxy.settings.policy(int(info.get("policy", 0)))
+    part, primaries, handoffs = proxy.backend.nodes(policy.ring, *seg.names)
+    want = {"Range": f"bytes={lo}-{hi - 1}", INDEX_HEADER: str(policy.index)}
     for dev in [*primaries, *itertools.islice(handoffs, len(primaries))]:
         resp = await proxy.backend.open(dev, "GET", part, seg.names, want)
         if resp is None:

@@ -80,8 +80,11 @@ def build(settings: ObjectSettings, validator: TokenValidator | None,
         return await handler(proxy, request)
 
     async def info(_request: web.Request) -> web.Response:
-        return json_response({"swift": constraints.info(settings.max_file_size, settings.container_listing_limit,
-                                                        settings.account_listing_limit),
+        swift = constraints.info(settings.max_file_size, settings.container_listing_limit,
+                                 settings.account_listing_limit)
+        swift["policies"] = [{"name": p.name, "aliases": p.name, "policy_type": "replication",
+                              **({"default": True} if p.default else {})} for p in settings.policies]
+        return json_response({"swift": swift,
                               "tempauth": {}, "keystoneauth": {}, "account_quotas": {}, "container_quotas": {},
                               "cors": {}, "slo": {"max_manifest_segments": 1000,
                                                   "max_manifest_size": 8388608, "min_segment_size": 1},
