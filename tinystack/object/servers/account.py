@@ -12,6 +12,7 @@ from tinystack.object.servers.accountdb import AccountBroker
 from tinystack.object.servers.base import BackendPath, NodeContext, build_app, parse_path, user_metadata
 from tinystack.object.servers.container import list_params, meta_headers
 from tinystack.object.servers.db import BrokerCache, db_path
+from tinystack.object.servers.dbreplicator import with_db_verbs
 
 
 class AccountServer:
@@ -21,8 +22,8 @@ class AccountServer:
         self.brokers = BrokerCache(AccountBroker)
 
     def app(self) -> web.Application:
-        return build_app({"PUT": self.put, "GET": self.get, "HEAD": self.get, "POST": self.post,
-                          "DELETE": self.delete})
+        return build_app(with_db_verbs(self.node, "account", self.brokers, {
+            "PUT": self.put, "GET": self.get, "HEAD": self.get, "POST": self.post, "DELETE": self.delete}))
 
     def _broker(self, p: BackendPath) -> AccountBroker:
         root = self.node.device_root(p.device)

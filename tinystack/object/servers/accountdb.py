@@ -18,6 +18,15 @@ class AccountBroker(Broker):
         status_changed_at TEXT, container_count INTEGER, object_count INTEGER, bytes_used INTEGER, metadata TEXT)
     """
 
+    ROW_TABLE = "container"
+    ROW_COLUMNS = "name, put_timestamp, delete_timestamp, object_count, bytes_used, deleted"
+    ROW_KEY = "name, put_timestamp, delete_timestamp, object_count, bytes_used"
+
+    def merge_rows(self, rows: list[dict[str, Any]]) -> None:
+        for r in rows:
+            self.put_container(str(r["name"]), str(r["put_timestamp"]), str(r["delete_timestamp"]),
+                               int(r["object_count"]), int(r["bytes_used"]))
+
     def initialize(self, account: str, timestamp: str) -> None:
         self.create()
         with self.transaction() as c:

@@ -17,6 +17,7 @@ from tinystack.object.servers.account import AccountServer
 from tinystack.object.servers.auditor import audit_once
 from tinystack.object.servers.base import NodeContext
 from tinystack.object.servers.container import ContainerServer
+from tinystack.object.servers.dbreplicator import DbReplicator
 from tinystack.object.servers.expirer import expire_once
 from tinystack.object.servers.object import ObjectServer
 from tinystack.object.servers.replicator import replicate_once
@@ -83,6 +84,8 @@ class StorageNode:
         self.account = AccountServer(self.node)
         self.container = ContainerServer(self.node)
         self.object = ObjectServer(self.node)
+        self.db_replicators = {"account": DbReplicator(self.node, "account", self.account.brokers),
+                               "container": DbReplicator(self.node, "container", self.container.brokers)}
         self._runners: list[web.AppRunner] = []
         self._updater: asyncio.Task[None] | None = None
         self._daemons: list[asyncio.Task[None]] = []
@@ -112,7 +115,8 @@ class StorageNode:
         loop = asyncio.get_running_loop()
         self._updater = loop.create_task(self._update_loop())
         for name, interval in (("replicator", s.replicator_interval), ("auditor", s.auditor_interval),
-                               ("expirer", s.expirer_interval)):
+                               ("expirer", s.expirer_interval), ("account-replicator", s.replicator_interval),
+                               ("container-replicator", s.replicator_interval)):
             if interval > 0:
                 self._daemons.append(loop.create_task(self._daemon_loop(name, interval)))
         log.info("storage node on %s: %s", s.storage_ip, self.ports)
@@ -132,10 +136,14 @@ class StorageNode:
                 log.exception("object updater pass failed")
 
     async def run_once(self, name: str) -> Any:
-        """One pass of a background daemon ("replicator", "auditor", "expirer"); its stats."""
+        """One pass of a background daemon ("replicator", "account-replicator", "container-replicator", "auditor",
+        "expirer"); its stats."""
         port = self.ports["object"]
         if name == "replicator":
             return await replicate_once(self.node, port)
+        if name in ("account-replicator", "container-replicator"):
+            kind = name.split("-", 1)[0]
+            return await self.db_replicators[kind].replicate_once(self.ports[kind])
         if name == "auditor":
             return await audit_once(self.node, port)
         if name == "expirer":

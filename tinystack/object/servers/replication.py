@@ -24,14 +24,14 @@ HASH = re.compile(r"^[0-9a-f]{32}$")
 FILE = re.compile(r"^(\d{10}\.\d{5})\.(data|ts|meta)$")
 
 
-def _parts(request: web.Request, count: int) -> list[str]:
+def path_parts(request: web.Request, count: int) -> list[str]:
     parts = unquote(request.raw_path.split("?", 1)[0])[1:].split("/")
     if len(parts) != count or not all(parts):
         raise status_error(400, f"Invalid path: {request.path}")
     return parts
 
 
-def _partition(text: str) -> int:
+def partition_of(text: str) -> int:
     if not text.isdigit():
         raise status_error(400, f"Invalid partition: {text}")
     return int(text)
@@ -42,9 +42,9 @@ class ReplicationVerbs:
         self.node = node
 
     async def replicate(self, request: web.Request) -> web.StreamResponse:
-        device, part = _parts(request, 2)
+        device, part = path_parts(request, 2)
         root = self.node.device_root(device)
-        partition = _partition(part)
+        partition = partition_of(part)
         datadir = policy_datadir(self.node, request)
         wanted = request.query.get("suffixes")
         body: Any
@@ -58,9 +58,9 @@ class ReplicationVerbs:
         return web.json_response(body)
 
     async def sync(self, request: web.Request) -> web.StreamResponse:
-        device, part, name_hash, filename = _parts(request, 4)
+        device, part, name_hash, filename = path_parts(request, 4)
         root = self.node.device_root(device)
-        partition = _partition(part)
+        partition = partition_of(part)
         match = FILE.match(filename)
         if not HASH.match(name_hash) or match is None:
             raise status_error(400, f"Invalid object file {name_hash}/{filename}")
