@@ -15,6 +15,7 @@ from tinystack.object import httprange
 from tinystack.object.common import hash_path, parse_timestamp, status_error
 from tinystack.object.servers import diskfile
 from tinystack.object.servers.base import BackendPath, NodeContext, build_app, parse_path, policy_datadir
+from tinystack.object.servers.recon import with_recon
 from tinystack.object.servers.replication import with_verbs
 from tinystack.object.servers.updates import send_container_update
 
@@ -63,8 +64,8 @@ class ObjectServer:
         self.s = node.settings
 
     def app(self) -> web.Application:
-        return build_app(with_verbs(self.node, {"PUT": self.put, "GET": self.get, "HEAD": self.get,
-                                                "DELETE": self.delete, "POST": self.post}))
+        return build_app(with_recon(self.node, with_verbs(self.node, {
+            "PUT": self.put, "GET": self.get, "HEAD": self.get, "DELETE": self.delete, "POST": self.post})))
 
     def _locate(self, request: web.Request) -> tuple[BackendPath, Any, Any]:
         p = parse_path(request, 5, 5)
