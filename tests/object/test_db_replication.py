@@ -117,3 +117,26 @@ def test_db_verbs_refuse_bad_input(tmp_path: Path) -> None:
             assert not any(node.settings.devices.glob("*/containers/0/*/" + "a" * 32))
 
     asyncio.run(run())
+
+
+def test_old_account_database_is_upgraded(tmp_path: Path) -> None:
+    import sqlite3
+
+    from tinystack.object.servers.accountdb import AccountBroker
+
+    path = tmp_path / "a.db"
+    old = sqlite3.connect(path)
+    old.executescript("""
+    CREATE TABLE container (name TEXT PRIMARY KEY, put_timestamp TEXT NOT NULL, delete_timestamp TEXT NOT NULL,
+        object_count INTEGER NOT NULL, bytes_used INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0);
+    CREATE TABLE stat (account TEXT, created_at TEXT, put_timestamp TEXT, delete_timestamp TEXT,
+        status_changed_at TEXT, container_count INTEGER, object_count INTEGER, bytes_used INTEGER, metadata TEXT);
+    INSERT INTO stat VALUES ('AUTH_x', '1', '1', '0', '1', 1, 2, 3, '{}');
+    INSERT INTO container VALUES ('c', '0000000001.00000', '0', 2, 3, 0);
+    """)
+    old.close()
+    broker = AccountBroker(path)
+    assert broker.policy_stats() == {0: (1, 2, 3)}
+    broker.put_container("d", "0000000002.00000", "0", 1, 5, policy=1)
+    assert broker.policy_stats() == {0: (1, 2, 3), 1: (1, 1, 5)}
+    broker.close()

@@ -19,6 +19,7 @@ import swiftclient
 from tests.livecloud import LiveCloud
 from tests.object.conftest import Http, swift_conn, swift_env
 from tests.object.test_replicas import ACCOUNT, cluster
+from tests.waiting import wait_for
 from tinystack.object import policies
 
 pytestmark = [pytest.mark.api, pytest.mark.e2e]
@@ -46,7 +47,7 @@ def _xattr(path: Path) -> bytes:
 
 def test_info_lists_policies(project: tuple[Any, Http, str]) -> None:
     info = requests.get(project[1].url.split("/v1/")[0] + "/info", timeout=30).json()
-    assert info["swift"]["policies"][0] == {"name": "Policy-0", "aliases": "Policy-0", "policy_type": "replication",
+    assert info["swift"]["policies"][0] == {"name": "Policy-0", "aliases": "Policy-0",
                                             "default": True}
     assert [p["name"] for p in info["swift"]["policies"]] == ["Policy-0", "reduced-redundancy"]
 
@@ -64,6 +65,12 @@ def test_container_policy_and_placement(project: tuple[Any, Http, str], live: Li
     assert "reduced-redundancy" in stat.stdout
     conn.put_object("pol-rr", "rr-object", b"two copies")
     conn.put_object("pol-default", "p0-object", b"three copies")
+    # The account's usage per policy, by name.
+    rr = "x-account-storage-policy-reduced-redundancy-"
+    head = wait_for(lambda: (h := conn.head_account()).get(rr + "object-count") == "1" and h, 30,
+                    "the account's reduced-redundancy usage")
+    assert head[rr + "container-count"] == "1" and head[rr + "bytes-used"] == str(len(b"two copies"))
+    assert int(head["x-account-storage-policy-policy-0-container-count"]) >= 1
     devs = live.config.state_dir / "object" / "devs"
     assert len(_copies(devs, "objects-1", b"/pol-rr/rr-object")) == 2
     assert _copies(devs, "objects", b"/pol-rr/rr-object") == []

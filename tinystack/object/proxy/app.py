@@ -82,7 +82,7 @@ def build(settings: ObjectSettings, validator: TokenValidator | None,
     async def info(_request: web.Request) -> web.Response:
         swift = constraints.info(settings.max_file_size, settings.container_listing_limit,
                                  settings.account_listing_limit)
-        swift["policies"] = [{"name": p.name, "aliases": p.name, "policy_type": "replication",
+        swift["policies"] = [{"name": p.name, "aliases": p.name,
                               **({"default": True} if p.default else {})} for p in settings.policies]
         return json_response({"swift": swift,
                               "tempauth": {}, "keystoneauth": {}, "account_quotas": {}, "container_quotas": {},

@@ -7,7 +7,8 @@ import json
 
 from aiohttp import web
 
-from tinystack.object.common import hash_path, parse_timestamp
+from tinystack.object import policies
+from tinystack.object.common import hash_path, parse_timestamp, status_error
 from tinystack.object.servers.accountdb import AccountBroker
 from tinystack.object.servers.base import BackendPath, NodeContext, build_app, parse_path, user_metadata
 from tinystack.object.servers.container import list_params, meta_headers
@@ -43,8 +44,11 @@ class AccountServer:
             delete_ts = parse_timestamp(delete_ts, "X-Delete-Timestamp") if delete_ts != "0" else "0"
             if not broker.exists:
                 broker.initialize(p.account, put_ts)
+            policy = h.get(policies.INDEX_HEADER, "0")
+            if not policy.isdigit():
+                raise status_error(400, f"Invalid {policies.INDEX_HEADER}: {policy!r}")
             broker.put_container(p.container, put_ts, delete_ts, int(h.get("X-Object-Count", "0")),
-                                 int(h.get("X-Bytes-Used", "0")))
+                                 int(h.get("X-Bytes-Used", "0")), int(policy))
             return web.Response(status=201)
         ts = parse_timestamp(request.headers.get("X-Timestamp"))
         meta = user_metadata(request.headers, "account", ts)
@@ -65,6 +69,10 @@ class AccountServer:
                    "X-Account-Object-Count": str(s["object_count"]), "X-Account-Bytes-Used": str(s["bytes_used"]),
                    "X-Timestamp": s["created_at"], "X-Put-Timestamp": s["put_timestamp"],
                    **meta_headers(broker.metadata())}
+        for index, (containers, objects, used) in broker.policy_stats().items():
+            headers.update({f"X-Backend-Policy-{index}-Container-Count": str(containers),
+                            f"X-Backend-Policy-{index}-Object-Count": str(objects),
+                            f"X-Backend-Policy-{index}-Bytes-Used": str(used)})
         if request.method == "HEAD":
             return web.Response(status=204, headers=headers)
         rows = broker.list_containers(list_params(request, self.s.account_listing_limit))

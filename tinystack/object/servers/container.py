@@ -146,6 +146,9 @@ class ContainerServer:
 
     async def _report(self, p: BackendPath, broker: ContainerBroker) -> None:
         stat = broker.needs_report()
+        if stat is not None:
+            # The account keeps its usage per storage policy.
+            stat = {**stat, "storage_policy_index": broker.metadata().get(policies.META_KEY, "0")}
         if stat is not None and await send_account_update(self.node, p.account, p.container or "", stat):
             broker.mark_reported(stat)
         elif stat is not None:

@@ -56,8 +56,12 @@ class Broker:
             # Checkpoints fsync: the storage node runs them in a thread (``checkpoint``), never on the event loop.
             conn.execute("PRAGMA wal_autocheckpoint=0")
             conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")  # a WAL restarted after a checkpoint shrinks
+            self.upgrade(conn)
             self._conn = conn
         return self._conn
+
+    def upgrade(self, conn: sqlite3.Connection) -> None:
+        """Brings a database made by an older release up to the schema (a subclass adds what it added)."""
 
     def create(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
