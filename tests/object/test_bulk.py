@@ -140,6 +140,12 @@ def test_extract_archive_refusals(conn: swiftclient.Connection, project: tuple[A
     long = http("PUT", "?extract-archive=tar", data=_tar({"c" * 300 + "/o": b"x"}),
                 headers={"Accept": "application/json"}).json()
     assert long["Response Status"] == "400 Bad Request" and long["Errors"][0][1] == "400 Bad Request"
+    # Each extracted object is an upload like any other: a container quota stops the ones over it.
+    conn.put_container("ea-quota", headers={"X-Container-Meta-Quota-Count": "1"})
+    over = http("PUT", "/ea-quota?extract-archive=tar", data=_tar({"a": b"1", "b": b"2"}),
+                headers={"Accept": "application/json"}).json()
+    assert over["Number Files Created"] == 1 and over["Errors"] == [["ea-quota/b", "413 Request Entity Too Large"]]
+    assert [o["name"] for o in conn.get_container("ea-quota")[1]] == ["a"]
     # Another project cannot extract into this account.
     other = http_for(live.project_conn("obj-bulk-other"))
     answer = Http(conn.url, other.token)("PUT", "?extract-archive=tar", data=_tar({"ea-evil/o": b"x"}),
