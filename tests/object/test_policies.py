@@ -144,3 +144,16 @@ def test_parse_rules() -> None:
         with pytest.raises(ValueError):
             policies.parse(bad, 3)
     assert policies.index_of_datadir("objects-2") == 2 and policies.index_of_datadir("objects-x") is None
+
+
+def test_unknown_policy_index_is_unavailable(tmp_path: Path) -> None:
+    from tinystack import config as config_mod
+    from tinystack.core.errors import TinyError
+    from tinystack.object import settings as settings_mod
+
+    s = settings_mod.load(config_mod.load(None, environ={}, overrides={"state_dir": str(tmp_path),
+                                                                       "object__policies": "gold:2"}))
+    assert s.policy(0).name == "gold" and s.policy(0).replicas == 2
+    with pytest.raises(TinyError) as err:
+        s.policy(1)
+    assert err.value.status == 503

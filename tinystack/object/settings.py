@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tinystack.config import Config
+from tinystack.object.common import status_error
 from tinystack.object.policies import Policy, parse
 
 DEFAULTS: dict[str, str] = {
@@ -76,8 +77,12 @@ class ObjectSettings:
     cors_allow_origin: tuple[str, ...]
 
     def policy(self, index: int) -> Policy:
-        """The policy of that index (a container of a policy no longer configured reads as policy 0's)."""
-        return next((p for p in self.policies if p.index == index), self.policies[0])
+        """The policy of that index; 503 when this cloud has no such policy (a container made under a policy
+        since removed from the settings: its objects are in a ring the proxy no longer knows)."""
+        found = next((p for p in self.policies if p.index == index), None)
+        if found is None:
+            raise status_error(503, f"Storage policy {index} is not configured here.")
+        return found
 
 
 def _hash_secrets(config: Config, raw: dict[str, str]) -> tuple[str, str]:

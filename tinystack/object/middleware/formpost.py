@@ -110,7 +110,10 @@ def make(proxy: Any, **_: Any) -> Any:
         attributes = out.attributes
         files = 0
         while True:
-            part = await reader.next()
+            try:
+                part = await reader.next()
+            except ValueError:  # aiohttp's word for a body that does not follow the boundary
+                raise FormInvalid("invalid starting boundary") from None
             if part is None:
                 break
             if not isinstance(part, BodyPartReader):
@@ -182,10 +185,7 @@ def make(proxy: Any, **_: Any) -> Any:
                 reader = await request.multipart()
             except (ValueError, AssertionError):
                 raise FormInvalid("invalid starting boundary") from None
-            try:
-                out = await upload(request, path, handler, reader)
-            except (ValueError, AssertionError):
-                raise FormInvalid("invalid starting boundary") from None
+            out = await upload(request, path, handler, reader)
         except FormInvalid as err:
             raise status_error(400, f"FormPost: {err}") from None
         except FormUnauthorized as err:

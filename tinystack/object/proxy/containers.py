@@ -63,7 +63,8 @@ async def head_or_get(proxy: Proxy, request: web.Request) -> web.StreamResponse:
     headers = client_headers(answer.headers)
     headers.pop("Content-Type", None)
     index = int(answer.headers.get(policies.INDEX_HEADER, 0) or 0)
-    headers["X-Storage-Policy"] = proxy.settings.policy(index).name
+    known = policies.by_index(proxy.settings.policies, index)
+    headers["X-Storage-Policy"] = known.name if known is not None else str(index)
     headers["Accept-Ranges"] = "bytes"
     if request.method == "HEAD":
         return web.Response(status=204, headers=headers)
