@@ -16,9 +16,10 @@ from urllib.parse import quote
 import pytest
 import requests
 import swiftclient
+from swiftclient.service import SwiftService
 
 from tests.livecloud import LiveCloud
-from tests.object.conftest import Http, http_for, swift_conn, swift_env
+from tests.object.conftest import Http, cloud_auth, http_for, swift_conn, swift_env
 from tinystack.object.middleware import bulk
 
 pytestmark = [pytest.mark.api, pytest.mark.e2e]
@@ -53,15 +54,27 @@ def test_info_lists_bulk(project: tuple[Any, Http, str]) -> None:
 
 def test_swift_delete_uses_bulk(conn: swiftclient.Connection, project: tuple[Any, Http, str],
                                 live: LiveCloud) -> None:
-    conn.put_container("bd-cli")
-    for i in range(5):
-        conn.put_object("bd-cli", f"o{i}", b"x")
-    out = subprocess.run([sys.executable, "-m", "swiftclient.shell", "delete", "bd-cli"], capture_output=True,
-                         text=True, env=swift_env(live, project[2]), timeout=120)
+    # swiftclient deletes one by one below 2 x its threads, in bulk above (once /info lists bulk_delete).
+    for container in ("bd-cli", "bd-svc"):
+        conn.put_container(container)
+        for i in range(8):
+            conn.put_object(container, f"o {i}", b"x")
+    out = subprocess.run([sys.executable, "-m", "swiftclient.shell", "delete", "--object-threads", "2", "bd-cli"],
+                         capture_output=True, text=True, env=swift_env(live, project[2]), timeout=120)
     assert out.returncode == 0, out.stderr
-    with pytest.raises(swiftclient.ClientException) as err:
-        conn.head_container("bd-cli")
-    assert err.value.http_status == 404
+    auth = cloud_auth(live, project[2])
+    options = {"auth_version": "3", "os_auth_url": auth["auth_url"], "os_username": auth["username"],
+               "os_password": auth["password"], "os_project_name": auth["project_name"],
+               "os_user_domain_name": "Default", "os_project_domain_name": "Default", "object_dd_threads": 2}
+    with SwiftService(options) as service:
+        results = list(service.delete(container="bd-svc"))
+    bulk_results = [r for r in results if r["action"] == "bulk_delete"]
+    assert bulk_results and all(r["success"] for r in bulk_results)
+    assert sum(r["result"]["Number Deleted"] for r in bulk_results) == 8
+    for container in ("bd-cli", "bd-svc"):
+        with pytest.raises(swiftclient.ClientException) as err:
+            conn.head_container(container)
+        assert err.value.http_status == 404
 
 
 def test_bulk_delete_formats_and_rules(conn: swiftclient.Connection, project: tuple[Any, Http, str]) -> None:
