@@ -73,8 +73,18 @@ def test_wiped_device_gets_its_listings_back(tmp_path: Path) -> None:
                 assert status == 200 and [r["name"] for r in rows] == ["c", "c2"], dev.device
             again = await node.run_once("container-replicator")
             assert again.rows_pushed == 0 and again.created == 0 and again.in_sync > 0
+            # Each database keeps (on disk) the last of its rows each replica took; a replica made again is new.
+            assert (await client.put(f"/v1/{ACCOUNT}/c/late", data=b"1", headers=H)).status == 201
+            primary = node.container.brokers.get(_db(node, "container", cring.get_nodes(ACCOUNT, "c")[1][1].device,
+                                                     ACCOUNT, "c"))
+            victim_id = node.container.brokers.get(_db(node, "container", victim.device, ACCOUNT, "c")).db_id()
+            assert primary.sync_point(victim_id) > 0
+            shutil.rmtree(node.settings.devices / victim.device / "containers" / str(cring.get_part(ACCOUNT, "c")))
+            node.container.brokers.drop(_db(node, "container", victim.device, ACCOUNT, "c"))
+            third = await node.run_once("container-replicator")
+            assert third.created >= 1 and third.rows_pushed >= 30  # a new replica id: every row again
             record = json.loads((node.settings.devices / "container_replication.json").read_text())
-            assert record["rows_pushed"] == 0 and record["databases"] > 0
+            assert record["rows_pushed"] == third.rows_pushed and record["databases"] > 0
 
     asyncio.run(run())
 

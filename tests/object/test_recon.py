@@ -66,6 +66,10 @@ def test_recon_endpoints_and_cli(tmp_path: Path) -> None:
             md5s = (await _recon(node, "ringmd5"))[1]
             assert set(md5s) == {"account.ring", "container.ring", "object.ring", "object-1.ring"}
             assert (await _recon(node, "nothing"))[0] == 404
+            for kind in ("account", "container"):  # every storage server answers recon
+                url = f"http://{node.settings.storage_ip}:{node.ports[kind]}/recon/quarantined"
+                async with aiohttp.ClientSession() as session, session.get(url) as resp:
+                    assert resp.status == 200 and (await resp.json())["objects"] == 1
             assert (await _recon(node, "replication/bogus"))[0] == 404
 
             report = await recon.gather(node.settings)

@@ -14,6 +14,7 @@ from tinystack.object.servers.base import BackendPath, NodeContext, build_app, p
 from tinystack.object.servers.container import list_params, meta_headers
 from tinystack.object.servers.db import BrokerCache, db_path
 from tinystack.object.servers.dbreplicator import with_db_verbs
+from tinystack.object.servers.recon import with_recon
 
 
 class AccountServer:
@@ -23,8 +24,8 @@ class AccountServer:
         self.brokers = BrokerCache(AccountBroker)
 
     def app(self) -> web.Application:
-        return build_app(with_db_verbs(self.node, "account", self.brokers, {
-            "PUT": self.put, "GET": self.get, "HEAD": self.get, "POST": self.post, "DELETE": self.delete}))
+        return build_app(with_recon(self.node, with_db_verbs(self.node, "account", self.brokers, {
+            "PUT": self.put, "GET": self.get, "HEAD": self.get, "POST": self.post, "DELETE": self.delete})))
 
     def _broker(self, p: BackendPath) -> AccountBroker:
         root = self.node.device_root(p.device)

@@ -17,6 +17,7 @@ from tinystack.object.servers.containerdb import ContainerBroker
 from tinystack.object.servers.db import BrokerCache, db_path
 from tinystack.object.servers.dbreplicator import with_db_verbs
 from tinystack.object.servers.listing import ListParams
+from tinystack.object.servers.recon import with_recon
 from tinystack.object.servers.updates import send_account_update
 
 
@@ -51,8 +52,8 @@ class ContainerServer:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def app(self) -> web.Application:
-        return build_app(with_db_verbs(self.node, "container", self.brokers, {
-            "PUT": self.put, "GET": self.get, "HEAD": self.get, "DELETE": self.delete, "POST": self.post}))
+        return build_app(with_recon(self.node, with_db_verbs(self.node, "container", self.brokers, {
+            "PUT": self.put, "GET": self.get, "HEAD": self.get, "DELETE": self.delete, "POST": self.post})))
 
     def _broker(self, p: BackendPath) -> ContainerBroker:
         root = self.node.device_root(p.device)

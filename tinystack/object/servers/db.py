@@ -123,6 +123,17 @@ class Broker:
                 c.execute("INSERT INTO replica VALUES (?)", (new,))
         return str(conn.execute("SELECT id FROM replica").fetchone()[0])
 
+    def sync_point(self, remote_id: str) -> int:
+        """The last of this database's rows the replica ``remote_id`` took (0: none yet)."""
+        self.conn.execute("CREATE TABLE IF NOT EXISTS sync_point (remote_id TEXT PRIMARY KEY, row INTEGER)")
+        row = self.conn.execute("SELECT row FROM sync_point WHERE remote_id = ?", (remote_id,)).fetchone()
+        return int(row[0]) if row is not None else 0
+
+    def set_sync_point(self, remote_id: str, rowid: int) -> None:
+        with self.transaction() as c:
+            c.execute("CREATE TABLE IF NOT EXISTS sync_point (remote_id TEXT PRIMARY KEY, row INTEGER)")
+            c.execute("INSERT OR REPLACE INTO sync_point VALUES (?, ?)", (remote_id, rowid))
+
     def sync_hash(self) -> str:
         """An md5 over what replicas must agree on: the rows' versions, the timestamps and the metadata."""
         md5 = hashlib.md5(usedforsecurity=False)

@@ -7,9 +7,9 @@ of rows (newest timestamp wins, as for a live update) and creates the database f
 
 The pass: for every database on this node's devices, every other primary of its partition whose hash differs gets
 the rows changed since the last row it took from this replica (all rows when it has no copy: a wiped device's
-listings come back), in batches. Sync points are kept in memory per (database, remote replica id), so after a
-restart the first pass sends every row once, which merging makes harmless. A database on a handoff device is
-removed once every primary took it."""
+listings come back), in batches. Each database keeps its sync points per remote replica id (a table of its own),
+so a remote database that was wiped and made again, having a new id, gets every row. A database on a handoff
+device is removed once every primary took it."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +47,6 @@ class DbStats:
     removed_handoffs: int = 0
     failures: int = 0
     seconds: float = 0.0
-
-
-@dataclass
-class SyncPoints:
-    """The last row each remote replica took from each local database."""
-
-    points: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 class DbVerbs:
@@ -130,7 +123,6 @@ class DbReplicator:
 
     def __init__(self, node: NodeContext, kind: str, brokers: BrokerCache) -> None:
         self.node, self.kind, self.brokers = node, kind, brokers
-        self.sync = SyncPoints()
 
     async def _call(self, method: str, url: str, body: Any = None) -> tuple[int, Any]:
         try:
@@ -152,7 +144,7 @@ class DbReplicator:
         if remote is not None and remote.get("hash") == broker.sync_hash():
             stats.in_sync += 1
             return True
-        since = self.sync.points.get((str(broker.path), str(remote["id"])), 0) if remote is not None else 0
+        since = broker.sync_point(str(remote["id"])) if remote is not None else 0
         if remote is None:
             stats.created += 1
         info = broker.replication_info()
@@ -168,7 +160,8 @@ class DbReplicator:
                 since = int(rows[-1]["rowid"])
             if len(rows) < BATCH:
                 break
-        self.sync.points[(str(broker.path), remote_id)] = since
+        if since != broker.sync_point(remote_id):
+            broker.set_sync_point(remote_id, since)
         return True
 
     async def replicate_once(self, port: int) -> DbStats:

@@ -1,4 +1,4 @@
-"""Health of the storage nodes, as swift-recon reports it. Each object server answers ``GET /recon/<what>``
+"""Health of the storage nodes, as swift-recon reports it. Each storage server answers ``GET /recon/<what>``
 from its node's files: ``replication/object|container|account`` (the last pass of each replicator),
 ``auditor/object``, ``async`` (pending container updates), ``quarantined`` (per policy), ``diskusage`` (per device),
 ``ringmd5`` (the md5 of each ring file it uses), ``unmounted`` and ``load``. ``tinystack object recon`` asks every
