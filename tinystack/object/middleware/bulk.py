@@ -197,14 +197,15 @@ def make(proxy: Any, **_: Any) -> Any:
             if fmt is None:
                 raise Abort(406, "")
             names = await read_names(request)
-            gate = asyncio.Semaphore(DELETE_CONCURRENCY)
 
             async def one(name: str) -> tuple[str, int]:
-                async with gate:
-                    return name, await delete_one(request, handler, path, name, data, errors, bad)
+                return name, await delete_one(request, handler, path, name, data, errors, bad)
 
-            # Objects first, all at once (a few at a time); containers that were not yet empty again after.
-            results = await asyncio.gather(*(one(n) for n in names))
+            # A few at a time (a failure limit stops the rest); containers that were not yet empty again after.
+            results: list[tuple[str, int]] = []
+            for start in range(0, len(names), DELETE_CONCURRENCY):
+                batch = names[start:start + DELETE_CONCURRENCY]
+                results.extend(await asyncio.gather(*(one(n) for n in batch)))
             for name, status in results:
                 if status == 409:
                     again = await delete_one(request, handler, path, name, data, errors, bad)
