@@ -96,7 +96,11 @@ def test_bulk_delete_formats_and_rules(conn: swiftclient.Connection, project: tu
     assert answer.status_code == 200 and answer.text.startswith("Number Deleted: 3\nNumber Not Found: 0\n")
     assert "Response Status: 200 OK\nErrors:\n" in answer.text
     xml = http("POST", "?bulk-delete", data=b"/bd\n", headers={"Accept": "application/xml"})
-    assert "<number_not_found>1</number_not_found>" in xml.text and xml.text.startswith("<delete>")
+    assert "<number_not_found>1</number_not_found>" in xml.text
+    assert xml.text.startswith('<?xml version="1.0" encoding="UTF-8"?>\n<delete>')
+    wrong_type = http("POST", "?bulk-delete", data=b"/bd\n", headers={"Content-Type": "application/json",
+                                                                      "Accept": "application/json"}).json()
+    assert wrong_type["Response Status"] == "406 Not Acceptable"
     empty = http("POST", "?bulk-delete", data=b"\n\n", headers={"Accept": "application/json"}).json()
     assert empty["Response Status"] == "400 Bad Request" and empty["Response Body"] == "Invalid bulk delete."
     long = http("POST", "?bulk-delete", data=("/c/" + "x" * 1400).encode(), headers={"Accept": "application/json"})
@@ -173,3 +177,16 @@ def test_accept_rules() -> None:
     assert bulk.out_format("application/json;q=0.9, text/xml") == "text/xml"
     assert bulk.out_format("*/*") == "text/plain"
     assert bulk.out_format("image/png") is None
+
+
+def test_long_bulk_work_answers_at_once_with_whitespace(conn: swiftclient.Connection, project: tuple[Any, Http, str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    _, http, _ = project
+    conn.put_container("bd-slow")
+    for i in range(12):
+        conn.put_object("bd-slow", f"o{i}", b"x")
+    monkeypatch.setattr(bulk, "YIELD_FREQUENCY", 0.005)  # any work is long now
+    answer = http("POST", "?bulk-delete", data="".join(f"/bd-slow/o{i}\n" for i in range(12)).encode(),
+                  headers={"Accept": "application/json"})
+    assert answer.status_code == 200 and answer.text.startswith(" ") and "\r\n\r\n{" in answer.text
+    assert json.loads(answer.text)["Number Deleted"] == 12  # whitespace before JSON parses, as swiftclient reads it

@@ -12,7 +12,7 @@ import json
 import tarfile
 import tempfile
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import IO, Any, Literal
 from urllib.parse import quote, unquote
 from xml.sax.saxutils import escape
@@ -30,6 +30,8 @@ MAX_CONTAINERS_PER_EXTRACTION = 10000
 MAX_FAILED_EXTRACTIONS = 1000
 MAX_PATH_LENGTH = constraints.MAX_CONTAINER_NAME_LENGTH + constraints.MAX_OBJECT_NAME_LENGTH + 2
 DELETE_CONCURRENCY = 4
+YIELD_FREQUENCY = 10.0  # seconds of work before the answer starts with whitespace (Swift's default)
+XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 FORMATS = ("text/plain", "application/json", "application/xml", "text/xml")
 ArchiveMode = Literal["r|", "r|gz", "r|bz2"]
 ARCHIVES: dict[str, ArchiveMode] = {"tar": "r|", "tar.gz": "r|gz", "tar.bz2": "r|bz2"}
@@ -196,6 +198,11 @@ def make(proxy: Any, **_: Any) -> Any:
         try:
             if fmt is None:
                 raise Abort(406, "")
+            given = request.headers.get("Content-Type")
+            if given and not given.startswith("text/plain"):
+                raise Abort(406, "")  # only newline-separated names are understood
+            if request.content_length is None and request.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                raise Abort(411, "")
             names = await read_names(request)
 
             async def one(name: str) -> tuple[str, int]:
@@ -338,9 +345,30 @@ def make(proxy: Any, **_: Any) -> Any:
                 archive_file.close()
         return summary(fmt, data, errors, "extract")
 
-    async def respond(request: web.Request, fmt: str | None, body: bytes) -> web.Response:
-        return web.Response(status=200, body=body,
-                            content_type=fmt or "text/plain", charset="utf-8")
+    async def respond(request: web.Request, fmt: str | None, work: Awaitable[bytes]) -> web.StreamResponse:
+        """200 with the summary; when the work takes long, the answer starts at once and a space goes out every
+        ``YIELD_FREQUENCY`` seconds (then a blank line before the summary), so no client or balancer times out."""
+        declaration = XML_DECLARATION if fmt is not None and fmt.endswith("/xml") else b""
+        task = asyncio.ensure_future(work)
+        response: web.StreamResponse | None = None
+        try:
+            while not (await asyncio.wait({task}, timeout=YIELD_FREQUENCY))[0]:
+                if response is None:
+                    response = web.StreamResponse(status=200)
+                    response.content_type, response.charset = fmt or "text/plain", "utf-8"
+                    response.enable_chunked_encoding()
+                    await response.prepare(request)
+                    await response.write(declaration)
+                await response.write(b" ")
+            body = task.result()
+        finally:
+            if not task.done():
+                task.cancel()  # the client went away: stop the deletes or the uploads
+        if response is None:
+            return web.Response(status=200, body=declaration + body, content_type=fmt or "text/plain", charset="utf-8")
+        await response.write(b"\r\n\r\n" + body)
+        await response.write_eof()
+        return response
 
     @web.middleware
     async def bulk(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -350,13 +378,13 @@ def make(proxy: Any, **_: Any) -> Any:
         query = request.query
         if "bulk-delete" in query and request.method in ("POST", "DELETE"):
             fmt = out_format(request.headers.get("Accept"))
-            return await respond(request, fmt, await bulk_delete(request, path, handler, fmt))
+            return await respond(request, fmt, bulk_delete(request, path, handler, fmt))
         if "extract-archive" in query and request.method == "PUT":
             compression = ARCHIVES.get(query["extract-archive"].lower().strip("."))
             if compression is None:
                 return web.Response(status=400, text="Unsupported archive format", content_type="text/plain")
             fmt = out_format(request.headers.get("Accept"))
-            return await respond(request, fmt, await extract(request, path, handler, fmt, compression))
+            return await respond(request, fmt, extract(request, path, handler, fmt, compression))
         return await handler(request)
 
     return bulk
