@@ -29,7 +29,9 @@ MAX_FAILED_DELETES = 1000
 MAX_CONTAINERS_PER_EXTRACTION = 10000
 MAX_FAILED_EXTRACTIONS = 1000
 MAX_PATH_LENGTH = constraints.MAX_CONTAINER_NAME_LENGTH + constraints.MAX_OBJECT_NAME_LENGTH + 2
-DELETE_CONCURRENCY = 4
+DELETE_CONCURRENCY = 8
+EXTRACT_CONCURRENCY = 8
+SMALL_MEMBER = 1024 * 1024  # archive members up to this size are read whole and stored concurrently
 YIELD_FREQUENCY = 10.0  # seconds of work before the answer starts with whitespace (Swift's default)
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 FORMATS = ("text/plain", "application/json", "application/xml", "text/xml")
@@ -163,6 +165,15 @@ def pax_headers(info: tarfile.TarInfo) -> dict[str, str]:
     return out
 
 
+def _read_member(archive: tarfile.TarFile, info: tarfile.TarInfo) -> bytes:
+    source = archive.extractfile(info)
+    return source.read() if source is not None else b""
+
+
+async def _once(body: bytes) -> AsyncIterator[bytes]:
+    yield body
+
+
 def make(proxy: Any, **_: Any) -> Any:
     async def delete_one(request: web.Request, handler: Handler, base: SwiftPath, name: str,
                          data: dict[str, Any], errors: list[list[str]], bad: list[int]) -> int:
@@ -228,6 +239,13 @@ def make(proxy: Any, **_: Any) -> Any:
             data["Response Body"] = str(err)
         return summary(fmt, data, errors, "delete")
 
+    async def quota_applies(account: str, container: str) -> bool:
+        acc = await proxy.info.get(account)
+        if acc["status"] < 300 and acc["meta"].get("quota-bytes"):
+            return True
+        cont = await proxy.info.get(account, container)
+        return cont["status"] < 300 and any(cont["meta"].get(k) for k in ("quota-bytes", "quota-count"))
+
     async def spool(request: web.Request) -> IO[bytes]:
         """The archive in a temporary file (tarfile reads synchronously; the upload must not block the loop)."""
         out: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the caller
@@ -267,13 +285,33 @@ def make(proxy: Any, **_: Any) -> Any:
         given = {k: v for k, v in request.headers.items()
                  if k.lower() in ("x-delete-at", "x-delete-after") or k.lower().startswith("x-object-meta-")}
         archive_file: IO[bytes] | None = None
+        gate = asyncio.Semaphore(EXTRACT_CONCURRENCY)
+        pending: set[asyncio.Task[None]] = set()
+        aborted: list[Abort] = []
+        containers: set[str] = set()
+
+        async def store(sub: web.Request, body: AsyncIterator[bytes] | None, container: str, short: str,
+                        container_failure: list[str] | None) -> None:
+            nonlocal failed_type
+            status, _ = await call(handler, with_body(sub, body) if body is not None else sub)
+            if status < 300:
+                containers.add(container)
+                data["Number Files Created"] += 1
+                return
+            if container_failure:
+                errors.append(container_failure)
+            errors.append([short, status_line(status)])
+            if status == 401:
+                aborted.append(Abort(401, ""))
+            if status >= 500:
+                failed_type = 502
+
         try:
             if fmt is None:
                 raise Abort(406, "")
             archive_file = await spool(request)
             opened = archive_file
             archive = await asyncio.to_thread(lambda: tarfile.open(mode=compression, fileobj=opened))  # noqa: SIM115 - the spooled file is closed below
-            containers: set[str] = set()
             entries = iter(archive)
             while (info := await asyncio.to_thread(next, entries, None)) is not None:
                 if len(errors) >= MAX_FAILED_EXTRACTIONS:
@@ -316,31 +354,42 @@ def make(proxy: Any, **_: Any) -> Any:
                         container_failure = [quote(f"/{path.version}/{path.account}/{container}"),
                                              status_line(status)]
                 headers = {**given, "Content-Length": str(info.size), **pax_headers(info)}
-                sub = with_body(sub_request(request, "PUT", target, headers=headers), member(archive, info))
-                status, _ = await call(handler, sub)
-                if status < 300:
-                    containers.add(container)
-                    data["Number Files Created"] += 1
-                    continue
-                if container_failure:
-                    errors.append(container_failure)
-                errors.append([short, status_line(status)])
-                if status == 401:
-                    raise Abort(401, "")
-                if status >= 500:
-                    failed_type = 502
+                if info.size <= SMALL_MEMBER and not await quota_applies(path.account, container):
+                    # Read now (the archive is a stream) and stored beside the next ones, a few at a time.
+                    body = await asyncio.to_thread(_read_member, archive, info)
+                    await gate.acquire()
+                    task = asyncio.ensure_future(store(sub_request(request, "PUT", target, headers=headers),
+                                                       _once(body), container, short, container_failure))
+                    task.add_done_callback(lambda _t: gate.release())
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
+                else:
+                    # A large member streams from the archive; under a quota (it counts what is stored) the uploads
+                    # go one after the other, as all of Swift's do.
+                    await asyncio.gather(*pending)
+                    await store(with_body(sub_request(request, "PUT", target, headers=headers),
+                                          member(archive, info)), None, container, short, container_failure)
+                if aborted:
+                    raise aborted[0]
+            await asyncio.gather(*pending)
+            if aborted:
+                raise aborted[0]
             if errors:
                 data["Response Status"] = status_line(failed_type)
             elif not data["Number Files Created"]:
                 data["Response Status"] = status_line(400)
                 data["Response Body"] = "Invalid Tar File: No Valid Files"
         except Abort as err:
+            await asyncio.gather(*pending, return_exceptions=True)  # what was sent is counted
             data["Response Status"] = status_line(err.status)
             data["Response Body"] = str(err)
         except (tarfile.TarError, zlib.error, EOFError, OSError) as err:
+            await asyncio.gather(*pending, return_exceptions=True)
             data["Response Status"] = status_line(400)
             data["Response Body"] = f"Invalid Tar File: {err}"
         finally:
+            for task in pending:  # left only when this request itself was cancelled
+                task.cancel()
             if archive_file is not None:
                 archive_file.close()
         return summary(fmt, data, errors, "extract")
