@@ -1,4 +1,4 @@
-"""The ``tinystack`` command: up, api, conductor, agent, storage, doctor, ring, manage, conformance."""
+"""The ``tinystack`` command: up, api, conductor, agent, storage, doctor, ring, object, manage, conformance."""
 
 from __future__ import annotations
 
@@ -169,6 +169,19 @@ def cmd_storage(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_object_recon(args: argparse.Namespace) -> int:
+    """swift-recon's summary of every object storage node in the rings (docs/object-storage.md)."""
+    import json
+
+    from tinystack.object import settings as object_settings
+    from tinystack.object.servers import recon
+
+    cfg = _load_config(args)
+    report = asyncio.run(recon.gather(object_settings.load(cfg), timeout=args.timeout))
+    print(json.dumps(report, indent=2, sort_keys=True) if args.json else recon.render(report))
+    return 0 if recon.healthy(report) else 1
+
+
 def cmd_fernet_rotate(args: argparse.Namespace) -> int:
     from tinystack.identity.fernet import KeyRepository
 
@@ -262,6 +275,18 @@ def build_parser() -> argparse.ArgumentParser:
     storage.add_argument("--bind", help="address the storage servers listen on (default 127.0.0.1)")
     storage.add_argument("--config", default=argparse.SUPPRESS, help="INI configuration file (optional)")
     storage.set_defaults(func=cmd_storage)
+
+    obj = sub.add_parser("object", help="object storage operations")
+    osub = obj.add_subparsers(dest="object_command", required=True)
+    recon = osub.add_parser("recon", help="health of every storage node: replication age, async pendings, "
+                                          "quarantined objects, disk usage, ring md5 agreement",
+                            description="Asks each object server in the rings for its /recon checks. Exit status 0 "
+                                        "when every node answered, agrees on the rings and has all its devices.")
+    recon.add_argument("--state-dir", help="the state dir of the cloud (its rings and hash path secrets)")
+    recon.add_argument("--config", default=argparse.SUPPRESS, help="INI configuration file (optional)")
+    recon.add_argument("--json", action="store_true", help="every answer as JSON")
+    recon.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for each node")
+    recon.set_defaults(func=cmd_object_recon)
 
     manage = sub.add_parser("manage", help="operator tasks")
     msub = manage.add_subparsers(dest="manage_command", required=True)

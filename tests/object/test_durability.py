@@ -1,7 +1,8 @@
 """Durability with real storage processes: three ``tinystack storage`` nodes (two devices each, one zone per
 node, the rings shared) behind a test proxy. A node stopped during the PUTs loses no acknowledged object; a
-wiped device and a corrupt file are repaired by the nodes' own replicator and auditor. Prints the figures
-docs/performance.md reports (objects lost, seconds per repair)."""
+wiped device (its objects, then its container and account databases) and a corrupt file are repaired by the
+nodes' own replicators and auditor. Prints the figures docs/performance.md reports (objects lost, seconds per
+repair)."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ class Node:
         self.ini.write_text("[object]\n" + "".join(f"{k}_port = {p}\n" for k, p in self.ports.items()) + (
             f"devices = {self.devices}\nrings_dir = {rings}\nhash_path_prefix = {PREFIX}\n"
             f"hash_path_suffix = {SUFFIX}\nreplicator_interval = 1\nauditor_interval = 1\nexpirer_interval = 0\n"
-            "updater_interval = 1\nfsync = false\n"))
+            "updater_interval = 1\nfsync = false\npolicies = Policy-0\n"))
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
@@ -176,6 +177,29 @@ def test_durability(tmp_path: Path) -> None:
             await wait_for(lambda: data.exists() and data.read_bytes() == victim.encode() * 10, 120)
             figures["corrupt_repair_seconds"] = time.monotonic() - corrupted  # quarantine and restore
             figures["lost_total"] = await lost()
+
+            # The container's databases on one device go; the db replicators bring every row back.
+            cring = Ring.load(rings / "container.ring", prefix=PREFIX, suffix=SUFFIX)
+            cpart, cdevs = cring.get_nodes(ACCOUNT, "c")
+            victim_dev = cdevs[0]
+            victim = next(n for n in nodes if n.ports["container"] == victim_dev.port)
+            for kind in ("containers", "accounts"):
+                gone = victim.devices / victim_dev.device / kind
+                if gone.exists():
+                    gone.rename(tmp_path / f"wiped-{kind}")
+                    shutil.rmtree(tmp_path / f"wiped-{kind}")
+            listing_url = f"http://127.0.0.1:{victim_dev.port}/{victim_dev.device}/{cpart}/{ACCOUNT}/c?limit=10000"
+            want = set(acked)
+
+            async def listed() -> bool:
+                async with aiohttp.ClientSession() as session, session.get(listing_url) as resp:
+                    return resp.status == 200 and want <= {r["name"] for r in await resp.json()}
+
+            started = time.monotonic()
+            while not await listed():
+                assert time.monotonic() - started < 120, "the container database was not restored in time"
+                await asyncio.sleep(0.5)
+            figures["db_wipe_repair_seconds"] = time.monotonic() - started
         finally:
             await client.close()
 
@@ -188,4 +212,4 @@ def test_durability(tmp_path: Path) -> None:
             node.stop()
         print("durability figures:", {k: round(v, 2) for k, v in figures.items()})
     assert figures["lost_node_down"] == 0 and figures["lost_total"] == 0
-    assert figures["acked"] >= N * 0.9
+    assert figures["acked"] >= N * 0.9 and figures["db_wipe_repair_seconds"] < 120

@@ -41,7 +41,7 @@ def test_storage_node_alone(tmp_path: Path) -> None:
     proc = start(state, ini)
     try:
         rings = state / "object" / "rings"
-        assert {p.name for p in rings.glob("*.ring")} == {"account.ring", "container.ring", "object.ring"}
+        assert {p.name for p in rings.glob("*.ring")} == {"account.ring", "container.ring", "object.ring", "object-1.ring"}
         ring = Ring.load(rings / "account.ring")
         devs = [d for d in ring.devs if d is not None]
         assert sorted(d.device for d in devs) == ["d1", "d2", "d3"] and len({d.zone for d in devs}) == 3

@@ -29,7 +29,7 @@ def info(max_file_size: int, container_listing_limit: int, account_listing_limit
         "account_listing_limit": account_listing_limit, "max_account_name_length": MAX_ACCOUNT_NAME_LENGTH,
         "max_container_name_length": MAX_CONTAINER_NAME_LENGTH, "extra_header_count": 0,
         "valid_api_versions": ["v1", "v1.0"], "strict_cors_mode": True, "allow_account_management": False,
-        "account_autocreate": True, "policies": [{"name": "Policy-0", "default": True}],
+        "account_autocreate": True,
     }
 
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tinystack.config import Config
+from tinystack.object.common import status_error
+from tinystack.object.policies import Policy, parse
 
 DEFAULTS: dict[str, str] = {
     "storage_node": "true",  # `tinystack up` runs this machine's storage node beside the proxy
@@ -17,6 +19,8 @@ DEFAULTS: dict[str, str] = {
     "rings_dir": "",  # default <state_dir>/object/rings
     "part_power": "10",
     "replicas": "3",
+    # Storage policies, index order: name[:replicas] (policy 0 is the default; no count: `replicas`).
+    "policies": "Policy-0,reduced-redundancy:2",
     "min_part_hours": "1",
     "storage_ip": "",  # the address the storage servers listen on and announce in the rings; default [DEFAULT] bind
     # Backend ports; 0 picks free ports at the first start (tests), which the rings then keep.
@@ -50,6 +54,7 @@ class ObjectSettings:
     rings_dir: Path
     part_power: int
     replicas: int
+    policies: tuple[Policy, ...]
     min_part_hours: int
     storage_ip: str
     account_port: int
@@ -70,6 +75,14 @@ class ObjectSettings:
     account_listing_limit: int
     fsync: bool
     cors_allow_origin: tuple[str, ...]
+
+    def policy(self, index: int) -> Policy:
+        """The policy of that index; 503 when this cloud has no such policy (a container made under a policy
+        since removed from the settings: its objects are in a ring the proxy no longer knows)."""
+        found = next((p for p in self.policies if p.index == index), None)
+        if found is None:
+            raise status_error(503, f"Storage policy {index} is not configured here.")
+        return found
 
 
 def _hash_secrets(config: Config, raw: dict[str, str]) -> tuple[str, str]:
@@ -105,6 +118,7 @@ def load(config: Config) -> ObjectSettings:
         rings_dir=Path(raw["rings_dir"]) if raw["rings_dir"] else base / "rings",
         part_power=int(raw["part_power"]),
         replicas=int(raw["replicas"]),
+        policies=parse(raw["policies"], int(raw["replicas"])),
         min_part_hours=int(raw["min_part_hours"]),
         storage_ip=raw["storage_ip"] or bind,
         account_port=int(raw["account_port"]),

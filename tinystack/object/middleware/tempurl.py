@@ -62,7 +62,8 @@ def signature(key: str, alg: str, method: str, expires: str, path: str) -> bytes
     return hmac.new(key.encode(), f"{method}\n{expires}\n{path}".encode(), DIGESTS[alg]).digest()
 
 
-def _allow_account(account: str) -> Any:
+def allow_account(account: str) -> Any:
+    """An ``Auth.authorize`` that lets a signed request (tempurl, formpost) act within ``account`` only."""
     async def authorize(request: web.Request, _info: InfoGetter | None) -> None:
         # The signature covered the client's request; what the proxy does for it (segments, archives) stays
         # in the signer's account.
@@ -71,13 +72,18 @@ def _allow_account(account: str) -> Any:
     return authorize
 
 
+async def signing_keys(proxy: Any, account: str, container: str) -> list[str]:
+    """The account's and the container's Temp-URL-Key(-2) (formpost signs with the same keys)."""
+    found: list[str] = []
+    for info in (await proxy.info.get(account), await proxy.info.get(account, container)):
+        if info["status"] < 300:
+            found.extend(v for k in KEYS if (v := info["meta"].get(k)))
+    return found
+
+
 def make(proxy: Any, **_: Any) -> Any:
     async def keys(account: str, container: str) -> list[str]:
-        found: list[str] = []
-        for info in (await proxy.info.get(account), await proxy.info.get(account, container)):
-            if info["status"] < 300:
-                found.extend(v for k in KEYS if (v := info["meta"].get(k)))
-        return found
+        return await signing_keys(proxy, account, container)
 
     @web.middleware
     async def tempurl(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -111,7 +117,7 @@ def make(proxy: Any, **_: Any) -> Any:
                  for key in await keys(path.account, path.container) for m in methods for p in signed)
         if not ok:
             raise _invalid()
-        request[AUTH] = Auth(None, _allow_account(path.account), {"tempurl": True})
+        request[AUTH] = Auth(None, allow_account(path.account), {"tempurl": True})
         response = await handler(request)
         if request.method in ("GET", "HEAD") and response.status < 300 and not response.prepared:
             decorate(response, path.obj, query)

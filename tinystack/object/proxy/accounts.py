@@ -51,9 +51,13 @@ async def head_or_get(proxy: Proxy, request: web.Request) -> web.StreamResponse:
         return fail(answer.status)
     headers = client_headers(answer.headers)
     headers.pop("Content-Type", None)
-    # One storage policy: its usage is the account's (Swift lists it per policy; Tempest looks for it).
-    for name in ("Container-Count", "Object-Count", "Bytes-Used"):
-        headers[f"X-Account-Storage-Policy-Policy-0-{name}"] = headers.get(f"X-Account-{name}", "0")
+    # The usage per storage policy, by name (the default one always, as Tempest looks for it).
+    for policy in proxy.settings.policies:
+        used = f"X-Backend-Policy-{policy.index}-Container-Count" in answer.headers
+        if used or policy.default:
+            for name in ("Container-Count", "Object-Count", "Bytes-Used"):
+                headers[f"X-Account-Storage-Policy-{policy.name}-{name}"] = answer.headers.get(
+                    f"X-Backend-Policy-{policy.index}-{name}", "0")
     if request.method == "HEAD":
         return web.Response(status=204, headers=headers)
     return listing.render(request, "account", path.account, json.loads(answer.body), headers)

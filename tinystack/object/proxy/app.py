@@ -18,7 +18,7 @@ from tinystack.core.jsonio import json_response
 from tinystack.core.web import Route, ServiceApp, plain_fault
 from tinystack.object import constraints
 from tinystack.object.common import status_error
-from tinystack.object.middleware import ORDER
+from tinystack.object.middleware import ORDER, bulk
 from tinystack.object.proxy import accounts, containers, objects, objects_put
 from tinystack.object.proxy.backend import Backend
 from tinystack.object.proxy.common import Proxy
@@ -80,14 +80,18 @@ def build(settings: ObjectSettings, validator: TokenValidator | None,
         return await handler(proxy, request)
 
     async def info(_request: web.Request) -> web.Response:
-        return json_response({"swift": constraints.info(settings.max_file_size, settings.container_listing_limit,
-                                                        settings.account_listing_limit),
+        swift = constraints.info(settings.max_file_size, settings.container_listing_limit,
+                                 settings.account_listing_limit)
+        swift["policies"] = [{"name": p.name, "aliases": p.name,
+                              **({"default": True} if p.default else {})} for p in settings.policies]
+        return json_response({"swift": swift,
                               "tempauth": {}, "keystoneauth": {}, "account_quotas": {}, "container_quotas": {},
                               "cors": {}, "slo": {"max_manifest_segments": 1000,
                                                   "max_manifest_size": 8388608, "min_segment_size": 1},
                               "versioned_writes": {"allowed_flags": ["history", "stack"]},
                               "tempurl": {"methods": ["GET", "HEAD", "PUT", "POST", "DELETE"],
-                                          "allowed_digests": ["sha1", "sha256", "sha512"]}})
+                                          "allowed_digests": ["sha1", "sha256", "sha512"]},
+                              "formpost": {"allowed_digests": ["sha1", "sha256", "sha512"]}, **bulk.INFO})
 
     async def close() -> None:
         await backend.close()

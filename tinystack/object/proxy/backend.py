@@ -64,7 +64,7 @@ class Backend:
             self._checked = now
             from tinystack.object.ring import Ring
 
-            for name in ("account", "container", "object"):
+            for name in {"account", "container", "object", *self.rings, kind}:
                 path = self.s.rings_dir / f"{name}.ring"
                 mtime = os.stat(path).st_mtime
                 if self._mtimes.get(name) != mtime:

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from tinystack.object.common import status_error
+from tinystack.object.policies import INDEX_HEADER, Policy
 from tinystack.object.proxy.backend import Backend
 from tinystack.object.proxy.info import InfoCache
 from tinystack.object.settings import ObjectSettings
@@ -26,6 +27,13 @@ class Proxy:
     # The controllers' operations the middleware reuses (check_put, object_headers, store, copy): the
     # middleware sits below proxy/ in the import layers, so app.build hands them over here.
     ops: Any = None
+
+
+async def object_policy(proxy: Proxy, account: str, container: str) -> tuple[Policy, dict[str, str]]:
+    """The storage policy of a container's objects and the header that names it to the object servers."""
+    info = await proxy.info.get(account, container)
+    policy = proxy.settings.policy(int(info.get("policy", 0)))
+    return policy, {INDEX_HEADER: str(policy.index)}
 
 
 def client_headers(headers: Any, keep_length: bool = False) -> dict[str, str]:

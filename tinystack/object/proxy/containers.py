@@ -6,8 +6,8 @@ import json
 
 from aiohttp import web
 
-from tinystack.object import constraints
-from tinystack.object.common import now
+from tinystack.object import constraints, policies
+from tinystack.object.common import now, status_error
 from tinystack.object.proxy import listing
 from tinystack.object.proxy.accounts import ensure_account
 from tinystack.object.proxy.backend import quorum, write_status
@@ -23,12 +23,23 @@ async def put(proxy: Proxy, request: web.Request) -> web.StreamResponse:
     await authorize(request)
     constraints.check_container_name(path.container)
     constraints.check_metadata(request.headers, "container")
+    headers = {"X-Timestamp": now(), **request_meta(request, "container")}
+    name = request.headers.get("X-Storage-Policy")
+    if name is not None:
+        policy = policies.by_name(proxy.settings.policies, name)
+        if policy is None:
+            raise status_error(400, f"Invalid X-Storage-Policy {name!r}")
+        headers[policies.INDEX_HEADER] = str(policy.index)
+    else:
+        # Only a new container takes the default; an existing one keeps its own.
+        headers[policies.DEFAULT_HEADER] = str(proxy.settings.policies[0].index)
     await ensure_account(proxy, path.account)
-    answers = await proxy.backend.write("container", "PUT", path.names, {"X-Timestamp": now(),
-                                                                          **request_meta(request, "container")})
+    answers = await proxy.backend.write("container", "PUT", path.names, headers)
     proxy.info.forget(path.account, path.container)
     proxy.info.forget(path.account)
     status = write_status(answers, len(answers))
+    if status == 409:
+        raise status_error(409, "Container already exists with a different storage policy.")
     if status >= 300:
         return fail(status)
     return web.Response(status=201 if any(a.status == 201 for a in answers) else 202)
@@ -51,7 +62,9 @@ async def head_or_get(proxy: Proxy, request: web.Request) -> web.StreamResponse:
         return fail(answer.status)
     headers = client_headers(answer.headers)
     headers.pop("Content-Type", None)
-    headers["X-Storage-Policy"] = "Policy-0"
+    index = int(answer.headers.get(policies.INDEX_HEADER, 0) or 0)
+    known = policies.by_index(proxy.settings.policies, index)
+    headers["X-Storage-Policy"] = known.name if known is not None else str(index)
     headers["Accept-Ranges"] = "bytes"
     if request.method == "HEAD":
         return web.Response(status=204, headers=headers)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from tinystack.object.policies import INDEX_HEADER
 from tinystack.object.proxy.backend import Answer, Backend
 
 
@@ -20,7 +21,7 @@ def container_info(answer: Answer) -> dict[str, Any]:
             "bytes": int(h.get("X-Container-Bytes-Used", 0)), "read_acl": h.get("X-Container-Read", ""),
             "write_acl": h.get("X-Container-Write", ""), "meta": _meta(h, "x-container-meta-"),
             "sysmeta": _meta(h, "x-container-sysmeta-"), "versions": h.get("X-Versions-Location", ""),
-            "history": h.get("X-History-Location", "")}
+            "history": h.get("X-History-Location", ""), "policy": int(h.get(INDEX_HEADER, 0) or 0)}
 
 
 def account_info(answer: Answer) -> dict[str, Any]:

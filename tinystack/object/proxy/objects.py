@@ -13,7 +13,7 @@ from tinystack.object import constraints
 from tinystack.object.common import now, status_error
 from tinystack.object.proxy import objects_put
 from tinystack.object.proxy.backend import write_status
-from tinystack.object.proxy.common import Proxy, client_headers, fail
+from tinystack.object.proxy.common import Proxy, client_headers, fail, object_policy
 from tinystack.object.request import SwiftPath, authorize, swift_path
 
 FORWARD = ("range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since")
@@ -27,7 +27,9 @@ async def _open(proxy: Proxy, path: SwiftPath, method: str, headers: dict[str, s
                 newest: bool) -> tuple[int, dict[str, str], aiohttp.ClientResponse | None]:
     """The first replica that answers (or, with ``newest``, the one with the newest timestamp)."""
     backend = proxy.backend
-    part, primaries, handoffs = backend.nodes("object", *path.names)
+    policy, named = await object_policy(proxy, path.account, path.container or "")
+    headers = {**headers, **named}
+    part, primaries, handoffs = backend.nodes(policy.ring, *path.names)
     candidates = [*primaries, *[d for _, d in zip(range(len(primaries)), handoffs, strict=False)]]
     statuses: list[int] = []
     best: aiohttp.ClientResponse | None = None
@@ -204,7 +206,8 @@ async def post(proxy: Proxy, request: web.Request) -> web.StreamResponse:
     cpart, cnodes, _ = proxy.backend.nodes("container", path.account, path.container)
     per_node = [{"X-Container-Host": f"{c.ip}:{c.port}", "X-Container-Device": c.device,
                  "X-Container-Partition": str(cpart)} for c in cnodes]
-    answers = await proxy.backend.write("object", "POST", path.names, headers, per_node)
+    policy, named = await object_policy(proxy, path.account, path.container or "")
+    answers = await proxy.backend.write(policy.ring, "POST", path.names, {**headers, **named}, per_node)
     status = write_status(answers, len(answers))
     return web.Response(status=202) if status < 300 else fail(status)
 
@@ -221,7 +224,8 @@ async def delete(proxy: Proxy, request: web.Request) -> web.StreamResponse:
     headers = {"X-Timestamp": now()}
     if "X-If-Delete-At" in request.headers:
         headers["X-If-Delete-At"] = request.headers["X-If-Delete-At"]
-    answers = await proxy.backend.write("object", "DELETE", path.names, headers, per_node)
+    policy, named = await object_policy(proxy, path.account, path.container or "")
+    answers = await proxy.backend.write(policy.ring, "DELETE", path.names, {**headers, **named}, per_node)
     statuses = [a.status for a in answers]
     if any(s == 204 for s in statuses) and sum(1 for s in statuses if s in (204, 404)) >= len(statuses) // 2 + 1:
         return web.Response(status=204)

@@ -16,7 +16,7 @@ from tinystack.object import constraints
 from tinystack.object.common import now, status_error
 from tinystack.object.httprange import http_date
 from tinystack.object.proxy.backend import Answer, quorum, write_status
-from tinystack.object.proxy.common import Proxy, fail
+from tinystack.object.proxy.common import Proxy, fail, object_policy
 from tinystack.object.request import SwiftPath
 
 SMALL = 1024 * 1024
@@ -84,7 +84,9 @@ async def store(proxy: Proxy, path: SwiftPath, headers: dict[str, str], body: by
     """Write an object (the body whole, or as chunks) and answer as Swift does."""
     names = path.names
     backend = proxy.backend
-    part, primaries, handoffs = backend.nodes("object", *names)
+    policy, named = await object_policy(proxy, path.account, path.container or "")
+    headers = {**headers, **named}
+    part, primaries, handoffs = backend.nodes(policy.ring, *names)
     cpart, cnodes, _ = backend.nodes("container", path.account, path.container)
     targets = backend.targets(primaries, handoffs, len(primaries))
     if len(targets) < quorum(len(primaries)):

@@ -7,11 +7,14 @@ import json
 
 from aiohttp import web
 
-from tinystack.object.common import hash_path, parse_timestamp
+from tinystack.object import policies
+from tinystack.object.common import hash_path, parse_timestamp, status_error
 from tinystack.object.servers.accountdb import AccountBroker
 from tinystack.object.servers.base import BackendPath, NodeContext, build_app, parse_path, user_metadata
 from tinystack.object.servers.container import list_params, meta_headers
 from tinystack.object.servers.db import BrokerCache, db_path
+from tinystack.object.servers.dbreplicator import with_db_verbs
+from tinystack.object.servers.recon import with_recon
 
 
 class AccountServer:
@@ -21,8 +24,8 @@ class AccountServer:
         self.brokers = BrokerCache(AccountBroker)
 
     def app(self) -> web.Application:
-        return build_app({"PUT": self.put, "GET": self.get, "HEAD": self.get, "POST": self.post,
-                          "DELETE": self.delete})
+        return build_app(with_recon(self.node, with_db_verbs(self.node, "account", self.brokers, {
+            "PUT": self.put, "GET": self.get, "HEAD": self.get, "POST": self.post, "DELETE": self.delete})))
 
     def _broker(self, p: BackendPath) -> AccountBroker:
         root = self.node.device_root(p.device)
@@ -42,8 +45,11 @@ class AccountServer:
             delete_ts = parse_timestamp(delete_ts, "X-Delete-Timestamp") if delete_ts != "0" else "0"
             if not broker.exists:
                 broker.initialize(p.account, put_ts)
+            policy = h.get(policies.INDEX_HEADER, "0")
+            if not policy.isdigit():
+                raise status_error(400, f"Invalid {policies.INDEX_HEADER}: {policy!r}")
             broker.put_container(p.container, put_ts, delete_ts, int(h.get("X-Object-Count", "0")),
-                                 int(h.get("X-Bytes-Used", "0")))
+                                 int(h.get("X-Bytes-Used", "0")), int(policy))
             return web.Response(status=201)
         ts = parse_timestamp(request.headers.get("X-Timestamp"))
         meta = user_metadata(request.headers, "account", ts)
@@ -64,6 +70,10 @@ class AccountServer:
                    "X-Account-Object-Count": str(s["object_count"]), "X-Account-Bytes-Used": str(s["bytes_used"]),
                    "X-Timestamp": s["created_at"], "X-Put-Timestamp": s["put_timestamp"],
                    **meta_headers(broker.metadata())}
+        for index, (containers, objects, used) in broker.policy_stats().items():
+            headers.update({f"X-Backend-Policy-{index}-Container-Count": str(containers),
+                            f"X-Backend-Policy-{index}-Object-Count": str(objects),
+                            f"X-Backend-Policy-{index}-Bytes-Used": str(used)})
         if request.method == "HEAD":
             return web.Response(status=204, headers=headers)
         rows = broker.list_containers(list_params(request, self.s.account_listing_limit))

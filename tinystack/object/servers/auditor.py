@@ -1,6 +1,7 @@
-"""The object auditor: reads every object file on this node's devices and checks its MD5 and size against the
-metadata stored with it; a corrupt object's dir moves to ``<device>/quarantined/objects/<hash>``, which changes
-its suffix hash, so the replicator restores a good copy from another primary."""
+"""The object auditor: reads every object file (of every storage policy) on this node's devices and checks its MD5
+and size against the metadata stored with it; a corrupt object's dir moves to
+``<device>/quarantined/objects/<hash>``, which changes its suffix hash, so the replicator restores a good copy
+from another primary."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tinystack.object.policies import index_of_datadir
 from tinystack.object.servers import diskfile
 from tinystack.object.servers.base import NodeContext
-from tinystack.object.servers.replicator import local_devices
+from tinystack.object.servers.replicator import object_devices
 
 log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
@@ -28,10 +30,20 @@ class AuditStats:
     bytes: int = 0
 
 
-def object_dirs(root: Path) -> list[Path]:
-    """Every ``objects/<partition>/<suffix>/<hash>`` dir of a device."""
+def datadirs(root: Path) -> list[str]:
+    """The storage policies' object directories on a device (``objects``, ``objects-1``, ...)."""
+    try:
+        return sorted(n for n in os.listdir(root) if index_of_datadir(n) is not None)
+    except FileNotFoundError:
+        return []
+
+
+def object_dirs(root: Path, datadir: str | None = None) -> list[Path]:
+    """Every ``<datadir>/<partition>/<suffix>/<hash>`` dir of a device (every policy's without ``datadir``)."""
+    if datadir is None:
+        return [d for name in datadirs(root) for d in object_dirs(root, name)]
     out: list[Path] = []
-    base = root / "objects"
+    base = root / datadir
     if not base.is_dir():
         return out
     for part in os.scandir(base):
@@ -57,7 +69,8 @@ def _valid(data: Path) -> tuple[bool, int]:
 
 
 def quarantine(root: Path, directory: Path) -> Path:
-    target = root / "quarantined" / "objects" / directory.name
+    # <root>/<datadir>/<partition>/<suffix>/<hash>: quarantined under the policy's own directory name.
+    target = root / "quarantined" / directory.parent.parent.parent.name / directory.name
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
         target = target.with_name(f"{directory.name}-{time.time_ns()}")
@@ -82,7 +95,7 @@ def audit_device(root: Path, stats: AuditStats) -> None:
 
 async def audit_once(node: NodeContext, port: int) -> AuditStats:
     stats = AuditStats()
-    for dev in local_devices(node, port):
+    for dev in object_devices(node, port):
         await asyncio.to_thread(audit_device, node.settings.devices / dev.device, stats)
     record = {**stats.__dict__, "finished": time.time()}
     await asyncio.to_thread((node.settings.devices / "auditor.json").write_text, json.dumps(record))

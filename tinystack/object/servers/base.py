@@ -14,6 +14,7 @@ import aiohttp
 from aiohttp import web
 
 from tinystack.core import errors
+from tinystack.object import policies
 from tinystack.object.common import status_error
 from tinystack.object.settings import ObjectSettings
 
@@ -44,6 +45,21 @@ class NodeContext:
             self.session = aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=0),
                                                  auto_decompress=False)
         return self.session
+
+
+def policy_datadir(node: NodeContext, request: web.Request) -> str:
+    """The object directory of the storage policy the request names (policy 0 when it names none); 503 for a
+    policy this node does not have."""
+    text = request.headers.get(policies.INDEX_HEADER)
+    if text is None:
+        return "objects"
+    try:
+        index = int(text)
+    except ValueError:
+        raise status_error(400, f"Invalid {policies.INDEX_HEADER}: {text!r}") from None
+    if policies.by_index(node.settings.policies, index) is None:
+        raise status_error(503, f"No storage policy with index {index}")
+    return policies.datadir(index)
 
 
 @dataclass(frozen=True)

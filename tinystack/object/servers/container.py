@@ -10,11 +10,14 @@ import json
 from aiohttp import web
 
 from tinystack.core.web import query_bool
+from tinystack.object import policies
 from tinystack.object.common import hash_path, parse_timestamp, status_error
 from tinystack.object.servers.base import BackendPath, NodeContext, build_app, parse_path, user_metadata
 from tinystack.object.servers.containerdb import ContainerBroker
 from tinystack.object.servers.db import BrokerCache, db_path
+from tinystack.object.servers.dbreplicator import with_db_verbs
 from tinystack.object.servers.listing import ListParams
+from tinystack.object.servers.recon import with_recon
 from tinystack.object.servers.updates import send_account_update
 
 
@@ -49,8 +52,8 @@ class ContainerServer:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def app(self) -> web.Application:
-        return build_app({"PUT": self.put, "GET": self.get, "HEAD": self.get, "DELETE": self.delete,
-                          "POST": self.post})
+        return build_app(with_recon(self.node, with_db_verbs(self.node, "container", self.brokers, {
+            "PUT": self.put, "GET": self.get, "HEAD": self.get, "DELETE": self.delete, "POST": self.post})))
 
     def _broker(self, p: BackendPath) -> ContainerBroker:
         root = self.node.device_root(p.device)
@@ -75,6 +78,20 @@ class ContainerServer:
                 self._schedule_report(p, broker)
             return web.Response(status=201)
         meta = user_metadata(request.headers, "container", ts)
+        # The storage policy is chosen when the container is created and never changes while it exists.
+        wanted = request.headers.get(policies.INDEX_HEADER)
+        live = broker.exists and not broker.is_deleted()
+        if live:
+            current = broker.metadata().get(policies.META_KEY, "0")
+            if wanted is not None and wanted != current:
+                return web.Response(status=409, headers={policies.INDEX_HEADER: current},
+                                    text="The container's storage policy cannot change.")
+        else:
+            chosen = wanted or request.headers.get(policies.DEFAULT_HEADER) or "0"
+            if not chosen.isdigit() or policies.by_index(self.s.policies, int(chosen)) is None:
+                raise status_error(400, f"Invalid storage policy index {chosen!r}")
+            # Written with the PUT's timestamp: the newest re-creation's choice wins on every replica.
+            meta[policies.META_KEY] = (chosen, ts)
         if not broker.exists:
             broker.initialize(p.account, p.container or "", ts)
             broker.update_metadata_now(meta)
@@ -110,7 +127,8 @@ class ContainerServer:
         s = broker.stat()
         headers = {"X-Container-Object-Count": str(s["object_count"]), "X-Container-Bytes-Used": str(s["bytes_used"]),
                    "X-Timestamp": s["created_at"], "X-Put-Timestamp": s["put_timestamp"],
-                   "X-Backend-Put-Timestamp": s["put_timestamp"], **meta_headers(broker.metadata())}
+                   "X-Backend-Put-Timestamp": s["put_timestamp"], policies.INDEX_HEADER: "0",
+                   **meta_headers(broker.metadata())}
         if request.method == "HEAD":
             return web.Response(status=204, headers=headers)
         rows = broker.list_objects(list_params(request, self.s.container_listing_limit))
@@ -129,6 +147,9 @@ class ContainerServer:
 
     async def _report(self, p: BackendPath, broker: ContainerBroker) -> None:
         stat = broker.needs_report()
+        if stat is not None:
+            # The account keeps its usage per storage policy.
+            stat = {**stat, "storage_policy_index": broker.metadata().get(policies.META_KEY, "0")}
         if stat is not None and await send_account_update(self.node, p.account, p.container or "", stat):
             broker.mark_reported(stat)
         elif stat is not None:

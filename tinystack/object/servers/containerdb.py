@@ -21,6 +21,15 @@ class ContainerBroker(Broker):
         reported_delete_timestamp TEXT)
     """
 
+    ROW_TABLE = "object"
+    ROW_COLUMNS = "name, created_at, size, content_type, etag, deleted"
+    ROW_KEY = "name, created_at, deleted"
+
+    def merge_rows(self, rows: list[dict[str, Any]]) -> None:
+        for r in rows:
+            self.put_object(str(r["name"]), str(r["created_at"]), int(r["size"]), str(r["content_type"]),
+                            str(r["etag"]), bool(r["deleted"]))
+
     def initialize(self, account: str, container: str, timestamp: str) -> None:
         self.create()
         with self.transaction() as c:

@@ -20,8 +20,9 @@ from tinystack.object.common import suffix_of
 XATTR = "user.tinystack.meta"
 
 
-def object_dir(device_root: Path, partition: int, name_hash: str) -> Path:
-    return device_root / "objects" / str(partition) / suffix_of(name_hash) / name_hash
+def object_dir(device_root: Path, partition: int, name_hash: str, datadir: str = "objects") -> Path:
+    """``datadir``: the storage policy's directory (``objects``, ``objects-<n>``)."""
+    return device_root / datadir / str(partition) / suffix_of(name_hash) / name_hash
 
 
 def _set_meta(path: str, fd: int | None, meta: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 
 from tinystack.object.common import normalize_timestamp, quote_path
+from tinystack.object.policies import INDEX_HEADER, Policy
 from tinystack.object.servers import diskfile
 from tinystack.object.servers.auditor import object_dirs
 from tinystack.object.servers.base import NodeContext
@@ -29,10 +30,10 @@ class ExpirerStats:
     failures: int = 0
 
 
-def due_objects(root: Path, now: float) -> list[tuple[str, str, str]]:
-    """Blocking. ``(name, x-delete-at, timestamp)`` of each object on the device that is due."""
+def due_objects(root: Path, now: float, datadir: str = "objects") -> list[tuple[str, str, str]]:
+    """Blocking. ``(name, x-delete-at, timestamp)`` of each object of the policy's ``datadir`` that is due."""
     out = []
-    for directory in object_dirs(root):
+    for directory in object_dirs(root, datadir):
         state = diskfile.scan(directory)
         if state.data is None:
             continue
@@ -49,9 +50,9 @@ def due_objects(root: Path, now: float) -> list[tuple[str, str, str]]:
     return out
 
 
-async def _delete(node: NodeContext, name: str, delete_at: str, last: str) -> bool:
+async def _delete(node: NodeContext, name: str, delete_at: str, last: str, policy: Policy) -> bool:
     account, container, obj = name[1:].split("/", 2)
-    ring, cring = node.rings["object"], node.rings["container"]
+    ring, cring = node.rings[policy.ring], node.rings["container"]
     part, nodes = ring.get_nodes(account, container, obj)
     cpart, cnodes = cring.get_nodes(account, container)
     # The delete-at time as the tombstone's timestamp, so every primary's expirer writes the same one.
@@ -59,7 +60,8 @@ async def _delete(node: NodeContext, name: str, delete_at: str, last: str) -> bo
     ok = True
     for i, dev in enumerate(nodes):
         c = cnodes[i % len(cnodes)]
-        headers = {"X-Timestamp": ts, "X-If-Delete-At": delete_at, "X-Container-Host": f"{c.ip}:{c.port}",
+        headers = {"X-Timestamp": ts, "X-If-Delete-At": delete_at, INDEX_HEADER: str(policy.index),
+                   "X-Container-Host": f"{c.ip}:{c.port}",
                    "X-Container-Device": c.device, "X-Container-Partition": str(cpart)}
         url = f"http://{dev.ip}:{dev.port}{quote_path(dev.device, str(part), account, container, obj)}"
         try:
@@ -74,14 +76,18 @@ async def _delete(node: NodeContext, name: str, delete_at: str, last: str) -> bo
 
 async def expire_once(node: NodeContext, port: int, now: float | None = None) -> ExpirerStats:
     stats = ExpirerStats()
-    if "object" not in node.rings or "container" not in node.rings:
+    if "container" not in node.rings:
         return stats
     when = time.time() if now is None else now
-    devices: list[Any] = local_devices(node, port)
-    for dev in devices:
-        for name, delete_at, last in await asyncio.to_thread(due_objects, node.settings.devices / dev.device, when):
-            if await _delete(node, name, delete_at, last):
-                stats.expired += 1
-            else:
-                stats.failures += 1
+    for policy in node.settings.policies:
+        if policy.ring not in node.rings:
+            continue
+        devices: list[Any] = local_devices(node, port, policy.ring)
+        for dev in devices:
+            root = node.settings.devices / dev.device
+            for name, delete_at, last in await asyncio.to_thread(due_objects, root, when, policy.datadir):
+                if await _delete(node, name, delete_at, last, policy):
+                    stats.expired += 1
+                else:
+                    stats.failures += 1
     return stats

@@ -14,8 +14,8 @@ from pathlib import Path
 from tinystack.object.servers import diskfile
 
 
-def partition_dir(device_root: Path, partition: int) -> Path:
-    return device_root / "objects" / str(partition)
+def partition_dir(device_root: Path, partition: int, datadir: str = "objects") -> Path:
+    return device_root / datadir / str(partition)
 
 
 def _names(directory: Path) -> list[str]:
@@ -41,9 +41,9 @@ def suffix_hash(suffix_dir: Path) -> str | None:
     return md5.hexdigest() if found else None
 
 
-def suffix_hashes(device_root: Path, partition: int) -> dict[str, str]:
+def suffix_hashes(device_root: Path, partition: int, datadir: str = "objects") -> dict[str, str]:
     """Blocking. Every non-empty suffix of the partition with its hash; written to ``hashes.json`` too."""
-    base = partition_dir(device_root, partition)
+    base = partition_dir(device_root, partition, datadir)
     out: dict[str, str] = {}
     with contextlib.suppress(FileNotFoundError):
         for suffix in sorted(os.listdir(base)):
@@ -59,9 +59,10 @@ def suffix_hashes(device_root: Path, partition: int) -> dict[str, str]:
     return out
 
 
-def suffix_listing(device_root: Path, partition: int, suffixes: list[str]) -> dict[str, list[str]]:
+def suffix_listing(device_root: Path, partition: int, suffixes: list[str],
+                   datadir: str = "objects") -> dict[str, list[str]]:
     """Blocking. ``{hash: [file names]}`` of the objects in ``suffixes`` (newest .data/.ts and a newer .meta)."""
-    base = partition_dir(device_root, partition)
+    base = partition_dir(device_root, partition, datadir)
     out: dict[str, list[str]] = {}
     for suffix in suffixes:
         try:

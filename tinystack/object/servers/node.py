@@ -17,6 +17,7 @@ from tinystack.object.servers.account import AccountServer
 from tinystack.object.servers.auditor import audit_once
 from tinystack.object.servers.base import NodeContext
 from tinystack.object.servers.container import ContainerServer
+from tinystack.object.servers.dbreplicator import DbReplicator
 from tinystack.object.servers.expirer import expire_once
 from tinystack.object.servers.object import ObjectServer
 from tinystack.object.servers.replicator import replicate_once
@@ -39,6 +40,16 @@ def load_ring(settings: ObjectSettings, kind: str) -> Any:
     return Ring.load(ring_path(settings, kind), prefix=settings.hash_path_prefix, suffix=settings.hash_path_suffix)
 
 
+def ring_names(settings: ObjectSettings) -> list[str]:
+    """Every ring this cloud has: account, container and one object ring per storage policy."""
+    return ["account", "container", *(p.ring for p in settings.policies)]
+
+
+def server_of(ring: str) -> str:
+    """The server kind a ring's devices are served by (every policy's object ring: the object server)."""
+    return "object" if ring.startswith("object") else ring
+
+
 def _ring_port(settings: ObjectSettings, kind: str) -> int:
     """This node's port in an existing ring (a port of 0 in the settings is picked once, then kept by the ring)."""
     path = ring_path(settings, kind)
@@ -51,11 +62,13 @@ def _ring_port(settings: ObjectSettings, kind: str) -> int:
 
 
 def build_ring(settings: ObjectSettings, kind: str, port: int) -> None:
-    """The first ring of ``kind``: ``device_count`` devices of this node, each in a zone of its own."""
+    """The first ring of ``kind``: ``device_count`` devices of this node, each in a zone of its own (an object
+    ring with its policy's replica count)."""
     from tinystack.object.ring import RingBuilder
 
     settings.rings_dir.mkdir(parents=True, exist_ok=True)
-    builder = RingBuilder(settings.part_power, float(settings.replicas), settings.min_part_hours)
+    replicas = next((p.replicas for p in settings.policies if p.ring == kind), settings.replicas)
+    builder = RingBuilder(settings.part_power, float(replicas), settings.min_part_hours)
     for i in range(settings.device_count):
         builder.add_dev({"region": 1, "zone": i + 1, "ip": settings.storage_ip, "port": port,
                          "device": f"d{i + 1}", "weight": 100.0})
@@ -71,6 +84,8 @@ class StorageNode:
         self.account = AccountServer(self.node)
         self.container = ContainerServer(self.node)
         self.object = ObjectServer(self.node)
+        self.db_replicators = {"account": DbReplicator(self.node, "account", self.account.brokers),
+                               "container": DbReplicator(self.node, "container", self.container.brokers)}
         self._runners: list[web.AppRunner] = []
         self._updater: asyncio.Task[None] | None = None
         self._daemons: list[asyncio.Task[None]] = []
@@ -89,18 +104,19 @@ class StorageNode:
             await site.start()
             self._runners.append(runner)
             self.ports[kind] = runner.addresses[-1][1]
-        for kind in KINDS:
+        for kind in ring_names(s):
             if not ring_path(s, kind).exists():
-                await asyncio.to_thread(build_ring, s, kind, self.ports[kind])
+                await asyncio.to_thread(build_ring, s, kind, self.ports[server_of(kind)])
             self.node.rings[kind] = load_ring(s, kind)
-        for kind in KINDS:
+        for kind in ring_names(s):
             for dev in self.node.rings[kind].devs:
-                if dev is not None and dev.ip == s.storage_ip and dev.port == self.ports[kind]:
+                if dev is not None and dev.ip == s.storage_ip and dev.port == self.ports[server_of(kind)]:
                     (s.devices / dev.device).mkdir(parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
         self._updater = loop.create_task(self._update_loop())
         for name, interval in (("replicator", s.replicator_interval), ("auditor", s.auditor_interval),
-                               ("expirer", s.expirer_interval)):
+                               ("expirer", s.expirer_interval), ("account-replicator", s.replicator_interval),
+                               ("container-replicator", s.replicator_interval)):
             if interval > 0:
                 self._daemons.append(loop.create_task(self._daemon_loop(name, interval)))
         log.info("storage node on %s: %s", s.storage_ip, self.ports)
@@ -120,10 +136,14 @@ class StorageNode:
                 log.exception("object updater pass failed")
 
     async def run_once(self, name: str) -> Any:
-        """One pass of a background daemon ("replicator", "auditor", "expirer"); its stats."""
+        """One pass of a background daemon ("replicator", "account-replicator", "container-replicator", "auditor",
+        "expirer"); its stats."""
         port = self.ports["object"]
         if name == "replicator":
             return await replicate_once(self.node, port)
+        if name in ("account-replicator", "container-replicator"):
+            kind = name.split("-", 1)[0]
+            return await self.db_replicators[kind].replicate_once(self.ports[kind])
         if name == "auditor":
             return await audit_once(self.node, port)
         if name == "expirer":

@@ -14,7 +14,8 @@ from aiohttp import web
 from tinystack.object import httprange
 from tinystack.object.common import hash_path, parse_timestamp, status_error
 from tinystack.object.servers import diskfile
-from tinystack.object.servers.base import BackendPath, NodeContext, build_app, parse_path
+from tinystack.object.servers.base import BackendPath, NodeContext, build_app, parse_path, policy_datadir
+from tinystack.object.servers.recon import with_recon
 from tinystack.object.servers.replication import with_verbs
 from tinystack.object.servers.updates import send_container_update
 
@@ -63,14 +64,14 @@ class ObjectServer:
         self.s = node.settings
 
     def app(self) -> web.Application:
-        return build_app(with_verbs(self.node, {"PUT": self.put, "GET": self.get, "HEAD": self.get,
-                                                "DELETE": self.delete, "POST": self.post}))
+        return build_app(with_recon(self.node, with_verbs(self.node, {
+            "PUT": self.put, "GET": self.get, "HEAD": self.get, "DELETE": self.delete, "POST": self.post})))
 
     def _locate(self, request: web.Request) -> tuple[BackendPath, Any, Any]:
         p = parse_path(request, 5, 5)
         root = self.node.device_root(p.device)
         name_hash = hash_path(self.s.hash_path_prefix, self.s.hash_path_suffix, p.account, p.container, p.obj)
-        return p, root, diskfile.object_dir(root, p.partition, name_hash)
+        return p, root, diskfile.object_dir(root, p.partition, name_hash, policy_datadir(self.node, request))
 
     async def put(self, request: web.Request) -> web.StreamResponse:
         p, root, directory = self._locate(request)

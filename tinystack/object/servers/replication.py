@@ -17,21 +17,21 @@ from aiohttp import web
 
 from tinystack.object.common import status_error, suffix_of
 from tinystack.object.servers import diskfile, hashes
-from tinystack.object.servers.base import Handler, NodeContext
+from tinystack.object.servers.base import Handler, NodeContext, policy_datadir
 
 MARK = "X-Backend-Replication"
 HASH = re.compile(r"^[0-9a-f]{32}$")
 FILE = re.compile(r"^(\d{10}\.\d{5})\.(data|ts|meta)$")
 
 
-def _parts(request: web.Request, count: int) -> list[str]:
+def path_parts(request: web.Request, count: int) -> list[str]:
     parts = unquote(request.raw_path.split("?", 1)[0])[1:].split("/")
     if len(parts) != count or not all(parts):
         raise status_error(400, f"Invalid path: {request.path}")
     return parts
 
 
-def _partition(text: str) -> int:
+def partition_of(text: str) -> int:
     if not text.isdigit():
         raise status_error(400, f"Invalid partition: {text}")
     return int(text)
@@ -42,24 +42,25 @@ class ReplicationVerbs:
         self.node = node
 
     async def replicate(self, request: web.Request) -> web.StreamResponse:
-        device, part = _parts(request, 2)
+        device, part = path_parts(request, 2)
         root = self.node.device_root(device)
-        partition = _partition(part)
+        partition = partition_of(part)
+        datadir = policy_datadir(self.node, request)
         wanted = request.query.get("suffixes")
         body: Any
         if wanted is None:
-            body = await asyncio.to_thread(hashes.suffix_hashes, root, partition)
+            body = await asyncio.to_thread(hashes.suffix_hashes, root, partition, datadir)
         else:
             suffixes = [s for s in wanted.split(",") if s]
             if any(not re.fullmatch(r"[0-9a-f]{3}", s) for s in suffixes):
                 raise status_error(400, "Invalid suffixes")
-            body = await asyncio.to_thread(hashes.suffix_listing, root, partition, suffixes)
+            body = await asyncio.to_thread(hashes.suffix_listing, root, partition, suffixes, datadir)
         return web.json_response(body)
 
     async def sync(self, request: web.Request) -> web.StreamResponse:
-        device, part, name_hash, filename = _parts(request, 4)
+        device, part, name_hash, filename = path_parts(request, 4)
         root = self.node.device_root(device)
-        partition = _partition(part)
+        partition = partition_of(part)
         match = FILE.match(filename)
         if not HASH.match(name_hash) or match is None:
             raise status_error(400, f"Invalid object file {name_hash}/{filename}")
@@ -70,7 +71,7 @@ class ReplicationVerbs:
             raise status_error(400, "Invalid X-Object-Metadata") from None
         if not isinstance(meta, dict):
             raise status_error(400, "Invalid X-Object-Metadata")
-        directory = root / "objects" / str(partition) / suffix_of(name_hash) / name_hash
+        directory = root / policy_datadir(self.node, request) / str(partition) / suffix_of(name_hash) / name_hash
         state = diskfile.scan(directory)
         if not _newer(state, ts, ext):
             return web.Response(status=409, headers={"X-Backend-Timestamp": state.timestamp})

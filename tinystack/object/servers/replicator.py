@@ -1,7 +1,7 @@
-"""The object replicator: for each partition on each of this node's devices, compare suffix hashes with the
-partition's other primaries and push every file they lack or hold older (replication.py's verbs); a tombstone wins by
-its timestamp like any file. A partition on a device that is not one of its primaries (a handoff) is pushed to
-all primaries and removed once every one of them has it."""
+"""The object replicator: for each storage policy, for each partition on each of this node's devices, compare
+suffix hashes with the partition's other primaries and push every file they lack or hold older (replication.py's
+verbs); a tombstone wins by its timestamp like any file. A partition on a device that is not one of its
+primaries (a handoff) is pushed to all primaries and removed once every one of them has it."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 
 from tinystack.object.common import quote_path
+from tinystack.object.policies import INDEX_HEADER, Policy
 from tinystack.object.servers import hashes
 from tinystack.object.servers.base import NodeContext
 from tinystack.object.servers.replication import MARK, read_file
@@ -44,9 +45,18 @@ def local_devices(node: NodeContext, port: int, kind: str = "object") -> list[An
             and (s.devices / d.device).is_dir()]
 
 
-async def _json(node: NodeContext, url: str) -> Any:
+def object_devices(node: NodeContext, port: int) -> list[Any]:
+    """This node's devices in any storage policy's object ring (each once)."""
+    found: dict[str, Any] = {}
+    for policy in node.settings.policies:
+        for dev in local_devices(node, port, policy.ring):
+            found.setdefault(dev.device, dev)
+    return list(found.values())
+
+
+async def _json(node: NodeContext, url: str, policy: int = 0) -> Any:
     try:
-        async with node.http().get(url, headers={MARK: "true"}) as resp:
+        async with node.http().get(url, headers={MARK: "true", INDEX_HEADER: str(policy)}) as resp:
             if resp.status != 200:
                 return None
             return await resp.json()
@@ -55,13 +65,15 @@ async def _json(node: NodeContext, url: str) -> Any:
         return None
 
 
-async def _push(node: NodeContext, host: str, device: str, partition: int, name_hash: str, path: Path) -> bool:
+async def _push(node: NodeContext, host: str, device: str, partition: int, name_hash: str, path: Path,
+                policy: int = 0) -> bool:
     try:
         meta, body = await asyncio.to_thread(read_file, path)
     except OSError:
         return False
     url = f"http://{host}{quote_path(device, str(partition), name_hash, path.name)}"
-    headers = {MARK: "true", "X-Object-Metadata": json.dumps(meta, separators=(",", ":")), "Content-Length": str(len(body))}
+    headers = {MARK: "true", INDEX_HEADER: str(policy), "X-Object-Metadata": json.dumps(meta, separators=(",", ":")),
+               "Content-Length": str(len(body))}
     try:
         async with node.http().put(url, data=body, headers=headers) as resp:
             await resp.read()
@@ -71,39 +83,43 @@ async def _push(node: NodeContext, host: str, device: str, partition: int, name_
         return False
 
 
-async def sync_partition(node: NodeContext, root: Path, partition: int, target: Any, stats: PassStats) -> bool:
-    """Makes ``target`` hold everything this device holds newer in ``partition``; True once it does."""
+async def sync_partition(node: NodeContext, root: Path, partition: int, target: Any, stats: PassStats,
+                         policy: Policy | None = None) -> bool:
+    """Makes ``target`` hold everything this device holds newer in ``partition`` (of ``policy``, default 0);
+    True once it does."""
+    index, datadir = (policy.index, policy.datadir) if policy is not None else (0, "objects")
     host = f"{target.ip}:{target.port}"
     base = f"http://{host}{quote_path(target.device, str(partition))}"
-    remote = await _json(node, base)
+    remote = await _json(node, base, index)
     if remote is None:
         return False
-    local = await asyncio.to_thread(hashes.suffix_hashes, root, partition)
+    local = await asyncio.to_thread(hashes.suffix_hashes, root, partition, datadir)
     differ = [s for s, h in local.items() if remote.get(s) != h]
     if not differ:
         return True
-    theirs = await _json(node, f"{base}?suffixes={','.join(differ)}")
+    theirs = await _json(node, f"{base}?suffixes={','.join(differ)}", index)
     if theirs is None:
         return False
-    mine = await asyncio.to_thread(hashes.suffix_listing, root, partition, differ)
+    mine = await asyncio.to_thread(hashes.suffix_listing, root, partition, differ, datadir)
     ok = True
     for name_hash, names in mine.items():
         have = set(theirs.get(name_hash, []))
-        directory = hashes.partition_dir(root, partition) / name_hash[-3:] / name_hash
+        directory = hashes.partition_dir(root, partition, datadir) / name_hash[-3:] / name_hash
         # The .data/.ts first: a .meta is only taken over the data it updates.
         for name in sorted(names, key=lambda n: n.endswith(".meta")):
             if name not in have:
-                if await _push(node, host, target.device, partition, name_hash, directory / name):
+                if await _push(node, host, target.device, partition, name_hash, directory / name, index):
                     stats.pushed += 1
                 else:
                     ok = False
     return ok
 
 
-async def replicate_device(node: NodeContext, dev: Any, stats: PassStats) -> None:
-    ring = node.rings["object"]
+async def replicate_device(node: NodeContext, dev: Any, stats: PassStats, policy: Policy | None = None) -> None:
+    policy = policy or node.settings.policies[0]
+    ring = node.rings[policy.ring]
     root = node.settings.devices / dev.device
-    objects = root / "objects"
+    objects = root / policy.datadir
     try:
         partitions = sorted(int(p) for p in os.listdir(objects) if p.isdigit())
     except FileNotFoundError:
@@ -113,7 +129,7 @@ async def replicate_device(node: NodeContext, dev: Any, stats: PassStats) -> Non
         primaries = ring.get_part_nodes(partition)
         is_primary = any(p.id == dev.id for p in primaries)
         others = [p for p in primaries if p.id != dev.id]
-        results = [await sync_partition(node, root, partition, t, stats) for t in others]
+        results = [await sync_partition(node, root, partition, t, stats, policy) for t in others]
         stats.failures += results.count(False)
         if not is_primary and all(results):
             await asyncio.to_thread(shutil.rmtree, objects / str(partition), True)
@@ -124,9 +140,10 @@ async def replicate_once(node: NodeContext, port: int) -> PassStats:
     """One pass over every local device; the stats are also written to ``<devices>/replication.json`` (recon)."""
     stats = PassStats()
     started = time.monotonic()
-    if "object" in node.rings:
-        for dev in local_devices(node, port):
-            await replicate_device(node, dev, stats)
+    for policy in node.settings.policies:
+        if policy.ring in node.rings:
+            for dev in local_devices(node, port, policy.ring):
+                await replicate_device(node, dev, stats, policy)
     stats.seconds = time.monotonic() - started
     record = {**stats.__dict__, "finished": time.time()}
     path = node.settings.devices / "replication.json"

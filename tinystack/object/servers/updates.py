@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 
 from tinystack.object.common import hash_path, quote_path, suffix_of
+from tinystack.object.policies import INDEX_HEADER
 from tinystack.object.servers.base import NodeContext
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,8 @@ async def send_account_update(node: NodeContext, account: str, container: str, s
     part, nodes = ring.get_nodes(account)
     headers = {"X-Put-Timestamp": stat["put_timestamp"], "X-Delete-Timestamp": stat["delete_timestamp"],
                "X-Object-Count": str(stat["object_count"]), "X-Bytes-Used": str(stat["bytes_used"]),
-               "X-Timestamp": stat["put_timestamp"]}
+               "X-Timestamp": stat["put_timestamp"],
+               INDEX_HEADER: str(stat.get("storage_policy_index", 0))}
     results = await asyncio.gather(*(
         _send(node, "PUT", f"{dev.ip}:{dev.port}", quote_path(dev.device, str(part), account, container), headers)
         for dev in nodes))
