@@ -51,6 +51,12 @@ def _forget_clients() -> None:
         for value in vars(klass).values():
             if isinstance(value, ClientCache):
                 value._handle = None
+    # openstacksdk registers every resource's attribute aliases in one dict shared by all resource classes, so
+    # once an object-store Object exists in the process, ``updated_at`` means ``last_modified_at`` for a trunk
+    # too and openstackclient's show fails. A command in its own process starts with none: so does each here.
+    from openstack import resource
+
+    resource.Resource._attr_aliases.clear()
 
 
 def run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
