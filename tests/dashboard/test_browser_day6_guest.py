@@ -127,7 +127,7 @@ def test_day6_with_a_real_guest(web: Browser, guest_live: LiveCloud) -> None:
         b.click(b.row("#security-groups", "default").find_element("css selector", "a"))
         for rule in ("SSH", "ALL ICMP"):
             b.fill("#add-rule", {"rule": rule})
-            b.wait(lambda rule=rule: any(rule in a for a in b.alerts()))
+            b.wait_text(".alert", rule)
         rules = b.css("#rules").text
         assert "tcp 22" in rules and "icmp" in rules
 
