@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from tests.livecloud import LiveCloud
+from tests.volume.files import write_at
 from tests.waiting import wait_for
 from tinystack.volume.backup_agent import BackupAgent
 
@@ -24,12 +25,6 @@ CHUNK = 52428800
 
 def volume_file(live: LiveCloud, volume_id: str) -> Path:
     return live.config.state_dir / "volumes" / f"volume-{volume_id}"
-
-
-def write_at(path: Path, offset: int, data: bytes) -> None:
-    with open(path, "r+b") as f:
-        f.seek(offset)
-        f.write(data)
 
 
 def digest(path: Path, size: int) -> str:

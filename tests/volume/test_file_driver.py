@@ -15,6 +15,7 @@ import requests
 
 from tests.compute.agent.test_svcauth import service_yaml
 from tests.livecloud import LiveCloud
+from tests.volume.files import read_at, write_at
 from tinystack.core.bus import InProcessBus
 from tinystack.core.svcauth import ServiceAuth
 from tinystack.volume.agent import VolumeAgent
@@ -36,18 +37,6 @@ def driver(root: Path, auth: Callable[[], ServiceAuth] = _no_auth, host: str = "
     d = FileDriver(root, auth, host, image_timeout=120)
     asyncio.run(d.init_host())
     return d
-
-
-def write_at(path: Path, offset: int, data: bytes) -> None:
-    with open(path, "r+b") as f:
-        f.seek(offset)
-        f.write(data)
-
-
-def read_at(path: Path, offset: int, size: int) -> bytes:
-    with open(path, "rb") as f:
-        f.seek(offset)
-        return f.read(size)
 
 
 def allocated(path: Path) -> int:

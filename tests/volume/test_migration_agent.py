@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tests.volume.files import read_at, write_at
 from tinystack.core.bus import InProcessBus
 from tinystack.volume.agent import VolumeAgent
 from tinystack.volume.drivers.base import GiB, VolumeDriver
@@ -76,18 +77,6 @@ def put(generation: int, **spec: Any) -> dict[str, Any]:
 
 MIGRATE = {"migration": {"backend": "file2", "name_id": NEW, "new_type": None}}
 SWITCHED = {"backend": "file2", "name_id": NEW, "retired": [{"backend": "file", "name": VOL}]}
-
-
-def write_at(path: Path, offset: int, data: bytes) -> None:
-    with open(path, "r+b") as f:
-        f.seek(offset)
-        f.write(data)
-
-
-def read_at(path: Path, offset: int, size: int) -> bytes:
-    with open(path, "rb") as f:
-        f.seek(offset)
-        return f.read(size)
 
 
 def test_the_data_moves_and_the_old_file_goes_only_when_retired(tmp_path: Path) -> None:

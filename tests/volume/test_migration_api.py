@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from tests.livecloud import LiveCloud
+from tests.volume.files import read_at, write_at
 from tests.waiting import wait_for as until
 from tinystack.volume.agent import VolumeAgent
 
@@ -45,18 +46,6 @@ def settled(live: LiveCloud, volume_id: str) -> dict[str, Any]:
         return v if v["os-vol-mig-status-attr:migstat"] in ("success", "error") and v["status"] == "available" \
             else None
     return until(done, timeout=30, interval=0.1, what=f"volume {volume_id} to finish migrating")
-
-
-def write_at(path: Path, offset: int, data: bytes) -> None:
-    with open(path, "r+b") as f:
-        f.seek(offset)
-        f.write(data)
-
-
-def read_at(path: Path, offset: int, size: int) -> bytes:
-    with open(path, "rb") as f:
-        f.seek(offset)
-        return f.read(size)
 
 
 def test_pools_list_both_backends_admin_only(live: LiveCloud) -> None:
