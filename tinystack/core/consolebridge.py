@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
 import time
@@ -80,8 +81,13 @@ def split_address(address: str, default_port: int = DEFAULT_PORT) -> tuple[str, 
             raise ValueError(f"not an address: {address!r}")
     elif text.count(":") == 1:
         host, port_text = text.split(":")
-    else:
+    else:  # a host name, or an IPv6 address without brackets (and then without a port)
         host, port_text = text, ""
+        if ":" in host:
+            try:
+                ipaddress.IPv6Address(host)
+            except ValueError:
+                raise ValueError(f"not an address: {address!r}") from None
     if not host:
         raise ValueError(f"not an address: {address!r}")
     try:
