@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from tinystack import nodes as nodes_mod
 from tinystack.cloud import AGENTS, SERVICES, Cloud
 from tinystack.config import Config
 from tinystack.core import consolebridge
@@ -68,12 +69,14 @@ def check_console(cfg: Config, role: str, services: frozenset[str] | None = None
 def bridge_listen(cfg: Config) -> str:
     """Where ``tinystack agent`` serves its console bridge: ``[console] node_listen``, by default the node's
     ``[compute] live_migration_inbound_addr`` (its underlay/management address, where other machines reach it)
-    or 127.0.0.1, on port 6081."""
+    or 127.0.0.1, on port 6081 (a free port per node with ``[nodes]`` extras)."""
     listen = consolebridge.load(cfg).listen
     if listen:
         return listen
     addr = cfg.values.get("compute", {}).get("live_migration_inbound_addr", "").strip() or "127.0.0.1"
-    return consolebridge.join_address(addr, consolebridge.DEFAULT_PORT)
+    # Several nodes in this process ([nodes] extras): each its own free port, reported with its node.
+    port = 0 if nodes_mod.extra_names(cfg) else consolebridge.DEFAULT_PORT
+    return consolebridge.join_address(addr, port)
 
 
 def cloud_for(role: str, cfg: Config, services: frozenset[str] | None = None) -> Cloud:

@@ -161,6 +161,9 @@ def test_settings_and_split_mode_checks(tmp_path: Path) -> None:
                                                    "compute__live_migration_inbound_addr": "192.0.2.21"})
     assert bridge_listen(with_addr) == "192.0.2.21:6081"
     assert bridge_listen(_config(tmp_path, node_listen="10.1.1.1:7001")) == "10.1.1.1:7001"
+    # Several nodes in one agent process: a free port each (the nodes report theirs).
+    extras = load_config(environ={}, overrides={"state_dir": str(tmp_path), "nodes__extra": "2"})
+    assert bridge_listen(extras) == "127.0.0.1:0"
 
 
 # -- the bridge over TCP ------------------------------------------------------------------------------------
