@@ -61,7 +61,12 @@ class NodeBridge:
         if task is not None:  # stop() ends the bridges still open
             self._conns.add(task)
             task.add_done_callback(self._conns.discard)
-        await self.serve(reader, writer)
+        try:
+            await self.serve(reader, writer)
+        except asyncio.CancelledError:
+            # stop() ends it: the task of a stream server's callback ends quietly (a cancelled one is logged by
+            # asyncio as an error).
+            writer.close()
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One connection: check the request, connect to the guest's socket, copy until either side closes."""
