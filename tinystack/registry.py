@@ -210,8 +210,8 @@ def _console_app(rt: Runtime) -> ServiceApp:
     from tinystack.console.api import app
     from tinystack.console.service import ConsoleService
 
-    rt.services["console"] = svc = ConsoleService(rt.config, rt.db, rt.policy, rt.services, rt.urls,
-                                                        rt.local_hosts)
+    svc = ConsoleService(rt.config, rt.db, rt.policy, rt.services, rt.urls, rt.local_hosts)
+    rt.services["console"] = svc
     return app(svc)
 
 

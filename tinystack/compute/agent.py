@@ -57,6 +57,7 @@ class ComputeAgent(Converge, Moves):
         self.instances_path = instances_path
         self.console_address = ""  # the console bridge's, while it serves (serve_console_bridge)
         self._console_bridge: NodeBridge | None = None
+        self._bridge_settings: tuple[str, bytes] | None = None  # (listen, key) to serve from start on
         self._detach_refused: dict[str, dict[str, str]] = {}  # instance -> volume -> why the guest kept it
         self._handover: dict[str, str] = {}  # instance -> the host a delete hands it to (a cold move)
         self._waiting: dict[tuple[str, int], float] = {}  # cold move in: since when the files are awaited
@@ -110,8 +111,6 @@ class ComputeAgent(Converge, Moves):
         await self.driver.close(stop_guests=cleanup)
 
     # -- the console bridge (split deployment) ------------------------------------------------------
-
-    _bridge_settings: tuple[str, bytes] | None = None
 
     def console_bridge(self, listen: str, key: bytes) -> None:
         """Serve this node's consoles on ``listen`` from ``start`` on, to proxies holding ``key``."""
