@@ -90,12 +90,13 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_role(args: argparse.Namespace) -> int:
     """``tinystack api`` / ``tinystack conductor``: one role of a split cloud (tinystack/roles.py)."""
-    from tinystack.roles import RoleError, check_split, parse_services
+    from tinystack.roles import RoleError, check_console, check_split, parse_services
 
     cfg = _load_config(args)
     try:
         check_split(cfg, args.command)
         services = parse_services(getattr(args, "services", None))
+        check_console(cfg, args.command, services)
     except RoleError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -136,6 +137,15 @@ def cmd_agent(args: argparse.Namespace) -> int:
         print("tinystack agent: [bus] transport_url must name the RabbitMQ broker the APIs use (amqp://...)",
               file=sys.stderr)
         return 2
+    from tinystack.roles import RoleError, bridge_listen, check_console
+
+    try:
+        check_console(cfg, "agent")
+    except (RoleError, ValueError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    # Every compute agent of this process serves its node's consoles to the API machines' proxies.
+    cfg.values.setdefault("console", {})["node_listen"] = bridge_listen(cfg)
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     log_mod.setup(cfg.state_dir / "log" / f"agent-{cfg.host}.log", debug=cfg.get_bool("DEFAULT", "debug"))
     asyncio.run(_serve_agents(cfg))

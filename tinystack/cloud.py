@@ -169,6 +169,8 @@ class Cloud:
             self.urls["dashboard"] = rt.urls["dashboard"] = f"http://{host}:{front.addresses[-1][1]}"
         self.node_agents = NodeAgents(cfg, self.agents)
         await self.node_agents.start(rt.bus)
+        if self.agents:
+            rt.local_hosts.update(self.hosts)
         if self.singletons:
             from tinystack.guest.register import ensure_default_image
 

@@ -47,6 +47,9 @@ class Runtime:
     # service may call is its service.py, and this is where it finds the instance.
     services: dict[str, Any] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
+    # The nodes whose agents run in this process (``tinystack up``), once they start: the console proxy opens
+    # their sockets itself and reaches the others through their console bridges.
+    local_hosts: set[str] = field(default_factory=set)
 
     def provide(self, key: ServiceKey[P], svc: P) -> None:
         """Register ``svc`` under ``key``: mypy checks it offers the interface the other services call (when not,
@@ -207,7 +210,8 @@ def _console_app(rt: Runtime) -> ServiceApp:
     from tinystack.console.api import app
     from tinystack.console.service import ConsoleService
 
-    rt.services["console"] = svc = ConsoleService(rt.config, rt.db, rt.policy, rt.services, rt.urls)
+    svc = ConsoleService(rt.config, rt.db, rt.policy, rt.services, rt.urls, rt.local_hosts)
+    rt.services["console"] = svc
     return app(svc)
 
 

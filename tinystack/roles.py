@@ -12,8 +12,10 @@
 
 from __future__ import annotations
 
+from tinystack import nodes as nodes_mod
 from tinystack.cloud import AGENTS, SERVICES, Cloud
 from tinystack.config import Config
+from tinystack.core import consolebridge
 
 SPLIT_ROLES = ("api", "conductor")
 
@@ -46,6 +48,35 @@ def check_split(cfg: Config, role: str) -> None:
     if not cfg.get("database", "connection") or cfg.database_url.startswith("sqlite"):
         raise RoleError(f"tinystack {role}: [database] connection must name the PostgreSQL or MySQL database "
                         "every process of the cloud uses")
+
+
+def check_console(cfg: Config, role: str, services: frozenset[str] | None = None) -> None:
+    """A console proxy (``tinystack api`` serving ``console``) or node (``tinystack agent``) of a split cloud signs or
+    checks console bridge requests with ``[console] node_secret``: without it no console would open, so say so
+    at start."""
+    if role == "api" and services is not None and "console" not in services:
+        return
+    try:
+        secret = consolebridge.load(cfg).secret
+    except ValueError as exc:
+        raise RoleError(f"tinystack {role}: {exc}") from None
+    if role in ("api", "agent") and not secret:
+        raise RoleError(f"tinystack {role}: [console] node_secret must be set, the same on every API and agent "
+                        "machine: the console proxy signs its requests to the nodes' console bridges with it "
+                        "(docs/consoles.md)")
+
+
+def bridge_listen(cfg: Config) -> str:
+    """Where ``tinystack agent`` serves its console bridge: ``[console] node_listen``, by default the node's
+    ``[compute] live_migration_inbound_addr`` (its underlay/management address, where other machines reach it)
+    or 127.0.0.1, on port 6081 (a free port per node with ``[nodes]`` extras)."""
+    listen = consolebridge.load(cfg).listen
+    if listen:
+        return listen
+    addr = cfg.values.get("compute", {}).get("live_migration_inbound_addr", "").strip() or "127.0.0.1"
+    # Several nodes in this process ([nodes] extras): each its own free port, reported with its node.
+    port = 0 if nodes_mod.extra_names(cfg) else consolebridge.DEFAULT_PORT
+    return consolebridge.join_address(addr, port)
 
 
 def cloud_for(role: str, cfg: Config, services: frozenset[str] | None = None) -> Cloud:

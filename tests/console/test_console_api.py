@@ -17,6 +17,7 @@ from sqlalchemy import update
 
 from tests.console.standin import RFB_HELLO, echo, node_socket
 from tests.livecloud import LiveCloud
+from tests.waiting import wait_for
 from tinystack.console.models import ConsoleToken
 from tinystack.console.tokens import digest
 
@@ -240,3 +241,67 @@ def test_conflict_when_not_running(live: LiveCloud, image_id: str) -> None:
         assert ws_status(ws_url(live, token_of(url))) == 409
     finally:
         conn.compute.delete_server(srv, ignore_missing=True)
+
+
+# -- through the node console bridge (split deployment) -----------------------------------------------------
+
+BRIDGE_KEY = b"bridge-test-key-0123456789abcdef"
+
+
+@pytest.fixture
+def bridged(live: LiveCloud) -> Iterator[str]:
+    """The proxy treats the session cloud's node as another machine's (as ``tinystack api`` treats every node):
+    the node's compute agent serves its console bridge on loopback TCP and reports it over the bus, as
+    ``tinystack agent`` does, and the proxy reaches the node's sockets only through it."""
+    from tinystack.compute.agent import ComputeAgent
+    from tinystack.compute.models import ComputeNode
+
+    agent = live.agent(ComputeAgent, live.host)
+    runtime = live.cloud.runtime
+    assert runtime is not None
+    console, compute = runtime.services["console"], runtime.services["compute"]
+
+    def reported() -> str | None:
+        with compute.session() as s:
+            node = s.get(ComputeNode, live.host)
+            return node.console_address if node is not None else None
+
+    address = live.call(agent.serve_console_bridge("127.0.0.1:0", BRIDGE_KEY))
+    wait_for(lambda: reported() == address, 30, "the node's console bridge reported")
+    saved = console.node_secret
+    console.node_secret = BRIDGE_KEY
+    runtime.local_hosts.discard(live.host)
+    try:
+        yield address
+    finally:
+        runtime.local_hosts.add(live.host)
+        console.node_secret = saved
+        live.call(agent.stop_console_bridge())
+        live.call(agent._publish_node())
+        wait_for(lambda: reported() is None, 30, "the node's console bridge gone")
+
+
+def test_novnc_and_serial_through_the_node_bridge(live: LiveCloud, server: Any, bridged: str) -> None:
+    url = live.cli_json("console", "url", "show", server.id, cloud="demo")["url"]
+    with node_socket(live, server.id, "novnc", echo):
+        assert asyncio.run(_ws_exchange(ws_url(live, token_of(url)), b"hello")) == [RFB_HELLO, b"echo:hello"]
+    serial = live.cli_json("console", "url", "show", "--serial", server.id, cloud="demo")["url"]
+    with node_socket(live, server.id, "serial", echo):
+        assert asyncio.run(_ws_exchange(serial, b"\r")) == \
+            [RFB_HELLO, b"echo:\r"]
+
+
+def test_bridge_refusal_is_a_conflict(live: LiveCloud, server: Any, bridged: str) -> None:
+    """With the socket there but the bridge refusing (a proxy whose key is not the nodes'), no console opens:
+    the proxy went through the bridge, not the socket on this machine."""
+    console = live.cloud.runtime.services["console"]  # type: ignore[union-attr]
+    with node_socket(live, server.id, "novnc", echo):
+        console.node_secret = b"not-the-nodes-key-0123456789abcd"
+        url = remote(live, server.id, "vnc", "novnc").json()["remote_console"]["url"]
+        assert ws_status(ws_url(live, token_of(url))) == 409
+        console.node_secret = b""
+        url = remote(live, server.id, "vnc", "novnc").json()["remote_console"]["url"]
+        assert ws_status(ws_url(live, token_of(url))) == 409
+        console.node_secret = BRIDGE_KEY
+        url = remote(live, server.id, "vnc", "novnc").json()["remote_console"]["url"]
+        assert ws_status(ws_url(live, token_of(url))) == 101

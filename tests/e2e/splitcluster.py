@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The APIs the balancer fronts: their version documents answer GET / without a token (the health check).
 FRONTED = ("identity", "compute", "placement", "image", "network", "volume")
 GUEST_CACHE = "/var/tmp/tinystack-guest-cache"
+SECRET = "split-cluster-console-bridge-key"  # [console] node_secret: the API processes' and the agents'
 
 
 def free_port() -> int:
@@ -82,6 +83,8 @@ def write_config(base: Path, db_url: str, exchange: str, extra: str = "") -> Pat
         f"sync_interval = 10\n[metrics]\nport = 0\n"
         # Each process's object storage node on ports of its own (the defaults would collide on one machine).
         "[object]\naccount_port = 0\ncontainer_port = 0\nobject_port = 0\npart_power = 6\n"
+        # The nodes' console bridges, each on a free loopback port (the default 6081 would collide on one machine).
+        f"[console]\nnode_secret = {SECRET}\nnode_listen = 127.0.0.1:0\n"
         f"{extra}")
     return ini
 

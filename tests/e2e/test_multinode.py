@@ -185,7 +185,8 @@ def test_split_agent_joins_over_rabbitmq(tmp_path: Path) -> None:
     ini = tmp_path / "agent.ini"
     exchange = cloud.config.get("bus", "exchange")
     ini.write_text(f"[DEFAULT]\nhost = {host}\nstate_dir = {state}\n[bus]\ntransport_url = {url}\nexchange = {exchange}\n"
-                   "[compute]\ndriver = fake\n[network]\ndriver = fake\n")
+                   "[compute]\ndriver = fake\n[network]\ndriver = fake\n"
+                   "[console]\nnode_secret = split-agent-console-key-0123\nnode_listen = 127.0.0.1:0\n")
     exe = Path(sys.executable).with_name("tinystack")
     agent = subprocess.Popen([str(exe), "agent", "--config", str(ini)], stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)

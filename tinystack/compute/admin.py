@@ -157,6 +157,7 @@ class Admin:
             node.running_vms = int(st.get("running_vms", 0))
             if st.get("host_ip"):
                 node.host_ip = str(st["host_ip"])
+            node.console_address = str(st.get("console_address") or "") or None
             node.updated_at = utcnow()
         if self.svc.has("placement"):
             inventory = {

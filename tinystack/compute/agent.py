@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tinystack.compute import agent_settings
+from tinystack.compute.agent_console import NodeBridge
 from tinystack.compute.agent_converge import Converge
 from tinystack.compute.agent_moves import Moves
 from tinystack.compute.agent_records import Record, Records, guest_states
@@ -18,7 +19,7 @@ from tinystack.compute.agent_status import VM_FOR_POWER
 from tinystack.compute.drivers.base import CRASHED, NOSTATE, ComputeDriver, DriverError, Spec
 from tinystack.compute.drivers.fake import FakeDriver, shared_storage
 from tinystack.config import Config
-from tinystack.core import metrics
+from tinystack.core import consolebridge, metrics
 from tinystack.core.bus import Bus
 from tinystack.core.reconcile import DONE, Reconciler, Result
 from tinystack.core.svcauth import lazy_from_state_dir
@@ -43,7 +44,7 @@ class ComputeAgent(Converge, Moves):
     def __init__(self, bus: Bus, host: str, driver: ComputeDriver, records_dir: Path, *,
                  power_off_timeout: float = 10.0, heartbeat_interval: float = 10.0,
                  resync_interval: float = 30.0, migration_address: str = "", migration_timeout: float = 300.0,
-                 volume_detach_attempts: int = 1) -> None:
+                 volume_detach_attempts: int = 1, instances_path: Path | None = None) -> None:
         self.bus = bus
         self.host = host
         self.driver = driver
@@ -53,6 +54,10 @@ class ComputeAgent(Converge, Moves):
         self.migration_address = migration_address
         self.migration_timeout = migration_timeout
         self.volume_detach_attempts = volume_detach_attempts
+        self.instances_path = instances_path
+        self.console_address = ""  # the console bridge's, while it serves (serve_console_bridge)
+        self._console_bridge: NodeBridge | None = None
+        self._bridge_settings: tuple[str, bytes] | None = None  # (listen, key) to serve from start on
         self._detach_refused: dict[str, dict[str, str]] = {}  # instance -> volume -> why the guest kept it
         self._handover: dict[str, str] = {}  # instance -> the host a delete hands it to (a cold move)
         self._waiting: dict[tuple[str, int], float] = {}  # cold move in: since when the files are awaited
@@ -78,6 +83,8 @@ class ComputeAgent(Converge, Moves):
         await self.driver.init_host()
         self.bus.subscribe(self.topic, self._on_message)
         await self.reconciler.start()
+        if self._bridge_settings is not None:
+            await self.serve_console_bridge(*self._bridge_settings)
         await self._publish_node()
         self._tasks.append(asyncio.create_task(self._heartbeat_loop(), name=f"compute-heartbeat-{self.host}"))
         self._guest_metrics = metrics.GUESTS.add(partial(guest_states, self.host, self.records))
@@ -92,6 +99,7 @@ class ComputeAgent(Converge, Moves):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        await self.stop_console_bridge()
         await self.reconciler.stop()
         if cleanup:
             # Guests come back when the cloud starts again: their disks stay, the record says why they are off.
@@ -101,6 +109,33 @@ class ComputeAgent(Converge, Moves):
                     record.host_stopped = True
                     self.records.save(instance_id, record)
         await self.driver.close(stop_guests=cleanup)
+
+    # -- the console bridge (split deployment) ------------------------------------------------------
+
+    def console_bridge(self, listen: str, key: bytes) -> None:
+        """Serve this node's consoles on ``listen`` from ``start`` on, to proxies holding ``key``."""
+        self._bridge_settings = (listen, key)
+
+    async def serve_console_bridge(self, listen: str, key: bytes) -> str:
+        """Start the node console bridge now and report its address with the node; returns the address."""
+        await self.stop_console_bridge()
+        if self.instances_path is None:
+            raise ValueError("the console bridge needs the node's instances path")
+        bridge = NodeBridge(self.host, key, listen, self.instances_path, self._holds,
+                            advertise_host=self.migration_address)
+        await bridge.start()
+        self._console_bridge, self.console_address = bridge, bridge.address
+        await self._publish_node()
+        return bridge.address
+
+    async def stop_console_bridge(self) -> None:
+        if self._console_bridge is not None:
+            await self._console_bridge.stop()
+            self._console_bridge, self.console_address = None, ""
+
+    async def _holds(self, instance_id: str) -> bool:
+        """Whether ``instance_id`` is this node's: its desired state is here and the driver runs it here."""
+        return instance_id in self._specs and instance_id in await self.driver.list_instances()
 
     async def wait_idle(self) -> None:
         await self.reconciler.wait_idle()
@@ -265,9 +300,14 @@ def build(config: Config, bus: Bus) -> ComputeAgent:
                             image_cache_max_age=settings.image_cache_max_age, host=settings.host,
                             volume_detach_timeout=settings.volume_detach_timeout, qemu=settings.qemu_binary,
                             kvm_probe_image=partial(guest_build.probe_files, guest_settings.load(config).cache_dir))
-    return ComputeAgent(bus, settings.host, driver, settings.state_dir / "compute-agent" / settings.host,
-                        power_off_timeout=settings.power_off_timeout,
-                        heartbeat_interval=settings.heartbeat_interval, resync_interval=settings.resync_interval,
-                        migration_address=settings.live_migration_inbound_addr,
-                        migration_timeout=settings.live_migration_timeout,
-                        volume_detach_attempts=settings.volume_detach_attempts)
+    agent = ComputeAgent(bus, settings.host, driver, settings.state_dir / "compute-agent" / settings.host,
+                         power_off_timeout=settings.power_off_timeout,
+                         heartbeat_interval=settings.heartbeat_interval, resync_interval=settings.resync_interval,
+                         migration_address=settings.live_migration_inbound_addr,
+                         migration_timeout=settings.live_migration_timeout,
+                         volume_detach_attempts=settings.volume_detach_attempts,
+                         instances_path=settings.instances_path)
+    bridge = consolebridge.load(config)
+    if bridge.listen:
+        agent.console_bridge(bridge.listen, bridge.secret)
+    return agent

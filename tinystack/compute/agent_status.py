@@ -32,6 +32,7 @@ class Reporting:
     host: str
     driver: ComputeDriver
     migration_address: str
+    console_address: str
     _closing: bool
     _specs: dict[str, tuple[int, Spec, float]]
     _detach_refused: dict[str, dict[str, str]]
@@ -65,7 +66,9 @@ class Reporting:
                   "hypervisor_type": info.hypervisor_type, "hypervisor_version": info.hypervisor_version,
                   "cpu_info": info.cpu_info, "running_vms": len(await self.driver.list_instances()),
                   # Where other nodes reach this one (its underlay address with several nodes), as Nova's host_ip.
-                  "host_ip": self.migration_address or "127.0.0.1"}
+                  "host_ip": self.migration_address or "127.0.0.1",
+                  # Where a console proxy on another machine reaches this node's consoles ("" for none).
+                  "console_address": self.console_address}
         key = json.dumps(status, sort_keys=True)
         if key == self._node_doc:
             return

@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tinystack.compute import agent_settings
-from tinystack.compute.drivers.qemu import process
-from tinystack.compute.drivers.qemu.layout import InstanceDir
-from tinystack.compute.models import Instance
+from tinystack.compute import agent_settings, console_sockets
+from tinystack.compute.models import ComputeNode, Instance
 from tinystack.compute.states import ACTIVE, PAUSED_VM, RESCUED
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
@@ -34,10 +32,13 @@ RUNNING_STATES = (ACTIVE, PAUSED_VM, RESCUED)
 
 @dataclass(frozen=True)
 class Endpoint:
-    """A console's node-side end: the node that holds the instance and the unix socket there."""
+    """A console's node-side end: the node that holds the instance, the unix socket there, the socket's kind
+    (``vnc`` or ``serial``) and the address of the node's console bridge when it serves one (split deployment)."""
 
     host: str
     path: Path
+    kind: str = "vnc"
+    bridge: str | None = None
 
 
 class Consoles:
@@ -60,24 +61,15 @@ class Consoles:
     def endpoint(self, instance_id: str, console_type: str) -> Endpoint | None:
         """Where the console of a live instance is reached on its node, or None (gone, not placed, not running)."""
         kind = SUPPORTED.get(console_type)
+        if kind is None:
+            return None
         with self.svc.session() as s:
             inst = s.get(Instance, instance_id)
             if inst is None or inst.deleted or not inst.host or inst.vm_state not in RUNNING_STATES:
                 return None
             host = inst.host
+            node = s.get(ComputeNode, host)
+            bridge = node.console_address if node is not None else None
         settings = agent_settings.load(self.svc.config)
-        idir = self._running_slot(InstanceDir(settings.instances_path / instance_id), host)
-        if kind == "vnc":
-            return Endpoint(host, idir.vnc)
-        if kind == "serial":
-            return Endpoint(host, idir.serial_mux)
-        return None
-
-    @staticmethod
-    def _running_slot(idir: InstanceDir, host: str) -> InstanceDir:
-        """The slot whose QEMU runs: during a live migration both do, and the one in the holder's node
-        namespace is the guest the user sees. Slot 0 when none is found here (a node on another machine)."""
-        live = [(slot, pid) for slot in idir.slots() if (pid := process.pid_of(slot)) is not None]
-        if len(live) > 1:
-            live = [(slot, pid) for slot, pid in live if process.in_netns(pid, f"tsnode-{host}")] or live
-        return live[0][0] if live else idir
+        return Endpoint(host, console_sockets.socket_path(settings.instances_path, instance_id, host, kind), kind,
+                        bridge or None)

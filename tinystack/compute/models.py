@@ -181,6 +181,8 @@ class ComputeNode(Base):
     cpu_info: Mapped[Any] = mapped_column(JSON)
     running_vms: Mapped[int] = mapped_column(Integer, default=0)
     host_ip: Mapped[str] = mapped_column(String(64), default="127.0.0.1")
+    # The node's console bridge (``address:port``) when its agent serves one, for a proxy on another machine.
+    console_address: Mapped[str | None] = mapped_column(String(255), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
 
 

@@ -63,9 +63,10 @@ class Handlers:
             raise errors.Forbidden("The console token is invalid, has expired or was used already.") from None
         label = f"{target.grant.console_type} of {target.grant.instance_id} on {target.host}"
         try:
-            reader, writer = await proxy.connect(target.path)
+            reader, writer = await proxy.connect(target, self.svc.node_secret)
         except OSError as exc:
-            log.warning("console %s: cannot reach %s: %s", label, target.path, exc)
+            where = target.path if target.local or not target.bridge else f"the console bridge {target.bridge}"
+            log.warning("console %s: cannot reach %s: %s", label, where, exc)
             raise errors.Conflict(f"The console of instance {target.grant.instance_id} cannot be reached now.") \
                 from None
         log.info("console %s opened", label)

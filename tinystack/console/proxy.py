@@ -12,9 +12,14 @@ import base64
 import binascii
 import contextlib
 import logging
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
+
+from tinystack.core import consolebridge
+
+if TYPE_CHECKING:
+    from tinystack.console.service import Target
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +30,17 @@ MAX_FRAME = 4 * 1024 * 1024
 HEARTBEAT = 30.0
 
 
-async def connect(path: Path) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """The node-side socket (on this machine: the unix socket itself)."""
-    return await asyncio.open_unix_connection(str(path))
+async def connect(target: Target, node_secret: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """The node-side socket: the unix socket itself when the node's agents run in this process, else through the
+    node's console bridge (split deployment). A node on another machine that reports no bridge is tried at the
+    unix socket's path all the same (an agent of an older release beside this process); OSError when it cannot
+    be reached."""
+    if not target.local and target.bridge:
+        if not node_secret:
+            raise consolebridge.BridgeError("[console] node_secret is not set: the console bridges refuse")
+        return await consolebridge.open_bridge(target.bridge, node_secret, target.host, target.grant.instance_id,
+                                               target.kind)
+    return await asyncio.open_unix_connection(str(target.path))
 
 
 async def bridge(request: web.Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,

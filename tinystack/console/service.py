@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,19 +27,29 @@ __all__ = ["MIGRATIONS", "ConsoleService", "Grant", "Target", "TokenRefused"]
 
 @dataclass(frozen=True)
 class Target:
-    """The node-side end of a granted console: the node that holds the instance and its unix socket there."""
+    """The node-side end of a granted console: the node that holds the instance, its unix socket there and the
+    socket's kind; ``local`` when that node's agents run in this process (the socket is on this machine), else
+    the node's console bridge address (None: it serves none)."""
 
     grant: Grant
     host: str
     path: Path
+    kind: str = "vnc"
+    local: bool = True
+    bridge: str | None = None
 
 
 class ConsoleService(ServiceBase):
     def __init__(self, config: Config, db: Database, policy: PolicyEngine, services: Mapping[str, Any],
-                 urls: Mapping[str, str]) -> None:
+                 urls: Mapping[str, str], local_hosts: Collection[str] = frozenset()) -> None:
         super().__init__(db, policy, services)
         self.settings = settings_mod.load(config)
         self.urls = urls  # the cloud's bound URLs, complete once every site listens
+        # The nodes whose agents run in this process (``tinystack up``): their sockets are on this machine.
+        # Filled once the agents start; with ``tinystack api`` it stays empty and every node is reached through
+        # its console bridge.
+        self.local_hosts = local_hosts
+        self.node_secret = self.settings.node_secret
 
     @property
     def base_url(self) -> str:
@@ -89,4 +99,5 @@ class ConsoleService(ServiceBase):
         endpoint = await asyncio.to_thread(compute.consoles.endpoint, grant.instance_id, grant.console_type)
         if endpoint is None:
             raise errors.Conflict(f"Instance {grant.instance_id} has no {grant.console_type} console now.")
-        return Target(grant, endpoint.host, endpoint.path)
+        return Target(grant, endpoint.host, endpoint.path, endpoint.kind, endpoint.host in self.local_hosts,
+                      endpoint.bridge)
