@@ -87,6 +87,9 @@ def test_containers_objects_folders_and_public_access(live: LiveCloud, proj: Any
     # A container with objects: the API's refusal (409), as it worded it.
     r = _post(s, f"{page}delete/", page, {})
     assert "Error:" in r.text and "conflict" in r.text.lower()
+    # A folder with an object in it is not deleted.
+    r = _post(s, f"{page}delete_object/", page, {"object": "docs/"})
+    assert "is not empty" in r.text and "docs/" in {o.name for o in conn.object_store.objects(name)}
     for obj in ("docs/note.txt", "docs/", HOSTILE):
         assert "Deleted" in _post(s, f"{page}delete_object/", page, {"object": obj}).text
     assert f"Deleted container {name}" in _post(s, f"{page}delete/", page, {}).text

@@ -182,7 +182,21 @@ async def delete_object(request: web.Request) -> web.StreamResponse:
     fields = await form(request)
     container = request.match_info["container"]
     name = object_name(fields.get("object", ""))
-    await api(request).fetch("DELETE", SERVICE, _path(container, name))
+    a = api(request)
+    if name.endswith(DELIMITER):
+        # A folder: as Horizon, only an empty one; its marker object goes (a folder made only by the names of
+        # the objects in it has none).
+        _, _, inside = await a.call("GET", SERVICE, _path(container), params={"format": "json", "prefix": name,
+                                                                              "limit": "2"})
+        if any(item.get("name") != name for item in inside or []):
+            raise FormError(f"The folder {name} is not empty: delete its objects first.")
+        try:
+            await a.fetch("DELETE", SERVICE, _path(container, name))
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+    else:
+        await a.fetch("DELETE", SERVICE, _path(container, name))
     session(request).flash("success", f"Deleted {name}.")
     parent = name.rstrip(DELIMITER).rpartition(DELIMITER)[0]
     raise redirect(back(request, _page(container, folder_prefix(parent))))
