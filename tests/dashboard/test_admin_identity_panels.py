@@ -129,6 +129,10 @@ def test_admin_instance_actions(live: LiveCloud, proj: Any) -> None:
             r = _post(admin, act, panel, {"action": action})
             assert "Error:" in r.text, action
         assert conn.compute.get_server(server.id).status == "ACTIVE"
+    # Admin > Overview: the project's usage over the period, by its name.
+    usage = admin.get(f"{base}/admin/?start=2020-01-01&end=2099-12-31", timeout=30).text
+    row = usage.split(f'data-id="{conn.current_project_id}"')[1].split("</tr>")[0]
+    assert live.conn("admin").identity.get_project(conn.current_project_id).name in row
     # A member: refused by the dashboard, the instance untouched.
     member = http_login(live, conn.config.name)
     r = _post(member, act, f"{base}/project/", {"action": "reset_state", "state": "error"})
