@@ -50,6 +50,10 @@ def test_containers_objects_folders_and_public_access(live: LiveCloud, proj: Any
     r = s.post(f"{page}upload/", data={"csrf_token": token, "prefix": ""},
                files={"file": (HOSTILE, b"hello object\n", "text/plain")}, timeout=30)
     assert "Uploaded" in r.text and HOSTILE not in r.text and "&lt;img src=x onerror=alert(1)&gt;" in r.text
+    for bad in ("a/b", "/", ""):
+        r = _post(s, f"{page}folder/", page, {"name": bad, "prefix": ""})
+        assert "Folder Name must not contain a slash" in r.text or "Name is required" in r.text, bad
+    assert {o.name for o in conn.object_store.objects(name)} == {HOSTILE}
     r = _post(s, f"{page}folder/", page, {"name": "docs", "prefix": ""})
     assert "Created folder docs/" in r.text
     r = s.post(f"{page}upload/", data={"csrf_token": token, "prefix": "docs/", "name": "note.txt"},
@@ -159,6 +163,9 @@ def test_volume_transfer_upload_to_image_and_volume_from_snapshot(live: LiveClou
     listing = s.get(f"{base}/project/volumes/", timeout=30).text
     assert tid in listing and key not in listing
     other = http_login(live, other_conn.config.name)
+    # Another project cannot offer our volume.
+    r = _post(other, f"{page}transfer/", f"{base}/project/volumes/", {"name": "not mine"})
+    assert "Error:" in r.text and 'id="transfer-auth-key"' not in r.text
     accept = f"{base}/project/volumes/accept_transfer/"
     r = _post(other, accept, f"{base}/project/volumes/", {"transfer_id": tid, "auth_key": "wrong"})
     assert "Error:" in r.text and conn.block_storage.get_volume(vol.id).id == vol.id
@@ -201,6 +208,9 @@ def test_volume_transfer_upload_to_image_and_volume_from_snapshot(live: LiveClou
     assert made.snapshot_id == snap.id
     r = _post(s, f"{base}/project/volumes/create/", snaps, {"source": "snapshot", "snapshot_id": snap.id, "size": "x"})
     assert "Size must be a whole number" in r.text
+    r = _post(other, f"{base}/project/volumes/create/", snaps, {"source": "snapshot", "snapshot_id": snap.id,
+                                                               "name": "stolen", "size": "1"})
+    assert "Error:" in r.text and not any(v.name == "stolen" for v in other_conn.block_storage.volumes())
     conn.block_storage.wait_for_status(made, "available", wait=60)
     conn.block_storage.delete_volume(made)
     conn.block_storage.wait_for_delete(made, wait=60)
