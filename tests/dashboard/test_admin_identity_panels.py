@@ -133,6 +133,11 @@ def test_admin_instance_actions(live: LiveCloud, proj: Any) -> None:
     usage = admin.get(f"{base}/admin/?start=2020-01-01&end=2099-12-31", timeout=30).text
     row = usage.split(f'data-id="{conn.current_project_id}"')[1].split("</tr>")[0]
     assert live.conn("admin").identity.get_project(conn.current_project_id).name in row
+    csv_text = admin.get(f"{base}/admin/?start=2020-01-01&end=2099-12-31&format=csv", timeout=30).text
+    assert csv_text.startswith("Usage Report For Period:,2020-01-01,2099-12-31")
+    assert any(line.startswith(live.conn("admin").identity.get_project(conn.current_project_id).name + ",")
+               for line in csv_text.splitlines())
+    assert member_csv_refused(live, base)
     # A member: refused by the dashboard, the instance untouched.
     member = http_login(live, conn.config.name)
     r = _post(member, act, f"{base}/project/", {"action": "reset_state", "state": "error"})
@@ -140,6 +145,11 @@ def test_admin_instance_actions(live: LiveCloud, proj: Any) -> None:
     conn.compute.delete_server(server)
     conn.compute.wait_for_delete(server, wait=60)
     admin_sdk.image.delete_image(image.id)
+
+
+def member_csv_refused(live: LiveCloud, base: str) -> bool:
+    r = http_login(live, "demo").get(f"{base}/admin/?format=csv", timeout=30)
+    return r.status_code == 403 and "Usage Report" not in r.text
 
 
 def test_identity_domains_and_groups(live: LiveCloud, proj: Any) -> None:

@@ -3,11 +3,11 @@ application credentials: what each form accepts, what it refuses before any API 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from tinystack.dashboard.views.admin_project import instance_action_body
+from tinystack.dashboard.views.admin_project import instance_action_body, usage_csv
 from tinystack.dashboard.views.backups import backup_body
 from tinystack.dashboard.views.containers import container_name, crumbs, folder_prefix, is_public, object_name
 from tinystack.dashboard.views.identity_more import app_cred_body, expires_at
@@ -93,3 +93,10 @@ def test_application_credential_request() -> None:
         app_cred_body({"name": "ci"}, ["admin"], ["member"])
     with pytest.raises(FormError):
         app_cred_body({"name": ""}, [], ["member"])
+
+
+def test_admin_usage_csv_writes_names_as_text() -> None:
+    rows = [{"project_id": "p1", "vcpu_hours": 1.5, "disk_gb_hours": 2.0, "memory_mb_hours": 512.0, "hours": 1.5}]
+    text = usage_csv(rows, {"p1": "=cmd()"}, date(2026, 1, 1), date(2026, 1, 31))
+    assert text.splitlines()[-1] == "'=cmd(),1.50,2.00,512.00,1.50"
+    assert usage_csv(rows, {}, date(2026, 1, 1), date(2026, 1, 31)).splitlines()[-1].startswith("p1,")

@@ -4,14 +4,17 @@ The routes are admin-only in the dashboard, and the APIs' policy checks the same
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
 from tinystack.dashboard.client import Api
 from tinystack.dashboard.views.common import by_id, cached, gather, list_all, optional, page_of
-from tinystack.dashboard.views.overview import period
+from tinystack.dashboard.views.overview import cell, period
 from tinystack.dashboard.views.volumes import REVERSE as VOLUME_REVERSE
 from tinystack.dashboard.web import FormError, Page, api, back, form, redirect, render, session
 
@@ -39,16 +42,34 @@ async def all_usage(a: Api, start: date, end: date) -> list[dict[str, Any]]:
             row["memory_mb_hours"] += u.get("total_memory_mb_usage", 0.0)
             row["disk_gb_hours"] += u.get("total_local_gb_usage", 0.0)
             row["hours"] += u.get("total_hours", 0.0)
+        # From compute 2.40 the answer comes in pages of instances: the next page's link names its marker.
         nxt = [link["href"] for link in body.get("tenant_usages_links", []) if link.get("rel") == "next"]
-        marker = nxt[0].split("marker=")[-1].split("&")[0] if nxt and "marker=" in nxt[0] else None
+        marker = URL(nxt[0]).query.get("marker") if nxt else None
         if not marker or marker == seen_marker:
             return sorted(totals.values(), key=lambda r: r["project_id"])
         params["marker"] = seen_marker = marker
 
 
+def usage_csv(rows: list[dict[str, Any]], names: dict[str, str], start: date, end: date) -> str:
+    """Horizon's admin CSV summary: the period, then one row per project (names written as text, never formulas)."""
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["Usage Report For Period:", start.isoformat(), end.isoformat()])
+    w.writerow([])
+    w.writerow(["Project Name", "VCPU Hours", "Disk GB Hours", "Memory MB Hours", "Instance Hours"])
+    for r in rows:
+        w.writerow([cell(names.get(r["project_id"], r["project_id"])), f"{r['vcpu_hours']:.2f}",
+                    f"{r['disk_gb_hours']:.2f}", f"{r['memory_mb_hours']:.2f}", f"{r['hours']:.2f}"])
+    return out.getvalue()
+
+
 async def overview(request: web.Request) -> web.StreamResponse:
     start, end = period(request.query)
     rows, names = await gather(all_usage(api(request), start, end), project_names(request))
+    if request.query.get("format") == "csv":
+        return web.Response(text=usage_csv(rows, names, start, end), content_type="text/csv", charset="utf-8",
+                            headers={"Content-Disposition": f'attachment; filename="usage_{start.isoformat()}_'
+                                                            f'{end.isoformat()}.csv"'})
     return render(request, "admin_overview.html", title="Usage Overview", rows=rows, names=names, start=start, end=end,
                   totals={k: sum(r[k] for r in rows) for k in ("vcpu_hours", "memory_mb_hours", "disk_gb_hours")})
 
