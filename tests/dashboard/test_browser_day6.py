@@ -172,7 +172,7 @@ def console_tab(b: Browser, live: LiveCloud, server_url: str) -> None:
 def delete_everything(b: Browser, live: LiveCloud, tag: str) -> None:
     demo = live.conn("demo")
     b.go("/project/snapshots/")
-    b.click(b.row("#snapshots", f"day6-volsnap-{tag}").find_element("css selector", "button"))
+    b.click(b.row("#snapshots", f"day6-volsnap-{tag}").find_element("xpath", ".//button[text()='Delete Volume Snapshot']"))
     b.wait(lambda: not any(f"day6-volsnap-{tag}" == s.name for s in demo.block_storage.snapshots()), 60)
     b.go("/project/instances/")
     b.click(b.row("#instances", f"day6-vm-{tag}").find_element("css selector", "a"))

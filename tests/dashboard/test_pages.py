@@ -21,9 +21,12 @@ pytestmark = pytest.mark.api
 PROJECT_PAGES = ["/project/", "/project/instances/", "/project/instances/launch/", "/project/images/",
                  "/project/key_pairs/", "/project/volumes/", "/project/snapshots/", "/project/network_topology/",
                  "/project/networks/", "/project/routers/", "/project/security_groups/", "/project/floating_ips/",
-                 "/project/api_access/", "/project/server_groups/"]
+                 "/project/api_access/", "/project/server_groups/", "/project/containers/", "/project/backups/",
+                 "/identity/application_credentials/"]
 ADMIN_PAGES = ["/admin/hypervisors/", "/admin/instances/", "/admin/flavors/", "/admin/images/", "/admin/networks/",
-               "/admin/info/", "/identity/users/", "/identity/roles/", "/admin/aggregates/", "/admin/defaults/"]
+               "/admin/info/", "/identity/users/", "/identity/roles/", "/admin/aggregates/", "/admin/defaults/",
+               "/admin/", "/admin/volumes/", "/admin/routers/", "/admin/floating_ips/", "/identity/domains/",
+               "/identity/groups/"]
 
 
 def test_login_sets_a_session_cookie_and_the_headers(live: LiveCloud) -> None:

@@ -85,6 +85,16 @@ class Api:
             parsed = json.loads(text) if text and resp.content_type.endswith("json") else text
             return resp.status, dict(resp.headers), parsed
 
+    async def fetch(self, method: str, service: str, path: str, params: dict[str, str] | None = None,
+                    headers: dict[str, str] | None = None, data: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
+        """A call whose answer is bytes, not JSON (an object's content; the object store's metadata calls)."""
+        hdrs = {"X-Auth-Token": self.token, **(headers or {})}
+        async with self.http.request(method, self.url(service) + path, data=data, params=params, headers=hdrs) as resp:
+            content = await resp.read()
+            if resp.status >= 400:
+                raise ApiError(resp.status, fault_message(resp.status, content.decode("utf-8", "replace")))
+            return resp.status, dict(resp.headers), content
+
     async def get(self, service: str, path: str, params: dict[str, str] | None = None) -> Any:
         return (await self.call("GET", service, path, params=params))[2]
 

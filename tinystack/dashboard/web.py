@@ -51,22 +51,31 @@ NAV: list[tuple[str, bool | None, list[tuple[str, list[tuple[str, str]]]]]] = [
         ("", [("API Access", "/project/api_access/")]),
         ("Compute", [("Overview", "/project/"), ("Instances", "/project/instances/"), ("Images", "/project/images/"),
                      ("Key Pairs", "/project/key_pairs/"), ("Server Groups", "/project/server_groups/")]),
-        ("Volumes", [("Volumes", "/project/volumes/"), ("Snapshots", "/project/snapshots/")]),
+        ("Volumes", [("Volumes", "/project/volumes/"), ("Backups", "/project/backups/"),
+                     ("Snapshots", "/project/snapshots/")]),
         ("Network", [("Network Topology", "/project/network_topology/"), ("Networks", "/project/networks/"),
                      ("Routers", "/project/routers/"), ("Security Groups", "/project/security_groups/"),
                      ("Floating IPs", "/project/floating_ips/")]),
+        ("Object Store", [("Containers", "/project/containers/")]),
     ]),
     ("Admin", True, [
+        ("", [("Overview", "/admin/")]),
         ("Compute", [("Hypervisors", "/admin/hypervisors/"), ("Host Aggregates", "/admin/aggregates/"),
                      ("Instances", "/admin/instances/"), ("Flavors", "/admin/flavors/"), ("Images", "/admin/images/")]),
-        ("Network", [("Networks", "/admin/networks/")]),
+        ("Volume", [("Volumes", "/admin/volumes/")]),
+        ("Network", [("Networks", "/admin/networks/"), ("Routers", "/admin/routers/"),
+                     ("Floating IPs", "/admin/floating_ips/")]),
         ("System", [("Defaults", "/admin/defaults/"), ("System Information", "/admin/info/")]),
     ]),
     ("Identity", True, [
-        ("", [("Projects", "/identity/projects/"), ("Users", "/identity/users/"), ("Roles", "/identity/roles/")]),
+        ("", [("Domains", "/identity/domains/"), ("Projects", "/identity/projects/"), ("Users", "/identity/users/"),
+              ("Groups", "/identity/groups/"), ("Roles", "/identity/roles/"),
+              ("Application Credentials", "/identity/application_credentials/")]),
     ]),
-    # What Horizon shows a member under Identity: the projects they have a role in.
-    ("Identity", None, [("", [("Projects", "/identity/projects/")])]),
+    # What Horizon shows a member under Identity: the projects they have a role in, and their own application
+    # credentials.
+    ("Identity", None, [("", [("Projects", "/identity/projects/"),
+                              ("Application Credentials", "/identity/application_credentials/")])]),
 ]
 
 

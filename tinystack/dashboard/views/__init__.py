@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from tinystack.dashboard.views import (
     admin,
+    admin_project,
     apiaccess,
     auth,
+    backups,
+    containers,
     floatingips,
     identity,
+    identity_more,
     images,
     instance_detail,
     instances,
@@ -24,5 +28,6 @@ from tinystack.dashboard.views import (
 from tinystack.dashboard.web import Page
 
 MODULES = [auth, overview, launch, instances, instance_detail, images, keypairs, servergroups, volumes, networks, routers,
-           secgroups, floatingips, topology, apiaccess, admin, identity]
+           secgroups, floatingips, topology, containers, backups, apiaccess, admin, admin_project,
+           identity, identity_more]
 PAGES: list[Page] = [page for module in MODULES for page in module.PAGES]

@@ -1,13 +1,15 @@
-"""Project > Network > Routers: create (with the external gateway), gateway set and clear, interfaces."""
+"""Project > Network > Routers: create (with the external gateway), gateway set and clear, interfaces, and static
+routes."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from aiohttp import web
 
 from tinystack.dashboard.views.common import gather, list_all
-from tinystack.dashboard.web import Page, api, back, form, redirect, render, required, session
+from tinystack.dashboard.web import FormError, Page, api, back, form, redirect, render, required, session
 
 BASE = "/project/routers/"
 
@@ -85,6 +87,50 @@ async def gateway(request: web.Request) -> web.StreamResponse:
     raise redirect(back(request, f"{BASE}{rid}/"))
 
 
+def static_route(fields: dict[str, str]) -> dict[str, str]:
+    """Add Static Route's fields checked: a destination CIDR and a next hop address of the same IP version."""
+    required(fields, "destination", "nexthop")
+    try:
+        destination = ipaddress.ip_network(fields["destination"].strip(), strict=False)
+    except ValueError:
+        raise FormError(f"Destination CIDR {fields['destination'].strip()!r} is not a valid network.") from None
+    try:
+        nexthop = ipaddress.ip_address(fields["nexthop"].strip())
+    except ValueError:
+        raise FormError(f"Next Hop {fields['nexthop'].strip()!r} is not a valid IP address.") from None
+    if destination.version != nexthop.version:
+        raise FormError("Destination CIDR and Next Hop must be of the same IP version.")
+    return {"destination": str(destination), "nexthop": str(nexthop)}
+
+
+async def add_route(request: web.Request) -> web.StreamResponse:
+    """Static routes are the router's ``routes`` list: read it, add one, write the whole list back (the API checks
+    that the next hop sits on an attached subnet)."""
+    fields = await form(request)
+    rid = request.match_info["router_id"]
+    route = static_route(fields)
+    a = api(request)
+    routes = list((await a.get("network", f"/v2.0/routers/{rid}"))["router"].get("routes") or [])
+    if route in routes:
+        raise FormError(f"The route to {route['destination']} via {route['nexthop']} is already there.")
+    await a.put("network", f"/v2.0/routers/{rid}", {"router": {"routes": [*routes, route]}})
+    session(request).flash("success", f"Added static route to {route['destination']} via {route['nexthop']}.")
+    raise redirect(f"{BASE}{rid}/")
+
+
+async def remove_route(request: web.Request) -> web.StreamResponse:
+    fields = await form(request)
+    rid = request.match_info["router_id"]
+    route = {"destination": fields.get("destination", ""), "nexthop": fields.get("nexthop", "")}
+    a = api(request)
+    routes = list((await a.get("network", f"/v2.0/routers/{rid}"))["router"].get("routes") or [])
+    if route not in routes:
+        raise FormError(f"The router has no route to {route['destination']} via {route['nexthop']}.")
+    await a.put("network", f"/v2.0/routers/{rid}", {"router": {"routes": [r for r in routes if r != route]}})
+    session(request).flash("success", f"Removed static route to {route['destination']}.")
+    raise redirect(f"{BASE}{rid}/")
+
+
 async def delete(request: web.Request) -> web.StreamResponse:
     await form(request)
     rid = request.match_info["router_id"]
@@ -101,4 +147,6 @@ PAGES = [
     Page("POST", BASE + "{router_id}/interfaces/remove/", remove_interface),
     Page("POST", BASE + "{router_id}/gateway/", gateway),
     Page("POST", BASE + "{router_id}/delete/", delete),
+    Page("POST", BASE + "{router_id}/routes/", add_route),
+    Page("POST", BASE + "{router_id}/routes/remove/", remove_route),
 ]

@@ -37,14 +37,15 @@ async def index(request: web.Request) -> web.StreamResponse:
         return render(request, "volumes_rows.html", partial=True, **data)
     a, sess = api(request), session(request)
     # What the Create Volume form offers: sources that can be used now, and the volume types.
-    images, snapshots, sources, types = await gather(
+    images, snapshots, sources, types, transfers = await gather(
         cached(sess, "active_images", lambda: optional(list_all(a, "image", "/v2/images", "images",
                                                                  {"status": "active"}), [])),
         list_all(a, "volume", "/snapshots", "snapshots", {"status": "available"}),
         list_all(a, "volume", "/volumes", "volumes", {"status": "available"}),
-        cached(sess, "volume_types", lambda: optional(list_all(a, "volume", "/types", "volume_types", paged=False), [])))
+        cached(sess, "volume_types", lambda: optional(list_all(a, "volume", "/types", "volume_types", paged=False), [])),
+        optional(a.get("volume", "/volume-transfers"), {"transfers": []}))
     return render(request, "volumes.html", title="Volumes", images=images, snapshots=snapshots, sources=sources,
-                  types=types, **data)
+                  types=types, transfers=transfers["transfers"], **data)
 
 
 async def create(request: web.Request) -> web.StreamResponse:
@@ -105,6 +106,8 @@ async def action(request: web.Request) -> web.StreamResponse:
         body = {"snapshot": {"volume_id": vid, "name": fields.get("snapshot_name", "").strip(),
                              "force": fields.get("force") == "on"}}
         await a.post("volume", "/snapshots", body)
+    elif name == "upload_image":
+        await a.post("volume", f"/volumes/{vid}/action", {"os-volume_upload_image": upload_image_body(fields)})
     elif name == "delete":
         await a.delete("volume", f"/volumes/{vid}")
     elif name == "update":
@@ -117,6 +120,19 @@ async def action(request: web.Request) -> web.StreamResponse:
         raise FormError(f"Unknown action {name!r}.")
     session(request).flash("success", f"{name.capitalize()}: request sent for volume {vid}.")
     raise redirect(back(request, BASE if name == "delete" else f"{BASE}{vid}/"))
+
+
+DISK_FORMATS = ("raw", "qcow2", "vmdk", "vdi", "vhd", "vhdx")
+
+
+def upload_image_body(fields: dict[str, str]) -> dict[str, Any]:
+    """Upload to Image: the new image's name and disk format (Horizon's choices), and force for an in-use volume."""
+    required(fields, "image_name")
+    disk_format = fields.get("disk_format", "raw")
+    if disk_format not in DISK_FORMATS:
+        raise FormError(f"Unknown disk format {disk_format!r}.")
+    return {"image_name": fields["image_name"].strip(), "disk_format": disk_format, "container_format": "bare",
+            "force": fields.get("force") == "on"}
 
 
 async def snapshots(request: web.Request) -> web.StreamResponse:
