@@ -21,6 +21,7 @@ from tests.e2e import guests
 from tests.livecloud import LiveCloud
 from tests.waiting import wait_for
 from tinystack.compute.agent import ComputeAgent
+from tinystack.guest import settings as guest_settings
 
 pytestmark = [pytest.mark.guest, pytest.mark.e2e, pytest.mark.slow, pytest.mark.privileged]
 
@@ -68,7 +69,7 @@ def wait_status(conn: openstack.connection.Connection, server: Any, status: str,
 
 def boot(conn: openstack.connection.Connection, name: str, host: str, user_data: str) -> Any:
     created = conn.compute.create_server(
-        name=name, image_id=conn.image.find_image("cirros-0.6.3-x86_64-uec", ignore_missing=False).id,
+        name=name, image_id=conn.image.find_image(guest_settings.DEFAULTS["image_name"], ignore_missing=False).id,
         flavor_id=conn.compute.find_flavor("m1.tiny", ignore_missing=False).id,
         networks=[{"uuid": guests.network(conn, "private").id}], availability_zone=f"nova:{host}",
         user_data=base64.b64encode(user_data.encode()).decode())

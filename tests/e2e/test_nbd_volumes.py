@@ -30,6 +30,7 @@ from tests.livecloud import LiveCloud
 from tests.waiting import wait_for
 from tinystack import nodes
 from tinystack.compute.agent import ComputeAgent
+from tinystack.guest import settings as guest_settings
 from tinystack.volume import agent as volume_agent
 from tinystack.volume.agent import VolumeAgent
 from tinystack.volume.drivers.base import DriverError
@@ -63,7 +64,7 @@ PINGER = """#!/bin/sh
 
 def boot(conn: openstack.connection.Connection, name: str, host: str, user_data: str) -> Any:
     created = conn.compute.create_server(
-        name=name, image_id=conn.image.find_image("cirros-tiny", ignore_missing=False).id,
+        name=name, image_id=conn.image.find_image(guest_settings.DEFAULTS["image_name"], ignore_missing=False).id,
         flavor_id=conn.compute.find_flavor("m1.tiny", ignore_missing=False).id,
         networks=[{"uuid": guests.network(conn, "private").id}], availability_zone=f"nova:{host}",
         user_data=base64.b64encode(user_data.encode()).decode())
