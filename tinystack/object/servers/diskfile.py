@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,23 @@ from typing import Any
 from tinystack.object.common import suffix_of
 
 XATTR = "user.tinystack.meta"
+
+# Suffixes whose objects changed, by partition dir, since hashes.py last hashed them: the replicator then
+# rehashes those alone instead of every object of the partition on every pass (Swift's hashes.invalid).
+_changed: dict[str, set[str]] = {}
+_changed_lock = threading.Lock()
+
+
+def note_change(directory: Path) -> None:
+    """An object's hash dir gained or lost a file (or went away)."""
+    suffix = directory.parent
+    with _changed_lock:
+        _changed.setdefault(str(suffix.parent), set()).add(suffix.name)
+
+
+def take_changes(partition_dir: Path) -> set[str]:
+    with _changed_lock:
+        return _changed.pop(str(partition_dir), set())
 
 
 def object_dir(device_root: Path, partition: int, name_hash: str) -> Path:
@@ -104,8 +122,11 @@ class Writer:
 
     def __init__(self, device_root: Path, directory: Path, fsync: bool) -> None:
         tmp = device_root / "tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
-        self.fd, self.tmp_path = tempfile.mkstemp(dir=tmp)
+        try:
+            self.fd, self.tmp_path = tempfile.mkstemp(dir=tmp)
+        except FileNotFoundError:  # the first write to the device, or a wiped one: tmp is made once, not per file
+            tmp.mkdir(exist_ok=True)  # not its parents: a device taken away meanwhile must not come back empty
+            self.fd, self.tmp_path = tempfile.mkstemp(dir=tmp)
         self.directory = directory
         self.fsync = fsync
         self.md5 = hashlib.md5(usedforsecurity=False)
@@ -137,6 +158,7 @@ class Writer:
             _fsync_dir(self.directory)
         state = scan(self.directory)
         _remove(state.others)
+        note_change(self.directory)
 
     def abort(self) -> None:
         if self.fd >= 0:
