@@ -106,7 +106,8 @@ class ObjectServer:
         meta.setdefault("content-type", "application/octet-stream")
         if length is not None and length.isdigit() and int(length) <= SMALL_WRITE:
             try:
-                body = await request.content.readexactly(int(length))
+                # aiohttp's reader of an empty body refuses even readexactly(0).
+                body = await request.content.readexactly(int(length)) if int(length) else b""
             except asyncio.IncompleteReadError:
                 raise status_error(499, "Client disconnected before sending the whole body") from None
             meta = await self.node.run(_store_whole, root, directory, self.s.fsync, body, ts, wanted, meta)
