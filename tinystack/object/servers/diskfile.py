@@ -7,9 +7,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import itertools
 import json
 import os
-import tempfile
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -118,16 +118,31 @@ def _remove(paths: list[Path]) -> None:
                 os.unlink(victim)
 
 
+_tmp_names = itertools.count()
+_TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+
+
+def _new_tmp(tmp: str) -> tuple[int, str]:
+    """A new file in the device's tmp dir, named by this process and a counter (what mkstemp's random names
+    cost shows on every small write); a name left by an earlier process of the same pid is skipped."""
+    while True:
+        path = f"{tmp}/{os.getpid()}.{next(_tmp_names)}.tmp"
+        try:
+            return os.open(path, _TMP_FLAGS, 0o600), path
+        except FileExistsError:
+            continue
+
+
 class Writer:
     """One new file being written: chunks go to a temporary file, ``commit`` makes it the object's newest."""
 
     def __init__(self, device_root: Path, directory: Path, fsync: bool) -> None:
         tmp = device_root / "tmp"
         try:
-            self.fd, self.tmp_path = tempfile.mkstemp(dir=tmp)
+            self.fd, self.tmp_path = _new_tmp(str(tmp))
         except FileNotFoundError:  # the first write to the device, or a wiped one: tmp is made once, not per file
             tmp.mkdir(exist_ok=True)  # not its parents: a device taken away meanwhile must not come back empty
-            self.fd, self.tmp_path = tempfile.mkstemp(dir=tmp)
+            self.fd, self.tmp_path = _new_tmp(str(tmp))
         self.directory = directory
         self.fsync = fsync
         self.md5 = hashlib.md5(usedforsecurity=False)
