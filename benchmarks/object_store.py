@@ -11,11 +11,14 @@ Usage: python benchmarks/object_store.py [--count N] [--large-mib M] [--no-swift
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -46,22 +49,87 @@ def token_and_url(clouds_yaml: Path, cloud: str = "demo") -> tuple[str, str]:
     raise RuntimeError("no object-store in the catalog")
 
 
-def bench(python: str, args: list[str]) -> dict[str, Any]:
-    out = subprocess.run([python, str(PEER / "bench.py"), *args], capture_output=True, text=True, timeout=3600)
+def rss_mb(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError, RuntimeError):  # a worker gone meanwhile
+            total += _cloud.rss_mb(pid)
+    return total
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class RssSampler:
+    """The summed RSS of ``pids`` at the start and at its peak until ``stop``."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.start = self.peak = rss_mb(pids)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(0.2):
+            self.peak = max(self.peak, rss_mb(self.pids))
+
+    def stop(self) -> dict[str, float]:
+        self._done.set()
+        self._thread.join()
+        return {"start_mb": round(self.start, 1), "peak_mb": round(self.peak, 1),
+                "growth_mb": round(self.peak - self.start, 1)}
+
+
+def bench(python: str, args: list[str], pids: list[int] | None = None) -> dict[str, Any]:
+    load = os.getloadavg()[0]
+    sampler = RssSampler(pids) if pids else None
+    try:
+        out = subprocess.run([python, str(PEER / "bench.py"), *args], capture_output=True, text=True, timeout=3600)
+    finally:
+        rss = sampler.stop() if sampler else None
     if out.returncode != 0:
         raise RuntimeError(f"bench.py failed: {out.stderr[-2000:]}")
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    result = dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    result["load_at_start"] = round(load, 2)
+    if rss is not None:
+        result["server_rss"] = rss
+    return result
 
 
-def run_tinystack(common: list[str]) -> dict[str, Any]:
+def idle(pid: int, seconds: float, settle_limit: float = 180.0) -> dict[str, float]:
+    """The cloud's CPU (share of one core) and RSS over ``seconds`` of doing nothing, once the work of its start
+    (the guest image build, first reconciles) is over: a 5 s window under 5 % of a core, or ``settle_limit``."""
+    began = time.monotonic()
+    while time.monotonic() - began < settle_limit:
+        before = cpu_s(pid)
+        time.sleep(5)
+        if cpu_s(pid) - before < 0.25:
+            break
+    settled = time.monotonic() - began
+    before, started = cpu_s(pid), time.monotonic()
+    time.sleep(seconds)
+    used = cpu_s(pid) - before
+    return {"seconds": seconds, "settled_after_s": round(settled, 1),
+            "cpu_core_share": round(used / (time.monotonic() - started), 4),
+            "rss_mb": round(_cloud.rss_mb(pid), 1)}
+
+
+def run_tinystack(common: list[str], idle_seconds: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-object-") as tmp:
         state = Path(tmp) / "state"
         proc, _ = _cloud.start(state)
         try:
             token, url = token_and_url(state / "clouds.yaml")
-            return bench(sys.executable, ["--storage-url", url, "--token", token, "--server-pids", str(proc.pid),
-                                          "--swift-devices", str(state / "object" / "devs"), "--label", "tinystack",
-                                          *common])
+            quiet = idle(proc.pid, idle_seconds) if idle_seconds > 0 else None
+            result = bench(sys.executable, ["--storage-url", url, "--token", token, "--server-pids", str(proc.pid),
+                                            "--swift-devices", str(state / "object" / "devs"), "--label", "tinystack",
+                                            *common], [proc.pid])
+            if quiet is not None:
+                result["idle"] = quiet
+            return result
         finally:
             _cloud.stop(proc)
 
@@ -71,11 +139,14 @@ def run_swift(common: list[str]) -> dict[str, Any]:
     env = {**os.environ, "PEERS": str(peers)}
     subprocess.run([str(PEER / "setup.sh"), "--reset"], check=True, env=env, capture_output=True, timeout=600)
     subprocess.run([str(PEER / "run.sh")], check=True, env=env, capture_output=True, timeout=300)
+    pids = [int(p) for f in sorted((peers / "swift-pids").iterdir())
+            if f.name.endswith((".pid", ".children")) and not f.name.startswith(("syslog", "."))
+            for p in f.read_text().split()]
     try:
         return bench(str(peers / "swift-venv" / "bin" / "python"), [
             "--auth-url", "http://127.0.0.1:18080/auth/v1.0", "--user", "admin:admin", "--key", "admin",
             "--swift-devices", str(peers / "swift-data" / "devices"), "--pids-dir", str(peers / "swift-pids"),
-            "--label", "swift", *common])
+            "--label", "swift", *common], pids)
     finally:
         subprocess.run([str(PEER / "stop.sh")], check=False, env=env, capture_output=True, timeout=120)
 
@@ -89,6 +160,13 @@ def ratios(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
         ca, cb = (a.get("cpu") or {}).get("server_ms_per_op"), (b.get("cpu") or {}).get("server_ms_per_op")
         if ca and cb:
             out[f"{phase}_server_cpu"] = round(ca / cb, 2)
+    la, lb = ours.get("large") or {}, theirs.get("large") or {}
+    for key in ("put_mib_s", "get_mib_s"):
+        if la.get(key) and lb.get(key):
+            out[f"large_{key}"] = round(la[key] / lb[key], 2)
+    ta, tb = (ours.get("list") or {}).get("median_ms"), (theirs.get("list") or {}).get("median_ms")
+    if ta and tb:
+        out["listing_speed"] = round(tb / ta, 2)
     return out
 
 
@@ -96,10 +174,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--count", type=int, default=2000)
     ap.add_argument("--large-mib", type=int, default=256)
+    ap.add_argument("--idle", type=float, default=30.0, help="seconds of tinystack's idle CPU/RSS (0: skip)")
     ap.add_argument("--no-swift", action="store_true", help="measure tinystack only")
     args = ap.parse_args()
     common = ["--count", str(args.count), "--large-mib", str(args.large_mib)]
-    result: dict[str, Any] = {"tinystack": run_tinystack(common)}
+    result: dict[str, Any] = {"tinystack": run_tinystack(common, args.idle)}
     if not args.no_swift:
         result["swift"] = run_swift(common)
         result["ratio"] = ratios(result["tinystack"], result["swift"])

@@ -75,6 +75,7 @@ def quarantine(root: Path, directory: Path) -> Path:
     if target.exists():
         target = target.with_name(f"{directory.name}-{time.time_ns()}")
     os.replace(directory, target)
+    diskfile.note_change(directory)
     return target
 
 

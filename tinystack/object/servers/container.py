@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
+from tinystack.core import errors
 from tinystack.core.web import query_bool
 from tinystack.object import policies
 from tinystack.object.common import hash_path, parse_timestamp, status_error
@@ -18,7 +21,9 @@ from tinystack.object.servers.db import BrokerCache, db_path
 from tinystack.object.servers.dbreplicator import with_db_verbs
 from tinystack.object.servers.listing import ListParams
 from tinystack.object.servers.recon import with_recon
-from tinystack.object.servers.updates import send_account_update
+from tinystack.object.servers.updates import BATCH_MARK, send_account_update
+
+PATHS_KEPT = 4096  # container DB paths remembered by (device, partition, account, container)
 
 
 def list_params(request: web.Request, max_limit: int) -> ListParams:
@@ -39,6 +44,18 @@ def list_params(request: web.Request, max_limit: int) -> ListParams:
                       bool(query_bool(request, "reverse")))
 
 
+def _update_row(u: dict[str, Any]) -> tuple[str, str, int, str, str, bool]:
+    """One batched update as a container row; raises for a malformed one (400 for it alone)."""
+    h = u["headers"]
+    obj, op = u["obj"], u["op"]
+    if not isinstance(h, dict) or not isinstance(obj, str) or not obj or op not in ("PUT", "DELETE"):
+        raise ValueError("malformed update")
+    ts = parse_timestamp(h.get("X-Timestamp"))
+    if op == "DELETE":
+        return obj, ts, 0, "", "", True
+    return obj, ts, int(h.get("X-Size", "0")), str(h.get("X-Content-Type", "")), str(h.get("X-Etag", "")), False
+
+
 def meta_headers(broker_meta: dict[str, str]) -> dict[str, str]:
     return {"-".join(w.capitalize() for w in k.split("-")): v for k, v in broker_meta.items()}
 
@@ -50,6 +67,7 @@ class ContainerServer:
         self.brokers = BrokerCache(ContainerBroker)
         self._pending: dict[tuple[str, str], ContainerBroker] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._paths: dict[tuple[str, int, str, str], Path] = {}
 
     def app(self) -> web.Application:
         return build_app(with_recon(self.node, with_db_verbs(self.node, "container", self.brokers, {
@@ -57,8 +75,16 @@ class ContainerServer:
 
     def _broker(self, p: BackendPath) -> ContainerBroker:
         root = self.node.device_root(p.device)
-        name_hash = hash_path(self.s.hash_path_prefix, self.s.hash_path_suffix, p.account, p.container)
-        broker = self.brokers.get(db_path(root, "container", p.partition, name_hash))
+        key = (p.device, p.partition, p.account, p.container or "")
+        path = self._paths.get(key)
+        if path is None:
+            # Hashing the name and building the path cost more than the update itself: kept per container.
+            name_hash = hash_path(self.s.hash_path_prefix, self.s.hash_path_suffix, p.account, p.container)
+            path = db_path(root, "container", p.partition, name_hash)
+            if len(self._paths) >= PATHS_KEPT:
+                self._paths.clear()
+            self._paths[key] = path
+        broker = self.brokers.get(path)
         assert isinstance(broker, ContainerBroker)
         return broker
 
@@ -135,6 +161,8 @@ class ContainerServer:
         return web.Response(status=200, body=json.dumps(rows).encode(), headers=headers, content_type="application/json")
 
     async def post(self, request: web.Request) -> web.StreamResponse:
+        if request.headers.get(BATCH_MARK):
+            return await self._batch(request)
         p = parse_path(request, 4, 4)
         ts = parse_timestamp(request.headers.get("X-Timestamp"))
         broker = self._broker(p)
@@ -142,6 +170,46 @@ class ContainerServer:
             return web.Response(status=404)
         broker.update_metadata_now(user_metadata(request.headers, "container", ts))
         return web.Response(status=204)
+
+    async def _batch(self, request: web.Request) -> web.StreamResponse:
+        """Object updates sent together by an object server (updates.UpdateBatcher): a JSON list of {device,
+        partition, op, account, container, obj, headers}; the answer is the list of the status each would have
+        had alone. The updates of one container are recorded in one transaction."""
+        try:
+            updates = await request.json()
+        except ValueError:
+            raise status_error(400, "Invalid JSON body") from None
+        if not isinstance(updates, list) or not all(isinstance(u, dict) for u in updates):
+            raise status_error(400, "Expected a list of updates")
+        statuses = [400] * len(updates)
+        groups: dict[tuple[str, int, str, str], list[tuple[int, tuple[str, str, int, str, str, bool]]]] = {}
+        for i, u in enumerate(updates):
+            try:
+                row = _update_row(u)
+                key = (str(u["device"]), int(u["partition"]), str(u["account"]), str(u["container"]))
+            except (errors.TinyError, KeyError, TypeError, ValueError):
+                continue
+            if not all((key[0], key[2], key[3])) or key[1] < 0:
+                continue
+            groups.setdefault(key, []).append((i, row))
+        for (device, partition, account, container), rows in groups.items():
+            p = BackendPath(device, partition, account, container)
+            try:
+                broker = self._broker(p)
+            except errors.TinyError as err:
+                for i, _ in rows:
+                    statuses[i] = err.status
+                continue
+            if not broker.exists:
+                for i, _ in rows:
+                    statuses[i] = 404
+                continue
+            changed = broker.put_objects([row for _, row in rows])
+            for i, row in rows:
+                statuses[i] = 204 if row[5] else 201
+            if any(changed):
+                self._schedule_report(p, broker)
+        return web.json_response(statuses)
 
     # --- counts to the account -------------------------------------------------------------------------------
 

@@ -58,18 +58,28 @@ class ContainerBroker(Broker):
 
     def put_object(self, name: str, timestamp: str, size: int, content_type: str, etag: str, deleted: bool) -> bool:
         """Record an object's PUT or DELETE unless a newer one is already recorded; True when the row changed."""
+        return self.put_objects([(name, timestamp, size, content_type, etag, deleted)])[0]
+
+    def put_objects(self, rows: list[tuple[str, str, int, str, str, bool]]) -> list[bool]:
+        """Several objects' PUTs or DELETEs (name, timestamp, size, content type, etag, deleted) in one
+        transaction: one commit for a batch of updates. For each, True when its row changed."""
+        changed: list[bool] = []
+        d_count = d_bytes = 0
         with self.transaction() as c:
-            old = c.execute("SELECT created_at, size, deleted FROM object WHERE name = ?", (name,)).fetchone()
-            if old is not None and old["created_at"] >= timestamp:
-                return False
-            d_count = (0 if deleted else 1) - (0 if old is None or old["deleted"] else 1)
-            d_bytes = (0 if deleted else size) - (0 if old is None or old["deleted"] else old["size"])
-            c.execute("INSERT OR REPLACE INTO object VALUES (?, ?, ?, ?, ?, ?)",
-                      (name, timestamp, 0 if deleted else size, content_type, etag, int(deleted)))
+            for name, timestamp, size, content_type, etag, deleted in rows:
+                old = c.execute("SELECT created_at, size, deleted FROM object WHERE name = ?", (name,)).fetchone()
+                if old is not None and old["created_at"] >= timestamp:
+                    changed.append(False)
+                    continue
+                d_count += (0 if deleted else 1) - (0 if old is None or old["deleted"] else 1)
+                d_bytes += (0 if deleted else size) - (0 if old is None or old["deleted"] else old["size"])
+                c.execute("INSERT OR REPLACE INTO object VALUES (?, ?, ?, ?, ?, ?)",
+                          (name, timestamp, 0 if deleted else size, content_type, etag, int(deleted)))
+                changed.append(True)
             if d_count or d_bytes:
                 c.execute("UPDATE stat SET object_count = object_count + ?, bytes_used = bytes_used + ?",
                           (d_count, d_bytes))
-        return True
+        return changed
 
     def list_objects(self, params: ListParams) -> list[dict[str, Any]]:
         return walk(self.conn, "object", "name, created_at, size, content_type, etag", params)

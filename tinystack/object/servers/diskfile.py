@@ -7,9 +7,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import itertools
 import json
 import os
-import tempfile
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,24 @@ from typing import Any
 from tinystack.object.common import suffix_of
 
 XATTR = "user.tinystack.meta"
+FLUSH_EVERY = 8 * 1024 * 1024  # bytes of a large object written between two starts of its write-back
+
+# Suffixes whose objects changed, by partition dir, since hashes.py last hashed them: the replicator then
+# rehashes those alone instead of every object of the partition on every pass (Swift's hashes.invalid).
+_changed: dict[str, set[str]] = {}
+_changed_lock = threading.Lock()
+
+
+def note_change(directory: Path) -> None:
+    """An object's hash dir gained or lost a file (or went away)."""
+    suffix = directory.parent
+    with _changed_lock:
+        _changed.setdefault(str(suffix.parent), set()).add(suffix.name)
+
+
+def take_changes(partition_dir: Path) -> set[str]:
+    with _changed_lock:
+        return _changed.pop(str(partition_dir), set())
 
 
 def object_dir(device_root: Path, partition: int, name_hash: str, datadir: str = "objects") -> Path:
@@ -100,17 +119,36 @@ def _remove(paths: list[Path]) -> None:
                 os.unlink(victim)
 
 
+_tmp_names = itertools.count()
+_TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+
+
+def _new_tmp(tmp: str) -> tuple[int, str]:
+    """A new file in the device's tmp dir, named by this process and a counter (what mkstemp's random names
+    cost shows on every small write); a name left by an earlier process of the same pid is skipped."""
+    while True:
+        path = f"{tmp}/{os.getpid()}.{next(_tmp_names)}.tmp"
+        try:
+            return os.open(path, _TMP_FLAGS, 0o600), path
+        except FileExistsError:
+            continue
+
+
 class Writer:
     """One new file being written: chunks go to a temporary file, ``commit`` makes it the object's newest."""
 
     def __init__(self, device_root: Path, directory: Path, fsync: bool) -> None:
         tmp = device_root / "tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
-        self.fd, self.tmp_path = tempfile.mkstemp(dir=tmp)
+        try:
+            self.fd, self.tmp_path = _new_tmp(str(tmp))
+        except FileNotFoundError:  # the first write to the device, or a wiped one: tmp is made once, not per file
+            tmp.mkdir(exist_ok=True)  # not its parents: a device taken away meanwhile must not come back empty
+            self.fd, self.tmp_path = _new_tmp(str(tmp))
         self.directory = directory
         self.fsync = fsync
         self.md5 = hashlib.md5(usedforsecurity=False)
         self.size = 0
+        self._flushed = 0
 
     def write(self, chunk: bytes) -> None:
         self.md5.update(chunk)
@@ -118,6 +156,11 @@ class Writer:
         view = memoryview(chunk)
         while view:
             view = view[os.write(self.fd, view):]
+        if self.fsync and self.size - self._flushed >= FLUSH_EVERY:
+            # Start writing what is written so far to the disk now, without waiting (Swift's mb_per_sync):
+            # the fsync at the commit then has little left, instead of a whole large object at once.
+            os.posix_fadvise(self.fd, self._flushed, self.size - self._flushed, os.POSIX_FADV_DONTNEED)
+            self._flushed = self.size
 
     def commit(self, filename: str, meta: dict[str, Any]) -> None:
         """Blocking (fsyncs): run in a thread. Leaves older files of the object removed."""
@@ -138,6 +181,7 @@ class Writer:
             _fsync_dir(self.directory)
         state = scan(self.directory)
         _remove(state.others)
+        note_change(self.directory)
 
     def abort(self) -> None:
         if self.fd >= 0:

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from aiohttp import web
 
 from tinystack.object.servers.account import AccountServer
 from tinystack.object.servers.auditor import audit_once
-from tinystack.object.servers.base import NodeContext
+from tinystack.object.servers.base import IO_THREADS, NodeContext
 from tinystack.object.servers.container import ContainerServer
 from tinystack.object.servers.dbreplicator import DbReplicator
 from tinystack.object.servers.expirer import expire_once
@@ -172,7 +173,13 @@ class StorageNode:
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()
+        if self.node.updates is not None:
+            await self.node.updates.close()
+            self.node.updates = None
         await self.container.close()
         await self.account.close()
         if self.node.session is not None:
             await self.node.session.close()
+        # Its threads end once idle work is done; a node started again gets a fresh pool (made lazily).
+        self.node.io.shutdown(wait=False)
+        self.node.io = ThreadPoolExecutor(IO_THREADS, "object-io")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -39,7 +40,7 @@ def _meta_headers(headers: Any, names: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-async def _receive(request: web.Request, writer: diskfile.Writer) -> None:
+async def _receive(node: NodeContext, request: web.Request, writer: diskfile.Writer) -> None:
     """The body into ``writer``. Large bodies are hashed and written a MiB at a time in a thread (hashlib lets go
     of the GIL), so the replicas of one upload, all in this process, use every core; a small one stays inline."""
     batch: list[bytes] = []
@@ -48,14 +49,32 @@ async def _receive(request: web.Request, writer: diskfile.Writer) -> None:
         batch.append(chunk)
         size += len(chunk)
         if size >= BATCH:
-            await asyncio.to_thread(writer.write, b"".join(batch))
+            await node.run(writer.write, b"".join(batch))
             batch, size = [], 0
     if batch:
         data = b"".join(batch)
         if size >= SMALL_WRITE:
-            await asyncio.to_thread(writer.write, data)
+            await node.run(writer.write, data)
         else:
             writer.write(data)
+
+
+def _store_whole(root: Path, directory: Path, fsync: bool, body: bytes, ts: str, wanted: str,
+                 meta: dict[str, Any]) -> dict[str, Any]:
+    """A small body already in memory, written, checked and committed in one go (blocking: one trip to a thread
+    per replica instead of one per step); the object's metadata with its ETag and length."""
+    writer = diskfile.Writer(root, directory, fsync)
+    try:
+        writer.write(body)
+        etag = writer.md5.hexdigest()
+        if wanted and wanted != etag:
+            raise status_error(422, "The ETag does not match the body's MD5")
+        meta = {**meta, "etag": etag, "content-length": writer.size}
+        writer.commit(f"{ts}.data", meta)
+    except BaseException:
+        writer.abort()
+        raise
+    return meta
 
 
 class ObjectServer:
@@ -82,32 +101,41 @@ class ObjectServer:
         length = request.headers.get("Content-Length")
         if length is None and request.headers.get("Transfer-Encoding", "").lower() != "chunked":
             raise status_error(411, "Missing Content-Length")
-        writer = diskfile.Writer(root, directory, self.s.fsync)
-        try:
-            await _receive(request, writer)
-            if length is not None and writer.size != int(length):
-                raise status_error(499, "Client disconnected before sending the whole body")
-            etag = writer.md5.hexdigest()
-            wanted = request.headers.get("ETag", "").strip('"').lower()
-            if wanted and wanted != etag:
-                raise status_error(422, "The ETag does not match the body's MD5")
-            meta = {"name": f"/{p.account}/{p.container}/{p.obj}", "x-timestamp": ts, "etag": etag,
-                    "content-length": writer.size, **_meta_headers(request.headers, KEPT)}
-            meta.setdefault("content-type", "application/octet-stream")
-            await asyncio.to_thread(writer.commit, f"{ts}.data", meta)
-        except BaseException:
-            writer.abort()
-            raise
+        wanted = request.headers.get("ETag", "").strip('"').lower()
+        meta: dict[str, Any] = {"name": f"/{p.account}/{p.container}/{p.obj}", "x-timestamp": ts,
+                                **_meta_headers(request.headers, KEPT)}
+        meta.setdefault("content-type", "application/octet-stream")
+        if length is not None and length.isdigit() and int(length) <= SMALL_WRITE:
+            try:
+                # aiohttp's reader of an empty body refuses even readexactly(0).
+                body = await request.content.readexactly(int(length)) if int(length) else b""
+            except asyncio.IncompleteReadError:
+                raise status_error(499, "Client disconnected before sending the whole body") from None
+            meta = await self.node.run(_store_whole, root, directory, self.s.fsync, body, ts, wanted, meta)
+        else:
+            writer = await self.node.run(diskfile.Writer, root, directory, self.s.fsync)
+            try:
+                await _receive(self.node, request, writer)
+                if length is not None and writer.size != int(length):
+                    raise status_error(499, "Client disconnected before sending the whole body")
+                etag = writer.md5.hexdigest()
+                if wanted and wanted != etag:
+                    raise status_error(422, "The ETag does not match the body's MD5")
+                meta.update({"etag": etag, "content-length": writer.size})
+                await self.node.run(writer.commit, f"{ts}.data", meta)
+            except BaseException:
+                writer.abort()
+                raise
         await self._update_container(request, root, p, "PUT", ts, meta)
-        return web.Response(status=201, headers={"ETag": etag})
+        return web.Response(status=201, headers={"ETag": meta["etag"]})
 
     async def get(self, request: web.Request) -> web.StreamResponse:
         _p, _root, directory = self._locate(request)
-        state = diskfile.scan(directory)
+        whole = request.method == "GET" and "Range" not in request.headers
+        state, meta, small_body = await self.node.run(self._load, directory, whole)
         if state.data is None:
             headers = {"X-Backend-Timestamp": state.timestamp} if state.timestamp else {}
             return web.Response(status=404, headers=headers)
-        meta = await asyncio.to_thread(self._read_meta, state)
         delete_at = meta.get("x-delete-at")
         if delete_at and int(delete_at) <= time.time():
             return web.Response(status=404, headers={"X-Backend-Timestamp": state.timestamp})
@@ -127,9 +155,8 @@ class ObjectServer:
             ranges = httprange.parse_ranges(request.headers.get("Range"), size)
         assert state.data is not None
         if ranges is None:
-            if size <= SMALL:
-                body = await asyncio.to_thread(state.data.read_bytes)
-                return web.Response(status=200, body=body, headers=headers)
+            if small_body is not None:
+                return web.Response(status=200, body=small_body, headers=headers)
             return await self._stream(request, state.data, [(0, size)], headers, 200, size)
         return await self._stream(request, state.data, ranges, headers, 206, size)
 
@@ -167,7 +194,7 @@ class ObjectServer:
                 f.seek(start)
                 left = end - start
                 while left > 0:
-                    chunk = await asyncio.to_thread(f.read, min(left, 1024 * 1024))
+                    chunk = await self.node.run(f.read, min(left, 1024 * 1024))
                     if not chunk:
                         break
                     left -= len(chunk)
@@ -178,6 +205,22 @@ class ObjectServer:
             await response.write(f"--{boundary}--".encode())
         await response.write_eof()
         return response
+
+    @classmethod
+    def _load(cls, directory: Path, whole: bool) -> tuple[diskfile.State, dict[str, Any], bytes | None]:
+        """Blocking, one trip to a thread for a GET or HEAD: what the hash dir holds, the object's metadata, and
+        with ``whole`` its body when it is small (read with the metadata, so a small GET costs one trip)."""
+        state = diskfile.scan(directory)
+        if state.data is None:
+            return state, {}, None
+        meta = cls._read_meta(state)
+        body = None
+        if whole and int(meta["content-length"]) <= SMALL:
+            with open(state.data, "rb") as f:
+                body = f.read()
+            if len(body) != int(meta["content-length"]):
+                body = None  # changed under us (replaced by a newer write): stream what the metadata says
+        return state, meta, body
 
     @staticmethod
     def _read_meta(state: diskfile.State) -> dict[str, Any]:
@@ -212,7 +255,7 @@ class ObjectServer:
             return web.Response(status=404, headers={"X-Backend-Timestamp": state.timestamp} if state.timestamp else {})
         if state.timestamp >= ts or (state.meta is not None and state.meta.name.rpartition(".")[0] >= ts):
             return web.Response(status=409, headers={"X-Backend-Timestamp": state.timestamp})
-        old = await asyncio.to_thread(self._read_meta, state)
+        old = await self.node.run(self._read_meta, state)
         if old.get("x-delete-at") and int(old["x-delete-at"]) <= time.time():
             return web.Response(status=404)
         meta = _meta_headers(request.headers, POSTABLE)
@@ -220,7 +263,7 @@ class ObjectServer:
         for key, value in old.items():
             if key.startswith("x-object-sysmeta-") and key not in meta:
                 meta[key] = value
-        await asyncio.to_thread(diskfile.write_empty, root, directory, f"{ts}.meta", meta, self.s.fsync)
+        await self.node.run(diskfile.write_empty, root, directory, f"{ts}.meta", meta, self.s.fsync)
         if "content-type" in meta and meta["content-type"] != old.get("content-type"):
             full = {**old, **meta}
             await self._update_container(request, root, p, "PUT", state.timestamp, full, force_ts=ts)
@@ -234,11 +277,11 @@ class ObjectServer:
             return web.Response(status=409, headers={"X-Backend-Timestamp": state.timestamp})
         existed = state.data is not None
         if existed and request.headers.get("X-If-Delete-At"):
-            meta = await asyncio.to_thread(self._read_meta, state)
+            meta = await self.node.run(self._read_meta, state)
             if str(meta.get("x-delete-at")) != request.headers["X-If-Delete-At"]:
                 raise status_error(412, "X-If-Delete-At does not match")
         meta = {"name": f"/{p.account}/{p.container}/{p.obj}", "x-timestamp": ts}
-        await asyncio.to_thread(diskfile.write_empty, root, directory, f"{ts}.ts", meta, self.s.fsync)
+        await self.node.run(diskfile.write_empty, root, directory, f"{ts}.ts", meta, self.s.fsync)
         await self._update_container(request, root, p, "DELETE", ts, meta)
         return web.Response(status=204 if existed else 404)
 

@@ -1,9 +1,15 @@
 """The updates one storage server sends another: an object's change to its container server (an async pending on
-the object's device when that fails, replayed by the updater), and a container's counts to its account servers."""
+the object's device when that fails, replayed by the updater), and a container's counts to its account servers.
+
+Object changes bound for one container server travel together: while one batch is on its way, the next ones
+queue, then go as one ``POST`` (``X-Backend-Updates``, a JSON list) that the container server applies in one
+transaction per container. Each object server still answers only once its own update was taken or left pending,
+so a listing is never behind an answered write; the batch saves the HTTP round trips, not the guarantee."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -30,10 +36,82 @@ async def _send(node: NodeContext, method: str, host: str, path: str, headers: M
         return 503
 
 
+BATCH_MARK = "X-Backend-Updates"
+BATCH_LIMIT = 256  # updates in one batch request
+
+
+class UpdateBatcher:
+    """Object updates per container server: the first goes at once; those that come while one is in flight wait
+    for it and then go together."""
+
+    def __init__(self, node: NodeContext) -> None:
+        self.node = node
+        self._queues: dict[str, list[tuple[dict[str, Any], asyncio.Future[int]]]] = {}
+        self._senders: dict[str, asyncio.Task[None]] = {}
+
+    async def send(self, host: str, update: dict[str, Any]) -> int:
+        """``update``: device, partition, op, account, container, obj, headers. The container server's status."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[int] = loop.create_future()
+        self._queues.setdefault(host, []).append((update, done))
+        if host not in self._senders:
+            self._senders[host] = loop.create_task(self._drain(host))
+        return await done
+
+    async def _drain(self, host: str) -> None:
+        try:
+            while queue := self._queues.pop(host, None):
+                if len(queue) > BATCH_LIMIT:
+                    self._queues[host] = [*queue[BATCH_LIMIT:], *self._queues.get(host, [])]
+                    queue = queue[:BATCH_LIMIT]
+                try:
+                    statuses = await self._post(host, [u for u, _ in queue])
+                except BaseException:
+                    for _, done in queue:
+                        if not done.done():
+                            done.set_result(503)
+                    raise
+                for (_, done), status in zip(queue, statuses, strict=True):
+                    if not done.done():
+                        done.set_result(status)
+        finally:
+            self._senders.pop(host, None)
+            for _, done in self._queues.pop(host, []):  # only when cancelled (the node stops)
+                if not done.done():
+                    done.set_result(503)
+
+    async def _post(self, host: str, updates: list[dict[str, Any]]) -> list[int]:
+        if len(updates) == 1:
+            u = updates[0]
+            return [await _send(self.node, u["op"], host, quote_path(u["device"], u["partition"], u["account"],
+                                                                     u["container"], u["obj"]), u["headers"])]
+        try:
+            async with self.node.http().post(f"http://{host}/", json=updates, headers={BATCH_MARK: "true"}) as resp:
+                if resp.status == 200:
+                    statuses = await resp.json()
+                    if isinstance(statuses, list) and len(statuses) == len(updates):
+                        return [int(s) for s in statuses]
+                await resp.read()
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+            log.info("batched updates to %s failed: %s", host, exc)
+            return [503] * len(updates)
+        # A container server that does not take batches: one at a time.
+        return [(await self._post(host, [u]))[0] for u in updates]
+
+    async def close(self) -> None:
+        for task in list(self._senders.values()):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
 async def send_container_update(node: NodeContext, root: Path, target: tuple[str, str, str], op: str, account: str,
                                 container: str, obj: str, headers: Mapping[str, str]) -> None:
     host, device, partition = target
-    status = await _send(node, op, host, quote_path(device, partition, account, container, obj), headers)
+    if node.updates is None:
+        node.updates = UpdateBatcher(node)
+    status = await node.updates.send(host, {"device": device, "partition": partition, "op": op, "account": account,
+                                            "container": container, "obj": obj, "headers": dict(headers)})
     if status < 300 or status == 409:
         return
     record = {"op": op, "account": account, "container": container, "obj": obj, "headers": dict(headers)}

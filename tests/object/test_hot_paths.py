@@ -1,0 +1,166 @@
+"""The storage servers' fast paths keep their rules: container updates sent together (the container server's
+batch answer, one transaction per container, a bad entry refused alone), suffix hashes kept between asks but
+never stale after a write, a quarantine or a wiped partition, and many concurrent small PUTs all listed."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from tinystack import config as config_mod
+from tinystack.core.auth import RequestContext
+from tinystack.object import settings as settings_mod
+from tinystack.object.common import normalize_timestamp
+from tinystack.object.proxy.app import build
+from tinystack.object.servers import diskfile, hashes
+from tinystack.object.servers.auditor import quarantine
+from tinystack.object.servers.base import NodeContext
+from tinystack.object.servers.container import ContainerServer
+from tinystack.object.servers.containerdb import ContainerBroker
+from tinystack.object.servers.listing import ListParams
+from tinystack.object.servers.node import StorageNode
+from tinystack.object.servers.updates import BATCH_MARK
+
+ACCOUNT = "AUTH_p1"
+
+
+def _settings(tmp_path: Path, **extra: str) -> settings_mod.ObjectSettings:
+    cfg = config_mod.load(None, environ={}, overrides={
+        "state_dir": str(tmp_path), "object__part_power": "4", "object__account_port": "0",
+        "object__container_port": "0", "object__object_port": "0", "object__updater_interval": "3600",
+        "object__replicator_interval": "0", "object__auditor_interval": "0", "object__expirer_interval": "0",
+        **{f"object__{k}": v for k, v in extra.items()}})
+    return settings_mod.load(cfg)
+
+
+def _ts(n: int) -> str:
+    return normalize_timestamp(1_700_000_000 + n)
+
+
+@pytest.mark.unit
+def test_put_objects_applies_a_batch_newest_wins(tmp_path: Path) -> None:
+    b = ContainerBroker(tmp_path / "c.db")
+    b.initialize(ACCOUNT, "c", _ts(0))
+    changed = b.put_objects([("a", _ts(2), 5, "text/plain", "e" * 32, False),
+                             ("a", _ts(1), 7, "text/plain", "f" * 32, False),  # older than the one before
+                             ("b", _ts(3), 4, "text/plain", "e" * 32, False),
+                             ("b", _ts(4), 0, "", "", True)])
+    assert changed == [True, False, True, True]
+    assert [r["name"] for r in b.list_objects(ListParams(10))] == ["a"]
+    s = b.stat()
+    assert (s["object_count"], s["bytes_used"]) == (1, 5)
+
+
+@pytest.mark.unit
+def test_container_server_batch_answers_each_update(tmp_path: Path) -> None:
+    async def run() -> None:
+        s = _settings(tmp_path)
+        (s.devices / "d1").mkdir(parents=True)
+        server = ContainerServer(NodeContext(s))
+        client = TestClient(TestServer(server.app()))
+        await client.start_server()
+        try:
+            h = {"X-Timestamp": _ts(0)}
+            assert (await client.put(f"/d1/3/{ACCOUNT}/c", headers=h)).status == 201
+            put = {"X-Timestamp": _ts(1), "X-Size": "4", "X-Content-Type": "text/plain", "X-Etag": "e" * 32}
+            updates = [
+                {"device": "d1", "partition": "3", "op": "PUT", "account": ACCOUNT, "container": "c", "obj": "o1",
+                 "headers": put},
+                {"device": "d1", "partition": "3", "op": "PUT", "account": ACCOUNT, "container": "c", "obj": "o2",
+                 "headers": {**put, "X-Size": "not a number"}},  # refused alone
+                {"device": "d1", "partition": "3", "op": "DELETE", "account": ACCOUNT, "container": "c",
+                 "obj": "o3", "headers": {"X-Timestamp": _ts(2)}},
+                {"device": "d1", "partition": "3", "op": "PUT", "account": ACCOUNT, "container": "nope",
+                 "obj": "o1", "headers": put},  # no such container
+                {"device": "d9", "partition": "3", "op": "PUT", "account": ACCOUNT, "container": "c", "obj": "o1",
+                 "headers": put},  # no such device
+                {"device": "d1", "partition": "3", "op": "POST", "account": ACCOUNT, "container": "c", "obj": "o1",
+                 "headers": put},  # not an update
+            ]
+            resp = await client.post("/", json=updates, headers={BATCH_MARK: "true"})
+            assert resp.status == 200
+            assert await resp.json() == [201, 400, 204, 404, 507, 400]
+            listed = await client.get(f"/d1/3/{ACCOUNT}/c")
+            assert [r["name"] for r in await listed.json()] == ["o1"]
+            assert listed.headers["X-Container-Object-Count"] == "1"
+            assert (await client.post("/", data=b"{not json", headers={BATCH_MARK: "true"})).status == 400
+            assert (await client.post("/", json={"a": 1}, headers={BATCH_MARK: "true"})).status == 400
+            assert (await client.post("/", json=[], headers={BATCH_MARK: "true"})).status == 200
+        finally:
+            await client.close()
+            await server.close()
+
+    asyncio.run(run())
+
+
+def _commit(root: Path, directory: Path, name: str) -> None:
+    writer = diskfile.Writer(root, directory, fsync=False)
+    writer.write(b"body")
+    writer.commit(name, {"x-timestamp": name.rpartition(".")[0], "etag": "x", "content-length": 4})
+
+
+@pytest.mark.unit
+def test_suffix_hashes_follow_writes_quarantines_and_wipes(tmp_path: Path) -> None:
+    root = tmp_path / "d1"
+    root.mkdir()
+    one = diskfile.object_dir(root, 5, "0" * 29 + "abc")
+    other = diskfile.object_dir(root, 5, "1" * 29 + "abc")
+    _commit(root, one, f"{_ts(1)}.data")
+    first = hashes.suffix_hashes(root, 5)
+    assert set(first) == {"abc"}
+    assert hashes.suffix_hashes(root, 5) == first  # kept
+    _commit(root, one, f"{_ts(2)}.ts")  # a newer file in the same dirs
+    second = hashes.suffix_hashes(root, 5)
+    assert second["abc"] != first["abc"]
+    _commit(root, other, f"{_ts(3)}.data")
+    third = hashes.suffix_hashes(root, 5)
+    assert third["abc"] != second["abc"]
+    quarantine(root, other)
+    assert hashes.suffix_hashes(root, 5) == second  # the quarantined object is gone from the hash
+    shutil.rmtree(root / "objects")  # a wiped device, refilled with an older object only
+    assert hashes.suffix_hashes(root, 5) == {}
+    (root / "objects" / "5" / "abc" / one.name).mkdir(parents=True)
+    (root / "objects" / "5" / "abc" / one.name / f"{_ts(1)}.data").write_bytes(b"body")
+    assert hashes.suffix_hashes(root, 5) == first
+
+
+@pytest.mark.api
+def test_concurrent_small_puts_are_all_listed(tmp_path: Path) -> None:
+    """Many PUTs at once (their container updates go in batches) and then their DELETEs: every one listed,
+    counted, then gone."""
+    async def run() -> None:
+        s = _settings(tmp_path)
+        node = StorageNode(s)
+        await node.start()
+
+        def validator(token: str) -> RequestContext:
+            return RequestContext(user_id="u1", project_id="p1", roles=("member",), token=token)
+
+        client = TestClient(TestServer(build(s, validator).build()))
+        await client.start_server()
+        try:
+            h = {"X-Auth-Token": "t"}
+            assert (await client.put(f"/v1/{ACCOUNT}/c", headers=h)).status == 201
+            names = [f"o{i:03d}" for i in range(24)]
+            puts = await asyncio.gather(*(client.put(f"/v1/{ACCOUNT}/c/{n}", data=n.encode(), headers=h)
+                                          for n in names))
+            assert [r.status for r in puts] == [201] * len(names)
+            listed = await client.get(f"/v1/{ACCOUNT}/c?format=json", headers=h)
+            assert [r["name"] for r in await listed.json()] == names
+            assert listed.headers["X-Container-Object-Count"] == str(len(names))
+            assert listed.headers["X-Container-Bytes-Used"] == str(4 * len(names))
+            got = await client.get(f"/v1/{ACCOUNT}/c/o007", headers=h)
+            assert got.status == 200 and await got.read() == b"o007"
+            dels = await asyncio.gather(*(client.delete(f"/v1/{ACCOUNT}/c/{n}", headers=h) for n in names))
+            assert [r.status for r in dels] == [204] * len(names)
+            listed = await client.get(f"/v1/{ACCOUNT}/c?format=json", headers=h)
+            assert await listed.json() == [] and listed.headers["X-Container-Object-Count"] == "0"
+        finally:
+            await client.close()
+            await node.stop()
+
+    asyncio.run(run())
