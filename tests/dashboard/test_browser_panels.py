@@ -63,7 +63,7 @@ def test_paging_edit_server_group_and_usage_csv(web: Browser, live: LiveCloud) -
         b.wait_text("#server-groups", "web-tier")
         b.no_error()
         b.go("/project/instances/launch/")
-        assert "Server Groups" in b.css("#step-8").text
+        assert "Server Groups" in b.css("#step-9").text
         b.fill("#launch-form", {"name": "grouped", "source_id": image.name, "server_group": "web-tier (anti-affinity)"})
         b.no_error()
         group = next(g for g in conn.compute.server_groups() if g.name == "web-tier")

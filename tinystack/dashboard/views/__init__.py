@@ -9,6 +9,7 @@ from tinystack.dashboard.views import (
     auth,
     backups,
     containers,
+    flavor_access,
     floatingips,
     identity,
     identity_more,
@@ -28,6 +29,7 @@ from tinystack.dashboard.views import (
 from tinystack.dashboard.web import Page
 
 MODULES = [auth, overview, launch, instances, instance_detail, images, keypairs, servergroups, volumes, networks, routers,
-           secgroups, floatingips, topology, containers, backups, apiaccess, admin, admin_project,
+           secgroups, floatingips, topology, containers, backups, apiaccess, admin, flavor_access,
+           admin_project,
            identity, identity_more]
 PAGES: list[Page] = [page for module in MODULES for page in module.PAGES]

@@ -7,8 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
+from tinystack.dashboard.views import flavor_access
 from tinystack.dashboard.views.common import gather, list_all, optional
-from tinystack.dashboard.web import FormError, Page, api, form, redirect, render, required, session
+from tinystack.dashboard.web import FormError, Page, api, form, form_all, redirect, render, required, session
 
 # Hypervisor details with the usage fields (they left the API at 2.88; placement has them after that).
 HYPERVISOR_VERSION = {"OpenStack-API-Version": "compute 2.53", "X-OpenStack-Nova-API-Version": "2.53"}
@@ -24,8 +25,12 @@ async def hypervisors(request: web.Request) -> web.StreamResponse:
 
 
 async def flavors(request: web.Request) -> web.StreamResponse:
-    items = await list_all(api(request), "compute", "/flavors/detail", "flavors", {"is_public": "None"}, paged=False)
-    return render(request, "flavors.html", title="Flavors", flavors=sorted(items, key=lambda f: (f["ram"], f["name"])))
+    a = api(request)
+    items, projects = await gather(
+        list_all(a, "compute", "/flavors/detail", "flavors", {"is_public": "None"}, paged=False),
+        optional(list_all(a, "identity", "/projects", "projects", paged=False), []))
+    return render(request, "flavors.html", title="Flavors", flavors=sorted(items, key=lambda f: (f["ram"], f["name"])),
+                  projects=sorted(projects, key=lambda p: (p.get("name") or "", p["id"])))
 
 
 def flavor_body(fields: dict[str, str]) -> dict[str, Any]:
@@ -51,8 +56,14 @@ def flavor_body(fields: dict[str, str]) -> dict[str, Any]:
 
 async def create_flavor(request: web.Request) -> web.StreamResponse:
     fields = await form(request)
-    flavor = (await api(request).post("compute", "/flavors", {"flavor": flavor_body(fields)}))["flavor"]
-    session(request).flash("success", f"Created flavor {flavor['name']}.")
+    body = flavor_body(fields)
+    if await form_all(request, "projects") and body["os-flavor-access:is_public"]:
+        raise FormError("Flavor Access is for private flavors: clear Public or choose no project.")
+    granted = await flavor_access.chosen(request)
+    flavor = (await api(request).post("compute", "/flavors", {"flavor": body}))["flavor"]
+    await flavor_access.grant(request, flavor["id"], granted)
+    session(request).flash("success", f"Created flavor {flavor['name']}"
+                                      + (f", usable by {len(granted)} project(s)." if granted else "."))
     raise redirect("/admin/flavors/")
 
 

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from tinystack.dashboard.client import ApiError
 from tinystack.dashboard.views.common import addresses, gather, list_all, optional, server_settled
+from tinystack.dashboard.views.launch import free_ports
 from tinystack.dashboard.web import Page, api, render
 
 TABS = [("overview", "Overview"), ("interfaces", "Interfaces"), ("log", "Log"), ("console", "Console"),
@@ -62,14 +63,17 @@ async def _overview(request: web.Request, server: dict[str, Any]) -> dict[str, A
     a = api(request)
     image_id = (server.get("image") or {}).get("id")
     attached = [v["id"] for v in server.get("os-extended-volumes:volumes_attached", [])]
-    volumes, fips, flavors, images = await gather(
+    volumes, fips, flavors, images, ports, networks, project_ports = await gather(
         optional(list_all(a, "volume", "/volumes/detail", "volumes", paged=False), []),
         optional(list_all(a, "network", "/v2.0/floatingips", "floatingips", paged=False), []),
         optional(list_all(a, "compute", "/flavors/detail", "flavors", paged=False), []),
-        optional(list_all(a, "image", "/v2/images", "images"), []))
+        optional(list_all(a, "image", "/v2/images", "images"), []),
+        optional(list_all(a, "network", "/v2.0/ports", "ports", {"device_id": server["id"]}, paged=False), []),
+        optional(list_all(a, "network", "/v2.0/networks", "networks", paged=False), []),
+        optional(list_all(a, "network", "/v2.0/ports", "ports", {"project_id": server.get("tenant_id", "")},
+                          paged=False), []))
     image_name = next((i.get("name") for i in images if i["id"] == image_id), image_id) if image_id else "(boot volume)"
-    ports = await optional(a.get("network", "/v2.0/ports", {"device_id": server["id"]}), {"ports": []})
-    port_ids = {p["id"] for p in ports["ports"]}
+    port_ids = {p["id"] for p in ports}
     server_fips = [f for f in fips if f.get("port_id") in port_ids]
     # The network API knows an association at once; the server's own addresses follow a moment later.
     shown = {a.split()[0] for a in server["address_list"]}
@@ -83,6 +87,11 @@ async def _overview(request: web.Request, server: dict[str, Any]) -> dict[str, A
         "server_fips": server_fips,
         "flavors": flavors,
         "images": [i for i in images if i.get("status") == "active"],
+        # Attach / Detach Interface: the networks a port may be made on, the project's unbound ports, and the
+        # instance's own ports by name and address.
+        "networks": sorted((n for n in networks if not n.get("router:external")), key=lambda n: n.get("name") or ""),
+        "free_ports": free_ports(project_ports),
+        "ports": sorted(ports, key=lambda p: p.get("name") or p["id"]),
     }
 
 

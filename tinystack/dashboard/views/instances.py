@@ -51,6 +51,7 @@ SIMPLE_ACTIONS: dict[str, dict[str, Any]] = {
     "lock": {"lock": None}, "unlock": {"unlock": None},
     "confirm_resize": {"confirmResize": None}, "revert_resize": {"revertResize": None},
     "shelve": {"shelve": None}, "unshelve": {"unshelve": None},
+    "unrescue": {"unrescue": None},
 }
 
 
@@ -111,6 +112,18 @@ async def action(request: web.Request) -> web.StreamResponse:
         await a.post("compute", f"{path}/os-volume_attachments", {"volumeAttachment": {"volumeId": _need(fields, "volume")}})
     elif name == "detach_volume":
         await a.delete("compute", f"{path}/os-volume_attachments/{_need(fields, 'volume')}")
+    elif name == "attach_interface":
+        await a.post("compute", f"{path}/os-interface", {"interfaceAttachment": interface_body(fields)})
+    elif name == "detach_interface":
+        await a.delete("compute", f"{path}/os-interface/{_need(fields, 'port')}")
+    elif name == "rescue":
+        body = rescue_body(fields)
+        if "rescue_image_ref" in body:
+            # The image must be one this project sees and may boot: Glance's 404 for another's private image.
+            image = await a.get("image", f"/v2/images/{body['rescue_image_ref']}")
+            if image.get("status") != "active":
+                raise FormError(f"Image {image.get('name') or image['id']} is {image.get('status')}, not active.")
+        await a.post("compute", f"{path}/action", {"rescue": body})
     elif name == "associate_fip":
         await _associate(request, server_id, _need(fields, "floating_ip"), fields.get("port", ""))
     elif name == "disassociate_fip":
@@ -120,6 +133,30 @@ async def action(request: web.Request) -> web.StreamResponse:
     sess.flash("success", f"{name.replace('_', ' ').capitalize()}: request sent for instance {server_id}.")
     # A deleted instance's page is gone: back to the list whatever the form said.
     raise redirect(BASE if name == "delete" else back(request, f"{BASE}{server_id}/"))
+
+
+def interface_body(fields: dict[str, str]) -> dict[str, Any]:
+    """Horizon's Attach Interface: by network (a new port on it, with a fixed IP if one is given) or by an
+    existing port, never both."""
+    by = fields.get("specification", "network")
+    if by == "network":
+        body: dict[str, Any] = {"net_id": _need(fields, "network")}
+        if fields.get("fixed_ip", "").strip():
+            body["fixed_ips"] = [{"ip_address": fields["fixed_ip"].strip()}]
+        return body
+    if by == "port":
+        return {"port_id": _need(fields, "port")}
+    raise FormError(f"Unknown interface specification {by!r}.")
+
+
+def rescue_body(fields: dict[str, str]) -> dict[str, str]:
+    """Horizon's Rescue Instance: an image to boot from (else the instance's own) and an optional password."""
+    body = {}
+    if fields.get("image", "").strip():
+        body["rescue_image_ref"] = fields["image"].strip()
+    if fields.get("password", ""):
+        body["adminPass"] = fields["password"]
+    return body
 
 
 def _need(fields: dict[str, str], name: str) -> str:
