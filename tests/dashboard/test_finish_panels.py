@@ -227,3 +227,34 @@ def test_flavor_access(live: LiveCloud, proj: Any) -> None:
         assert "Error:" in r.text and "public flavor" in r.text
     finally:
         admin_sdk.compute.delete_flavor(flavor)
+
+
+def test_create_image_without_javascript(live: LiveCloud, proj: Any) -> None:
+    """The Create Image form the progress bar's script sends, posted as a browser without JavaScript posts it."""
+    conn = proj[0]
+    s, base = http_login(live, conn.config.name), live.url("dashboard")
+    page = f"{base}/project/images/"
+    html = s.get(page, timeout=30).text
+    assert 'data-upload-progress="upload-progress"' in html and 'id="upload-bar"' in html
+    name = f"nojs-{uuid.uuid4().hex[:6]}"
+    data = uuid.uuid4().bytes * 4096
+
+    def create(fields: dict[str, str]) -> requests.Response:
+        token = csrf_of(s.get(page, timeout=30).text)
+        return s.post(f"{page}create/", data={"csrf_token": token, "next": "/project/images/", **fields},
+                      files={"image_file": ("disk.raw", data, "application/octet-stream")}, timeout=60)
+
+    # No name; a public image as a member (Glance's policy, as it worded it): nothing made.
+    assert "Image Name is required" in create({"name": " ", "disk_format": "raw"}).text
+    r = create({"name": name, "disk_format": "raw", "visibility": "public"})
+    assert "Error:" in r.text
+    assert not [i for i in conn.image.images() if i.name == name]
+    r = create({"name": name, "disk_format": "raw", "visibility": "private"})
+    assert f"Created image {name}" in r.text and r.url.endswith("/project/images/")
+    image = next(i for i in conn.image.images() if i.name == name)
+    assert image.status == "active" and image.size == len(data)
+    # Another project may not delete it.
+    other = http_login(live, "demo")
+    r = _post(other, f"{page}{image.id}/delete/", f"{base}/project/", {})
+    assert "Error:" in r.text and conn.image.get_image(image.id).status == "active"
+    conn.image.delete_image(image.id)

@@ -14,7 +14,9 @@ from aiohttp.test_utils import make_mocked_request
 from tinystack.dashboard import csrf
 from tinystack.dashboard.client import endpoints, fault_message
 from tinystack.dashboard.session import SessionStore
-from tinystack.dashboard.views.launch import server_body
+from tinystack.dashboard.views.flavor_access import known_project
+from tinystack.dashboard.views.instances import interface_body, rescue_body
+from tinystack.dashboard.views.launch import free_ports, metadata, server_body
 from tinystack.dashboard.views.secgroups import rule_body
 from tinystack.dashboard.views.topology import layout
 from tinystack.dashboard.web import FormError, local_path
@@ -165,3 +167,47 @@ def test_the_console_page_may_be_framed_by_the_dashboard_and_allowed_hosts_only(
     svc = ConsoleService(cfg, None, None, {}, urls)  # type: ignore[arg-type]
     assert svc.frame_ancestors() == "'self' http://Dash.Example.org:8000 other.example.org:*"
     assert svc.allowed_origins == frozenset({"dash.example.org", "other.example.org"})
+
+
+def test_the_wizard_sends_chosen_ports_after_networks_and_metadata() -> None:
+    body = server_body(_fields(), ["n1"], [], ["p1", "p2", "p1"], {"role": "web"})
+    assert body["networks"] == [{"uuid": "n1"}, {"port": "p1"}, {"port": "p2"}]
+    assert body["metadata"] == {"role": "web"}
+    only_ports = server_body(_fields(), [], [], ["p1"])
+    assert only_ports["networks"] == [{"port": "p1"}] and "metadata" not in only_ports
+
+
+def test_the_metadata_step() -> None:
+    assert metadata(["a", "", " b "], ["1", "", " 2 "]) == {"a": "1", "b": "2"}
+    assert metadata(["a"], []) == {"a": ""}
+    for keys, values in ((["", "a"], ["x", "y"]), (["a", "a"], ["1", "2"]), (["k" * 256], ["v"]), (["k"], ["v" * 256])):
+        with pytest.raises(FormError):
+            metadata(keys, values)
+
+
+def test_the_network_ports_step_offers_only_unbound_ports() -> None:
+    ports = [{"id": "b", "name": "", "device_id": "", "device_owner": ""},
+             {"id": "a", "name": "z", "device_id": "", "device_owner": ""},
+             {"id": "c", "device_id": "vm", "device_owner": "compute:nova"},
+             {"id": "d", "device_id": "", "device_owner": "network:dhcp"}]
+    assert [p["id"] for p in free_ports(ports)] == ["b", "a"]
+
+
+def test_attach_interface_and_rescue_bodies() -> None:
+    assert interface_body({"specification": "network", "network": "n", "fixed_ip": " 10.0.0.5 "}) == {
+        "net_id": "n", "fixed_ips": [{"ip_address": "10.0.0.5"}]}
+    assert interface_body({"network": "n"}) == {"net_id": "n"}
+    assert interface_body({"specification": "port", "port": "p", "network": "n"}) == {"port_id": "p"}
+    for bad in ({"specification": "port"}, {"specification": "network"}, {"specification": "floppy", "port": "p"}):
+        with pytest.raises(FormError):
+            interface_body(bad)
+    assert rescue_body({}) == {}
+    assert rescue_body({"image": " i ", "password": "pw"}) == {"rescue_image_ref": "i", "adminPass": "pw"}
+
+
+def test_flavor_access_names_a_known_project() -> None:
+    projects = [{"id": "p1", "name": "one"}]
+    assert known_project(projects, " p1 ") == "p1"
+    for bad in ("", "p2"):
+        with pytest.raises(FormError):
+            known_project(projects, bad)
