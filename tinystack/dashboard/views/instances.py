@@ -117,13 +117,13 @@ async def action(request: web.Request) -> web.StreamResponse:
     elif name == "detach_interface":
         await a.delete("compute", f"{path}/os-interface/{_need(fields, 'port')}")
     elif name == "rescue":
-        body = rescue_body(fields)
-        if "rescue_image_ref" in body:
+        rescue = rescue_body(fields)
+        if "rescue_image_ref" in rescue:
             # The image must be one this project sees and may boot: Glance's 404 for another's private image.
-            image = await a.get("image", f"/v2/images/{body['rescue_image_ref']}")
+            image = await a.get("image", f"/v2/images/{rescue['rescue_image_ref']}")
             if image.get("status") != "active":
                 raise FormError(f"Image {image.get('name') or image['id']} is {image.get('status')}, not active.")
-        await a.post("compute", f"{path}/action", {"rescue": body})
+        await a.post("compute", f"{path}/action", {"rescue": rescue})
     elif name == "associate_fip":
         await _associate(request, server_id, _need(fields, "floating_ip"), fields.get("port", ""))
     elif name == "disassociate_fip":
