@@ -92,12 +92,17 @@ class Browser:
         self.d.save_screenshot(str(self.shots / f"{name}.png"))
 
     def mark(self) -> None:
-        """Tag the current page, to tell later whether it was reloaded (a new page has no tag)."""
-        self.d.execute_script("window.__tinystackMark = 'same page';")
+        """Tag the current page, to tell later whether it was reloaded (a new page has no tag). The tag is on the
+        window and on the document: a page the script writes in place of this one (Create Image's upload) keeps
+        the window but not the document."""
+        self.d.execute_script("window.__tinystackMark = 'same page';"
+                              "document.documentElement.setAttribute('data-tinystack-mark', 'same page');")
 
     def marked(self) -> bool:
         try:
-            return bool(self.d.execute_script("return window.__tinystackMark || null;") == "same page")
+            return bool(self.d.execute_script(
+                "return (window.__tinystackMark || null) === 'same page'"
+                " && document.documentElement.getAttribute('data-tinystack-mark') === 'same page';"))
         except Exception:  # between two pages
             return True
 
