@@ -47,6 +47,11 @@ def test_create_image_shows_upload_progress_and_the_image_goes_active(web: Brows
     login(b, live, conn.config.name)
     b.go("/project/images/")
     assert b.css("#upload-progress").get_attribute("hidden") is not None
+    # No name: the form's error, shown in place as the API's are, and nothing made.
+    b.fill("#create-image", {"name": " ", "image_file": str(disk)}, submit=False)
+    b.css("#create-image-submit").click()
+    b.wait_text(".alert-error", "Image Name is required", timeout=60)
+    assert b.d.current_url.endswith("/project/images/") and not list(conn.image.images(owner=conn.current_project_id))
     b.d.execute_script(WATCH_BAR)
     b.fill("#create-image", {"name": name, "disk_format": "raw", "image_file": str(disk)}, submit=False)
     b.css("#create-image-submit").click()

@@ -129,8 +129,11 @@ def test_attach_and_detach_interface(live: LiveCloud, proj: Any) -> None:
     # A port this instance does not have: the API's words.
     r = _post(s, act, page, {"action": "detach_interface", "port": str(uuid.uuid4())})
     assert "Error:" in r.text and "is not attached" in r.text and len(ports()) == 2
-    r = _post(s, act, page, {"action": "detach_interface", "port": spare.id})
-    assert "Detach interface: request sent" in r.text
+    tab = s.get(f"{page}?tab=interfaces", timeout=30).text
+    assert f'data-id="{spare.id}"' in tab and "Detach Interface" in tab
+    r = _post(s, act, page, {"action": "detach_interface", "port": spare.id,
+                             "next": page.replace(base, "") + "?tab=interfaces"})
+    assert "Detach interface: request sent" in r.text and 'id="interfaces"' in r.text
     wait_for(lambda: spare.id not in ports(), 30, "the spare port detached")
     conn.compute.delete_server(server)
     conn.compute.wait_for_delete(server, wait=60)

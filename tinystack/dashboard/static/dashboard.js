@@ -50,8 +50,11 @@
       });
       xhr.upload.addEventListener("load", function () { show(100, "Uploaded; the image service is saving it"); });
       xhr.addEventListener("load", function () {
-        // The answer is a whole page: shown as the page, at the URL it came from.
-        if (xhr.responseURL) { window.history.replaceState(null, "", xhr.responseURL); }
+        // The answer is a whole page: shown as the page, at the URL the redirect led to (an error page stays at
+        // the form's page's URL: the form's own URL answers only POST).
+        if (xhr.responseURL && xhr.responseURL !== form.action) {
+          window.history.replaceState(null, "", xhr.responseURL);
+        }
         document.open();
         document.write(xhr.responseText);
         document.close();
