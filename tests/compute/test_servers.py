@@ -273,3 +273,33 @@ def test_rebuild_answers_the_basic_view_before_2_75(live: LiveCloud, fake_host: 
     assert "OS-EXT-STS:vm_state" in new.json()["server"]
     wait(live, server, "ACTIVE")
     live.conn("demo").compute.delete_server(server)
+
+
+def test_rescue_from_a_named_image(live: LiveCloud, fake_host: str, image_id: str, demo: Nova) -> None:
+    """``rescue_image_ref`` is what the rescue disk is made from (the agent's document carries it); an image
+    the caller cannot see, or none at all, is a 400 and leaves the server as it was."""
+    from tinystack.compute.agent import ComputeAgent
+
+    conn = live.conn("demo")
+    server = boot(live, image_id, "rescue-img")
+    rescue_image = conn.image.create_image(name="rescue-img", data=b"\0" * 4096, disk_format="raw",
+                                           container_format="bare")
+    hidden = live.project_conn("rescue-other").image.create_image(name="theirs", data=b"\0" * 4096,
+                                                                  disk_format="raw", container_format="bare")
+    try:
+        for ref in (hidden.id, "00000000-0000-0000-0000-000000000000"):
+            r = demo("POST", f"/servers/{server.id}/action", json={"rescue": {"rescue_image_ref": ref}})
+            assert r.status_code == 400, r.text
+            assert conn.compute.get_server(server.id).status == "ACTIVE"
+        r = demo("POST", f"/servers/{server.id}/action", json={"rescue": {"rescue_image_ref": rescue_image.id}})
+        assert r.status_code == 200 and r.json()["adminPass"], r.text
+        wait(live, server, "RESCUE")
+        guest = live.agent(ComputeAgent, fake_host).driver.storage.guests[server.id]
+        assert guest.rescue and guest.spec["rescue_image"]["id"] == rescue_image.id
+        conn.compute.unrescue_server(server)
+        wait(live, server, "ACTIVE")
+        assert "rescue_image" not in live.agent(ComputeAgent, fake_host).driver.storage.guests[server.id].spec
+    finally:
+        conn.compute.delete_server(server)
+        conn.compute.wait_for_delete(server, wait=30, interval=0.1)
+        conn.image.delete_image(rescue_image)

@@ -155,15 +155,19 @@ class Actions:
         self.transition(ctx, sid, "resume", rid, vm_states=(SUSPENDED_VM,), task_state="resuming",
                         target=ACTIVE, change=lambda i, d: d.update(power="running"))
 
-    def rescue(self, ctx: RequestContext, sid: str, rid: str, admin_pass: str | None) -> str:
+    def rescue(self, ctx: RequestContext, sid: str, rid: str, admin_pass: str | None,
+               image_ref: str | None = None) -> str:
+        """``image_ref``: what the rescue disk is made from (an image the caller may use, active), else the
+        server's own image, as Nova does."""
         from tinystack.compute.servers import admin_password
 
         password = admin_pass or admin_password()
         if volume_backed(self.svc.servers.get(ctx, sid)):
             raise errors.BadRequest("Cannot rescue a volume-backed instance")
+        rescue_image = self.svc.servers.image_info(ctx, image_ref) if image_ref else None
 
         def change(inst: Instance, doc: dict[str, Any]) -> None:
-            doc.update(rescue=True, power="running")
+            doc.update(rescue=True, power="running", rescue_image=rescue_image)
             inst.admin_pass = password
 
         self.transition(ctx, sid, "rescue", rid, vm_states=(ACTIVE, STOPPED, ERROR), task_state="rescuing",
@@ -172,7 +176,7 @@ class Actions:
 
     def unrescue(self, ctx: RequestContext, sid: str, rid: str) -> None:
         self.transition(ctx, sid, "unrescue", rid, vm_states=(RESCUED,), task_state="unrescuing", target=ACTIVE,
-                        change=lambda i, d: d.update(rescue=False, power="running"))
+                        change=lambda i, d: d.update(rescue=False, power="running", rescue_image=None))
 
     def change_password(self, ctx: RequestContext, sid: str, rid: str, password: str) -> None:
         def change(inst: Instance, doc: dict[str, Any]) -> None:

@@ -70,6 +70,9 @@ class Publishing:
                                                 "properties")},
             "kernel_image_id": props.get("kernel_id"), "ramdisk_image_id": props.get("ramdisk_id"),
             "nics": nics, "power": d.get("power", "running"), "rescue": bool(d.get("rescue")),
+            **({"rescue_image": {k: d["rescue_image"].get(k) for k in ("id", "disk_format", "container_format",
+                                                                      "size", "checksum")}}
+               if d.get("rescue") and d.get("rescue_image") else {}),
             "reboot": d.get("reboot") or {"seq": 0, "hard": False}, "snapshot": d.get("snapshot"),
             "rebuild": d.get("rebuild") or {"seq": 0},
             "migration": d.get("migration"),

@@ -102,7 +102,8 @@ ACTIONS: dict[str, tuple[Action, ...]] = {
                     since=V(2, 73))),
     "unlock": (Action(sa.NO_ARGS, lambda svc, c: svc.actions.unlock(c.ctx, c.sid, c.rid)),),
     "rescue": (Action(sa.RESCUE, lambda svc, c: json_response(
-        {"adminPass": svc.actions.rescue(c.ctx, c.sid, c.rid, c.args.get("adminPass"))})),),
+        {"adminPass": svc.actions.rescue(c.ctx, c.sid, c.rid, c.args.get("adminPass"),
+                                         c.args.get("rescue_image_ref"))})),),
     "unrescue": (Action(sa.NO_ARGS, lambda svc, c: svc.actions.unrescue(c.ctx, c.sid, c.rid)),),
     "changePassword": (Action(sa.CHANGE_PASSWORD, lambda svc, c: svc.actions.change_password(
         c.ctx, c.sid, c.rid, c.args["adminPass"])),),

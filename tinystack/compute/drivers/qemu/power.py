@@ -85,9 +85,10 @@ class Power(KvmWatch):
         if spec.get("rescue"):
             if root is not None:
                 raise DriverError("a volume-backed instance cannot be rescued", permanent=True)
-            # Rescue: a fresh copy of the image boots; the original root disk is the second disk.
+            # Rescue: a fresh copy of the rescue image (the server's own unless one was named) boots; the
+            # original root disk is the second disk.
             if not idir.rescue_disk.exists():
-                base = await self.images.get((spec.get("image") or {}).get("id") or "")
+                base = await self.images.get((spec.get("rescue_image") or spec.get("image") or {}).get("id") or "")
                 await disks.create_overlay(idir.rescue_disk, base, 0)
             layout.append((str(idir.rescue_disk), "qcow2", False))
         if root is None:
