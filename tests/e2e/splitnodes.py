@@ -103,8 +103,8 @@ class GuestCluster:
         self.procs["haproxy"] = sc.start_haproxy(self.base, sc.haproxy_cfg(self.front, self.backends))
         self.procs["cond1"] = sc.start("conductor", "cond1", self.base, self.ini)
 
-    def start_agent(self, host: str) -> sc.Proc:
-        p = self.procs[host] = sc.start("agent", host, self.base, self.ini, self.node_env(host),
+    def start_agent(self, host: str, **env: str) -> sc.Proc:
+        p = self.procs[host] = sc.start("agent", host, self.base, self.ini, {**self.node_env(host), **env},
                                         seed=self.base / "api1", timeout=180)
         return p
 
