@@ -168,6 +168,10 @@ def test_split_cluster_real_guests_volume_migration_evacuation_doctor(cluster: G
         guests.wait_console(conn, vm, lambda t, ip=ips[i]: ip in t, what=f"the lease of {ips[i]} on {vm.name}")
         guests.wait_console(conn, vm, answered(others), what=f"{vm.name} reaching both other guests and the outside")
 
+    # Every API process followed one network host: DHCP (and the router) stayed on node one.
+    dhcp = list(conn.network.ports(network_id=private.id, device_owner="network:dhcp"))
+    assert dhcp and {port.binding_host_id for port in dhcp} == {n1}, [port.binding_host_id for port in dhcp]
+
     # --- a volume on node one, attached to the guest on node two over NBD, written from inside it ------------------
     vol = conn.block_storage.create_volume(size=1, name="split-volume")
     conn.block_storage.wait_for_status(vol, "available", failures=["error"], interval=0.5, wait=60)
