@@ -12,7 +12,9 @@ joined to the others by VXLAN over an underlay (tests/e2e/splitnodes.py says how
   added by hand on node three: ``tinystack doctor`` names all three. ``server evacuate`` rebuilds the volume's
   guest on node three, where it boots again and writes the volume over NBD again.
 
-Four TCG boots (three guests and the evacuated one), guests reused across the steps.
+Four TCG boots (three guests and the evacuated one), guests reused across the steps: about two minutes. In the db
+tier because it needs the machine's PostgreSQL and RabbitMQ; it also needs root and QEMU, and the guest image
+cache (``/var/tmp/tinystack-guest-cache``; built by the conductor if empty).
 """
 
 from __future__ import annotations
