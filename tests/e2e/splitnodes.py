@@ -17,20 +17,37 @@ nothing touches the host's own interfaces.
 from __future__ import annotations
 
 import contextlib
+import socket
 import subprocess
 import uuid
 from pathlib import Path
 
 import openstack
 import openstack.connection
+import requests
 import yaml
 
 from tests.e2e import splitcluster as sc
 from tests.rabbit import URL as RABBIT
+from tests.waiting import wait_for
 from tinystack import config
 
 UNDERLAY = "10.250.0"
 NBD_PORT = 10809
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def answers(port: int) -> bool:
+    """The balancer's ``/healthcheck`` on ``port`` answers 200 (an API process behind it is up)."""
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/healthcheck", timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
 
 
 def run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -96,12 +113,27 @@ class GuestCluster:
         run("ip", "-n", self.underlay_netns, "link", "add", "ulbr", "type", "bridge", "forward_delay", "0",
             "stp_state", "0")
         run("ip", "-n", self.underlay_netns, "link", "set", "ulbr", "up")
+        self.start_haproxy()
         a = self.procs["api1"] = sc.start("api", "api1", self.base, self.ini,
                                           sc.api_env(self.backends["api1"], self.front))
         self.procs["api2"] = sc.start("api", "api2", self.base, self.ini, sc.api_env(self.backends["api2"], self.front),
                                       seed=self.base / a.name)
-        self.procs["haproxy"] = sc.start_haproxy(self.base, sc.haproxy_cfg(self.front, self.backends))
+        wait_for(lambda: all(answers(self.front["identity"]) for _ in range(4)), 60, "HAProxy to answer",
+                 interval=0.5)
         self.procs["cond1"] = sc.start("conductor", "cond1", self.base, self.ini)
+
+    def start_haproxy(self) -> None:
+        """HAProxy first, before any process binds ports of its own: ports picked free may be taken by the time
+        it binds them, so it is started again on others if it could not."""
+        for _ in range(5):
+            proc = sc.start_haproxy(self.base, sc.haproxy_cfg(self.front, self.backends))
+            if wait_for(lambda h=proc: h.proc.poll() is not None or all(listening(p) for p in self.front.values()),
+                        30, "HAProxy to listen or exit", interval=0.1) and proc.proc.poll() is None:
+                self.procs["haproxy"] = proc
+                return
+            self.front = {s: sc.free_port() for s in sc.FRONTED}
+            self.backends = {name: {s: sc.free_port() for s in sc.FRONTED} for name in ("api1", "api2")}
+        raise AssertionError(f"HAProxy did not start: {(self.base / 'haproxy.log').read_text()[-2000:]}")
 
     def start_agent(self, host: str, **env: str) -> sc.Proc:
         p = self.procs[host] = sc.start("agent", host, self.base, self.ini, {**self.node_env(host), **env},
