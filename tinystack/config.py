@@ -12,6 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# The services' own sections: each service checks its keys when it reads them (not listed in DEFAULTS). Not
+# ``guest``: the test harness's TINYSTACK_GUEST_TEST_CACHE would read as a [guest] key and be refused.
+SERVICE_SECTIONS = ("compute", "network", "volume", "image", "placement", "metadata", "console", "object",
+                    "scheduler")
+
 # Every setting with its default; the INI file and the environment may only set these.
 DEFAULTS: dict[str, dict[str, str]] = {
     "DEFAULT": {
@@ -151,6 +156,13 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None,
             name = f"TINYSTACK_{key.upper()}" if section == "DEFAULT" else f"TINYSTACK_{section.upper()}_{key.upper()}"
             if name in env:
                 keys[key] = env[name]
+    # A service's own section has no defaults here, so a key the file does not name is set from the environment
+    # by the section's prefix (a node's ``TINYSTACK_NETWORK_UNDERLAY_IP`` beside a shared file, docs/deployment.md).
+    for name, value in env.items():
+        for section in SERVICE_SECTIONS:
+            prefix = f"TINYSTACK_{section.upper()}_"
+            if name.startswith(prefix) and len(name) > len(prefix):
+                values.setdefault(section, {})[name[len(prefix):].lower()] = value
     for name, value in (overrides or {}).items():
         section, _, key = name.rpartition("__")
         _set_known(values, section or "DEFAULT", key, value, "arguments")

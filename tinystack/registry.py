@@ -127,6 +127,7 @@ def _network_app(rt: Runtime) -> ServiceApp:
     from sqlalchemy import select
 
     from tinystack.identity.models import Project
+    from tinystack.metadata import settings as metadata_settings
     from tinystack.network.api import app
     from tinystack.network.service import NetworkService
 
@@ -136,7 +137,9 @@ def _network_app(rt: Runtime) -> ServiceApp:
 
     svc = NetworkService(rt.config, rt.db, rt.policy)
     rt.provide(NETWORK, svc)
-    return app(svc, rt.identity.validate, rt.bus, str(rt.config.state_dir / "metadata.sock"), project_id)
+    # ``[metadata] socket``: the processes of a split cloud must all publish the same upstream, or each one's
+    # documents would move the nodes' metadata proxies to its own socket in turn.
+    return app(svc, rt.identity.validate, rt.bus, str(metadata_settings.load(rt.config).socket), project_id)
 
 
 def _object_app(rt: Runtime) -> ServiceApp:

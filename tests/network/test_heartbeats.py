@@ -87,3 +87,27 @@ def test_an_older_compute_heartbeat_never_moves_last_seen_back(cfg: config.Confi
             assert s.scalars(select(Service.last_seen).where(Service.host == "c1")).one() == now + 5
     finally:
         db.dispose()
+
+
+def test_a_process_without_a_network_host_follows_the_ports_bound_one(network: NetworkService) -> None:
+    """An API process started after the agents (a second one, or one restarted in an upgrade) takes the network host
+    the DHCP and router ports are bound to, not whichever agent sent the latest heartbeat: every process of a split
+    cloud then publishes DHCP and routers to the same node."""
+    from tinystack.network.controller_reports import Reports
+    from tinystack.network.models import Network, Port
+
+    now = time.time()
+    admin.record_heartbeat(network, beat("h1", now - 1))
+    admin.record_heartbeat(network, beat("h2", now))  # the latest
+    with network.session() as s:
+        s.add(Network(id="00000000-0000-0000-0000-000000000001", project_id="p", name="n", network_type="vxlan"))
+        s.flush()
+        s.add(Port(id="00000000-0000-0000-0000-000000000002", project_id="p", mac_address="fa:16:3e:00:00:01",
+                   network_id="00000000-0000-0000-0000-000000000001", device_owner="network:dhcp", host_id="h1"))
+        s.commit()
+    fresh = SimpleNamespace(_host=None, svc=network, _bound_host=Reports._bound_host)
+    assert Reports._latest_host(fresh) == "h1"  # type: ignore[arg-type]
+    # Its agent gone (not alive), the latest heartbeat's host instead.
+    network.settings = SimpleNamespace(**{**vars(network.settings), "agent_down_time": 0.5})  # type: ignore[assignment]
+    admin.record_heartbeat(network, beat("h2", time.time() + 5))
+    assert Reports._latest_host(SimpleNamespace(_host=None, svc=network, _bound_host=Reports._bound_host)) == "h2"  # type: ignore[arg-type]

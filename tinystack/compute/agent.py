@@ -62,6 +62,9 @@ class ComputeAgent(Converge, Moves):
         self._handover: dict[str, str] = {}  # instance -> the host a delete hands it to (a cold move)
         self._waiting: dict[tuple[str, int], float] = {}  # cold move in: since when the files are awaited
         self._sent: set[str] = set()  # live migrations this node has tried to send (never twice)
+        # Live migrations this node listens for, and on what URI: a newer document during the transfer (the
+        # files' owner is still the source, so the guest does not look arrived) must not prepare again.
+        self._listening: dict[str, str] = {}
         self._specs: dict[str, tuple[int, Spec, float]] = {}
         self._doomed: dict[str, int | None] = {}  # to destroy: delete generation, or None for an orphan
         self._deleted: dict[str, int] = {}

@@ -28,6 +28,7 @@ class Moves(Reporting):
     _deleted: dict[str, int]
     _waiting: dict[tuple[str, int], float]
     _sent: set[str]
+    _listening: dict[str, str]
 
     async def _move_out(self, iid: str, to_host: str) -> None:
         """Cold move (or a reverted one) out: power the guest off gently and hand its files to ``to_host``. It
@@ -67,7 +68,11 @@ class Moves(Reporting):
         dest = str(migration.get("dest_host"))
         if dest == self.host:
             if (await self.driver.get_info(iid)).exists:
+                self._listening.pop(mid, None)
                 return None  # it has arrived
+            if mid in self._listening:  # already listening: say so again, start nothing
+                await self._migration_report(iid, gen, mid, "listening", uri=self._listening[mid])
+                return DONE
             try:
                 if not self.migration_address:
                     raise DriverError("this node has no live_migration_inbound_addr to receive guests on", permanent=True)
@@ -76,6 +81,7 @@ class Moves(Reporting):
                 log.exception("instance %s: preparing for live migration %s failed", iid, mid)
                 await self._migration_report(iid, gen, mid, "error", message=str(exc) or type(exc).__name__)
                 return Result(terminal=True)
+            self._listening[mid] = uri
             await self._migration_report(iid, gen, mid, "listening", uri=uri)
             return DONE
         target = str(migration.get("uri") or "")

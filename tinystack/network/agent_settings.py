@@ -40,6 +40,8 @@ class AgentSettings:
     resync_interval: float
     dhcp_lease_time: int
     dnsmasq: str
+    # The secret the metadata proxies sign with: ``[metadata] secret_file``, shared with the metadata API.
+    metadata_secret: Path
 
     @property
     def node_netns(self) -> str:
@@ -78,4 +80,6 @@ def load(config: Config) -> AgentSettings:
         resync_interval=float(raw["resync_interval"]),
         dhcp_lease_time=int(raw["dhcp_lease_time"]),
         dnsmasq=raw["dnsmasq"].strip(),
+        metadata_secret=Path(secret) if (secret := config.values.get("metadata", {}).get("secret_file", "").strip())
+        else config.state_dir / "metadata-secret",
     )

@@ -24,14 +24,24 @@ class Reports(Documents):
 
     def _latest_host(self) -> str | None:
         """The network host stays where it is while its agent lives: with several network agents (multi-node),
-        following whichever sent the latest heartbeat would move DHCP and routers every few seconds."""
-        if self._host is not None:
-            with self.svc.session() as s:
-                row = s.scalar(select(Agent).where(Agent.agent_type == "L3 agent", Agent.host == self._host,
+        following whichever sent the latest heartbeat would move DHCP and routers every few seconds. A process
+        that has none yet takes the one the network ports are bound to in the database, so that every API process
+        of a split cloud (one started, or restarted, after the agents) follows the same host."""
+        with self.svc.session() as s:
+            for host in (self._host, self._bound_host(s)):
+                if not host:
+                    continue
+                row = s.scalar(select(Agent).where(Agent.agent_type == "L3 agent", Agent.host == host,
                                                    Agent.admin_state_up.is_(True)))
-            if row is not None and admin.alive(self.svc, row):
-                return self._host
+                if row is not None and admin.alive(self.svc, row):
+                    return host
         return admin.network_host(self.svc)
+
+    @staticmethod
+    def _bound_host(s: Session) -> str | None:
+        """The host the DHCP and router ports are bound to (``_set_host`` binds them all to one)."""
+        return s.scalar(select(Port.host_id).where(Port.device_owner.like("network:%"), Port.host_id != "")
+                        .order_by(Port.host_id).limit(1))
 
     async def on_resync(self, message: dict[str, Any]) -> None:
         host = str(message.get("host") or "")

@@ -149,6 +149,23 @@ def test_live_migration_moves_the_running_guest(tmp_path: Path) -> None:
     run(tmp_path, scenario)
 
 
+def test_destination_listens_once_whatever_documents_come_meanwhile(tmp_path: Path) -> None:
+    """A newer document for the destination while it listens (another API process publishing the migration with
+    its URI): the guest does not look arrived yet (the source still holds the files), but the destination must not
+    prepare a second time (QEMU refuses, and the failure would cut the transfer short); it says it listens."""
+    async def scenario(p: Pair) -> None:
+        await p.put(A, 1, power="paused")
+        await p.put(B, 2, power="paused", migration=live(A, B))
+        uri = p.reports(B)[-1]["status"]["migration"]["uri"]
+        await p.put(B, 3, power="paused", migration=live(A, B, uri=uri))
+        assert p.drivers[B].calls.count(("prepare_incoming", IID)) == 1
+        assert p.migration_reports() == [(B, "listening"), (B, "listening")]
+        assert p.reports(B)[-1]["status"]["migration"]["uri"] == uri
+        await p.put(A, 3, power="paused", migration=live(A, B, uri=uri))
+        assert p.migration_reports()[-1] == (A, "completed") and p.holder() == B
+    run(tmp_path, scenario)
+
+
 def test_destination_that_cannot_listen_reports_error(tmp_path: Path) -> None:
     async def scenario(p: Pair) -> None:
         await p.put(A, 1)

@@ -151,7 +151,7 @@ class DhcpServers:
             return
         if dnsmasq.running(pid, "python"):
             return
-        secret = self.settings.state_dir.parent / "metadata-secret"
+        secret = self.settings.metadata_secret
         await host.run([
             "start-stop-daemon", "--start", "--background", "--make-pidfile", "--pidfile", str(files.proxy_pid),
             # From the directory holding the tinystack package, so ``-m`` finds it even when not installed.

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,48 +79,56 @@ class ImageCache:
         auth = self._auth()
         url = await auth.endpoint("image")
         headers = {"X-Auth-Token": await auth.token()}
-        part = self.root / f"{image_id}.part"
-        started = time.monotonic()
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_read=300)) as http:
-            async with http.get(f"{url}/v2/images/{image_id}", headers=headers) as resp:
-                if resp.status == 404:
-                    raise DriverError(f"image {image_id} not found", permanent=True)
-                if resp.status != 200:
-                    raise DriverError(f"image API: GET image {image_id} gave {resp.status}")
-                image = await resp.json()
-            if image.get("status") != "active":
-                raise DriverError(f"image {image_id} is {image.get('status')}, not active", permanent=True)
-            md5 = hashlib.md5(usedforsecurity=False)
-            async with http.get(f"{url}/v2/images/{image_id}/file", headers=headers) as resp:
-                if resp.status != 200:
-                    raise DriverError(f"image API: download of image {image_id} gave {resp.status}")
-                with open(part, "wb") as f:
-                    async for chunk in resp.content.iter_chunked(1 << 20):
-                        md5.update(chunk)
-                        f.write(chunk)
-        if image.get("checksum") and md5.hexdigest() != image["checksum"]:
-            part.unlink(missing_ok=True)
-            raise DriverError(f"image {image_id}: checksum mismatch ({md5.hexdigest()} != {image['checksum']})")
-        disk_format = (image.get("disk_format") or "raw").lower()
-        path = self.root / image_id
-        if disk_format == "qcow2" or disk_format in _CONVERT:
-            info = await _info(part, "qcow2" if disk_format == "qcow2" else disk_format)
-            if info.get("backing-filename"):
+        # A name of this download's own: nodes sharing the instances path (shared instance storage) share this cache,
+        # and two of them fetching one image at once must not write one file (the last rename wins, same bytes).
+        part = self.root / f"{image_id}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part"
+        try:
+            started = time.monotonic()
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_read=300)) as http:
+                async with http.get(f"{url}/v2/images/{image_id}", headers=headers) as resp:
+                    if resp.status == 404:
+                        raise DriverError(f"image {image_id} not found", permanent=True)
+                    if resp.status != 200:
+                        raise DriverError(f"image API: GET image {image_id} gave {resp.status}")
+                    image = await resp.json()
+                if image.get("status") != "active":
+                    raise DriverError(f"image {image_id} is {image.get('status')}, not active", permanent=True)
+                md5 = hashlib.md5(usedforsecurity=False)
+                async with http.get(f"{url}/v2/images/{image_id}/file", headers=headers) as resp:
+                    if resp.status != 200:
+                        raise DriverError(f"image API: download of image {image_id} gave {resp.status}")
+                    with open(part, "wb") as f:
+                        async for chunk in resp.content.iter_chunked(1 << 20):
+                            md5.update(chunk)
+                            f.write(chunk)
+            if image.get("checksum") and md5.hexdigest() != image["checksum"]:
                 part.unlink(missing_ok=True)
-                raise DriverError(f"image {image_id} refers to a backing file; refused", permanent=True)
-            if disk_format in _CONVERT:
-                await host.run(["qemu-img", "convert", "-f", disk_format, "-O", "qcow2", str(part), str(part) + ".qcow2"],
-                               timeout=3600)
-                os.replace(str(part) + ".qcow2", part)
-            fmt, vsize = "qcow2", int((await _info(part, "qcow2"))["virtual-size"])
-        elif disk_format in _RAW:
-            fmt, vsize = "raw", part.stat().st_size
-        else:
-            part.unlink(missing_ok=True)
-            raise DriverError(f"image {image_id}: disk_format {disk_format!r} is not supported", permanent=True)
-        os.replace(part, path)
-        self._meta_path(image_id).write_text(json.dumps({"format": fmt, "virtual_size": vsize,
-                                                         "disk_format": disk_format, "checksum": image.get("checksum")}))
+                raise DriverError(f"image {image_id}: checksum mismatch ({md5.hexdigest()} != {image['checksum']})")
+            disk_format = (image.get("disk_format") or "raw").lower()
+            path = self.root / image_id
+            if disk_format == "qcow2" or disk_format in _CONVERT:
+                info = await _info(part, "qcow2" if disk_format == "qcow2" else disk_format)
+                if info.get("backing-filename"):
+                    part.unlink(missing_ok=True)
+                    raise DriverError(f"image {image_id} refers to a backing file; refused", permanent=True)
+                if disk_format in _CONVERT:
+                    await host.run(["qemu-img", "convert", "-f", disk_format, "-O", "qcow2", str(part), str(part) + ".qcow2"],
+                                   timeout=3600)
+                    os.replace(str(part) + ".qcow2", part)
+                fmt, vsize = "qcow2", int((await _info(part, "qcow2"))["virtual-size"])
+            elif disk_format in _RAW:
+                fmt, vsize = "raw", part.stat().st_size
+            else:
+                part.unlink(missing_ok=True)
+                raise DriverError(f"image {image_id}: disk_format {disk_format!r} is not supported", permanent=True)
+            os.replace(part, path)
+        except BaseException:
+            part.unlink(missing_ok=True)  # a failed download's own file
+            raise
+        meta = part.with_suffix(".json-part")
+        meta.write_text(json.dumps({"format": fmt, "virtual_size": vsize, "disk_format": disk_format,
+                                    "checksum": image.get("checksum")}))
+        os.replace(meta, self._meta_path(image_id))
         log.info("image %s cached (%s, %d bytes) in %.2fs", image_id, fmt, path.stat().st_size,
                  time.monotonic() - started)
         return Base(path, fmt, vsize)
