@@ -7,7 +7,7 @@ drivers. Before any load it reads each role's RSS. Then ``SERVERS`` boots go thr
 threads, while a poller records when each server is first seen ACTIVE. It reports:
 
 - boots per second (first request to last ACTIVE) and p50/p99 from a boot's request to its ACTIVE;
-- lost: servers not ACTIVE at the end; duplicated: servers counted on more than one hypervisor, or hypervisors'
+- lost: servers neither ACTIVE nor ERROR at the end; duplicated: servers counted on more than one hypervisor, or hypervisors'
   running VMs summing to more than the servers;
 - status messages (topic ``status.compute``): published by the agents (``tinystack_bus_published_total``)
   against the message ids the API and conductor processes acked (``TINYSTACK_TRACE_STATUS``): lost, and
@@ -65,13 +65,15 @@ def main(servers: int, nodes: int) -> None:
         backends = {n: {s: sc.free_port() for s in sc.FRONTED} for n in ("api1", "api2")}
         front = {s: sc.free_port() for s in sc.FRONTED}
         metrics_port = {n: sc.free_port() for n in ("api1", "api2", "cond1", *(f"agent{i}" for i in range(AGENTS)))}
+        # A thousand servers are a thousand ports: Neutron's default port quota (500) would fail half of them.
         ini = sc.write_config(base, db_url, exchange)
         procs: dict[str, sc.Proc] = {}
 
         def env(name: str, extra: dict[str, str] | None = None) -> dict[str, str]:
             # The API and conductor processes write each status message they ack (its message id) to a trace.
+            # A thousand servers are a thousand ports: Neutron's default port quota (500) would fail half.
             return {"TINYSTACK_METRICS_PORT": str(metrics_port[name]), TRACE_ENV: str(base / f"trace-{name}.jsonl"),
-                    **(extra or {})}
+                    "TINYSTACK_NETWORK_QUOTA_PORT": "-1", **(extra or {})}
 
         try:
             procs["api1"] = sc.start("api", "api1", base, ini, env("api1", sc.api_env(backends["api1"], front)))
@@ -96,7 +98,10 @@ def main(servers: int, nodes: int) -> None:
             deadline = time.monotonic() + 300
             while len([h for h in get("/os-hypervisors")["hypervisors"] if h["state"] == "up"]) < per_agent * AGENTS:
                 if time.monotonic() > deadline:
-                    raise SystemExit("the nodes did not all come up")
+                    up = [h["hypervisor_hostname"] for h in get("/os-hypervisors")["hypervisors"] if h["state"] == "up"]
+                    every = [h["hypervisor_hostname"] for h in get("/os-hypervisors")["hypervisors"]]
+                    raise SystemExit(f"the nodes did not all come up: {len(up)} of {per_agent * AGENTS} up; "
+                                     f"not up: {sorted(set(every) - set(up))}; known: {len(every)}")
                 time.sleep(1)
             time.sleep(10)  # idle: the start-up work (first reports, resyncs) is over
             rss = {name: rss_mb(p.proc.pid) for name, p in procs.items() if name != "haproxy"}
@@ -178,18 +183,28 @@ def main(servers: int, nodes: int) -> None:
                         placed[x["uuid"]] = placed.get(x["uuid"], 0) + 1
             duplicated = sum(1 for n in placed.values() if n > 1)
             on_nodes = sum(placed.values())
-            lost = len(sent) - len(active)
-            time.sleep(5)  # the last status reports are handled
-            published = sum(metric(f"http://127.0.0.1:{metrics_port[f'agent{i}']}/metrics",
-                                   "tinystack_bus_published_total", "status.compute") for i in range(AGENTS))
-            acked: dict[str, int] = {}
-            for trace in base.glob("trace-*.jsonl"):
-                for line in trace.read_text().splitlines():
-                    rec = json.loads(line)
-                    if rec["topic"] == "status.compute":
-                        acked[rec["message_id"]] = acked.get(rec["message_id"], 0) + 1
-            handled = len(acked)
-            twice = sum(1 for n in acked.values() if n > 1)
+            lost = len(sent) - len(active) - len(failed)  # neither ACTIVE nor ERROR with a fault
+
+            def counts() -> tuple[float, int, int]:
+                published = sum(metric(f"http://127.0.0.1:{metrics_port[f'agent{i}']}/metrics",
+                                       "tinystack_bus_published_total", "status.compute") for i in range(AGENTS))
+                acked: dict[str, int] = {}
+                for trace in base.glob("trace-*.jsonl"):
+                    for line in trace.read_text().splitlines():
+                        rec = json.loads(line)
+                        if rec["topic"] == "status.compute":
+                            acked[rec["message_id"]] = acked.get(rec["message_id"], 0) + 1
+                return published, len(acked), sum(1 for n in acked.values() if n > 1)
+
+            # The last reports are still on their way: read until two looks 2 s apart agree (at most a minute).
+            seen = counts()
+            for _ in range(30):
+                time.sleep(2)
+                now_seen = counts()
+                if now_seen == seen and now_seen[0] == now_seen[1]:
+                    break
+                seen = now_seen
+            published, handled, twice = seen
             print(f"{servers} boots over {per_agent * AGENTS} nodes ({AGENTS} agent processes), 2 API processes: "
                   f"{len(sent)} accepted in {accepted:.1f} s, {len(active)} ACTIVE, {len(failed)} ERROR")
             print(f"boots/s (first request to last ACTIVE): {len(active) / (last - t0):.1f}; "

@@ -95,6 +95,9 @@ class GuestCluster:
             f"[metadata]\nsocket = {self.base / 'metadata.sock'}\nsecret_file = {self.base / 'metadata-secret'}\n"
             f"[guest]\nauto_build = true\ncache_dir = {sc.GUEST_CACHE}\n[desired]\nsync_interval = 10\n"
             "[metrics]\nport = 0\n"
+            # The agents run in the host's namespace here (their dataplane is in the node namespaces): each node's
+            # console bridge on a loopback port of its own, signed with the cluster's key.
+            f"[console]\nnode_secret = {sc.SECRET}\nnode_listen = 127.0.0.1:0\n"
             "[object]\naccount_port = 0\ncontainer_port = 0\nobject_port = 0\npart_power = 6\n")
         return ini
 
