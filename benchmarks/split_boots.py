@@ -99,9 +99,13 @@ def main(servers: int, nodes: int) -> None:
             while len([h for h in get("/os-hypervisors")["hypervisors"] if h["state"] == "up"]) < per_agent * AGENTS:
                 if time.monotonic() > deadline:
                     up = [h["hypervisor_hostname"] for h in get("/os-hypervisors")["hypervisors"] if h["state"] == "up"]
-                    every = [h["hypervisor_hostname"] for h in get("/os-hypervisors")["hypervisors"]]
-                    raise SystemExit(f"the nodes did not all come up: {len(up)} of {per_agent * AGENTS} up; "
-                                     f"not up: {sorted(set(every) - set(up))}; known: {len(every)}")
+                    wanted = {f"agent{i}" for i in range(AGENTS)} | {f"agent{i}-{k}" for i in range(AGENTS)
+                                                                     for k in range(2, per_agent + 1)}
+                    missing = sorted(wanted - set(up))
+                    for m in missing[:2]:
+                        log = base / m.split("-")[0] / "stderr.log"
+                        print(m, [line for line in log.read_text().splitlines() if m in line or "rror" in line][-8:])
+                    raise SystemExit(f"the nodes did not all come up: {len(up)} of {len(wanted)} up; not up: {missing}")
                 time.sleep(1)
             time.sleep(10)  # idle: the start-up work (first reports, resyncs) is over
             rss = {name: rss_mb(p.proc.pid) for name, p in procs.items() if name != "haproxy"}
