@@ -102,9 +102,11 @@ def main(servers: int, nodes: int) -> None:
                     wanted = {f"agent{i}" for i in range(AGENTS)} | {f"agent{i}-{k}" for i in range(AGENTS)
                                                                      for k in range(2, per_agent + 1)}
                     missing = sorted(wanted - set(up))
-                    for m in missing[:2]:
-                        log = base / m.split("-")[0] / "stderr.log"
-                        print(m, [line for line in log.read_text().splitlines() if m in line or "rror" in line][-8:])
+                    for name in ("api1", "api2", "cond1"):
+                        for f in (base / name).rglob("*.log"):
+                            hits = [line for line in f.read_text(errors="replace").splitlines()
+                                    if any(m in line for m in missing) or "dropped" in line]
+                            print(f, hits[-6:])
                     raise SystemExit(f"the nodes did not all come up: {len(up)} of {len(wanted)} up; not up: {missing}")
                 time.sleep(1)
             time.sleep(10)  # idle: the start-up work (first reports, resyncs) is over

@@ -3,6 +3,7 @@ services (from heartbeats), availability zones and host aggregates; also the hos
 
 from __future__ import annotations
 
+import random
 import socket
 import time
 import uuid
@@ -142,6 +143,28 @@ class Admin:
         if not host:
             return
         cfg = self.svc.settings
+        # Nodes first reporting at once through several API processes race for the next seq (or the same host):
+        # the loser reads again and updates, rather than failing the report.
+        for attempt in range(8):
+            try:
+                node = self._write_node(host, st)
+                break
+            except IntegrityError:
+                if attempt == 7:
+                    raise
+                time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
+        if self.svc.has("placement"):
+            inventory = {
+                "VCPU": {"total": node.vcpus, "allocation_ratio": cfg.cpu_allocation_ratio, "max_unit": node.vcpus},
+                "MEMORY_MB": {"total": node.memory_mb, "allocation_ratio": cfg.ram_allocation_ratio,
+                              "max_unit": node.memory_mb, "reserved": 0},
+                "DISK_GB": {"total": node.local_gb, "allocation_ratio": cfg.disk_allocation_ratio,
+                            "max_unit": node.local_gb}}
+            self.svc.service(PLACEMENT).ensure_provider(host, {k: v for k, v in inventory.items() if v["total"]})
+        # A node doc means an agent runs there: let it count as up until heartbeats take over.
+        self.heartbeat(host, "nova-compute", time.time())
+
+    def _write_node(self, host: str, st: dict[str, Any]) -> ComputeNode:
         with self.svc.session() as s:
             node = s.get(ComputeNode, host)
             if node is None:
@@ -159,16 +182,7 @@ class Admin:
                 node.host_ip = str(st["host_ip"])
             node.console_address = str(st.get("console_address") or "") or None
             node.updated_at = utcnow()
-        if self.svc.has("placement"):
-            inventory = {
-                "VCPU": {"total": node.vcpus, "allocation_ratio": cfg.cpu_allocation_ratio, "max_unit": node.vcpus},
-                "MEMORY_MB": {"total": node.memory_mb, "allocation_ratio": cfg.ram_allocation_ratio,
-                              "max_unit": node.memory_mb, "reserved": 0},
-                "DISK_GB": {"total": node.local_gb, "allocation_ratio": cfg.disk_allocation_ratio,
-                            "max_unit": node.local_gb}}
-            self.svc.service(PLACEMENT).ensure_provider(host, {k: v for k, v in inventory.items() if v["total"]})
-        # A node doc means an agent runs there: let it count as up until heartbeats take over.
-        self.heartbeat(host, "nova-compute", time.time())
+        return node
 
     def hypervisors(self, ctx: RequestContext, *, ident: str | None = None, pattern: str | None = None,
                     with_servers: bool = False) -> list[Hypervisor]:
