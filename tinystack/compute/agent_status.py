@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from typing import Any
 
 from tinystack.compute import agent_volumes
@@ -22,8 +21,6 @@ from tinystack.compute.drivers.base import (
 )
 from tinystack.core.bus import Bus
 
-# Seconds after which an unchanged node report goes out again (with a heartbeat).
-NODE_REFRESH = 60.0
 VM_FOR_POWER = {RUNNING: "active", PAUSED: "paused", SUSPENDED: "suspended", SHUTDOWN: "stopped",
                 NOSTATE: "stopped", CRASHED: "error"}
 
@@ -41,7 +38,6 @@ class Reporting:
     _detach_refused: dict[str, dict[str, str]]
     _published: dict[str, str]
     _node_doc: str | None
-    _node_sent: float
 
     async def _publish(self, iid: str, observed: int, vm_state: str, power_state: int, task_state: str | None,
                        fault: dict[str, Any] | None, final: bool = False) -> None:
@@ -74,10 +70,8 @@ class Reporting:
                   # Where a console proxy on another machine reaches this node's consoles ("" for none).
                   "console_address": self.console_address}
         key = json.dumps(status, sort_keys=True)
-        # Sent when it changes, and again every NODE_REFRESH seconds: a report the API side lost (a handler
-        # that failed twice drops its message) must not leave the node unknown until something changes.
-        if key == self._node_doc and time.monotonic() - self._node_sent < NODE_REFRESH:
+        if key == self._node_doc:
             return
-        self._node_doc, self._node_sent = key, time.monotonic()
+        self._node_doc = key
         await self.bus.publish("status.compute", {"type": "node", "id": self.host, "host": self.host,
                                                   "status": status})

@@ -23,9 +23,7 @@ class Reports(Deleting):
     async def on_status(self, msg: dict[str, Any]) -> None:
         kind = msg.get("type")
         if kind == "node":
-            # Off the event loop: a database write and placement's inventory, every minute per node.
-            await asyncio.to_thread(self.hosts.upsert_node, msg.get("host") or msg.get("id") or "",
-                                    msg.get("status") or {})
+            self.hosts.upsert_node(msg.get("host") or msg.get("id") or "", msg.get("status") or {})
         elif kind == "instance":
             await self._instance_status(msg)
 
