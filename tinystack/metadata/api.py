@@ -1,5 +1,6 @@
 """The metadata API (port 8775 and ``STATE_DIR/metadata.sock``): Nova's OpenStack and EC2 layouts, read-only
-except the one-time ``password`` POST. Every request must carry the proxy's signature."""
+except the one-time ``password`` POST. Every request must carry a proxy's signature: on the TCP port, the timed one
+(a network host's relay forwards there, ``[metadata] upstream``); on the unix socket, also the older timeless one."""
 
 from __future__ import annotations
 
@@ -20,11 +21,13 @@ def _parts(path: str) -> list[str]:
 
 
 class Handlers:
-    def __init__(self, svc: MetadataService) -> None:
+    def __init__(self, svc: MetadataService, timeless_ok: bool) -> None:
         self.svc = svc
+        # The older timeless signature never crosses a network: only the unix socket takes it.
+        self.timeless_ok = timeless_ok
 
     async def _instance(self, request: web.Request) -> dict[str, Any]:
-        network_id, source_ip = self.svc.caller(request.headers)
+        network_id, source_ip = self.svc.caller(request.headers, request.method, request.path, self.timeless_ok)
         return await self.svc.instance_for(network_id, source_ip)
 
     async def get(self, request: web.Request) -> web.Response:
@@ -60,8 +63,8 @@ class Handlers:
         return web.Response(status=200, text="")
 
 
-def routes(svc: MetadataService) -> list[Route]:
-    h = Handlers(svc)
+def routes(svc: MetadataService, timeless_ok: bool = False) -> list[Route]:
+    h = Handlers(svc, timeless_ok)
     return [Route("GET", "/{tail:.*}", h.get, public=True), Route("POST", "/{tail:.*}", h.post, public=True)]
 
 
@@ -73,7 +76,7 @@ def app(svc: MetadataService) -> ServiceApp:
         path = svc.settings.socket
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # a stale socket from an earlier run
-        runner = ServiceRunner(ServiceApp("metadata", routes(svc), plain_fault).build())
+        runner = ServiceRunner(ServiceApp("metadata", routes(svc, timeless_ok=True), plain_fault).build())
         await runner.setup()
         await web.UnixSite(runner, str(path)).start()
         os.chmod(path, 0o600)

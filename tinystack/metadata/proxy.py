@@ -1,5 +1,7 @@
 """The metadata proxy: listens on 169.254.169.254:80 inside a ``qdhcp-`` namespace and forwards each guest
-request to the metadata API's unix socket, naming the guest (network id + source IP) and signing that name.
+request to a unix socket, naming the guest (network id + source IP) and signing that name with the time, the
+method and the path (tinystack/metadata/secret.py). The socket is the metadata API's own, or, on a network host
+with ``[metadata] upstream``, its relay's (tinystack/metadata/relay.py), which carries the request on over TCP.
 
 Run by the network agent: ``python -m tinystack.metadata.proxy --bind 169.254.169.254 --port 80 --upstream
 <socket> --network-id <id> --secret-file <file>``. Whatever identity headers a guest sends are dropped."""
@@ -11,19 +13,42 @@ import asyncio
 import logging
 import signal
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 
 from tinystack.metadata import secret
-from tinystack.metadata.service import FORWARDED_FOR, NETWORK_ID, SIGNATURE
+from tinystack.metadata.service import FORWARDED_FOR, NETWORK_ID, SIGNATURE, SIGNATURE_TIME
 
 log = logging.getLogger("tinystack.metadata.proxy")
 MAX_BODY = 64 * 1024
 # Only these request headers reach the API; identity headers are always the proxy's own.
 PASSED_HEADERS = ("Accept", "Content-Type", "User-Agent")
 UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=30)
+
+
+async def forward(session: aiohttp.ClientSession, base: str, request: web.Request, headers: dict[str, str],
+                  who: str) -> web.Response:
+    """Send ``request`` (its method, path and body; ``headers`` instead of its own) to ``base`` and answer with the
+    upstream's answer: 503 when it cannot be reached, 405/413 for what no metadata API takes."""
+    if request.method not in ("GET", "HEAD", "POST"):
+        return web.Response(status=405, text="405 Method Not Allowed\n")
+    body = await request.content.read(MAX_BODY + 1)
+    if len(body) > MAX_BODY:
+        return web.Response(status=413, text="413 Request Entity Too Large\n")
+    try:
+        async with session.request(request.method, f"{base}{request.path_qs}", headers=headers, data=body or None,
+                                   allow_redirects=False) as upstream:
+            data = await upstream.read()
+            log.info("%s %s %s -> %d", who, request.method, request.path, upstream.status)
+            return web.Response(status=upstream.status, body=data, content_type=upstream.content_type or "text/plain",
+                                charset=upstream.charset)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        log.warning("metadata API unreachable at %s: %s", base, exc)
+        return web.Response(status=503, text="503 Service Unavailable\n\nThe metadata service is unreachable.\n")
 
 
 class Proxy:
@@ -41,34 +66,22 @@ class Proxy:
         if self.session is not None:
             await self.session.close()
 
-    def headers_for(self, request: web.Request, source_ip: str) -> dict[str, str]:
+    def headers_for(self, request: web.Request, source_ip: str, now: float | None = None) -> dict[str, str]:
         out = {name: request.headers[name] for name in PASSED_HEADERS if name in request.headers}
+        stamp = int(time.time() if now is None else now)
         out[FORWARDED_FOR] = source_ip
         out[NETWORK_ID] = self.network_id
-        out[SIGNATURE] = secret.sign(self.key, self.network_id, source_ip)
+        out[SIGNATURE_TIME] = str(stamp)
+        # The path as the API will read it: aiohttp sends request.path_qs re-quoted, and the API unquotes it again.
+        out[SIGNATURE] = secret.sign_request(self.key, self.network_id, source_ip, stamp, request.method, request.path)
         return out
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         source_ip = request.remote
         if not source_ip or self.session is None:
             return web.Response(status=400, text="400 Bad Request\n\nNo source address.\n")
-        if request.method not in ("GET", "HEAD", "POST"):
-            return web.Response(status=405, text="405 Method Not Allowed\n")
-        body = await request.content.read(MAX_BODY + 1)
-        if len(body) > MAX_BODY:
-            return web.Response(status=413, text="413 Request Entity Too Large\n")
-        try:
-            async with self.session.request(request.method, f"http://metadata{request.path_qs}",
-                                            headers=self.headers_for(request, source_ip),
-                                            data=body or None, allow_redirects=False) as upstream:
-                data = await upstream.read()
-                log.info("%s %s %s -> %d", source_ip, request.method, request.path, upstream.status)
-                return web.Response(status=upstream.status, body=data,
-                                    content_type=upstream.content_type or "text/plain",
-                                    charset=upstream.charset)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("metadata API unreachable at %s: %s", self.upstream, exc)
-            return web.Response(status=503, text="503 Service Unavailable\n\nThe metadata service is unreachable.\n")
+        return await forward(self.session, "http://metadata", request, self.headers_for(request, source_ip),
+                             source_ip)
 
 
 def make_app(upstream: str, network_id: str, key: bytes) -> web.Application:
@@ -80,11 +93,15 @@ def make_app(upstream: str, network_id: str, key: bytes) -> web.Application:
     return app
 
 
-async def serve(bind: str, port: int, app: web.Application) -> None:
+async def serve(app: web.Application, site: Callable[[web.AppRunner], web.BaseSite], after_start: Callable[[], None]
+                = lambda: None) -> None:
+    """Serve ``app`` on the site ``site`` makes until SIGINT or SIGTERM."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    await web.TCPSite(runner, bind, port, reuse_address=True).start()
-    log.info("metadata proxy listening on %s:%d", bind, port)
+    listening = site(runner)
+    await listening.start()
+    after_start()
+    log.info("listening on %s", listening.name)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -99,13 +116,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tinystack.metadata.proxy", description=__doc__)
     parser.add_argument("--bind", default="169.254.169.254")
     parser.add_argument("--port", type=int, default=80)
-    parser.add_argument("--upstream", required=True, help="unix socket of the metadata API")
+    parser.add_argument("--upstream", required=True, help="unix socket of the metadata API or of the relay")
     parser.add_argument("--network-id", required=True)
     parser.add_argument("--secret-file", required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     key = secret.load(Path(args.secret_file))
-    asyncio.run(serve(args.bind, args.port, make_app(args.upstream, args.network_id, key)))
+    app = make_app(args.upstream, args.network_id, key)
+    asyncio.run(serve(app, lambda runner: web.TCPSite(runner, args.bind, args.port, reuse_address=True)))
     return 0
 
 

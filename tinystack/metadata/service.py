@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +24,7 @@ SERVICE_CONTEXT = RequestContext(user_id="tinystack-metadata", user_name="metada
 FORWARDED_FOR = "X-Forwarded-For"
 NETWORK_ID = "X-Tinystack-Network-ID"
 SIGNATURE = "X-Tinystack-Signature"
+SIGNATURE_TIME = "X-Tinystack-Signature-Time"
 
 
 class MetadataService:
@@ -38,16 +40,26 @@ class MetadataService:
 
         return configdrive.encoded(configdrive.files_for(instance, self.settings.dhcp_domain))
 
-    def caller(self, headers: Mapping[str, str]) -> tuple[str, str]:
-        """(network id, source IP) of a request the proxy signed; 403 for anything else."""
+    def caller(self, headers: Mapping[str, str], method: str, path: str, timeless_ok: bool = False) -> tuple[str, str]:
+        """(network id, source IP) of a request a proxy signed for this method and path within the last minute;
+        403 for anything else. ``timeless_ok``: also the older signature without a time (the unix socket only)."""
         network_id = (headers.get(NETWORK_ID) or "").strip()
         source_ip = (headers.get(FORWARDED_FOR) or "").split(",")[0].strip()
         signature = headers.get(SIGNATURE) or ""
+        stamp = headers.get(SIGNATURE_TIME)
         if not network_id or not source_ip or not signature:
             raise errors.Forbidden("This request was not forwarded by a metadata proxy: it is not signed.")
-        if not secret.verify(self.secret, network_id, source_ip, signature):
-            log.warning("metadata request with an invalid signature for %s on network %s", source_ip, network_id)
-            raise errors.Forbidden("Invalid proxy request signature.")
+        if stamp is None and timeless_ok:
+            valid = secret.verify(self.secret, network_id, source_ip, signature)
+        elif stamp is None:
+            raise errors.Forbidden(f"A relayed metadata request needs a signature time ({SIGNATURE_TIME}).")
+        else:
+            valid = secret.verify_request(self.secret, network_id, source_ip, stamp, method, path, signature,
+                                          time.time())
+        if not valid:
+            log.warning("metadata request with an invalid or expired signature for %s on network %s", source_ip,
+                        network_id)
+            raise errors.Forbidden("Invalid or expired proxy request signature.")
         return network_id, source_ip
 
     def _service(self, name: str) -> Any:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tinystack.config import Config
 
 DEFAULTS: dict[str, str] = {
     "secret_file": "",  # default <state_dir>/metadata-secret
     "socket": "",  # default <state_dir>/metadata.sock
+    # The metadata API's URL (its port 8775, or a load balancer's) for a network host's relay
+    # (tinystack/metadata/relay.py); empty: the proxies open ``socket``, so the network host needs an API process.
+    "upstream": "",
     "dhcp_domain": "novalocal",  # appended to hostnames in the documents, as Nova's [api] dhcp_domain
 }
 
@@ -19,6 +23,15 @@ class MetadataSettings:
     secret_file: Path
     socket: Path
     dhcp_domain: str
+    upstream: str
+
+
+def check_upstream(url: str) -> str:
+    """``url`` without a trailing slash, when it is an http(s) URL with a host and no path beyond ``/``."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/") or parts.query:
+        raise ValueError(f"[metadata] upstream must be http://host[:port] or https://host[:port], not {url!r}")
+    return url.strip().rstrip("/")
 
 
 def load(config: Config) -> MetadataSettings:
@@ -31,4 +44,5 @@ def load(config: Config) -> MetadataSettings:
         secret_file=Path(raw["secret_file"]) if raw["secret_file"] else state / "metadata-secret",
         socket=Path(raw["socket"]) if raw["socket"] else state / "metadata.sock",
         dhcp_domain=raw["dhcp_domain"].strip().strip("."),
+        upstream=check_upstream(raw["upstream"]) if raw["upstream"].strip() else "",
     )

@@ -42,6 +42,8 @@ class AgentSettings:
     dnsmasq: str
     # The secret the metadata proxies sign with: ``[metadata] secret_file``, shared with the metadata API.
     metadata_secret: Path
+    # ``[metadata] upstream``: the metadata API's URL; when set, the proxies go through this host's relay to it.
+    metadata_upstream: str = ""
 
     @property
     def node_netns(self) -> str:
@@ -66,6 +68,9 @@ def load(config: Config) -> AgentSettings:
     underlay_netns = raw["underlay_netns"].strip()
     if underlay_netns and not raw["underlay_dev"].strip():
         raise ValueError("[network] underlay_netns needs underlay_dev (the node's veth into the underlay)")
+    upstream = config.values.get("metadata", {}).get("upstream", "").strip()
+    if upstream and not upstream.startswith(("http://", "https://")):
+        raise ValueError(f"[metadata] upstream must be an http:// or https:// URL, not {upstream!r}")
     return AgentSettings(
         host=host,
         state_dir=Path(raw["state_path"]) if raw["state_path"].strip() else config.state_dir / "network",
@@ -82,4 +87,5 @@ def load(config: Config) -> AgentSettings:
         dnsmasq=raw["dnsmasq"].strip(),
         metadata_secret=Path(secret) if (secret := config.values.get("metadata", {}).get("secret_file", "").strip())
         else config.state_dir / "metadata-secret",
+        metadata_upstream=upstream,
     )

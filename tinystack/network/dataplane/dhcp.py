@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 NodeBatch = Callable[..., Awaitable[None]]
 
 PROXY_MODULE = "tinystack.metadata.proxy"
+RELAY_MODULE = "tinystack.metadata.relay"
 
 
 def proxy_available() -> bool:
@@ -149,18 +150,47 @@ class DhcpServers:
             if pid is not None and dnsmasq.running(pid, "python"):
                 await self._stop_pid(pid)
             return
-        if dnsmasq.running(pid, "python"):
-            return
-        secret = self.settings.metadata_secret
-        await host.run([
-            "start-stop-daemon", "--start", "--background", "--make-pidfile", "--pidfile", str(files.proxy_pid),
-            # From the directory holding the tinystack package, so ``-m`` finds it even when not installed.
-            "--output", str(files.proxy_log), "--chdir", str(Path(tinystack.__file__).resolve().parent.parent),
-            "--exec", sys.executable, "--",
-            "-m", PROXY_MODULE, "--bind", meta.get("ip", dnsmasq.METADATA_IP), "--port", "80",
-            "--upstream", meta["upstream"], "--network-id", meta.get("network_id", doc["network_id"]),
-            "--secret-file", str(secret),
-        ], netns=ns)
+        # With [metadata] upstream the proxies reach the metadata API through this host's relay: a qdhcp-
+        # namespace has no route to the API machines, and this host may run no API process of its own.
+        upstream = await self._ensure_relay() if self.settings.metadata_upstream else meta["upstream"]
+        argv = self._daemon(files.proxy_pid, files.proxy_log, PROXY_MODULE, "--bind",
+                            meta.get("ip", dnsmasq.METADATA_IP), "--port", "80", "--upstream", upstream,
+                            "--network-id", meta.get("network_id", doc["network_id"]),
+                            "--secret-file", str(self.settings.metadata_secret))
+        cmdline = files.dir / "proxy-cmdline"
+        if pid is not None and dnsmasq.running(pid, "python"):
+            if cmdline.exists() and json.loads(cmdline.read_text()) == argv:
+                return
+            await self._stop_pid(pid)  # started for another upstream (the relay was set or unset)
+        await host.run(argv, netns=ns)
+        cmdline.write_text(json.dumps(argv))
+
+    def _daemon(self, pidfile: Path, logfile: Path, module: str, *args: str) -> list[str]:
+        return ["start-stop-daemon", "--start", "--background", "--make-pidfile", "--pidfile", str(pidfile),
+                # From the directory holding the tinystack package, so ``-m`` finds it even when not installed.
+                "--output", str(logfile), "--chdir", str(Path(tinystack.__file__).resolve().parent.parent),
+                "--exec", sys.executable, "--", "-m", module, *args]
+
+    async def _ensure_relay(self) -> str:
+        """The relay's socket, with one relay (in the host's own namespace) forwarding to ``[metadata] upstream``."""
+        pidfile, sock = self.base / "metadata-relay.pid", self.base / "metadata-relay.sock"
+        argv = self._daemon(pidfile, self.base / "metadata-relay.log", RELAY_MODULE, "--listen", str(sock),
+                            "--upstream", self.settings.metadata_upstream)
+        cmdline = self.base / "metadata-relay.cmdline"
+        pid = DhcpFiles.read_pid_file(pidfile)
+        if pid is not None and dnsmasq.running(pid, "python"):
+            if cmdline.exists() and json.loads(cmdline.read_text()) == argv:
+                return str(sock)
+            await self._stop_pid(pid)
+        self.base.mkdir(parents=True, exist_ok=True)
+        await host.run(argv)
+        cmdline.write_text(json.dumps(argv))
+        return str(sock)
+
+    async def stop_relay(self) -> None:
+        pid = DhcpFiles.read_pid_file(self.base / "metadata-relay.pid")
+        if pid is not None and dnsmasq.running(pid, "python"):
+            await self._stop_pid(pid)
 
     async def _stop_pid(self, pid: int) -> None:
         ip.kill(pid, signal.SIGTERM)

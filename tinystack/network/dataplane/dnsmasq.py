@@ -34,8 +34,12 @@ class DhcpFiles:
         self.proxy_log = self.dir / "metadata-proxy.log"
 
     def read_pid(self, path: Path | None = None) -> int | None:
+        return self.read_pid_file(path or self.pid)
+
+    @staticmethod
+    def read_pid_file(path: Path) -> int | None:
         try:
-            return int((path or self.pid).read_text().strip())
+            return int(path.read_text().strip())
         except (OSError, ValueError):
             return None
 

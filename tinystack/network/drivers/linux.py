@@ -99,6 +99,7 @@ class LinuxDriver:
     async def teardown(self) -> None:
         for network_id in await self.dhcp.owned():
             await self.dhcp.delete(network_id)
+        await self.dhcp.stop_relay()
         for router_id in await self.routers.owned():
             await self.routers.delete(router_id)
         for network_id in self._external_networks():
