@@ -97,6 +97,32 @@ def test_orphans_compare() -> None:
     assert levels(clean) == [(INFO, "h1"), (OK, "h1")]
 
 
+def test_orphans_only_of_this_nodes_network_agent(tmp_path: Path) -> None:
+    """Namespaces this node's network agent made are checked against the database; the machine's others (another
+    cloud's, another node's) are counted, never named, so a healthy node on a shared machine is healthy."""
+    state = tmp_path / "network"
+    for sub, ident in (("dhcp", "n1"), ("dhcp", "n-gone"), ("routers", "r1")):
+        (state / sub / ident).mkdir(parents=True)
+    (state / "dhcp" / "stray-file").write_text("")  # only directories are records
+    owned = orphans.owned_namespaces(state)
+    assert owned == {"qdhcp-n1", "qdhcp-n-gone", "qrouter-r1"}
+    assert orphans.owned_namespaces(tmp_path / "no-agent-here") == set()
+    machine = ["qdhcp-n1", "qdhcp-n-gone", "qrouter-r1", "qdhcp-other-cloud", "qrouter-other-node", "tsnode-x"]
+    known = orphans.Known(networks={"n1"}, routers={"r1"})
+    seen = asyncio.run(orphans.gather("h1", "tsnode-h1", tmp_path / "instances", None, owned, machine))
+    assert sorted(seen.namespaces) == ["qdhcp-n-gone", "qdhcp-n1", "qrouter-r1"] and seen.foreign_namespaces == 2
+    found = orphans.compare(seen, known)
+    assert levels(found) == [(WARNING, "qdhcp-n-gone"), (INFO, "h1")]
+    assert "2 qdhcp-/qrouter- namespace(s)" in found[1].what
+    # Without this cloud's agent records (a compute-only node, or another cloud's agent) nothing is an orphan.
+    healthy = orphans.compare(asyncio.run(orphans.gather("h2", "tsnode-h2", tmp_path / "instances", None, set(),
+                                                         machine)), known)
+    assert [f.level for f in healthy] == [INFO, OK] and run.healthy(healthy)
+    # No real dataplane on this node: the namespaces are not looked at at all.
+    none = asyncio.run(orphans.gather("h3", "tsnode-h3", tmp_path / "instances", None, None, machine))
+    assert none.namespaces == [] and none.foreign_namespaces == 0
+
+
 def test_link_names_and_qemu_processes(tmp_path: Path) -> None:
     text = ("1: lo: <LOOPBACK,UP> mtu 65536 qdisc noqueue\n"
             "5: tap0123abcd-ef@if6: <BROADCAST> mtu 1500\n")

@@ -2,6 +2,12 @@
 volume files that no database row owns any more (a crash between the host change and the database write, an
 agent that was down while its resource was deleted).
 
+Only what this node's agents made is looked at: the taps in its own node namespace, the namespaces its network
+agent keeps an ownership record of (its state dir's ``dhcp/<network>`` and ``routers/<router>``, written before a
+namespace is made and removed after it is deleted), the QEMUs and directories of this cloud's instances path. A
+machine may hold other clouds' or other nodes' dataplanes (test clouds, several nodes of ``tinystack up``): their
+namespaces are counted, never named as this cloud's orphans.
+
 ``gather`` reads the host (through core/host.py's runner for ``ip``); ``compare`` is the rule, kept apart so the
 unit tests hand it fakes.
 """
@@ -55,7 +61,8 @@ class Seen:
     host: str
     node_netns: str
     taps: list[str] = field(default_factory=list)  # in the node namespace
-    namespaces: list[str] = field(default_factory=list)  # qdhcp-/qrouter- ones (None checked: empty)
+    namespaces: list[str] = field(default_factory=list)  # qdhcp-/qrouter- ones this node's network agent made
+    foreign_namespaces: int = 0  # qdhcp-/qrouter- ones on the machine that it did not make (not checked)
     qemu: dict[int, str] = field(default_factory=dict)  # pid -> instance uuid, QEMUs of this instances path
     instance_dirs: list[str] = field(default_factory=list)
     volume_files: list[Path] = field(default_factory=list)
@@ -91,6 +98,10 @@ def compare(seen: Seen, db: Known) -> list[Finding]:
             found.append(warning(CHECK, f"volume file {path} belongs to no volume or snapshot",
                                  f"after a backup if in doubt: `rm {path}`", str(path)))
     found += [info(CHECK, why, seen.host) for why in seen.skipped]
+    if seen.foreign_namespaces:
+        found.append(info(CHECK, f"{seen.foreign_namespaces} qdhcp-/qrouter- namespace(s) on this machine were not made "
+                          f"by {seen.host}'s network agent (another node's or another cloud's): not checked",
+                          seen.host))
     if not any(f.problem for f in found):
         found.append(ok(CHECK, f"no orphans on {seen.host}", seen.host))
     return found
@@ -141,10 +152,21 @@ def qemu_processes(instances_path: Path, proc: Path = Path("/proc")) -> dict[int
     return found
 
 
+def owned_namespaces(network_state: Path) -> set[str]:
+    """The ``qdhcp-``/``qrouter-`` namespaces the network agent with state dir ``network_state`` made: its ownership
+    records (tinystack/network/dataplane/dhcp.py and routers.py)."""
+    out: set[str] = set()
+    for kind, sub in (("qdhcp", "dhcp"), ("qrouter", "routers")):
+        root = network_state / sub
+        if root.is_dir():
+            out |= {f"{kind}-{p.name}" for p in root.iterdir() if p.is_dir()}
+    return out
+
+
 async def gather(host_name: str, node_netns: str, instances_path: Path, volumes_path: Path | None,
-                 dataplane: bool, all_netns: list[str] | None, backend_dirs: tuple[Path, ...] = ()) -> Seen:
-    """What this node holds. ``dataplane``: the node runs the real network driver (it owns ``qdhcp-``/``qrouter-``
-    namespaces); ``all_netns``: the namespaces of the machine (None: could not be listed); ``backend_dirs``: the
+                 owned: set[str] | None, all_netns: list[str] | None, backend_dirs: tuple[Path, ...] = ()) -> Seen:
+    """What this node holds. ``owned``: the namespaces this node's network agent made (None: it runs no real
+    dataplane); ``all_netns``: the namespaces of the machine (None: could not be listed); ``backend_dirs``: the
     volume backends' directories besides ``volumes_path`` (``[volume] enabled_backends``)."""
     seen = Seen(host_name, node_netns)
     if all_netns is None:
@@ -155,8 +177,10 @@ async def gather(host_name: str, node_netns: str, instances_path: Path, volumes_
             seen.skipped.append(f"the links of {node_netns} could not be read: run the doctor as root")
         else:
             seen.taps = [t for t in taps if t.startswith("tap")]
-    if dataplane and all_netns is not None:
-        seen.namespaces = [n for n in all_netns if n.startswith(("qdhcp-", "qrouter-"))]
+    if owned is not None and all_netns is not None:
+        dataplane = [n for n in all_netns if n.startswith(("qdhcp-", "qrouter-"))]
+        seen.namespaces = [n for n in dataplane if n in owned]
+        seen.foreign_namespaces = len(dataplane) - len(seen.namespaces)
     seen.qemu = qemu_processes(instances_path)
     if instances_path.is_dir():
         seen.instance_dirs = [p.name for p in instances_path.iterdir() if p.is_dir() and _UUID.match(p.name)]

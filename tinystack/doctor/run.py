@@ -63,6 +63,7 @@ def _from_database(db: Database, cfg: Config, opts: Options) -> tuple[list[Findi
 
 async def _this_host(cfg: Config, opts: Options, known: orphans.Known | None) -> list[Finding]:
     from tinystack.compute import agent_settings as compute_agent
+    from tinystack.network import agent_settings as network_agent
     from tinystack.volume import agent_settings as volume_agent
 
     found: list[Finding] = []
@@ -76,10 +77,11 @@ async def _this_host(cfg: Config, opts: Options, known: orphans.Known | None) ->
         backend_dirs = tuple(d for d in volume_settings.backends.values() if d != volumes)
         paths += [compute.instances_path, volumes]
         if known is not None:
-            # The machine-wide things (namespaces, the shared instances path, volume files) once, with the first node.
+            # Each node's own namespaces (its network agent's ownership records); the shared instances path and
+            # the volume files once, with the first node.
+            owned = orphans.owned_namespaces(network_agent.load(node_cfg).state_dir) if dataplane else None
             seen = await orphans.gather(node_cfg.host, compute.node_netns, compute.instances_path,
-                                        volumes if i == 0 else None, dataplane and i == 0, all_netns,
-                                        backend_dirs)
+                                        volumes if i == 0 else None, owned, all_netns, backend_dirs)
             if i:
                 seen.qemu, seen.instance_dirs = {}, []
             found += orphans.compare(seen, known)
