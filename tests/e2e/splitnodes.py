@@ -34,6 +34,8 @@ from tinystack import config
 
 UNDERLAY = "10.250.0"
 NBD_PORT = 10809
+# The balancer also fronts the metadata API: the network host's relay reaches it there ([metadata] upstream).
+FRONTED = (*sc.FRONTED, "metadata")
 
 
 def listening(port: int) -> bool:
@@ -65,8 +67,8 @@ class GuestCluster:
         self.underlay_netns, self.external_netns = f"tsul-sg{tag}", f"tsx-sg{tag}"
         self.ips = {h: f"{UNDERLAY}.{i}" for i, h in enumerate(self.nodes, start=1)}
         self.procs: dict[str, sc.Proc] = {}
-        self.front = {s: sc.free_port() for s in sc.FRONTED}
-        self.backends = {name: {s: sc.free_port() for s in sc.FRONTED} for name in ("api1", "api2")}
+        self.front = {s: sc.free_port() for s in FRONTED}
+        self.backends = {name: {s: sc.free_port() for s in FRONTED} for name in ("api1", "api2")}
         self.instances = base / "instances"
         self.ini = self.write_config()
         self.namespaces: set[str] = set()  # the dataplane's (qdhcp-, qrouter-) found before the cleanup
@@ -91,7 +93,8 @@ class GuestCluster:
             f"[image]\nstore_dirs = file={self.base / 'images' / 'file'}\n"
             # One metadata socket and secret for the cloud: every process publishes the same upstream to the nodes'
             # metadata proxies, which sign with the secret the API checks (one filesystem here; see
-            # docs/deployment.md for separate machines).
+            # docs/deployment.md for separate machines). The nodes' [metadata] upstream (node_env) puts the network
+            # host's relay in front of the balancer instead, as on a network host with no API process.
             f"[metadata]\nsocket = {self.base / 'metadata.sock'}\nsecret_file = {self.base / 'metadata-secret'}\n"
             f"[guest]\nauto_build = true\ncache_dir = {sc.GUEST_CACHE}\n[desired]\nsync_interval = 10\n"
             "[metrics]\nport = 0\n"
@@ -106,7 +109,8 @@ class GuestCluster:
         ip = self.ips[host]
         return {"TINYSTACK_NETWORK_UNDERLAY_IP": f"{ip}/24",
                 "TINYSTACK_NETWORK_VXLAN_PEERS": ",".join(v for h, v in self.ips.items() if h != host),
-                "TINYSTACK_COMPUTE_LIVE_MIGRATION_INBOUND_ADDR": ip}
+                "TINYSTACK_COMPUTE_LIVE_MIGRATION_INBOUND_ADDR": ip,
+                "TINYSTACK_METADATA_UPSTREAM": self.url("metadata")}
 
     def start(self) -> None:
         self.instances.mkdir()
@@ -134,8 +138,8 @@ class GuestCluster:
                         30, "HAProxy to listen or exit", interval=0.1) and proc.proc.poll() is None:
                 self.procs["haproxy"] = proc
                 return
-            self.front = {s: sc.free_port() for s in sc.FRONTED}
-            self.backends = {name: {s: sc.free_port() for s in sc.FRONTED} for name in ("api1", "api2")}
+            self.front = {s: sc.free_port() for s in FRONTED}
+            self.backends = {name: {s: sc.free_port() for s in FRONTED} for name in ("api1", "api2")}
         raise AssertionError(f"HAProxy did not start: {(self.base / 'haproxy.log').read_text()[-2000:]}")
 
     def start_agent(self, host: str, **env: str) -> sc.Proc:

@@ -2,11 +2,13 @@
 behind HAProxy, one ``tinystack conductor`` and three node machines, each its own ``tinystack agent`` process
 joined to the others by VXLAN over an underlay (tests/e2e/splitnodes.py says how a node machine is simulated).
 
-- A guest on every node: DHCP leases, pings between all three across VXLAN and to the outside (the external
+- A guest on every node: DHCP leases, user-data from the metadata API through node one's relay over TCP (HAProxy's
+  metadata frontend, ``[metadata] upstream``), pings between all three across VXLAN and to the outside (the external
   network's gateway, through the router).
 - A volume on node one attached to the guest on node two (NBD over the underlay) and written from inside it; the
   bytes are in the volume file on node one.
 - The guest on node three live-migrates to node one while the other two ping it: the pings lost are printed.
+- ``tinystack doctor`` on the network host says the cluster is healthy, with other clouds on the machine.
 - Node two's agent is killed (``kill -9``, and its guest's QEMU: the machine is gone): ``compute service list``
   shows it down within 60 s (measured); a build scheduled onto it just before is left stuck; an orphan tap is
   added by hand on node three: ``tinystack doctor`` names all three. ``server evacuate`` rebuilds the volume's
@@ -102,14 +104,14 @@ def on_host(conn: openstack.connection.Connection, server: Any, host: str, timeo
     return wait_for(done, timeout, f"{server.name} to be ACTIVE on {host}", interval=0.5)
 
 
-def doctor(c: GuestCluster, host: str) -> list[dict[str, Any]]:
+def doctor(c: GuestCluster, host: str, healthy: bool = False) -> list[dict[str, Any]]:
     """``tinystack doctor --json`` as an operator runs it on node ``host`` (its environment, the shared file); it
-    exits 1 when it finds a problem."""
+    exits 0 on a healthy cloud, 1 when it finds a problem."""
     env = {**os.environ, "PYTHONPATH": str(sc.ROOT), "TINYSTACK_HOST": host, "TINYSTACK_STATE_DIR": str(c.base / host),
            "TINYSTACK_DOCTOR_STUCK_AFTER": "5", **c.node_env(host)}
     run = subprocess.run([sys.executable, "-m", "tinystack.cli", "--config", str(c.ini), "doctor", "--json",
                           "--listen", "2"], env=env, capture_output=True, text=True, timeout=180, cwd=sc.ROOT)
-    assert run.returncode == 1, run.stdout + run.stderr
+    assert run.returncode == (0 if healthy else 1), run.stdout + run.stderr
     found: list[dict[str, Any]] = json.loads(run.stdout)["findings"]
     return found
 
@@ -205,6 +207,17 @@ def test_split_cluster_real_guests_volume_migration_evacuation_doctor(cluster: G
     assert guests.console(conn, vm3).count("Linux version") == 1  # it moved running: no second boot
     print(f"\nsplit guests: live migration {n3} -> {n1} in {took:.1f}s; pings of it lost (of sent, one about every "
           f"0.5-1 s): {lost}")
+
+    # --- the guests' metadata came through node one's relay over TCP (the balancer), not a unix socket of an API ----
+    relay_log = (c.base / n1 / "network" / "metadata-relay.log").read_text()
+    for ip in ips:
+        assert re.search(rf"{re.escape(ip)} GET /openstack/\S+/user_data -> 200", relay_log), relay_log[-3000:]
+    proxy_cmd = json.loads((c.base / n1 / "network" / "dhcp" / private.id / "proxy-cmdline").read_text())
+    assert proxy_cmd[proxy_cmd.index("--upstream") + 1] == str(c.base / n1 / "network" / "metadata-relay.sock")
+
+    # --- doctor on the network host of a healthy cluster says so (the machine holds other clouds' namespaces) --------
+    healthy = doctor(c, n1, healthy=True)
+    print(f"split guests: doctor on {n1} (healthy): {[(f['check'], f['level'], f['what']) for f in healthy]}")
 
     # --- node two dies: its agent killed, its guest's QEMU with it ---------------------------------------------------
     t0 = time.monotonic()

@@ -66,9 +66,9 @@ class Proxy:
         if self.session is not None:
             await self.session.close()
 
-    def headers_for(self, request: web.Request, source_ip: str, now: float | None = None) -> dict[str, str]:
+    def headers_for(self, request: web.Request, source_ip: str) -> dict[str, str]:
         out = {name: request.headers[name] for name in PASSED_HEADERS if name in request.headers}
-        stamp = int(time.time() if now is None else now)
+        stamp = int(time.time())
         out[FORWARDED_FOR] = source_ip
         out[NETWORK_ID] = self.network_id
         out[SIGNATURE_TIME] = str(stamp)
