@@ -1,5 +1,6 @@
 """The compute agent's part of volumes on servers: hotplug the difference between the document's ``volumes``
-and what a running guest has, and say which volumes the guest has for the status (docs/contracts.md)."""
+and what a running guest has, grow the disks of volumes extended in use (``size_gb``), and say which volumes the
+guest has for the status (docs/contracts.md)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,15 @@ async def converge(driver: ComputeDriver, iid: str, spec: Spec,
                 await driver.attach_volume(iid, volume)
             except DriverError as exc:
                 log.warning("instance %s: attaching volume %s: %s", iid, vid, exc)
-    return await driver.attached_volumes(iid), refused
+    have = await driver.attached_volumes(iid)
+    for vid, volume in wanted.items():
+        if vid in have and volume.get("size_gb"):
+            try:
+                await driver.extend_volume(iid, volume)
+            except DriverError as exc:
+                # Left for the next pass (a resync at the latest): the volume node may not serve the new size yet.
+                log.warning("instance %s: growing volume %s to %s GiB: %s", iid, vid, volume["size_gb"], exc)
+    return have, refused
 
 
 async def _detach(driver: ComputeDriver, iid: str, vid: str, attempts: int) -> str | None:

@@ -30,6 +30,8 @@ DEFAULTS: dict[str, str] = {
     f"{P}:os-evacuate": ADMIN,
     f"{P}:os-lock-server:unlock:unlock_override": ADMIN,
     f"{P}:os-instance-actions:events": ADMIN,
+    # Other services (the block storage service after an extend) tell compute about servers: admin only.
+    f"{P}:os-server-external-events:create": ADMIN,
     f"{P}:os-flavor-manage:create": ADMIN,
     f"{P}:os-flavor-manage:update": ADMIN,
     f"{P}:os-flavor-manage:delete": ADMIN,

@@ -113,3 +113,24 @@ def as_bool(value: Any) -> bool:
 
 def as_int(value: Any) -> int:
     return int(value)
+
+
+# os-server-external-events: the event names each microversion accepts (Nova's create schemas).
+EVENT_NAMES_BY_VERSION: tuple[tuple[tuple[int, int], tuple[str, ...]], ...] = (
+    ((2, 1), ("network-changed", "network-vif-plugged", "network-vif-unplugged", "network-vif-deleted")),
+    ((2, 51), ("volume-extended",)),
+    ((2, 76), ("power-update",)),
+    ((2, 82), ("accelerator-request-bound",)),
+    ((2, 93), ("volume-reimaged",)),
+)
+EVENT_STATUSES = ("failed", "completed", "in-progress")
+
+
+def external_events(version: tuple[int, int]) -> dict[str, Any]:
+    """The body of ``POST /os-server-external-events`` at ``version``: a later event name is a 400 before it."""
+    names = [n for since, group in EVENT_NAMES_BY_VERSION if version >= since for n in group]
+    event = {"type": "object", "required": ["server_uuid", "name"], "additionalProperties": False, "properties": {
+        "server_uuid": {"type": "string", "format": "uuid"}, "name": {"type": "string", "enum": names},
+        "status": {"type": "string", "enum": list(EVENT_STATUSES)}, "tag": {"type": "string", "maxLength": 255}}}
+    return {"type": "object", "required": ["events"], "additionalProperties": False,
+            "properties": {"events": {"type": "array", "minItems": 1, "items": event}}}

@@ -38,6 +38,7 @@ class ComputeService(ServiceBase):
         from tinystack.compute.bootvolumes import BootVolumes
         from tinystack.compute.conductor import Conductor
         from tinystack.compute.consoles import Consoles
+        from tinystack.compute.events import ExternalEvents
         from tinystack.compute.extras import Subresources
         from tinystack.compute.flavors import Flavors
         from tinystack.compute.keypairs import Keypairs
@@ -68,6 +69,7 @@ class ComputeService(ServiceBase):
             session=self.session, enforce=self.enforce, servers=self.servers, actions=self.actions,
             flavors=self.flavors, quotas=self.quotas, keypairs=self.keypairs, hosts=self.admin,
             images=lambda: self.service(IMAGE), placer=self.placer, conductor=self.conductor)
+        self.events = ExternalEvents(self)
         self.consoles = Consoles(self)  # the console proxy asks it where an instance's consoles are
 
     def _config_drive_files(self, inst: Instance) -> dict[str, Any]:
@@ -102,6 +104,11 @@ class ComputeService(ServiceBase):
             meta["password_0"] = password
             inst.meta = meta
         return True
+
+    async def external_events(self, ctx: RequestContext, request_id: str,
+                              events: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]]:
+        """``os-server-external-events``: tinystack/compute/events.py."""
+        return await self.events.create(ctx, request_id, events)
 
     def detach_attachment(self, ctx: RequestContext, attachment_id: str) -> bool:
         """Detach, as ``server remove volume`` does, the volume whose block storage attachment a server holds

@@ -224,6 +224,8 @@ class Volumes:
                  "path": b.connection.get("path"), "format": b.connection.get("format") or "raw",
                  "read_only": bool(b.connection.get("read_only")), "device": b.device_name,
                  "boot_index": b.boot_index,
+                 # Set by a volume-extended event: the size the running guest's disk must grow to.
+                 **({"size_gb": int(b.connection["size_gb"])} if b.connection.get("size_gb") else {}),
                  # The volume node opens the path; every other node the NBD export, when there is one.
                  **({"volume_host": b.connection.get("volume_host"), "nbd": b.connection["nbd"]}
                     if b.connection.get("nbd") else {})}

@@ -16,6 +16,7 @@ def routes(svc: ComputeService) -> list[Route]:
         admin,
         aggregates,
         consoles,
+        events,
         extensions,
         flavors,
         image_metadata,
@@ -39,7 +40,8 @@ def routes(svc: ComputeService) -> list[Route]:
             *admin.AdminAPI(svc).routes(), *aggregates.AggregatesAPI(svc).routes(), *usage.UsageAPI(svc).routes(),
             *volumes.VolumeAttachmentsAPI(svc).routes(), *ips.IpsAPI(svc).routes(),
             *netproxy.NetworkProxyAPI(svc).routes(), *extensions.ExtensionsAPI(svc).routes(),
-            *image_metadata.ImageMetadataAPI(svc).routes(), *consoles.ConsolesAPI(svc).routes()]
+            *image_metadata.ImageMetadataAPI(svc).routes(), *consoles.ConsolesAPI(svc).routes(),
+            *events.ExternalEventsAPI(svc).routes()]
 
 
 def app(svc: ComputeService, validator: TokenValidator) -> ServiceApp:

@@ -109,6 +109,12 @@ class ComputeDriver(Protocol):
         it (the guest must acknowledge the unplug); then the hypervisor no longer has the file open. Succeeds
         when the guest does not have it; ``DriverError`` on timeout (the unplug may still finish later)."""
 
+    async def extend_volume(self, instance_id: str, volume: dict[str, Any]) -> None:
+        """Grow the running guest's disk of ``volume`` (attached) to ``volume["size_gb"]`` GiB, so the guest sees
+        the new size at once (a virtio capacity change). Nothing when the disk is that large already or the guest
+        is not running (its next boot opens the grown volume); ``DriverError`` when the volume's file or export
+        does not have the new size yet, or the hypervisor refuses."""
+
     async def attached_volumes(self, instance_id: str) -> list[str]:
         """The volume ids the running guest's hypervisor has now, in attach order, found by asking the
         hypervisor (so an agent restart sees them); ``[]`` when the guest is not running."""

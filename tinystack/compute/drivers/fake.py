@@ -35,6 +35,7 @@ class FakeGuest:
     host: str = ""  # the node holding it
     volumes: list[str] = field(default_factory=list)  # what the running guest has; the next boot's otherwise
     root: str = ""  # what it boots from: "image:<id>" (a root disk made from it) or "volume:<id>"
+    volume_sizes: dict[str, int] = field(default_factory=dict)  # GiB a running guest's volume was grown to
 
 
 def boot_volume(spec: Spec) -> str | None:
@@ -201,6 +202,15 @@ class FakeDriver:
             raise DriverError(f"the guest did not release volume {volume_id} (it must acknowledge the PCI unplug)")
         if volume_id in guest.volumes:
             guest.volumes.remove(volume_id)
+
+    async def extend_volume(self, instance_id: str, volume: dict[str, Any]) -> None:
+        self._call("extend_volume", instance_id)
+        guest = self._guest(instance_id)
+        vid, size = str(volume["volume_id"]), int(volume["size_gb"])
+        if guest.power_state != RUNNING or vid not in guest.volumes:
+            return
+        if guest.volume_sizes.get(vid, 0) < size:
+            guest.volume_sizes[vid] = size
 
     async def attached_volumes(self, instance_id: str) -> list[str]:
         guest = self.guests.get(instance_id)

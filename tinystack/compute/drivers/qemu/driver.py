@@ -180,6 +180,19 @@ class QemuDriver(Handover, Snapshots):
             launch["volumes"] = [placed if v["volume_id"] == vid else v for v in listed] + ([] if known else [placed])
             base.write_launch(launch)
 
+    async def extend_volume(self, instance_id: str, volume: dict[str, Any]) -> None:
+        base = self._dir(instance_id)
+        live = self._live(base)
+        if live is None or not self._mine(base):
+            return
+        async with self._lock(instance_id):
+            if await qmp.runstate(live.qmp) not in ("running", "paused"):
+                return
+            placed = qvol.localize(volume, self.host, base.path)
+            if await qvol.extend(self._qmp(live), placed, int(volume["size_gb"]) * disks.GiB):
+                log.info("instance %s: volume %s grown to %s GiB", instance_id, volume["volume_id"],
+                         volume["size_gb"])
+
     async def detach_volume(self, instance_id: str, volume_id: str) -> None:
         base = self._dir(instance_id)
         live = self._running(base)

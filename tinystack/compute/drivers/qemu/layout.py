@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from tinystack.compute.drivers.qemu.volumes import without_keys
+
 SLOTS = 2
 
 
@@ -122,6 +124,7 @@ class InstanceDir:
         return data if isinstance(data, dict) else None
 
     def write_launch(self, spec: dict[str, Any]) -> None:
+        """Keep ``spec`` as the launch record; NBD keys go to their own 0600 key files, never into it."""
         tmp = self.launch_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(spec))
+        tmp.write_text(json.dumps(without_keys(spec, self.path)))
         os.replace(tmp, self.launch_file)

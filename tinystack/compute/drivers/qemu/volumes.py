@@ -42,6 +42,12 @@ def _nodes(volume: dict[str, Any]) -> tuple[str, str]:
     return f"vf{ser}", f"vd{ser}"
 
 
+def _spare(volume: dict[str, Any]) -> str:
+    """The other name a protocol node may have: growing an NBD volume opens the export again beside the old
+    connection and swaps the two, so the node's name alternates between this and ``_nodes``'s."""
+    return "vg" + _nodes(volume)[0][2:]
+
+
 # How long QEMU keeps trying to reach an export when it starts (the volume node may still be adding it), and how
 # long a hotplug does.
 NBD_OPEN_TIMEOUT = 60
@@ -51,24 +57,58 @@ NBD_RECONNECT_DELAY = 30
 
 
 def localize(volume: dict[str, Any], host: str | None, instance_dir: Path) -> dict[str, Any]:
-    """The volume as this node opens it: ``transport`` ``nbd`` (its TLS key written under ``instance_dir``, for
-    QEMU's ``tls-creds-psk`` to read) when it has an export and lives on another node, else ``file``."""
+    """The volume as this node opens it: ``transport`` ``nbd`` (its TLS key in its own key file under
+    ``instance_dir``, for QEMU's ``tls-creds-psk`` to read) when it has an export and lives on another node, else
+    ``file``. A volume from ``launch.json`` has no key (``without_keys``): the key file it was saved to serves."""
     nbd = volume.get("nbd")
     if not nbd or (host and volume.get("volume_host") == host and volume.get("path")):
         return {**volume, "transport": "file"}
-    keys = instance_dir / f"nbd-{_nodes(volume)[0]}"
+    keys = _key_dir(instance_dir, volume)
+    if nbd.get("psk_key"):
+        save_key(instance_dir, volume)
+    elif not (keys / "keys.psk").exists():
+        raise DriverError(f"volume {volume['volume_id']}: no NBD key in the document and no key file "
+                          f"{keys / 'keys.psk'}", permanent=True)
+    return {**volume, "transport": "nbd", "psk_dir": str(keys)}
+
+
+def _key_dir(instance_dir: Path, volume: dict[str, Any]) -> Path:
+    return instance_dir / f"nbd-{_nodes(volume)[0]}"
+
+
+def save_key(instance_dir: Path, volume: dict[str, Any]) -> None:
+    """Write the volume's TLS-PSK identity and key to its key file (mode 0600, in a 0700 directory), the only
+    place on the node that keeps it."""
+    nbd = volume["nbd"]
+    keys = _key_dir(instance_dir, volume)
     keys.mkdir(mode=0o700, exist_ok=True)
+    line = f"{nbd['psk_identity']}:{nbd['psk_key']}\n"
+    with contextlib.suppress(FileNotFoundError):
+        if (keys / "keys.psk").read_text() == line:
+            return
     tmp = keys / "keys.psk.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write(f"{nbd['psk_identity']}:{nbd['psk_key']}\n")
+        f.write(line)
     os.replace(tmp, keys / "keys.psk")
-    return {**volume, "transport": "nbd", "psk_dir": str(keys)}
+
+
+def without_keys(spec: dict[str, Any], instance_dir: Path) -> dict[str, Any]:
+    """``spec`` as ``launch.json`` keeps it: every NBD key moved to its key file and left out, so the launch
+    record (read by whoever may read the instance directory's files) holds no secret."""
+    volumes = []
+    for v in spec.get("volumes") or []:
+        nbd = v.get("nbd")
+        if isinstance(nbd, dict) and nbd.get("psk_key"):
+            save_key(instance_dir, v)
+            v = {**v, "nbd": {k: x for k, x in nbd.items() if k != "psk_key"}}
+        volumes.append(v)
+    return {**spec, "volumes": volumes} if "volumes" in spec else spec
 
 
 def forget_keys(instance_dir: Path, volume_id: str, serial: str) -> None:
     """Remove a detached volume's key directory."""
-    keys = instance_dir / f"nbd-{_nodes({'volume_id': volume_id, 'serial': serial})[0]}"
+    keys = _key_dir(instance_dir, {"volume_id": volume_id, "serial": serial})
     with contextlib.suppress(FileNotFoundError):
         shutil.rmtree(keys)
 
@@ -169,7 +209,7 @@ async def attach(qmp: Qmp, volume: dict[str, Any]) -> None:
         return
     proto, fmt = _nodes(volume)
     # Nodes left by an attach or detach cut short (no device uses them, so deleting them is safe).
-    await _drop_nodes(qmp, fmt, proto)
+    await _drop_nodes(qmp, fmt, proto, _spare(volume))
     await _drop_tls(qmp, volume)
     if volume.get("transport") == "nbd":
         await qmp("object-add", _tls_object(volume))
@@ -223,8 +263,50 @@ async def detach(qmp: Qmp, volume_id: str, serial: str, timeout: float) -> None:
                 raise DriverError(f"the guest did not release volume {volume_id} within {timeout:.0f}s "
                                   "(it must acknowledge the PCI unplug)")
             await asyncio.sleep(0.25)
-    await _drop_nodes(qmp, fmt, proto)
+    await _drop_nodes(qmp, fmt, proto, _spare({"volume_id": volume_id, "serial": serial}))
     await _drop_tls(qmp, {"volume_id": volume_id, "serial": serial})
+
+
+async def extend(qmp: Qmp, volume: dict[str, Any], size: int) -> bool:
+    """Grow the guest's disk of ``volume`` (localized) to ``size`` bytes; False when it has that size already.
+
+    A file is resized in place (``block_resize`` on the format node: QEMU reads the grown file's length and the
+    virtio disk announces its new capacity). An NBD client learns an export's size only when it connects, so
+    the export is opened again under the spare node name, the format node is switched to it
+    (``blockdev-reopen``), resized, and the old connection closed: the guest's I/O never stops.
+    """
+    proto, fmt = _nodes(volume)
+    nodes = {n.get("node-name"): n for n in await qmp("query-named-block-nodes", {"flat": True}) or []}
+    if fmt not in nodes:
+        raise DriverError(f"volume {volume['volume_id']} has no disk in the guest")
+    if int((nodes[fmt].get("image") or {}).get("virtual-size") or 0) >= size:
+        return False
+    if volume.get("read_only"):
+        raise DriverError(f"volume {volume['volume_id']} is attached read-only: its disk cannot grow in use",
+                          permanent=True)
+    if volume.get("transport") == "nbd":
+        old = proto if proto in nodes else _spare(volume)
+        new = _spare(volume) if old == proto else proto
+        if new in nodes:  # a swap cut short: that node is not in use
+            await qmp("blockdev-del", {"node-name": new})
+        await qmp("blockdev-add", _protocol_node(volume, new))
+        served = {n.get("node-name"): n for n in await qmp("query-named-block-nodes", {"flat": True}) or []}
+        if int((served[new].get("image") or {}).get("virtual-size") or 0) < size:
+            await qmp("blockdev-del", {"node-name": new})
+            raise DriverError(f"the NBD export of volume {volume['volume_id']} does not have {size} bytes yet")
+        await qmp("blockdev-reopen", {"options": [_format_node(volume, new, fmt)]})
+        await qmp("block_resize", {"node-name": fmt, "size": size})
+        await qmp("blockdev-del", {"node-name": old})
+    else:
+        # QEMU would grow a short file itself: only a file the volume node has grown already is resized.
+        try:
+            length = os.stat(str(volume["path"])).st_size
+        except OSError as exc:
+            raise DriverError(f"volume {volume['volume_id']}: {exc}") from exc
+        if length < size:
+            raise DriverError(f"the file of volume {volume['volume_id']} does not have {size} bytes yet")
+        await qmp("block_resize", {"node-name": fmt, "size": size})
+    return True
 
 
 async def _drop_nodes(qmp: Qmp, *names: str) -> None:
