@@ -72,6 +72,8 @@ class VolumeAgent(Converge):
         for driver in self.drivers.values():
             await driver.init_host()
         self.bus.subscribe(self.topic, self._on_message)
+        if self.exporter is not None:
+            self.exporter.watch(self._exports_lost)
         await self.reconciler.start()
         self._tasks.append(asyncio.create_task(self._heartbeat_loop(), name=f"volume-heartbeat-{self.host}"))
         await self.bus.publish("resync.volume", {"host": self.host})
@@ -88,6 +90,15 @@ class VolumeAgent(Converge):
         await self.reconciler.stop()
         if cleanup and self.exporter is not None:
             await self.exporter.stop()
+
+    def _exports_lost(self) -> None:
+        """The export daemon died: every volume with exports is brought back to its document now (which starts
+        the daemon again and adds the exports), not at the next resync."""
+        if self._closing:
+            return
+        for key, (_, spec, _) in self._specs.items():
+            if split_key(key)[0] == "volume" and spec.get("exports"):
+                self.reconciler.enqueue(key)
 
     async def wait_idle(self) -> None:
         await self.reconciler.wait_idle()

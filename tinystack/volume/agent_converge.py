@@ -177,9 +177,9 @@ class Converge(Reporting):
         served = {a for a, p in (await self.exporter.exports()).items() if p == path}
         for attachment_id in sorted(served - set(wanted)):
             await self.exporter.remove(attachment_id)
-        for attachment_id, export in wanted.items():
-            if attachment_id not in served:
-                await self.exporter.ensure(export, path)
+        for export in wanted.values():
+            # Served ones too: an export of a volume that has grown is served again at the new size.
+            await self.exporter.ensure(export, path)
 
     async def _drop_exports(self) -> None:
         """End every export of a file no volume document names: gone volumes, an agent's leftovers."""

@@ -158,6 +158,7 @@ class Controller:
             return
         model: type[Volume | Snapshot] = Volume if kind == "volume" else Snapshot
         switched: list[str] = []  # a volume whose migration ended: its next generation goes out at once
+        extended: set[str] = set()  # in-use volumes that have grown: their servers are told
 
         def apply(s: Session) -> None:
             # Raised by the database: two API processes applying reports of one row never move it back.
@@ -197,6 +198,8 @@ class Controller:
             elif state == "ready":
                 row.fault = None
                 if isinstance(row, Volume):
+                    if row.status == "extending" and row.previous_status == "in-use":
+                        extended.add(row.id)
                     self._volume_ready(row, st)
                 elif row.status == "creating":
                     row.status, row.updated_at = "available", utcnow()
@@ -205,6 +208,8 @@ class Controller:
         await self.svc.write(apply)
         for vid in switched:
             self.publisher.enqueue(f"volume:{vid}")
+        for vid in sorted(extended):
+            await self.svc.volumes.notify_extended(vid)
 
     def _migration_done(self, s: Session, vol: Volume, copied: bool, reason: str) -> None:
         """The agent finished a migration's copy, or failed it. On success the volume switches to the copy in one

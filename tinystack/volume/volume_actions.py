@@ -1,22 +1,28 @@
-"""Volume actions that change a volume's bookkeeping or its file: bootable and read-only flags, extend,
-reset-status and upload to an image."""
+"""Volume actions that change a volume's bookkeeping or its file: bootable and read-only flags, extend (and
+compute's ``volume-extended`` event once an in-use volume has grown), reset-status and upload to an image."""
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tinystack.compute.interface import COMPUTE
 from tinystack.core import desired, errors
 from tinystack.core.auth import RequestContext
+from tinystack.core.service import acting_for
 from tinystack.volume.models import Attachment, Volume, utcnow
 from tinystack.volume.retype import refuse_if_migrating
 from tinystack.volume.schemas import truthy
 
 if TYPE_CHECKING:
     from tinystack.volume.service import VolumeService
+
+log = logging.getLogger(__name__)
 
 
 def not_found(volume_id: str) -> errors.NotFound:
@@ -69,6 +75,31 @@ class VolumeActions:
 
         desired.retry(attempt, what=f"Volume {volume_id}")
         self.svc.controller.publish_soon("volume", volume_id)
+
+    async def notify_extended(self, volume_id: str) -> None:
+        """An in-use volume finished growing (its file and its exports have the new size): tell compute, as Cinder
+        tells Nova, with a ``volume-extended`` event for each server that has it, so their guests' disks grow."""
+        if not self.svc.has(COMPUTE):
+            return
+        with self.svc.session() as s:
+            vol = s.get(Volume, volume_id)
+            if vol is None:
+                return
+            owner = (vol.user_id, vol.project_id)
+            servers = sorted({a.instance_uuid for a in s.scalars(select(Attachment).where(
+                Attachment.volume_id == volume_id, Attachment.attach_status == "attached")) if a.instance_uuid})
+        if not servers:
+            return
+        events = [{"name": "volume-extended", "server_uuid": sid, "tag": volume_id} for sid in servers]
+        try:
+            code, answered = await self.svc.service(COMPUTE).external_events(
+                acting_for(*owner), f"req-{uuid.uuid4()}", events)
+        except errors.NotFound:
+            log.warning("volume %s: compute knows none of the servers %s", volume_id, ", ".join(servers))
+            return
+        if code != 200:
+            log.warning("volume %s: volume-extended events not all accepted: %s", volume_id,
+                        [(e["server_uuid"], e["code"]) for e in answered])
 
     def reset_status(self, ctx: RequestContext, volume_id: str, body: dict[str, Any]) -> None:
         self.svc.enforce(ctx, "volume_extension:volume_admin_actions:reset_status")

@@ -6,6 +6,7 @@ Every method is idempotent: asking for what is already there succeeds without do
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -45,13 +46,19 @@ class Exporter(Protocol):
         """Attachment id -> the volume file of every export served now."""
 
     async def ensure(self, export: Any, path: str) -> None:
-        """Serve ``path`` as ``export``; nothing when it is served already."""
+        """Serve ``path`` as ``export``; nothing when it is served already at the file's size. An export of a
+        file that has grown is served again (its clients reconnect and see the new size on their next
+        connection)."""
 
     async def remove(self, attachment_id: str) -> None:
         """End the attachment's export; nothing when there is none."""
 
     async def stop(self) -> None:
         """End every export (the agent's ``stop(cleanup=True)``)."""
+
+    def watch(self, on_exit: Callable[[], None]) -> None:
+        """Call ``on_exit`` on the event loop whenever whatever serves the exports dies unasked (from now on, and
+        after each restart), so the agent serves them again at once."""
 
 
 class VolumeDriver(Protocol):

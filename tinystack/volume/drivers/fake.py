@@ -7,6 +7,7 @@ fit) so the agent's logic is exercised as it is; ``fail`` makes the next calls o
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from tinystack.volume.drivers.base import Capacity, DriverError, GiB, Source, VolumeDriver, size_gb
@@ -23,6 +24,7 @@ class FakeVolumeDriver:
         self.snapshots: dict[str, int] = {}
         self.uploads: list[tuple[str, str, str]] = []  # (volume, image, disk_format)
         self.calls: list[tuple[str, str]] = []
+        self.on_exit: Callable[[], None] | None = None
         self._failures: dict[str, list[DriverError]] = {}
 
     def fail(self, op: str, error: DriverError, times: int = 1) -> None:
@@ -146,3 +148,12 @@ class FakeExporter:
 
     async def stop(self) -> None:
         self.served.clear()
+
+    def watch(self, on_exit: Callable[[], None]) -> None:
+        self.on_exit = on_exit
+
+    def die(self) -> None:
+        """What a killed export daemon looks like: nothing is served, and the watcher hears of it."""
+        self.served.clear()
+        if self.on_exit is not None:
+            self.on_exit()

@@ -3,7 +3,8 @@
 
 The daemon detaches from the agent (its own session, a pidfile), so guests keep their disks while the agent
 restarts; the agent finds it again by the pidfile and its command line, and asks it over QMP what it exports
-(``query-block-exports``): QEMU, not the agent's memory, is the record. Each attachment's TLS identity and key
+(``query-block-exports``): QEMU, not the agent's memory, is the record. The agent watches it (a pidfd): when it
+dies, the agent serves the volume documents' exports again at once. Each attachment's TLS identity and key
 are a line of the daemon's PSK file, which GnuTLS reads at every handshake, so keys come and go without a
 restart. A client must hold a key the file lists and the export's secret name to open a disk.
 """
@@ -17,6 +18,7 @@ import os
 import re
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +84,8 @@ class NbdServer:
         self.daemon = daemon
         self._lock = asyncio.Lock()  # one change of the exports at a time
         self._session = asyncio.Lock()  # the daemon's monitor serves one QMP client at a time
+        self._on_exit: Callable[[], None] | None = None
+        self._pidfd: tuple[int, int] | None = None  # (pid, its pidfd) of the daemon being watched
 
     @property
     def qmp_path(self) -> Path:
@@ -128,8 +132,47 @@ class NbdServer:
             raise DriverError(f"the NBD server did not start on {self.address}:{self.port}: {exc}") from exc
         log.info("NBD server started on %s:%d (pid %s)", self.address, self.port, self.pid())
 
+    # -- watching it ------------------------------------------------------------------------------------
+
+    def watch(self, on_exit: Callable[[], None]) -> None:
+        """From now on, call ``on_exit`` (on the event loop) as soon as the daemon dies unasked: a pidfd
+        becomes readable when its process exits, so a killed daemon is noticed at once, not at the next
+        resync. The daemon is not the agent's child (it detaches), hence no SIGCHLD."""
+        self._on_exit = on_exit
+        self._watch()
+
+    def _watch(self) -> None:
+        pid = self.pid()
+        if self._on_exit is None or pid is None or (self._pidfd is not None and self._pidfd[0] == pid):
+            return
+        self._unwatch()
+        try:
+            fd = os.pidfd_open(pid)
+        except (ProcessLookupError, OSError) as exc:
+            if self.pid() is not None:
+                log.warning("cannot watch the NBD server (pid %d): %s", pid, exc)
+            return
+        self._pidfd = (pid, fd)
+        asyncio.get_running_loop().add_reader(fd, self._exited, pid)
+
+    def _unwatch(self) -> None:
+        if self._pidfd is None:
+            return
+        _, fd = self._pidfd
+        self._pidfd = None
+        with contextlib.suppress(Exception):
+            asyncio.get_running_loop().remove_reader(fd)
+        os.close(fd)
+
+    def _exited(self, pid: int) -> None:
+        self._unwatch()
+        log.warning("the NBD server on %s:%d (pid %d) died; serving its exports again", self.address, self.port, pid)
+        if self._on_exit is not None:
+            self._on_exit()
+
     async def stop(self) -> None:
         """Stop the daemon: every export ends (guests using them lose their disks)."""
+        self._unwatch()  # asked to: nothing to restore
         pid = self.pid()
         if pid is None:
             return
@@ -175,22 +218,40 @@ class NbdServer:
 
     async def exports(self) -> dict[str, str]:
         """Attachment id -> volume file of every export the daemon serves (none when it does not run)."""
+        return {a: path for a, (path, _) in (await self._served()).items()}
+
+    async def _served(self) -> dict[str, tuple[str, int]]:
+        """Attachment id -> (volume file, the size its export announces) of every export served now."""
         if self.pid() is None:
             return {}
         exported, nodes = await self._qmp(("query-block-exports", None), ("query-named-block-nodes", {"flat": True}))
-        files = {n.get("node-name"): str(n.get("file") or "") for n in nodes}
-        return {str(e["id"])[1:]: files.get(e.get("node-name"), "") for e in exported
+        files = {n.get("node-name"): (str(n.get("file") or ""), int((n.get("image") or {}).get("virtual-size") or 0))
+                 for n in nodes}
+        return {str(e["id"])[1:]: files.get(e.get("node-name"), ("", 0)) for e in exported
                 if str(e.get("id", "")).startswith("x") and not e.get("shutting-down")}
 
     async def ensure(self, export: Export, path: str) -> None:
-        """Serve ``path`` as ``export``; nothing when it is served already."""
+        """Serve ``path`` as ``export``; nothing when it is served already at the file's size. An export's size
+        is fixed while it is served (QEMU's NBD server refuses to resize a node it exports), so the export of a
+        grown file is ended and added again under the same name: its clients reconnect at once (their
+        ``reconnect-delay``) and a new connection announces the new size."""
         async with self._lock:
             await self._ensure_running()
+            self._watch()
             keys = self._read_keys()
             if keys.get(export.identity) != export.key:
                 self._write_keys({**keys, export.identity: export.key})
-            if export.attachment_id in await self.exports():
-                return
+            served = (await self._served()).get(export.attachment_id)
+            if served is not None:
+                try:
+                    length = os.stat(path).st_size
+                except OSError as exc:
+                    raise DriverError(f"volume file {path}: {exc}") from exc
+                if served[1] >= length:
+                    return
+                log.info("export of attachment %s: the file grew to %d bytes; serving it again", export.attachment_id,
+                         length)
+                await self._end_export(export.attachment_id)
             node = node_name(export.attachment_id)
             existing = {n.get("node-name") for n in (await self._qmp(("query-named-block-nodes", {"flat": True})))[0]}
             if node in existing:  # left by an export cut short
@@ -204,6 +265,15 @@ class NbdServer:
                                       "name": export.name, "writable": not export.read_only}))
             log.info("exporting %s for attachment %s", path, export.attachment_id)
 
+    async def _end_export(self, attachment_id: str) -> None:
+        """End the export (its clients are cut off) and wait until QEMU has let it go."""
+        await self._qmp(("block-export-del", {"id": export_id(attachment_id), "mode": "hard"}))
+        deadline = time.monotonic() + 10
+        while export_id(attachment_id) in {e.get("id") for e in (await self._qmp(("query-block-exports", None)))[0]}:
+            if time.monotonic() > deadline:
+                raise DriverError(f"the export of attachment {attachment_id} does not end")
+            await asyncio.sleep(0.05)
+
     async def remove(self, attachment_id: str) -> None:
         """End the attachment's export (its clients are cut off) and forget its key; stop the daemon when it
         serves nothing more."""
@@ -211,12 +281,7 @@ class NbdServer:
             if self.pid() is None:
                 return
             if attachment_id in await self.exports():
-                await self._qmp(("block-export-del", {"id": export_id(attachment_id), "mode": "hard"}))
-                deadline = time.monotonic() + 10
-                while export_id(attachment_id) in {e.get("id") for e in (await self._qmp(("query-block-exports", None)))[0]}:
-                    if time.monotonic() > deadline:
-                        raise DriverError(f"the export of attachment {attachment_id} does not end")
-                    await asyncio.sleep(0.05)
+                await self._end_export(attachment_id)
             node = node_name(attachment_id)
             nodes = (await self._qmp(("query-named-block-nodes", {"flat": True})))[0]
             if node in {n.get("node-name") for n in nodes}:
