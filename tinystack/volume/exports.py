@@ -47,9 +47,10 @@ class Exports:
     @staticmethod
     def of_volume(s: Session, volume_id: str) -> list[dict[str, Any]]:
         """The volume document's ``exports``: every attachment that has one, in creation order."""
-        rows = s.scalars(select(Attachment).where(Attachment.volume_id == volume_id, Attachment.export.is_not(None))
+        rows = s.scalars(select(Attachment).where(Attachment.volume_id == volume_id)
                          .order_by(Attachment.created_at, Attachment.id))
-        return [{"attachment_id": a.id, **(a.export or {}), "read_only": a.attach_mode == "ro"} for a in rows]
+        # Filtered here, not in SQL: a JSON column keeps Python's None as JSON null, which IS NOT NULL matches.
+        return [{"attachment_id": a.id, **a.export, "read_only": a.attach_mode == "ro"} for a in rows if a.export]
 
     def nbd(self, export: dict[str, Any] | None) -> dict[str, Any] | None:
         """What a compute node needs to open the export, or None."""
