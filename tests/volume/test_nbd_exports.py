@@ -5,9 +5,12 @@ documents list, across a restart, with no process left for an attachment that is
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import shutil
+import signal
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -214,6 +217,93 @@ def test_restarted_agent_keeps_live_exports_and_ends_the_others(tmp_path: Path) 
         finally:
             await h.agent.stop(cleanup=True)
             await second.stop()
+            await h.bus.close()
+
+    asyncio.run(main())
+
+
+@needs_qemu
+def test_a_grown_file_is_served_again_at_its_new_size(tmp_path: Path) -> None:
+    """QEMU's NBD server fixes an export's size while it serves it: after an extend, ``ensure`` ends the export and
+    adds it again under the same name, and a new connection sees the new length and reaches the new bytes."""
+    volume = tmp_path / "volume-a"
+    volume.write_bytes(b"\0" * (1 << 20))
+    port = free_port()
+    e = export()
+
+    async def main() -> None:
+        server = NbdServer(tmp_path / "nbd", "127.0.0.1", port)
+        try:
+            await server.ensure(e, str(volume))
+            before = await asyncio.to_thread(qemu_io, tmp_path, port, e.name, e.identity, e.key, "length")
+            assert "1 MiB" in before.stdout, before.stdout + before.stderr
+            os.truncate(volume, 3 << 20)
+            await server.ensure(e, str(volume))
+            after = await asyncio.to_thread(qemu_io, tmp_path, port, e.name, e.identity, e.key,
+                                            "write -P 0x7e 2M 512")
+            assert after.returncode == 0 and "wrote 512/512" in after.stdout, after.stdout + after.stderr
+            assert volume.read_bytes()[2 << 20:(2 << 20) + 512] == b"\x7e" * 512
+            pid = server.pid()
+            await server.ensure(e, str(volume))  # at its size already: left alone
+            assert server.pid() == pid and set(await server.exports()) == {e.attachment_id}
+        finally:
+            await server.stop()
+
+    asyncio.run(main())
+
+
+@needs_qemu
+def test_a_killed_daemon_is_noticed_at_once_and_its_exports_come_back(tmp_path: Path) -> None:
+    """The agent watches the export daemon: killed, it is started again with the documents' exports well before
+    the next resync (an hour here), and the same key and name open the volume again."""
+    volumes = tmp_path / "volumes"
+    volumes.mkdir()
+    (volumes / f"volume-{VOL}").write_bytes(b"\0" * 65536)
+    port = free_port()
+    e = export()
+
+    async def main() -> None:
+        driver = FakeVolumeDriver(capacity_gb=100, path=str(volumes))
+        server = NbdServer(tmp_path / "nbd", "127.0.0.1", port)
+        h = _harness(tmp_path, server, driver)
+        await h.agent.start()
+        try:
+            await h.put("volume", VOL, {**volume_spec(1), "exports": [doc(e)]})
+            pid = server.pid()
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 20
+            while server.pid() in (None, pid) or e.attachment_id not in await server.exports():
+                assert time.monotonic() < deadline, "the export daemon did not come back"
+                await asyncio.sleep(0.1)
+            ok = await asyncio.to_thread(qemu_io, tmp_path, port, e.name, e.identity, e.key, "read 0 512")
+            assert ok.returncode == 0, ok.stderr
+            # Stopped on purpose (the last export ends): nothing brings it back.
+            await h.put("volume", VOL, volume_spec(1))
+            await asyncio.sleep(0.5)
+            assert server.pid() is None
+        finally:
+            await h.agent.stop(cleanup=True)
+            await h.bus.close()
+
+    asyncio.run(main())
+
+
+def test_the_fake_exporter_dying_brings_the_exports_back(tmp_path: Path) -> None:
+    e = export()
+
+    async def main() -> None:
+        exporter = FakeExporter()
+        h = _harness(tmp_path, exporter)
+        await h.agent.start()
+        try:
+            await h.put("volume", VOL, {**volume_spec(1), "exports": [doc(e)]})
+            exporter.die()
+            await h.settle()
+            assert set(exporter.served) == {e.attachment_id}
+            assert exporter.calls == [("ensure", e.attachment_id), ("ensure", e.attachment_id)]
+        finally:
+            await h.agent.stop(cleanup=True)
             await h.bus.close()
 
     asyncio.run(main())
