@@ -74,3 +74,31 @@ def test_hotplug_adds_the_credentials_then_asks_until_the_export_is_there(tmp_pa
     asyncio.run(qvol.attach(qmp, v))  # two refusals: about a second of asking again
     done = [c for c, _ in calls if c not in ("qom-list", "query-named-block-nodes")]
     assert done == ["object-add", "blockdev-add", "blockdev-add", "blockdev-add", "blockdev-add", "device_add"]
+
+
+def test_the_launch_record_keeps_no_key_and_a_restart_still_opens_the_export(tmp_path: Path) -> None:
+    """launch.json (what a restart, a resume or an adopting agent boots from) has no NBD key: the key lives in
+    its own 0600 file, which the command line's credentials read."""
+    from tinystack.compute.drivers.qemu.layout import InstanceDir
+
+    idir = InstanceDir(tmp_path)
+    idir.write_launch({"id": "i", "volumes": [volume(nbd=NBD, volume_host="one")]})
+    saved = idir.launch_file.read_text()
+    assert NBD["psk_key"] not in saved
+    launch = idir.read_launch()
+    assert launch is not None and "psk_key" not in launch["volumes"][0]["nbd"]
+    assert launch["volumes"][0]["nbd"]["psk_identity"] == "att-x"
+    # A boot from the record (no key in it) opens the export with the key file.
+    v = qvol.localize(launch["volumes"][0], "two", tmp_path)
+    keys = Path(v["psk_dir"]) / "keys.psk"
+    assert keys.read_text() == f"att-x:{'ab' * 32}\n" and keys.stat().st_mode & 0o777 == 0o600
+    assert Path(v["psk_dir"]).stat().st_mode & 0o777 == 0o700
+    assert blockdevs(qvol.argv([v]))[0]["driver"] == "nbd"
+    # Without the key file there is nothing to open it with: a permanent error, not a guess.
+    qvol.forget_keys(tmp_path, VOL, VOL[:20])
+    try:
+        qvol.localize(launch["volumes"][0], "two", tmp_path)
+    except DriverError as exc:
+        assert exc.permanent and "key" in str(exc)
+    else:
+        raise AssertionError("a volume without its key was opened")
