@@ -64,7 +64,7 @@ def test_volume_extended_in_use_reaches_the_guest(live: LiveCloud, fake_host: st
 
 
 def test_mixed_events_are_207_with_codes(admin: Nova, attached: tuple[Any, Any]) -> None:
-    server, vol = attached
+    server, _ = attached
     unknown = str(uuid.uuid4())
     r = admin("POST", PATH, json={"events": [
         {"name": "network-vif-plugged", "server_uuid": server.id, "tag": str(uuid.uuid4())},

@@ -1,5 +1,6 @@
 """A volume on a real guest: attached by QMP hotplug while it runs, seen by the guest as a new virtio disk of
-the volume's size with the volume's serial, kept across stop and start, detached (the guest acknowledges the
+the volume's size with the volume's serial, extended in use (the guest sees the new size), kept across stop and
+start, detached (the guest acknowledges the
 unplug) and gone; counted over ssh with ``lsblk -lb --nodeps`` as Tempest counts disks.
 
 The guest is the session's shared one (tests/e2e/conftest.py): it has a config drive, so the volume is its third
@@ -76,6 +77,21 @@ def test_hotplug_attach_and_detach(ssh_guest: guests.SshGuest, tmp_path: Path) -
         fresh = QemuDriver(running.instances_path, tmp_path / "cache", running._auth, netns=running.netns,
                            host=running.host)
         assert cloud.call(fresh.attached_volumes(guest.server.id)) == [vol.id]
+
+        # Extended in use (Cinder 3.42): the volume node grows the file, block storage tells compute
+        # (volume-extended) and the agent grows the disk under the running guest, which sees the new size.
+        r = conn.block_storage.post(f"/volumes/{vol.id}/action", json={"os-extend": {"new_size": 2}},
+                                    headers={"OpenStack-API-Version": "volume 3.42"})
+        assert r.status_code == 202, r.text
+        _volume_status(guest, vol, "in-use")
+        assert conn.block_storage.get_volume(vol).size == 2
+
+        def sectors() -> int:
+            return int(guest.ssh(f"cat /sys/block/{new}/size").stdout.strip() or 0)
+
+        wait_for(lambda: sectors() * 512 == 2 * GiB, 120, "the guest to see the extended disk")
+        after = _disks(guest)
+        assert after[new] == 2 * GiB
 
         # Stop and start (Tempest's test_attach_detach_volume): the next boot has the volume on its command line.
         conn.compute.stop_server(guest.server)
