@@ -6,6 +6,7 @@ from aiohttp import web
 
 from tinystack.compute import schemas
 from tinystack.compute.api.common import rid
+from tinystack.compute.events import POLICY
 from tinystack.compute.service import ComputeService
 from tinystack.core.web import Route, ctx, json_response, read_json, version
 
@@ -18,6 +19,8 @@ class ExternalEventsAPI:
         return [Route("POST", "/v2.1/os-server-external-events", self.create)]
 
     async def create(self, request: web.Request) -> web.Response:
+        # Policy before the body: a member learns nothing about what a valid body would be.
+        self.svc.enforce(ctx(request), POLICY, {})
         v = version(request)
         body = await read_json(request, schemas.external_events((v.major, v.minor)))
         code, events = await self.svc.external_events(ctx(request), rid(request), body["events"])
