@@ -233,9 +233,10 @@ class AttachmentRecords:
                    states: tuple[str, ...]) -> Attachment | None:
         """The volume's exported attachment in one of ``states`` made for this connector's host or instance."""
         host, instance = connector.get("host"), connector.get("instance")
-        for a in s.scalars(select(Attachment).where(Attachment.volume_id == volume_id, Attachment.export.is_not(None))
+        for a in s.scalars(select(Attachment).where(Attachment.volume_id == volume_id)
                            .order_by(Attachment.created_at, Attachment.id)):
-            if a.attach_status not in states:
+            # Not in SQL: the JSON column keeps Python's None as JSON null, which IS NOT NULL matches.
+            if not a.export or a.attach_status not in states:
                 continue
             if (host and host in (a.attached_host, (a.connector or {}).get("host"))) or (
                     instance and instance == a.instance_uuid):
