@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class PassStats:
     partitions: int = 0
+    compared: int = 0  # partitions whose digests differed from a peer's, compared suffix by suffix
     pushed: int = 0
     removed_handoffs: int = 0
     failures: int = 0
@@ -169,6 +170,7 @@ async def replicate_partitions(node: NodeContext, dev: Any, local: dict[int, str
             elif digests is not None and digests.get(str(partition)) == mine:
                 results.append(True)
             else:
+                stats.compared += 1
                 results.append(await sync_partition(node, root, partition, target, stats, policy))
         stats.failures += results.count(False)
         if not any(p.id == dev.id for p in primaries) and all(results):
