@@ -2,7 +2,7 @@
 hashed long ago and unchanged since), a pushed tombstone past it is not taken over nothing; deleted database rows
 and long-deleted empty databases go during database replication; a peer device answers every partition's digest
 in one request, so a pass over replicas in sync compares no partition suffix by suffix; a database's sync hash is
-computed once until the database changes."""
+computed once until the database changes; the expirer reads the metadata of changed partitions only."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ import pytest
 from tests.object.test_background import H, cluster, copies, primaries
 from tests.object.test_replicas import ACCOUNT
 from tinystack.object.common import normalize_timestamp
-from tinystack.object.servers import dbreplicator, diskfile, hashes
+from tinystack.object.servers import dbreplicator, diskfile, expirer, hashes
 from tinystack.object.servers.containerdb import ContainerBroker
 from tinystack.object.servers.dbreplicator import SyncHashes, reclaim, reclaimable
+from tinystack.object.servers.expirer import expire_once
 from tinystack.object.servers.replication import MARK
 
 
@@ -228,5 +229,33 @@ def test_db_replication_reclaims_rows_and_deleted_databases(tmp_path: Path) -> N
                     replicator._reclaimed.clear()
                 await node.run_once("container-replicator")
             assert not list(node.settings.devices.glob("*/containers/*/*/*/*.db"))
+
+    asyncio.run(run())
+
+
+def test_expirer_rereads_only_changed_partitions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def run() -> None:
+        async with cluster(tmp_path) as (node, client):
+            assert (await client.put(f"/v1/{ACCOUNT}/c", headers=H)).status == 201
+            assert (await client.put(f"/v1/{ACCOUNT}/c/later", data=b"x", headers=H)).status == 201
+            assert (await client.put(f"/v1/{ACCOUNT}/c/kept", data=b"y", headers=H)).status == 201
+            soon = int(time.time()) + 100
+            assert (await node.run_once("expirer")).expired == 0  # every partition read and kept
+            read: list[int] = []
+            real = expirer._expiring
+
+            def counting(directories: list[Path]) -> list[expirer.Expiring]:
+                read.append(len(directories))
+                return real(directories)
+
+            monkeypatch.setattr(expirer, "_expiring", counting)
+            assert (await expire_once(node.node, node.ports["object"], now=soon + 1)).expired == 0
+            assert read == []  # nothing changed: no metadata read
+            # A POST gives "later" an X-Delete-At: its partition is read again and the object expires.
+            resp = await client.post(f"/v1/{ACCOUNT}/c/later", headers={**H, "X-Delete-At": str(soon)})
+            assert resp.status == 202
+            done = await expire_once(node.node, node.ports["object"], now=soon + 1)
+            assert done.expired >= 1 and done.failures == 0 and read
+            assert copies(node, "later") == {} and len(copies(node, "kept")) == 3
 
     asyncio.run(run())

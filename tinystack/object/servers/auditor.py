@@ -48,9 +48,23 @@ def object_dirs(root: Path, datadir: str | None = None) -> list[Path]:
         return out
     for part in os.scandir(base):
         if part.is_dir():
-            for suffix in os.scandir(part.path):
-                if suffix.is_dir():
-                    out.extend(Path(h.path) for h in os.scandir(suffix.path) if h.is_dir())
+            out.extend(object_dirs_of(Path(part.path)))
+    return out
+
+
+def object_dirs_of(partition_dir: Path) -> list[Path]:
+    """Every ``<suffix>/<hash>`` dir of one partition dir."""
+    out: list[Path] = []
+    try:
+        suffixes = list(os.scandir(partition_dir))
+    except FileNotFoundError:
+        return out
+    for suffix in suffixes:
+        if suffix.is_dir():
+            try:
+                out.extend(Path(h.path) for h in os.scandir(suffix.path) if h.is_dir())
+            except FileNotFoundError:
+                continue  # emptied and removed meanwhile
     return out
 
 
