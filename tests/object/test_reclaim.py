@@ -17,7 +17,7 @@ import pytest
 from tests.object.test_background import H, cluster, copies, primaries
 from tests.object.test_replicas import ACCOUNT
 from tinystack.object.common import normalize_timestamp
-from tinystack.object.servers import dbreplicator, diskfile, expirer, hashes
+from tinystack.object.servers import auditor, dbreplicator, diskfile, expirer, hashes
 from tinystack.object.servers.containerdb import ContainerBroker
 from tinystack.object.servers.dbreplicator import SyncHashes, reclaim, reclaimable
 from tinystack.object.servers.expirer import expire_once
@@ -257,5 +257,27 @@ def test_expirer_rereads_only_changed_partitions(tmp_path: Path, monkeypatch: py
             done = await expire_once(node.node, node.ports["object"], now=soon + 1)
             assert done.expired >= 1 and done.failures == 0 and read
             assert copies(node, "later") == {} and len(copies(node, "kept")) == 3
+
+    asyncio.run(run())
+
+
+def test_auditor_reads_at_its_rate_in_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def run() -> None:
+        async with cluster(tmp_path) as (node, client):
+            assert (await client.put(f"/v1/{ACCOUNT}/c", headers=H)).status == 201
+            for name in ("a", "b", "c"):
+                assert (await client.put(f"/v1/{ACCOUNT}/c/{name}", data=b"x", headers=H)).status == 201
+            object.__setattr__(node.settings, "auditor_files_per_second", 2.0)
+            batches: list[int] = []
+            real = auditor.audit_dirs
+
+            def counting(root: Path, directories: list[Path], stats: auditor.AuditStats) -> None:
+                batches.append(len(directories))
+                real(root, directories, stats)
+
+            monkeypatch.setattr(auditor, "audit_dirs", counting)
+            stats = await node.run_once("auditor")
+            assert stats.checked == 9 and stats.quarantined == 0
+            assert sum(batches) == 9 and max(batches) == 2
 
     asyncio.run(run())
