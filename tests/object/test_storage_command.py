@@ -110,7 +110,7 @@ def test_rings_to_build(tmp_path: Path) -> None:
            for name in RINGS}
     # Alone with nothing yet: build every ring; never when the node may not build.
     assert rings_to_build(rings, own, may_build=True) == list(RINGS)
-    with pytest.raises(MissingRings, match="account.ring"):
+    with pytest.raises(MissingRings, match=r"account\.ring"):
         rings_to_build(rings, own, may_build=False)
     # Its own rings only (a policy added to a one-machine cloud): the missing one is built.
     ship_rings(rings, {"account": 6202, "container": 6201, "object": 6200})
@@ -138,7 +138,7 @@ def test_up_node_refuses_a_missing_ring_of_a_shared_cluster(tmp_path: Path) -> N
 
     async def run() -> None:
         try:
-            with pytest.raises(MissingRings, match="object-1.ring"):
+            with pytest.raises(MissingRings, match=r"object-1\.ring"):
                 await node.start()
         finally:
             await node.stop()

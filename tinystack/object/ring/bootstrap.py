@@ -15,7 +15,7 @@ from tinystack.object.ring.fileformat import RingFileError
 from tinystack.object.ring.ring import Ring
 
 
-class MissingRings(Exception):  # noqa: N818 - what an operator reads: the rings that are missing
+class MissingRings(Exception):
     """A storage node cannot start: rings it needs are not in its rings dir and it may not build them."""
 
 

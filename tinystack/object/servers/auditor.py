@@ -1,7 +1,7 @@
 """The object auditor: reads every object file (of every storage policy) on this node's devices, at most
-``auditor_files_per_second`` a second, and checks its MD5 and size against the metadata stored with it; a corrupt object's dir moves to
-``<device>/quarantined/objects/<hash>``, which changes its suffix hash, so the replicator restores a good copy
-from another primary."""
+``auditor_files_per_second`` a second, and checks its MD5 and size against the metadata stored with it; a
+corrupt object's dir moves to ``<device>/quarantined/objects/<hash>``, which changes its suffix hash, so the
+replicator restores a good copy from another primary."""
 
 from __future__ import annotations
 

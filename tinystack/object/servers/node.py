@@ -1,6 +1,7 @@
 """One storage node: its devices, the first rings (built at the first start from this node's devices, one zone
-each, when it is alone: ring/bootstrap.py), the account, container and object servers on their ports, and the updater that replays async pendings
-and reports container counts. ``tinystack up`` runs one beside the proxy; ``tinystack storage`` runs one alone."""
+each, when it is alone: ring/bootstrap.py), the account, container and object servers on their ports, and the
+updater that replays async pendings and reports container counts. ``tinystack up`` runs one beside the proxy;
+``tinystack storage`` runs one alone."""
 
 from __future__ import annotations
 
