@@ -163,11 +163,12 @@ def baseline_tree(ref: str, into: Path) -> Path:
     return into
 
 
-def wait_first_passes(nodes: list[Node], since: float, limit: float = 300) -> None:
+def wait_first_passes(nodes: list[Node], since: float, limit: float = 900) -> None:
     deadline = time.monotonic() + limit
     while not all(all(t > since for t in n.passes().values()) for n in nodes):
         if time.monotonic() > deadline:
-            raise RuntimeError("the first replication passes did not finish in time")
+            late = {n.name: [k for k, t in n.passes().items() if t <= since] for n in nodes}
+            raise RuntimeError(f"the first replication passes did not finish in time: {late}")
         time.sleep(1)
 
 
@@ -205,6 +206,7 @@ def main() -> None:
             wait_first_passes(nodes, started)
             time.sleep(2)
             before = {n.name: n.cpu_seconds() for n in nodes}
+            load_before = os.getloadavg()
             window_start = time.monotonic()
             time.sleep(args.seconds)
             wall = time.monotonic() - window_start
@@ -216,11 +218,12 @@ def main() -> None:
         finally:
             for node in nodes:
                 node.stop()
-    cur, old = result[current.name], result[baseline.name]
-    print(json.dumps({"objects": args.objects, "window_seconds": round(wall, 1), "load_seconds": round(load_seconds, 1),
-                      "nodes": result,
-                      "cpu_ratio_baseline_over_current": round(old["cpu_seconds"] / max(cur["cpu_seconds"], 1e-6), 2),
-                      "loadavg": os.getloadavg()}, indent=1))
+        # Printed before the temporary devices go: removing tens of thousands of files takes minutes when loaded.
+        cur, old = result[current.name], result[baseline.name]
+        print(json.dumps({"objects": args.objects, "window_seconds": round(wall, 1),
+                          "load_seconds": round(load_seconds, 1), "nodes": result,
+                          "cpu_ratio_baseline_over_current": round(old["cpu_seconds"] / max(cur["cpu_seconds"], 1e-6), 2),
+                          "loadavg_before": load_before, "loadavg_after": os.getloadavg()}, indent=1), flush=True)
 
 
 if __name__ == "__main__":
