@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -31,6 +30,7 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestClient, TestServer
 
+from tests.object.test_durability import _free_port
 from tinystack import config as config_mod
 from tinystack.core.auth import RequestContext
 from tinystack.object import settings as settings_mod
@@ -45,12 +45,6 @@ RINGS = ("account", "container", "object", "object-1")
 PREFIX, SUFFIX = "idleprefix", "idlesuffix"
 ACCOUNT = "AUTH_idle"
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Node:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.object.test_durability import _free_port
 from tinystack import config as config_mod
 from tinystack.object import settings as settings_mod
 from tinystack.object.ring import Ring
@@ -28,12 +28,6 @@ pytestmark = pytest.mark.api
 ROOT = Path(__file__).resolve().parents[2]
 RINGS = ("account", "container", "object", "object-1")
 COMMAND = [sys.executable, "-c", "import sys; from tinystack.cli import main; sys.exit(main())"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def ship_rings(rings: Path, ports: dict[str, int], ip: str = "127.0.0.1") -> None:
