@@ -156,7 +156,7 @@ async def _serve_storage(cfg: config_mod.Config) -> None:
     from tinystack.object import settings as object_settings
     from tinystack.object.servers.node import StorageNode
 
-    node = StorageNode(object_settings.load(cfg))
+    node = StorageNode(object_settings.load(cfg), build_rings=False)  # rings are shipped to storage machines
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -175,7 +175,13 @@ def cmd_storage(args: argparse.Namespace) -> int:
     cfg = _load_config(args)
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     log_mod.setup(cfg.state_dir / "log" / f"storage-{cfg.host}.log", debug=cfg.get_bool("DEFAULT", "debug"))
-    asyncio.run(_serve_storage(cfg))
+    from tinystack.object.ring.bootstrap import MissingRings
+
+    try:
+        asyncio.run(_serve_storage(cfg))
+    except MissingRings as exc:
+        print(f"tinystack storage: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -280,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     storage = sub.add_parser("storage", help="run an object storage node alone (account, container, object servers)",
                              description="The storage servers of this machine's devices ([object] devices), on "
                                          "[object] storage_ip and the account/container/object ports, with the rings "
-                                         "of [object] rings_dir (built from this node's devices if there are none).")
+                                         "of [object] rings_dir (build them with `tinystack ring` and copy them there first).")
     storage.add_argument("--state-dir", help="where the node keeps its devices, rings and hash path secrets")
     storage.add_argument("--bind", help="address the storage servers listen on (default 127.0.0.1)")
     storage.add_argument("--config", default=argparse.SUPPRESS, help="INI configuration file (optional)")

@@ -53,7 +53,7 @@ class Node:
         self.ini.write_text("[object]\n" + "".join(f"{k}_port = {p}\n" for k, p in self.ports.items()) + (
             f"devices = {self.devices}\nrings_dir = {rings}\nhash_path_prefix = {PREFIX}\n"
             f"hash_path_suffix = {SUFFIX}\nreplicator_interval = 1\nauditor_interval = 1\nexpirer_interval = 0\n"
-            "updater_interval = 1\nfsync = false\npolicies = Policy-0\n"))
+            "updater_interval = 1\nfsync = false\npolicies = Policy-0\nauditor_files_per_second = 200\n"))
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self) -> None:

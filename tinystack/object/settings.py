@@ -43,6 +43,10 @@ DEFAULTS: dict[str, str] = {
     "account_listing_limit": "10000",
     "fsync": "true",
     "cors_allow_origin": "",  # comma-separated origins allowed on every container, besides X-Container-Meta-Access-Control
+    # Seconds a tombstone and a deleted database row are kept (Swift's reclaim_age): longer than any replica may
+    # stay away, or what it still holds comes back when it returns.
+    "reclaim_age": str(7 * 86400),
+    "auditor_files_per_second": "20",  # objects the auditor reads a second (Swift's default); 0: no limit
 }
 
 
@@ -75,6 +79,8 @@ class ObjectSettings:
     account_listing_limit: int
     fsync: bool
     cors_allow_origin: tuple[str, ...]
+    reclaim_age: float
+    auditor_files_per_second: float
 
     def policy(self, index: int) -> Policy:
         """The policy of that index; 503 when this cloud has no such policy (a container made under a policy
@@ -139,4 +145,16 @@ def load(config: Config) -> ObjectSettings:
         account_listing_limit=int(raw["account_listing_limit"]),
         fsync=raw["fsync"].strip().lower() in ("1", "true", "yes", "on"),
         cors_allow_origin=tuple(o.strip() for o in raw["cors_allow_origin"].split(",") if o.strip()),
+        reclaim_age=_positive(raw, "reclaim_age"),
+        auditor_files_per_second=max(0.0, float(raw["auditor_files_per_second"])),
     )
+
+
+def _positive(raw: dict[str, str], name: str) -> float:
+    try:
+        value = float(raw[name])
+    except ValueError:
+        raise ValueError(f"[object] {name} must be a number of seconds, not {raw[name]!r}") from None
+    if not value > 0:
+        raise ValueError(f"[object] {name} must be above 0")
+    return value

@@ -1,7 +1,7 @@
-"""The object auditor: reads every object file (of every storage policy) on this node's devices and checks its MD5
-and size against the metadata stored with it; a corrupt object's dir moves to
-``<device>/quarantined/objects/<hash>``, which changes its suffix hash, so the replicator restores a good copy
-from another primary."""
+"""The object auditor: reads every object file (of every storage policy) on this node's devices, at most
+``auditor_files_per_second`` a second, and checks its MD5 and size against the metadata stored with it; a
+corrupt object's dir moves to ``<device>/quarantined/objects/<hash>``, which changes its suffix hash, so the
+replicator restores a good copy from another primary."""
 
 from __future__ import annotations
 
@@ -48,9 +48,23 @@ def object_dirs(root: Path, datadir: str | None = None) -> list[Path]:
         return out
     for part in os.scandir(base):
         if part.is_dir():
-            for suffix in os.scandir(part.path):
-                if suffix.is_dir():
-                    out.extend(Path(h.path) for h in os.scandir(suffix.path) if h.is_dir())
+            out.extend(object_dirs_of(Path(part.path)))
+    return out
+
+
+def object_dirs_of(partition_dir: Path) -> list[Path]:
+    """Every ``<suffix>/<hash>`` dir of one partition dir."""
+    out: list[Path] = []
+    try:
+        suffixes = list(os.scandir(partition_dir))
+    except FileNotFoundError:
+        return out
+    for suffix in suffixes:
+        if suffix.is_dir():
+            try:
+                out.extend(Path(h.path) for h in os.scandir(suffix.path) if h.is_dir())
+            except FileNotFoundError:
+                continue  # emptied and removed meanwhile
     return out
 
 
@@ -79,9 +93,9 @@ def quarantine(root: Path, directory: Path) -> Path:
     return target
 
 
-def audit_device(root: Path, stats: AuditStats) -> None:
+def audit_dirs(root: Path, directories: list[Path], stats: AuditStats) -> None:
     """Blocking."""
-    for directory in object_dirs(root):
+    for directory in directories:
         state = diskfile.scan(directory)
         if state.data is None:
             continue
@@ -94,10 +108,28 @@ def audit_device(root: Path, stats: AuditStats) -> None:
             log.warning("auditor quarantined %s to %s", directory, where)
 
 
+def audit_device(root: Path, stats: AuditStats) -> None:
+    """Blocking: every object of the device at once."""
+    audit_dirs(root, object_dirs(root), stats)
+
+
 async def audit_once(node: NodeContext, port: int) -> AuditStats:
+    """One pass over every object of this node, at most ``[object] auditor_files_per_second`` of them a second (0:
+    no limit), as Swift's auditor: an idle node's pass is spread out instead of reading every file at once."""
     stats = AuditStats()
+    rate = node.settings.auditor_files_per_second
     for dev in object_devices(node, port):
-        await asyncio.to_thread(audit_device, node.settings.devices / dev.device, stats)
+        root = node.settings.devices / dev.device
+        if rate <= 0:
+            await asyncio.to_thread(audit_device, root, stats)
+            continue
+        directories = await asyncio.to_thread(object_dirs, root)
+        step = max(1, int(rate))
+        for start in range(0, len(directories), step):
+            began = time.monotonic()
+            await asyncio.to_thread(audit_dirs, root, directories[start:start + step], stats)
+            if start + step < len(directories):
+                await asyncio.sleep(max(0.0, step / rate - (time.monotonic() - began)))
     record = {**stats.__dict__, "finished": time.time()}
     await asyncio.to_thread((node.settings.devices / "auditor.json").write_text, json.dumps(record))
     return stats

@@ -9,7 +9,13 @@ The pass: for every database on this node's devices, every other primary of its 
 the rows changed since the last row it took from this replica (all rows when it has no copy: a wiped device's
 listings come back), in batches. Each database keeps its sync points per remote replica id (a table of its own),
 so a remote database that was wiped and made again, having a new id, gets every row. A database on a handoff
-device is removed once every primary took it."""
+device is removed once every primary took it.
+
+Reclaim (Swift's ``reclaim_age``): each pass first removes the deleted rows older than ``[object] reclaim_age``
+(at most every ``RECLAIM_EVERY`` seconds per database) and a deleted database with no live row left whose delete
+is that old. The sync hash is O(rows): it is computed in the node's I/O threads over a connection of its own
+and kept until the database changes (its connection's change count, or SQLite's ``data_version`` for another
+connection's writes), so an idle pass costs no row scan."""
 
 from __future__ import annotations
 
@@ -26,7 +32,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tinystack.object.common import quote_path, status_error
+from tinystack.object.common import normalize_timestamp, quote_path, status_error
 from tinystack.object.servers.base import Handler, NodeContext
 from tinystack.object.servers.db import Broker, BrokerCache, db_path
 from tinystack.object.servers.replication import HASH, MARK, partition_of, path_parts
@@ -36,6 +42,10 @@ log = logging.getLogger(__name__)
 
 BATCH = 1000  # rows per push
 MAX_BODY = 64 * 1024 * 1024
+KEPT_HASHES = 65536  # databases whose sync hash is kept
+RECLAIM_EVERY = 3600.0  # seconds between two reclaims of one database's rows (fewer when reclaim_age is short)
+# The column holding a deleted row's delete time, per kind (a container's object row keeps it as its timestamp).
+DELETED_AT = {"container": "created_at", "account": "delete_timestamp"}
 
 
 @dataclass
@@ -47,13 +57,63 @@ class DbStats:
     removed_handoffs: int = 0
     failures: int = 0
     seconds: float = 0.0
+    reclaimed_rows: int = 0
+    reclaimed_databases: int = 0
+
+
+def _fresh_hash(factory: type[Broker], path: Path) -> str:
+    """Blocking. The sync hash read over a connection of its own (a WAL reader: the server's writes go on)."""
+    broker = factory(path)
+    try:
+        return broker.sync_hash()
+    finally:
+        broker.close()
+
+
+class SyncHashes:
+    """Each database's sync hash, kept until the database changes; computed off the event loop."""
+
+    def __init__(self, node: NodeContext) -> None:
+        self.node = node
+        self._kept: dict[Path, tuple[object, int, int, str]] = {}
+
+    async def get(self, broker: Broker) -> str:
+        conn = broker.conn
+        version = (conn.total_changes, int(conn.execute("PRAGMA data_version").fetchone()[0]))
+        kept = self._kept.get(broker.path)
+        if kept is not None and kept[0] is conn and kept[1:3] == version:
+            return kept[3]
+        value = await self.node.run(_fresh_hash, type(broker), broker.path)
+        # Keyed by what was seen before hashing: a change made meanwhile is hashed again at the next ask.
+        if len(self._kept) >= KEPT_HASHES:
+            self._kept.clear()
+        self._kept[broker.path] = (conn, *version, value)
+        return value
+
+    def drop(self, path: Path) -> None:
+        self._kept.pop(path, None)
+
+
+def reclaim(broker: Broker, kind: str, before: str) -> int:
+    """Removes the deleted rows whose delete is older than ``before`` (a normalized timestamp); how many."""
+    with broker.transaction() as c:
+        cursor = c.execute(f"DELETE FROM {broker.ROW_TABLE} WHERE deleted = 1 AND {DELETED_AT[kind]} < ?", (before,))
+        return int(cursor.rowcount)
+
+
+def reclaimable(broker: Broker, before: str) -> bool:
+    """A deleted database (account or container) with no live row left, deleted before ``before``."""
+    if not broker.is_deleted() or broker.stat()["delete_timestamp"] >= before:
+        return False
+    return broker.conn.execute(f"SELECT 1 FROM {broker.ROW_TABLE} WHERE deleted = 0 LIMIT 1").fetchone() is None
 
 
 class DbVerbs:
     """The replication verbs of one server kind ("account" or "container")."""
 
-    def __init__(self, node: NodeContext, kind: str, brokers: BrokerCache) -> None:
+    def __init__(self, node: NodeContext, kind: str, brokers: BrokerCache, hashes: SyncHashes | None = None) -> None:
         self.node, self.kind, self.brokers = node, kind, brokers
+        self.hashes = hashes or SyncHashes(node)
 
     def _broker(self, request: web.Request) -> Broker:
         device, part, name_hash = path_parts(request, 3)
@@ -66,7 +126,8 @@ class DbVerbs:
         broker = self._broker(request)
         if not broker.exists:
             return web.Response(status=404)
-        return web.json_response({"id": broker.db_id(), "hash": broker.sync_hash(), "max_row": broker.max_row()})
+        return web.json_response({"id": broker.db_id(), "hash": await self.hashes.get(broker),
+                                  "max_row": broker.max_row()})
 
     async def merge(self, request: web.Request) -> web.StreamResponse:
         broker = self._broker(request)
@@ -81,7 +142,7 @@ class DbVerbs:
             broker.merge_rows(rows)
         except (ValueError, KeyError, TypeError) as exc:
             raise status_error(400, f"Invalid replication push: {exc}") from None
-        return web.json_response({"id": broker.db_id(), "hash": broker.sync_hash()})
+        return web.json_response({"id": broker.db_id(), "hash": await self.hashes.get(broker)})
 
     def _create(self, broker: Broker, info: dict[str, Any]) -> None:
         created = str(info["created_at"])
@@ -91,9 +152,10 @@ class DbVerbs:
             broker.initialize(str(info["account"]), created)  # type: ignore[attr-defined]
 
 
-def with_db_verbs(node: NodeContext, kind: str, brokers: BrokerCache, handlers: dict[str, Handler]) -> dict[str, Handler]:
+def with_db_verbs(node: NodeContext, kind: str, brokers: BrokerCache, handlers: dict[str, Handler],
+                  hashes: SyncHashes | None = None) -> dict[str, Handler]:
     """``handlers`` with GET and POST sent to the replication verbs when the request carries the mark."""
-    verbs = DbVerbs(node, kind, brokers)
+    verbs = DbVerbs(node, kind, brokers, hashes)
     get, post = handlers["GET"], handlers["POST"]
 
     async def route_get(request: web.Request) -> web.StreamResponse:
@@ -121,8 +183,10 @@ def local_databases(root: Path, kind: str) -> list[tuple[int, Path]]:
 class DbReplicator:
     """One node's replicator of the ``kind`` databases (its server's open brokers are shared with it)."""
 
-    def __init__(self, node: NodeContext, kind: str, brokers: BrokerCache) -> None:
+    def __init__(self, node: NodeContext, kind: str, brokers: BrokerCache, hashes: SyncHashes | None = None) -> None:
         self.node, self.kind, self.brokers = node, kind, brokers
+        self.hashes = hashes or SyncHashes(node)
+        self._reclaimed: dict[Path, float] = {}
 
     async def _call(self, method: str, url: str, body: Any = None) -> tuple[int, Any]:
         try:
@@ -141,7 +205,7 @@ class DbReplicator:
         status, remote = await self._call("GET", url)
         if status not in (200, 404):
             return False
-        if remote is not None and remote.get("hash") == broker.sync_hash():
+        if remote is not None and remote.get("hash") == await self.hashes.get(broker):
             stats.in_sync += 1
             return True
         since = broker.sync_point(str(remote["id"])) if remote is not None else 0
@@ -164,6 +228,29 @@ class DbReplicator:
             broker.set_sync_point(remote_id, since)
         return True
 
+    async def _reclaim(self, broker: Broker, stats: DbStats) -> bool:
+        """Reclaims the database's old deleted rows (not more often than ``RECLAIM_EVERY``); True when the whole
+        database was deleted long enough ago to go (then removed: the caller skips it)."""
+        age = self.node.settings.reclaim_age
+        now = time.monotonic()
+        last = self._reclaimed.get(broker.path)
+        if last is not None and now - last < min(RECLAIM_EVERY, age / 4):
+            return False
+        self._reclaimed[broker.path] = now
+        before = normalize_timestamp(time.time() - age)
+        if reclaimable(broker, before):
+            await self._remove(broker.path)
+            stats.reclaimed_databases += 1
+            return True
+        stats.reclaimed_rows += reclaim(broker, self.kind, before)
+        return False
+
+    async def _remove(self, path: Path) -> None:
+        self.brokers.drop(path)
+        self.hashes.drop(path)
+        self._reclaimed.pop(path, None)
+        await asyncio.to_thread(shutil.rmtree, path.parent, True)
+
     async def replicate_once(self, port: int) -> DbStats:
         stats = DbStats()
         started = time.monotonic()
@@ -177,14 +264,15 @@ class DbReplicator:
                     others = [p for p in primaries if p.id != dev.id]
                     broker = self.brokers.get(path)
                     try:
+                        if await self._reclaim(broker, stats):
+                            continue
                         results = [await self.sync_db(broker, partition, t, stats) for t in others]
                     except Exception:
                         log.exception("db replicator: %s failed", path)
                         results = [False]
                     stats.failures += results.count(False)
                     if not any(p.id == dev.id for p in primaries) and all(results):
-                        self.brokers.drop(path)
-                        await asyncio.to_thread(shutil.rmtree, path.parent, True)
+                        await self._remove(path)
                         stats.removed_handoffs += 1
         stats.seconds = time.monotonic() - started
         record = {**stats.__dict__, "finished": time.time()}

@@ -1,12 +1,18 @@
 """The object expirer: finds the objects on this node's devices whose ``X-Delete-At`` has passed and deletes
 them on every primary with ``X-If-Delete-At`` (so a newer PUT or POST survives), each primary updating the
 container listing as for a client's DELETE. Scanning local files needs no queue to keep consistent; every
-primary finds the object, and the deletes after the first answer 409 or 404."""
+primary finds the object, and the deletes after the first answer 409 or 404.
+
+A partition's objects with an ``X-Delete-At`` are kept in memory with the partition's digest (hashes.py, the
+replicator's, which changes with every file name and so with every write, POST and delete): a pass reads the
+metadata of the partitions that changed since the last one only, not of every object every minute."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +22,8 @@ import aiohttp
 
 from tinystack.object.common import normalize_timestamp, quote_path
 from tinystack.object.policies import INDEX_HEADER, Policy
-from tinystack.object.servers import diskfile
-from tinystack.object.servers.auditor import object_dirs
+from tinystack.object.servers import diskfile, hashes
+from tinystack.object.servers.auditor import object_dirs_of
 from tinystack.object.servers.base import NodeContext
 from tinystack.object.servers.replicator import local_devices
 
@@ -30,10 +36,13 @@ class ExpirerStats:
     failures: int = 0
 
 
-def due_objects(root: Path, now: float, datadir: str = "objects") -> list[tuple[str, str, str]]:
-    """Blocking. ``(name, x-delete-at, timestamp)`` of each object of the policy's ``datadir`` that is due."""
+Expiring = tuple[str, str, str]  # an object's name, its x-delete-at and the timestamp of its newest file
+
+
+def _expiring(directories: list[Path]) -> list[Expiring]:
+    """Blocking. The objects of ``directories`` that have an ``X-Delete-At``, due or not."""
     out = []
-    for directory in object_dirs(root, datadir):
+    for directory in directories:
         state = diskfile.scan(directory)
         if state.data is None:
             continue
@@ -44,10 +53,43 @@ def due_objects(root: Path, now: float, datadir: str = "objects") -> list[tuple[
         except (OSError, ValueError):
             continue
         delete_at = meta.get("x-delete-at")
-        if delete_at and int(delete_at) <= now:
+        if delete_at:
             last = state.meta.name.rpartition(".")[0] if state.meta is not None else state.timestamp
             out.append((str(meta["name"]), str(delete_at), last))
     return out
+
+
+# Partition dir -> (its digest when read, its objects with an X-Delete-At).
+_known: dict[str, tuple[str, list[Expiring]]] = {}
+_known_lock = threading.Lock()
+
+
+def due_objects(root: Path, now: float, datadir: str = "objects",
+                reclaim_age: float | None = None) -> list[Expiring]:
+    """Blocking. ``(name, x-delete-at, timestamp)`` of each object of the policy's ``datadir`` that is due."""
+    out: list[Expiring] = []
+    prefix = str(root / datadir) + os.sep
+    with _known_lock:
+        seen = set()
+        for partition, digest in hashes.device_digests(root, datadir, reclaim_age).items():
+            base = hashes.partition_dir(root, partition, datadir)
+            key = str(base)
+            seen.add(key)
+            kept = _known.get(key)
+            if kept is None or kept[0] != digest:
+                kept = (digest, _expiring(object_dirs_of(base)))
+                _known[key] = kept
+            out.extend(e for e in kept[1] if _due(e[1], now))
+        for key in [k for k in _known if k.startswith(prefix) and k not in seen]:
+            del _known[key]  # a partition gone (moved home, wiped)
+    return out
+
+
+def _due(delete_at: str, now: float) -> bool:
+    try:
+        return int(delete_at) <= now
+    except ValueError:
+        return False
 
 
 async def _delete(node: NodeContext, name: str, delete_at: str, last: str, policy: Policy) -> bool:
@@ -85,7 +127,8 @@ async def expire_once(node: NodeContext, port: int, now: float | None = None) ->
         devices: list[Any] = local_devices(node, port, policy.ring)
         for dev in devices:
             root = node.settings.devices / dev.device
-            for name, delete_at, last in await asyncio.to_thread(due_objects, root, when, policy.datadir):
+            due = await asyncio.to_thread(due_objects, root, when, policy.datadir, node.settings.reclaim_age)
+            for name, delete_at, last in due:
                 if await _delete(node, name, delete_at, last, policy):
                     stats.expired += 1
                 else:

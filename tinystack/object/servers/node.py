@@ -1,6 +1,7 @@
 """One storage node: its devices, the first rings (built at the first start from this node's devices, one zone
-each), the account, container and object servers on their ports, and the updater that replays async pendings
-and reports container counts. ``tinystack up`` runs one beside the proxy; ``tinystack storage`` runs one alone."""
+each, when it is alone: ring/bootstrap.py), the account, container and object servers on their ports, and the
+updater that replays async pendings and reports container counts. ``tinystack up`` runs one beside the proxy;
+``tinystack storage`` runs one alone."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tinystack.object.ring.bootstrap import rings_to_build
 from tinystack.object.servers.account import AccountServer
 from tinystack.object.servers.auditor import audit_once
 from tinystack.object.servers.base import IO_THREADS, NodeContext
@@ -79,8 +81,11 @@ def build_ring(settings: ObjectSettings, kind: str, port: int) -> None:
 
 
 class StorageNode:
-    def __init__(self, settings: ObjectSettings) -> None:
+    def __init__(self, settings: ObjectSettings, build_rings: bool = True) -> None:
+        """``build_rings``: may build missing rings from this node's devices when it is alone (``tinystack up``;
+        ``tinystack storage`` may not: ring/bootstrap.py)."""
         self.settings = settings
+        self.build_rings = build_rings
         self.node = NodeContext(settings)
         self.account = AccountServer(self.node)
         self.container = ContainerServer(self.node)
@@ -105,9 +110,10 @@ class StorageNode:
             await site.start()
             self._runners.append(runner)
             self.ports[kind] = runner.addresses[-1][1]
+        own = {kind: (s.storage_ip, self.ports[server_of(kind)]) for kind in ring_names(s)}
+        for kind in await asyncio.to_thread(rings_to_build, s.rings_dir, own, self.build_rings):
+            await asyncio.to_thread(build_ring, s, kind, own[kind][1])
         for kind in ring_names(s):
-            if not ring_path(s, kind).exists():
-                await asyncio.to_thread(build_ring, s, kind, self.ports[server_of(kind)])
             self.node.rings[kind] = load_ring(s, kind)
         for kind in ring_names(s):
             for dev in self.node.rings[kind].devs:

@@ -1,14 +1,17 @@
 """The object server's backend verbs for the replicator, marked by ``X-Backend-Replication: true`` (the HTTP
-parser takes only standard methods): ``GET /<device>/<partition>`` answers the partition's suffix hashes (with
-``?suffixes=a,b`` the files of each object in them instead), and ``PUT /<device>/<partition>/<hash>/<file>``
-stores one pushed file with its metadata (``X-Object-Metadata``, JSON) when it is newer than what the device
-holds. A pushed file sends no container update: the listing came with the original write."""
+parser takes only standard methods): ``GET /<device>`` answers ``{partition: digest}`` for every partition the
+device holds (one request per peer device and pass, instead of one per partition), ``GET /<device>/<partition>``
+the partition's suffix hashes (with ``?suffixes=a,b`` the files of each object in them instead), and
+``PUT /<device>/<partition>/<hash>/<file>`` stores one pushed file with its metadata (``X-Object-Metadata``,
+JSON) when it is newer than what the device holds and not a tombstone past ``reclaim_age``. A pushed file sends
+no container update: the listing came with the original write."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -42,6 +45,12 @@ class ReplicationVerbs:
         self.node = node
 
     async def replicate(self, request: web.Request) -> web.StreamResponse:
+        age = self.node.settings.reclaim_age
+        if request.raw_path.split("?", 1)[0].count("/") == 1:
+            (device,) = path_parts(request, 1)
+            root = self.node.device_root(device)
+            digests = await asyncio.to_thread(hashes.device_digests, root, policy_datadir(self.node, request), age)
+            return web.json_response({str(p): d for p, d in digests.items()})
         device, part = path_parts(request, 2)
         root = self.node.device_root(device)
         partition = partition_of(part)
@@ -49,12 +58,12 @@ class ReplicationVerbs:
         wanted = request.query.get("suffixes")
         body: Any
         if wanted is None:
-            body = await asyncio.to_thread(hashes.suffix_hashes, root, partition, datadir)
+            body = await asyncio.to_thread(hashes.suffix_hashes, root, partition, datadir, age)
         else:
             suffixes = [s for s in wanted.split(",") if s]
             if any(not re.fullmatch(r"[0-9a-f]{3}", s) for s in suffixes):
                 raise status_error(400, "Invalid suffixes")
-            body = await asyncio.to_thread(hashes.suffix_listing, root, partition, suffixes, datadir)
+            body = await asyncio.to_thread(hashes.suffix_listing, root, partition, suffixes, datadir, age)
         return web.json_response(body)
 
     async def sync(self, request: web.Request) -> web.StreamResponse:
@@ -75,6 +84,10 @@ class ReplicationVerbs:
         state = diskfile.scan(directory)
         if not _newer(state, ts, ext):
             return web.Response(status=409, headers={"X-Backend-Timestamp": state.timestamp})
+        if ext == "ts" and state.data is None and float(ts) < time.time() - self.node.settings.reclaim_age:
+            # A tombstone past reclaim with nothing here to delete would only be removed again: taken as done.
+            # Over an older .data it is kept, so that copy does not come back once the sender reclaims its own.
+            return web.Response(status=409)
         writer = diskfile.Writer(root, directory, self.node.settings.fsync)
         try:
             async for chunk in request.content.iter_any():
