@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from tinystack.core import desired, errors
 from tinystack.core.auth import RequestContext
-from tinystack.volume.groups import ADDABLE
+from tinystack.volume.groups import ADDABLE, delete_members
 from tinystack.volume.listing import page, parse_sort, sort_rows
 from tinystack.volume.models import Group, GroupSnapshot, Snapshot, Volume, utcnow
 from tinystack.volume.schemas import truthy
@@ -103,14 +103,7 @@ class GroupSnapshots:
                                             "error, and no Group can be currently using it as source for its "
                                             "creation.")
                 snaps = list(s.scalars(select(Snapshot).where(Snapshot.group_snapshot_id == gs.id)))
-                if not snaps:
-                    s.delete(gs)
-                    return []
-                for snap in snaps:
-                    desired.bump_or_lose(s, Snapshot, snap.id, snap.generation,
-                                         {"status": "deleting", "updated_at": utcnow()}, guard={"status": snap.status})
-                gs.status, gs.updated_at = "deleting", utcnow()
-                return [snap.id for snap in snaps]
+                return delete_members(s, gs, Snapshot, snaps)
 
         for sid in desired.retry(attempt, what=f"GroupSnapshot {group_snapshot_id}"):
             self.svc.controller.publish_soon("snapshot", sid)

@@ -268,14 +268,7 @@ class Groups:
                     if vol.status not in (*DELETABLE, "error_deleting"):
                         raise errors.BadRequest(f"Invalid volume: Volume {vol.id} in group {g.id} status must be "
                                                 f"available or error, but current status is: {vol.status}.")
-                if not vols:
-                    s.delete(g)
-                    return []
-                for vol in vols:
-                    desired.bump_or_lose(s, Volume, vol.id, vol.generation,
-                                         {"status": "deleting", "updated_at": utcnow()}, guard={"status": vol.status})
-                g.status, g.updated_at = "deleting", utcnow()
-                return [vol.id for vol in vols]
+                return delete_members(s, g, Volume, vols)
 
         for vid in desired.retry(attempt, what=f"Group {group_id}"):
             self.svc.controller.publish_soon("volume", vid)
@@ -290,6 +283,7 @@ class Groups:
             g.status, g.updated_at = status, utcnow()
 
     # --- following the members -----------------------------------------------------------------------
+    # (``delete_members`` below starts a delete; ``settle`` finishes it.)
 
     def settle(self, s: Session, row: Volume | Snapshot) -> None:
         """After an agent report on ``row`` (perhaps just deleted): the status its group or group snapshot has
@@ -331,3 +325,18 @@ class Groups:
                 s.delete(owner)
             elif any(st == "error_deleting" for st in statuses):
                 owner.status, owner.updated_at = "error_deleting", utcnow()
+
+
+def delete_members(s: Session, owner: Group | GroupSnapshot, model: type[Volume] | type[Snapshot],
+                   members: builtins.list[Volume] | builtins.list[Snapshot]) -> builtins.list[str]:
+    """Start deleting a group's volumes or a group snapshot's snapshots, each only from the status it was checked
+    in: the owner is ``deleting`` until ``settle`` sees the last member go, or goes now if it has none. Returns the
+    members' ids, to publish once committed."""
+    if not members:
+        s.delete(owner)
+        return []
+    for m in members:
+        desired.bump_or_lose(s, model, m.id, m.generation, {"status": "deleting", "updated_at": utcnow()},
+                             guard={"status": m.status})
+    owner.status, owner.updated_at = "deleting", utcnow()
+    return [m.id for m in members]
