@@ -43,13 +43,29 @@ def playbook(cloud: LiveCloud, work: Path, names: list[str], extra: dict[str, st
     for key, value in extra.items():
         args += ["-e", f"{key}={value}"]
     proc = subprocess.run(args, cwd=work, env=env, capture_output=True, text=True, timeout=1200)
+    # Kept beside the run: each task's result and start and end time, for a failure or a slow run.
+    (work / f"{'+'.join(Path(n).stem for n in names)}.json").write_text(proc.stdout)
     try:
-        out: dict[str, Any] = json.loads(proc.stdout)
-    except json.JSONDecodeError:
+        # One document a playbook, each with the plays of the run so far: every play once, by its id.
+        plays = {p["play"]["id"]: p for doc in documents(proc.stdout) for p in doc["plays"]}
+        out: dict[str, Any] = {"plays": list(plays.values())}
+    except (json.JSONDecodeError, KeyError):
         raise AssertionError(f"{name}: no JSON from ansible-playbook ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
                              f"{proc.stderr[-3000:]}") from None
     assert proc.returncode == 0, f"{name} failed ({proc.returncode}): {failures(out)}\n{proc.stderr[-2000:]}"
     return out
+
+
+def documents(text: str) -> list[dict[str, Any]]:
+    """The JSON documents in the callback's output, one a playbook."""
+    decoder, docs, pos = json.JSONDecoder(), [], 0
+    while text[pos:].strip():
+        pos += len(text[pos:]) - len(text[pos:].lstrip())
+        doc, pos = decoder.raw_decode(text, pos)
+        docs.append(doc)
+    if not docs:
+        raise json.JSONDecodeError("no document", text, 0)
+    return docs
 
 
 def failures(out: dict[str, Any]) -> list[tuple[str, Any]]:
