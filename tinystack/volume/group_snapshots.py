@@ -13,9 +13,8 @@ from sqlalchemy.orm import Session
 from tinystack.core import desired, errors
 from tinystack.core.auth import RequestContext
 from tinystack.volume.groups import ADDABLE, delete_members
-from tinystack.volume.listing import page, parse_sort, sort_rows
+from tinystack.volume.listing import page, parse_sort, sort_rows, tenant_rows
 from tinystack.volume.models import Group, GroupSnapshot, Snapshot, Volume, utcnow
-from tinystack.volume.schemas import truthy
 
 if TYPE_CHECKING:
     from tinystack.volume.service import VolumeService
@@ -74,13 +73,8 @@ class GroupSnapshots:
 
     def list(self, ctx: RequestContext, q: dict[str, str]) -> tuple[builtins.list[GroupSnapshot], bool]:
         self.svc.enforce(ctx, "group:get_all_group_snapshots")
-        all_tenants = ctx.is_admin and "all_tenants" in q and truthy(q.get("all_tenants") or "1")
         with self.svc.session() as s:
-            stmt = select(GroupSnapshot)
-            if not all_tenants:
-                stmt = stmt.where(GroupSnapshot.project_id == ctx.project_id)
-            elif q.get("project_id"):
-                stmt = stmt.where(GroupSnapshot.project_id == q["project_id"])
+            stmt = tenant_rows(GroupSnapshot, ctx, q)
             for key in ("name", "status", "group_id"):
                 if q.get(key):
                     stmt = stmt.where(getattr(GroupSnapshot, key) == q[key])

@@ -13,9 +13,8 @@ from sqlalchemy.orm import Session
 
 from tinystack.core import desired, errors
 from tinystack.core.auth import RequestContext
-from tinystack.volume.listing import page, parse_sort, sort_rows
+from tinystack.volume.listing import page, parse_sort, sort_rows, tenant_rows
 from tinystack.volume.models import Attachment, Group, GroupSnapshot, Snapshot, Volume, utcnow
-from tinystack.volume.schemas import truthy
 from tinystack.volume.volumes import DELETABLE
 
 if TYPE_CHECKING:
@@ -171,13 +170,8 @@ class Groups:
     def list(self, ctx: RequestContext,
              q: dict[str, str]) -> tuple[builtins.list[Group], dict[str, builtins.list[str]], bool]:
         self.svc.enforce(ctx, "group:get_all")
-        all_tenants = ctx.is_admin and "all_tenants" in q and truthy(q.get("all_tenants") or "1")
         with self.svc.session() as s:
-            stmt = select(Group)
-            if not all_tenants:
-                stmt = stmt.where(Group.project_id == ctx.project_id)
-            elif q.get("project_id"):
-                stmt = stmt.where(Group.project_id == q["project_id"])
+            stmt = tenant_rows(Group, ctx, q)
             for key in ("name", "status", "availability_zone"):
                 if q.get(key):
                     stmt = stmt.where(getattr(Group, key) == q[key])
