@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 from tests.console.standin import node_socket, rfb
+from tests.dashboard import day6
 from tests.dashboard.browser import Browser
-from tests.dashboard.conftest import ARTIFACTS, password
+from tests.dashboard.conftest import ARTIFACTS
+from tests.dashboard.day6 import login  # the other browser modules import it from here
 from tests.livecloud import LiveCloud
 
 pytestmark = pytest.mark.browser
@@ -23,15 +25,6 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def web(chrome: Any, live: LiveCloud) -> Iterator[Browser]:
     yield Browser(chrome, live.url("dashboard"), ARTIFACTS)
-
-
-def login(b: Browser, live: LiveCloud, cloud: str) -> None:
-    user, pw = password(live, cloud)
-    b.go("/auth/login/")
-    if b.all("#logout"):
-        b.click(b.css("#logout"))
-    b.fill("#login-form", {"domain": "Default", "username": user, "password": pw})
-    b.wait_text("#current-user", user)
 
 
 def test_day6_as_demo(web: Browser, live: LiveCloud, tmp_path: Path) -> None:
@@ -51,67 +44,26 @@ def test_day6_as_demo(web: Browser, live: LiveCloud, tmp_path: Path) -> None:
     b.no_error()
     b.shot("images")
 
-    # Network and subnet.
-    b.go("/project/networks/")
-    b.fill("#create-network", {"name": net, "subnet_name": f"{net}-subnet", "cidr": "10.66.0.0/24"})
-    b.wait_text("#subnets", "10.66.0.0/24")
-    b.no_error()
-
-    # Router with the public gateway and an interface on the subnet; its port's status shows without a reload.
-    b.go("/project/routers/")
-    b.fill("#create-router", {"name": router, "external_network": "public"})
-    b.wait_text("h1", router)
-    b.fill("#add-interface", {"subnet": f"{net}-subnet (10.66.0.0/24)"})
-    b.wait_text("#router-interfaces", "10.66.0.1")
-    b.no_error()
+    # Network and subnet; a router with the public gateway and an interface on the subnet, whose port's status
+    # shows without a reload.
+    day6.network_and_router(b, net, router, "10.66.0.0/24")
     assert "Internal Interface" in b.css("#router-interfaces").text
     assert b.css("#router-gateway").text != "None"
     b.shot("router")
 
-    # SSH and ICMP rules in the default group.
-    b.go("/project/security_groups/")
-    b.click(b.row("#security-groups", "default").find_element("css selector", "a"))
-    for rule in ("SSH", "ALL ICMP"):
-        b.fill("#add-rule", {"rule": rule})
-        b.wait(lambda rule=rule: any(rule in a for a in b.alerts()))
-    rules = b.css("#rules").text
-    assert "tcp 22" in rules and "icmp" in rules
+    day6.ssh_and_icmp_rules(b)
     b.shot("security-group-rules")
 
-    # A key pair: the private key is downloaded once.
-    b.go("/project/key_pairs/")
-    b.fill("#create-keypair", {"name": key}, submit=False)
-    b.click(b.css("#create-keypair-submit"), navigates=False)  # the answer is a download, not a page
-    pem = b.downloaded(f"{key}.pem")
-    assert "PRIVATE KEY" in pem.read_text()
-    b.go("/project/key_pairs/")
-    b.wait_text("#keypairs", key)
+    day6.key_pair(b, key)
 
     # Launch through the wizard and watch the instance go ACTIVE on the same page.
     b.go("/project/instances/launch/")
     b.shot("launch-wizard")
-    b.fill("#launch-form", {"name": vm, "source_id": f"day6-image-{tag}", "key_name": key}, submit=False)
-    b.click(b.css(f'input[name="networks"][data-name="{net}"]'), navigates=False)
-    b.click(b.css("#launch-submit"))
-    b.wait_text("#instances", vm)
-    b.no_error()
-    b.mark()
-    b.wait(lambda: b.row("#instances", vm).get_attribute("data-status") == "ACTIVE", 60, "the instance never went ACTIVE")
-    assert b.marked(), "the page was reloaded: the status should change in place"
+    day6.launch(b, vm, f"day6-image-{tag}", key, net, 60)
     assert "10.66.0." in b.row("#instances", vm).text
     b.shot("instances")
 
-    # A floating IP from the public pool, associated from the instance's page.
-    b.go("/project/floating_ips/")
-    b.fill("#allocate-fip", {"pool": "public"})
-    b.no_error()
-    b.go("/project/instances/")
-    b.click(b.row("#instances", vm).find_element("css selector", "a"))
-    b.wait_text("h1", vm)
-    server_url = b.d.current_url.split("?")[0]
-    b.fill("#form-associate-fip", {})
-    b.wait_text("#ip-addresses", "(floating)")
-    b.no_error()
+    server_url = day6.floating_ip(b, vm)
 
     # A volume, attached, seen in the instance's overview.
     b.go("/project/volumes/")
@@ -186,24 +138,7 @@ def delete_everything(b: Browser, live: LiveCloud, tag: str) -> None:
     b.click(b.row("#volumes", f"day6-vol-{tag}").find_element("css selector", "a"))
     b.click(b.css("#delete-volume button"))
     b.no_error()
-    b.go("/project/floating_ips/")
-    for tr in b.all("#floating-ips tbody tr"):
-        if "Release" in tr.text:
-            b.click(b.row("#floating-ips", tr.text.split()[0]).find_element("xpath", ".//button[text()='Release Floating IP']"))
-            break
-    b.go("/project/routers/")
-    b.click(b.row("#routers", f"day6-router-{tag}").find_element("css selector", "a"))
-    b.click(b.css("#router-interfaces button"))
-    b.no_error()
-    b.go("/project/routers/")
-    b.click(b.row("#routers", f"day6-router-{tag}").find_element("xpath", ".//button[text()='Delete Router']"))
-    b.no_error()
-    b.go("/project/networks/")
-    b.click(b.row("#networks", f"day6-net-{tag}").find_element("xpath", ".//button[text()='Delete Network']"))
-    b.no_error()
-    b.go("/project/key_pairs/")
-    b.click(b.row("#keypairs", f"day6-key-{tag}").find_element("css selector", "button"))
-    b.no_error()
+    day6.release_network(b, f"day6-net-{tag}", f"day6-router-{tag}", f"day6-key-{tag}")
     b.go("/project/images/")
     for name in (f"day6-snap-{tag}", f"day6-image-{tag}"):
         b.click(b.row("#images", name).find_element("xpath", ".//button[text()='Delete Image']"))

@@ -20,8 +20,10 @@ import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 
+from tests.dashboard import day6
 from tests.dashboard.browser import Browser
-from tests.dashboard.conftest import ARTIFACTS, password
+from tests.dashboard.conftest import ARTIFACTS
+from tests.dashboard.day6 import login
 from tests.e2e import guests
 from tests.livecloud import LiveCloud
 from tests.waiting import wait_for
@@ -94,13 +96,6 @@ def variance(values: list[int]) -> float:
     return sum((v - mean) ** 2 for v in values) / len(values)
 
 
-def login(b: Browser, live: LiveCloud) -> None:
-    user, pw = password(live, "demo")
-    b.go("/auth/login/")
-    b.fill("#login-form", {"domain": "Default", "username": user, "password": pw})
-    b.wait_text("#current-user", user)
-
-
 def test_day6_with_a_real_guest(web: Browser, guest_live: LiveCloud) -> None:
     b, live = web, guest_live
     tag = uuid.uuid4().hex[:6]
@@ -109,61 +104,19 @@ def test_day6_with_a_real_guest(web: Browser, guest_live: LiveCloud) -> None:
     demo = live.conn("demo")
     started = time.monotonic()
     try:
-        login(b, live)
-
-        b.go("/project/networks/")
-        b.fill("#create-network", {"name": net, "subnet_name": f"{net}-subnet", "cidr": "10.67.0.0/24"})
-        b.wait_text("#subnets", "10.67.0.0/24")
-        b.no_error()
-
-        b.go("/project/routers/")
-        b.fill("#create-router", {"name": router, "external_network": "public"})
-        b.wait_text("h1", router)
-        b.fill("#add-interface", {"subnet": f"{net}-subnet (10.67.0.0/24)"})
-        b.wait_text("#router-interfaces", "10.67.0.1")
-        b.no_error()
-
-        b.go("/project/security_groups/")
-        b.click(b.row("#security-groups", "default").find_element("css selector", "a"))
-        for rule in ("SSH", "ALL ICMP"):
-            b.fill("#add-rule", {"rule": rule})
-            b.wait_text(".alert", rule)
-        rules = b.css("#rules").text
-        assert "tcp 22" in rules and "icmp" in rules
-
-        # The private key is downloaded once; it is what the test sshes with.
-        b.go("/project/key_pairs/")
-        b.fill("#create-keypair", {"name": key}, submit=False)
-        b.click(b.css("#create-keypair-submit"), navigates=False)
-        pem = b.downloaded(f"{key}.pem")
+        login(b, live, "demo")
+        day6.network_and_router(b, net, router, "10.67.0.0/24")
+        day6.ssh_and_icmp_rules(b)
+        pem = day6.key_pair(b, key)  # downloaded once; it is what the test sshes with
         pem.chmod(0o600)
-
         b.go("/project/instances/launch/")
-        b.fill("#launch-form", {"name": vm, "source_id": image, "key_name": key}, submit=False)
-        b.click(b.css('[id="flavor-m1.tiny"]'), navigates=False)
-        b.click(b.css(f'input[name="networks"][data-name="{net}"]'), navigates=False)
-        b.click(b.css("#launch-submit"))
-        b.wait_text("#instances", vm)
-        b.no_error()
-        b.mark()
-        b.wait(lambda: b.row("#instances", vm).get_attribute("data-status") == "ACTIVE", guests.BOOT_TIMEOUT,
-               "the instance never went ACTIVE")
-        assert b.marked(), "the page was reloaded: the status should change in place"
+        day6.launch(b, vm, image, key, net, guests.BOOT_TIMEOUT, flavor="m1.tiny")
         assert "10.67.0." in b.row("#instances", vm).text
         b.shot("guest-instances")
 
-        b.go("/project/floating_ips/")
-        b.fill("#allocate-fip", {"pool": "public"})
-        b.no_error()
-        b.go("/project/instances/")
-        b.click(b.row("#instances", vm).find_element("css selector", "a"))
-        b.wait_text("h1", vm)
-        server_url = b.d.current_url.split("?")[0]
+        server_url = day6.floating_ip(b, vm)
         server_id = server_url.rstrip("/").rsplit("/", 1)[1]
         assert qemu_of(server_id), "no QEMU runs the instance"
-        b.fill("#form-associate-fip", {})
-        b.wait_text("#ip-addresses", "(floating)")
-        b.no_error()
         fip = next(e.text.split()[0] for e in b.all("#ip-addresses li") if "(floating)" in e.text)
 
         # From the test process, as a user would from the outside: ssh with the downloaded key.
@@ -249,26 +202,7 @@ def delete_everything(b: Browser, demo: Any, tag: str, server_id: str) -> None:
     b.click(b.css("#action-delete"))
     b.no_error()
     wait_for(lambda: not any(s.name == vm for s in demo.compute.servers()), 120, f"{vm} to be deleted")
-    b.go("/project/floating_ips/")
-    for tr in b.all("#floating-ips tbody tr"):
-        if "Release" in tr.text:
-            b.click(b.row("#floating-ips", tr.text.split()[0]).find_element(
-                "xpath", ".//button[text()='Release Floating IP']"))
-            b.no_error()
-            break
-    b.go("/project/routers/")
-    b.click(b.row("#routers", f"day6g-router-{tag}").find_element("css selector", "a"))
-    b.click(b.css("#router-interfaces button"))
-    b.no_error()
-    b.go("/project/routers/")
-    b.click(b.row("#routers", f"day6g-router-{tag}").find_element("xpath", ".//button[text()='Delete Router']"))
-    b.no_error()
-    b.go("/project/networks/")
-    b.click(b.row("#networks", f"day6g-net-{tag}").find_element("xpath", ".//button[text()='Delete Network']"))
-    b.no_error()
-    b.go("/project/key_pairs/")
-    b.click(b.row("#keypairs", f"day6g-key-{tag}").find_element("css selector", "button"))
-    b.no_error()
+    day6.release_network(b, f"day6g-net-{tag}", f"day6g-router-{tag}", f"day6g-key-{tag}")
     wait_for(lambda: not qemu_of(server_id), 30, f"the QEMU of {vm} to end")
     left = [r.name for r in demo.network.routers()] + [n.name for n in demo.network.networks()] + \
            [k.name for k in demo.compute.keypairs()] + [s.name for s in demo.compute.servers()]

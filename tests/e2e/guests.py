@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import re
 import subprocess
 import time
 import uuid
@@ -18,6 +19,7 @@ import openstack.connection
 
 from tests.livecloud import LiveCloud
 from tests.waiting import wait_for
+from tinystack.guest import settings as guest_settings
 
 # Under TCG on a loaded 2-core machine a boot to sshd takes from about 20 s to well over a minute.
 BOOT_TIMEOUT = 300.0
@@ -85,6 +87,23 @@ def active(conn: openstack.connection.Connection, server: Any, timeout: float = 
 
 def network(conn: openstack.connection.Connection, name: str) -> Any:
     return conn.network.find_network(name, ignore_missing=False)
+
+
+def boot_on(conn: openstack.connection.Connection, name: str, host: str, user_data: str) -> Any:
+    """A guest of the default image on ``private``, placed on ``host`` (``nova:<host>``), once ACTIVE there."""
+    created = conn.compute.create_server(
+        name=name, image_id=conn.image.find_image(guest_settings.DEFAULTS["image_name"], ignore_missing=False).id,
+        flavor_id=conn.compute.find_flavor("m1.tiny", ignore_missing=False).id,
+        networks=[{"uuid": network(conn, "private").id}], availability_zone=f"nova:{host}",
+        user_data=base64.b64encode(user_data.encode()).decode())
+    shown = active(conn, created)
+    assert shown.compute_host == host
+    return shown
+
+
+def pings(text: str) -> list[str]:
+    """The outcomes (``ok``, ``fail``) of the ``ping <uptime> <outcome>`` lines a pinger guest printed."""
+    return re.findall(r"^ping \d+\.\d+ (ok|fail)", text, re.M)
 
 
 def add_floating_ip(conn: openstack.connection.Connection, server: Any) -> Any:

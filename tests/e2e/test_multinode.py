@@ -4,7 +4,6 @@ answering), a failed one leaves it where it was, and a cold migration moves a gu
 
 from __future__ import annotations
 
-import base64
 import re
 import signal
 import subprocess
@@ -21,7 +20,6 @@ from tests.e2e import guests
 from tests.livecloud import LiveCloud
 from tests.waiting import wait_for
 from tinystack.compute.agent import ComputeAgent
-from tinystack.guest import settings as guest_settings
 
 pytestmark = [pytest.mark.guest, pytest.mark.e2e, pytest.mark.slow, pytest.mark.privileged]
 
@@ -67,28 +65,13 @@ def wait_status(conn: openstack.connection.Connection, server: Any, status: str,
         raise AssertionError(f"{exc}: it is {last[0].status}/{last[0].task_state}") from None
 
 
-def boot(conn: openstack.connection.Connection, name: str, host: str, user_data: str) -> Any:
-    created = conn.compute.create_server(
-        name=name, image_id=conn.image.find_image(guest_settings.DEFAULTS["image_name"], ignore_missing=False).id,
-        flavor_id=conn.compute.find_flavor("m1.tiny", ignore_missing=False).id,
-        networks=[{"uuid": guests.network(conn, "private").id}], availability_zone=f"nova:{host}",
-        user_data=base64.b64encode(user_data.encode()).decode())
-    shown = guests.active(conn, created)
-    assert shown.compute_host == host
-    return shown
-
-
 def ticks(text: str) -> list[float]:
     return [float(t) for t in re.findall(r"^tick (\d+\.\d+)", text, re.M)]
 
 
-def pings(text: str) -> list[str]:
-    return re.findall(r"^ping \d+\.\d+ (ok|fail)", text, re.M)
-
-
 def answered(n: int) -> Callable[[str], bool]:
     """The last ``n`` pings answered."""
-    return lambda text: pings(text)[-n:] == ["ok"] * n
+    return lambda text: guests.pings(text)[-n:] == ["ok"] * n
 
 
 def migrations(conn: openstack.connection.Connection, server: Any) -> list[Any]:
@@ -108,9 +91,9 @@ def test_two_nodes_vxlan_live_and_cold_migration(tmp_path: Path) -> None:
         cloud.wait_for_default_image()
 
         # One guest on each node, one tenant network: DHCP (on the network host only) and the ping cross VXLAN.
-        vm1 = boot(conn, "vm1", one, TICKER)
+        vm1 = guests.boot_on(conn, "vm1", one, TICKER)
         ip1 = next(iter(vm1.addresses.values()))[0]["addr"]
-        vm2 = boot(conn, "vm2", two, PINGER.replace("TARGET", ip1))
+        vm2 = guests.boot_on(conn, "vm2", two, PINGER.replace("TARGET", ip1))
         ip2 = next(iter(vm2.addresses.values()))[0]["addr"]
         # Each guest configured its address from the DHCP lease (udhcpc on the console names it).
         wait_console(conn, vm1, lambda t: ip1 in t, f"lease of {ip1}")

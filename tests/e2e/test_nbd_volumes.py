@@ -13,7 +13,6 @@ ends the export and the daemon: no process is left behind.
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import signal
@@ -30,7 +29,6 @@ from tests.livecloud import LiveCloud
 from tests.waiting import wait_for
 from tinystack import nodes
 from tinystack.compute.agent import ComputeAgent
-from tinystack.guest import settings as guest_settings
 from tinystack.volume import agent as volume_agent
 from tinystack.volume.agent import VolumeAgent
 from tinystack.volume.drivers.base import DriverError
@@ -62,23 +60,8 @@ PINGER = """#!/bin/sh
 """
 
 
-def boot(conn: openstack.connection.Connection, name: str, host: str, user_data: str) -> Any:
-    created = conn.compute.create_server(
-        name=name, image_id=conn.image.find_image(guest_settings.DEFAULTS["image_name"], ignore_missing=False).id,
-        flavor_id=conn.compute.find_flavor("m1.tiny", ignore_missing=False).id,
-        networks=[{"uuid": guests.network(conn, "private").id}], availability_zone=f"nova:{host}",
-        user_data=base64.b64encode(user_data.encode()).decode())
-    shown = guests.active(conn, created)
-    assert shown.compute_host == host
-    return shown
-
-
 def writes(text: str) -> list[float]:
     return [float(u) for u in re.findall(r"^wrote (\d+\.\d+)", text, re.M)]
-
-
-def pings(text: str) -> list[str]:
-    return re.findall(r"^ping \d+\.\d+ (ok|fail)", text, re.M)
 
 
 def on_disk(path: Path) -> tuple[float, str] | None:
@@ -149,10 +132,10 @@ def test_volume_on_one_node_written_by_a_guest_on_another(tmp_path: Path) -> Non
         server = cloud.agent(VolumeAgent, one).exporter
         assert isinstance(server, NbdServer) and server.netns == f"tsnode-{one}"
 
-        vm = boot(conn, "nbd-writer", two, WRITER)
+        vm = guests.boot_on(conn, "nbd-writer", two, WRITER)
         ip = next(iter(vm.addresses.values()))[0]["addr"]
-        pinger = boot(conn, "nbd-pinger", one, PINGER.replace("TARGET", ip))
-        guests.wait_console(conn, pinger, lambda t: pings(t)[-3:] == ["ok"] * 3, 180, "pings across VXLAN")
+        pinger = guests.boot_on(conn, "nbd-pinger", one, PINGER.replace("TARGET", ip))
+        guests.wait_console(conn, pinger, lambda t: guests.pings(t)[-3:] == ["ok"] * 3, 180, "pings across VXLAN")
 
         vol = conn.block_storage.create_volume(size=1, name="far-volume")
         conn.block_storage.wait_for_status(vol, "available", failures=["error"], interval=0.5, wait=60)
@@ -204,10 +187,10 @@ def test_volume_on_one_node_written_by_a_guest_on_another(tmp_path: Path) -> Non
             conn.compute.live_migrate_server(vm, host=dest)
             wait_migrated(conn, vm, dest)
             took = time.monotonic() - started
-            after = guests.wait_console(conn, pinger, lambda t, b=before: pings(t[b:])[-3:] == ["ok"] * 3, 120,
+            after = guests.wait_console(conn, pinger, lambda t, b=before: guests.pings(t[b:])[-3:] == ["ok"] * 3, 120,
                                         f"pings answered after the move to {dest}")
-            lost.append(pings(after[before:]).count("fail"))
-            print(f"live migration to {dest}: {took:.1f}s, {lost[-1]} of {len(pings(after[before:]))} pings "
+            lost.append(guests.pings(after[before:]).count("fail"))
+            print(f"live migration to {dest}: {took:.1f}s, {lost[-1]} of {len(guests.pings(after[before:]))} pings "
                   "(every 0.5 s) lost")
             last = writes(guests.console(conn, vm))[-1]
             guests.wait_console(conn, vm, lambda t, u=last: writes(t)[-1] > u + 1, 60, f"writes on {dest}")

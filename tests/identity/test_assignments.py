@@ -453,18 +453,21 @@ def test_role_assignment_query_rules(live: LiveCloud) -> None:
 
 
 def test_role_add_list_and_remove_with_the_cli(live: LiveCloud) -> None:
+    # A user and project of its own: removing a role revokes the user's tokens on the project, and the session
+    # cloud's demo tokens are held by other modules' fixtures.
+    name = live.project_conn("roles").config.auth["username"]
     role = f"newrole-{secrets.token_hex(4)}"
     live.cli("role", "create", role)
     try:
-        live.cli("role", "add", "--project", "demo", "--user", "demo", role)
-        rows = live.cli_json("role", "assignment", "list", "--names", "--effective", "--user", "demo")
+        live.cli("role", "add", "--project", name, "--user", name, role)
+        rows = live.cli_json("role", "assignment", "list", "--names", "--effective", "--user", name)
         mine = {(r["Role"], r["User"], r["Project"]) for r in rows}
-        assert (role, "demo@Default", "demo@Default") in mine
-        assert ("reader", "demo@Default", "demo@Default") in mine  # implied by member
-        plain = live.cli_json("role", "assignment", "list", "--names", "--user", "demo", "--project", "demo")
+        assert (role, f"{name}@Default", f"{name}@Default") in mine
+        assert ("reader", f"{name}@Default", f"{name}@Default") in mine  # implied by member
+        plain = live.cli_json("role", "assignment", "list", "--names", "--user", name, "--project", name)
         assert {r["Role"] for r in plain} == {"member", role}
-        live.cli("role", "remove", "--project", "demo", "--user", "demo", role)
-        rows = live.cli_json("role", "assignment", "list", "--names", "--user", "demo")
+        live.cli("role", "remove", "--project", name, "--user", name, role)
+        rows = live.cli_json("role", "assignment", "list", "--names", "--user", name)
         assert role not in {r["Role"] for r in rows}
     finally:
         live.cli("role", "delete", role)

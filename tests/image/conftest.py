@@ -38,16 +38,7 @@ class Api:
 
     def __call__(self, method: str, path: str, headers: dict[str, str] | None = None, **kw: Any) -> requests.Response:
         h = {"X-Auth-Token": self.token, **(headers or {})}
-        r = requests.request(method, self.base + path, headers=h, timeout=60, **kw)
-        if r.status_code == 401 and "X-Auth-Token" not in (headers or {}) and not hasattr(kw.get("data"), "read"):
-            # This session-long token can be revoked by another module's identity changes on the shared cloud
-            # (a role taken from the user and given back revokes its earlier tokens): authenticate again and
-            # retry once, as keystoneauth does for a real client.
-            self.conn.session.invalidate()
-            self.token = self.conn.auth_token
-            h["X-Auth-Token"] = self.token
-            r = requests.request(method, self.base + path, headers=h, timeout=60, **kw)
-        return r
+        return requests.request(method, self.base + path, headers=h, timeout=60, **kw)
 
     def create(self, **body: Any) -> dict[str, Any]:
         body.setdefault("disk_format", "raw")

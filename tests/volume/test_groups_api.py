@@ -292,3 +292,40 @@ def test_group_bad_input_quota_and_microversions(live: LiveCloud) -> None:
     owner.block_storage.delete_group(first)
     wait_for(lambda: gone(lambda: owner.block_storage.get_group(first.id)), 30, "the empty group to go")
     live.cli(*V13, "volume", "group", "type", "delete", gtype["id"])
+
+
+def test_group_and_group_snapshot_lists_by_project(live: LiveCloud) -> None:
+    """A list shows the caller's project's groups and group snapshots; an admin's ``all_tenants`` shows every
+    project's, or one project's with ``project_id``; a member's ``all_tenants`` changes nothing."""
+    gtype, gold, _ = types(live)
+    owner, other = live.project_conn("glist"), live.project_conn("glist")
+    made: dict[str, tuple[str, str]] = {}
+    for conn in (owner, other):
+        url, headers = cinder(conn, "3.14")
+        body = {"group": {"group_type": gtype["id"], "volume_types": [gold["id"]], "name": "listed"}}
+        r = requests.post(f"{url}/groups", json=body, headers=headers, timeout=10)
+        assert r.status_code == 202, r.text
+        gid = r.json()["group"]["id"]
+        wait_for(lambda gid=gid, url=url, headers=headers: requests.get(
+            f"{url}/groups/{gid}", headers=headers, timeout=10).json()["group"]["status"] == "available", 30,
+            f"group {gid} to be available")
+        r = requests.post(f"{url}/group_snapshots", json={"group_snapshot": {"group_id": gid}}, headers=headers,
+                          timeout=10)
+        assert r.status_code == 202, r.text
+        made[conn.current_project_id] = (gid, r.json()["group_snapshot"]["id"])
+    mine, theirs = made[owner.current_project_id], made[other.current_project_id]
+
+    def ids(conn: Any, kind: str, **params: str) -> set[str]:
+        url, headers = cinder(conn, "3.14")
+        r = requests.get(f"{url}/{kind}", params=params, headers=headers, timeout=10)
+        assert r.status_code == 200, r.text
+        return {row["id"] for row in r.json()[kind]}
+
+    admin = live.conn("admin")
+    for i, kind in enumerate(("groups", "group_snapshots")):
+        assert ids(owner, kind) == {mine[i]}
+        assert ids(owner, kind, all_tenants="1") == {mine[i]}
+        assert not {mine[i], theirs[i]} & ids(admin, kind)
+        assert {mine[i], theirs[i]} <= ids(admin, kind, all_tenants="1")
+        assert ids(admin, kind, all_tenants="true", project_id=other.current_project_id) == {theirs[i]}
+        assert not {mine[i], theirs[i]} & ids(admin, kind, all_tenants="0")

@@ -18,6 +18,7 @@ that raises ``SimulatedCrash`` (the key is dropped from memory, as a dead proces
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -163,8 +164,10 @@ class Publisher:
         self._sync = sync
         self.reconciler = Reconciler(f"{service}-publisher", self._run, self._pass, resync_interval=interval,
                                      workers=workers)
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         await self.reconciler.start()
 
     async def stop(self) -> None:
@@ -173,6 +176,14 @@ class Publisher:
     def enqueue(self, key: str) -> None:
         """The fast path: publish ``key`` now (its row is committed); the work list covers a lost hint."""
         self.reconciler.enqueue(key)
+
+    def enqueue_threadsafe(self, key: str) -> None:
+        """``enqueue`` from any thread: the services' rules run in worker threads, the queue is the loop's."""
+        loop = self._loop
+        if loop is None or _running_on(loop):
+            self.enqueue(key)
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(self.enqueue, key)
 
     async def publish_now(self, key: str) -> None:
         """Publish ``key`` inline, for callers that order their own messages after it."""
@@ -197,3 +208,10 @@ class Publisher:
             log.warning("%s publisher: simulated crash before publishing %s; the next pass publishes it",
                         self.service, key)
         return DONE
+
+
+def _running_on(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:  # a worker thread
+        return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tinystack.core.auth import RequestContext
@@ -21,6 +21,7 @@ from tinystack.network.common import (
     tags_for,
     touch,
     unknown_attrs,
+    visible_query,
 )
 from tinystack.network.models import AddressScope, SubnetPool
 
@@ -54,12 +55,7 @@ class AddressScopes:
     quota: str | None = None
 
     def visible(self, svc: NetworkService, s: Session, ctx: RequestContext, ident: str | None = None) -> list[Any]:
-        q = select(AddressScope)
-        if ident is not None:
-            q = q.where(AddressScope.id == ident)
-        if not ctx.is_admin:
-            q = q.where(or_(AddressScope.project_id == ctx.project_id, AddressScope.shared.is_(True)))
-        return list(s.scalars(q))
+        return list(s.scalars(visible_query(AddressScope, ctx, ident, AddressScope.shared.is_(True))))
 
     def render(self, svc: NetworkService, s: Session, ctx: RequestContext, rows: list[Any]) -> list[dict[str, Any]]:
         tags = tags_for(s, [r.id for r in rows])

@@ -7,10 +7,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, inspect, select, update
+from sqlalchemy import ColumnElement, Select, delete, inspect, or_, select, update
 from sqlalchemy.orm import Session, attributes
 
 from tinystack.core import errors
+from tinystack.core.auth import RequestContext
 from tinystack.network.models import StandardAttrs, Tag, utcnow
 
 
@@ -25,6 +26,17 @@ def not_found(kind: str, ident: str) -> errors.NotFound:
     label = "".join(w.capitalize() for w in kind.split("_"))
     label = {"Floatingip": "FloatingIP", "Subnetpool": "SubnetPool"}.get(label, label)
     return errors.NotFound(f"{words.capitalize()} {ident} could not be found.", type=f"{label}NotFound")
+
+
+def visible_query(model: Any, ctx: RequestContext, ident: str | None, *opened: ColumnElement[bool]) -> Select[Any]:
+    """The rows of ``model`` the caller sees (only ``ident``'s when given): all of them for an admin, otherwise its
+    project's and those that ``opened`` (``shared``, ``router:external`` ...) gives every project."""
+    q = select(model)
+    if ident is not None:
+        q = q.where(model.id == ident)
+    if not ctx.is_admin:
+        q = q.where(or_(model.project_id == ctx.project_id, *opened))
+    return q
 
 
 def bad(message: str, kind: str = "HTTPBadRequest") -> errors.BadRequest:

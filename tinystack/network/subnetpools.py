@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tinystack.core.auth import RequestContext
@@ -21,6 +21,7 @@ from tinystack.network.common import (
     not_found,
     touch,
     unknown_attrs,
+    visible_query,
 )
 from tinystack.network.models import Subnet, SubnetPool
 
@@ -110,12 +111,7 @@ class SubnetPools:
     quota: str | None = None
 
     def visible(self, svc: NetworkService, s: Session, ctx: RequestContext, ident: str | None = None) -> list[Any]:
-        q = select(SubnetPool)
-        if ident is not None:
-            q = q.where(SubnetPool.id == ident)
-        if not ctx.is_admin:
-            q = q.where(or_(SubnetPool.project_id == ctx.project_id, SubnetPool.shared.is_(True)))
-        return list(s.scalars(q))
+        return list(s.scalars(visible_query(SubnetPool, ctx, ident, SubnetPool.shared.is_(True))))
 
     def render(self, svc: NetworkService, s: Session, ctx: RequestContext, rows: list[Any]) -> list[dict[str, Any]]:
         return views.subnetpools(svc, s, ctx, rows)

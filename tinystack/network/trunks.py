@@ -24,6 +24,7 @@ from tinystack.network.common import (
     tags_for,
     touch,
     unknown_attrs,
+    visible_query,
 )
 from tinystack.network.models import Network, Port, SubPort, Trunk
 
@@ -249,13 +250,9 @@ class Trunks:
     quota: str | None = None
 
     def visible(self, svc: NetworkService, s: Session, ctx: RequestContext, ident: str | None = None) -> list[Any]:
-        q = select(Trunk)
-        if ident is not None:
-            q = q.where(Trunk.id == ident)
-        if not ctx.is_admin:
-            q = q.where(Trunk.project_id == ctx.project_id)
         # Neutron's get_trunk rule (the owner or an admin by default) also decides, so a policy file applies.
-        return [r for r in s.scalars(q) if svc.allowed(ctx, "get_trunk", {"project_id": r.project_id})]
+        rows = s.scalars(visible_query(Trunk, ctx, ident))
+        return [r for r in rows if svc.allowed(ctx, "get_trunk", {"project_id": r.project_id})]
 
     def render(self, svc: NetworkService, s: Session, ctx: RequestContext, rows: list[Any]) -> list[dict[str, Any]]:
         ids = [r.id for r in rows]

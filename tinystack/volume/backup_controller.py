@@ -4,7 +4,6 @@ backup and of the volume it reads or writes."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +23,6 @@ log = logging.getLogger(__name__)
 class BackupController:
     def __init__(self, svc: VolumeService) -> None:
         self.svc = svc
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._started = False
         self.publisher = desired.Publisher("volume-backup", self._publish_key, self._pending, self._sync_hosts,
                                            interval=svc.config.sync_interval)
@@ -33,7 +31,6 @@ class BackupController:
         if self._started:
             return
         self._started = True
-        self._loop = asyncio.get_running_loop()
         self.svc.bus.subscribe("status.backup", self.on_status, group="volume")
         self.svc.bus.subscribe("resync.backup", self.on_resync, group="volume")
         await self.publisher.start()
@@ -43,11 +40,7 @@ class BackupController:
 
     def publish_soon(self, backup_id: str) -> None:
         """The row is committed: hurry its publish along (callable from the rules' worker threads)."""
-        loop = self._loop
-        if loop is None:
-            self.publisher.enqueue(backup_id)
-        elif not loop.is_closed():
-            loop.call_soon_threadsafe(self.publisher.enqueue, backup_id)
+        self.publisher.enqueue_threadsafe(backup_id)
 
     def message(self, s: Session, row: Backup) -> dict[str, Any]:
         where = {"container": row.container, "prefix": row.prefix}

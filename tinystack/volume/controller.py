@@ -30,7 +30,6 @@ class Controller:
         self.heartbeats: dict[str, dict[str, Any]] = {}  # host -> the agent's last heartbeat
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started = False
-        self._loop: asyncio.AbstractEventLoop | None = None
         # Level-triggered (tinystack/core/desired.py): volumes and snapshots whose generation is ahead of what went
         # out, and every volume host's full set each interval; ``publish_soon`` only hurries a key along.
         self.publisher = desired.Publisher("volume", self._publish_key, self._pending, self._sync_hosts,
@@ -40,7 +39,6 @@ class Controller:
         if self._started:
             return
         self._started = True
-        self._loop = asyncio.get_running_loop()
         self.svc.bus.subscribe("status.volume", self.on_status, group="volume")
         self.svc.bus.subscribe("resync.volume", self.on_resync, group="volume")
         self.svc.bus.subscribe("heartbeat", self.on_heartbeat)  # fan-out: kept in memory here
@@ -60,12 +58,8 @@ class Controller:
 
     def publish_soon(self, kind: str, rid: str) -> None:
         """The row is committed: publish it now (a hint; the publisher's work list has it anyway). Callable from
-        any thread: the rules run in worker threads (``ServiceBase.call``), the publisher's queue on the loop."""
-        key, loop = f"{kind}:{rid}", self._loop
-        if loop is None or _running_on(loop):
-            self.publisher.enqueue(key)
-        elif not loop.is_closed():
-            loop.call_soon_threadsafe(self.publisher.enqueue, key)
+        any thread: the rules run in worker threads (``ServiceBase.call``)."""
+        self.publisher.enqueue_threadsafe(f"{kind}:{rid}")
 
     def message(self, s: Session, row: Volume | Snapshot) -> dict[str, Any]:
         kind = "volume" if isinstance(row, Volume) else "snapshot"
@@ -258,10 +252,3 @@ def _event_for(row: Volume | Snapshot) -> tuple[str, str] | None:
             "CREATE_VOLUME_FROM_BACKEND", "DRIVER_FAILED_CREATE")
     return {"extending": ("EXTEND_VOLUME", "DRIVER_FAILED_EXTEND"),
             "uploading": ("COPY_VOLUME_TO_IMAGE", "FAILED_TO_UPLOAD_VOLUME")}.get(row.status)
-
-
-def _running_on(loop: asyncio.AbstractEventLoop) -> bool:
-    try:
-        return asyncio.get_running_loop() is loop
-    except RuntimeError:  # a worker thread
-        return False

@@ -12,10 +12,9 @@ from sqlalchemy.orm import Session
 
 from tinystack.core import desired, errors
 from tinystack.core.auth import RequestContext
-from tinystack.volume.groups import ADDABLE
-from tinystack.volume.listing import page, parse_sort, sort_rows
+from tinystack.volume.groups import ADDABLE, delete_members
+from tinystack.volume.listing import page, parse_sort, sort_rows, tenant_rows
 from tinystack.volume.models import Group, GroupSnapshot, Snapshot, Volume, utcnow
-from tinystack.volume.schemas import truthy
 
 if TYPE_CHECKING:
     from tinystack.volume.service import VolumeService
@@ -74,13 +73,8 @@ class GroupSnapshots:
 
     def list(self, ctx: RequestContext, q: dict[str, str]) -> tuple[builtins.list[GroupSnapshot], bool]:
         self.svc.enforce(ctx, "group:get_all_group_snapshots")
-        all_tenants = ctx.is_admin and "all_tenants" in q and truthy(q.get("all_tenants") or "1")
         with self.svc.session() as s:
-            stmt = select(GroupSnapshot)
-            if not all_tenants:
-                stmt = stmt.where(GroupSnapshot.project_id == ctx.project_id)
-            elif q.get("project_id"):
-                stmt = stmt.where(GroupSnapshot.project_id == q["project_id"])
+            stmt = tenant_rows(GroupSnapshot, ctx, q)
             for key in ("name", "status", "group_id"):
                 if q.get(key):
                     stmt = stmt.where(getattr(GroupSnapshot, key) == q[key])
@@ -103,14 +97,7 @@ class GroupSnapshots:
                                             "error, and no Group can be currently using it as source for its "
                                             "creation.")
                 snaps = list(s.scalars(select(Snapshot).where(Snapshot.group_snapshot_id == gs.id)))
-                if not snaps:
-                    s.delete(gs)
-                    return []
-                for snap in snaps:
-                    desired.bump_or_lose(s, Snapshot, snap.id, snap.generation,
-                                         {"status": "deleting", "updated_at": utcnow()}, guard={"status": snap.status})
-                gs.status, gs.updated_at = "deleting", utcnow()
-                return [snap.id for snap in snaps]
+                return delete_members(s, gs, Snapshot, snaps)
 
         for sid in desired.retry(attempt, what=f"GroupSnapshot {group_snapshot_id}"):
             self.svc.controller.publish_soon("snapshot", sid)

@@ -13,9 +13,8 @@ from sqlalchemy.orm import Session
 
 from tinystack.core import desired, errors
 from tinystack.core.auth import RequestContext
-from tinystack.volume.listing import page, parse_sort, sort_rows
+from tinystack.volume.listing import page, parse_sort, sort_rows, tenant_rows
 from tinystack.volume.models import Attachment, Group, GroupSnapshot, Snapshot, Volume, utcnow
-from tinystack.volume.schemas import truthy
 from tinystack.volume.volumes import DELETABLE
 
 if TYPE_CHECKING:
@@ -171,13 +170,8 @@ class Groups:
     def list(self, ctx: RequestContext,
              q: dict[str, str]) -> tuple[builtins.list[Group], dict[str, builtins.list[str]], bool]:
         self.svc.enforce(ctx, "group:get_all")
-        all_tenants = ctx.is_admin and "all_tenants" in q and truthy(q.get("all_tenants") or "1")
         with self.svc.session() as s:
-            stmt = select(Group)
-            if not all_tenants:
-                stmt = stmt.where(Group.project_id == ctx.project_id)
-            elif q.get("project_id"):
-                stmt = stmt.where(Group.project_id == q["project_id"])
+            stmt = tenant_rows(Group, ctx, q)
             for key in ("name", "status", "availability_zone"):
                 if q.get(key):
                     stmt = stmt.where(getattr(Group, key) == q[key])
@@ -268,14 +262,7 @@ class Groups:
                     if vol.status not in (*DELETABLE, "error_deleting"):
                         raise errors.BadRequest(f"Invalid volume: Volume {vol.id} in group {g.id} status must be "
                                                 f"available or error, but current status is: {vol.status}.")
-                if not vols:
-                    s.delete(g)
-                    return []
-                for vol in vols:
-                    desired.bump_or_lose(s, Volume, vol.id, vol.generation,
-                                         {"status": "deleting", "updated_at": utcnow()}, guard={"status": vol.status})
-                g.status, g.updated_at = "deleting", utcnow()
-                return [vol.id for vol in vols]
+                return delete_members(s, g, Volume, vols)
 
         for vid in desired.retry(attempt, what=f"Group {group_id}"):
             self.svc.controller.publish_soon("volume", vid)
@@ -290,6 +277,7 @@ class Groups:
             g.status, g.updated_at = status, utcnow()
 
     # --- following the members -----------------------------------------------------------------------
+    # (``delete_members`` below starts a delete; ``settle`` finishes it.)
 
     def settle(self, s: Session, row: Volume | Snapshot) -> None:
         """After an agent report on ``row`` (perhaps just deleted): the status its group or group snapshot has
@@ -331,3 +319,18 @@ class Groups:
                 s.delete(owner)
             elif any(st == "error_deleting" for st in statuses):
                 owner.status, owner.updated_at = "error_deleting", utcnow()
+
+
+def delete_members(s: Session, owner: Group | GroupSnapshot, model: type[Volume] | type[Snapshot],
+                   members: builtins.list[Volume] | builtins.list[Snapshot]) -> builtins.list[str]:
+    """Start deleting a group's volumes or a group snapshot's snapshots, each only from the status it was checked
+    in: the owner is ``deleting`` until ``settle`` sees the last member go, or goes now if it has none. Returns the
+    members' ids, to publish once committed."""
+    if not members:
+        s.delete(owner)
+        return []
+    for m in members:
+        desired.bump_or_lose(s, model, m.id, m.generation, {"status": "deleting", "updated_at": utcnow()},
+                             guard={"status": m.status})
+    owner.status, owner.updated_at = "deleting", utcnow()
+    return [m.id for m in members]

@@ -1,5 +1,5 @@
-"""Cinder's list query parameters, shared by volumes and snapshots: the metadata filter, sort keys and
-directions, and ``marker``/``limit``/``offset`` paging over sorted rows."""
+"""Cinder's list query parameters, shared by volumes and snapshots: whose rows (``all_tenants``), the metadata
+filter, sort keys and directions, and ``marker``/``limit``/``offset`` paging over sorted rows."""
 
 from __future__ import annotations
 
@@ -8,10 +8,25 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import Select, select
+
 from tinystack.core import errors
+from tinystack.core.auth import RequestContext
+from tinystack.volume.schemas import truthy
 
 SORT_KEYS = ("id", "name", "status", "size", "availability_zone", "created_at", "updated_at", "bootable",
              "project_id", "user_id", "volume_type_id", "display_name")
+
+
+def tenant_rows(model: Any, ctx: RequestContext, q: dict[str, str]) -> Select[Any]:
+    """The query for the rows of ``model`` a list shows: the caller's project's; with ``all_tenants``, for an admin,
+    every project's (or only ``project_id``'s when given)."""
+    stmt = select(model)
+    if not (ctx.is_admin and "all_tenants" in q and truthy(q.get("all_tenants") or "1")):
+        return stmt.where(model.project_id == ctx.project_id)
+    if q.get("project_id"):
+        return stmt.where(model.project_id == q["project_id"])
+    return stmt
 
 
 def parse_metadata_filter(raw: str) -> dict[str, str]:
