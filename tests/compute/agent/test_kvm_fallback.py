@@ -66,6 +66,9 @@ def test_guest_dying_under_kvm_runs_under_tcg_and_kvm_on_names_the_error(
         probe_image: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     wrapper, calls = broken_kvm_qemu(tmp_path)
     mode = {"kvm": "auto"}
+    # The wrapper runs the "KVM" probe under TCG, where a loaded machine can take longer than a real KVM boot's
+    # allowance; this test is about the guest that dies after a good probe, not about the probe's deadline.
+    monkeypatch.setattr(accel, "PROBE_TIMEOUT", 300.0)
 
     def driver(tmp: Path, images: GuestImages, netns: str | None) -> QemuDriver:
         d = make_real(tmp, images, netns, kvm=mode["kvm"], qemu=str(wrapper))
