@@ -1,5 +1,6 @@
 """The proxy's side of the backend protocol: which devices hold a path (primaries, then handoffs, skipping devices
-that failed a moment ago), one request to one device, and the quorum of a write."""
+that failed a moment ago), one request to one device, and the quorum of a write. A device whose server runs in
+this process is reached through its handlers directly (``local.py``), every other one over HTTP."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from typing import Any
 
 import aiohttp
 
+from tinystack.object import local
 from tinystack.object.common import quote_path
+from tinystack.object.local import LocalRequest, LocalResponse
 from tinystack.object.settings import ObjectSettings
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,10 @@ class Answer:
     headers: Mapping[str, str]
     body: bytes = b""
     device: Any = None
+
+
+# A backend answer being read: over HTTP, or from a storage server in this process.
+Opened = aiohttp.ClientResponse | LocalResponse
 
 
 def quorum(replicas: int) -> int:
@@ -105,6 +112,11 @@ class Backend:
     async def call(self, dev: Any, method: str, part: int, names: tuple[str, ...], headers: Mapping[str, str],
                    body: Any = None, query: Mapping[str, str] | None = None) -> Answer:
         """One request; a device that cannot be reached answers 503 (and is skipped for a while)."""
+        served = local.served(dev.ip, dev.port)
+        if served is not None:
+            mine = LocalResponse(await served(LocalRequest(method, dev.device, part, names, headers, body, query)),
+                                 method)
+            return Answer(mine.status, mine.headers, await mine.read(), dev)
         try:
             # No automatic Content-Type: an object POST without one must leave the object's as it is.
             async with self.session.request(method, self.url(dev, part, *names), headers=dict(headers), data=body,
@@ -117,8 +129,11 @@ class Backend:
             return Answer(503, {}, b"", dev)
 
     async def open(self, dev: Any, method: str, part: int, names: tuple[str, ...],
-                   headers: Mapping[str, str]) -> aiohttp.ClientResponse | None:
+                   headers: Mapping[str, str]) -> Opened | None:
         """A response left open for streaming (the caller releases it); None when the device is unreachable."""
+        served = local.served(dev.ip, dev.port)
+        if served is not None:
+            return LocalResponse(await served(LocalRequest(method, dev.device, part, names, headers)), method)
         try:
             return await self.session.request(method, self.url(dev, part, *names), headers=dict(headers))
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:

@@ -14,9 +14,10 @@ from typing import Any
 
 from aiohttp import web
 
+from tinystack.object import local
 from tinystack.object.servers.account import AccountServer
 from tinystack.object.servers.auditor import audit_once
-from tinystack.object.servers.base import IO_THREADS, NodeContext
+from tinystack.object.servers.base import IO_THREADS, NodeContext, build_app, serve_local
 from tinystack.object.servers.container import ContainerServer
 from tinystack.object.servers.dbreplicator import DbReplicator
 from tinystack.object.servers.expirer import expire_once
@@ -95,7 +96,8 @@ class StorageNode:
 
     async def start(self) -> None:
         s = self.settings
-        apps = {"account": self.account.app(), "container": self.container.app(), "object": self.object.app()}
+        object_handlers = self.object.handlers()
+        apps = {"account": self.account.app(), "container": self.container.app(), "object": build_app(object_handlers)}
         wanted = {"account": s.account_port, "container": s.container_port, "object": s.object_port}
         for kind in KINDS:
             port = wanted[kind] or _ring_port(s, kind)
@@ -105,6 +107,8 @@ class StorageNode:
             await site.start()
             self._runners.append(runner)
             self.ports[kind] = runner.addresses[-1][1]
+        # A proxy in this process hands object requests to the same handlers directly (local.py).
+        local.serve(s.storage_ip, self.ports["object"], serve_local(object_handlers))
         for kind in ring_names(s):
             if not ring_path(s, kind).exists():
                 await asyncio.to_thread(build_ring, s, kind, self.ports[server_of(kind)])
@@ -160,6 +164,8 @@ class StorageNode:
                 log.exception("object %s pass failed", name)
 
     async def stop(self) -> None:
+        if "object" in self.ports:
+            local.stop_serving(self.settings.storage_ip, self.ports["object"])
         for task in self._daemons:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

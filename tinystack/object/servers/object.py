@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,9 @@ from aiohttp import web
 
 from tinystack.object import httprange
 from tinystack.object.common import hash_path, parse_timestamp, status_error
+from tinystack.object.local import Streamed
 from tinystack.object.servers import diskfile
-from tinystack.object.servers.base import BackendPath, NodeContext, build_app, parse_path, policy_datadir
+from tinystack.object.servers.base import BackendPath, Handler, NodeContext, build_app, parse_path, policy_datadir
 from tinystack.object.servers.recon import with_recon
 from tinystack.object.servers.replication import with_verbs
 from tinystack.object.servers.updates import send_container_update
@@ -77,14 +79,49 @@ def _store_whole(root: Path, directory: Path, fsync: bool, body: bytes, ts: str,
     return meta
 
 
+class _FileParts:
+    """The body of a GET from its open file: each range (after its multipart head), read a MiB at a time in the
+    node's threads; the file is closed once read, or by ``close`` when the reader stops early."""
+
+    def __init__(self, node: NodeContext, f: Any, parts: list[tuple[bytes, int, int]], tail: bytes) -> None:
+        self.node, self.f, self.parts, self.tail = node, f, parts, tail
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            for head, start, end in self.parts:
+                if head:
+                    yield head
+                self.f.seek(start)
+                left = end - start
+                while left > 0:
+                    chunk = await self.node.run(self.f.read, min(left, 1024 * 1024))
+                    if not chunk:
+                        break
+                    left -= len(chunk)
+                    yield chunk
+                if head:
+                    yield b"\r\n"
+            if self.tail:
+                yield self.tail
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.f.close()
+
+
 class ObjectServer:
     def __init__(self, node: NodeContext) -> None:
         self.node = node
         self.s = node.settings
 
+    def handlers(self) -> dict[str, Handler]:
+        """The server's handlers by method, for its HTTP app and for in-process requests alike."""
+        return with_recon(self.node, with_verbs(self.node, {
+            "PUT": self.put, "GET": self.get, "HEAD": self.get, "DELETE": self.delete, "POST": self.post}))
+
     def app(self) -> web.Application:
-        return build_app(with_recon(self.node, with_verbs(self.node, {
-            "PUT": self.put, "GET": self.get, "HEAD": self.get, "DELETE": self.delete, "POST": self.post})))
+        return build_app(self.handlers())
 
     def _locate(self, request: web.Request) -> tuple[BackendPath, Any, Any]:
         p = parse_path(request, 5, 5)
@@ -157,11 +194,11 @@ class ObjectServer:
         if ranges is None:
             if small_body is not None:
                 return web.Response(status=200, body=small_body, headers=headers)
-            return await self._stream(request, state.data, [(0, size)], headers, 200, size)
-        return await self._stream(request, state.data, ranges, headers, 206, size)
+            return await self._stream(state.data, [(0, size)], headers, 200, size)
+        return await self._stream(state.data, ranges, headers, 206, size)
 
-    async def _stream(self, request: web.Request, path: Any, ranges: list[tuple[int, int]], headers: dict[str, str],
-                      status: int, size: int) -> web.StreamResponse:
+    async def _stream(self, path: Any, ranges: list[tuple[int, int]], headers: dict[str, str], status: int,
+                      size: int) -> web.StreamResponse:
         content_type = headers.pop("Content-Type")
         boundary = uuid.uuid4().hex
         parts: list[tuple[bytes, int, int]] = []
@@ -185,26 +222,10 @@ class ObjectServer:
             parts.append((b"", 0, size))
             total = size
         headers["Content-Length"] = str(total)
-        response = web.StreamResponse(status=status, headers=headers)
-        await response.prepare(request)
-        with open(path, "rb") as f:
-            for head, start, end in parts:
-                if head:
-                    await response.write(head)
-                f.seek(start)
-                left = end - start
-                while left > 0:
-                    chunk = await self.node.run(f.read, min(left, 1024 * 1024))
-                    if not chunk:
-                        break
-                    left -= len(chunk)
-                    await response.write(chunk)
-                if head:
-                    await response.write(b"\r\n")
-        if len(parts) > 1 or parts[0][0]:
-            await response.write(f"--{boundary}--".encode())
-        await response.write_eof()
-        return response
+        # Opened before the answer goes out: a file replaced meanwhile by a newer write is still read whole.
+        f = await self.node.run(open, path, "rb")
+        tail = f"--{boundary}--".encode() if len(parts) > 1 or parts[0][0] else b""
+        return Streamed(status, headers, _FileParts(self.node, f, parts, tail))
 
     @classmethod
     def _load(cls, directory: Path, whole: bool) -> tuple[diskfile.State, dict[str, Any], bytes | None]:
