@@ -51,14 +51,13 @@ async def _receive(node: NodeContext, request: web.Request, writer: diskfile.Wri
         batch.append(chunk)
         size += len(chunk)
         if size >= BATCH:
-            await node.run(writer.write, b"".join(batch))
+            await node.run(writer.write_many, batch)
             batch, size = [], 0
     if batch:
-        data = b"".join(batch)
         if size >= SMALL_WRITE:
-            await node.run(writer.write, data)
+            await node.run(writer.write_many, batch)
         else:
-            writer.write(data)
+            writer.write_many(batch)
 
 
 def _store_whole(root: Path, directory: Path, fsync: bool, body: bytes, ts: str, wanted: str,
