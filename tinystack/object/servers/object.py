@@ -61,9 +61,14 @@ async def _receive(node: NodeContext, request: web.Request, writer: diskfile.Wri
 
 
 def _store_whole(root: Path, directory: Path, fsync: bool, body: bytes, ts: str, wanted: str,
-                 meta: dict[str, Any]) -> dict[str, Any]:
-    """A small body already in memory, written, checked and committed in one go (blocking: one trip to a thread
-    per replica instead of one per step); the object's metadata with its ETag and length."""
+                 meta: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """A small body already in memory, checked against what the object has, written, checked and committed in one
+    go (blocking: one trip to a thread per replica instead of one per step, and no directory read on the event
+    loop, where a rename or mkdir in the same directory by another thread would stall it). The object's metadata
+    with its ETag and length, or None and the timestamp of a write at least as new (a 409)."""
+    state = diskfile.scan(directory)
+    if state.timestamp and state.timestamp >= ts:
+        return None, state.timestamp
     writer = diskfile.Writer(root, directory, fsync)
     try:
         writer.write(body)
@@ -75,7 +80,15 @@ def _store_whole(root: Path, directory: Path, fsync: bool, body: bytes, ts: str,
     except BaseException:
         writer.abort()
         raise
-    return meta
+    return meta, ""
+
+
+def _new_writer(root: Path, directory: Path, fsync: bool, ts: str) -> tuple[diskfile.Writer | None, str]:
+    """Blocking: a writer for a large body, or None and the timestamp of a write at least as new (a 409)."""
+    state = diskfile.scan(directory)
+    if state.timestamp and state.timestamp >= ts:
+        return None, state.timestamp
+    return diskfile.Writer(root, directory, fsync), ""
 
 
 class _FileParts:
@@ -131,9 +144,6 @@ class ObjectServer:
     async def put(self, request: web.Request) -> web.StreamResponse:
         p, root, directory = self._locate(request)
         ts = parse_timestamp(request.headers.get("X-Timestamp"))
-        state = diskfile.scan(directory)
-        if state.timestamp and state.timestamp >= ts:
-            return web.Response(status=409, headers={"X-Backend-Timestamp": state.timestamp})
         length = request.headers.get("Content-Length")
         if length is None and request.headers.get("Transfer-Encoding", "").lower() != "chunked":
             raise status_error(411, "Missing Content-Length")
@@ -141,29 +151,34 @@ class ObjectServer:
         meta: dict[str, Any] = {"name": f"/{p.account}/{p.container}/{p.obj}", "x-timestamp": ts,
                                 **_meta_headers(request.headers, KEPT)}
         meta.setdefault("content-type", "application/octet-stream")
+        stored: dict[str, Any] | None
         if length is not None and length.isdigit() and int(length) <= SMALL_WRITE:
             try:
                 # aiohttp's reader of an empty body refuses even readexactly(0).
                 body = await request.content.readexactly(int(length)) if int(length) else b""
             except asyncio.IncompleteReadError:
                 raise status_error(499, "Client disconnected before sending the whole body") from None
-            meta = await self.node.run(_store_whole, root, directory, self.s.fsync, body, ts, wanted, meta)
+            stored, newer = await self.node.run(_store_whole, root, directory, self.s.fsync, body, ts, wanted, meta)
         else:
-            writer = await self.node.run(diskfile.Writer, root, directory, self.s.fsync)
-            try:
-                await _receive(self.node, request, writer)
-                if length is not None and writer.size != int(length):
-                    raise status_error(499, "Client disconnected before sending the whole body")
-                etag = writer.md5.hexdigest()
-                if wanted and wanted != etag:
-                    raise status_error(422, "The ETag does not match the body's MD5")
-                meta.update({"etag": etag, "content-length": writer.size})
-                await self.node.run(writer.commit, f"{ts}.data", meta)
-            except BaseException:
-                writer.abort()
-                raise
-        await self._update_container(request, root, p, "PUT", ts, meta)
-        return web.Response(status=201, headers={"ETag": meta["etag"]})
+            writer, newer = await self.node.run(_new_writer, root, directory, self.s.fsync, ts)
+            stored = None
+            if writer is not None:
+                try:
+                    await _receive(self.node, request, writer)
+                    if length is not None and writer.size != int(length):
+                        raise status_error(499, "Client disconnected before sending the whole body")
+                    etag = writer.md5.hexdigest()
+                    if wanted and wanted != etag:
+                        raise status_error(422, "The ETag does not match the body's MD5")
+                    stored = {**meta, "etag": etag, "content-length": writer.size}
+                    await self.node.run(writer.commit, f"{ts}.data", stored)
+                except BaseException:
+                    writer.abort()
+                    raise
+        if stored is None:
+            return web.Response(status=409, headers={"X-Backend-Timestamp": newer})
+        await self._update_container(request, root, p, "PUT", ts, stored)
+        return web.Response(status=201, headers={"ETag": stored["etag"]})
 
     async def get(self, request: web.Request) -> web.StreamResponse:
         _p, _root, directory = self._locate(request)
@@ -292,18 +307,27 @@ class ObjectServer:
     async def delete(self, request: web.Request) -> web.StreamResponse:
         p, root, directory = self._locate(request)
         ts = parse_timestamp(request.headers.get("X-Timestamp"))
+        meta = {"name": f"/{p.account}/{p.container}/{p.obj}", "x-timestamp": ts}
+        status, newer = await self.node.run(self._tombstone, root, directory, ts, meta,
+                                            request.headers.get("X-If-Delete-At"), self.s.fsync)
+        if status == 409:
+            return web.Response(status=409, headers={"X-Backend-Timestamp": newer})
+        await self._update_container(request, root, p, "DELETE", ts, meta)
+        return web.Response(status=status)
+
+    @classmethod
+    def _tombstone(cls, root: Path, directory: Path, ts: str, meta: dict[str, Any], if_delete_at: str | None,
+                   fsync: bool) -> tuple[int, str]:
+        """Blocking, one trip to a thread for a DELETE: the checks, then the tombstone. 204 (or 404 when there was
+        nothing to delete), or 409 and the timestamp of a write at least as new."""
         state = diskfile.scan(directory)
         if state.timestamp and state.timestamp >= ts:
-            return web.Response(status=409, headers={"X-Backend-Timestamp": state.timestamp})
+            return 409, state.timestamp
         existed = state.data is not None
-        if existed and request.headers.get("X-If-Delete-At"):
-            meta = await self.node.run(self._read_meta, state)
-            if str(meta.get("x-delete-at")) != request.headers["X-If-Delete-At"]:
-                raise status_error(412, "X-If-Delete-At does not match")
-        meta = {"name": f"/{p.account}/{p.container}/{p.obj}", "x-timestamp": ts}
-        await self.node.run(diskfile.write_empty, root, directory, f"{ts}.ts", meta, self.s.fsync)
-        await self._update_container(request, root, p, "DELETE", ts, meta)
-        return web.Response(status=204 if existed else 404)
+        if existed and if_delete_at and str(cls._read_meta(state).get("x-delete-at")) != if_delete_at:
+            raise status_error(412, "X-If-Delete-At does not match")
+        diskfile.write_empty(root, directory, f"{ts}.ts", meta, fsync)
+        return (204 if existed else 404), ""
 
     async def _update_container(self, request: web.Request, root: Any, p: BackendPath, op: str, ts: str,
                                 meta: dict[str, Any], force_ts: str | None = None) -> None:
