@@ -6,6 +6,7 @@ ends short."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -116,14 +117,23 @@ def test_in_process_answers_as_http(tmp_path: Path) -> None:
     asyncio.run(run())
 
 
+@contextlib.asynccontextmanager
+async def _node(tmp_path: Path) -> AsyncIterator[tuple[Path, local.Served]]:
+    """A started storage node: its devices and its object server's in-process entry."""
+    s = _settings(tmp_path)
+    node = StorageNode(s)
+    await node.start()
+    try:
+        entry = local.served(s.storage_ip, node.ports["object"])
+        assert entry is not None
+        yield s.devices, entry
+    finally:
+        await node.stop()
+
+
 def test_body_that_ends_short_is_refused_and_not_stored(tmp_path: Path) -> None:
     async def run() -> None:
-        s = _settings(tmp_path)
-        node = StorageNode(s)
-        await node.start()
-        try:
-            entry = local.served(s.storage_ip, node.ports["object"])
-            assert entry is not None
+        async with _node(tmp_path) as (devices, entry):
             ts = normalize_timestamp(1_700_000_000)
             for body in (b"12345", _pieces(b"12345", 2)):
                 headers = {"X-Timestamp": ts, "Content-Length": "10", "Content-Type": "text/plain"}
@@ -132,23 +142,16 @@ def test_body_that_ends_short_is_refused_and_not_stored(tmp_path: Path) -> None:
                 assert answer.status == 499
             got = LocalResponse(await entry(LocalRequest("GET", "d1", 1, (ACCOUNT, "c", "o"), {})), "GET")
             assert got.status == 404
-            assert not list((s.devices / "d1").rglob("*.data"))
+            assert not list((devices / "d1").rglob("*.data"))
             bad = LocalResponse(await entry(LocalRequest("GET", "d1", 1, (ACCOUNT,), {})), "GET")
             assert bad.status == 400  # the server's own path check
-        finally:
-            await node.stop()
 
     asyncio.run(run())
 
 
 def test_released_stream_closes_the_file(tmp_path: Path) -> None:
     async def run() -> None:
-        s = _settings(tmp_path)
-        node = StorageNode(s)
-        await node.start()
-        try:
-            entry = local.served(s.storage_ip, node.ports["object"])
-            assert entry is not None
+        async with _node(tmp_path) as (_devices, entry):
             headers = {"X-Timestamp": normalize_timestamp(1_700_000_000), "Content-Type": "text/plain"}
             put = await entry(LocalRequest("PUT", "d2", 3, (ACCOUNT, "c", "big"), headers, _pieces(LARGE)))
             assert put.status == 201
@@ -161,7 +164,5 @@ def test_released_stream_closes_the_file(tmp_path: Path) -> None:
             assert stream.f.closed
             whole = LocalResponse(await entry(LocalRequest("GET", "d2", 3, (ACCOUNT, "c", "big"), {})), "GET")
             assert await whole.read() == LARGE
-        finally:
-            await node.stop()
 
     asyncio.run(run())
