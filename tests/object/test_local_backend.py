@@ -166,3 +166,47 @@ def test_released_stream_closes_the_file(tmp_path: Path) -> None:
             assert await whole.read() == LARGE
 
     asyncio.run(run())
+
+
+def test_a_slow_device_times_out_and_still_finishes_its_write(tmp_path: Path) -> None:
+    """As over HTTP: the proxy stops waiting after node_timeout (the write stands on the other two replicas),
+    and the slow server completes what it started."""
+    async def run() -> None:
+        s = _settings(tmp_path, node_timeout="0.3")
+        node = StorageNode(s)
+        await node.start()
+        ip, port = s.storage_ip, node.ports["object"]
+        entry = local.served(ip, port)
+        assert entry is not None
+
+        held = asyncio.Event()
+
+        async def slow_d1(request: LocalRequest) -> Any:
+            if request.path.startswith("/d1/") and request.method == "PUT":
+                await held.wait()  # until the proxy has answered: it must not wait for this one
+            return await entry(request)
+
+        local.serve(ip, port, slow_d1)
+        client = TestClient(TestServer(build(s, _validator).build()))
+        await client.start_server()
+        try:
+            h = {"X-Auth-Token": "t"}
+            assert (await client.put(f"/v1/{ACCOUNT}/c", headers=h)).status == 201
+            put = await client.put(f"/v1/{ACCOUNT}/c/o", data=b"body", headers=h)
+            assert put.status == 201
+
+            def stored() -> list[int]:
+                return [len(list((s.devices / d).rglob("*.data"))) for d in ("d1", "d2", "d3")]
+
+            assert stored() == [0, 1, 1]
+            held.set()
+            for _ in range(200):
+                if stored() == [1, 1, 1]:
+                    break
+                await asyncio.sleep(0.05)
+            assert stored() == [1, 1, 1]
+        finally:
+            await client.close()
+            await node.stop()
+
+    asyncio.run(run())

@@ -25,6 +25,7 @@ class LocalBody:
 
     def __init__(self, body: Body) -> None:
         self._body = body
+        self.streamed = body is not None and not isinstance(body, bytes)  # given as pieces
 
     async def iter_any(self) -> AsyncIterator[bytes]:
         body, self._body = self._body, None
