@@ -32,7 +32,8 @@ if not PEER.is_dir():
     PEER = Path("/work/shared/peers/swift")
 
 
-def token_and_url(clouds_yaml: Path, cloud: str = "demo") -> tuple[str, str]:
+def token_and_catalog(clouds_yaml: Path, cloud: str = "demo") -> tuple[str, dict[str, str]]:
+    """A token of ``cloud`` and the public URL of each service type in its catalog."""
     auth = yaml.safe_load(clouds_yaml.read_text())["clouds"][cloud]["auth"]
     body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
         "name": auth["username"], "password": auth["password"], "domain": {"name": "Default"}}}},
@@ -42,11 +43,38 @@ def token_and_url(clouds_yaml: Path, cloud: str = "demo") -> tuple[str, str]:
     with urllib.request.urlopen(req, timeout=30) as resp:
         token = resp.headers["X-Subject-Token"]
         doc = json.loads(resp.read())
-    for entry in doc["token"]["catalog"]:
-        if entry["type"] == "object-store":
-            url = next(e["url"] for e in entry["endpoints"] if e["interface"] == "public")
-            return token, url
-    raise RuntimeError("no object-store in the catalog")
+    return token, {entry["type"]: next(e["url"] for e in entry["endpoints"] if e["interface"] == "public")
+                   for entry in doc["token"]["catalog"] if entry["endpoints"]}
+
+
+def token_and_url(clouds_yaml: Path, cloud: str = "demo") -> tuple[str, str]:
+    token, catalog = token_and_catalog(clouds_yaml, cloud)
+    if "object-store" not in catalog:
+        raise RuntimeError("no object-store in the catalog")
+    return token, catalog["object-store"]
+
+
+def wait_for_images(clouds_yaml: Path, limit: float = 600.0) -> float:
+    """Seconds until the cloud's start-up images (built and uploaded in the background at a first start) are all
+    active: their build and upload would otherwise be counted in whichever phase they overlap."""
+    began = time.monotonic()
+    token, catalog = token_and_catalog(clouds_yaml)
+    if "image" not in catalog:
+        return 0.0
+    seen_none = 0
+    while time.monotonic() - began < limit:
+        req = urllib.request.Request(catalog["image"].rstrip("/") + "/v2/images?visibility=public",
+                                     headers={"X-Auth-Token": token})
+        with contextlib.suppress(OSError, ValueError):
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                images = json.loads(resp.read())["images"]
+            if images and all(i["status"] == "active" for i in images) and len(images) >= 3:
+                break
+            seen_none = seen_none + 1 if not images else 0
+            if seen_none >= 30:  # no image build on this cloud
+                break
+        time.sleep(2)
+    return round(time.monotonic() - began, 1)
 
 
 def rss_mb(pids: list[int]) -> float:
@@ -122,6 +150,7 @@ def run_tinystack(common: list[str], idle_seconds: float) -> dict[str, Any]:
         state = Path(tmp) / "state"
         proc, _ = _cloud.start(state)
         try:
+            images_s = wait_for_images(state / "clouds.yaml")
             token, url = token_and_url(state / "clouds.yaml")
             quiet = idle(proc.pid, idle_seconds) if idle_seconds > 0 else None
             result = bench(sys.executable, ["--storage-url", url, "--token", token, "--server-pids", str(proc.pid),
@@ -129,6 +158,7 @@ def run_tinystack(common: list[str], idle_seconds: float) -> dict[str, Any]:
                                             *common], [proc.pid])
             if quiet is not None:
                 result["idle"] = quiet
+            result["waited_for_images_s"] = images_s
             return result
         finally:
             _cloud.stop(proc)

@@ -1,5 +1,6 @@
 """The proxy's side of the backend protocol: which devices hold a path (primaries, then handoffs, skipping devices
-that failed a moment ago), one request to one device, and the quorum of a write."""
+that failed a moment ago), one request to one device, and the quorum of a write. A device whose server runs in
+this process is reached through its handlers directly (``local.py``), every other one over HTTP."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
+from tinystack.object import local
 from tinystack.object.common import quote_path
+from tinystack.object.local import LocalRequest, LocalResponse
 from tinystack.object.settings import ObjectSettings
 
 log = logging.getLogger(__name__)
@@ -30,6 +34,10 @@ class Answer:
     headers: Mapping[str, str]
     body: bytes = b""
     device: Any = None
+
+
+# A backend answer being read: over HTTP, or from a storage server in this process.
+Opened = aiohttp.ClientResponse | LocalResponse
 
 
 def quorum(replicas: int) -> int:
@@ -105,6 +113,17 @@ class Backend:
     async def call(self, dev: Any, method: str, part: int, names: tuple[str, ...], headers: Mapping[str, str],
                    body: Any = None, query: Mapping[str, str] | None = None) -> Answer:
         """One request; a device that cannot be reached answers 503 (and is skipped for a while)."""
+        served = local.served(dev.ip, dev.port)
+        if served is not None:
+            try:
+                mine = LocalResponse(await self._local(served, LocalRequest(method, dev.device, part, names, headers,
+                                                                            body, query)), method)
+            except TimeoutError:
+                log.warning("%s %s on %s:%s/%s failed: no answer in %ss", method, "/".join(names), dev.ip, dev.port,
+                            dev.device, self.s.node_timeout)
+                self.error(dev)
+                return Answer(503, {}, b"", dev)
+            return Answer(mine.status, mine.headers, await mine.read(), dev)
         try:
             # No automatic Content-Type: an object POST without one must leave the object's as it is.
             async with self.session.request(method, self.url(dev, part, *names), headers=dict(headers), data=body,
@@ -117,14 +136,36 @@ class Backend:
             return Answer(503, {}, b"", dev)
 
     async def open(self, dev: Any, method: str, part: int, names: tuple[str, ...],
-                   headers: Mapping[str, str]) -> aiohttp.ClientResponse | None:
+                   headers: Mapping[str, str]) -> Opened | None:
         """A response left open for streaming (the caller releases it); None when the device is unreachable."""
+        served = local.served(dev.ip, dev.port)
+        if served is not None:
+            try:
+                return LocalResponse(await self._local(served, LocalRequest(method, dev.device, part, names, headers)),
+                                     method)
+            except TimeoutError:
+                log.warning("%s on %s:%s/%s failed: no answer in %ss", method, dev.ip, dev.port, dev.device,
+                            self.s.node_timeout)
+                self.error(dev)
+                return None
         try:
             return await self.session.request(method, self.url(dev, part, *names), headers=dict(headers))
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             log.warning("%s on %s:%s/%s failed: %s", method, dev.ip, dev.port, dev.device, exc)
             self.error(dev)
             return None
+
+    async def _local(self, served: local.Served, request: LocalRequest) -> web.StreamResponse:
+        """A request to a server of this process, with what HTTP gives: an answer within ``node_timeout`` (else
+        TimeoutError), and a server that finishes what it started when the proxy stops waiting for it. A body
+        given as pieces is the exception: the server reads them as the caller produces them, so it waits as long
+        as the caller feeds it and stops with it (as a server whose client went away)."""
+        if request.content.streamed:
+            return await served(request)
+        task = asyncio.ensure_future(served(request))
+        task.add_done_callback(_retrieve)
+        async with asyncio.timeout(self.s.node_timeout):
+            return await asyncio.shield(task)
 
     async def read(self, kind: str, method: str, names: tuple[str, ...], headers: Mapping[str, str],
                    query: Mapping[str, str] | None = None) -> Answer:
@@ -164,6 +205,12 @@ class Backend:
             return answer
 
         return list(await asyncio.gather(*(one(i, d) for i, d in enumerate(targets))))
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    # A server's answer nobody waited for any more (the proxy gave up on it): its error is not left unretrieved.
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("in-process backend request failed after the proxy stopped waiting: %s", task.exception())
 
 
 def best_failure(answers: list[Answer]) -> Answer:

@@ -6,13 +6,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, unquote
 
-import aiohttp
 from aiohttp import web
 
 from tinystack.object import constraints
 from tinystack.object.common import now, status_error
 from tinystack.object.proxy import objects_put
-from tinystack.object.proxy.backend import write_status
+from tinystack.object.proxy.backend import Opened, write_status
 from tinystack.object.proxy.common import Proxy, client_headers, fail, object_policy
 from tinystack.object.request import SwiftPath, authorize, swift_path
 
@@ -24,7 +23,7 @@ def _container_getter(proxy: Proxy, path: SwiftPath) -> Any:
 
 
 async def _open(proxy: Proxy, path: SwiftPath, method: str, headers: dict[str, str],
-                newest: bool) -> tuple[int, dict[str, str], aiohttp.ClientResponse | None]:
+                newest: bool) -> tuple[int, dict[str, str], Opened | None]:
     """The first replica that answers (or, with ``newest``, the one with the newest timestamp)."""
     backend = proxy.backend
     policy, named = await object_policy(proxy, path.account, path.container or "")
@@ -32,7 +31,7 @@ async def _open(proxy: Proxy, path: SwiftPath, method: str, headers: dict[str, s
     part, primaries, handoffs = backend.nodes(policy.ring, *path.names)
     candidates = [*primaries, *[d for _, d in zip(range(len(primaries)), handoffs, strict=False)]]
     statuses: list[int] = []
-    best: aiohttp.ClientResponse | None = None
+    best: Opened | None = None
     for dev in candidates:
         if backend.limited(dev) and dev is not candidates[-1]:
             continue

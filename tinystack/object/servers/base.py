@@ -1,5 +1,6 @@
 """What the three storage servers share: the backend path, device lookup, the node's handles (settings, rings, an
-HTTP session for the updates one server sends another) and the app wrapper that turns errors into statuses."""
+HTTP session for the updates one server sends another), the app wrapper that turns errors into statuses, and the
+same handlers and error handling as an entry for a proxy in this process (``local.py``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import unquote
 
 import aiohttp
@@ -19,6 +20,7 @@ from aiohttp import web
 from tinystack.core import errors
 from tinystack.object import policies
 from tinystack.object.common import status_error
+from tinystack.object.local import LocalRequest, Served
 from tinystack.object.settings import ObjectSettings
 
 log = logging.getLogger(__name__)
@@ -127,18 +129,36 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return web.Response(status=500, text="storage server error")
 
 
-def build_app(handlers: dict[str, Handler]) -> web.Application:
-    """An app routing every path by method to ``handlers``."""
-    app = web.Application(middlewares=[_errors], client_max_size=64 * 1024 * 1024)
-
+def _dispatcher(handlers: dict[str, Handler]) -> Handler:
     async def dispatch(request: web.Request) -> web.StreamResponse:
         handler = handlers.get(request.method)
         if handler is None:
             raise status_error(405, f"{request.method} not allowed")
         return await handler(request)
 
-    app.router.add_route("*", "/{tail:.*}", dispatch)
+    return dispatch
+
+
+def build_app(handlers: dict[str, Handler]) -> web.Application:
+    """An app routing every path by method to ``handlers``."""
+    app = web.Application(middlewares=[_errors], client_max_size=64 * 1024 * 1024)
+    app.router.add_route("*", "/{tail:.*}", _dispatcher(handlers))
     return app
+
+
+def serve_local(handlers: dict[str, Handler]) -> Served:
+    """What ``build_app(handlers)`` does with a request, for requests made in this process: the same dispatch,
+    handlers and error statuses, without the HTTP messages."""
+    dispatch = _dispatcher(handlers)
+
+    async def entry(request: LocalRequest) -> web.StreamResponse:
+        # The handlers read only what LocalRequest has of a web.Request (method, paths, query, headers, content).
+        try:
+            return await _errors(cast(web.Request, request), dispatch)
+        except web.HTTPException as exc:
+            return web.Response(status=exc.status, text=exc.text)
+
+    return entry
 
 
 def user_metadata(headers: Any, target: str, timestamp: str) -> dict[str, tuple[str, str]]:

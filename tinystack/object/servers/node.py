@@ -15,10 +15,11 @@ from typing import Any
 
 from aiohttp import web
 
+from tinystack.object import local
 from tinystack.object.ring.bootstrap import rings_to_build
 from tinystack.object.servers.account import AccountServer
 from tinystack.object.servers.auditor import audit_once
-from tinystack.object.servers.base import IO_THREADS, NodeContext
+from tinystack.object.servers.base import IO_THREADS, NodeContext, build_app, serve_local
 from tinystack.object.servers.container import ContainerServer
 from tinystack.object.servers.dbreplicator import DbReplicator
 from tinystack.object.servers.expirer import expire_once
@@ -100,7 +101,8 @@ class StorageNode:
 
     async def start(self) -> None:
         s = self.settings
-        apps = {"account": self.account.app(), "container": self.container.app(), "object": self.object.app()}
+        object_handlers = self.object.handlers()
+        apps = {"account": self.account.app(), "container": self.container.app(), "object": build_app(object_handlers)}
         wanted = {"account": s.account_port, "container": s.container_port, "object": s.object_port}
         for kind in KINDS:
             port = wanted[kind] or _ring_port(s, kind)
@@ -119,6 +121,8 @@ class StorageNode:
             for dev in self.node.rings[kind].devs:
                 if dev is not None and dev.ip == s.storage_ip and dev.port == self.ports[server_of(kind)]:
                     (s.devices / dev.device).mkdir(parents=True, exist_ok=True)
+        # A proxy in this process hands object requests to the same handlers directly (local.py).
+        local.serve(s.storage_ip, self.ports["object"], serve_local(object_handlers))
         loop = asyncio.get_running_loop()
         self._updater = loop.create_task(self._update_loop())
         for name, interval in (("replicator", s.replicator_interval), ("auditor", s.auditor_interval),
@@ -166,6 +170,8 @@ class StorageNode:
                 log.exception("object %s pass failed", name)
 
     async def stop(self) -> None:
+        if "object" in self.ports:
+            local.stop_serving(self.settings.storage_ip, self.ports["object"])
         for task in self._daemons:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,9 @@ from aiohttp import web
 
 from tinystack.object import httprange
 from tinystack.object.common import hash_path, parse_timestamp, status_error
+from tinystack.object.local import Streamed
 from tinystack.object.servers import diskfile
-from tinystack.object.servers.base import BackendPath, NodeContext, build_app, parse_path, policy_datadir
+from tinystack.object.servers.base import BackendPath, Handler, NodeContext, build_app, parse_path, policy_datadir
 from tinystack.object.servers.recon import with_recon
 from tinystack.object.servers.replication import with_verbs
 from tinystack.object.servers.updates import send_container_update
@@ -49,20 +51,24 @@ async def _receive(node: NodeContext, request: web.Request, writer: diskfile.Wri
         batch.append(chunk)
         size += len(chunk)
         if size >= BATCH:
-            await node.run(writer.write, b"".join(batch))
+            await node.run(writer.write_many, batch)
             batch, size = [], 0
     if batch:
-        data = b"".join(batch)
         if size >= SMALL_WRITE:
-            await node.run(writer.write, data)
+            await node.run(writer.write_many, batch)
         else:
-            writer.write(data)
+            writer.write_many(batch)
 
 
 def _store_whole(root: Path, directory: Path, fsync: bool, body: bytes, ts: str, wanted: str,
-                 meta: dict[str, Any]) -> dict[str, Any]:
-    """A small body already in memory, written, checked and committed in one go (blocking: one trip to a thread
-    per replica instead of one per step); the object's metadata with its ETag and length."""
+                 meta: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """A small body already in memory, checked against what the object has, written, checked and committed in one
+    go (blocking: one trip to a thread per replica instead of one per step, and no directory read on the event
+    loop, where a rename or mkdir in the same directory by another thread would stall it). The object's metadata
+    with its ETag and length, or None and the timestamp of a write at least as new (a 409)."""
+    state = diskfile.scan(directory)
+    if state.timestamp and state.timestamp >= ts:
+        return None, state.timestamp
     writer = diskfile.Writer(root, directory, fsync)
     try:
         writer.write(body)
@@ -74,7 +80,46 @@ def _store_whole(root: Path, directory: Path, fsync: bool, body: bytes, ts: str,
     except BaseException:
         writer.abort()
         raise
-    return meta
+    return meta, ""
+
+
+def _new_writer(root: Path, directory: Path, fsync: bool, ts: str) -> tuple[diskfile.Writer | None, str]:
+    """Blocking: a writer for a large body, or None and the timestamp of a write at least as new (a 409)."""
+    state = diskfile.scan(directory)
+    if state.timestamp and state.timestamp >= ts:
+        return None, state.timestamp
+    return diskfile.Writer(root, directory, fsync), ""
+
+
+class _FileParts:
+    """The body of a GET from its open file: each range (after its multipart head), read a MiB at a time in the
+    node's threads; the file is closed once read, or by ``close`` when the reader stops early."""
+
+    def __init__(self, node: NodeContext, f: Any, parts: list[tuple[bytes, int, int]], tail: bytes) -> None:
+        self.node, self.f, self.parts, self.tail = node, f, parts, tail
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            for head, start, end in self.parts:
+                if head:
+                    yield head
+                self.f.seek(start)
+                left = end - start
+                while left > 0:
+                    chunk = await self.node.run(self.f.read, min(left, 1024 * 1024))
+                    if not chunk:
+                        break
+                    left -= len(chunk)
+                    yield chunk
+                if head:
+                    yield b"\r\n"
+            if self.tail:
+                yield self.tail
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.f.close()
 
 
 class ObjectServer:
@@ -82,9 +127,13 @@ class ObjectServer:
         self.node = node
         self.s = node.settings
 
+    def handlers(self) -> dict[str, Handler]:
+        """The server's handlers by method, for its HTTP app and for in-process requests alike."""
+        return with_recon(self.node, with_verbs(self.node, {
+            "PUT": self.put, "GET": self.get, "HEAD": self.get, "DELETE": self.delete, "POST": self.post}))
+
     def app(self) -> web.Application:
-        return build_app(with_recon(self.node, with_verbs(self.node, {
-            "PUT": self.put, "GET": self.get, "HEAD": self.get, "DELETE": self.delete, "POST": self.post})))
+        return build_app(self.handlers())
 
     def _locate(self, request: web.Request) -> tuple[BackendPath, Any, Any]:
         p = parse_path(request, 5, 5)
@@ -95,9 +144,6 @@ class ObjectServer:
     async def put(self, request: web.Request) -> web.StreamResponse:
         p, root, directory = self._locate(request)
         ts = parse_timestamp(request.headers.get("X-Timestamp"))
-        state = diskfile.scan(directory)
-        if state.timestamp and state.timestamp >= ts:
-            return web.Response(status=409, headers={"X-Backend-Timestamp": state.timestamp})
         length = request.headers.get("Content-Length")
         if length is None and request.headers.get("Transfer-Encoding", "").lower() != "chunked":
             raise status_error(411, "Missing Content-Length")
@@ -105,29 +151,34 @@ class ObjectServer:
         meta: dict[str, Any] = {"name": f"/{p.account}/{p.container}/{p.obj}", "x-timestamp": ts,
                                 **_meta_headers(request.headers, KEPT)}
         meta.setdefault("content-type", "application/octet-stream")
+        stored: dict[str, Any] | None
         if length is not None and length.isdigit() and int(length) <= SMALL_WRITE:
             try:
                 # aiohttp's reader of an empty body refuses even readexactly(0).
                 body = await request.content.readexactly(int(length)) if int(length) else b""
             except asyncio.IncompleteReadError:
                 raise status_error(499, "Client disconnected before sending the whole body") from None
-            meta = await self.node.run(_store_whole, root, directory, self.s.fsync, body, ts, wanted, meta)
+            stored, newer = await self.node.run(_store_whole, root, directory, self.s.fsync, body, ts, wanted, meta)
         else:
-            writer = await self.node.run(diskfile.Writer, root, directory, self.s.fsync)
-            try:
-                await _receive(self.node, request, writer)
-                if length is not None and writer.size != int(length):
-                    raise status_error(499, "Client disconnected before sending the whole body")
-                etag = writer.md5.hexdigest()
-                if wanted and wanted != etag:
-                    raise status_error(422, "The ETag does not match the body's MD5")
-                meta.update({"etag": etag, "content-length": writer.size})
-                await self.node.run(writer.commit, f"{ts}.data", meta)
-            except BaseException:
-                writer.abort()
-                raise
-        await self._update_container(request, root, p, "PUT", ts, meta)
-        return web.Response(status=201, headers={"ETag": meta["etag"]})
+            writer, newer = await self.node.run(_new_writer, root, directory, self.s.fsync, ts)
+            stored = None
+            if writer is not None:
+                try:
+                    await _receive(self.node, request, writer)
+                    if length is not None and writer.size != int(length):
+                        raise status_error(499, "Client disconnected before sending the whole body")
+                    etag = writer.md5.hexdigest()
+                    if wanted and wanted != etag:
+                        raise status_error(422, "The ETag does not match the body's MD5")
+                    stored = {**meta, "etag": etag, "content-length": writer.size}
+                    await self.node.run(writer.commit, f"{ts}.data", stored)
+                except BaseException:
+                    writer.abort()
+                    raise
+        if stored is None:
+            return web.Response(status=409, headers={"X-Backend-Timestamp": newer})
+        await self._update_container(request, root, p, "PUT", ts, stored)
+        return web.Response(status=201, headers={"ETag": stored["etag"]})
 
     async def get(self, request: web.Request) -> web.StreamResponse:
         _p, _root, directory = self._locate(request)
@@ -157,11 +208,11 @@ class ObjectServer:
         if ranges is None:
             if small_body is not None:
                 return web.Response(status=200, body=small_body, headers=headers)
-            return await self._stream(request, state.data, [(0, size)], headers, 200, size)
-        return await self._stream(request, state.data, ranges, headers, 206, size)
+            return await self._stream(state.data, [(0, size)], headers, 200, size)
+        return await self._stream(state.data, ranges, headers, 206, size)
 
-    async def _stream(self, request: web.Request, path: Any, ranges: list[tuple[int, int]], headers: dict[str, str],
-                      status: int, size: int) -> web.StreamResponse:
+    async def _stream(self, path: Any, ranges: list[tuple[int, int]], headers: dict[str, str], status: int,
+                      size: int) -> web.StreamResponse:
         content_type = headers.pop("Content-Type")
         boundary = uuid.uuid4().hex
         parts: list[tuple[bytes, int, int]] = []
@@ -185,26 +236,10 @@ class ObjectServer:
             parts.append((b"", 0, size))
             total = size
         headers["Content-Length"] = str(total)
-        response = web.StreamResponse(status=status, headers=headers)
-        await response.prepare(request)
-        with open(path, "rb") as f:
-            for head, start, end in parts:
-                if head:
-                    await response.write(head)
-                f.seek(start)
-                left = end - start
-                while left > 0:
-                    chunk = await self.node.run(f.read, min(left, 1024 * 1024))
-                    if not chunk:
-                        break
-                    left -= len(chunk)
-                    await response.write(chunk)
-                if head:
-                    await response.write(b"\r\n")
-        if len(parts) > 1 or parts[0][0]:
-            await response.write(f"--{boundary}--".encode())
-        await response.write_eof()
-        return response
+        # Opened before the answer goes out: a file replaced meanwhile by a newer write is still read whole.
+        f = await self.node.run(open, path, "rb")
+        tail = f"--{boundary}--".encode() if len(parts) > 1 or parts[0][0] else b""
+        return Streamed(status, headers, _FileParts(self.node, f, parts, tail))
 
     @classmethod
     def _load(cls, directory: Path, whole: bool) -> tuple[diskfile.State, dict[str, Any], bytes | None]:
@@ -272,18 +307,27 @@ class ObjectServer:
     async def delete(self, request: web.Request) -> web.StreamResponse:
         p, root, directory = self._locate(request)
         ts = parse_timestamp(request.headers.get("X-Timestamp"))
+        meta = {"name": f"/{p.account}/{p.container}/{p.obj}", "x-timestamp": ts}
+        status, newer = await self.node.run(self._tombstone, root, directory, ts, meta,
+                                            request.headers.get("X-If-Delete-At"), self.s.fsync)
+        if status == 409:
+            return web.Response(status=409, headers={"X-Backend-Timestamp": newer})
+        await self._update_container(request, root, p, "DELETE", ts, meta)
+        return web.Response(status=status)
+
+    @classmethod
+    def _tombstone(cls, root: Path, directory: Path, ts: str, meta: dict[str, Any], if_delete_at: str | None,
+                   fsync: bool) -> tuple[int, str]:
+        """Blocking, one trip to a thread for a DELETE: the checks, then the tombstone. 204 (or 404 when there was
+        nothing to delete), or 409 and the timestamp of a write at least as new."""
         state = diskfile.scan(directory)
         if state.timestamp and state.timestamp >= ts:
-            return web.Response(status=409, headers={"X-Backend-Timestamp": state.timestamp})
+            return 409, state.timestamp
         existed = state.data is not None
-        if existed and request.headers.get("X-If-Delete-At"):
-            meta = await self.node.run(self._read_meta, state)
-            if str(meta.get("x-delete-at")) != request.headers["X-If-Delete-At"]:
-                raise status_error(412, "X-If-Delete-At does not match")
-        meta = {"name": f"/{p.account}/{p.container}/{p.obj}", "x-timestamp": ts}
-        await self.node.run(diskfile.write_empty, root, directory, f"{ts}.ts", meta, self.s.fsync)
-        await self._update_container(request, root, p, "DELETE", ts, meta)
-        return web.Response(status=204 if existed else 404)
+        if existed and if_delete_at and str(cls._read_meta(state).get("x-delete-at")) != if_delete_at:
+            raise status_error(412, "X-If-Delete-At does not match")
+        diskfile.write_empty(root, directory, f"{ts}.ts", meta, fsync)
+        return (204 if existed else 404), ""
 
     async def _update_container(self, request: web.Request, root: Any, p: BackendPath, op: str, ts: str,
                                 meta: dict[str, Any], force_ts: str | None = None) -> None:
