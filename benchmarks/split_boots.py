@@ -135,6 +135,7 @@ def main(servers: int, nodes: int) -> None:
             sent: dict[str, float] = {}
             active: dict[str, float] = {}
             failed: list[str] = []
+            refused: list[int] = []  # boots HAProxy answered itself (503) and the client sent again
             done = threading.Event()
 
             def poll() -> None:
@@ -166,6 +167,14 @@ def main(servers: int, nodes: int) -> None:
                                    "networks": [{"uuid": net}]}}
                 t = time.monotonic()
                 r = s.post(f"{compute}/servers", headers=headers, json=body, timeout=300)
+                # HAProxy's own 503 (both API processes failed their health checks: a loaded machine's event loops
+                # answer late) means no API process saw the request: a client tries again, as this one does.
+                for wait in (1, 2, 4, 8, 16):
+                    if r.status_code != 503 or "No server is available" not in r.text:
+                        break
+                    refused.append(i)
+                    time.sleep(wait)
+                    r = s.post(f"{compute}/servers", headers=headers, json=body, timeout=300)
                 if r.status_code != 202:
                     print(f"boot {i}: {r.status_code} {r.text[:200]}")
                     return
@@ -218,7 +227,8 @@ def main(servers: int, nodes: int) -> None:
                 seen = now_seen
             published, handled, twice = seen
             print(f"{servers} boots over {per_agent * AGENTS} nodes ({AGENTS} agent processes), 2 API processes: "
-                  f"{len(sent)} accepted in {accepted:.1f} s, {len(active)} ACTIVE, {len(failed)} ERROR")
+                  f"{len(sent)} accepted in {accepted:.1f} s, {len(active)} ACTIVE, {len(failed)} ERROR; "
+                  f"{len(refused)} sends refused by HAProxy (no API process up) and sent again")
             print(f"boots/s (first request to last ACTIVE): {len(active) / (last - t0):.1f}; "
                   f"request->ACTIVE p50 {p50:.2f} s, p99 {p99:.2f} s (poll every {POLL} s)")
             print(f"servers lost {lost}, on two hypervisors {duplicated} ({on_nodes} placements for {len(active)} "
