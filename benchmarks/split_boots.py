@@ -19,6 +19,7 @@ Usage: PYTHONPATH=. python benchmarks/split_boots.py [servers] [nodes]   (needs 
 from __future__ import annotations
 
 import json
+import os
 import re
 import statistics
 import sys
@@ -98,7 +99,10 @@ def main(servers: int, nodes: int) -> None:
             deadline = time.monotonic() + 300
             while len([h for h in get("/os-hypervisors")["hypervisors"] if h["state"] == "up"]) < per_agent * AGENTS:
                 if time.monotonic() > deadline:
-                    up = [h["hypervisor_hostname"] for h in get("/os-hypervisors")["hypervisors"] if h["state"] == "up"]
+                    listed = get("/os-hypervisors")["hypervisors"]
+                    up = [h["hypervisor_hostname"] for h in listed if h["state"] == "up"]
+                    # Registered but down (heartbeats late: a loaded machine) is not the same as never registered.
+                    down = sorted(h["hypervisor_hostname"] for h in listed if h["state"] != "up")
                     wanted = {f"agent{i}" for i in range(AGENTS)} | {f"agent{i}-{k}" for i in range(AGENTS)
                                                                      for k in range(2, per_agent + 1)}
                     missing = sorted(wanted - set(up))
@@ -107,12 +111,14 @@ def main(servers: int, nodes: int) -> None:
                             hits = [line for line in f.read_text(errors="replace").splitlines()
                                     if any(m in line for m in missing) or "dropped" in line]
                             print(f, hits[-6:])
-                    raise SystemExit(f"the nodes did not all come up: {len(up)} of {len(wanted)} up; not up: {missing}")
+                    raise SystemExit(f"the nodes did not all come up: {len(up)} of {len(wanted)} up; not up: {missing}; "
+                                     f"of those, registered but down: {down}; load average {os.getloadavg()[0]:.1f}")
                 time.sleep(1)
             time.sleep(10)  # idle: the start-up work (first reports, resyncs) is over
             rss = {name: rss_mb(p.proc.pid) for name, p in procs.items() if name != "haproxy"}
             print(f"idle RSS (MB): api {rss['api1']:.0f} / {rss['api2']:.0f}, conductor {rss['cond1']:.0f}, "
-                  f"agent ({per_agent} fake nodes) {statistics.mean(rss[f'agent{i}'] for i in range(AGENTS)):.0f}")
+                  f"agent ({per_agent} fake nodes) {statistics.mean(rss[f'agent{i}'] for i in range(AGENTS)):.0f}; "
+                  f"load average {os.getloadavg()[0]:.1f}", flush=True)
 
             image = requests.post(f"http://127.0.0.1:{front['image']}/v2/images", headers=headers, timeout=30, json={
                 "name": "boots", "disk_format": "raw", "container_format": "bare", "visibility": "public"}).json()
@@ -129,6 +135,7 @@ def main(servers: int, nodes: int) -> None:
             sent: dict[str, float] = {}
             active: dict[str, float] = {}
             failed: list[str] = []
+            refused: list[int] = []  # boots HAProxy answered itself (503) and the client sent again
             done = threading.Event()
 
             def poll() -> None:
@@ -160,6 +167,14 @@ def main(servers: int, nodes: int) -> None:
                                    "networks": [{"uuid": net}]}}
                 t = time.monotonic()
                 r = s.post(f"{compute}/servers", headers=headers, json=body, timeout=300)
+                # HAProxy's own 503 (both API processes failed their health checks: a loaded machine's event loops
+                # answer late) means no API process saw the request: a client tries again, as this one does.
+                for wait in (1, 2, 4, 8, 16):
+                    if r.status_code != 503 or "No server is available" not in r.text:
+                        break
+                    refused.append(i)
+                    time.sleep(wait)
+                    r = s.post(f"{compute}/servers", headers=headers, json=body, timeout=300)
                 if r.status_code != 202:
                     print(f"boot {i}: {r.status_code} {r.text[:200]}")
                     return
@@ -212,13 +227,15 @@ def main(servers: int, nodes: int) -> None:
                 seen = now_seen
             published, handled, twice = seen
             print(f"{servers} boots over {per_agent * AGENTS} nodes ({AGENTS} agent processes), 2 API processes: "
-                  f"{len(sent)} accepted in {accepted:.1f} s, {len(active)} ACTIVE, {len(failed)} ERROR")
+                  f"{len(sent)} accepted in {accepted:.1f} s, {len(active)} ACTIVE, {len(failed)} ERROR; "
+                  f"{len(refused)} sends refused by HAProxy (no API process up) and sent again")
             print(f"boots/s (first request to last ACTIVE): {len(active) / (last - t0):.1f}; "
                   f"request->ACTIVE p50 {p50:.2f} s, p99 {p99:.2f} s (poll every {POLL} s)")
             print(f"servers lost {lost}, on two hypervisors {duplicated} ({on_nodes} placements for {len(active)} "
                   f"ACTIVE)")
             print(f"status.compute messages: {published:.0f} published by the agents, {handled} acked by the API and "
-                  f"conductor processes: {published - handled:.0f} lost, {twice} handled twice")
+                  f"conductor processes: {published - handled:.0f} lost, {twice} handled twice; load average "
+                  f"{os.getloadavg()[0]:.1f}")
         finally:
             for p in reversed(list(procs.values())):
                 p.stop()

@@ -33,9 +33,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def haproxy_cfg(front: dict[str, int], backends: dict[str, dict[str, int]]) -> str:
-    """``front``: service -> the balancer's port; ``backends``: API process name -> service -> its port."""
-    out = ["global", "    maxconn 4096", "defaults", "    mode http", "    timeout connect 2s",
+def haproxy_cfg(front: dict[str, int], backends: dict[str, dict[str, int]], *, lean: bool = False) -> str:
+    """``front``: service -> the balancer's port; ``backends``: API process name -> service -> its port.
+
+    ``lean`` (benchmarks/split_api.py): one thread, and server connections reused across clients, so that the
+    balancer costs as little CPU per request as it can beside the API processes on the same cores."""
+    tuning = ["    nbthread 1"] if lean else []
+    reuse = ["    option http-keep-alive", "    http-reuse always"] if lean else []
+    out = ["global", "    maxconn 4096", *tuning, "defaults", "    mode http", *reuse, "    timeout connect 2s",
            "    timeout client 120s", "    timeout server 120s", "    retries 2", "    option redispatch",
            "    option httpchk GET /healthcheck", "    http-check expect rstatus ^[23]",
            "    timeout check 5s", "    default-server check inter 1s fall 2 rise 2"]

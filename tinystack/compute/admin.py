@@ -8,12 +8,13 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from tinystack.compute import aggregates
+from tinystack.compute import aggregates, hoststate
 from tinystack.compute.models import ComputeNode, Instance, ServerGroup, Service, utcnow
 from tinystack.core import errors
 from tinystack.core.auth import RequestContext
@@ -26,6 +27,25 @@ if TYPE_CHECKING:
 P = "os_compute_api"
 INTERNAL_ZONE = "internal"
 NO_USAGE = {"vcpus": 0, "memory_mb": 0, "local_gb": 0, "count": 0}
+
+
+def _node_values(st: dict[str, Any]) -> dict[str, Any]:
+    """A node report's columns. ``updated_at`` is when the agent built it (``reported_at``, its clock), or now for
+    an agent that does not say."""
+    try:
+        reported = float(st["reported_at"])
+        when = datetime.fromtimestamp(reported, UTC).replace(tzinfo=None)
+    except (KeyError, TypeError, ValueError, OverflowError, OSError):
+        when = utcnow()
+    values: dict[str, Any] = {
+        "vcpus": int(st.get("vcpus", 0)), "memory_mb": int(st.get("memory_mb", 0)),
+        "local_gb": int(st.get("local_gb", 0)), "hypervisor_type": str(st.get("hypervisor_type", "QEMU")),
+        "hypervisor_version": int(st.get("hypervisor_version", 0)), "cpu_info": st.get("cpu_info", {}),
+        "running_vms": int(st.get("running_vms", 0)),
+        "console_address": str(st.get("console_address") or "") or None, "updated_at": when}
+    if st.get("host_ip"):
+        values["host_ip"] = str(st["host_ip"])
+    return values
 
 
 @dataclass(frozen=True)
@@ -140,49 +160,57 @@ class Admin:
     # --- compute nodes --------------------------------------------------------------------------
 
     def upsert_node(self, host: str, st: dict[str, Any]) -> None:
+        """Apply a node report: the compute node's row, its placement provider and its service's liveness.
+
+        Agents re-send unchanged reports every minute and API processes apply them in any order, so a report
+        older than the one applied last (``reported_at``) only counts as a heartbeat."""
         if not host:
             return
         cfg = self.svc.settings
+        values = _node_values(st)
         # Nodes first reporting at once through several API processes race for the next seq (or the same host):
         # the loser reads again and updates, rather than failing the report.
         for attempt in range(8):
             try:
-                node = self._write_node(host, st)
+                applied = self._write_node(host, values)
                 break
             except IntegrityError:
                 if attempt == 7:
                     raise
                 time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
-        if self.svc.has("placement"):
+        if applied and self.svc.has("placement"):
+            vcpus, memory_mb, local_gb = values["vcpus"], values["memory_mb"], values["local_gb"]
             inventory = {
-                "VCPU": {"total": node.vcpus, "allocation_ratio": cfg.cpu_allocation_ratio, "max_unit": node.vcpus},
-                "MEMORY_MB": {"total": node.memory_mb, "allocation_ratio": cfg.ram_allocation_ratio,
-                              "max_unit": node.memory_mb, "reserved": 0},
-                "DISK_GB": {"total": node.local_gb, "allocation_ratio": cfg.disk_allocation_ratio,
-                            "max_unit": node.local_gb}}
+                "VCPU": {"total": vcpus, "allocation_ratio": cfg.cpu_allocation_ratio, "max_unit": vcpus},
+                "MEMORY_MB": {"total": memory_mb, "allocation_ratio": cfg.ram_allocation_ratio,
+                              "max_unit": memory_mb, "reserved": 0},
+                "DISK_GB": {"total": local_gb, "allocation_ratio": cfg.disk_allocation_ratio, "max_unit": local_gb}}
             self.svc.service(PLACEMENT).ensure_provider(host, {k: v for k, v in inventory.items() if v["total"]})
         # A node doc means an agent runs there: let it count as up until heartbeats take over.
         self.heartbeat(host, "nova-compute", time.time())
 
-    def _write_node(self, host: str, st: dict[str, Any]) -> ComputeNode:
+    def _write_node(self, host: str, values: dict[str, Any]) -> bool:
+        """Write the report's ``values`` unless the row holds a newer report of the node; whether it wrote."""
         with self.svc.session() as s:
             node = s.get(ComputeNode, host)
             if node is None:
                 seq = (s.scalar(select(func.max(ComputeNode.seq))) or 0) + 1
-                node = ComputeNode(host=host, uuid=str(uuid.uuid4()), seq=seq)
-                s.add(node)
-            node.vcpus = int(st.get("vcpus", 0))
-            node.memory_mb = int(st.get("memory_mb", 0))
-            node.local_gb = int(st.get("local_gb", 0))
-            node.hypervisor_type = str(st.get("hypervisor_type", "QEMU"))
-            node.hypervisor_version = int(st.get("hypervisor_version", 0))
-            node.cpu_info = st.get("cpu_info", {})
-            node.running_vms = int(st.get("running_vms", 0))
-            if st.get("host_ip"):
-                node.host_ip = str(st["host_ip"])
-            node.console_address = str(st.get("console_address") or "") or None
-            node.updated_at = utcnow()
-        return node
+                s.add(ComputeNode(host=host, uuid=str(uuid.uuid4()), seq=seq, **values))
+                return True
+            when = values["updated_at"]
+            # Compare-and-swap on the report's time, so that of two API processes applying two reports of one
+            # node the older never lands last. A row dated well past this process's clock was written by an
+            # agent whose clock has since gone back: the report applies rather than the node freezing meanwhile.
+            future = utcnow() + timedelta(seconds=self.svc.settings.service_down_time)
+            done = s.execute(update(ComputeNode)
+                             .where(ComputeNode.host == host,
+                                    or_(ComputeNode.updated_at < when, ComputeNode.updated_at > future))
+                             .values(**values).execution_options(synchronize_session=False))
+            if not done.rowcount:  # type: ignore[attr-defined]
+                return False
+            if (node.hypervisor_type, node.cpu_info) != (values["hypervisor_type"], values["cpu_info"]):
+                hoststate.changed()  # what the scheduler filters on; a Core UPDATE is not seen by the ORM events
+            return True
 
     def hypervisors(self, ctx: RequestContext, *, ident: str | None = None, pattern: str | None = None,
                     with_servers: bool = False) -> list[Hypervisor]:

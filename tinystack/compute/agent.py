@@ -72,6 +72,7 @@ class ComputeAgent(Converge, Moves):
         self._published: dict[str, str] = {}
         self._closing = False
         self._node_doc: str | None = None
+        self._node_sent = 0.0
         self._tasks: list[asyncio.Task[None]] = []
         self.reconciler = Reconciler(f"compute-{host}", self._reconcile, self._list_keys,
                                      resync_interval=resync_interval)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from typing import Any
 
 from tinystack.compute import agent_volumes
@@ -21,6 +22,9 @@ from tinystack.compute.drivers.base import (
 )
 from tinystack.core.bus import Bus
 
+# Seconds after which an unchanged node report goes out again (with a heartbeat): a report lost on its way (a
+# handler that failed, an API process killed while holding it) leaves the node unknown or stale only that long.
+NODE_REFRESH = 60.0
 VM_FOR_POWER = {RUNNING: "active", PAUSED: "paused", SUSPENDED: "suspended", SHUTDOWN: "stopped",
                 NOSTATE: "stopped", CRASHED: "error"}
 
@@ -38,6 +42,7 @@ class Reporting:
     _detach_refused: dict[str, dict[str, str]]
     _published: dict[str, str]
     _node_doc: str | None
+    _node_sent: float
 
     async def _publish(self, iid: str, observed: int, vm_state: str, power_state: int, task_state: str | None,
                        fault: dict[str, Any] | None, final: bool = False) -> None:
@@ -61,6 +66,9 @@ class Reporting:
                                                   "observed_generation": observed, "status": status})
 
     async def _publish_node(self) -> None:
+        # Taken before the host is read: what the report says is at least as new as this, so the API side can keep
+        # the newest of this node's reports whatever order its processes apply them in (Admin.upsert_node).
+        reported_at = time.time()
         info = await self.driver.host_info()
         status = {"vcpus": info.vcpus, "memory_mb": info.memory_mb, "local_gb": info.local_gb,
                   "hypervisor_type": info.hypervisor_type, "hypervisor_version": info.hypervisor_version,
@@ -70,8 +78,9 @@ class Reporting:
                   # Where a console proxy on another machine reaches this node's consoles ("" for none).
                   "console_address": self.console_address}
         key = json.dumps(status, sort_keys=True)
-        if key == self._node_doc:
+        # Sent when it changes, and again every NODE_REFRESH seconds (level-triggered, as heartbeats are).
+        if key == self._node_doc and time.monotonic() - self._node_sent < NODE_REFRESH:
             return
-        self._node_doc = key
+        self._node_doc, self._node_sent = key, time.monotonic()
         await self.bus.publish("status.compute", {"type": "node", "id": self.host, "host": self.host,
-                                                  "status": status})
+                                                  "status": {**status, "reported_at": reported_at}})

@@ -104,6 +104,26 @@ def test_start_announces_resync_node_and_heartbeat(tmp_path: Path) -> None:
     run(tmp_path, scenario)
 
 
+def test_unchanged_node_report_is_sent_again_after_the_refresh(tmp_path: Path, monkeypatch: Any) -> None:
+    """Level-triggered: a lost node report is repaired by the next re-send, each dated when it was built."""
+    from tinystack.compute import agent_status
+
+    monkeypatch.setattr(agent_status, "NODE_REFRESH", 0.2)
+
+    async def scenario(h: Harness) -> None:
+        def nodes() -> list[dict[str, Any]]:
+            return [m for m in h.msgs.get("status.compute", []) if m["type"] == "node"]
+
+        await until(lambda: len(nodes()) >= 3, 5, "the node report sent again")
+        first, second = nodes()[0]["status"], nodes()[1]["status"]
+        assert second["reported_at"] > first["reported_at"]
+        assert {k: v for k, v in first.items() if k != "reported_at"} == \
+            {k: v for k, v in second.items() if k != "reported_at"}
+        # Between refreshes, heartbeats (every 0.05 s) do not repeat it.
+        assert len(nodes()) < len(h.msgs["heartbeat"])
+    run(tmp_path, scenario)
+
+
 def test_put_builds_and_boots_once_and_reports_active(tmp_path: Path) -> None:
     async def scenario(h: Harness) -> None:
         await h.put(instance_spec())
