@@ -118,6 +118,7 @@ class Conductor(Building, Reports):
             await asyncio.sleep(10)
             try:
                 self.hosts.heartbeat_self()
+                self.renew_builds()
                 # Live migrations past their deadlines, whichever process started them (livemigration.py).
                 await self.live.abort_expired()
             except Exception:

@@ -51,10 +51,22 @@ class Building(Deleting):
             finally:
                 self._building.discard(iid)
 
+    def renew_builds(self) -> None:
+        """Mark this process's builds that are still before publishing as alive, so that a build queued behind
+        others in a live but busy process is never taken for one a dead process left (``adopt_orphan_builds``)."""
+        mine = list(self._building)
+        if not mine:
+            return
+        with self.session() as s:
+            for row in s.scalars(select(Instance).where(
+                    Instance.id.in_(mine), Instance.deleted.is_(False), Instance.vm_state == states.BUILDING,
+                    Instance.task_state.in_(BUILD_TASKS))).all():
+                row.updated_at = utcnow()
+
     async def adopt_orphan_builds(self, after: float) -> None:
         """Builds before publishing that no process has moved on for ``after`` seconds: the API process that
-        began them died (a build in a live process moves within seconds, a boot volume's within
-        ``block_device_allocate_timeout``). Picked up as a restart picks up its own (``Conductor.start``)."""
+        began them died (a live process renews its own every housekeeping round, ``renew_builds``). Picked up
+        as a restart picks up its own (``Conductor.start``)."""
         cutoff = utcnow() - timedelta(seconds=after)
         with self.session() as s:
             stuck = [iid for iid in s.scalars(select(Instance.id).where(
