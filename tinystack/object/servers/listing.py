@@ -136,7 +136,9 @@ def _iso_sql(column: str) -> str:
 
 
 def _xml_sql(expr: str) -> str:
-    return f"replace(replace(replace({expr}, '&', '&amp;'), '<', '&lt;'), '>', '&gt;')"
+    # Most texts need no escaping, and looking costs less than three replace() copies of each.
+    return (f"CASE WHEN {expr} GLOB '*[&<>]*' THEN replace(replace(replace({expr}, '&', '&amp;'), '<', '&lt;'), '>', "
+            f"'&gt;') ELSE {expr} END")
 
 
 def _xml_attr(text: str) -> str:
@@ -163,9 +165,12 @@ def _json_layout(fields: list[tuple[str, str]], content_type: str = TYPES["json"
                   lambda s: json.dumps({"subdir": s}))
 
 
-def _xml_layout(kind: str, tag: str, fields: list[tuple[str, str]]) -> Layout:
-    parts = " || ".join(f"'<{key}>' || {_xml_sql(expr)} || '</{key}>'" for key, expr in fields)
-    return Layout(TYPES["xml"], f"'<{tag}>' || {parts} || '</{tag}>'", "",
+def _xml_layout(kind: str, tag: str, fields: list[tuple[str, str]], numbers: tuple[str, ...]) -> Layout:
+    """``numbers``: the fields whose text never needs escaping (integers, the dates). One printf per row: fewer
+    copies than a chain of concatenations."""
+    template = "".join(f"<{key}>%s</{key}>" for key, _ in fields)
+    args = ", ".join(expr if key in numbers else _xml_sql(expr) for key, expr in fields)
+    return Layout(TYPES["xml"], f"printf('<{tag}>{template}</{tag}>', {args})", "",
                   lambda n: f'<?xml version="1.0" encoding="UTF-8"?>\n<{kind} name="{_xml_attr(n)}">',
                   lambda _n: f"</{kind}>",
                   lambda s: f'<subdir name="{_xml_attr(s)}"><name>{escape(s)}</name></subdir>')
@@ -183,12 +188,14 @@ _CONTAINER_FIELDS = [("name", "name"), ("count", "object_count"), ("bytes", "byt
 # the backend's own form (what the middleware reads: the rows' columns as stored).
 LAYOUTS: dict[str, dict[str, Layout]] = {
     "container": {
-        "json": _json_layout(_OBJECT_FIELDS), "xml": _xml_layout("container", "object", _OBJECT_FIELDS),
+        "json": _json_layout(_OBJECT_FIELDS),
+        "xml": _xml_layout("container", "object", _OBJECT_FIELDS, ("bytes", "last_modified")),
         "plain": PLAIN,
         "": _json_layout([(c, c) for c in ("name", "created_at", "size", "content_type", "etag")]),
     },
     "account": {
-        "json": _json_layout(_CONTAINER_FIELDS), "xml": _xml_layout("account", "container", _CONTAINER_FIELDS),
+        "json": _json_layout(_CONTAINER_FIELDS),
+        "xml": _xml_layout("account", "container", _CONTAINER_FIELDS, ("count", "bytes", "last_modified")),
         "plain": PLAIN,
         "": _json_layout([(c, c) for c in ("name", "object_count", "bytes_used", "put_timestamp")]),
     },
