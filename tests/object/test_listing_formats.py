@@ -18,9 +18,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 from multidict import CIMultiDict
 
-from tinystack import config as config_mod
+from tests.object.test_hot_paths import _settings
 from tinystack.core.auth import RequestContext
-from tinystack.object import settings as settings_mod
 from tinystack.object.common import normalize_timestamp
 from tinystack.object.proxy import listing as proxy_listing
 from tinystack.object.proxy.app import build
@@ -146,12 +145,8 @@ def test_a_node_that_sends_rows_as_stored_is_rendered_by_the_proxy() -> None:
     assert (resp.status, resp.body, resp.content_type) == (200, b"as the server wrote it\n", "text/plain")
 
 
-def _settings(tmp_path: Path) -> settings_mod.ObjectSettings:
-    cfg = config_mod.load(None, environ={}, overrides={
-        "state_dir": str(tmp_path), "object__part_power": "4", "object__account_port": "0",
-        "object__container_port": "0", "object__object_port": "0", "object__updater_interval": "3600",
-        "object__replicator_interval": "0", "object__auditor_interval": "0", "object__expirer_interval": "0"})
-    return settings_mod.load(cfg)
+def _member(token: str) -> RequestContext:
+    return RequestContext(user_id="u1", project_id="p1", roles=("member",), token=token)
 
 
 @pytest.mark.api
@@ -162,11 +157,7 @@ def test_the_proxy_passes_each_format_on(tmp_path: Path) -> None:
         s = _settings(tmp_path)
         node = StorageNode(s)
         await node.start()
-
-        def validator(token: str) -> RequestContext:
-            return RequestContext(user_id="u1", project_id="p1", roles=("member",), token=token)
-
-        client = TestClient(TestServer(build(s, validator).build()))
+        client = TestClient(TestServer(build(s, _member).build()))
         await client.start_server()
         h = {"X-Auth-Token": "t"}
         try:
