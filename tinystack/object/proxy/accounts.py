@@ -3,8 +3,6 @@ container (autocreate); one not yet created reads as empty, as Swift's keystone 
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
 from tinystack.object import constraints
@@ -25,9 +23,9 @@ async def ensure_account(proxy: Proxy, account: str) -> None:
     proxy.info.forget(account)
 
 
-def _query(request: web.Request) -> dict[str, str]:
-    return {k: v for k, v in request.query.items() if k in ("limit", "marker", "end_marker", "prefix", "delimiter",
-                                                             "reverse")}
+def _query(request: web.Request, fmt: str) -> dict[str, str]:
+    return {**{k: v for k, v in request.query.items() if k in ("limit", "marker", "end_marker", "prefix",
+                                                                "delimiter", "reverse")}, "format": fmt}
 
 
 async def head_or_get(proxy: Proxy, request: web.Request) -> web.StreamResponse:
@@ -39,8 +37,9 @@ async def head_or_get(proxy: Proxy, request: web.Request) -> web.StreamResponse:
                 fail(412)
         except ValueError:
             fail(412)
+    fmt = listing.choose_format(request) if request.method == "GET" else ""
     answer = await proxy.backend.read("account", "GET" if request.method == "GET" else "HEAD", path.names, {},
-                                      query=_query(request) if request.method == "GET" else None)
+                                      query=_query(request, fmt) if request.method == "GET" else None)
     if answer.status == 404:
         headers = {"X-Account-Container-Count": "0", "X-Account-Object-Count": "0", "X-Account-Bytes-Used": "0",
                    "X-Timestamp": now()}
@@ -60,7 +59,7 @@ async def head_or_get(proxy: Proxy, request: web.Request) -> web.StreamResponse:
                     f"X-Backend-Policy-{policy.index}-{name}", "0")
     if request.method == "HEAD":
         return web.Response(status=204, headers=headers)
-    return listing.render(request, "account", path.account, json.loads(answer.body), headers)
+    return listing.respond(request, "account", path.account, fmt, answer, headers)
 
 
 async def post(proxy: Proxy, request: web.Request) -> web.StreamResponse:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
 from tinystack.object import constraints, policies
@@ -52,11 +50,14 @@ async def head_or_get(proxy: Proxy, request: web.Request) -> web.StreamResponse:
     if len(path.container.encode()) > constraints.MAX_CONTAINER_NAME_LENGTH:
         return fail(404)
     query = None
+    fmt = ""
     if request.method == "GET":
+        fmt = listing.choose_format(request)  # a 406 before anything is asked of the servers, as Swift's
         query = {k: v for k, v in request.query.items() if k in LIST_KEYS}
         if "path" in query:
             p = query.pop("path").rstrip("/")
             query.update(prefix=f"{p}/" if p else "", delimiter="/")
+        query["format"] = fmt
     answer = await proxy.backend.read("container", request.method, path.names, {}, query=query)
     if answer.status >= 300:
         return fail(answer.status)
@@ -68,7 +69,7 @@ async def head_or_get(proxy: Proxy, request: web.Request) -> web.StreamResponse:
     headers["Accept-Ranges"] = "bytes"
     if request.method == "HEAD":
         return web.Response(status=204, headers=headers)
-    return listing.render(request, "container", path.container, json.loads(answer.body), headers)
+    return listing.respond(request, "container", path.container, fmt, answer, headers)
 
 
 async def post(proxy: Proxy, request: web.Request) -> web.StreamResponse:

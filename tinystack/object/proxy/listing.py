@@ -1,4 +1,8 @@
-"""Account and container listings in the format a client asks for (``?format=`` or Accept): JSON, XML or plain."""
+"""Account and container listings in the format a client asks for (``?format=`` or Accept): JSON, XML or plain.
+
+The proxy asks the storage server for that format and passes its body on unchanged (``respond``); it renders
+rows itself only for an account not yet created and for a storage node of an older release, which answers with
+its rows as stored."""
 
 from __future__ import annotations
 
@@ -11,8 +15,12 @@ from xml.sax.saxutils import escape
 from aiohttp import web
 
 from tinystack.object.common import status_error
+from tinystack.object.proxy.backend import Answer
 
 TYPES = {"json": "application/json", "xml": "application/xml", "plain": "text/plain"}
+# The storage server's answer header naming the format it wrote (servers/listing.py; spelt out again here, since
+# the proxy reaches the storage servers over HTTP only).
+FORMAT_HEADER = "X-Backend-Listing-Format"
 
 
 def choose_format(request: web.Request) -> str:
@@ -92,3 +100,14 @@ def render(request: web.Request, kind: str, name: str, rows: list[dict[str, Any]
             return web.Response(status=204, headers={**headers, "Content-Type": "text/plain; charset=utf-8"})
         body = "".join((i.get("subdir") or i["name"]) + "\n" for i in items).encode()
     return web.Response(status=200, body=body, headers={**headers, "Content-Type": f"{TYPES[fmt]}; charset=utf-8"})
+
+
+def respond(request: web.Request, kind: str, name: str, fmt: str, answer: Answer,
+            headers: dict[str, str]) -> web.Response:
+    """The client's answer to a listing GET for which the storage server was asked for ``fmt``."""
+    if answer.headers.get(FORMAT_HEADER) != fmt:
+        return render(request, kind, name, json.loads(answer.body), headers)
+    headers["Content-Type"] = f"{TYPES[fmt]}; charset=utf-8"
+    if answer.status == 204:
+        return web.Response(status=204, headers=headers)
+    return web.Response(status=200, body=answer.body, headers=headers)

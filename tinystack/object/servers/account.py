@@ -3,15 +3,13 @@ their container servers report, and holding the account's metadata."""
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
 from tinystack.object import policies
 from tinystack.object.common import hash_path, parse_timestamp, status_error
 from tinystack.object.servers.accountdb import AccountBroker
 from tinystack.object.servers.base import BackendPath, NodeContext, build_app, parse_path, user_metadata
-from tinystack.object.servers.container import list_params, meta_headers
+from tinystack.object.servers.container import listing_response, meta_headers
 from tinystack.object.servers.db import BrokerCache, db_path
 from tinystack.object.servers.dbreplicator import with_db_verbs
 from tinystack.object.servers.recon import with_recon
@@ -76,8 +74,7 @@ class AccountServer:
                             f"X-Backend-Policy-{index}-Bytes-Used": str(used)})
         if request.method == "HEAD":
             return web.Response(status=204, headers=headers)
-        rows = broker.list_containers(list_params(request, self.s.account_listing_limit))
-        return web.Response(status=200, body=json.dumps(rows).encode(), headers=headers, content_type="application/json")
+        return listing_response(request, "account", p.account, broker.conn, self.s.account_listing_limit, headers)
 
     async def post(self, request: web.Request) -> web.StreamResponse:
         p = parse_path(request, 3, 3)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from tinystack.object.servers.base import BackendPath, NodeContext, build_app, p
 from tinystack.object.servers.containerdb import ContainerBroker
 from tinystack.object.servers.db import BrokerCache, db_path
 from tinystack.object.servers.dbreplicator import with_db_verbs
-from tinystack.object.servers.listing import ListParams
+from tinystack.object.servers.listing import FORMAT_HEADER, LAYOUTS, ListParams, render
 from tinystack.object.servers.recon import with_recon
 from tinystack.object.servers.updates import BATCH_MARK, send_account_update
 
@@ -42,6 +42,23 @@ def list_params(request: web.Request, max_limit: int) -> ListParams:
         raise status_error(412, "Bad delimiter")
     return ListParams(limit, q.get("marker", ""), q.get("end_marker", ""), q.get("prefix", ""), delimiter,
                       bool(query_bool(request, "reverse")))
+
+
+def listing_response(request: web.Request, kind: str, name: str, conn: sqlite3.Connection, max_limit: int,
+                     headers: dict[str, str]) -> web.Response:
+    """A GET's listing: in the client's format when the proxy asks for one (``format=json|xml|plain``), so the
+    proxy passes the body on as it is; without, the rows as stored, in JSON (what the middleware reads)."""
+    fmt = request.query.get("format", "")
+    layout = LAYOUTS[kind].get(fmt)
+    if layout is None:
+        raise status_error(400, f"Invalid format {fmt!r}")
+    body = render(conn, kind, fmt, name, list_params(request, max_limit))
+    if fmt:
+        headers[FORMAT_HEADER] = fmt
+    headers["Content-Type"] = f"{layout.content_type}; charset=utf-8"
+    if body is None:
+        return web.Response(status=204, headers=headers)
+    return web.Response(status=200, body=body, headers=headers)
 
 
 def _update_row(u: dict[str, Any]) -> tuple[str, str, int, str, str, bool]:
@@ -157,8 +174,8 @@ class ContainerServer:
                    **meta_headers(broker.metadata())}
         if request.method == "HEAD":
             return web.Response(status=204, headers=headers)
-        rows = broker.list_objects(list_params(request, self.s.container_listing_limit))
-        return web.Response(status=200, body=json.dumps(rows).encode(), headers=headers, content_type="application/json")
+        return listing_response(request, "container", p.container or "", broker.conn,
+                                self.s.container_listing_limit, headers)
 
     async def post(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get(BATCH_MARK):

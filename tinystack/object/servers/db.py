@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tinystack.object.common import suffix_of
+from tinystack.object.servers import listing
 
 WAL_LIMIT = 1024 * 1024
 
@@ -56,6 +57,7 @@ class Broker:
             # Checkpoints fsync: the storage node runs them in a thread (``checkpoint``), never on the event loop.
             conn.execute("PRAGMA wal_autocheckpoint=0")
             conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")  # a WAL restarted after a checkpoint shrinks
+            listing.register(conn)
             self.upgrade(conn)
             self._conn = conn
         return self._conn
