@@ -70,11 +70,29 @@ def run_phase(url: str, token: str, method: str, names: list[str], concurrency: 
     return time.monotonic() - began
 
 
+def large(url: str, token: str, mib: int) -> None:
+    """One object of ``mib`` MiB written and read back (what runs before the DELETE phase of the comparison)."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=600)
+    try:
+        conn.request("PUT", f"{parts.path}/bench/large", body=os.urandom(1024 * 1024) * mib,
+                     headers={"X-Auth-Token": token})
+        conn.getresponse().read()
+        conn.request("GET", f"{parts.path}/bench/large", headers={"X-Auth-Token": token})
+        resp = conn.getresponse()
+        while resp.read(1024 * 1024):
+            pass
+    finally:
+        conn.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=1, help="repeat the four phases, each round new objects")
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--large-mib", type=int, default=0,
+                    help="PUT and GET one object this large before the DELETE phase, as object_store.py does")
     ap.add_argument("--profile", choices=PHASES)
     ap.add_argument("--py-spy", default="py-spy")
     ap.add_argument("--out", default="object_ops.raw")
@@ -94,6 +112,8 @@ def main() -> None:
             for rnd in range(args.rounds):
                 names = [f"r{rnd}-o{i:06d}" for i in range(args.count)]
                 for phase in PHASES:
+                    if phase == "delete" and args.large_mib:
+                        large(url, token, args.large_mib)
                     spy = None
                     if args.profile == phase and rnd == args.rounds - 1:
                         spy = subprocess.Popen([args.py_spy, "record", "--pid", str(proc.pid), "--rate", "250",
