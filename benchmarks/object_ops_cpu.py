@@ -116,7 +116,7 @@ def main() -> None:
                         large(url, token, args.large_mib)
                     spy = None
                     if args.profile == phase and rnd == args.rounds - 1:
-                        spy = subprocess.Popen([args.py_spy, "record", "--pid", str(proc.pid), "--rate", "250",
+                        spy = subprocess.Popen([args.py_spy, "record", "--pid", str(proc.pid), "--rate", "500",
                                                 "--format", "raw", "--output", args.out, "--nonblocking"],
                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                         time.sleep(1.0)

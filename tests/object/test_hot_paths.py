@@ -5,7 +5,10 @@ never stale after a write, a quarantine or a wiped partition, and many concurren
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -164,3 +167,37 @@ def test_concurrent_small_puts_are_all_listed(tmp_path: Path) -> None:
             await node.stop()
 
     asyncio.run(run())
+
+
+_FIRST_START = """
+import asyncio, json, sys
+from pathlib import Path
+from tests.object.test_hot_paths import _settings
+from tinystack.object.proxy.app import build
+from tinystack.object.servers.node import StorageNode
+
+async def main() -> None:
+    node = StorageNode(_settings(Path(sys.argv[1])))
+    await node.start()
+    build(node.settings, None)
+    try:
+        print(json.dumps({"rings": sorted(node.node.rings), "numpy": "numpy" in sys.modules,
+                          "builder": "tinystack.object.ring.builder" in sys.modules}))
+    finally:
+        await node.stop()
+
+asyncio.run(main())
+"""
+
+
+def test_first_start_builds_rings_without_loading_the_builder_here(tmp_path: Path) -> None:
+    """The rings of a first start are built in a child process: numpy and the builder (some 13 MB) never enter
+    the long-lived process, which only reads rings."""
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", _FIRST_START, str(tmp_path)], capture_output=True, text=True,
+                         cwd=root, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    seen = json.loads(out.stdout.splitlines()[-1])
+    assert seen["numpy"] is False and seen["builder"] is False
+    assert {"account", "container", "object"} <= set(seen["rings"])
+    assert all(list(tmp_path.rglob(f"{kind}.ring")) for kind in seen["rings"])  # written by the child
