@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -201,3 +202,41 @@ def test_first_start_builds_rings_without_loading_the_builder_here(tmp_path: Pat
     assert seen["numpy"] is False and seen["builder"] is False
     assert {"account", "container", "object"} <= set(seen["rings"])
     assert all(list(tmp_path.rglob(f"{kind}.ring")) for kind in seen["rings"])  # written by the child
+
+
+def test_object_read_looks_at_the_device_only_when_it_finds_nothing(tmp_path: Path) -> None:
+    """GET and HEAD skip the per-request look at the device on the event loop: a found object proves it is
+    there, and a miss still answers 507 for a device taken away (404 for one that is there)."""
+    async def run() -> None:
+        node = StorageNode(_settings(tmp_path))
+        await node.start()
+        dev = node.node.rings["object"].devs[0]
+        base = f"http://{dev.ip}:{dev.port}/{dev.device}/0/{ACCOUNT}/c"
+        calls: list[str] = []
+        real = node.node.device_root
+
+        def counting(device: str) -> Path:
+            calls.append(device)
+            return real(device)
+
+        node.node.device_root = counting  # type: ignore[method-assign]
+        try:
+            async with aiohttp.ClientSession() as http:
+                put = {"X-Timestamp": _ts(1), "Content-Type": "text/plain", "Content-Length": "2"}
+                async with http.put(f"{base}/o", data=b"hi", headers=put) as r:
+                    assert r.status == 201
+                assert calls == [dev.device]  # a write still looks first
+                for method in ("GET", "HEAD"):
+                    async with http.request(method, f"{base}/o") as r:
+                        assert r.status == 200 and r.headers["Content-Length"] == "2"
+                    async with http.request(method, f"{base}/missing") as r:
+                        assert r.status == 404
+                    async with http.request(method, f"http://{dev.ip}:{dev.port}/gone/0/{ACCOUNT}/c/o") as r:
+                        assert r.status == 507
+                    async with http.request(method, f"http://{dev.ip}:{dev.port}/.x/0/{ACCOUNT}/c/o") as r:
+                        assert r.status == 400
+                assert calls == [dev.device]
+        finally:
+            await node.stop()
+
+    asyncio.run(run())
