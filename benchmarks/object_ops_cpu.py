@@ -4,7 +4,9 @@ can be judged in a minute. Each phase runs at concurrency 8 over keep-alive conn
 from /proc around each phase, so other load on the machine barely moves it. ``--profile PHASE`` also records that
 phase with py-spy (``--py-spy`` names the binary) into a raw flame file.
 
-Usage: python benchmarks/object_ops_cpu.py [--count N] [--rounds R] [--profile delete --py-spy PATH --out FILE]
+Usage: python benchmarks/object_ops_cpu.py [--count N] [--rounds R] [--large-mib M] [--idle S]
+       [--profile delete --py-spy PATH --out FILE]
+A/B against another tree: run it twice, with PYTHONPATH pointing at each tree (``tinystack up`` follows it).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from benchmarks import _cloud
-from benchmarks.object_store import token_and_url, wait_for_images
+from benchmarks.object_store import idle, token_and_url, wait_for_images
 
 PHASES = ("put", "get", "head", "delete")
 
@@ -93,6 +95,7 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--large-mib", type=int, default=0,
                     help="PUT and GET one object this large before the DELETE phase, as object_store.py does")
+    ap.add_argument("--idle", type=float, default=0.0, help="first measure the idle cloud's CPU and RSS this long")
     ap.add_argument("--profile", choices=PHASES)
     ap.add_argument("--py-spy", default="py-spy")
     ap.add_argument("--out", default="object_ops.raw")
@@ -109,6 +112,8 @@ def main() -> None:
             conn.getresponse().read()
             conn.close()
             result: dict[str, Any] = {"load_at_start": round(os.getloadavg()[0], 2), "count": args.count}
+            if args.idle > 0:
+                result["idle"] = idle(proc.pid, args.idle)
             for rnd in range(args.rounds):
                 names = [f"r{rnd}-o{i:06d}" for i in range(args.count)]
                 for phase in PHASES:
