@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import random
+import uuid
 from typing import Any
 
 import pytest
@@ -23,6 +26,7 @@ from tinystack.core.web import (
     json_response,
     keystone_fault,
     neutron_fault,
+    new_request_id,
     nova_fault,
     parse_json,
     query_int,
@@ -182,3 +186,26 @@ def test_service_runner_renders_low_level_errors_in_the_fault_format() -> None:
     for status, headers, body in asyncio.run(scenario()):
         assert status == 400 and body["badRequest"]["code"] == 400
         assert headers["x-openstack-request-id"].startswith("req-")
+
+
+def test_request_ids_are_version_4_uuids_unique_and_not_repeated_by_a_seed_or_a_fork() -> None:
+    ids = [new_request_id() for _ in range(20000)]
+    assert len(set(ids)) == len(ids)
+    for rid in ids[:200]:
+        assert rid.startswith("req-") and len(rid) == 40
+        u = uuid.UUID(rid[4:])
+        assert u.version == 4 and u.variant == uuid.RFC_4122 and str(u) == rid[4:]
+    random.seed(1)
+    first = new_request_id()
+    random.seed(1)
+    assert new_request_id() != first  # the ids' generator is their own
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, which must differ from the parent's next
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    assert child.startswith("req-") and child != new_request_id()

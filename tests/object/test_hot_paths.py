@@ -5,9 +5,13 @@ never stale after a write, a quarantine or a wiped partition, and many concurren
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -161,6 +165,78 @@ def test_concurrent_small_puts_are_all_listed(tmp_path: Path) -> None:
             assert await listed.json() == [] and listed.headers["X-Container-Object-Count"] == "0"
         finally:
             await client.close()
+            await node.stop()
+
+    asyncio.run(run())
+
+
+_FIRST_START = """
+import asyncio, json, sys
+from pathlib import Path
+from tests.object.test_hot_paths import _settings
+from tinystack.object.proxy.app import build
+from tinystack.object.servers.node import StorageNode
+
+async def main() -> None:
+    node = StorageNode(_settings(Path(sys.argv[1])))
+    await node.start()
+    build(node.settings, None)
+    try:
+        print(json.dumps({"rings": sorted(node.node.rings), "numpy": "numpy" in sys.modules,
+                          "builder": "tinystack.object.ring.builder" in sys.modules}))
+    finally:
+        await node.stop()
+
+asyncio.run(main())
+"""
+
+
+def test_first_start_builds_rings_without_loading_the_builder_here(tmp_path: Path) -> None:
+    """The rings of a first start are built in a child process: numpy and the builder (some 13 MB) never enter
+    the long-lived process, which only reads rings."""
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", _FIRST_START, str(tmp_path)], capture_output=True, text=True,
+                         cwd=root, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    seen = json.loads(out.stdout.splitlines()[-1])
+    assert seen["numpy"] is False and seen["builder"] is False
+    assert {"account", "container", "object"} <= set(seen["rings"])
+    assert all(list(tmp_path.rglob(f"{kind}.ring")) for kind in seen["rings"])  # written by the child
+
+
+def test_object_read_looks_at_the_device_only_when_it_finds_nothing(tmp_path: Path) -> None:
+    """GET and HEAD skip the per-request look at the device on the event loop: a found object proves it is
+    there, and a miss still answers 507 for a device taken away (404 for one that is there)."""
+    async def run() -> None:
+        node = StorageNode(_settings(tmp_path))
+        await node.start()
+        dev = node.node.rings["object"].devs[0]
+        base = f"http://{dev.ip}:{dev.port}/{dev.device}/0/{ACCOUNT}/c"
+        calls: list[str] = []
+        real = node.node.device_root
+
+        def counting(device: str) -> Path:
+            calls.append(device)
+            return real(device)
+
+        node.node.device_root = counting  # type: ignore[method-assign]
+        try:
+            async with aiohttp.ClientSession() as http:
+                put = {"X-Timestamp": _ts(1), "Content-Type": "text/plain", "Content-Length": "2"}
+                async with http.put(f"{base}/o", data=b"hi", headers=put) as r:
+                    assert r.status == 201
+                assert calls == [dev.device]  # a write still looks first
+                for method in ("GET", "HEAD"):
+                    async with http.request(method, f"{base}/o") as r:
+                        assert r.status == 200 and r.headers["Content-Length"] == "2"
+                    async with http.request(method, f"{base}/missing") as r:
+                        assert r.status == 404
+                    async with http.request(method, f"http://{dev.ip}:{dev.port}/gone/0/{ACCOUNT}/c/o") as r:
+                        assert r.status == 507
+                    async with http.request(method, f"http://{dev.ip}:{dev.port}/.x/0/{ACCOUNT}/c/o") as r:
+                        assert r.status == 400
+                assert calls == [dev.device]
+        finally:
             await node.stop()
 
     asyncio.run(run())

@@ -7,6 +7,7 @@ computed once until the database changes; the expirer reads the metadata of chan
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -269,15 +270,75 @@ def test_auditor_reads_at_its_rate_in_batches(tmp_path: Path, monkeypatch: pytes
                 assert (await client.put(f"/v1/{ACCOUNT}/c/{name}", data=b"x", headers=H)).status == 201
             object.__setattr__(node.settings, "auditor_files_per_second", 2.0)
             batches: list[int] = []
+            paces: set[int] = set()
             real = auditor.audit_dirs
 
-            def counting(root: Path, directories: list[Path], stats: auditor.AuditStats) -> None:
+            def counting(root: Path, directories: list[Path], stats: auditor.AuditStats,
+                         pace: auditor.ByteRate | None = None) -> None:
                 batches.append(len(directories))
-                real(root, directories, stats)
+                assert pace is not None and pace.rate == node.settings.auditor_bytes_per_second
+                paces.add(id(pace))
+                real(root, directories, stats, pace)
 
             monkeypatch.setattr(auditor, "audit_dirs", counting)
             stats = await node.run_once("auditor")
             assert stats.checked == 9 and stats.quarantined == 0
             assert sum(batches) == 9 and max(batches) == 2
+            assert len(paces) == 1  # one byte budget for the whole pass, across devices and batches
 
     asyncio.run(run())
+
+
+class _Clock:
+    """A stopped clock for ``auditor.ByteRate``: records the pauses it asks for instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.waits: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def wait(self, seconds: float) -> bool:
+        self.waits.append(round(seconds, 6))
+        return False
+
+
+def test_auditor_byte_rate_paces_reads_and_banks_at_most_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = _Clock()
+    monkeypatch.setattr(auditor.time, "monotonic", clock.monotonic)
+    pace = auditor.ByteRate(1_000_000)
+    monkeypatch.setattr(pace.stop, "wait", clock.wait)
+    for _ in range(3):
+        pace.took(500_000)
+    assert clock.waits == [0.5, 1.0, 1.5]  # the reads so far at 1 MB/s
+    clock.now += 60.0  # a minute of small files (or none): only one second of allowance is kept
+    pace.took(1_000_000)
+    pace.took(1_000_000)
+    assert clock.waits[3:] == [1.0]
+    unlimited = auditor.ByteRate(0)
+    monkeypatch.setattr(unlimited.stop, "wait", clock.wait)
+    unlimited.took(10**9)
+    assert len(clock.waits) == 4
+
+
+def test_auditor_byte_rate_reads_a_large_object_in_chunks_and_stops(tmp_path: Path) -> None:
+    root = tmp_path / "d1"
+    root.mkdir()
+    directory = diskfile.object_dir(root, 0, "0" * 32)
+    body = b"y" * (3 * auditor.CHUNK + 5)
+    writer = diskfile.Writer(root, directory, fsync=False)
+    writer.write(body)
+    writer.commit(f"{normalize_timestamp(time.time())}.data",
+                  {"etag": hashlib.md5(body, usedforsecurity=False).hexdigest(), "content-length": str(len(body)),
+                   "name": "/a/c/o"})
+    data = diskfile.scan(directory).data
+    assert data is not None
+    sizes: list[int] = []
+    assert auditor._valid(data, sizes.append) == (True, len(body))
+    assert sizes == [auditor.CHUNK] * 3 + [5]
+    # A pass called off (the node stopping) ends at the next pause instead of reading the rest.
+    pace = auditor.ByteRate(1.0)
+    pace.stop.set()
+    with pytest.raises(auditor.Stopped):
+        auditor._valid(data, pace.took)

@@ -47,6 +47,7 @@ DEFAULTS: dict[str, str] = {
     # stay away, or what it still holds comes back when it returns.
     "reclaim_age": str(7 * 86400),
     "auditor_files_per_second": "20",  # objects the auditor reads a second (Swift's default); 0: no limit
+    "auditor_bytes_per_second": "10000000",  # bytes the auditor reads a second (Swift's default); 0: no limit
 }
 
 
@@ -81,6 +82,7 @@ class ObjectSettings:
     cors_allow_origin: tuple[str, ...]
     reclaim_age: float
     auditor_files_per_second: float
+    auditor_bytes_per_second: float
 
     def policy(self, index: int) -> Policy:
         """The policy of that index; 503 when this cloud has no such policy (a container made under a policy
@@ -147,6 +149,7 @@ def load(config: Config) -> ObjectSettings:
         cors_allow_origin=tuple(o.strip() for o in raw["cors_allow_origin"].split(",") if o.strip()),
         reclaim_age=_positive(raw, "reclaim_age"),
         auditor_files_per_second=max(0.0, float(raw["auditor_files_per_second"])),
+        auditor_bytes_per_second=max(0.0, float(raw["auditor_bytes_per_second"])),
     )
 
 

@@ -46,7 +46,8 @@ class NodeContext:
     io: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(IO_THREADS, "object-io"))
     _roots: dict[str, Path] = field(default_factory=dict)
 
-    def device_root(self, device: str) -> Path:
+    def device_path(self, device: str) -> Path:
+        """Where ``device`` is, without looking whether it is there (400 for a name that is no device's)."""
         root = self._roots.get(device)
         if root is None:
             if not device or "/" in device or device.startswith("."):
@@ -54,8 +55,12 @@ class NodeContext:
             root = self.settings.devices / device
             if len(self._roots) < MAX_ROOTS:
                 self._roots[device] = root
-        # Looked at on every request (a device taken away answers 507 at once); os.path on the kept string is
-        # a quarter of what pathlib's is_dir costs.
+        return root
+
+    def device_root(self, device: str) -> Path:
+        root = self.device_path(device)
+        # Looked at on every write (a device taken away answers 507 at once, and is not made anew); os.path on
+        # the kept string is a quarter of what pathlib's is_dir costs.
         if not os.path.isdir(str(root)):
             raise status_error(507, f"Device {device} is not mounted here")
         return root

@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,23 @@ def build_ring(settings: ObjectSettings, kind: str, port: int) -> None:
     builder.write_ring(ring_path(settings, kind))
 
 
+def build_rings(settings: ObjectSettings, kinds: list[tuple[str, int]]) -> None:
+    """Blocking: ``build_ring`` for each (kind, port)."""
+    for kind, port in kinds:
+        build_ring(settings, kind, port)
+
+
+async def build_rings_apart(settings: ObjectSettings, kinds: list[tuple[str, int]]) -> None:
+    """The first rings, built in a child process: the builder's modules and numpy (some 13 MB) would otherwise
+    stay in this long-lived process for the one time they are needed. Spawned rather than forked, as this
+    process already runs threads."""
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        await asyncio.get_running_loop().run_in_executor(pool, build_rings, settings, kinds)
+    finally:
+        await asyncio.to_thread(pool.shutdown)
+
+
 class StorageNode:
     def __init__(self, settings: ObjectSettings, build_rings: bool = True) -> None:
         """``build_rings``: may build missing rings from this node's devices when it is alone (``tinystack up``;
@@ -113,8 +131,9 @@ class StorageNode:
             self._runners.append(runner)
             self.ports[kind] = runner.addresses[-1][1]
         own = {kind: (s.storage_ip, self.ports[server_of(kind)]) for kind in ring_names(s)}
-        for kind in await asyncio.to_thread(rings_to_build, s.rings_dir, own, self.build_rings):
-            await asyncio.to_thread(build_ring, s, kind, own[kind][1])
+        missing = await asyncio.to_thread(rings_to_build, s.rings_dir, own, self.build_rings)
+        if missing:
+            await build_rings_apart(s, [(kind, own[kind][1]) for kind in missing])
         for kind in ring_names(s):
             self.node.rings[kind] = load_ring(s, kind)
         for kind in ring_names(s):

@@ -5,6 +5,7 @@ each change, leaving an async pending on disk when it cannot."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -135,9 +136,11 @@ class ObjectServer:
     def app(self) -> web.Application:
         return build_app(self.handlers())
 
-    def _locate(self, request: web.Request) -> tuple[BackendPath, Any, Any]:
+    def _locate(self, request: web.Request, check_device: bool = True) -> tuple[BackendPath, Any, Any]:
+        """The request's path, its device and the object's hash dir; ``check_device``: 507 now when the device is
+        not there (a read looks only when it finds nothing: an object found is on a device that is there)."""
         p = parse_path(request, 5, 5)
-        root = self.node.device_root(p.device)
+        root = self.node.device_root(p.device) if check_device else self.node.device_path(p.device)
         name_hash = hash_path(self.s.hash_path_prefix, self.s.hash_path_suffix, p.account, p.container, p.obj)
         return p, root, diskfile.object_dir(root, p.partition, name_hash, policy_datadir(self.node, request))
 
@@ -181,9 +184,9 @@ class ObjectServer:
         return web.Response(status=201, headers={"ETag": stored["etag"]})
 
     async def get(self, request: web.Request) -> web.StreamResponse:
-        _p, _root, directory = self._locate(request)
+        _p, root, directory = self._locate(request, check_device=False)
         whole = request.method == "GET" and "Range" not in request.headers
-        state, meta, small_body = await self.node.run(self._load, directory, whole)
+        state, meta, small_body = await self.node.run(self._load, directory, whole, root)
         if state.data is None:
             headers = {"X-Backend-Timestamp": state.timestamp} if state.timestamp else {}
             return web.Response(status=404, headers=headers)
@@ -242,11 +245,15 @@ class ObjectServer:
         return Streamed(status, headers, _FileParts(self.node, f, parts, tail))
 
     @classmethod
-    def _load(cls, directory: Path, whole: bool) -> tuple[diskfile.State, dict[str, Any], bytes | None]:
+    def _load(cls, directory: Path, whole: bool, root: Path | None = None) -> tuple[diskfile.State, dict[str, Any],
+                                                                                   bytes | None]:
         """Blocking, one trip to a thread for a GET or HEAD: what the hash dir holds, the object's metadata, and
-        with ``whole`` its body when it is small (read with the metadata, so a small GET costs one trip)."""
+        with ``whole`` its body when it is small (read with the metadata, so a small GET costs one trip). When
+        nothing is found, 507 if the device ``root`` is not there at all (looked at here, only on a miss)."""
         state = diskfile.scan(directory)
         if state.data is None:
+            if not state.timestamp and root is not None and not os.path.isdir(str(root)):
+                raise status_error(507, f"Device {root.name} is not mounted here")
             return state, {}, None
         meta = cls._read_meta(state)
         body = None
