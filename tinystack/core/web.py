@@ -10,6 +10,7 @@ import os
 import random
 import re
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -77,8 +78,7 @@ os.register_at_fork(after_in_child=_ids.seed)
 def new_request_id() -> str:
     """``req-`` and a random (version 4) UUID, as oslo's request ids, without ``uuid4``'s urandom system call
     per request, which showed on the hot object paths: an id only has to be unique, not secret."""
-    h = f"{_ids.getrandbits(128):032x}"
-    return f"req-{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+    return f"req-{uuid.UUID(int=_ids.getrandbits(128), version=4)}"
 
 
 def empty(status: int = 204, headers: Mapping[str, str] | None = None) -> web.Response:
