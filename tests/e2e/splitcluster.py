@@ -59,19 +59,45 @@ class Proc:
     proc: subprocess.Popen[str]
     log: Path
     lines: list[str] = field(default_factory=list)
+    # What the process printed on stdout and has not been read yet (its ready line among them).
+    pending: queue.Queue[str] = field(default_factory=queue.Queue)
 
     def kill9(self) -> None:
         self.proc.kill()
         self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+        stop_all([self])
+
+    def ready(self, role: str, timeout: float) -> Proc:
+        """Waits for the ``tinystack <role> ... ready`` line; stops the process and fails if it does not come."""
+        deadline = time.monotonic() + timeout
+        while True:
             try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+                line = self.pending.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                self.stop()
+                raise AssertionError(f"{role} {self.name} did not start: {self.log.read_text()[-3000:]}") from None
+            self.lines.append(line)
+            if line.startswith("tinystack ") and "ready" in line:
+                if role == "api":  # the URL lines follow
+                    time.sleep(0.5)
+                return self
+
+
+def stop_all(procs: list[Proc], grace: float = 60) -> None:
+    """SIGTERM to every running process at once, then waits for all of them (SIGKILL after ``grace``): stopping
+    them one after the other cost the db tier tens of seconds per cluster."""
+    running = [p for p in procs if p.proc.poll() is None]
+    for p in running:
+        p.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for p in running:
+        try:
+            p.proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.proc.kill()
+            p.proc.wait(10)
 
 
 def write_config(base: Path, db_url: str, exchange: str, extra: str = "") -> Path:
@@ -97,6 +123,12 @@ def write_config(base: Path, db_url: str, exchange: str, extra: str = "") -> Pat
 def start(role: str, name: str, base: Path, ini: Path, env: dict[str, str] | None = None,
           seed: Path | None = None, timeout: float = 120) -> Proc:
     """``tinystack <role>`` as host ``name`` with its own state dir; returns once it says it is ready."""
+    return launch(role, name, base, ini, env, seed).ready(role, timeout)
+
+
+def launch(role: str, name: str, base: Path, ini: Path, env: dict[str, str] | None = None,
+           seed: Path | None = None) -> Proc:
+    """``tinystack <role>`` started, not yet ready: ``Proc.ready`` waits, so that several start side by side."""
     state = base / name
     state.mkdir(exist_ok=True)
     for f in ("clouds.yaml", "service.yaml"):
@@ -109,22 +141,10 @@ def start(role: str, name: str, base: Path, ini: Path, env: dict[str, str] | Non
         proc = subprocess.Popen([sys.executable, "-m", "tinystack.cli", "--config", str(ini), role], env=full,
                                 stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT)
     p = Proc(name, proc, log)
-    lines: queue.Queue[str] = queue.Queue()
     assert proc.stdout is not None
-    out = proc.stdout
-    threading.Thread(target=lambda: [lines.put(line) for line in out], daemon=True).start()
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
-        except queue.Empty:
-            p.stop()
-            raise AssertionError(f"{role} {name} did not start: {log.read_text()[-3000:]}") from None
-        p.lines.append(line)
-        if line.startswith("tinystack ") and "ready" in line:
-            if role == "api":  # the URL lines follow
-                time.sleep(0.5)
-            return p
+    out, pending = proc.stdout, p.pending
+    threading.Thread(target=lambda: [pending.put(line) for line in out], daemon=True).start()
+    return p
 
 
 def start_haproxy(base: Path, cfg: str) -> Proc:

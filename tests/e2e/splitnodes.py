@@ -143,9 +143,14 @@ class GuestCluster:
         raise AssertionError(f"HAProxy did not start: {(self.base / 'haproxy.log').read_text()[-2000:]}")
 
     def start_agent(self, host: str, **env: str) -> sc.Proc:
-        p = self.procs[host] = sc.start("agent", host, self.base, self.ini, {**self.node_env(host), **env},
-                                        seed=self.base / "api1", timeout=180)
-        return p
+        return self.start_agents([host], **env)[0]
+
+    def start_agents(self, hosts: list[str], **env: str) -> list[sc.Proc]:
+        """The nodes' agents started side by side; returns once each says it is ready."""
+        for host in hosts:
+            self.procs[host] = sc.launch("agent", host, self.base, self.ini, {**self.node_env(host), **env},
+                                         seed=self.base / "api1")
+        return [self.procs[host].ready("agent", 180) for host in hosts]
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.front[service]}"
@@ -163,11 +168,9 @@ class GuestCluster:
     def stop(self) -> None:
         """Agents first (SIGTERM: they remove their node namespaces), then the rest; then whatever a killed agent
         left: processes in this cloud's namespaces, the namespaces, the broker's queues."""
-        for name in [*self.nodes, "cond1", "haproxy", "api2", "api1"]:
-            p = self.procs.get(name)
-            if p is not None:
-                with contextlib.suppress(Exception):
-                    p.stop()
+        for group in (self.nodes, ["cond1", "haproxy", "api2", "api1"]):
+            with contextlib.suppress(Exception):
+                sc.stop_all([self.procs[name] for name in group if name in self.procs])
         ours = [*(f"tsnode-{h}" for h in self.nodes), *sorted(self.namespaces), self.underlay_netns,
                 self.external_netns]
         existing = set(run("ip", "netns", "list", check=False).stdout.split())

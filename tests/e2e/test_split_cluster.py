@@ -52,17 +52,19 @@ class Cluster:
         self.procs["api2"] = sc.start("api", "api2", self.base, self.ini, sc.api_env(self.backends["api2"], self.front),
                                       seed=self.base / a.name)
         self.procs["haproxy"] = sc.start_haproxy(self.base, sc.haproxy_cfg(self.front, self.backends))
-        for name in ("cond1", "cond2"):
-            self.procs[name] = sc.start("conductor", name, self.base, self.ini)
-        for name in ("node1", "node2"):
-            self.procs[name] = sc.start("agent", name, self.base, self.ini, seed=self.base / "api1")
+        # The conductors side by side, then the agents side by side: each start is mostly imports.
+        for role, names in (("conductor", ("cond1", "cond2")), ("agent", ("node1", "node2"))):
+            started = {n: sc.launch(role, n, self.base, self.ini, seed=self.base / "api1" if role == "agent" else None)
+                       for n in names}
+            for name, proc in started.items():
+                self.procs[name] = proc
+                proc.ready(role, 120)
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.front[service]}"
 
     def stop(self) -> None:
-        for p in reversed(list(self.procs.values())):
-            p.stop()
+        sc.stop_all(list(self.procs.values()))
 
 
 @pytest.fixture

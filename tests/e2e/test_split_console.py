@@ -46,8 +46,7 @@ def split(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path]]:
             suffix = {"identity": "/v3", "compute": "/v2.1"}
             yield {s: f"http://127.0.0.1:{p}{suffix.get(s, '')}" for s, p in ports.items()}, tmp_path
         finally:
-            for p in reversed(procs):
-                p.stop()
+            sc.stop_all(procs)
             sc.remove_queues(exchange)
 
 

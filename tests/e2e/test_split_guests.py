@@ -142,8 +142,7 @@ def test_split_cluster_real_guests_volume_migration_evacuation_doctor(cluster: G
     c.start_agent(n1)
     wait_for(lambda: any(a.host == n1 and a.is_alive for a in conn.network.agents()), 60, "node one's agents",
              interval=0.5)
-    c.start_agent(n2)
-    c.start_agent(n3)
+    c.start_agents([n2, n3])
     wait_for(lambda: all(compute_states().get(h) == "up" for h in c.nodes), 60, "three compute services up",
              interval=0.5)
     private = guests.network(conn, "private")

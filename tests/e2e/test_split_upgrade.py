@@ -143,8 +143,7 @@ def cluster(tmp_path: Path) -> Iterator[tuple[Path, str, dict[str, sc.Proc], dic
             procs["haproxy"] = sc.start_haproxy(tmp_path, sc.haproxy_cfg(front, backends))
             yield tmp_path, db_url, procs, front, {"ini": ini, "env": env}
         finally:
-            for p in reversed(list(procs.values())):
-                p.stop()
+            sc.stop_all(list(procs.values()))
             sc.remove_queues(exchange)
 
 
