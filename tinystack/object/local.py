@@ -35,6 +35,8 @@ class SharedDigest:
     def catch_up(self, pieces: list[bytes], end: int) -> None:
         """``pieces`` are the body's bytes up to offset ``end`` (blocking: hashlib lets go of the GIL, so run it
         in the writer's thread)."""
+        if self._hashed >= end:
+            return  # hashed by a writer ahead of this one; no need to wait for the lock it may hold meanwhile
         with self._lock:
             skip = self._hashed - (end - sum(len(p) for p in pieces))
             if skip < 0:  # a writer skipped reporting some bytes: a bug, and an ETag that would be wrong
