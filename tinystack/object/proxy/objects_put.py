@@ -10,7 +10,7 @@ import mimetypes
 from collections.abc import AsyncIterator
 from typing import Any
 
-from aiohttp import web
+from aiohttp import StreamReader, web
 
 from tinystack.object import constraints
 from tinystack.object.common import now, status_error
@@ -189,17 +189,27 @@ async def read_body(request: web.Request, size: int | None, limit: int) -> bytes
 
 
 async def _chunks(request: web.Request, size: int | None, limit: int) -> AsyncIterator[bytes]:
-    """The body as the socket hands it over (aiohttp's ``iter_chunks``, which joins nothing, where ``iter_any``
-    joins what is buffered), refusing to go past ``limit`` (413) or to end short (499). An empty piece (the end
-    of an HTTP chunk of a chunked body) is passed on and skipped by the fan-out."""
+    """The body in the pieces it arrives in, refusing to go past ``limit`` (413) or to end short (499)."""
     total = 0
-    async for chunk, _ in request.content.iter_chunks():
+    async for chunk in _pieces(request.content):
         total += len(chunk)
         if total > limit:
             raise status_error(413, "Your request is too large.")
         yield chunk
     if size is not None and total != size:
         raise status_error(499, "Client disconnected")
+
+
+async def _pieces(content: Any) -> AsyncIterator[bytes]:
+    """A socket's body as aiohttp's ``iter_chunks`` gives it (as the socket handed it over; ``iter_any`` joins
+    what is buffered, a copy of the body); an empty piece (the end of an HTTP chunk of a chunked body) is passed
+    on and skipped by the fan-out. A middleware's sub-request body (``iter_any`` only) as it comes."""
+    if isinstance(content, StreamReader):
+        async for chunk, _ in content.iter_chunks():
+            yield chunk
+    else:
+        async for chunk in content.iter_any():
+            yield chunk
 
 
 def timestamp() -> str:
