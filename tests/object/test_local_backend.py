@@ -6,6 +6,7 @@ ends short."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 from collections.abc import AsyncIterator
@@ -205,6 +206,61 @@ def test_a_slow_device_times_out_and_still_finishes_its_write(tmp_path: Path) ->
                     break
                 await asyncio.sleep(0.05)
             assert stored() == [1, 1, 1]
+        finally:
+            await client.close()
+            await node.stop()
+
+    asyncio.run(run())
+
+
+def test_shared_digest_hashes_each_byte_once_whatever_the_grouping() -> None:
+    """Writers of one body report it in groups of their own, in any interleaving; the digest is the body's."""
+    body = bytes(range(256)) * 40
+    digest = local.SharedDigest()
+    groupings = [[body[i:i + 1000] for i in range(0, len(body), 1000)],
+                 [body[i:i + 4096] for i in range(0, len(body), 4096)],
+                 [body]]
+    offsets = [0, 0, 0]
+    progress = True
+    while progress:
+        progress = False
+        for w, groups in enumerate(groupings):
+            if groups:
+                piece = groups.pop(0)
+                offsets[w] += len(piece)
+                digest.catch_up([piece], offsets[w])
+                progress = True
+    assert digest.hexdigest(len(body)) == hashlib.md5(body).hexdigest()
+    with pytest.raises(RuntimeError):
+        digest.hexdigest(len(body) - 1)  # not what was hashed: never a wrong ETag
+    gap = local.SharedDigest()
+    gap.catch_up([b"abc"], 3)
+    with pytest.raises(RuntimeError):
+        gap.catch_up([b"xyz"], 9)  # bytes 3-6 never reported
+
+
+def test_fanned_out_body_is_checked_against_its_etag_by_every_server(tmp_path: Path) -> None:
+    """The replicas in this process share the body's MD5: a wrong ETag is still refused (422, nothing stored),
+    a right Content-MD5 stored on all three devices."""
+    async def run() -> None:
+        s = _settings(tmp_path)
+        node = StorageNode(s)
+        await node.start()
+        client = TestClient(TestServer(build(s, _validator).build()))
+        await client.start_server()
+        try:
+            h = {"X-Auth-Token": "t"}
+            assert (await client.put(f"/v1/{ACCOUNT}/c", headers=h)).status == 201
+            bad = await client.put(f"/v1/{ACCOUNT}/c/bad", data=_pieces(LARGE), headers={**h, "ETag": "0" * 32})
+            assert bad.status == 422
+            assert not list(s.devices.rglob("*.data"))
+            md5 = hashlib.md5(LARGE)
+            good = await client.put(f"/v1/{ACCOUNT}/c/good", data=LARGE,
+                                    headers={**h, "Content-MD5": base64.b64encode(md5.digest()).decode()})
+            assert good.status == 201 and good.headers["ETag"] == md5.hexdigest()
+            assert len(list(s.devices.rglob("*.data"))) == 3
+            got = await client.get(f"/v1/{ACCOUNT}/c/good", headers=h)
+            assert await got.read() == LARGE
         finally:
             await client.close()
             await node.stop()

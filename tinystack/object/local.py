@@ -6,6 +6,8 @@ request (``servers/base.py``); the proxy keeps HTTP for every device served by a
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import threading
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from typing import Protocol
 from urllib.parse import urlencode
@@ -15,16 +17,69 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from tinystack.object.common import quote_path
 
-Body = bytes | AsyncIterator[bytes] | None
 _NO_QUERY: MultiDictProxy[str] = MultiDictProxy(MultiDict())
+
+
+class SharedDigest:
+    """The MD5 of one body that several writers in this process store at once (the replicas of a PUT fanned out
+    to this process's devices), computed once instead of once per writer. Each writer reports the pieces it
+    wrote and where they end in the body (``catch_up``); whichever is furthest ahead hashes the bytes no one
+    hashed yet, the others find them done. Correct because every writer is given the same bytes in the same
+    order (a fan-out of one stream); it only saves the repeated work on identical bytes."""
+
+    def __init__(self) -> None:
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._hashed = 0
+        self._lock = threading.Lock()
+
+    def catch_up(self, pieces: list[bytes], end: int) -> None:
+        """``pieces`` are the body's bytes up to offset ``end`` (blocking: hashlib lets go of the GIL, so run it
+        in the writer's thread)."""
+        if self._hashed >= end:
+            return  # hashed by a writer ahead of this one; no need to wait for the lock it may hold meanwhile
+        with self._lock:
+            skip = self._hashed - (end - sum(len(p) for p in pieces))
+            if skip < 0:  # a writer skipped reporting some bytes: a bug, and an ETag that would be wrong
+                raise RuntimeError("shared body digest: bytes not reported")
+            for piece in pieces:
+                if skip >= len(piece):
+                    skip -= len(piece)
+                    continue
+                self._md5.update(memoryview(piece)[skip:] if skip else piece)
+                skip = 0
+            self._hashed = max(self._hashed, end)
+
+    def hexdigest(self, size: int) -> str:
+        """The digest of the body's first ``size`` bytes, which must be all that was hashed."""
+        with self._lock:
+            if self._hashed != size:
+                raise RuntimeError(f"shared body digest covers {self._hashed} bytes, not {size}")
+            return self._md5.hexdigest()
+
+
+class SharedBody:
+    """A streamed body for in-process servers that comes with the ``SharedDigest`` of its bytes (the pieces are
+    iterated as usual; an HTTP client sends them like any other async iterator)."""
+
+    def __init__(self, pieces: AsyncIterator[bytes], digest: SharedDigest) -> None:
+        self.pieces = pieces
+        self.digest = digest
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self.pieces
+
+
+Body = bytes | AsyncIterator[bytes] | SharedBody | None
 
 
 class LocalBody:
     """What handlers read of ``request.content`` (``readexactly``, ``read``, ``iter_any``), given the whole body
-    or an async iterator of its pieces, which are passed on as they are (no copy)."""
+    or an async iterator of its pieces, which are passed on as they are (no copy). ``digest``: the shared MD5 of
+    a body fanned out to several servers of this process, else None."""
 
     def __init__(self, body: Body) -> None:
-        self._body = body
+        self.digest = body.digest if isinstance(body, SharedBody) else None
+        self._body: bytes | AsyncIterator[bytes] | None = body.pieces if isinstance(body, SharedBody) else body
         self.streamed = body is not None and not isinstance(body, bytes)  # given as pieces
 
     async def iter_any(self) -> AsyncIterator[bytes]:

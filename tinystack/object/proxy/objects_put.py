@@ -10,18 +10,20 @@ import mimetypes
 from collections.abc import AsyncIterator
 from typing import Any
 
-from aiohttp import web
+from aiohttp import StreamReader, web
 
 from tinystack.object import constraints
 from tinystack.object.common import now, status_error
 from tinystack.object.httprange import http_date
+from tinystack.object.local import SharedBody, SharedDigest
 from tinystack.object.proxy.backend import Answer, quorum, write_status
 from tinystack.object.proxy.common import Proxy, fail, object_policy
 from tinystack.object.request import SwiftPath
 
 SMALL = 1024 * 1024
 CHUNK = 64 * 1024
-FAN_OUT_CHUNK = 256 * 1024
+FAN_OUT_CHUNK = 1024 * 1024  # bytes of a large body handed to every target at once
+FAN_OUT_QUEUE = 4  # groups a target may be behind the fastest one before the body waits for it
 # Client headers an object keeps.
 KEPT = ("content-type", "content-encoding", "content-disposition", "content-language", "x-delete-at",
         "x-object-manifest", "cache-control", "expires")
@@ -123,16 +125,21 @@ async def store(proxy: Proxy, path: SwiftPath, headers: dict[str, str], body: by
 
 async def _fan_out(proxy: Proxy, part: int, names: tuple[str, ...], targets: list[Any],
                    headers: list[dict[str, str]], body: AsyncIterator[bytes]) -> list[Answer]:
-    queues: list[asyncio.Queue[bytes | None]] = [asyncio.Queue(maxsize=8) for _ in targets]
+    """The body's pieces to every target as they come, in groups of about ``FAN_OUT_CHUNK`` bytes (one trip
+    through each target's queue per group, no joined copy of the pieces). The targets served by this process
+    share one MD5 of the body (``local.SharedDigest``) instead of hashing the same bytes once each."""
+    queues: list[asyncio.Queue[list[bytes] | None]] = [asyncio.Queue(maxsize=FAN_OUT_QUEUE) for _ in targets]
+    digest = SharedDigest()
 
-    async def drain(q: asyncio.Queue[bytes | None]) -> AsyncIterator[bytes]:
-        while (chunk := await q.get()) is not None:
-            yield chunk
+    async def drain(q: asyncio.Queue[list[bytes] | None]) -> AsyncIterator[bytes]:
+        while (group := await q.get()) is not None:
+            for piece in group:
+                yield piece
 
-    tasks = [asyncio.ensure_future(proxy.backend.call(dev, "PUT", part, names, h, body=drain(q)))
+    tasks = [asyncio.ensure_future(proxy.backend.call(dev, "PUT", part, names, h, body=SharedBody(drain(q), digest)))
              for dev, h, q in zip(targets, headers, queues, strict=True)]
 
-    def unblock(q: asyncio.Queue[bytes | None]) -> None:
+    def unblock(q: asyncio.Queue[list[bytes] | None]) -> None:
         # A target that failed reads no more: empty its queue so a put waiting on it goes through.
         while not q.empty():
             q.get_nowait()
@@ -140,7 +147,7 @@ async def _fan_out(proxy: Proxy, part: int, names: tuple[str, ...], targets: lis
     for t, q in zip(tasks, queues, strict=True):
         t.add_done_callback(lambda _t, q=q: unblock(q))  # type: ignore[misc]
 
-    async def feed(item: bytes | None) -> None:
+    async def feed(item: list[bytes] | None) -> None:
         for q, t in zip(queues, tasks, strict=True):
             if not t.done():
                 await q.put(item)
@@ -148,10 +155,20 @@ async def _fan_out(proxy: Proxy, part: int, names: tuple[str, ...], targets: lis
                     unblock(q)
 
     try:
+        group: list[bytes] = []
+        held = 0
         async for chunk in body:
-            await feed(chunk)
-            if all(t.done() for t in tasks):
-                break
+            if not chunk:
+                continue
+            group.append(chunk)
+            held += len(chunk)
+            if held >= FAN_OUT_CHUNK:
+                await feed(group)
+                group, held = [], 0
+                if all(t.done() for t in tasks):
+                    break
+        if group:
+            await feed(group)
         await feed(None)
     except BaseException:
         for t in tasks:
@@ -172,24 +189,27 @@ async def read_body(request: web.Request, size: int | None, limit: int) -> bytes
 
 
 async def _chunks(request: web.Request, size: int | None, limit: int) -> AsyncIterator[bytes]:
-    """The body in pieces of about ``FAN_OUT_CHUNK``: what the socket hands over (often 64 KiB or less) would
-    cost a trip through every replica's queue and writer each; joined, a few trips move a MiB."""
+    """The body in the pieces it arrives in, refusing to go past ``limit`` (413) or to end short (499)."""
     total = 0
-    pending: list[bytes] = []
-    held = 0
-    async for chunk in request.content.iter_any():
+    async for chunk in _pieces(request.content):
         total += len(chunk)
         if total > limit:
             raise status_error(413, "Your request is too large.")
-        pending.append(chunk)
-        held += len(chunk)
-        if held >= FAN_OUT_CHUNK:
-            yield pending[0] if len(pending) == 1 else b"".join(pending)
-            pending, held = [], 0
+        yield chunk
     if size is not None and total != size:
         raise status_error(499, "Client disconnected")
-    if pending:
-        yield b"".join(pending)
+
+
+async def _pieces(content: Any) -> AsyncIterator[bytes]:
+    """A socket's body as aiohttp's ``iter_chunks`` gives it (as the socket handed it over; ``iter_any`` joins
+    what is buffered, a copy of the body); an empty piece (the end of an HTTP chunk of a chunked body) is passed
+    on and skipped by the fan-out. A middleware's sub-request body (``iter_any`` only) as it comes."""
+    if isinstance(content, StreamReader):
+        async for chunk, _ in content.iter_chunks():
+            yield chunk
+    else:
+        async for chunk in content.iter_any():
+            yield chunk
 
 
 def timestamp() -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tinystack.object.common import suffix_of
+from tinystack.object.local import SharedDigest
 
 XATTR = "user.tinystack.meta"
 FLUSH_EVERY = 8 * 1024 * 1024  # bytes of a large object written between two starts of its write-back
@@ -138,7 +139,9 @@ def _new_tmp(tmp: str) -> tuple[int, str]:
 class Writer:
     """One new file being written: chunks go to a temporary file, ``commit`` makes it the object's newest."""
 
-    def __init__(self, device_root: Path, directory: Path, fsync: bool) -> None:
+    def __init__(self, device_root: Path, directory: Path, fsync: bool, digest: SharedDigest | None = None) -> None:
+        """``digest``: the body's MD5 shared with the other writers of the same body in this process (else the
+        writer hashes what it writes itself)."""
         tmp = device_root / "tmp"
         try:
             self.fd, self.tmp_path = _new_tmp(str(tmp))
@@ -148,11 +151,19 @@ class Writer:
         self.directory = directory
         self.fsync = fsync
         self.md5 = hashlib.md5(usedforsecurity=False)
+        self.digest = digest
         self.size = 0
         self._flushed = 0
 
+    def etag(self) -> str:
+        """The MD5 of everything written."""
+        return self.digest.hexdigest(self.size) if self.digest is not None else self.md5.hexdigest()
+
     def write(self, chunk: bytes) -> None:
-        self.md5.update(chunk)
+        if self.digest is not None:
+            self.digest.catch_up([chunk], self.size + len(chunk))
+        else:
+            self.md5.update(chunk)
         self.size += len(chunk)
         view = memoryview(chunk)
         while view:
@@ -163,9 +174,12 @@ class Writer:
         """The pieces in order, gathered by the kernel (one system call, no joined copy of them here)."""
         for start in range(0, len(chunks), IOV_MAX):
             group = chunks[start:start + IOV_MAX]
-            for chunk in group:
-                self.md5.update(chunk)
             total = sum(len(c) for c in group)
+            if self.digest is not None:
+                self.digest.catch_up(group, self.size + total)
+            else:
+                for chunk in group:
+                    self.md5.update(chunk)
             done = os.writev(self.fd, group)
             self.size += total
             if done < total:  # cut short (a signal, a full disk): the rest one piece at a time

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from tinystack.object import httprange
 from tinystack.object.common import hash_path, parse_timestamp, status_error
-from tinystack.object.local import Streamed
+from tinystack.object.local import SharedDigest, Streamed
 from tinystack.object.servers import diskfile
 from tinystack.object.servers.base import BackendPath, Handler, NodeContext, build_app, parse_path, policy_datadir
 from tinystack.object.servers.recon import with_recon
@@ -84,12 +84,13 @@ def _store_whole(root: Path, directory: Path, fsync: bool, body: bytes, ts: str,
     return meta, ""
 
 
-def _new_writer(root: Path, directory: Path, fsync: bool, ts: str) -> tuple[diskfile.Writer | None, str]:
+def _new_writer(root: Path, directory: Path, fsync: bool, ts: str,
+                digest: SharedDigest | None) -> tuple[diskfile.Writer | None, str]:
     """Blocking: a writer for a large body, or None and the timestamp of a write at least as new (a 409)."""
     state = diskfile.scan(directory)
     if state.timestamp and state.timestamp >= ts:
         return None, state.timestamp
-    return diskfile.Writer(root, directory, fsync), ""
+    return diskfile.Writer(root, directory, fsync, digest), ""
 
 
 class _FileParts:
@@ -163,14 +164,16 @@ class ObjectServer:
                 raise status_error(499, "Client disconnected before sending the whole body") from None
             stored, newer = await self.node.run(_store_whole, root, directory, self.s.fsync, body, ts, wanted, meta)
         else:
-            writer, newer = await self.node.run(_new_writer, root, directory, self.s.fsync, ts)
+            # A body fanned out to several servers of this process comes with its MD5 shared between them.
+            digest = getattr(request.content, "digest", None)
+            writer, newer = await self.node.run(_new_writer, root, directory, self.s.fsync, ts, digest)
             stored = None
             if writer is not None:
                 try:
                     await _receive(self.node, request, writer)
                     if length is not None and writer.size != int(length):
                         raise status_error(499, "Client disconnected before sending the whole body")
-                    etag = writer.md5.hexdigest()
+                    etag = writer.etag()
                     if wanted and wanted != etag:
                         raise status_error(422, "The ETag does not match the body's MD5")
                     stored = {**meta, "etag": etag, "content-length": writer.size}
