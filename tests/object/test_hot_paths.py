@@ -204,9 +204,10 @@ def test_first_start_builds_rings_without_loading_the_builder_here(tmp_path: Pat
     assert all(list(tmp_path.rglob(f"{kind}.ring")) for kind in seen["rings"])  # written by the child
 
 
-def test_object_read_looks_at_the_device_only_when_it_finds_nothing(tmp_path: Path) -> None:
-    """GET and HEAD skip the per-request look at the device on the event loop: a found object proves it is
-    there, and a miss still answers 507 for a device taken away (404 for one that is there)."""
+def test_object_requests_look_at_the_device_off_the_event_loop(tmp_path: Path) -> None:
+    """No per-request look at the device on the event loop: GET and HEAD look only when they find nothing (a
+    found object proves it is there), PUT and DELETE in their write's thread trip; a device taken away still
+    answers 507 (a miss on one that is there 404)."""
     async def run() -> None:
         node = StorageNode(_settings(tmp_path))
         await node.start()
@@ -225,17 +226,23 @@ def test_object_read_looks_at_the_device_only_when_it_finds_nothing(tmp_path: Pa
                 put = {"X-Timestamp": _ts(1), "Content-Type": "text/plain", "Content-Length": "2"}
                 async with http.put(f"{base}/o", data=b"hi", headers=put) as r:
                     assert r.status == 201
-                assert calls == [dev.device]  # a write still looks first
+                assert calls == []  # the write looked in its thread
+                gone = f"http://{dev.ip}:{dev.port}/gone/0/{ACCOUNT}/c/o"
+                async with http.put(gone, data=b"hi", headers={**put, "X-Timestamp": _ts(2)}) as r:
+                    assert r.status == 507
+                async with http.delete(gone, headers={"X-Timestamp": _ts(2)}) as r:
+                    assert r.status == 507
+                assert not (tmp_path / "devs" / "gone").exists() and not list(tmp_path.rglob("gone"))
                 for method in ("GET", "HEAD"):
                     async with http.request(method, f"{base}/o") as r:
                         assert r.status == 200 and r.headers["Content-Length"] == "2"
                     async with http.request(method, f"{base}/missing") as r:
                         assert r.status == 404
-                    async with http.request(method, f"http://{dev.ip}:{dev.port}/gone/0/{ACCOUNT}/c/o") as r:
+                    async with http.request(method, gone) as r:
                         assert r.status == 507
                     async with http.request(method, f"http://{dev.ip}:{dev.port}/.x/0/{ACCOUNT}/c/o") as r:
                         assert r.status == 400
-                assert calls == [dev.device]
+                assert calls == []
         finally:
             await node.stop()
 

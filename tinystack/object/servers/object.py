@@ -61,12 +61,20 @@ async def _receive(node: NodeContext, request: web.Request, writer: diskfile.Wri
             writer.write_many(batch)
 
 
+def _require_device(root: Path) -> None:
+    """Blocking: 507 when the device is not there (a device taken away is not made anew by a write). Done in the
+    write's own trip to a thread: a stat on the event loop stalled it behind the I/O threads' renames and fsyncs."""
+    if not os.path.isdir(str(root)):
+        raise status_error(507, f"Device {root.name} is not mounted here")
+
+
 def _store_whole(root: Path, directory: Path, fsync: bool, body: bytes, ts: str, wanted: str,
                  meta: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
     """A small body already in memory, checked against what the object has, written, checked and committed in one
     go (blocking: one trip to a thread per replica instead of one per step, and no directory read on the event
     loop, where a rename or mkdir in the same directory by another thread would stall it). The object's metadata
     with its ETag and length, or None and the timestamp of a write at least as new (a 409)."""
+    _require_device(root)
     state = diskfile.scan(directory)
     if state.timestamp and state.timestamp >= ts:
         return None, state.timestamp
@@ -86,6 +94,7 @@ def _store_whole(root: Path, directory: Path, fsync: bool, body: bytes, ts: str,
 
 def _new_writer(root: Path, directory: Path, fsync: bool, ts: str) -> tuple[diskfile.Writer | None, str]:
     """Blocking: a writer for a large body, or None and the timestamp of a write at least as new (a 409)."""
+    _require_device(root)
     state = diskfile.scan(directory)
     if state.timestamp and state.timestamp >= ts:
         return None, state.timestamp
@@ -145,7 +154,7 @@ class ObjectServer:
         return p, root, diskfile.object_dir(root, p.partition, name_hash, policy_datadir(self.node, request))
 
     async def put(self, request: web.Request) -> web.StreamResponse:
-        p, root, directory = self._locate(request)
+        p, root, directory = self._locate(request, check_device=False)  # looked at in the write's thread trip
         ts = parse_timestamp(request.headers.get("X-Timestamp"))
         length = request.headers.get("Content-Length")
         if length is None and request.headers.get("Transfer-Encoding", "").lower() != "chunked":
@@ -312,7 +321,7 @@ class ObjectServer:
         return web.Response(status=202)
 
     async def delete(self, request: web.Request) -> web.StreamResponse:
-        p, root, directory = self._locate(request)
+        p, root, directory = self._locate(request, check_device=False)  # looked at in _tombstone's thread trip
         ts = parse_timestamp(request.headers.get("X-Timestamp"))
         meta = {"name": f"/{p.account}/{p.container}/{p.obj}", "x-timestamp": ts}
         status, newer = await self.node.run(self._tombstone, root, directory, ts, meta,
@@ -327,6 +336,7 @@ class ObjectServer:
                    fsync: bool) -> tuple[int, str]:
         """Blocking, one trip to a thread for a DELETE: the checks, then the tombstone. 204 (or 404 when there was
         nothing to delete), or 409 and the timestamp of a write at least as new."""
+        _require_device(root)
         state = diskfile.scan(directory)
         if state.timestamp and state.timestamp >= ts:
             return 409, state.timestamp
