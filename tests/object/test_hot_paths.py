@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -27,6 +29,7 @@ from tinystack.object.servers.container import ContainerServer
 from tinystack.object.servers.containerdb import ContainerBroker
 from tinystack.object.servers.listing import ListParams
 from tinystack.object.servers.node import StorageNode
+from tinystack.object.servers.object import INLINE_BODY, _HotDirs
 from tinystack.object.servers.updates import BATCH_MARK
 
 ACCOUNT = "AUTH_p1"
@@ -247,3 +250,76 @@ def test_object_requests_look_at_the_device_off_the_event_loop(tmp_path: Path) -
             await node.stop()
 
     asyncio.run(run())
+
+
+def test_hot_small_object_reads_take_no_thread_trip(tmp_path: Path) -> None:
+    """A GET/HEAD of a small object the server just wrote or read is answered on the event loop from the kernel's
+    caches, with the same answer a thread gives; a cold object, a newer write, a file gone behind the server's back
+    and a body over INLINE_BODY still come right (through a thread where needed)."""
+    async def run() -> None:
+        node = StorageNode(_settings(tmp_path))
+        await node.start()
+        dev = node.node.rings["object"].devs[0]
+        base = f"http://{dev.ip}:{dev.port}/{dev.device}/0/{ACCOUNT}/c"
+        trips: list[str] = []
+        real = node.node.run
+
+        async def counting(fn: Any, *args: Any) -> Any:
+            trips.append(getattr(fn, "__name__", ""))
+            return await real(fn, *args)
+
+        node.node.run = counting  # type: ignore[method-assign]
+
+        def put_headers(n: int, body: bytes) -> dict[str, str]:
+            return {"X-Timestamp": _ts(n), "Content-Type": "text/plain", "Content-Length": str(len(body))}
+
+        try:
+            async with aiohttp.ClientSession() as http:
+                async with http.put(f"{base}/o", data=b"hello", headers=put_headers(1, b"hello")) as r:
+                    assert r.status == 201
+                trips.clear()
+                async with http.get(f"{base}/o") as r:
+                    assert (r.status, await r.read(), r.headers["Content-Length"]) == (200, b"hello", "5")
+                    assert r.headers["X-Timestamp"] == _ts(1)
+                async with http.head(f"{base}/o") as r:
+                    assert (r.status, r.headers["Content-Length"]) == (200, "5")
+                assert trips == []
+                async with http.put(f"{base}/o", data=b"newer!", headers=put_headers(2, b"newer!")) as r:
+                    assert r.status == 201
+                async with http.get(f"{base}/o") as r:
+                    assert (r.status, await r.read()) == (200, b"newer!")
+                node.object._hot = _HotDirs()  # forgotten: the next read goes to a thread, then it is hot again
+                trips.clear()
+                for _ in range(2):
+                    async with http.get(f"{base}/o") as r:
+                        assert (r.status, await r.read()) == (200, b"newer!")
+                assert trips == ["_load"]
+                for path in tmp_path.rglob("*.data"):
+                    path.unlink()  # gone behind the server's back
+                async with http.get(f"{base}/o") as r:
+                    assert r.status == 404
+                big = bytes(range(256)) * (INLINE_BODY // 256 + 1)
+                async with http.put(f"{base}/big", data=big, headers=put_headers(3, big)) as r:
+                    assert r.status == 201
+                trips.clear()
+                async with http.get(f"{base}/big") as r:
+                    assert (r.status, await r.read()) == (200, big)
+                assert trips == ["_load"]
+        finally:
+            await node.stop()
+
+    asyncio.run(run())
+
+
+@pytest.mark.unit
+def test_read_cached_reads_only_what_the_page_cache_holds(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 5000)
+    if getattr(os, "RWF_NOWAIT", None) is None:
+        assert diskfile.read_cached(path, 5000) is None
+        return
+    assert diskfile.read_cached(path, 5000) in (b"x" * 5000, None)  # None only where the file system cannot
+    assert diskfile.read_cached(path, 6000) is None  # shorter than its metadata says: not what was asked for
+    assert diskfile.read_cached(path, 0) == b""
+    with pytest.raises(FileNotFoundError):
+        diskfile.read_cached(tmp_path / "gone", 1)

@@ -132,10 +132,37 @@ class _FileParts:
         self.f.close()
 
 
+HOT_SECONDS = 60.0  # how long a hash dir this server just wrote or read counts as cached
+HOT_DIRS = 8192  # hash dirs remembered
+INLINE_BODY = 64 * 1024  # largest body the event loop reads itself (from the page cache only)
+
+
+class _HotDirs:
+    """Hash dirs this server wrote or read a moment ago: their directory entries, inodes and metadata are in the
+    kernel's caches, so a GET/HEAD of one looks at them on the event loop (and reads a small body there when the
+    page cache has all of it) instead of taking a trip to a thread. Any other read goes to a thread as before,
+    so a cold object never stalls the loop on the disk."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, float] = {}
+
+    def touch(self, directory: Path) -> None:
+        seen, key = self._seen, str(directory)
+        seen.pop(key, None)  # to the end: the oldest goes first when full
+        if len(seen) >= HOT_DIRS:
+            del seen[next(iter(seen))]
+        seen[key] = time.monotonic()
+
+    def hot(self, directory: Path) -> bool:
+        when = self._seen.get(str(directory))
+        return when is not None and time.monotonic() - when < HOT_SECONDS
+
+
 class ObjectServer:
     def __init__(self, node: NodeContext) -> None:
         self.node = node
         self.s = node.settings
+        self._hot = _HotDirs()
 
     def handlers(self) -> dict[str, Handler]:
         """The server's handlers by method, for its HTTP app and for in-process requests alike."""
@@ -189,13 +216,20 @@ class ObjectServer:
                     raise
         if stored is None:
             return web.Response(status=409, headers={"X-Backend-Timestamp": newer})
+        if int(stored["content-length"]) <= INLINE_BODY:
+            self._hot.touch(directory)
         await self._update_container(request, root, p, "PUT", ts, stored)
         return web.Response(status=201, headers={"ETag": stored["etag"]})
 
     async def get(self, request: web.Request) -> web.StreamResponse:
         _p, root, directory = self._locate(request, check_device=False)
         whole = request.method == "GET" and "Range" not in request.headers
-        state, meta, small_body = await self.node.run(self._load, directory, whole, root)
+        loaded = self._load_cached(directory, whole) if self._hot.hot(directory) else None
+        if loaded is None:
+            loaded = await self.node.run(self._load, directory, whole, root)
+            if loaded[0].data is not None and int(loaded[1]["content-length"]) <= INLINE_BODY:
+                self._hot.touch(directory)
+        state, meta, small_body = loaded
         if state.data is None:
             headers = {"X-Backend-Timestamp": state.timestamp} if state.timestamp else {}
             return web.Response(status=404, headers=headers)
@@ -272,6 +306,26 @@ class ObjectServer:
             if len(body) != int(meta["content-length"]):
                 body = None  # changed under us (replaced by a newer write): stream what the metadata says
         return state, meta, body
+
+    @classmethod
+    def _load_cached(cls, directory: Path, whole: bool) -> tuple[diskfile.State, dict[str, Any], bytes | None] | None:
+        """``_load`` on the event loop, for a hash dir known to be in the kernel's caches: None (go to a thread)
+        when it finds no object, its body is larger than INLINE_BODY or not all in the page cache, or a file went
+        away meanwhile (replaced by a newer write)."""
+        try:
+            state = diskfile.scan(directory)
+            if state.data is None:
+                return None  # a miss: the thread looks at the device too
+            meta = cls._read_meta(state)
+            size = int(meta["content-length"])
+            if not whole:
+                return state, meta, None
+            if size > INLINE_BODY:
+                return None
+            body = diskfile.read_cached(state.data, size)
+        except OSError:
+            return None
+        return None if body is None else (state, meta, body)
 
     @staticmethod
     def _read_meta(state: diskfile.State) -> dict[str, Any]:
