@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from tinystack import config as config_mod
 from tinystack.core.auth import RequestContext
+from tinystack.object import local
 from tinystack.object import settings as settings_mod
 from tinystack.object.common import normalize_timestamp
 from tinystack.object.proxy.app import build
@@ -323,3 +325,54 @@ def test_read_cached_reads_only_what_the_page_cache_holds(tmp_path: Path) -> Non
     assert diskfile.read_cached(path, 0) == b""
     with pytest.raises(FileNotFoundError):
         diskfile.read_cached(tmp_path / "gone", 1)
+
+
+def test_object_updates_reach_a_container_server_of_this_process_without_http(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """An object server hands its container updates to the container server of its own process directly (no
+    HTTP request, the same statuses); when that fails, the update is left as an async pending, as over HTTP."""
+    sessions: list[str] = []
+    real_http = NodeContext.http
+
+    def counting_http(self: NodeContext) -> aiohttp.ClientSession:
+        sessions.append("http")
+        return real_http(self)
+
+    monkeypatch.setattr(NodeContext, "http", counting_http)
+
+    async def run() -> None:
+        node = StorageNode(_settings(tmp_path, account_update_delay="3600"))
+        await node.start()
+        dev = node.node.rings["object"].devs[0]
+        cpart, cnodes = node.node.rings["container"].get_nodes(ACCOUNT, "c")
+        c = cnodes[0]
+        container = f"http://{c.ip}:{c.port}/{c.device}/{cpart}/{ACCOUNT}/c"
+        part = node.node.rings["object"].get_part(ACCOUNT, "c", "o")
+        to_container = {"X-Container-Host": f"{c.ip}:{c.port}", "X-Container-Device": c.device,
+                        "X-Container-Partition": str(cpart), "Content-Type": "text/plain"}
+        try:
+            async with aiohttp.ClientSession() as http:
+                async with http.put(container, headers={"X-Timestamp": _ts(0)}) as r:
+                    assert r.status == 201
+                sessions.clear()
+                for n, name in enumerate(("o", "p")):
+                    async with http.put(f"http://{dev.ip}:{dev.port}/{dev.device}/{part}/{ACCOUNT}/c/{name}",
+                                        data=b"hi", headers={**to_container, "X-Timestamp": _ts(1 + n)}) as r:
+                        assert r.status == 201
+                async with http.get(container) as r:
+                    assert [row["name"] for row in await r.json()] == ["o", "p"]
+                assert sessions == []
+
+                def failing(_updates: list[dict[str, Any]]) -> list[int]:
+                    raise sqlite3.OperationalError("disk I/O error")
+
+                local.serve_updates(c.ip, c.port, failing)
+                async with http.put(f"http://{dev.ip}:{dev.port}/{dev.device}/{part}/{ACCOUNT}/c/q", data=b"hi",
+                                    headers={**to_container, "X-Timestamp": _ts(3)}) as r:
+                    assert r.status == 201
+                pending = list(tmp_path.rglob("async_pending/*/*"))
+                assert len(pending) == 1 and json.loads(pending[0].read_text())["obj"] == "q"
+        finally:
+            await node.stop()
+
+    asyncio.run(run())
