@@ -59,8 +59,9 @@ def _expiring(directories: list[Path]) -> list[Expiring]:
     return out
 
 
-# Partition dir -> (its digest when read, {suffix: (its hash when read, its objects with an X-Delete-At)}).
-_known: dict[str, tuple[str, dict[str, tuple[str, list[Expiring]]]]] = {}
+# Partition dir -> (its digest when read, {suffix: (its hash when read, its objects with an X-Delete-At)}); the hash
+# strings are the replicator's own (hashes.py), and a suffix without such objects shares the empty tuple.
+_known: dict[str, tuple[str, dict[str, tuple[str, tuple[Expiring, ...]]]]] = {}
 _known_lock = threading.Lock()
 
 
@@ -72,13 +73,13 @@ def _suffix_dirs(suffix_dir: Path) -> list[Path]:
 
 
 def _reread(base: Path, partition: int, root: Path, datadir: str, reclaim_age: float | None,
-            before: dict[str, tuple[str, list[Expiring]]]) -> dict[str, tuple[str, list[Expiring]]]:
+            before: dict[str, tuple[str, tuple[Expiring, ...]]]) -> dict[str, tuple[str, tuple[Expiring, ...]]]:
     """Blocking. A changed partition's suffixes: those whose hash is what it was are kept, the others read."""
-    out: dict[str, tuple[str, list[Expiring]]] = {}
+    out: dict[str, tuple[str, tuple[Expiring, ...]]] = {}
     for suffix, value in hashes.suffix_hashes(root, partition, datadir, reclaim_age).items():
         kept = before.get(suffix)
         out[suffix] = kept if kept is not None and kept[0] == value else (
-            value, _expiring(_suffix_dirs(base / suffix)))
+            value, tuple(_expiring(_suffix_dirs(base / suffix))))
     return out
 
 
