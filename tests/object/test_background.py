@@ -22,6 +22,7 @@ from tinystack import config as config_mod
 from tinystack.object import settings as settings_mod
 from tinystack.object.common import hash_path
 from tinystack.object.proxy.app import build
+from tinystack.object.servers import diskfile, expirer
 from tinystack.object.servers.expirer import expire_once
 from tinystack.object.servers.node import StorageNode
 
@@ -186,3 +187,43 @@ def test_replication_verbs_refuse_bad_input(tmp_path: Path) -> None:
             assert not list((node.settings.devices / dev.device).glob("objects/0/*/*"))
 
     asyncio.run(run())
+
+
+@pytest.mark.unit
+def test_expirer_rereads_only_the_suffixes_that_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write to a partition makes the next pass read the metadata of that write's suffix alone, not of every
+    object of the partition; what it finds (a new X-Delete-At, an object gone) is right."""
+    root = tmp_path / "sda"
+    root.mkdir()
+    names = {f"{i:029x}{sfx}": sfx for i, sfx in enumerate(("a01", "a02", "a03", "a04"))}
+
+    def write(name_hash: str, ts: str, ext: str, meta: dict[str, str]) -> Path:
+        directory = root / "objects" / "7" / names[name_hash] / name_hash
+        writer = diskfile.Writer(root, directory, False)
+        writer.write(b"x" if ext == "data" else b"")
+        writer.commit(f"{ts}.{ext}", {"name": f"/{ACCOUNT}/c/{name_hash}", "x-timestamp": ts,
+                                      "content-length": "1", **meta})
+        return directory
+
+    for n, name_hash in enumerate(names):
+        write(name_hash, f"1700000000.0000{n}", "data", {"x-delete-at": "1700000100"} if n == 0 else {})
+    reads: list[str] = []
+    real = diskfile.read_meta
+
+    def counting(path: Path) -> dict[str, object]:
+        reads.append(path.parent.name)
+        return real(path)
+
+    monkeypatch.setattr(diskfile, "read_meta", counting)
+    due = expirer.due_objects(root, 1700000200.0)
+    assert [d[0] for d in due] == [f"/{ACCOUNT}/c/{next(iter(names))}"] and len(reads) == 4
+    reads.clear()
+    assert expirer.due_objects(root, 1700000200.0) == due and reads == []  # nothing changed: nothing read
+    third = list(names)[2]
+    write(third, "1700000001.00000", "meta", {"x-delete-at": "1700000150"})
+    due = expirer.due_objects(root, 1700000200.0)
+    assert sorted(d[0] for d in due) == sorted(f"/{ACCOUNT}/c/{h}" for h in list(names)[::2])
+    assert set(reads) == {third}
+    shutil.rmtree(root / "objects" / "7" / names[next(iter(names))])
+    diskfile.note_change(root / "objects" / "7" / names[next(iter(names))] / next(iter(names)))
+    assert [d[0] for d in expirer.due_objects(root, 1700000200.0)] == [f"/{ACCOUNT}/c/{third}"]

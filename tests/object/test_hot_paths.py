@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -17,6 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from tinystack import config as config_mod
 from tinystack.core.auth import RequestContext
+from tinystack.object import local
 from tinystack.object import settings as settings_mod
 from tinystack.object.common import normalize_timestamp
 from tinystack.object.proxy.app import build
@@ -27,6 +31,7 @@ from tinystack.object.servers.container import ContainerServer
 from tinystack.object.servers.containerdb import ContainerBroker
 from tinystack.object.servers.listing import ListParams
 from tinystack.object.servers.node import StorageNode
+from tinystack.object.servers.object import INLINE_BODY, _HotDirs
 from tinystack.object.servers.updates import BATCH_MARK
 
 ACCOUNT = "AUTH_p1"
@@ -204,9 +209,10 @@ def test_first_start_builds_rings_without_loading_the_builder_here(tmp_path: Pat
     assert all(list(tmp_path.rglob(f"{kind}.ring")) for kind in seen["rings"])  # written by the child
 
 
-def test_object_read_looks_at_the_device_only_when_it_finds_nothing(tmp_path: Path) -> None:
-    """GET and HEAD skip the per-request look at the device on the event loop: a found object proves it is
-    there, and a miss still answers 507 for a device taken away (404 for one that is there)."""
+def test_object_requests_look_at_the_device_off_the_event_loop(tmp_path: Path) -> None:
+    """No per-request look at the device on the event loop: GET and HEAD look only when they find nothing (a
+    found object proves it is there), PUT and DELETE in their write's thread trip; a device taken away still
+    answers 507 (a miss on one that is there 404)."""
     async def run() -> None:
         node = StorageNode(_settings(tmp_path))
         await node.start()
@@ -225,17 +231,147 @@ def test_object_read_looks_at_the_device_only_when_it_finds_nothing(tmp_path: Pa
                 put = {"X-Timestamp": _ts(1), "Content-Type": "text/plain", "Content-Length": "2"}
                 async with http.put(f"{base}/o", data=b"hi", headers=put) as r:
                     assert r.status == 201
-                assert calls == [dev.device]  # a write still looks first
+                assert calls == []  # the write looked in its thread
+                gone = f"http://{dev.ip}:{dev.port}/gone/0/{ACCOUNT}/c/o"
+                async with http.put(gone, data=b"hi", headers={**put, "X-Timestamp": _ts(2)}) as r:
+                    assert r.status == 507
+                async with http.delete(gone, headers={"X-Timestamp": _ts(2)}) as r:
+                    assert r.status == 507
+                assert not (tmp_path / "devs" / "gone").exists() and not list(tmp_path.rglob("gone"))
                 for method in ("GET", "HEAD"):
                     async with http.request(method, f"{base}/o") as r:
                         assert r.status == 200 and r.headers["Content-Length"] == "2"
                     async with http.request(method, f"{base}/missing") as r:
                         assert r.status == 404
-                    async with http.request(method, f"http://{dev.ip}:{dev.port}/gone/0/{ACCOUNT}/c/o") as r:
+                    async with http.request(method, gone) as r:
                         assert r.status == 507
                     async with http.request(method, f"http://{dev.ip}:{dev.port}/.x/0/{ACCOUNT}/c/o") as r:
                         assert r.status == 400
-                assert calls == [dev.device]
+                assert calls == []
+        finally:
+            await node.stop()
+
+    asyncio.run(run())
+
+
+def test_hot_small_object_reads_take_no_thread_trip(tmp_path: Path) -> None:
+    """A GET/HEAD of a small object the server just wrote or read is answered on the event loop from the kernel's
+    caches, with the same answer a thread gives; a cold object, a newer write, a file gone behind the server's back
+    and a body over INLINE_BODY still come right (through a thread where needed)."""
+    async def run() -> None:
+        node = StorageNode(_settings(tmp_path))
+        await node.start()
+        dev = node.node.rings["object"].devs[0]
+        base = f"http://{dev.ip}:{dev.port}/{dev.device}/0/{ACCOUNT}/c"
+        trips: list[str] = []
+        real = node.node.run
+
+        async def counting(fn: Any, *args: Any) -> Any:
+            trips.append(getattr(fn, "__name__", ""))
+            return await real(fn, *args)
+
+        node.node.run = counting  # type: ignore[method-assign]
+
+        def put_headers(n: int, body: bytes) -> dict[str, str]:
+            return {"X-Timestamp": _ts(n), "Content-Type": "text/plain", "Content-Length": str(len(body))}
+
+        try:
+            async with aiohttp.ClientSession() as http:
+                async with http.put(f"{base}/o", data=b"hello", headers=put_headers(1, b"hello")) as r:
+                    assert r.status == 201
+                trips.clear()
+                async with http.get(f"{base}/o") as r:
+                    assert (r.status, await r.read(), r.headers["Content-Length"]) == (200, b"hello", "5")
+                    assert r.headers["X-Timestamp"] == _ts(1)
+                async with http.head(f"{base}/o") as r:
+                    assert (r.status, r.headers["Content-Length"]) == (200, "5")
+                assert trips == []
+                async with http.put(f"{base}/o", data=b"newer!", headers=put_headers(2, b"newer!")) as r:
+                    assert r.status == 201
+                async with http.get(f"{base}/o") as r:
+                    assert (r.status, await r.read()) == (200, b"newer!")
+                node.object._hot = _HotDirs()  # forgotten: the next read goes to a thread, then it is hot again
+                trips.clear()
+                for _ in range(2):
+                    async with http.get(f"{base}/o") as r:
+                        assert (r.status, await r.read()) == (200, b"newer!")
+                assert trips == ["_load"]
+                for path in tmp_path.rglob("*.data"):
+                    path.unlink()  # gone behind the server's back
+                async with http.get(f"{base}/o") as r:
+                    assert r.status == 404
+                big = bytes(range(256)) * (INLINE_BODY // 256 + 1)
+                async with http.put(f"{base}/big", data=big, headers=put_headers(3, big)) as r:
+                    assert r.status == 201
+                trips.clear()
+                async with http.get(f"{base}/big") as r:
+                    assert (r.status, await r.read()) == (200, big)
+                assert trips == ["_load"]
+        finally:
+            await node.stop()
+
+    asyncio.run(run())
+
+
+@pytest.mark.unit
+def test_read_cached_reads_only_what_the_page_cache_holds(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 5000)
+    if getattr(os, "RWF_NOWAIT", None) is None:
+        assert diskfile.read_cached(path, 5000) is None
+        return
+    assert diskfile.read_cached(path, 5000) in (b"x" * 5000, None)  # None only where the file system cannot
+    assert diskfile.read_cached(path, 6000) is None  # shorter than its metadata says: not what was asked for
+    assert diskfile.read_cached(path, 0) == b""
+    with pytest.raises(FileNotFoundError):
+        diskfile.read_cached(tmp_path / "gone", 1)
+
+
+def test_object_updates_reach_a_container_server_of_this_process_without_http(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """An object server hands its container updates to the container server of its own process directly (no
+    HTTP request, the same statuses); when that fails, the update is left as an async pending, as over HTTP."""
+    sessions: list[str] = []
+    real_http = NodeContext.http
+
+    def counting_http(self: NodeContext) -> aiohttp.ClientSession:
+        sessions.append("http")
+        return real_http(self)
+
+    monkeypatch.setattr(NodeContext, "http", counting_http)
+
+    async def run() -> None:
+        node = StorageNode(_settings(tmp_path, account_update_delay="3600"))
+        await node.start()
+        dev = node.node.rings["object"].devs[0]
+        cpart, cnodes = node.node.rings["container"].get_nodes(ACCOUNT, "c")
+        c = cnodes[0]
+        container = f"http://{c.ip}:{c.port}/{c.device}/{cpart}/{ACCOUNT}/c"
+        part = node.node.rings["object"].get_part(ACCOUNT, "c", "o")
+        to_container = {"X-Container-Host": f"{c.ip}:{c.port}", "X-Container-Device": c.device,
+                        "X-Container-Partition": str(cpart), "Content-Type": "text/plain"}
+        try:
+            async with aiohttp.ClientSession() as http:
+                async with http.put(container, headers={"X-Timestamp": _ts(0)}) as r:
+                    assert r.status == 201
+                sessions.clear()
+                for n, name in enumerate(("o", "p")):
+                    async with http.put(f"http://{dev.ip}:{dev.port}/{dev.device}/{part}/{ACCOUNT}/c/{name}",
+                                        data=b"hi", headers={**to_container, "X-Timestamp": _ts(1 + n)}) as r:
+                        assert r.status == 201
+                async with http.get(container) as r:
+                    assert [row["name"] for row in await r.json()] == ["o", "p"]
+                assert sessions == []
+
+                def failing(_updates: list[dict[str, Any]]) -> list[int]:
+                    raise sqlite3.OperationalError("disk I/O error")
+
+                local.serve_updates(c.ip, c.port, failing)
+                async with http.put(f"http://{dev.ip}:{dev.port}/{dev.device}/{part}/{ACCOUNT}/c/q", data=b"hi",
+                                    headers={**to_container, "X-Timestamp": _ts(3)}) as r:
+                    assert r.status == 201
+                pending = list(tmp_path.rglob("async_pending/*/*"))
+                assert len(pending) == 1 and json.loads(pending[0].read_text())["obj"] == "q"
         finally:
             await node.stop()
 

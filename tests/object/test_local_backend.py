@@ -171,7 +171,8 @@ def test_released_stream_closes_the_file(tmp_path: Path) -> None:
 
 def test_a_slow_device_times_out_and_still_finishes_its_write(tmp_path: Path) -> None:
     """As over HTTP: the proxy stops waiting after node_timeout (the write stands on the other two replicas),
-    and the slow server completes what it started."""
+    and the slow server completes what it started; a read that does not answer in time is given up (it has
+    nothing to finish) and the next replica answers."""
     async def run() -> None:
         s = _settings(tmp_path, node_timeout="0.3")
         node = StorageNode(s)
@@ -206,6 +207,18 @@ def test_a_slow_device_times_out_and_still_finishes_its_write(tmp_path: Path) ->
                     break
                 await asyncio.sleep(0.05)
             assert stored() == [1, 1, 1]
+
+            hung: list[str] = []
+
+            async def first_read_hangs(request: LocalRequest) -> Any:
+                if request.method == "GET" and not hung:
+                    hung.append(request.path)
+                    await asyncio.Event().wait()
+                return await entry(request)
+
+            local.serve(ip, port, first_read_hangs)
+            got = await client.get(f"/v1/{ACCOUNT}/c/o", headers=h)
+            assert (got.status, await got.read(), len(hung)) == (200, b"body", 1)
         finally:
             await client.close()
             await node.stop()

@@ -9,7 +9,7 @@ import asyncio
 import hashlib
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -210,6 +210,25 @@ class LocalResponse:
         stream, self._stream = self._stream, None
         if stream is not None:
             stream.close()
+
+
+# A container server's entry for object updates from an object server of this process: the updates (dicts as a
+# batch POST carries them) in, the status of each out (ContainerServer.apply_updates), without HTTP and JSON.
+UpdatesEntry = Callable[[list[dict[str, Any]]], list[int]]
+_updates: dict[str, UpdatesEntry] = {}
+
+
+def serve_updates(ip: str, port: int, entry: UpdatesEntry) -> None:
+    _updates[f"{ip}:{port}"] = entry
+
+
+def stop_serving_updates(ip: str, port: int) -> None:
+    _updates.pop(f"{ip}:{port}", None)
+
+
+def updates_served(host: str) -> UpdatesEntry | None:
+    """The entry of the container server at ``host`` (``ip:port``) when it runs in this process."""
+    return _updates.get(host)
 
 
 # The storage servers of this process by the address they listen on (what a ring's device names): a proxy in the

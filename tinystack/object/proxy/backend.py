@@ -157,11 +157,16 @@ class Backend:
 
     async def _local(self, served: local.Served, request: LocalRequest) -> web.StreamResponse:
         """A request to a server of this process, with what HTTP gives: an answer within ``node_timeout`` (else
-        TimeoutError), and a server that finishes what it started when the proxy stops waiting for it. A body
+        TimeoutError), and a server that finishes a write it started when the proxy stops waiting for it. A body
         given as pieces is the exception: the server reads them as the caller produces them, so it waits as long
         as the caller feeds it and stops with it (as a server whose client went away)."""
         if request.content.streamed:
             return await served(request)
+        if request.method in ("GET", "HEAD"):
+            # A read has nothing to finish once nobody waits for it: no task and shield to let it run on, and an
+            # answer from the kernel's caches (servers/object.py) comes back in this very step of the loop.
+            async with asyncio.timeout(self.s.node_timeout):
+                return await served(request)
         task = asyncio.ensure_future(served(request))
         task.add_done_callback(_retrieve)
         async with asyncio.timeout(self.s.node_timeout):

@@ -3,6 +3,8 @@ COPY and X-Copy-From, POST (metadata) and DELETE."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -18,6 +20,15 @@ from tinystack.object.request import SwiftPath, authorize, swift_path
 FORWARD = ("range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since")
 
 
+def _with_last(devices: Iterator[Any]) -> Iterator[tuple[Any, bool]]:
+    """Each device, and whether it is the last one (known by looking one ahead)."""
+    dev = next(devices, None)
+    while dev is not None:
+        following = next(devices, None)
+        yield dev, following is None
+        dev = following
+
+
 def _container_getter(proxy: Proxy, path: SwiftPath) -> Any:
     return lambda: proxy.info.get(path.account, path.container or "")
 
@@ -29,11 +40,13 @@ async def _open(proxy: Proxy, path: SwiftPath, method: str, headers: dict[str, s
     policy, named = await object_policy(proxy, path.account, path.container or "")
     headers = {**headers, **named}
     part, primaries, handoffs = backend.nodes(policy.ring, *path.names)
-    candidates = [*primaries, *[d for _, d in zip(range(len(primaries)), handoffs, strict=False)]]
+    # The handoffs are worked out only when a read gets that far (seeding and shuffling them cost a GET as much
+    # as its ring lookup), not for every read that its first primary answers.
+    candidates = itertools.chain(primaries, itertools.islice(handoffs, len(primaries)))
     statuses: list[int] = []
     best: Opened | None = None
-    for dev in candidates:
-        if backend.limited(dev) and dev is not candidates[-1]:
+    for dev, last in _with_last(candidates):
+        if backend.limited(dev) and not last:
             continue
         resp = await backend.open(dev, method, part, path.names, headers)
         if resp is None:

@@ -198,6 +198,12 @@ class ContainerServer:
             raise status_error(400, "Invalid JSON body") from None
         if not isinstance(updates, list) or not all(isinstance(u, dict) for u in updates):
             raise status_error(400, "Expected a list of updates")
+        return web.json_response(self.apply_updates(updates))
+
+    def apply_updates(self, updates: list[dict[str, Any]]) -> list[int]:
+        """Object updates (each {device, partition, op, account, container, obj, headers}), those of one container
+        in one transaction; the status each would have had alone. What a batch ``POST`` does, and what an object
+        server of this process calls directly (local.py)."""
         statuses = [400] * len(updates)
         groups: dict[tuple[str, int, str, str], list[tuple[int, tuple[str, str, int, str, str, bool]]]] = {}
         for i, u in enumerate(updates):
@@ -226,7 +232,7 @@ class ContainerServer:
                 statuses[i] = 204 if row[5] else 201
             if any(changed):
                 self._schedule_report(p, broker)
-        return web.json_response(statuses)
+        return statuses
 
     # --- counts to the account -------------------------------------------------------------------------------
 

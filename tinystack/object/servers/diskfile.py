@@ -66,6 +66,33 @@ def read_meta(path: Path) -> dict[str, Any]:
     return dict(json.loads(Path(str(path) + ".json").read_bytes()))
 
 
+_NOWAIT = getattr(os, "RWF_NOWAIT", None)
+
+
+def read_cached(path: Path, size: int) -> bytes | None:
+    """The file's ``size`` bytes when all of them are in the page cache, else None, without waiting for the disk
+    (``preadv`` with ``RWF_NOWAIT``): a small read the event loop may do itself instead of a trip to a thread.
+    None too where the kernel or file system cannot read that way; OSError when the file is gone."""
+    if _NOWAIT is None:
+        return None
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if size == 0:
+            return b""
+        buf = bytearray(size)
+        try:
+            got = os.preadv(fd, [buf], 0, _NOWAIT)
+        except BlockingIOError:  # EAGAIN: some of it would come from the disk
+            return None
+        except OSError as exc:
+            if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL):
+                return None
+            raise
+    finally:
+        os.close(fd)
+    return bytes(buf) if got == size else None
+
+
 @dataclass
 class State:
     """What a hash dir holds: the newest .data or .ts, and a .meta newer than it."""

@@ -3,9 +3,10 @@ them on every primary with ``X-If-Delete-At`` (so a newer PUT or POST survives),
 container listing as for a client's DELETE. Scanning local files needs no queue to keep consistent; every
 primary finds the object, and the deletes after the first answer 409 or 404.
 
-A partition's objects with an ``X-Delete-At`` are kept in memory with the partition's digest (hashes.py, the
-replicator's, which changes with every file name and so with every write, POST and delete): a pass reads the
-metadata of the partitions that changed since the last one only, not of every object every minute."""
+A partition's objects with an ``X-Delete-At`` are kept in memory per suffix, with the partition's digest and each
+suffix's hash (hashes.py, the replicator's, which change with every file name and so with every write, POST and
+delete): a pass reads the metadata of the suffixes that changed since the last one only, not of every object every
+minute, nor of every object of a partition that one write touched."""
 
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ import aiohttp
 from tinystack.object.common import normalize_timestamp, quote_path
 from tinystack.object.policies import INDEX_HEADER, Policy
 from tinystack.object.servers import diskfile, hashes
-from tinystack.object.servers.auditor import object_dirs_of
 from tinystack.object.servers.base import NodeContext
 from tinystack.object.servers.replicator import local_devices
 
@@ -59,9 +59,28 @@ def _expiring(directories: list[Path]) -> list[Expiring]:
     return out
 
 
-# Partition dir -> (its digest when read, its objects with an X-Delete-At).
-_known: dict[str, tuple[str, list[Expiring]]] = {}
+# Partition dir -> (its digest when read, {suffix: (its hash when read, its objects with an X-Delete-At)}); the hash
+# strings are the replicator's own (hashes.py), and a suffix without such objects shares the empty tuple.
+_known: dict[str, tuple[str, dict[str, tuple[str, tuple[Expiring, ...]]]]] = {}
 _known_lock = threading.Lock()
+
+
+def _suffix_dirs(suffix_dir: Path) -> list[Path]:
+    try:
+        return [Path(h.path) for h in os.scandir(suffix_dir) if h.is_dir()]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _reread(base: Path, partition: int, root: Path, datadir: str, reclaim_age: float | None,
+            before: dict[str, tuple[str, tuple[Expiring, ...]]]) -> dict[str, tuple[str, tuple[Expiring, ...]]]:
+    """Blocking. A changed partition's suffixes: those whose hash is what it was are kept, the others read."""
+    out: dict[str, tuple[str, tuple[Expiring, ...]]] = {}
+    for suffix, value in hashes.suffix_hashes(root, partition, datadir, reclaim_age).items():
+        kept = before.get(suffix)
+        out[suffix] = kept if kept is not None and kept[0] == value else (
+            value, tuple(_expiring(_suffix_dirs(base / suffix))))
+    return out
 
 
 def due_objects(root: Path, now: float, datadir: str = "objects",
@@ -77,9 +96,9 @@ def due_objects(root: Path, now: float, datadir: str = "objects",
             seen.add(key)
             kept = _known.get(key)
             if kept is None or kept[0] != digest:
-                kept = (digest, _expiring(object_dirs_of(base)))
+                kept = (digest, _reread(base, partition, root, datadir, reclaim_age, kept[1] if kept else {}))
                 _known[key] = kept
-            out.extend(e for e in kept[1] if _due(e[1], now))
+            out.extend(e for _, found in kept[1].values() for e in found if _due(e[1], now))
         for key in [k for k in _known if k.startswith(prefix) and k not in seen]:
             del _known[key]  # a partition gone (moved home, wiped)
     return out

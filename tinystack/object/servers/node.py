@@ -142,6 +142,8 @@ class StorageNode:
                     (s.devices / dev.device).mkdir(parents=True, exist_ok=True)
         # A proxy in this process hands object requests to the same handlers directly (local.py).
         local.serve(s.storage_ip, self.ports["object"], serve_local(object_handlers))
+        # And its object servers hand container updates to this node's container server directly (updates.py).
+        local.serve_updates(s.storage_ip, self.ports["container"], self.container.apply_updates)
         loop = asyncio.get_running_loop()
         self._updater = loop.create_task(self._update_loop())
         for name, interval in (("replicator", s.replicator_interval), ("auditor", s.auditor_interval),
@@ -191,6 +193,8 @@ class StorageNode:
     async def stop(self) -> None:
         if "object" in self.ports:
             local.stop_serving(self.settings.storage_ip, self.ports["object"])
+        if "container" in self.ports:
+            local.stop_serving_updates(self.settings.storage_ip, self.ports["container"])
         for task in self._daemons:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -61,12 +61,20 @@ async def _receive(node: NodeContext, request: web.Request, writer: diskfile.Wri
             writer.write_many(batch)
 
 
+def _require_device(root: Path) -> None:
+    """Blocking: 507 when the device is not there (a device taken away is not made anew by a write). Done in the
+    write's own trip to a thread: a stat on the event loop stalled it behind the I/O threads' renames and fsyncs."""
+    if not os.path.isdir(str(root)):
+        raise status_error(507, f"Device {root.name} is not mounted here")
+
+
 def _store_whole(root: Path, directory: Path, fsync: bool, body: bytes, ts: str, wanted: str,
                  meta: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
     """A small body already in memory, checked against what the object has, written, checked and committed in one
     go (blocking: one trip to a thread per replica instead of one per step, and no directory read on the event
     loop, where a rename or mkdir in the same directory by another thread would stall it). The object's metadata
     with its ETag and length, or None and the timestamp of a write at least as new (a 409)."""
+    _require_device(root)
     state = diskfile.scan(directory)
     if state.timestamp and state.timestamp >= ts:
         return None, state.timestamp
@@ -87,6 +95,7 @@ def _store_whole(root: Path, directory: Path, fsync: bool, body: bytes, ts: str,
 def _new_writer(root: Path, directory: Path, fsync: bool, ts: str,
                 digest: SharedDigest | None) -> tuple[diskfile.Writer | None, str]:
     """Blocking: a writer for a large body, or None and the timestamp of a write at least as new (a 409)."""
+    _require_device(root)
     state = diskfile.scan(directory)
     if state.timestamp and state.timestamp >= ts:
         return None, state.timestamp
@@ -124,10 +133,37 @@ class _FileParts:
         self.f.close()
 
 
+HOT_SECONDS = 60.0  # how long a hash dir this server just wrote or read counts as cached
+HOT_DIRS = 8192  # hash dirs remembered
+INLINE_BODY = 64 * 1024  # largest body the event loop reads itself (from the page cache only)
+
+
+class _HotDirs:
+    """Hash dirs this server wrote or read a moment ago: their directory entries, inodes and metadata are in the
+    kernel's caches, so a GET/HEAD of one looks at them on the event loop (and reads a small body there when the
+    page cache has all of it) instead of taking a trip to a thread. Any other read goes to a thread as before,
+    so a cold object never stalls the loop on the disk."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, float] = {}
+
+    def touch(self, directory: Path) -> None:
+        seen, key = self._seen, str(directory)
+        seen.pop(key, None)  # to the end: the oldest goes first when full
+        if len(seen) >= HOT_DIRS:
+            del seen[next(iter(seen))]
+        seen[key] = time.monotonic()
+
+    def hot(self, directory: Path) -> bool:
+        when = self._seen.get(str(directory))
+        return when is not None and time.monotonic() - when < HOT_SECONDS
+
+
 class ObjectServer:
     def __init__(self, node: NodeContext) -> None:
         self.node = node
         self.s = node.settings
+        self._hot = _HotDirs()
 
     def handlers(self) -> dict[str, Handler]:
         """The server's handlers by method, for its HTTP app and for in-process requests alike."""
@@ -146,7 +182,7 @@ class ObjectServer:
         return p, root, diskfile.object_dir(root, p.partition, name_hash, policy_datadir(self.node, request))
 
     async def put(self, request: web.Request) -> web.StreamResponse:
-        p, root, directory = self._locate(request)
+        p, root, directory = self._locate(request, check_device=False)  # looked at in the write's thread trip
         ts = parse_timestamp(request.headers.get("X-Timestamp"))
         length = request.headers.get("Content-Length")
         if length is None and request.headers.get("Transfer-Encoding", "").lower() != "chunked":
@@ -183,13 +219,20 @@ class ObjectServer:
                     raise
         if stored is None:
             return web.Response(status=409, headers={"X-Backend-Timestamp": newer})
+        if int(stored["content-length"]) <= INLINE_BODY:
+            self._hot.touch(directory)
         await self._update_container(request, root, p, "PUT", ts, stored)
         return web.Response(status=201, headers={"ETag": stored["etag"]})
 
     async def get(self, request: web.Request) -> web.StreamResponse:
         _p, root, directory = self._locate(request, check_device=False)
         whole = request.method == "GET" and "Range" not in request.headers
-        state, meta, small_body = await self.node.run(self._load, directory, whole, root)
+        loaded = self._load_cached(directory, whole) if self._hot.hot(directory) else None
+        if loaded is None:
+            loaded = await self.node.run(self._load, directory, whole, root)
+            if loaded[0].data is not None and int(loaded[1]["content-length"]) <= INLINE_BODY:
+                self._hot.touch(directory)
+        state, meta, small_body = loaded
         if state.data is None:
             headers = {"X-Backend-Timestamp": state.timestamp} if state.timestamp else {}
             return web.Response(status=404, headers=headers)
@@ -267,6 +310,26 @@ class ObjectServer:
                 body = None  # changed under us (replaced by a newer write): stream what the metadata says
         return state, meta, body
 
+    @classmethod
+    def _load_cached(cls, directory: Path, whole: bool) -> tuple[diskfile.State, dict[str, Any], bytes | None] | None:
+        """``_load`` on the event loop, for a hash dir known to be in the kernel's caches: None (go to a thread)
+        when it finds no object, its body is larger than INLINE_BODY or not all in the page cache, or a file went
+        away meanwhile (replaced by a newer write)."""
+        try:
+            state = diskfile.scan(directory)
+            if state.data is None:
+                return None  # a miss: the thread looks at the device too
+            meta = cls._read_meta(state)
+            size = int(meta["content-length"])
+            if not whole:
+                return state, meta, None
+            if size > INLINE_BODY:
+                return None
+            body = diskfile.read_cached(state.data, size)
+        except OSError:
+            return None
+        return None if body is None else (state, meta, body)
+
     @staticmethod
     def _read_meta(state: diskfile.State) -> dict[str, Any]:
         assert state.data is not None
@@ -315,7 +378,7 @@ class ObjectServer:
         return web.Response(status=202)
 
     async def delete(self, request: web.Request) -> web.StreamResponse:
-        p, root, directory = self._locate(request)
+        p, root, directory = self._locate(request, check_device=False)  # looked at in _tombstone's thread trip
         ts = parse_timestamp(request.headers.get("X-Timestamp"))
         meta = {"name": f"/{p.account}/{p.container}/{p.obj}", "x-timestamp": ts}
         status, newer = await self.node.run(self._tombstone, root, directory, ts, meta,
@@ -330,6 +393,7 @@ class ObjectServer:
                    fsync: bool) -> tuple[int, str]:
         """Blocking, one trip to a thread for a DELETE: the checks, then the tombstone. 204 (or 404 when there was
         nothing to delete), or 409 and the timestamp of a write at least as new."""
+        _require_device(root)
         state = diskfile.scan(directory)
         if state.timestamp and state.timestamp >= ts:
             return 409, state.timestamp
