@@ -7,8 +7,9 @@ drivers. Before any load it reads each role's RSS. Then ``SERVERS`` boots go thr
 threads, while a poller records when each server is first seen ACTIVE. It reports:
 
 - boots per second (first request to last ACTIVE) and p50/p99 from a boot's request to its ACTIVE;
-- lost: servers neither ACTIVE nor ERROR at the end; duplicated: servers counted on more than one hypervisor, or hypervisors'
-  running VMs summing to more than the servers;
+- lost: servers neither ACTIVE nor ERROR at the end, each printed (at most ten) with its row as the database has it
+  and the lines of the cluster's logs that name it; duplicated: servers counted on more than one hypervisor, or
+  hypervisors' running VMs summing to more than the servers;
 - status messages (topic ``status.compute``): published by the agents (``tinystack_bus_published_total``)
   against the message ids the API and conductor processes acked (``TINYSTACK_TRACE_STATUS``): lost, and
   handled twice.
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from sqlalchemy import create_engine, text
 
 from tests.databases import scratch_database
 from tests.e2e import splitcluster as sc
@@ -42,6 +44,7 @@ from tinystack.core.rabbitbus import TRACE_ENV
 AGENTS = 4
 CLIENTS = 16
 POLL = 1.0
+FULL_EVERY = 30  # every 30th look lists every server, not only those changed since the last look
 
 
 def rss_mb(pid: int) -> float:
@@ -56,6 +59,30 @@ def metric(url: str, name: str, topic: str) -> float:
     text = requests.get(url, timeout=10).text
     pattern = re.compile(rf'^{name}{{[^}}]*topic="{re.escape(topic)}"[^}}]*}} ([0-9.e+]+)$', re.M)
     return sum(float(v) for v in pattern.findall(text))
+
+
+def stragglers(db_url: str, ids: list[str], base: Path) -> None:
+    """For each server neither ACTIVE nor ERROR in the poller's eyes: its row as the database has it now (the
+    in-hand mark of a build is ``updated_at``, renewed by the process holding it) and the log lines naming it."""
+    if not ids:
+        return
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        rows = {r.id: r for r in conn.execute(text(
+            "SELECT id, vm_state, task_state, host, generation, published_generation, observed_generation, "
+            "created_at, updated_at, fault FROM compute_instance WHERE id = ANY(:ids)"), {"ids": ids})}
+    engine.dispose()
+    logs = sorted(base.rglob("*.log"))
+    for iid in ids[:10]:
+        r = rows.get(iid)
+        print(f"not settled {iid}: " + (f"{r.vm_state}/{r.task_state} host {r.host} gen {r.generation} "
+                                        f"published {r.published_generation} observed {r.observed_generation} "
+                                        f"created {r.created_at:%H:%M:%S} updated {r.updated_at:%H:%M:%S} "
+                                        f"fault {r.fault}" if r else "no row"))
+        for f in logs:
+            hits = [line for line in f.read_text(errors="replace").splitlines() if iid in line]
+            for line in hits[:3] + (["...", *hits[-2:]] if len(hits) > 5 else hits[3:]):
+                print(f"  {f.parent.name}: {line[:300]}")
 
 
 def main(servers: int, nodes: int) -> None:
@@ -139,26 +166,34 @@ def main(servers: int, nodes: int) -> None:
             done = threading.Event()
 
             def poll() -> None:
-                # Only what changed since the last look (with a margin): the poller must not be the load.
+                # Only what changed since the last look (with a margin): the poller must not be the load. The window
+                # moves on only after an answer that was a server list: HAProxy's own 503 (no API process passed its
+                # health check) once moved it past two servers that settled meanwhile, and they looked lost.
+                # Every FULL_EVERY-th look takes every server, so a commit later than the margin is found too.
                 s = requests.Session()
                 since = datetime.now(UTC) - timedelta(minutes=5)
+                looks = 0
                 while not done.is_set():
                     try:
                         asked = datetime.now(UTC)
-                        r = s.get(f"{compute}/servers/detail", headers=headers, timeout=120, params={
-                            "all_tenants": "1", "limit": "2000",
-                            "changes-since": since.strftime("%Y-%m-%dT%H:%M:%SZ")})
+                        params = {"all_tenants": "1", "limit": "2000"}
+                        if looks % FULL_EVERY:
+                            params["changes-since"] = since.strftime("%Y-%m-%dT%H:%M:%SZ")
+                        r = s.get(f"{compute}/servers/detail", headers=headers, timeout=120, params=params)
                         now = time.monotonic()
+                        listed = r.json()["servers"] if r.status_code == 200 else None
+                    except (requests.RequestException, ValueError, KeyError):
+                        listed = None
+                    if listed is not None:
+                        looks += 1
                         since = asked - timedelta(seconds=3)
-                        for x in r.json()["servers"]:
+                        for x in listed:
                             if x["status"] == "ACTIVE" and x["id"] not in active:
                                 active[x["id"]] = now
                             elif x["status"] == "ERROR" and x["id"] not in failed:
                                 failed.append(x["id"])
                                 if len(failed) <= 3:
                                     print("ERROR:", x["name"], (x.get("fault") or {}).get("message"))
-                    except requests.RequestException:
-                        pass
                     done.wait(POLL)
 
             def boot(i: int) -> None:
@@ -205,6 +240,7 @@ def main(servers: int, nodes: int) -> None:
             duplicated = sum(1 for n in placed.values() if n > 1)
             on_nodes = sum(placed.values())
             lost = len(sent) - len(active) - len(failed)  # neither ACTIVE nor ERROR with a fault
+            stragglers(db_url, [i for i in sent if i not in active and i not in failed], base)
 
             def counts() -> tuple[float, int, int]:
                 published = sum(metric(f"http://127.0.0.1:{metrics_port[f'agent{i}']}/metrics",
