@@ -71,3 +71,67 @@ def test_a_live_process_renews_its_queued_builds_so_none_is_adopted(live: LiveCl
             row.vm_state, row.task_state = states.ACTIVE, None
     conn.compute.delete_server(server)
     conn.compute.wait_for_delete(server, wait=30, interval=0.1)
+
+
+def test_a_build_held_past_build_timeout_goes_to_error_with_a_fault(live: LiveCloud, image_id: str,
+                                                                     compute: Any) -> None:
+    """A build a live process holds (and renews, so no sweep adopts it) but never moves on ends in ERROR with a
+    fault once build_timeout has passed since the server was created; a younger one is left alone (issue 15)."""
+    conn = live.conn("demo")
+    net = conn.network.find_network("private", ignore_missing=False)
+    old, young = (conn.compute.wait_for_server(conn.compute.create_server(
+        name=name, image_id=image_id, flavor_id="42", networks=[{"uuid": net.id}]), status="ACTIVE", wait=30,
+        interval=0.1) for name in ("stuck-old", "stuck-young"))
+    conductor = compute.conductor
+    with compute.session() as s:
+        for sid, created in ((old.id, utcnow() - timedelta(hours=1)), (young.id, utcnow())):
+            row = s.get(Instance, sid)
+            row.vm_state, row.task_state, row.created_at = states.BUILDING, "networking", created
+    conductor._building.update({old.id, young.id})  # a build task that hangs: in hand, never finishing
+    try:
+        conductor.renew_builds()
+        assert conductor.expire_builds(0) == []  # 0: no timeout, as Nova's default
+        live.call(conductor.sweep_builds(15, 600))
+        with compute.session() as s:
+            failed, waiting = s.get(Instance, old.id), s.get(Instance, young.id)
+            assert (failed.vm_state, failed.task_state) == (states.ERROR, None)
+            assert "build_timeout" in failed.fault["message"] and failed.fault["code"] == 500
+            assert (waiting.vm_state, waiting.task_state) == (states.BUILDING, "networking")
+        assert conn.compute.get_server(old.id).status == "ERROR"
+    finally:
+        conductor._building.difference_update({old.id, young.id})
+        with compute.session() as s:
+            row = s.get(Instance, young.id)
+            row.vm_state, row.task_state = states.ACTIVE, None
+    for server in (old, young):
+        conn.compute.delete_server(server)
+        conn.compute.wait_for_delete(server, wait=30, interval=0.1)
+
+
+def test_a_build_failed_past_build_timeout_while_it_ran_stops_there(live: LiveCloud, image_id: str, compute: Any,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sweep fails a build while its process is still binding the ports: the build goes no further, so the
+    server stays in ERROR (its agent's report would otherwise settle it ACTIVE) and no task state is left on it."""
+    conn = live.conn("demo")
+    net = conn.network.find_network("private", ignore_missing=False)
+    conductor = compute.conductor
+    bind_all = conductor.net.bind_all
+
+    def slow_bind(inst: Instance, host: str) -> Any:
+        with compute.session() as s:  # it has been building for an hour when the sweep comes
+            s.get(Instance, inst.id).created_at = utcnow() - timedelta(hours=1)
+        assert conductor.expire_builds(600) == [inst.id]
+        return bind_all(inst, host)
+
+    monkeypatch.setattr(conductor.net, "bind_all", slow_bind)
+    server = conn.compute.create_server(name="expired", image_id=image_id, flavor_id="42", networks=[{"uuid": net.id}])
+    server = conn.compute.wait_for_server(server, status="ERROR", failures=[], wait=30, interval=0.1)
+    monkeypatch.setattr(conductor.net, "bind_all", bind_all)
+    live.call(conductor.idle())
+    with compute.session() as s:
+        row = s.get(Instance, server.id)
+        assert (row.vm_state, row.task_state) == (states.ERROR, None)
+        assert "build_timeout" in row.fault["message"]
+    conn.compute.delete_server(server)
+    conn.compute.wait_for_delete(server, wait=30, interval=0.1)
+    assert list(conn.network.ports(device_id=server.id)) == []

@@ -41,7 +41,8 @@ class Conductor(Building, Reports):
 
     def __init__(self, *, db: Database, bus: Bus, placer: Placer, net: NetBinder, hosts: Admin, volumes: Volumes,
                  bootvolumes: BootVolumes, config_drive_files: Callable[[Instance], dict[str, Any]],
-                 console_log_max_bytes: int, sync_interval: float, orphan_build_after: float = 300) -> None:
+                 console_log_max_bytes: int, sync_interval: float, orphan_build_after: float = 300,
+                 build_timeout: float = 0) -> None:
         self.db = db
         self.session = db.session
         self.bus = bus
@@ -53,6 +54,7 @@ class Conductor(Building, Reports):
         self.config_drive_files = config_drive_files
         self.console_log_max_bytes = console_log_max_bytes
         self.orphan_build_after = orphan_build_after
+        self.build_timeout = build_timeout
         self.live = LiveMigrations(db.session, bus, placer, net, self)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._building: set[str] = set()
@@ -109,9 +111,10 @@ class Conductor(Building, Reports):
         deletes = Singleton(Lease(self.db, "compute.finish-deletes"), self._finish_deletes_on_down_hosts, 10,
                             first_after=10)
         self._spawn(deletes.run()).set_name("housekeeping")
-        # Builds an API process began and died before publishing (split roles, docs/deployment.md).
+        # Builds past build_timeout, and builds an API process began and died before publishing (split roles,
+        # docs/deployment.md).
         orphans = Singleton(Lease(self.db, "compute.orphan-builds"),
-                            lambda: self.adopt_orphan_builds(self.orphan_build_after),
+                            lambda: self.sweep_builds(self.orphan_build_after, self.build_timeout),
                             min(30.0, self.orphan_build_after / 2), first_after=5)
         self._spawn(orphans.run()).set_name("housekeeping")
         while True:
