@@ -117,15 +117,27 @@ class Conductor(Building, Reports):
                             lambda: self.sweep_builds(self.orphan_build_after, self.build_timeout),
                             min(30.0, self.orphan_build_after / 2), first_after=5)
         self._spawn(orphans.run()).set_name("housekeeping")
+        self._spawn(self._renewing()).set_name("housekeeping")
         while True:
             await asyncio.sleep(10)
             try:
                 self.hosts.heartbeat_self()
-                self.renew_builds()
                 # Live migrations past their deadlines, whichever process started them (livemigration.py).
                 await self.live.abort_expired()
             except Exception:
                 log.exception("compute housekeeping failed")
+
+    async def _renewing(self) -> None:
+        """Marks the builds this process holds (``renew_builds``) three times per ``orphan_build_after``, at most
+        every 10 s: a loaded process's event loop can stall for seconds, and one late mark lets the sweep take
+        a build this process is still making and place it a second time."""
+        every = max(1.0, min(10.0, self.orphan_build_after / 3))
+        while True:
+            await asyncio.sleep(every)
+            try:
+                self.renew_builds()
+            except Exception:
+                log.exception("renewing this process's builds failed")
 
     # --- validation helpers the API calls -------------------------------------------------------
 
