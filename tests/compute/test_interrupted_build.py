@@ -1,4 +1,5 @@
-"""A build cut short by a restart of the process starts its networking over without leaking ports."""
+"""Builds that stall: one cut short by a restart of the process starts its networking over without leaking ports;
+one a live process holds is not adopted, but fails past build_timeout; a lost report is asked for again."""
 
 from __future__ import annotations
 
@@ -135,3 +136,24 @@ def test_a_build_failed_past_build_timeout_while_it_ran_stops_there(live: LiveCl
     conn.compute.delete_server(server)
     conn.compute.wait_for_delete(server, wait=30, interval=0.1)
     assert list(conn.network.ports(device_id=server.id)) == []
+
+
+def test_a_lost_status_report_is_asked_for_again_by_the_sync(live: LiveCloud, image_id: str, compute: Any) -> None:
+    """The agent's last report never arrived (a handler that failed twice drops the message) and the agent says
+    each status once: the periodic host sync asks for it again, so the server settles instead of staying in BUILD."""
+    conn = live.conn("demo")
+    net = conn.network.find_network("private", ignore_missing=False)
+    server = conn.compute.create_server(name="unheard", image_id=image_id, flavor_id="42", networks=[{"uuid": net.id}])
+    server = conn.compute.wait_for_server(server, status="ACTIVE", wait=30, interval=0.1)
+    with compute.session() as s:  # where the row stood before the agent's ACTIVE report, which was lost
+        row = s.get(Instance, server.id)
+        row.vm_state, row.task_state, row.observed_generation = states.BUILDING, "spawning", 0
+    server = conn.compute.get_server(server.id)
+    assert server.status == "BUILD"
+    live.call(compute.conductor._sync_hosts())
+    server = conn.compute.wait_for_server(server, status="ACTIVE", wait=30, interval=0.1)
+    with compute.session() as s:
+        row = s.get(Instance, server.id)
+        assert row.observed_generation == row.generation
+    conn.compute.delete_server(server)
+    conn.compute.wait_for_delete(server, wait=30, interval=0.1)

@@ -179,7 +179,12 @@ class Publishing:
                         and (i.doc.get("migration") or {}).get("stage") != BIND]
             for inst in rows:
                 if inst.id not in self._building:
-                    out += [m for m in self.messages(inst) if m[0] == topic]
+                    # A generation the host has not confirmed asks for its status again: a report dropped on the
+                    # way (a handler that failed twice) would otherwise never come back, and the server would
+                    # wait in its task state for good (the agent says each status once).
+                    report = {"report": True} if inst.observed_generation < inst.generation else {}
+                    out += [(t, {**m, **report} if m["op"] == "put" else m)
+                            for t, m in self.messages(inst) if t == topic]
             for inst in incoming:
                 out.append((topic, {"op": "put", "type": "instance", "id": inst.id, "generation": inst.generation,
                                     "spec": self.doc(inst)}))
