@@ -148,6 +148,7 @@ def test_a_lost_status_report_is_asked_for_again_by_the_sync(live: LiveCloud, im
     with compute.session() as s:  # where the row stood before the agent's ACTIVE report, which was lost
         row = s.get(Instance, server.id)
         row.vm_state, row.task_state, row.observed_generation = states.BUILDING, "spawning", 0
+        row.updated_at = utcnow() - timedelta(minutes=5)  # nothing has moved it since: not a report still queued
     server = conn.compute.get_server(server.id)
     assert server.status == "BUILD"
     live.call(compute.conductor._sync_hosts())
