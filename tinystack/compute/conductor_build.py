@@ -117,8 +117,8 @@ class Building(Deleting):
         await self.adopt_orphan_builds(orphan_after)
 
     def _given_up(self, iid: str) -> bool:
-        """The build was failed meanwhile (``expire_builds``): it stops where it is, so an ERROR server never
-        goes on to a host; what it claimed stays until delete, as with any failed build."""
+        """The build was failed meanwhile (``expire_builds``): it stops where it is and does not publish, so its
+        agent's report can never settle it ACTIVE; what it claimed stays until delete, as with any failed build."""
         inst = self.load(iid)
         return inst is not None and not inst.deleted and inst.vm_state != states.BUILDING
 
