@@ -180,6 +180,8 @@ class ComputeAgent(Converge, Moves):
             spec = dict(msg.get("spec") or {})
             spec["id"] = instance_id
             self._specs[instance_id] = (generation, spec, time.monotonic())
+            if msg.get("report"):
+                self._published.pop(instance_id, None)  # the controller lacks our last word: say it again
             self._doomed.pop(instance_id, None)
             self._handover.pop(instance_id, None)
         elif op == "delete":
@@ -225,6 +227,9 @@ class ComputeAgent(Converge, Moves):
                 return moved
         record = self.records.load(instance_id)
         if record is not None and record.failed_gen == generation:
+            if instance_id not in self._published:  # asked again ("report"): the error report may have been lost
+                await self._publish(instance_id, generation, "error", await self._power_state(instance_id), None,
+                                    record.fault)
             return Result(terminal=True)
         try:
             if migration.get("dest_host") == self.host and migration.get("source_host") not in (None, "", self.host) \
@@ -248,11 +253,8 @@ class ComputeAgent(Converge, Moves):
             # Nova keeps 255 characters of a fault message; the log has the rest.
             record.fault = {"message": (str(exc) or type(exc).__name__)[:255], "code": 500}
             self.records.save(instance_id, record)
-            try:
-                power_state = (await self.driver.get_info(instance_id)).power_state
-            except Exception:
-                power_state = NOSTATE
-            await self._publish(instance_id, generation, "error", power_state, None, record.fault)
+            await self._publish(instance_id, generation, "error", await self._power_state(instance_id), None,
+                                record.fault)
             return Result(terminal=True)
         self._attempts.pop((instance_id, generation), None)
         info = await self.driver.get_info(instance_id)
@@ -281,6 +283,12 @@ class ComputeAgent(Converge, Moves):
         if generation is not None:
             await self._publish(instance_id, generation, "deleted", NOSTATE, None, None)
         await self._publish_node()
+
+    async def _power_state(self, instance_id: str) -> int:
+        try:
+            return (await self.driver.get_info(instance_id)).power_state
+        except Exception:
+            return NOSTATE
 
     def _observed(self, instance_id: str) -> int:
         record = self.records.load(instance_id)

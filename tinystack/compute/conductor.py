@@ -41,7 +41,8 @@ class Conductor(Building, Reports):
 
     def __init__(self, *, db: Database, bus: Bus, placer: Placer, net: NetBinder, hosts: Admin, volumes: Volumes,
                  bootvolumes: BootVolumes, config_drive_files: Callable[[Instance], dict[str, Any]],
-                 console_log_max_bytes: int, sync_interval: float, orphan_build_after: float = 300) -> None:
+                 console_log_max_bytes: int, sync_interval: float, orphan_build_after: float = 300,
+                 build_timeout: float = 0) -> None:
         self.db = db
         self.session = db.session
         self.bus = bus
@@ -53,6 +54,7 @@ class Conductor(Building, Reports):
         self.config_drive_files = config_drive_files
         self.console_log_max_bytes = console_log_max_bytes
         self.orphan_build_after = orphan_build_after
+        self.build_timeout = build_timeout
         self.live = LiveMigrations(db.session, bus, placer, net, self)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._building: set[str] = set()
@@ -109,20 +111,33 @@ class Conductor(Building, Reports):
         deletes = Singleton(Lease(self.db, "compute.finish-deletes"), self._finish_deletes_on_down_hosts, 10,
                             first_after=10)
         self._spawn(deletes.run()).set_name("housekeeping")
-        # Builds an API process began and died before publishing (split roles, docs/deployment.md).
+        # Builds past build_timeout, and builds an API process began and died before publishing (split roles,
+        # docs/deployment.md).
         orphans = Singleton(Lease(self.db, "compute.orphan-builds"),
-                            lambda: self.adopt_orphan_builds(self.orphan_build_after),
+                            lambda: self.sweep_builds(self.orphan_build_after, self.build_timeout),
                             min(30.0, self.orphan_build_after / 2), first_after=5)
         self._spawn(orphans.run()).set_name("housekeeping")
+        self._spawn(self._renewing()).set_name("housekeeping")
         while True:
             await asyncio.sleep(10)
             try:
                 self.hosts.heartbeat_self()
-                self.renew_builds()
                 # Live migrations past their deadlines, whichever process started them (livemigration.py).
                 await self.live.abort_expired()
             except Exception:
                 log.exception("compute housekeeping failed")
+
+    async def _renewing(self) -> None:
+        """Marks the builds this process holds (``renew_builds``) three times per ``orphan_build_after``, at most
+        every 10 s: a loaded process's event loop can stall for seconds, and one late mark lets the sweep take
+        a build this process is still making and place it a second time."""
+        every = max(1.0, min(10.0, self.orphan_build_after / 3))
+        while True:
+            await asyncio.sleep(every)
+            try:
+                self.renew_builds()
+            except Exception:
+                log.exception("renewing this process's builds failed")
 
     # --- validation helpers the API calls -------------------------------------------------------
 

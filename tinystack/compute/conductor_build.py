@@ -7,7 +7,7 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from tinystack.compute import states
 from tinystack.compute.actions import Actions
@@ -80,6 +80,48 @@ class Building(Deleting):
                     row.updated_at = utcnow()
             self.build(stuck)
 
+    def expire_builds(self, timeout: float) -> list[str]:
+        """Nova's ``instance_build_timeout``: servers still building ``timeout`` seconds after they were created go
+        to ERROR with a fault, whatever holds them: a build task that hangs in a live process (which renews it, so
+        no sweep adopts it), or a guest an agent never reported. 0 turns it off. Returns the ids failed."""
+        if timeout <= 0:
+            return []
+        cutoff = utcnow() - timedelta(seconds=timeout)
+        with self.session() as s:
+            expired = list(s.scalars(select(Instance.id).where(
+                Instance.deleted.is_(False), Instance.vm_state == states.BUILDING, Instance.created_at < cutoff,
+                or_(Instance.task_state.is_(None), Instance.task_state != "deleting"))).all())
+        failed = []
+        for iid in expired:
+            message = f"Build of instance {iid} aborted: it did not finish within build_timeout ({timeout:g} s)"
+            now = utcnow()
+            with self.session() as s:
+                # Compare-and-set: a report that settled it, or a delete, since the query wins.
+                done = s.execute(update(Instance).where(
+                    Instance.id == iid, Instance.deleted.is_(False), Instance.vm_state == states.BUILDING,
+                    or_(Instance.task_state.is_(None), Instance.task_state != "deleting")).values(
+                    vm_state=states.ERROR, task_state=None, updated_at=now,
+                    fault={"message": message[:255], "code": 500, "details": message, "created": now.isoformat()}))
+                if done.rowcount:  # type: ignore[attr-defined]
+                    host = s.scalar(select(Instance.host).where(Instance.id == iid))
+                    Actions.finish(s, iid, "Error", host, message)
+                    failed.append(iid)
+        if failed:
+            log.warning("failed %d build(s) past build_timeout (%g s): %s", len(failed), timeout, failed)
+        return failed
+
+    async def sweep_builds(self, orphan_after: float, timeout: float) -> None:
+        """The cloud's one sweep of builds (a lease holder runs it): fail those past ``build_timeout``, then adopt
+        those a dead process left."""
+        self.expire_builds(timeout)
+        await self.adopt_orphan_builds(orphan_after)
+
+    def _given_up(self, iid: str) -> bool:
+        """The build was failed meanwhile (``expire_builds``): it stops where it is and does not publish, so its
+        agent's report can never settle it ACTIVE; what it claimed stays until delete, as with any failed build."""
+        inst = self.load(iid)
+        return inst is not None and not inst.deleted and inst.vm_state != states.BUILDING
+
     def _doomed(self, iid: str) -> bool:
         inst = self.load(iid)
         return inst is None or inst.deleted or inst.task_state == "deleting"
@@ -93,6 +135,8 @@ class Building(Deleting):
         if inst.task_state == "deleting":
             await self._finalize_delete(iid)
             return
+        if inst.vm_state != states.BUILDING:
+            return  # failed past build_timeout before this (adopted or restarted) build began
         try:
             host = self.placer.place(inst)
         except NoValidHost as exc:
@@ -101,6 +145,8 @@ class Building(Deleting):
         with self.session() as s:
             row = s.get(Instance, iid)
             assert row is not None
+            if row.vm_state != states.BUILDING:
+                return
             row.host = host
             if not row.availability_zone:
                 row.availability_zone = self.hosts.zone_of(host)
@@ -122,14 +168,14 @@ class Building(Deleting):
         with self.session() as s:
             row = s.get(Instance, iid)
             assert row is not None
-            row.ports = ports
+            row.ports = ports  # recorded even when it was given up meanwhile: its delete removes them
             row.addresses = addresses
             row.doc = {**row.doc, "ports_host": host}
             volumes = bool(row.doc.get("bdm_requests"))
-            if row.task_state != "deleting":
+            if row.task_state != "deleting" and row.vm_state == states.BUILDING:
                 row.task_state = "block_device_mapping" if volumes else "spawning"
             row.updated_at = utcnow()
-        if volumes and not self._doomed(iid):
+        if volumes and not self._doomed(iid) and not self._given_up(iid):
             try:
                 await self.bootvolumes.prepare(iid, service_context(inst))
             except BuildAborted as exc:
@@ -140,11 +186,13 @@ class Building(Deleting):
                 return
             with self.session() as s:
                 row = s.get(Instance, iid)
-                if row is not None and row.task_state == "block_device_mapping":
+                if row is not None and row.task_state == "block_device_mapping" and row.vm_state == states.BUILDING:
                     row.task_state = "spawning"
                     row.updated_at = utcnow()
         if self._doomed(iid):
             await self._finalize_delete(iid)
+            return
+        if self._given_up(iid):
             return
         await self.publish(iid)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from tinystack.compute import states
 from tinystack.compute.livemigration import BIND, LiveMigrations, destination_put
-from tinystack.compute.models import ComputeNode, Instance
+from tinystack.compute.models import ComputeNode, Instance, utcnow
 from tinystack.compute.netbind import NetBinder
 from tinystack.compute.volumes import Volumes
 from tinystack.core import desired
@@ -27,6 +28,8 @@ from tinystack.core.bus import Bus
 BUILD_TASKS = ("scheduling", "block_device_mapping", "networking")
 # Task states of a cold move (or its revert) on its way: the source still has to hand the guest's files over.
 MOVE_TASKS = ("resize_prep", "resize_reverting")
+# Seconds a row may wait for its host's report on its generation before the periodic sync asks for it again.
+REPORT_AFTER = 120
 
 
 def ports_moved(inst: Instance) -> bool:
@@ -170,6 +173,7 @@ class Publishing:
         starts, and every host each sync interval."""
         topic = f"agent.compute.{host}"
         out: list[tuple[str, dict[str, Any]]] = []
+        stale = utcnow() - timedelta(seconds=REPORT_AFTER)
         with self.session() as s:
             rows = list(s.scalars(select(Instance).where(Instance.host == host, Instance.deleted.is_(False))))
             # Guests live-migrating to this host: its waiting QEMU must not look like garbage to it.
@@ -179,7 +183,14 @@ class Publishing:
                         and (i.doc.get("migration") or {}).get("stage") != BIND]
             for inst in rows:
                 if inst.id not in self._building:
-                    out += [m for m in self.messages(inst) if m[0] == topic]
+                    # A generation the host has not confirmed for REPORT_AFTER asks for its status again: a report
+                    # dropped on the way (a handler that failed twice) would otherwise never come back, and the
+                    # server would wait in its task state for good (the agent says each status once). Not sooner:
+                    # reports queued behind a loaded controller would each be asked for again, adding to the queue.
+                    report = {"report": True} if (inst.observed_generation < inst.generation
+                                                  and inst.updated_at < stale) else {}
+                    out += [(t, {**m, **report} if m["op"] == "put" else m)
+                            for t, m in self.messages(inst) if t == topic]
             for inst in incoming:
                 out.append((topic, {"op": "put", "type": "instance", "id": inst.id, "generation": inst.generation,
                                     "spec": self.doc(inst)}))

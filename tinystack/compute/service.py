@@ -64,7 +64,7 @@ class ComputeService(ServiceBase):
             db=db, bus=bus, placer=self.placer, net=self.net, hosts=self.admin, volumes=self.volumes,
             bootvolumes=self.bootvolumes, config_drive_files=self._config_drive_files,
             console_log_max_bytes=self.settings.console_log_max_bytes, sync_interval=config.sync_interval,
-            orphan_build_after=self.settings.orphan_build_after)
+            orphan_build_after=self.settings.orphan_build_after, build_timeout=self.settings.build_timeout)
         self.lifecycle = Lifecycle(
             session=self.session, enforce=self.enforce, servers=self.servers, actions=self.actions,
             flavors=self.flavors, quotas=self.quotas, keypairs=self.keypairs, hosts=self.admin,

@@ -21,7 +21,9 @@ DEFAULTS: dict[str, str] = {
     "default_availability_zone": "nova",
     "console_log_max_bytes": str(1024 * 1024),
     "max_limit": "1000",
-    "build_timeout": "0",  # seconds; 0 = no timeout (the agent reports ERROR itself)
+    # Seconds a server may stay in BUILD from its creation before it goes to ERROR with a fault (Nova's
+    # instance_build_timeout); 0 = never.
+    "build_timeout": "0",
     # How long a build waits for a volume it made to become available (Nova: 60 retries, 3 s apart).
     "block_device_allocate_timeout": "180",
     # Seconds after which a build no process moved on (its API process died) is taken over by the conductor.

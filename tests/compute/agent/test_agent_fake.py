@@ -245,6 +245,31 @@ def test_permanent_failure_ends_in_error_with_fault(tmp_path: Path) -> None:
     run(tmp_path, scenario, driver)
 
 
+def test_a_put_asking_for_a_report_gets_the_last_status_again(tmp_path: Path) -> None:
+    """The controller's sync marks a put ``report`` when it has not heard of that generation (the report was lost):
+    the agent says its status again, an error's fault too, without touching the guest."""
+    driver = FakeDriver()
+    driver.fail_on["create"] = DriverError("Flavor's disk is too small for requested image", permanent=True)
+
+    async def scenario(h: Harness) -> None:
+        await h.put(instance_spec())
+        n = len(h.statuses())
+        await h.bus.publish(f"agent.compute.{HOST}", {"op": "put", "type": "instance", "id": IID, "generation": 1,
+                                                       "spec": instance_spec(), "report": True})
+        await h.settle()
+        assert len(h.statuses()) == n + 1 and h.ops() == ["create"]
+        assert h.last()["observed_generation"] == 1 and "too small" in h.last()["status"]["fault"]["message"]
+        del driver.fail_on["create"]
+        await h.put(instance_spec())
+        n = len(h.statuses())
+        await h.bus.publish(f"agent.compute.{HOST}", {"op": "put", "type": "instance", "id": IID, "generation": 2,
+                                                       "spec": instance_spec(), "report": True})
+        await h.settle()
+        assert len(h.statuses()) == n + 1 and h.last()["status"]["vm_state"] == "active"
+        assert h.ops() == ["create", "create", "power_on"]
+    run(tmp_path, scenario, driver)
+
+
 def test_transient_failure_is_retried_then_errors(tmp_path: Path) -> None:
     driver = FakeDriver()
     driver.fail_on["power_on"] = DriverError("tap tapp1 did not appear")
