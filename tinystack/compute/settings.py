@@ -22,8 +22,9 @@ DEFAULTS: dict[str, str] = {
     "console_log_max_bytes": str(1024 * 1024),
     "max_limit": "1000",
     # Seconds a server may stay in BUILD from its creation before it goes to ERROR with a fault (Nova's
-    # instance_build_timeout); 0 = never.
-    "build_timeout": "0",
+    # instance_build_timeout, whose default is 0 = never). An hour by default, so that no build a process lost track
+    # of stays in BUILD for good; 0 turns it off.
+    "build_timeout": "3600",
     # How long a build waits for a volume it made to become available (Nova: 60 retries, 3 s apart).
     "block_device_allocate_timeout": "180",
     # Seconds after which a build no process moved on (its API process died) is taken over by the conductor.
