@@ -6,13 +6,13 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tinystack import config as config_mod
 from tinystack.core import log as log_mod
+from tinystack.core import signals
 
 if TYPE_CHECKING:
     from tinystack.core.metrics import MetricsServer
@@ -47,9 +47,7 @@ async def _serve(cfg: config_mod.Config, role: str = "up", services: frozenset[s
     cloud = cloud_for(role, cfg, services)
     metrics = None
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    signals.install(stop)
     try:
         await cloud.start()
         print("tinystack ready" if role == "up" else f"tinystack {role} ready", flush=True)
@@ -113,9 +111,7 @@ async def _serve_agents(cfg: config_mod.Config) -> None:
     agents = NodeAgents(cfg, with_storage=cfg.values.get("volume", {}).get("volume_host", "").strip() == cfg.host)
     metrics = None
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    signals.install(stop)
     try:
         await agents.start(bus)
         hosts = sorted({str(getattr(a, "host", "")) for a in agents.running})
@@ -158,9 +154,7 @@ async def _serve_storage(cfg: config_mod.Config) -> None:
 
     node = StorageNode(object_settings.load(cfg), build_rings=False)  # rings are shipped to storage machines
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    signals.install(stop)
     try:
         await node.start()
         print(f"tinystack storage ready: {node.settings.storage_ip} {node.ports}", flush=True)

@@ -69,6 +69,16 @@ class Proc:
     def stop(self) -> None:
         stop_all([self])
 
+    def state_report(self, wait: float = 3.0) -> str:
+        """The process's SIGUSR2 state report (its tasks and threads, tinystack/core/signals.py), from its stderr."""
+        if self.proc.poll() is not None:
+            return f"{self.name} exited {self.proc.returncode}"
+        self.proc.send_signal(signal.SIGUSR2)
+        time.sleep(wait)
+        text = self.log.read_text(errors="replace")
+        at = text.rfind("state report (SIGUSR2)")
+        return text[at:] if at >= 0 else f"{self.name}: no state report in {self.log}"
+
     def ready(self, role: str, timeout: float) -> Proc:
         """Waits for the ``tinystack <role> ... ready`` line; stops the process and fails if it does not come."""
         deadline = time.monotonic() + timeout

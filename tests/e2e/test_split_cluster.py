@@ -219,4 +219,5 @@ def test_split_cluster_survives_a_killed_api_conductor_and_agent(cluster: Cluste
           f"{[(f['check'], f['subject'], f['what']) for f in problems]}")
     assert run.returncode == 1, run.stdout + run.stderr
     assert any("node2" in (f["subject"] + f["what"]) for f in problems), problems
-    assert not [f for f in problems if "node1" in f["subject"] and f["check"] == "services"], problems
+    node1 = [f for f in problems if "node1" in f["subject"] and f["check"] == "services"]
+    assert not node1, f"{problems}\n{c.procs['node1'].state_report()}"

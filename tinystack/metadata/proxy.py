@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from tinystack.core import signals
 from tinystack.metadata import secret
 from tinystack.metadata.service import FORWARDED_FOR, NETWORK_ID, SIGNATURE, SIGNATURE_TIME
 
@@ -103,9 +103,7 @@ async def serve(app: web.Application, site: Callable[[web.AppRunner], web.BaseSi
     after_start()
     log.info("listening on %s", listening.name)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    signals.install(stop)
     try:
         await stop.wait()
     finally:
