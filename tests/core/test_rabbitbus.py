@@ -4,6 +4,7 @@ group, failures isolated. Each test has an exchange of its own and deletes it an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from typing import Any
 
@@ -11,7 +12,7 @@ import aio_pika
 import pytest
 
 from tests.rabbit import URL, remove
-from tinystack.core.rabbitbus import RabbitBus, shared_queue
+from tinystack.core.rabbitbus import BusUnavailable, RabbitBus, shared_queue
 
 pytestmark = [pytest.mark.db]
 
@@ -135,3 +136,58 @@ def test_group_consumes_once_and_fanout_reaches_both() -> None:
     assert shared["a"] and shared["b"]  # both consumers took a share
     assert sorted(fanout["a"]) == [0, 1, 2] and sorted(fanout["b"]) == [0, 1, 2]
     assert retried == [7]
+
+
+def test_a_channel_that_closes_under_a_burst_of_publishes_fails_them_and_the_bus_comes_back() -> None:
+    """A channel error while 500 publishes are in flight: each one returns or raises ``BusUnavailable`` (none
+    waits for good, none surfaces as a cancellation of its caller, which would end a heartbeat loop or reconcile
+    worker without a word), and once the robust connection has reopened the channel, publishes reach the
+    subscriber again."""
+
+    async def scenario() -> tuple[dict[str, int], list[int]]:
+        exchange = f"test-{uuid.uuid4().hex}"
+        bus = RabbitBus(URL, exchange)
+        got: list[int] = []
+
+        async def handler(msg: dict[str, Any]) -> None:
+            got.append(msg["n"])
+
+        outcomes: dict[str, int] = {}
+
+        async def one(n: int) -> None:
+            try:
+                await bus.publish("status.burst", {"n": n})
+                kind = "ok"
+            except BusUnavailable:
+                kind = "unavailable"
+            except asyncio.CancelledError:
+                kind = "cancelled"
+            except Exception as exc:  # counted by type, so the assertion names it
+                kind = type(exc).__name__
+            outcomes[kind] = outcomes.get(kind, 0) + 1
+
+        try:
+            await bus.connect()
+            bus.subscribe("status.burst", handler, group="api")
+            await bus.drain()
+            burst = [asyncio.create_task(one(n)) for n in range(500)]
+            await asyncio.sleep(0)
+            assert bus._channel is not None
+            underlay = await bus._channel.get_underlay_channel()
+            await underlay.basic_ack(10**9)  # an unknown delivery tag: the broker closes the channel
+            await asyncio.wait_for(asyncio.gather(*burst), 60)
+            deadline = asyncio.get_running_loop().time() + 30
+            while -1 not in got and asyncio.get_running_loop().time() < deadline:
+                with contextlib.suppress(BusUnavailable):
+                    await bus.publish("status.burst", {"n": -1})
+                await asyncio.sleep(0.5)
+        finally:
+            queues = set(bus.shared_queues)
+            await bus.close()
+            await remove(exchange, queues)
+        return outcomes, got
+
+    outcomes, got = asyncio.run(scenario())
+    assert set(outcomes) <= {"ok", "unavailable"}, outcomes
+    assert outcomes.get("unavailable"), outcomes  # the channel error did hit publishes in flight
+    assert -1 in got  # delivered again after the reconnect

@@ -123,3 +123,51 @@ def test_retried_failures_warn_in_one_line_and_exhausted_ones_log_the_traceback(
     assert [r.levelno for r in records[:4]] == [logging.WARNING, logging.WARNING, logging.ERROR, logging.WARNING]
     assert [r.exc_info is not None for r in records[:4]] == [False, False, True, False]
     assert "host not ready" in records[0].getMessage()
+
+
+def test_a_cancelled_future_under_a_reconcile_is_a_failure_not_the_end_of_the_worker() -> None:
+    """A library's future cancelled under a reconcile (aiormq's confirm of a publish whose channel closed) raises
+    CancelledError in the worker though nobody cancelled it: the key is retried and the worker lives on."""
+
+    async def scenario() -> list[str]:
+        seen: list[str] = []
+
+        async def reconcile(key: str) -> Result:
+            seen.append(key)
+            if len(seen) == 1:
+                future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                asyncio.get_running_loop().call_soon(future.cancel)
+                await future
+            return DONE
+
+        r = Reconciler("t", reconcile, workers=1)
+        await r.start()
+        r.enqueue("k")
+        await until(lambda: seen == ["k", "k"], 5, "the retry after the cancelled future")
+        r.enqueue("other")  # the one worker still takes keys
+        await until(lambda: seen[-1] == "other", 5, "the next key")
+        await r.stop()
+        return seen
+
+    assert asyncio.run(scenario()) == ["k", "k", "other"]
+
+
+def test_stop_still_cancels_a_reconcile_in_flight() -> None:
+    async def scenario() -> bool:
+        started, finished = asyncio.Event(), False
+
+        async def reconcile(key: str) -> Result:
+            nonlocal finished
+            started.set()
+            await asyncio.sleep(3600)
+            finished = True
+            return DONE
+
+        r = Reconciler("t", reconcile, workers=1)
+        await r.start()
+        r.enqueue("k")
+        await started.wait()
+        await asyncio.wait_for(r.stop(grace=0.1), 5)
+        return finished
+
+    assert asyncio.run(scenario()) is False

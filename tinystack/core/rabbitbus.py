@@ -6,7 +6,9 @@ exclusive queue of its own bound to the topic; a shared one (``group``) consumes
 message reaches one of them. Shared queues are dropped by the broker after an hour without consumers (a cloud
 that was removed); what they held the agents report again on their periodic resyncs.
 
-Messages are persistent JSON with a unique ``message_id``, acknowledged after the handler returns. A handler that
+Messages are persistent JSON with a unique ``message_id``, acknowledged after the handler returns. A publish
+waits for the broker's confirm at most ``PUBLISH_TIMEOUT`` seconds and then raises ``BusUnavailable``, as it does
+when the channel under it closes: every caller (heartbeats, reconcilers) retries, and none waits for good. A handler that
 fails has its message put back once (another consumer of the group may take it); a second failure is logged and the message
 dropped, since the reconcilers resync on a timer and a poison message must not loop forever.
 
@@ -25,6 +27,7 @@ import uuid
 from typing import Any
 
 import aio_pika
+import aiormq.exceptions
 from aio_pika.abc import (
     AbstractIncomingMessage,
     AbstractQueue,
@@ -42,6 +45,12 @@ EXCHANGE = "tinystack"
 # Milliseconds a shared queue lives on without a consumer.
 SHARED_QUEUE_EXPIRES = 3600 * 1000
 TRACE_ENV = "TINYSTACK_TRACE_STATUS"
+# Seconds a publish waits for its confirm; a heartbeat is due every 10 s and a node is down after 30 s.
+PUBLISH_TIMEOUT = 10.0
+
+
+class BusUnavailable(ConnectionError):
+    """A publish the broker did not confirm in time, or whose channel went away under it."""
 
 
 def shared_queue(exchange: str, topic: str, group: str) -> str:
@@ -77,10 +86,23 @@ class RabbitBus:
             raise RuntimeError("RabbitBus.publish before connect()")
         metrics.BUS_PUBLISHED.inc(metrics.topic_family(topic))
         body = json.dumps(seal(message), separators=(",", ":"), default=str).encode()
-        await self._exchange.publish(
-            aio_pika.Message(body, content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                             message_id=uuid.uuid4().hex),
-            routing_key=topic)
+        try:
+            await self._exchange.publish(
+                aio_pika.Message(body, content_type="application/json",
+                                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT, message_id=uuid.uuid4().hex),
+                routing_key=topic, timeout=PUBLISH_TIMEOUT)
+        except TimeoutError as exc:
+            raise BusUnavailable(f"no confirm from the broker within {PUBLISH_TIMEOUT:g} s for {topic}") from exc
+        except (aiormq.exceptions.AMQPError, aiormq.exceptions.ChannelInvalidStateError) as exc:
+            # The channel closed under it, or is closed until the robust connection has reopened it (~5 s).
+            raise BusUnavailable(f"publish of {topic} failed: {type(exc).__name__}: {exc}") from exc
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this task is being stopped
+            # A confirm future cancelled by the client library when its channel closed: to the caller that is a
+            # failed publish, not its own cancellation (which would end a heartbeat loop or reconcile worker).
+            raise BusUnavailable(f"publish of {topic} interrupted: the channel closed") from None
 
     def subscribe(self, topic: str, handler: Handler, *, group: str | None = None) -> None:
         if self._channel is None:

@@ -158,25 +158,34 @@ class Reconciler:
         started = time.monotonic()
         try:
             result = await self._reconcile(key)
-        except asyncio.CancelledError:
-            raise
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise
+            # Not this worker being stopped but a library's future cancelled under it (a bus channel that
+            # closed): a failed run to retry. Raised on, it would end the worker without a word.
+            self._failed(key, started, exc)
+            return None
         except Exception as exc:
-            metrics.RECONCILE_LATENCY.observe(time.monotonic() - started, self.name, "error")
-            failures = self._failures.get(key, 0) + 1
-            self._failures[key] = failures
-            delay = min(self._max_backoff, 0.1 * 2 ** (failures - 1))
-            if failures == self._max_attempts:
-                log.error("%s: reconcile %s failed %d times in a row; still retrying", self.name, key,
-                          failures, exc_info=exc)
-            else:
-                log.warning("%s: reconcile %s failed (attempt %d), retrying in %.1fs: %s: %s", self.name, key,
-                            failures, delay, type(exc).__name__, exc)
-            self.enqueue_after(key, delay)
+            self._failed(key, started, exc)
             return None
         self._failures.pop(key, None)
         metrics.RECONCILE_LATENCY.observe(time.monotonic() - started, self.name, "ok")
         log.debug("%s: reconciled %s in %.1f ms", self.name, key, (time.monotonic() - started) * 1000)
         return result
+
+    def _failed(self, key: str, started: float, exc: BaseException) -> None:
+        metrics.RECONCILE_LATENCY.observe(time.monotonic() - started, self.name, "error")
+        failures = self._failures.get(key, 0) + 1
+        self._failures[key] = failures
+        delay = min(self._max_backoff, 0.1 * 2 ** (failures - 1))
+        if failures == self._max_attempts:
+            log.error("%s: reconcile %s failed %d times in a row; still retrying", self.name, key,
+                      failures, exc_info=exc)
+        else:
+            log.warning("%s: reconcile %s failed (attempt %d), retrying in %.1fs: %s: %s", self.name, key,
+                        failures, delay, type(exc).__name__, exc)
+        self.enqueue_after(key, delay)
 
     async def wait_idle(self) -> None:
         """Wait until nothing is queued or running (timers may still be pending)."""

@@ -73,8 +73,12 @@ class NetworkAgent:
 
     async def _beat(self) -> None:
         while True:
-            await self.bus.publish("heartbeat", {"agent": "network", "host": self.host, "time": time.time(),
-                                                 "binary": "tinystack-network-agent"})
+            try:
+                await self.bus.publish("heartbeat", {"agent": "network", "host": self.host, "time": time.time(),
+                                                     "binary": "tinystack-network-agent"})
+            except Exception:
+                # One beat lost to a broker hiccup must not end the beating: the agent would look dead for good.
+                log.exception("network heartbeat failed")
             await asyncio.sleep(HEARTBEAT_INTERVAL)
 
     # -- messages ---------------------------------------------------------------------------------
