@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tinystack.core.bus import InProcessBus
+import pytest
+
+from tinystack.core.bus import InProcessBus, publish_changed
 
 
 def test_fanout_and_failing_handler_isolated() -> None:
@@ -89,3 +91,29 @@ def test_group_failure_is_isolated() -> None:
         return ok
 
     assert len(asyncio.run(scenario())) == 2
+
+
+def test_a_status_report_whose_publish_failed_is_sent_again_and_a_sent_one_is_not() -> None:
+    class Flaky:
+        def __init__(self) -> None:
+            self.sent: list[dict[str, Any]] = []
+            self.fail = 1
+
+        async def publish(self, topic: str, message: dict[str, Any]) -> None:
+            if self.fail:
+                self.fail -= 1
+                raise ConnectionError("broker away")
+            self.sent.append(message)
+
+    async def scenario() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        bus, last = Flaky(), dict[str, Any]()
+        with pytest.raises(ConnectionError):
+            await publish_changed(bus, last, "port:1", (1, "ACTIVE"), "status.network", {"n": 1})
+        assert "port:1" not in last  # forgotten: the next reconcile says it again
+        for n in (2, 3):
+            await publish_changed(bus, last, "port:1", (1, "ACTIVE"), "status.network", {"n": n})
+        return bus.sent, last
+
+    sent, last = asyncio.run(scenario())
+    assert sent == [{"n": 2}]  # sent once it went through, not again while unchanged
+    assert last == {"port:1": (1, "ACTIVE")}

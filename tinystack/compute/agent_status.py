@@ -20,7 +20,7 @@ from tinystack.compute.drivers.base import (
     DriverError,
     Spec,
 )
-from tinystack.core.bus import Bus
+from tinystack.core.bus import Bus, publish_changed
 
 # Seconds after which an unchanged node report goes out again (with a heartbeat): a report lost on its way (a
 # handler that failed, an API process killed while holding it) leaves the node unknown or stale only that long.
@@ -60,10 +60,10 @@ class Reporting:
         key = json.dumps([observed, status], sort_keys=True)
         if self._published.get(iid) == key:
             return  # nothing new to say (the timer re-reconciles every guest)
-        self._published[iid] = key
         status["diagnostics"] = await self.driver.diagnostics(iid) if final else {}
-        await self.bus.publish("status.compute", {"type": "instance", "id": iid, "host": self.host,
-                                                  "observed_generation": observed, "status": status})
+        await publish_changed(self.bus, self._published, iid, key, "status.compute",
+                              {"type": "instance", "id": iid, "host": self.host, "observed_generation": observed,
+                               "status": status})
 
     async def _publish_node(self) -> None:
         # Taken before the host is read: what the report says is at least as new as this, so the API side can keep
@@ -82,5 +82,9 @@ class Reporting:
         if key == self._node_doc and time.monotonic() - self._node_sent < NODE_REFRESH:
             return
         self._node_doc, self._node_sent = key, time.monotonic()
-        await self.bus.publish("status.compute", {"type": "node", "id": self.host, "host": self.host,
-                                                  "status": {**status, "reported_at": reported_at}})
+        try:
+            await self.bus.publish("status.compute", {"type": "node", "id": self.host, "host": self.host,
+                                                      "status": {**status, "reported_at": reported_at}})
+        except BaseException:
+            self._node_doc = None  # not sent: the next heartbeat sends it, not the next refresh a minute on
+            raise

@@ -77,6 +77,22 @@ def opened(topic: str, message: dict[str, Any]) -> Iterator[dict[str, Any]]:
             log_mod.request_id.reset(rid_token)
 
 
+async def publish_changed(bus: Bus, sent: dict[str, Any], key: str, fingerprint: Any, topic: str,
+                          message: dict[str, Any]) -> None:
+    """Publish an agent's status report ``message`` unless ``fingerprint`` is what ``sent`` says went out last for
+    ``key``. A publish that fails is forgotten, so the next reconcile of ``key`` sends it again: kept, it would
+    make every later resync stay quiet about a report the controller never had."""
+    if sent.get(key) == fingerprint:
+        return
+    sent[key] = fingerprint
+    try:
+        await bus.publish(topic, message)
+    except BaseException:
+        if sent.get(key) == fingerprint:
+            del sent[key]
+        raise
+
+
 class Bus(Protocol):
     async def publish(self, topic: str, message: dict[str, Any]) -> None:
         """Deliver ``message`` to every fan-out subscriber of ``topic`` and to one subscriber of each group."""

@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any
 
-from tinystack.core.bus import Bus
+from tinystack.core.bus import Bus, publish_changed
 from tinystack.core.reconcile import DONE, Reconciler, Result
 from tinystack.network.agent_settings import AgentSettings
 from tinystack.network.dataplane.firewall import filtered, instance_port
@@ -248,12 +248,10 @@ class NetworkAgent:
     async def _report(self, kind: str, rid: str, status: dict[str, Any]) -> None:
         key = f"{kind}:{rid}"
         generation = self.generations.get(key, 0)
-        fingerprint = (generation, repr(sorted(status.items())))
-        if self.reported.get(key) == fingerprint:
-            return  # unchanged since the last report: the periodic resync stays quiet on the bus
-        self.reported[key] = fingerprint
-        await self.bus.publish("status.network", {"type": kind, "id": rid, "host": self.host,
-                                                  "observed_generation": generation, "status": status})
+        # Unchanged since the last report: the periodic resync stays quiet on the bus.
+        await publish_changed(self.bus, self.reported, key, (generation, repr(sorted(status.items()))),
+                              "status.network", {"type": kind, "id": rid, "host": self.host,
+                                                 "observed_generation": generation, "status": status})
 
     async def wait_idle(self) -> None:
         """Tests and benchmarks: wait until every queued key has been reconciled."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tinystack.core.bus import Bus
+from tinystack.core.bus import Bus, publish_changed
 from tinystack.volume.agent_records import Record, Records, Spec, split_key
 from tinystack.volume.drivers.base import DriverError, VolumeDriver, size_gb
 
@@ -91,10 +91,8 @@ class Reporting:
     async def _publish(self, key: str, generation: int, status: dict[str, Any]) -> None:
         if self._closing:
             return
-        seen = json.dumps([generation, status], sort_keys=True)
-        if self._published.get(key) == seen:
-            return  # nothing new to say (the timer re-reconciles everything)
-        self._published[key] = seen
+        # Nothing new to say is not said again (the timer re-reconciles everything).
         kind, rid = split_key(key)
-        await self.bus.publish("status.volume", {"type": kind, "id": rid, "host": self.host,
-                                                 "observed_generation": generation, "status": status})
+        await publish_changed(self.bus, self._published, key, json.dumps([generation, status], sort_keys=True),
+                              "status.volume", {"type": kind, "id": rid, "host": self.host,
+                                                "observed_generation": generation, "status": status})
