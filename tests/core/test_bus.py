@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tinystack.core.bus import InProcessBus, publish_changed
+from tinystack.core.bus import InProcessBus, SentReports, publish_changed
 
 
 def test_fanout_and_failing_handler_isolated() -> None:
@@ -117,3 +117,13 @@ def test_a_status_report_whose_publish_failed_is_sent_again_and_a_sent_one_is_no
     sent, last = asyncio.run(scenario())
     assert sent == [{"n": 2}]  # sent once it went through, not again while unchanged
     assert last == {"port:1": (1, "ACTIVE")}
+
+
+def test_sent_reports_are_forgotten_once_per_refresh() -> None:
+    sent = SentReports(every=3600)
+    sent["port:1"] = (1, "ACTIVE")
+    sent.refresh_due()
+    assert sent == {"port:1": (1, "ACTIVE")}  # not due yet: unchanged reports stay quiet
+    sent.every = 0
+    sent.refresh_due()
+    assert sent == {}  # due: every status goes out again on the next reconcile

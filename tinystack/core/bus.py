@@ -77,6 +77,27 @@ def opened(topic: str, message: dict[str, Any]) -> Iterator[dict[str, Any]]:
             log_mod.request_id.reset(rid_token)
 
 
+# Seconds after which an agent says every unchanged status again: a report the controller dropped (its handler
+# failed twice) comes back that much later, as Neutron's agents resync in full now and then.
+REPORT_REFRESH = 600.0
+
+
+class SentReports(dict[str, Any]):
+    """What an agent's ``publish_changed`` sent last per resource; ``refresh_due`` (called on each resync) empties
+    it once every ``every`` seconds, so every status goes out again."""
+
+    def __init__(self, every: float = REPORT_REFRESH) -> None:
+        super().__init__()
+        self.every = every
+        self._since = time.monotonic()
+
+    def refresh_due(self) -> None:
+        now = time.monotonic()
+        if now - self._since >= self.every:
+            self.clear()
+            self._since = now
+
+
 async def publish_changed(bus: Bus, sent: dict[str, Any], key: str, fingerprint: Any, topic: str,
                           message: dict[str, Any]) -> None:
     """Publish an agent's status report ``message`` unless ``fingerprint`` is what ``sent`` says went out last for

@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any
 
-from tinystack.core.bus import Bus, publish_changed
+from tinystack.core.bus import Bus, SentReports, publish_changed
 from tinystack.core.reconcile import DONE, Reconciler, Result
 from tinystack.network.agent_settings import AgentSettings
 from tinystack.network.dataplane.firewall import filtered, instance_port
@@ -38,7 +38,7 @@ class NetworkAgent:
         self.driver = driver
         self.docs: dict[str, dict[str, Doc]] = {t: {} for t in TYPES}
         self.generations: dict[str, int] = {}
-        self.reported: dict[str, tuple[int, str]] = {}
+        self.reported = SentReports()
         self.synced = False  # garbage collection waits for the controller's first complete list
         self.reconciler = Reconciler("network-agent", self._reconcile, self._keys,
                                      resync_interval=settings.resync_interval)
@@ -124,6 +124,7 @@ class NetworkAgent:
         self.reconciler.enqueue(GC)
 
     async def _keys(self) -> list[str]:
+        self.reported.refresh_due()
         keys = [f"{kind}:{rid}" for kind in TYPES for rid in self.docs[kind]]
         keys.append(FIREWALL)
         if self.synced:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tinystack.config import Config
-from tinystack.core.bus import Bus
+from tinystack.core.bus import Bus, SentReports
 from tinystack.core.reconcile import Reconciler
 from tinystack.core.svcauth import lazy_from_state_dir
 from tinystack.volume import agent_settings
@@ -55,7 +55,7 @@ class VolumeAgent(Converge):
         self._attempts: dict[tuple[str, int | None], int] = {}
         self._waiting: dict[tuple[str, int], float] = {}  # since when a generation waits for its source
         self._waiters: dict[str, set[str]] = {}  # source key -> keys waiting for it
-        self._published: dict[str, str] = {}
+        self._published = SentReports()
         self._doomed_names: dict[str, list[str]] = {}  # key -> other names its files have, for a volume to remove
         self._closing = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -129,6 +129,7 @@ class VolumeAgent(Converge):
         return keys
 
     async def _list_keys(self) -> list[str]:
+        self._published.refresh_due()
         return sorted(set(self._specs) | set(self._doomed) | await self._on_host())
 
     # -- messages -----------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tinystack.core.bus import Bus, publish_changed
+from tinystack.core.bus import Bus, SentReports, publish_changed
 from tinystack.volume.agent_records import Record, Records, Spec, split_key
 from tinystack.volume.drivers.base import DriverError, VolumeDriver, size_gb
 
@@ -21,7 +21,7 @@ class Reporting:
     default_backend: str
     records: Records
     _specs: dict[str, tuple[int, Spec, float]]
-    _published: dict[str, str]  # the last status sent per key
+    _published: SentReports  # the last status sent per key
     _closing: bool
 
     # -- where a resource's file is -----------------------------------------------------------------------
