@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tinystack.config import Config
-from tinystack.core.bus import Bus
+from tinystack.core.bus import Bus, SentReports, publish_changed
 from tinystack.core.reconcile import DONE, Reconciler, Result
 from tinystack.core.svcauth import lazy_from_state_dir
 from tinystack.volume import agent_settings
@@ -49,7 +49,7 @@ class BackupAgent:
         self._docs: dict[str, tuple[int, dict[str, Any], float]] = {}  # id -> (generation, message, received)
         self._attempts: dict[tuple[str, int], int] = {}
         self._waiting: dict[tuple[str, int], float] = {}
-        self._published: dict[str, str] = {}
+        self._published = SentReports()
         self._done: dict[str, int] = {}  # id -> the generation found complete (the timer need not look again)
         self._closing = False
         self.reconciler = Reconciler(f"backup-{host}", self._reconcile, self._keys, resync_interval=resync_interval,
@@ -76,6 +76,7 @@ class BackupAgent:
         await self.reconciler.wait_idle()
 
     async def _keys(self) -> list[str]:
+        self._published.refresh_due()
         return sorted(self._docs)
 
     async def _on_message(self, msg: dict[str, Any]) -> None:
@@ -205,12 +206,9 @@ class BackupAgent:
     async def _publish(self, rid: str, generation: int, status: dict[str, Any]) -> None:
         if self._closing:
             return
-        seen = json.dumps([generation, status], sort_keys=True)
-        if self._published.get(rid) == seen:
-            return
-        self._published[rid] = seen
-        await self.bus.publish("status.backup", {"type": "backup", "id": rid, "host": self.host,
-                                                 "observed_generation": generation, "status": status})
+        await publish_changed(self.bus, self._published, rid, json.dumps([generation, status], sort_keys=True),
+                              "status.backup", {"type": "backup", "id": rid, "host": self.host,
+                                                "observed_generation": generation, "status": status})
 
 
 def build(config: Config, bus: Bus) -> BackupAgent:
