@@ -141,6 +141,62 @@ def test_metadata_falls_back_to_a_sidecar_without_xattrs(tmp_path: Path, monkeyp
     assert diskfile.read_meta(state.data)["etag"] == "8d777f385d3dfec8815d20f7496026dc"
 
 
+def _write_seen(root: Path, directory: Path, ts: str, body: bytes, sidecar: bool = False) -> None:
+    """A write as the object server makes it: the hash dir scanned first, the scan handed to the commit."""
+    before = diskfile.scan(directory)
+    w = diskfile.Writer(root, directory, fsync=False)
+    w.write(body)
+    w.commit(f"{ts}.data", {"etag": w.md5.hexdigest(), "content-length": w.size, "x-timestamp": ts}, before)
+
+
+def test_a_write_that_scanned_first_removes_what_it_saw_and_no_more(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    directory = diskfile.object_dir(tmp_path, 3, "a" * 32)
+    _write_seen(tmp_path, directory, "0000000002.00000", b"two")  # makes the dir
+    listed: list[str] = []
+    real_listdir = os.listdir
+    monkeypatch.setattr(os, "listdir", lambda p: listed.append(str(p)) or real_listdir(p))
+    _write_seen(tmp_path, directory, "0000000003.00000", b"three")
+    assert listed == [str(directory)]  # its own scan only: the older file is known from it
+    assert sorted(real_listdir(directory)) == ["0000000003.00000.data"]
+    # A .meta newer than the write stays (it applies to whichever .data is newest), as with a rescan.
+    diskfile.write_empty(tmp_path, directory, "0000000009.00000.meta", {"x-timestamp": "0000000009.00000"}, False)
+    _write_seen(tmp_path, directory, "0000000004.00000", b"four")
+    assert sorted(real_listdir(directory)) == ["0000000004.00000.data", "0000000009.00000.meta"]
+    # A leftover an older racing write renamed in after the newer one looked is removed by the hash pass.
+    stale = diskfile.Writer(tmp_path, directory, fsync=False)
+    stale.commit("0000000001.00000.data", {"x-timestamp": "0000000001.00000"}, diskfile.State(found=True))
+    assert "0000000001.00000.data" in real_listdir(directory)
+    from tinystack.object.servers.hashes import suffix_hash
+
+    suffix_hash(directory.parent)
+    assert sorted(real_listdir(directory)) == ["0000000004.00000.data", "0000000009.00000.meta"]
+
+
+def test_a_write_whose_hash_dir_went_away_after_its_scan_makes_it_again(tmp_path: Path) -> None:
+    directory = diskfile.object_dir(tmp_path, 3, "b" * 32)
+    _write(tmp_path, directory, "0000000002.00000", b"two")
+    before = diskfile.scan(directory)
+    for name in os.listdir(directory):  # reclaimed meanwhile: emptied and removed
+        os.unlink(directory / name)
+    os.rmdir(directory)
+    w = diskfile.Writer(tmp_path, directory, fsync=True)
+    w.write(b"three")
+    w.commit("0000000003.00000.data", {"x-timestamp": "0000000003.00000"}, before)
+    assert os.listdir(directory) == ["0000000003.00000.data"]
+
+
+def test_sidecars_go_with_their_files_when_the_scan_is_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_xattr(*_args: object) -> None:
+        raise OSError(errno.ENOTSUP, "not supported")
+
+    monkeypatch.setattr(os, "setxattr", no_xattr)
+    directory = diskfile.object_dir(tmp_path, 1, "c" * 32)
+    _write_seen(tmp_path, directory, "0000000002.00000", b"two")
+    _write_seen(tmp_path, directory, "0000000003.00000", b"three")
+    assert sorted(os.listdir(directory)) == ["0000000003.00000.data", "0000000003.00000.data.json"]
+
+
 def test_wal_is_folded_back_off_the_loop(tmp_path: Path) -> None:
     from tinystack.object.servers.db import BrokerCache
 

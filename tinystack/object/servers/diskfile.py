@@ -46,7 +46,8 @@ def object_dir(device_root: Path, partition: int, name_hash: str, datadir: str =
     return device_root / datadir / str(partition) / suffix_of(name_hash) / name_hash
 
 
-def _set_meta(path: str, fd: int | None, meta: dict[str, Any]) -> None:
+def _set_meta(path: str, fd: int | None, meta: dict[str, Any]) -> bool:
+    """True when the metadata went to a ``.json`` sidecar (no xattr here)."""
     blob = json.dumps(meta, separators=(",", ":")).encode()
     try:
         os.setxattr(fd if fd is not None else path, XATTR, blob)
@@ -55,6 +56,8 @@ def _set_meta(path: str, fd: int | None, meta: dict[str, Any]) -> None:
             raise
         with open(path + ".json", "wb") as f:
             f.write(blob)
+        return True
+    return False
 
 
 def read_meta(path: Path) -> dict[str, Any]:
@@ -95,13 +98,16 @@ def read_cached(path: Path, size: int) -> bytes | None:
 
 @dataclass
 class State:
-    """What a hash dir holds: the newest .data or .ts, and a .meta newer than it."""
+    """What a hash dir holds: the newest .data or .ts, and a .meta newer than it. ``found``: the dir was there;
+    ``sidecars``: the names of its ``.json`` metadata files."""
 
     data: Path | None = None
     tombstone: Path | None = None
     meta: Path | None = None
     timestamp: str = ""  # of the newest .data or .ts
     others: list[Path] = field(default_factory=list)
+    found: bool = False
+    sidecars: frozenset[str] = frozenset()
 
 
 def scan(directory: Path) -> State:
@@ -109,7 +115,10 @@ def scan(directory: Path) -> State:
         names = sorted(os.listdir(directory), reverse=True)
     except FileNotFoundError:
         return State()
-    state = State()
+    state = State(found=True)
+    sidecars = [name for name in names if name.endswith(".json")]
+    if sidecars:
+        state.sidecars = frozenset(sidecars)
     for name in names:
         stem, _, ext = name.rpartition(".")
         if ext == "json" or not stem:
@@ -141,11 +150,31 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _remove(paths: list[Path]) -> None:
+def remove_files(paths: list[Path], sidecars: frozenset[str] | None = None) -> None:
+    """The files and their ``.json`` sidecars: those named in ``sidecars`` when the caller listed them (no
+    unlink of a sidecar that is not there, the usual case), else any that may be there."""
     for p in paths:
-        for victim in (p, Path(str(p) + ".json")):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(p)
+        if sidecars is None or p.name + ".json" in sidecars:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(victim)
+                os.unlink(f"{p}.json")
+
+
+def _make_dir(directory: Path) -> bool:
+    """The object's hash dir, made with its missing parents; True when this call made it (so no other file of
+    the object can be in it but those written after this), False when it was there."""
+    try:
+        os.mkdir(directory)
+    except FileNotFoundError:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(directory)
+        except FileExistsError:
+            return False
+    except FileExistsError:
+        return False
+    return True
 
 
 _tmp_names = itertools.count()
@@ -222,32 +251,50 @@ class Writer:
             os.posix_fadvise(self.fd, self._flushed, self.size - self._flushed, os.POSIX_FADV_DONTNEED)
             self._flushed = self.size
 
-    def commit(self, filename: str, meta: dict[str, Any]) -> None:
-        """Blocking (fsyncs): run in a thread. Leaves older files of the object removed."""
+    def commit(self, filename: str, meta: dict[str, Any], before: State | None = None) -> None:
+        """Blocking (fsyncs): run in a thread. Leaves older files of the object removed. ``before``: the hash dir
+        as the caller scanned it ahead of this write, in the same trip to a thread: the dir is then made only when
+        it was not there, and the files it held that are older than this one are removed without reading the
+        dir again (a small write's system calls are what it costs, each a wait for the GIL). Without it, or when
+        another writer made the dir meanwhile, the dir is read again after the rename, as before. An older
+        file a concurrent writer adds meanwhile is left to the replicator's hash pass (hashes.py)."""
         try:
-            _set_meta(self.tmp_path, self.fd, meta)
+            sidecar = _set_meta(self.tmp_path, self.fd, meta)
             if self.fsync:
                 os.fsync(self.fd)
         finally:
             os.close(self.fd)
             self.fd = -1
-        self.directory.mkdir(parents=True, exist_ok=True)
+        made = False
+        if before is None or not before.found:
+            made = _make_dir(self.directory)
         target = self.directory / filename
-        sidecar = Path(self.tmp_path + ".json")
-        if sidecar.exists():
-            os.replace(sidecar, str(target) + ".json")
-        os.replace(self.tmp_path, target)
+        try:
+            self._place(target, sidecar)
+        except FileNotFoundError:  # the dir went away since it was scanned (an emptied one reclaimed): again
+            made = _make_dir(self.directory)
+            self._place(target, sidecar)
         if self.fsync:
             _fsync_dir(self.directory)
-        state = scan(self.directory)
-        _remove(state.others)
+        if before is not None and before.found and not made:
+            stamp = filename.rpartition(".")[0]
+            remove_files([p for p in (before.data, before.tombstone, before.meta, *before.others)
+                     if p is not None and p.name.rpartition(".")[0] < stamp], before.sidecars)
+        elif before is None or not made:
+            state = scan(self.directory)
+            remove_files(state.others, state.sidecars)
         note_change(self.directory)
+
+    def _place(self, target: Path, sidecar: bool) -> None:
+        if sidecar:
+            os.replace(self.tmp_path + ".json", f"{target}.json")
+        os.replace(self.tmp_path, target)
 
     def abort(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-        _remove([Path(self.tmp_path)])
+        remove_files([Path(self.tmp_path)])
 
 
 async def write_body(writer: Writer, chunks: AsyncIterator[bytes]) -> None:
@@ -255,11 +302,12 @@ async def write_body(writer: Writer, chunks: AsyncIterator[bytes]) -> None:
         writer.write(chunk)
 
 
-def write_empty(device_root: Path, directory: Path, filename: str, meta: dict[str, Any], fsync: bool) -> None:
-    """A tombstone or .meta file (blocking)."""
+def write_empty(device_root: Path, directory: Path, filename: str, meta: dict[str, Any], fsync: bool,
+                before: State | None = None) -> None:
+    """A tombstone or .meta file (blocking); ``before`` as for ``Writer.commit``."""
     writer = Writer(device_root, directory, fsync)
     try:
-        writer.commit(filename, meta)
+        writer.commit(filename, meta, before)
     except BaseException:
         writer.abort()
         raise

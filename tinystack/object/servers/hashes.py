@@ -6,7 +6,9 @@ writes, tombstones, pushes, quarantines) and those holding a tombstone due for r
 gone or was made anew (a wiped device) is hashed whole. The last result is kept in ``hashes.json`` for recon.
 
 Reclaim (Swift's ``reclaim_age``): while a suffix is hashed, a tombstone older than the reclaim age is removed
-with its object's dir, so deletes leave nothing behind once every replica had time to learn of them."""
+with its object's dir, so deletes leave nothing behind once every replica had time to learn of them. Files a newer
+one made obsolete are removed there too (a write removes them itself, but not those an older write racing it
+renamed in after it looked)."""
 
 from __future__ import annotations
 
@@ -44,6 +46,8 @@ def _names(directory: Path, reclaim_before: float | None) -> tuple[list[str], fl
         with contextlib.suppress(OSError):
             os.rmdir(directory)  # only when empty: a write landing meanwhile keeps its dir
         return [], None
+    if state.others:
+        diskfile.remove_files(state.others, state.sidecars)
     return sorted(p.name for p in (state.data, state.tombstone, state.meta) if p is not None), tombstone
 
 

@@ -68,24 +68,34 @@ def _require_device(root: Path) -> None:
         raise status_error(507, f"Device {root.name} is not mounted here")
 
 
+def _writer(root: Path, directory: Path, fsync: bool, digest: SharedDigest | None = None) -> diskfile.Writer:
+    """Blocking: a new file on the device; 507 when the device is not there. Looked at only when the file cannot
+    be made (a missing device has no tmp dir, and the writer makes that dir alone, not its parents): a stat less
+    on every write."""
+    try:
+        return diskfile.Writer(root, directory, fsync, digest)
+    except FileNotFoundError:
+        _require_device(root)
+        raise
+
+
 def _store_whole(root: Path, directory: Path, fsync: bool, body: bytes, ts: str, wanted: str,
                  meta: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
     """A small body already in memory, checked against what the object has, written, checked and committed in one
     go (blocking: one trip to a thread per replica instead of one per step, and no directory read on the event
     loop, where a rename or mkdir in the same directory by another thread would stall it). The object's metadata
     with its ETag and length, or None and the timestamp of a write at least as new (a 409)."""
-    _require_device(root)
     state = diskfile.scan(directory)
     if state.timestamp and state.timestamp >= ts:
         return None, state.timestamp
-    writer = diskfile.Writer(root, directory, fsync)
+    writer = _writer(root, directory, fsync)
     try:
         writer.write(body)
         etag = writer.md5.hexdigest()
         if wanted and wanted != etag:
             raise status_error(422, "The ETag does not match the body's MD5")
         meta = {**meta, "etag": etag, "content-length": writer.size}
-        writer.commit(f"{ts}.data", meta)
+        writer.commit(f"{ts}.data", meta, state)
     except BaseException:
         writer.abort()
         raise
@@ -95,11 +105,10 @@ def _store_whole(root: Path, directory: Path, fsync: bool, body: bytes, ts: str,
 def _new_writer(root: Path, directory: Path, fsync: bool, ts: str,
                 digest: SharedDigest | None) -> tuple[diskfile.Writer | None, str]:
     """Blocking: a writer for a large body, or None and the timestamp of a write at least as new (a 409)."""
-    _require_device(root)
     state = diskfile.scan(directory)
     if state.timestamp and state.timestamp >= ts:
         return None, state.timestamp
-    return diskfile.Writer(root, directory, fsync, digest), ""
+    return _writer(root, directory, fsync, digest), ""
 
 
 class _FileParts:
@@ -393,14 +402,18 @@ class ObjectServer:
                    fsync: bool) -> tuple[int, str]:
         """Blocking, one trip to a thread for a DELETE: the checks, then the tombstone. 204 (or 404 when there was
         nothing to delete), or 409 and the timestamp of a write at least as new."""
-        _require_device(root)
         state = diskfile.scan(directory)
         if state.timestamp and state.timestamp >= ts:
             return 409, state.timestamp
         existed = state.data is not None
         if existed and if_delete_at and str(cls._read_meta(state).get("x-delete-at")) != if_delete_at:
             raise status_error(412, "X-If-Delete-At does not match")
-        diskfile.write_empty(root, directory, f"{ts}.ts", meta, fsync)
+        writer = _writer(root, directory, fsync)
+        try:
+            writer.commit(f"{ts}.ts", meta, state)
+        except BaseException:
+            writer.abort()
+            raise
         return (204 if existed else 404), ""
 
     async def _update_container(self, request: web.Request, root: Any, p: BackendPath, op: str, ts: str,
