@@ -4,11 +4,9 @@ same handlers and error handling as an entry for a proxy in this process (``loca
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -21,6 +19,7 @@ from tinystack.core import errors
 from tinystack.object import policies
 from tinystack.object.common import status_error
 from tinystack.object.local import LocalRequest, Served
+from tinystack.object.servers.iothreads import IoThreads
 from tinystack.object.settings import ObjectSettings
 
 log = logging.getLogger(__name__)
@@ -43,7 +42,7 @@ class NodeContext:
     rings: dict[str, Any] = field(default_factory=dict)  # "account" | "container" | "object" -> Ring
     session: aiohttp.ClientSession | None = None
     updates: Any = None  # updates.UpdateBatcher, made at the first object update
-    io: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(IO_THREADS, "object-io"))
+    io: IoThreads = field(default_factory=lambda: IoThreads(IO_THREADS, "object-io"))
     _roots: dict[str, Path] = field(default_factory=dict)
 
     def device_path(self, device: str) -> Path:
@@ -67,7 +66,7 @@ class NodeContext:
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in the node's I/O threads (blocking disk work: fsync, reads that may miss the cache)."""
-        return await asyncio.get_running_loop().run_in_executor(self.io, fn, *args)
+        return await self.io.run(fn, *args)
 
     def http(self) -> aiohttp.ClientSession:
         if self.session is None or self.session.closed:

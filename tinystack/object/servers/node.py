@@ -10,7 +10,7 @@ import contextlib
 import logging
 import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from tinystack.object.servers.base import IO_THREADS, NodeContext, build_app, se
 from tinystack.object.servers.container import ContainerServer
 from tinystack.object.servers.dbreplicator import DbReplicator
 from tinystack.object.servers.expirer import expire_once
+from tinystack.object.servers.iothreads import IoThreads
 from tinystack.object.servers.object import ObjectServer
 from tinystack.object.servers.replicator import replicate_once
 from tinystack.object.servers.updates import replay_pendings
@@ -216,5 +217,5 @@ class StorageNode:
         if self.node.session is not None:
             await self.node.session.close()
         # Its threads end once idle work is done; a node started again gets a fresh pool (made lazily).
-        self.node.io.shutdown(wait=False)
-        self.node.io = ThreadPoolExecutor(IO_THREADS, "object-io")
+        self.node.io.shutdown()
+        self.node.io = IoThreads(IO_THREADS, "object-io")
