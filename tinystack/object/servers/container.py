@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ from tinystack.object.servers.iothreads import IoThreads
 from tinystack.object.servers.listing import FORMAT_HEADER, LAYOUTS, ListParams, render
 from tinystack.object.servers.recon import with_recon
 from tinystack.object.servers.updates import BATCH_MARK, send_account_update
+
+log = logging.getLogger(__name__)
 
 PATHS_KEPT = 4096  # container DB paths remembered by (device, partition, account, container)
 UPDATE_BROKERS = 256  # databases the update thread keeps open (the loop keeps its own)
@@ -252,7 +255,15 @@ class ContainerServer:
                 for i, _ in rows:
                     statuses[i] = 404
                 continue
-            changed = broker.put_objects([row for _, row in rows])
+            try:
+                changed = broker.put_objects([row for _, row in rows])
+            except sqlite3.Error as exc:
+                # This container's updates alone fail (the sender leaves them pending and replays them later),
+                # e.g. a database another connection is making at this moment, not yet all there.
+                log.warning("object updates to container %s/%s failed: %s", account, container, exc)
+                for i, _ in rows:
+                    statuses[i] = 503
+                continue
             for i, row in rows:
                 statuses[i] = 204 if row[5] else 201
             if any(changed):

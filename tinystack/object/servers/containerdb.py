@@ -31,10 +31,9 @@ class ContainerBroker(Broker):
                             str(r["etag"]), bool(r["deleted"]))
 
     def initialize(self, account: str, container: str, timestamp: str) -> None:
-        self.create()
-        with self.transaction() as c:
-            c.execute("INSERT INTO stat VALUES (?, ?, ?, ?, '0', ?, 0, 0, '{}', -1, -1, '', '')",
-                      (account, container, timestamp, timestamp, timestamp))
+        # The stat row with the tables: the update thread's connection (container.py) sees both or neither.
+        self.create(("INSERT INTO stat VALUES (?, ?, ?, ?, '0', ?, 0, 0, '{}', -1, -1, '', '')",
+                     (account, container, timestamp, timestamp, timestamp)))
 
     def put(self, timestamp: str, metadata: Mapping[str, tuple[str, str]]) -> bool:
         """Create or re-create; True when it did not exist (or was deleted) before."""

@@ -65,11 +65,15 @@ class Broker:
     def upgrade(self, conn: sqlite3.Connection) -> None:
         """Brings a database made by an older release up to the schema (a subclass adds what it added)."""
 
-    def create(self) -> None:
+    def create(self, *rows: tuple[str, tuple[Any, ...]]) -> None:
+        """The tables, and the ``rows`` (statement, parameters) in the same transaction: another connection
+        sees a database with all of it or none."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.transaction() as c:
             for statement in filter(None, (s.strip() for s in self.SCHEMA.split(";"))):
                 c.execute(statement)
+            for statement, params in rows:
+                c.execute(statement, params)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
