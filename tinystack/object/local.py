@@ -213,9 +213,8 @@ class LocalResponse:
 
 
 # A container server's entry for object updates from an object server of this process: the updates (dicts as a
-# batch POST carries them) in, the status of each out once written (ContainerServer.take_updates), without HTTP
-# and JSON.
-UpdatesEntry = Callable[[list[dict[str, Any]]], Awaitable[list[int]]]
+# batch POST carries them) in, the status of each out (ContainerServer.apply_updates), without HTTP and JSON.
+UpdatesEntry = Callable[[list[dict[str, Any]]], list[int]]
 _updates: dict[str, UpdatesEntry] = {}
 
 

@@ -1,13 +1,5 @@
 """The container server: one SQLite database per container replica (its object rows, counts and metadata), fed by
-the object servers' updates, and reporting its counts to the account servers shortly after they change.
-
-Object updates are written by a thread of their own (``take_updates``), on its own connections (a connection is
-used by one thread), not on the event loop: SQLite lets go of the GIL for each statement, so on the loop every
-statement of an update waited for the GIL behind the object servers' I/O threads, stalling every request; in the
-thread the loop goes on meanwhile. Updates that come while a batch is being written wait and go in the next one
-(updates.UpdateBatcher sends one batch at a time): one transaction per container for all of them, each answered
-once its row is committed. Everything else stays on the loop's connections; WAL lets the two read each other's
-commits, and a write that finds the other holding the lock waits for it (SQLite's busy timeout)."""
+the object servers' updates, and reporting its counts to the account servers shortly after they change."""
 
 from __future__ import annotations
 
@@ -28,7 +20,6 @@ from tinystack.object.servers.base import BackendPath, NodeContext, build_app, p
 from tinystack.object.servers.containerdb import ContainerBroker
 from tinystack.object.servers.db import BrokerCache, db_path
 from tinystack.object.servers.dbreplicator import with_db_verbs
-from tinystack.object.servers.iothreads import IoThreads
 from tinystack.object.servers.listing import FORMAT_HEADER, LAYOUTS, ListParams, render
 from tinystack.object.servers.recon import with_recon
 from tinystack.object.servers.updates import BATCH_MARK, send_account_update
@@ -36,7 +27,6 @@ from tinystack.object.servers.updates import BATCH_MARK, send_account_update
 log = logging.getLogger(__name__)
 
 PATHS_KEPT = 4096  # container DB paths remembered by (device, partition, account, container)
-UPDATE_BROKERS = 256  # databases the update thread keeps open (the loop keeps its own)
 
 
 def list_params(request: web.Request, max_limit: int) -> ListParams:
@@ -95,9 +85,6 @@ class ContainerServer:
         self.node = node
         self.s = node.settings
         self.brokers = BrokerCache(ContainerBroker)
-        # The update thread's own connections, used by that thread alone.
-        self.update_brokers = BrokerCache(ContainerBroker, UPDATE_BROKERS)
-        self._writer = IoThreads(1, "container-updates")
         self._pending: dict[tuple[str, str], ContainerBroker] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._paths: dict[tuple[str, int, str, str], Path] = {}
@@ -106,8 +93,7 @@ class ContainerServer:
         return build_app(with_recon(self.node, with_db_verbs(self.node, "container", self.brokers, {
             "PUT": self.put, "GET": self.get, "HEAD": self.get, "DELETE": self.delete, "POST": self.post})))
 
-    def _broker(self, p: BackendPath, brokers: BrokerCache | None = None) -> ContainerBroker:
-        """The container's broker in ``brokers`` (the loop's by default)."""
+    def _broker(self, p: BackendPath) -> ContainerBroker:
         root = self.node.device_root(p.device)
         key = (p.device, p.partition, p.account, p.container or "")
         path = self._paths.get(key)
@@ -118,7 +104,7 @@ class ContainerServer:
             if len(self._paths) >= PATHS_KEPT:
                 self._paths.clear()
             self._paths[key] = path
-        broker = (brokers or self.brokers).get(path)
+        broker = self.brokers.get(path)
         assert isinstance(broker, ContainerBroker)
         return broker
 
@@ -215,24 +201,13 @@ class ContainerServer:
             raise status_error(400, "Invalid JSON body") from None
         if not isinstance(updates, list) or not all(isinstance(u, dict) for u in updates):
             raise status_error(400, "Expected a list of updates")
-        return web.json_response(await self.take_updates(updates))
+        return web.json_response(self.apply_updates(updates))
 
-    async def take_updates(self, updates: list[dict[str, Any]]) -> list[int]:
-        """Object updates (each {device, partition, op, account, container, obj, headers}), written by the update
-        thread, those of one container in one transaction; the status each would have had alone, once written.
-        What a batch ``POST`` does, and what an object server of this process calls directly (local.py)."""
-        statuses, changed = await self._writer.run(self.apply_updates, updates, self.update_brokers)
-        for p in changed:
-            if (p.account, p.container or "") not in self._pending:
-                self._schedule_report(p, self._broker(p))
-        return statuses
-
-    def apply_updates(self, updates: list[dict[str, Any]],
-                      brokers: BrokerCache | None = None) -> tuple[list[int], list[BackendPath]]:
-        """Blocking: ``take_updates``'s work, on the connections of ``brokers`` (the loop's by default). The
-        status of each update, and the containers whose rows changed (their counts are to be reported)."""
+    def apply_updates(self, updates: list[dict[str, Any]]) -> list[int]:
+        """Object updates (each {device, partition, op, account, container, obj, headers}), those of one container
+        in one transaction; the status each would have had alone. What a batch ``POST`` does, and what an object
+        server of this process calls directly (local.py)."""
         statuses = [400] * len(updates)
-        changed_paths: list[BackendPath] = []
         groups: dict[tuple[str, int, str, str], list[tuple[int, tuple[str, str, int, str, str, bool]]]] = {}
         for i, u in enumerate(updates):
             try:
@@ -246,7 +221,7 @@ class ContainerServer:
         for (device, partition, account, container), rows in groups.items():
             p = BackendPath(device, partition, account, container)
             try:
-                broker = self._broker(p, brokers)
+                broker = self._broker(p)
             except errors.TinyError as err:
                 for i, _ in rows:
                     statuses[i] = err.status
@@ -267,8 +242,8 @@ class ContainerServer:
             for i, row in rows:
                 statuses[i] = 204 if row[5] else 201
             if any(changed):
-                changed_paths.append(p)
-        return statuses, changed_paths
+                self._schedule_report(p, broker)
+        return statuses
 
     # --- counts to the account -------------------------------------------------------------------------------
 
@@ -309,5 +284,3 @@ class ContainerServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.brokers.close()
-        await self._writer.run(self.update_brokers.close)  # by the thread that uses them, after its last batch
-        self._writer.shutdown()

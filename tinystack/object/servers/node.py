@@ -144,7 +144,7 @@ class StorageNode:
         # A proxy in this process hands object requests to the same handlers directly (local.py).
         local.serve(s.storage_ip, self.ports["object"], serve_local(object_handlers))
         # And its object servers hand container updates to this node's container server directly (updates.py).
-        local.serve_updates(s.storage_ip, self.ports["container"], self.container.take_updates)
+        local.serve_updates(s.storage_ip, self.ports["container"], self.container.apply_updates)
         loop = asyncio.get_running_loop()
         self._updater = loop.create_task(self._update_loop())
         for name, interval in (("replicator", s.replicator_interval), ("auditor", s.auditor_interval),
@@ -158,7 +158,7 @@ class StorageNode:
         while True:
             await asyncio.sleep(min(self.settings.updater_interval, CHECKPOINT_INTERVAL))
             try:
-                for brokers in (self.container.brokers, self.container.update_brokers, self.account.brokers):
+                for brokers in (self.container.brokers, self.account.brokers):
                     await asyncio.to_thread(brokers.checkpoint)
                 now = time.monotonic()
                 if now - self._updated >= self.settings.updater_interval:

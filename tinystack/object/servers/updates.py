@@ -86,7 +86,7 @@ class UpdateBatcher:
         if apply is not None:
             # A container server of this process: the same batch, without the HTTP message pair and the JSON.
             try:
-                return await apply(updates)
+                return apply(updates)
             except Exception:
                 log.exception("updates to the container server at %s failed", host)
                 return [503] * len(updates)
