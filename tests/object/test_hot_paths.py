@@ -26,7 +26,7 @@ from tinystack.object.common import normalize_timestamp
 from tinystack.object.proxy.app import build
 from tinystack.object.servers import diskfile, hashes
 from tinystack.object.servers.auditor import quarantine
-from tinystack.object.servers.base import NodeContext
+from tinystack.object.servers.base import BackendPath, NodeContext
 from tinystack.object.servers.container import ContainerServer
 from tinystack.object.servers.containerdb import ContainerBroker
 from tinystack.object.servers.listing import ListParams
@@ -104,6 +104,36 @@ def test_container_server_batch_answers_each_update(tmp_path: Path) -> None:
             await server.close()
 
     asyncio.run(run())
+
+
+@pytest.mark.unit
+def test_a_container_whose_database_fails_fails_alone_in_a_batch(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    s = _settings(tmp_path)
+    (s.devices / "d1").mkdir(parents=True)
+    server = ContainerServer(NodeContext(s))
+    for name in ("good", "bad"):
+        server._broker(BackendPath("d1", 3, ACCOUNT, name)).initialize(ACCOUNT, name, _ts(0))
+    bad = server._broker(BackendPath("d1", 3, ACCOUNT, "bad"))
+    real = ContainerBroker.put_objects
+
+    def failing(self: ContainerBroker, rows: list[tuple[str, str, int, str, str, bool]]) -> list[bool]:
+        if self is bad:
+            raise sqlite3.DatabaseError("database disk image is malformed")
+        return real(self, rows)
+
+    monkeypatch.setattr(ContainerBroker, "put_objects", failing)
+    put = {"X-Timestamp": _ts(1), "X-Size": "1", "X-Etag": "e" * 32}
+    updates = [{"device": "d1", "partition": "3", "op": "PUT", "account": ACCOUNT, "container": name, "obj": "o",
+                "headers": put} for name in ("good", "bad")]
+
+    async def run() -> list[int]:
+        try:
+            return server.apply_updates(updates)
+        finally:
+            await server.close()
+
+    assert asyncio.run(run()) == [201, 503]  # the bad one is left pending by its sender, the good one is in
 
 
 def _commit(root: Path, directory: Path, name: str) -> None:

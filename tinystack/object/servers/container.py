@@ -234,7 +234,7 @@ class ContainerServer:
                 changed = broker.put_objects([row for _, row in rows])
             except sqlite3.Error as exc:
                 # This container's updates alone fail (the sender leaves them pending and replays them later),
-                # e.g. a database another connection is making at this moment, not yet all there.
+                # e.g. a damaged database file or one another process holds locked.
                 log.warning("object updates to container %s/%s failed: %s", account, container, exc)
                 for i, _ in rows:
                     statuses[i] = 503

@@ -31,7 +31,7 @@ class ContainerBroker(Broker):
                             str(r["etag"]), bool(r["deleted"]))
 
     def initialize(self, account: str, container: str, timestamp: str) -> None:
-        # The stat row with the tables: the update thread's connection (container.py) sees both or neither.
+        # The stat row with the tables, in one transaction: a crash between the two left a database without it.
         self.create(("INSERT INTO stat VALUES (?, ?, ?, ?, '0', ?, 0, 0, '{}', -1, -1, '', '')",
                      (account, container, timestamp, timestamp, timestamp)))
 
