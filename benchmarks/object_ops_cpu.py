@@ -3,9 +3,11 @@ Swift comparison (``object_store.py``) ratios, without running Swift, so a chang
 can be judged in a minute. Each phase runs at concurrency 8 over keep-alive connections; the cloud's CPU is read
 from /proc around each phase, so other load on the machine barely moves it; ``loop_ms_per_op`` is the main
 thread's (the event loop's) part of it. ``--profile PHASE`` also records that
-phase with py-spy (``--py-spy`` names the binary) into a raw flame file.
+phase with py-spy (``--py-spy`` names the binary) into a raw flame file. ``--perf`` also counts the cloud's system
+calls and context switches per operation with ``perf stat`` (tracepoints): figures a loaded machine does not move
+much, unlike time, for judging a change to the number of trips to threads and to the kernel per operation.
 
-Usage: python benchmarks/object_ops_cpu.py [--count N] [--rounds R] [--large-mib M] [--idle S]
+Usage: python benchmarks/object_ops_cpu.py [--count N] [--rounds R] [--large-mib M] [--idle S] [--perf]
        [--profile delete --py-spy PATH --out FILE]
 A/B against another tree: run it twice, with PYTHONPATH pointing at each tree (``tinystack up`` follows it).
 """
@@ -79,6 +81,26 @@ def run_phase(url: str, token: str, method: str, names: list[str], concurrency: 
     return time.monotonic() - began
 
 
+PERF_EVENTS = {"raw_syscalls:sys_enter": "syscalls_per_op", "context-switches": "switches_per_op"}
+
+
+def perf_start(pid: int) -> subprocess.Popen[str]:
+    """``perf stat`` counting the process's system calls and context switches until ``perf_stop``."""
+    return subprocess.Popen(["perf", "stat", "-x", ",", "-e", ",".join(PERF_EVENTS), "-p", str(pid)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def perf_stop(proc: subprocess.Popen[str], count: int) -> dict[str, float]:
+    proc.send_signal(2)
+    _, err = proc.communicate(timeout=60)
+    out: dict[str, float] = {}
+    for line in err.splitlines():
+        fields = line.split(",")
+        if len(fields) > 2 and fields[2] in PERF_EVENTS and fields[0].strip().isdigit():
+            out[PERF_EVENTS[fields[2]]] = round(int(fields[0]) / count, 1)
+    return out
+
+
 def large(url: str, token: str, mib: int) -> None:
     """One object of ``mib`` MiB written and read back (what runs before the DELETE phase of the comparison)."""
     parts = urlsplit(url)
@@ -106,6 +128,7 @@ def main() -> None:
     ap.add_argument("--profile", choices=PHASES)
     ap.add_argument("--py-spy", default="py-spy")
     ap.add_argument("--out", default="object_ops.raw")
+    ap.add_argument("--perf", action="store_true", help="system calls and context switches per operation")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-object-ops-") as tmp:
         state = Path(tmp) / "state"
@@ -132,11 +155,13 @@ def main() -> None:
                                                 "--format", "raw", "--output", args.out, "--nonblocking"],
                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                         time.sleep(1.0)
+                    perf = perf_start(proc.pid) if args.perf else None
                     user0, sys0 = cpu_split(proc.pid)
                     loop0 = loop_cpu(proc.pid)
                     wall = run_phase(url, token, phase.upper(), names, args.concurrency)
                     user1, sys1 = cpu_split(proc.pid)
                     loop1 = loop_cpu(proc.pid)
+                    counted = perf_stop(perf, args.count) if perf is not None else {}
                     if spy is not None:
                         spy.send_signal(2)
                         spy.wait(timeout=60)
@@ -147,6 +172,8 @@ def main() -> None:
                     row["user_ms_per_op"].append(round((user1 - user0) * 1000 / args.count, 3))
                     # The event loop's share: what bounds ops/s when one loop serves them all (GET/HEAD).
                     row["loop_ms_per_op"].append(round((loop1 - loop0) * 1000 / args.count, 3))
+                    for key, value in counted.items():
+                        row.setdefault(key, []).append(value)
             result["load_at_end"] = round(os.getloadavg()[0], 2)
             print(json.dumps(result))
         finally:
