@@ -197,43 +197,6 @@ def test_sidecars_go_with_their_files_when_the_scan_is_reused(tmp_path: Path, mo
     assert sorted(os.listdir(directory)) == ["0000000003.00000.data", "0000000003.00000.data.json"]
 
 
-@pytest.mark.parametrize("anonymous", [True, False])
-def test_writes_with_and_without_unnamed_tmp_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   anonymous: bool) -> None:
-    if anonymous and not diskfile._anonymous["on"]:
-        pytest.skip("no O_TMPFILE here")
-    monkeypatch.setitem(diskfile._anonymous, "on", anonymous)
-    directory = diskfile.object_dir(tmp_path, 5, "d" * 32)
-    _write_seen(tmp_path, directory, "0000000002.00000", b"two")
-    w = diskfile.Writer(tmp_path, directory, fsync=True)
-    assert w.anonymous is anonymous
-    assert os.listdir(tmp_path / "tmp") == ([] if anonymous else [os.path.basename(w.tmp_path)])
-    w.write(b"again")
-    w.commit("0000000002.00000.data", {"x-timestamp": "0000000002.00000"})  # the same name: replaced, as a rename
-    assert (directory / "0000000002.00000.data").read_bytes() == b"again"
-    aborted = diskfile.Writer(tmp_path, directory, fsync=False)
-    aborted.write(b"never")
-    aborted.abort()
-    assert os.listdir(tmp_path / "tmp") == [] and os.listdir(directory) == ["0000000002.00000.data"]
-
-
-def test_an_unnamed_tmp_file_refused_falls_back_to_a_named_one(tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    real_open = os.open
-
-    def no_tmpfile(path: str, flags: int, *args: int) -> int:
-        if flags & diskfile._O_TMPFILE == diskfile._O_TMPFILE and diskfile._O_TMPFILE:
-            raise OSError(errno.EOPNOTSUPP, "not supported")
-        return real_open(path, flags, *args)
-
-    monkeypatch.setitem(diskfile._anonymous, "on", True)
-    monkeypatch.setattr(os, "open", no_tmpfile)
-    directory = diskfile.object_dir(tmp_path, 5, "e" * 32)
-    _write_seen(tmp_path, directory, "0000000002.00000", b"two")
-    assert diskfile._anonymous["on"] is False
-    assert os.listdir(directory) == ["0000000002.00000.data"] and os.listdir(tmp_path / "tmp") == []
-
-
 def test_wal_is_folded_back_off_the_loop(tmp_path: Path) -> None:
     from tinystack.object.servers.db import BrokerCache
 

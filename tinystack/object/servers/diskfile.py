@@ -1,9 +1,6 @@
 """Objects on a device, as Swift lays them out: ``objects/<partition>/<suffix>/<hash>/<timestamp>.data`` (or
 ``.ts`` for a tombstone, ``.meta`` for a newer POST), metadata in an xattr or, where the file system has none, a
-``<file>.json`` sidecar. Files are written to the device's tmp dir, fsynced, then renamed into place: as a file
-with no name (``O_TMPFILE``) linked into place where the file system has those, which spares the tmp dir's entry
-being made and removed again under its lock on every write (half the kernel time of a small write, with the
-writes of many threads going through one tmp dir), else as a named tmp file."""
+``<file>.json`` sidecar. Files are written to the device's tmp dir, fsynced, then renamed into place."""
 
 from __future__ import annotations
 
@@ -182,48 +179,17 @@ def _make_dir(directory: Path) -> bool:
 
 _tmp_names = itertools.count()
 _TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-_O_TMPFILE = getattr(os, "O_TMPFILE", 0)
-# Whether to try O_TMPFILE (linked into place through /proc): cleared for good by the first file system that
-# refuses it.
-_anonymous = {"on": bool(_O_TMPFILE) and os.path.isdir("/proc/self/fd")}
 
 
-def _new_tmp(tmp: str) -> tuple[int, str, bool]:
-    """A new file in the device's tmp dir: without a name when the file system allows (True), else named by this
-    process and a counter (what mkstemp's random names cost shows on every small write; a name left by an
-    earlier process of the same pid is skipped). The name is returned either way: an unnamed file's metadata
-    sidecar, where there are no xattrs, takes it."""
+def _new_tmp(tmp: str) -> tuple[int, str]:
+    """A new file in the device's tmp dir, named by this process and a counter (what mkstemp's random names
+    cost shows on every small write); a name left by an earlier process of the same pid is skipped."""
     while True:
         path = f"{tmp}/{os.getpid()}.{next(_tmp_names)}.tmp"
-        if _anonymous["on"]:
-            try:
-                return os.open(tmp, os.O_WRONLY | _O_TMPFILE | os.O_CLOEXEC, 0o600), path, True
-            except OSError as exc:
-                if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
-                    raise
-                _anonymous["on"] = False
         try:
-            return os.open(path, _TMP_FLAGS, 0o600), path, False
+            return os.open(path, _TMP_FLAGS, 0o600), path
         except FileExistsError:
             continue
-
-
-def _link_into(fd: int, directory: Path, name: str, fsync: bool, fallback: str) -> None:
-    """An unnamed file (``fd``) given the name ``name`` in ``directory``, which is then fsynced (with ``fsync``).
-    Linked through /proc/self/fd (linkat with AT_SYMLINK_FOLLOW, which Python uses only when given a dir fd):
-    no privilege needed, unlike AT_EMPTY_PATH. A name already there (a write of the same timestamp) is replaced,
-    as a rename would: the file is linked under ``fallback`` in the tmp dir and renamed over it."""
-    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        try:
-            os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=dir_fd, follow_symlinks=True)
-        except FileExistsError:
-            os.link(f"/proc/self/fd/{fd}", fallback, src_dir_fd=dir_fd, follow_symlinks=True)
-            os.replace(fallback, name, dst_dir_fd=dir_fd)
-        if fsync:
-            os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 class Writer:
@@ -234,10 +200,10 @@ class Writer:
         writer hashes what it writes itself)."""
         tmp = device_root / "tmp"
         try:
-            self.fd, self.tmp_path, self.anonymous = _new_tmp(str(tmp))
+            self.fd, self.tmp_path = _new_tmp(str(tmp))
         except FileNotFoundError:  # the first write to the device, or a wiped one: tmp is made once, not per file
             tmp.mkdir(exist_ok=True)  # not its parents: a device taken away meanwhile must not come back empty
-            self.fd, self.tmp_path, self.anonymous = _new_tmp(str(tmp))
+            self.fd, self.tmp_path = _new_tmp(str(tmp))
         self.directory = directory
         self.fsync = fsync
         self.md5 = hashlib.md5(usedforsecurity=False)
@@ -296,19 +262,19 @@ class Writer:
             sidecar = _set_meta(self.tmp_path, self.fd, meta)
             if self.fsync:
                 os.fsync(self.fd)
-            if not self.anonymous:
-                self._close()
-            made = False
-            if before is None or not before.found:
-                made = _make_dir(self.directory)
-            try:
-                self._place(filename, sidecar)
-            except FileNotFoundError:  # the dir went away since it was scanned (an emptied one reclaimed): again
-                made = _make_dir(self.directory)
-                self._place(filename, sidecar)
         finally:
-            self._close()  # an unnamed file not linked by now is gone with its last descriptor
-        if self.fsync and not self.anonymous:
+            os.close(self.fd)
+            self.fd = -1
+        made = False
+        if before is None or not before.found:
+            made = _make_dir(self.directory)
+        target = self.directory / filename
+        try:
+            self._place(target, sidecar)
+        except FileNotFoundError:  # the dir went away since it was scanned (an emptied one reclaimed): again
+            made = _make_dir(self.directory)
+            self._place(target, sidecar)
+        if self.fsync:
             _fsync_dir(self.directory)
         if before is not None and before.found and not made:
             stamp = filename.rpartition(".")[0]
@@ -319,23 +285,15 @@ class Writer:
             remove_files(state.others, state.sidecars)
         note_change(self.directory)
 
-    def _place(self, filename: str, sidecar: bool) -> None:
-        """The file (and its sidecar) into the hash dir; an unnamed file's dir is fsynced here too."""
-        target = f"{self.directory}/{filename}"
+    def _place(self, target: Path, sidecar: bool) -> None:
         if sidecar:
             os.replace(self.tmp_path + ".json", f"{target}.json")
-        if self.anonymous:
-            _link_into(self.fd, self.directory, filename, self.fsync, self.tmp_path)
-        else:
-            os.replace(self.tmp_path, target)
+        os.replace(self.tmp_path, target)
 
-    def _close(self) -> None:
+    def abort(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-
-    def abort(self) -> None:
-        self._close()
         remove_files([Path(self.tmp_path)])
 
 
