@@ -175,7 +175,7 @@ class ObjectServer:
         self.node = node
         self.s = node.settings
         self._hot = _HotDirs()
-        # Small writes of one loop turn (the replicas of a PUT on this node's devices) go to a thread together.
+        # Small writes of one object in one loop turn (a PUT's replicas on this node's devices): one thread trip.
         self._writes = writebatch.WriteBatcher(lambda: node.io)
 
     def handlers(self) -> dict[str, Handler]:
@@ -212,7 +212,8 @@ class ObjectServer:
             except asyncio.IncompleteReadError:
                 raise status_error(499, "Client disconnected before sending the whole body") from None
             stored, newer = await self._writes.run(
-                functools.partial(_prepare_whole, root, directory, self.s.fsync, body, ts, wanted, meta))
+                functools.partial(_prepare_whole, root, directory, self.s.fsync, body, ts, wanted, meta),
+                directory.name)
         else:
             # A body fanned out to several servers of this process comes with its MD5 shared between them.
             digest = getattr(request.content, "digest", None)
@@ -396,7 +397,8 @@ class ObjectServer:
         ts = parse_timestamp(request.headers.get("X-Timestamp"))
         meta = {"name": f"/{p.account}/{p.container}/{p.obj}", "x-timestamp": ts}
         status, newer = await self._writes.run(functools.partial(
-            self._tombstone, root, directory, ts, meta, request.headers.get("X-If-Delete-At"), self.s.fsync))
+            self._tombstone, root, directory, ts, meta, request.headers.get("X-If-Delete-At"), self.s.fsync),
+            directory.name)
         if status == 409:
             return web.Response(status=409, headers={"X-Backend-Timestamp": newer})
         await self._update_container(request, root, p, "DELETE", ts, meta)

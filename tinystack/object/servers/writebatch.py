@@ -1,5 +1,5 @@
-"""Small object writes (a 4 KiB PUT's replicas, a DELETE's tombstones) that this node's servers are asked for in
-one turn of the event loop, done together in one trip to an I/O thread instead of one trip each.
+"""The small writes of one object (a 4 KiB PUT's replicas, a DELETE's tombstones) that this node's servers are
+asked for in one turn of the event loop, done together in one trip to an I/O thread instead of one trip each.
 
 A PUT fanned out by a proxy of this process reaches each of its local devices in the same loop turn. Written one
 per thread, every replica's system calls let go of the GIL and wait to take it back from the loop and the other
@@ -25,9 +25,6 @@ from tinystack.object.servers.iothreads import IoThreads
 Prepared = tuple[diskfile.Writer | None, str, diskfile.State | None, Any]
 Prepare = Callable[[], Prepared]
 Outcome = tuple[Any, BaseException | None]
-
-MAX_BATCH = 64  # writes in one trip: more wait for the next, so one trip never holds a long queue behind it
-
 
 def write_together(jobs: list[Prepare]) -> list[Outcome]:
     """Blocking: each job's file made, then all of them synced, placed and their dirs synced, step by step. The
@@ -65,26 +62,31 @@ def write_together(jobs: list[Prepare]) -> list[Outcome]:
 
 
 class WriteBatcher:
-    """Gathers the writes asked for in one loop turn and sends them to ``io`` in one trip (``write_together``)."""
+    """Gathers the writes of one object asked for in one loop turn (a PUT's or DELETE's replicas on this node's
+    devices) and sends them to ``io`` in one trip (``write_together``). Writes of different objects still take
+    trips of their own, run side by side: one thread doing every write of a busy turn one after the other made
+    each wait for all the others' system calls (8 PUTs at once: 24 files in a row, a third fewer PUTs a second
+    on a loaded machine)."""
 
     def __init__(self, io: Callable[[], IoThreads]) -> None:
         self._io = io  # the node's threads as they are at the time (the node makes new ones when it restarts)
-        self._pending: list[tuple[Prepare, asyncio.Future[Any]]] = []
+        self._pending: dict[str, list[tuple[Prepare, asyncio.Future[Any]]]] = {}
         self._trips: set[asyncio.Task[None]] = set()  # held so that a trip's task is not collected midway
 
-    async def run(self, job: Prepare) -> Any:
-        """``job`` with the others of this loop turn; its answer once its file is in place and synced."""
+    async def run(self, job: Prepare, key: str) -> Any:
+        """``job`` with the others of this loop turn under the same ``key`` (the object's name hash); its answer
+        once its file is in place and synced."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((job, future))
-        if len(self._pending) == 1:
+        if not self._pending:
             # After the callbacks already queued for this turn: the other replicas' requests run first.
             loop.call_soon(self._flush)
+        self._pending.setdefault(key, []).append((job, future))
         return await future
 
     def _flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+        pending, self._pending = self._pending, {}
+        for batch in pending.values():
             trip = asyncio.ensure_future(self._trip(batch))
             self._trips.add(trip)
             trip.add_done_callback(self._trips.discard)
