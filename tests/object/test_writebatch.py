@@ -1,6 +1,6 @@
 """Small writes done together in one thread trip (``writebatch``) answer as they would alone: each its own answer
-or error, whichever step a write fails at (its file removed, the others placed), and the writes of one object in one loop
-turn in one trip."""
+or error, whichever step a write fails at (its file removed, the others placed), and the writes of one object in
+one loop turn in one trip."""
 
 from __future__ import annotations
 
