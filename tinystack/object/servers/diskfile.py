@@ -5,11 +5,14 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import errno
 import hashlib
 import itertools
 import json
 import os
+import sys
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -177,6 +180,22 @@ def _make_dir(directory: Path) -> bool:
     return True
 
 
+def _libc_sync_file_range() -> Any:
+    """libc's ``sync_file_range`` (Linux; Python's os has none): ctypes lets go of the GIL around the call."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = libc.sync_file_range
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_sync_file_range = _libc_sync_file_range() if sys.platform == "linux" else None
+_SYNC_FILE_RANGE_WRITE = 2  # start write-back of the dirty pages, do not wait
+
+
 _tmp_names = itertools.count()
 _TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 
@@ -210,6 +229,8 @@ class Writer:
         self.digest = digest
         self.size = 0
         self._flushed = 0
+        self._sidecar = False
+        self._placed: tuple[str, State | None, bool] | None = None
 
     def etag(self) -> str:
         """The MD5 of everything written."""
@@ -258,22 +279,59 @@ class Writer:
         dir again (a small write's system calls are what it costs, each a wait for the GIL). Without it, or when
         another writer made the dir meanwhile, the dir is read again after the rename, as before. An older
         file a concurrent writer adds meanwhile is left to the replicator's hash pass (hashes.py)."""
+        self.seal(meta)
+        self.sync()
+        self.place(filename, before)
+
+    def seal(self, meta: dict[str, Any]) -> None:
+        """The metadata on the file: nothing more is written to it."""
         try:
-            sidecar = _set_meta(self.tmp_path, self.fd, meta)
+            self._sidecar = _set_meta(self.tmp_path, self.fd, meta)
+        except BaseException:
+            self._close()
+            raise
+
+    def start_sync(self) -> None:
+        """Start writing the file's pages to the disk without waiting (``sync_file_range``), so that the first
+        fsync of several files written together commits one journal transaction that holds them all (ext4's
+        delayed allocation gives a file its blocks only at write-back: a file not yet written back would need a
+        transaction of its own at its fsync). Nothing where the call is missing."""
+        if self.fsync and _sync_file_range is not None:
+            _sync_file_range(self.fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
+
+    def sync(self) -> None:
+        """The file on the disk (when the node fsyncs) and closed."""
+        try:
             if self.fsync:
                 os.fsync(self.fd)
         finally:
+            self._close()
+
+    def _close(self) -> None:
+        if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+    def place(self, filename: str, before: State | None = None, sync_dir: bool = True) -> None:
+        """The sealed, synced file renamed into the hash dir as ``filename``; then the dir fsynced (unless
+        ``sync_dir`` is False: the caller does it, ``sync_dir``) and the older files removed (``commit``)."""
         made = False
         if before is None or not before.found:
             made = _make_dir(self.directory)
         target = self.directory / filename
         try:
-            self._place(target, sidecar)
+            self._place(target, self._sidecar)
         except FileNotFoundError:  # the dir went away since it was scanned (an emptied one reclaimed): again
             made = _make_dir(self.directory)
-            self._place(target, sidecar)
+            self._place(target, self._sidecar)
+        self._placed = (filename, before, made)
+        if sync_dir:
+            self.sync_dir()
+
+    def sync_dir(self) -> None:
+        """After ``place``: the hash dir fsynced (when the node fsyncs), then the object's older files removed."""
+        assert self._placed is not None, "sync_dir before place"
+        filename, before, made = self._placed
         if self.fsync:
             _fsync_dir(self.directory)
         if before is not None and before.found and not made:
@@ -291,9 +349,10 @@ class Writer:
         os.replace(self.tmp_path, target)
 
     def abort(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        """The file closed and removed, when it was not placed yet."""
+        self._close()
+        if self._placed is not None:
+            return
         remove_files([Path(self.tmp_path)])
 
 

@@ -5,6 +5,7 @@ each change, leaving an async pending on disk when it cannot."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 import uuid
@@ -17,7 +18,7 @@ from aiohttp import web
 from tinystack.object import httprange
 from tinystack.object.common import hash_path, parse_timestamp, status_error
 from tinystack.object.local import SharedDigest, Streamed
-from tinystack.object.servers import diskfile
+from tinystack.object.servers import diskfile, writebatch
 from tinystack.object.servers.base import BackendPath, Handler, NodeContext, build_app, parse_path, policy_datadir
 from tinystack.object.servers.recon import with_recon
 from tinystack.object.servers.replication import with_verbs
@@ -79,15 +80,16 @@ def _writer(root: Path, directory: Path, fsync: bool, digest: SharedDigest | Non
         raise
 
 
-def _store_whole(root: Path, directory: Path, fsync: bool, body: bytes, ts: str, wanted: str,
-                 meta: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
-    """A small body already in memory, checked against what the object has, written, checked and committed in one
-    go (blocking: one trip to a thread per replica instead of one per step, and no directory read on the event
-    loop, where a rename or mkdir in the same directory by another thread would stall it). The object's metadata
-    with its ETag and length, or None and the timestamp of a write at least as new (a 409)."""
+def _prepare_whole(root: Path, directory: Path, fsync: bool, body: bytes, ts: str, wanted: str,
+                   meta: dict[str, Any]) -> writebatch.Prepared:
+    """Blocking, the first step of a small write in a batch (``writebatch``): a small body already in memory,
+    checked against what the object has and written to a new file, for the batch to sync and place (no
+    directory read on the event loop, where a rename or mkdir in the same directory by another thread would stall
+    it). Its answer: the object's metadata with its ETag and length, or None and the timestamp of a write at
+    least as new (a 409)."""
     state = diskfile.scan(directory)
     if state.timestamp and state.timestamp >= ts:
-        return None, state.timestamp
+        return None, "", None, (None, state.timestamp)
     writer = _writer(root, directory, fsync)
     try:
         writer.write(body)
@@ -95,11 +97,11 @@ def _store_whole(root: Path, directory: Path, fsync: bool, body: bytes, ts: str,
         if wanted and wanted != etag:
             raise status_error(422, "The ETag does not match the body's MD5")
         meta = {**meta, "etag": etag, "content-length": writer.size}
-        writer.commit(f"{ts}.data", meta, state)
+        writer.seal(meta)
     except BaseException:
         writer.abort()
         raise
-    return meta, ""
+    return writer, f"{ts}.data", state, (meta, "")
 
 
 def _new_writer(root: Path, directory: Path, fsync: bool, ts: str,
@@ -173,6 +175,8 @@ class ObjectServer:
         self.node = node
         self.s = node.settings
         self._hot = _HotDirs()
+        # Small writes of one object in one loop turn (a PUT's replicas on this node's devices): one thread trip.
+        self._writes = writebatch.WriteBatcher(lambda: node.io)
 
     def handlers(self) -> dict[str, Handler]:
         """The server's handlers by method, for its HTTP app and for in-process requests alike."""
@@ -207,7 +211,9 @@ class ObjectServer:
                 body = await request.content.readexactly(int(length)) if int(length) else b""
             except asyncio.IncompleteReadError:
                 raise status_error(499, "Client disconnected before sending the whole body") from None
-            stored, newer = await self.node.run(_store_whole, root, directory, self.s.fsync, body, ts, wanted, meta)
+            stored, newer = await self._writes.run(
+                functools.partial(_prepare_whole, root, directory, self.s.fsync, body, ts, wanted, meta),
+                directory.name)
         else:
             # A body fanned out to several servers of this process comes with its MD5 shared between them.
             digest = getattr(request.content, "digest", None)
@@ -390,8 +396,9 @@ class ObjectServer:
         p, root, directory = self._locate(request, check_device=False)  # looked at in _tombstone's thread trip
         ts = parse_timestamp(request.headers.get("X-Timestamp"))
         meta = {"name": f"/{p.account}/{p.container}/{p.obj}", "x-timestamp": ts}
-        status, newer = await self.node.run(self._tombstone, root, directory, ts, meta,
-                                            request.headers.get("X-If-Delete-At"), self.s.fsync)
+        status, newer = await self._writes.run(functools.partial(
+            self._tombstone, root, directory, ts, meta, request.headers.get("X-If-Delete-At"), self.s.fsync),
+            directory.name)
         if status == 409:
             return web.Response(status=409, headers={"X-Backend-Timestamp": newer})
         await self._update_container(request, root, p, "DELETE", ts, meta)
@@ -399,22 +406,23 @@ class ObjectServer:
 
     @classmethod
     def _tombstone(cls, root: Path, directory: Path, ts: str, meta: dict[str, Any], if_delete_at: str | None,
-                   fsync: bool) -> tuple[int, str]:
-        """Blocking, one trip to a thread for a DELETE: the checks, then the tombstone. 204 (or 404 when there was
-        nothing to delete), or 409 and the timestamp of a write at least as new."""
+                   fsync: bool) -> writebatch.Prepared:
+        """Blocking, the first step of a DELETE in a batch (``writebatch``): the checks, then the tombstone's
+        file. Its answer: 204 (or 404 when there was nothing to delete), or 409 and the timestamp of a write at
+        least as new."""
         state = diskfile.scan(directory)
         if state.timestamp and state.timestamp >= ts:
-            return 409, state.timestamp
+            return None, "", None, (409, state.timestamp)
         existed = state.data is not None
         if existed and if_delete_at and str(cls._read_meta(state).get("x-delete-at")) != if_delete_at:
             raise status_error(412, "X-If-Delete-At does not match")
         writer = _writer(root, directory, fsync)
         try:
-            writer.commit(f"{ts}.ts", meta, state)
+            writer.seal(meta)
         except BaseException:
             writer.abort()
             raise
-        return (204 if existed else 404), ""
+        return writer, f"{ts}.ts", state, ((204 if existed else 404), "")
 
     async def _update_container(self, request: web.Request, root: Any, p: BackendPath, op: str, ts: str,
                                 meta: dict[str, Any], force_ts: str | None = None) -> None:
