@@ -9,6 +9,8 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import secrets
+import socket
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -64,6 +66,24 @@ def _ring_port(settings: ObjectSettings, kind: str) -> int:
     for dev in load_ring(settings, kind).devs:
         if dev is not None and dev.ip == settings.storage_ip:
             return int(dev.port)
+    return 0
+
+
+def _lasting_port(ip: str) -> int:
+    """A free port for a server whose port 0 the rings will keep from now on (tests): one below the kernel's
+    ephemeral range, so that when the node starts again no outgoing connection (whose source ports come from that
+    range) can be holding it. 0 (any port) if none is found."""
+    try:
+        ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral = 32768
+    floor = 10000
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    for _ in range(64):
+        port = floor + secrets.randbelow(max(1, ephemeral - floor))
+        with contextlib.suppress(OSError), socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((ip, port))
+            return port
     return 0
 
 
@@ -124,7 +144,7 @@ class StorageNode:
         apps = {"account": self.account.app(), "container": self.container.app(), "object": build_app(object_handlers)}
         wanted = {"account": s.account_port, "container": s.container_port, "object": s.object_port}
         for kind in KINDS:
-            port = wanted[kind] or _ring_port(s, kind)
+            port = wanted[kind] or _ring_port(s, kind) or _lasting_port(s.storage_ip)
             runner = web.AppRunner(apps[kind], access_log=None, handle_signals=False)
             await runner.setup()
             site = web.TCPSite(runner, s.storage_ip, port, reuse_address=True)
