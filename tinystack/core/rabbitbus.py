@@ -8,7 +8,8 @@ that was removed); what they held the agents report again on their periodic resy
 
 Messages are persistent JSON with a unique ``message_id``, acknowledged after the handler returns. A publish
 waits for the broker's confirm at most ``PUBLISH_TIMEOUT`` (300) seconds and then raises ``BusUnavailable``, as it does
-when the channel under it closes: every caller (heartbeats, reconcilers) retries, and none waits for good. A handler that
+when the channel under it closes: heartbeats and reconcilers try again later, a build whose put cannot go out
+fails with that fault, and no caller waits for good. A handler that
 fails has its message put back once (another consumer of the group may take it); a second failure is logged and the message
 dropped, since the reconcilers resync on a timer and a poison message must not loop forever.
 
@@ -46,7 +47,7 @@ EXCHANGE = "tinystack"
 SHARED_QUEUE_EXPIRES = 3600 * 1000
 TRACE_ENV = "TINYSTACK_TRACE_STATUS"
 # Seconds a publish waits for its confirm before it fails: long, because a loaded broker is slow to confirm
-# (10 s failed a third of benchmarks/split_boots.py's 1,000 builds, whose puts waited longer), yet bounded, so
+# (10 s failed 894 of benchmarks/split_boots.py's 1,000 builds, whose puts waited longer), yet bounded, so
 # that a confirm that never comes cannot stop a heartbeat loop or a reconcile for good.
 PUBLISH_TIMEOUT = 300.0
 
