@@ -189,23 +189,37 @@ class DroppingBus:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.bus, name)
 
-    async def publish(self, topic: str, message: dict[str, Any]) -> None:
+    def _first_put(self, message: dict[str, Any]) -> bool:
         if (not self.dropped and message.get("op") == "put" and message.get("id")
                 and message.get("id") == self.instance_id()):
             self.dropped += 1
-            return
+            return True
+        return False
+
+    async def publish(self, topic: str, message: dict[str, Any]) -> None:
+        if not self._first_put(message):
+            await self.bus.publish(topic, message)
+
+
+class RefusingBus(DroppingBus):
+    """The compute conductor's bus, refusing the first put of one instance as a broker that is away does
+    (``RabbitBus`` raises ``BusUnavailable``, a ``ConnectionError``)."""
+
+    async def publish(self, topic: str, message: dict[str, Any]) -> None:
+        if self._first_put(message):
+            raise ConnectionError("the broker is away")
         await self.bus.publish(topic, message)
 
 
-def test_compute_converges_after_the_bus_lost_the_document(cloud: LiveCloud) -> None:
-    """Published (and marked), but never delivered: the periodic per-host sync sends it again."""
+def _boot_through(cloud: LiveCloud, bus: type[DroppingBus]) -> None:
+    """Boot one server with the conductor's bus wrapped in ``bus``: it goes ACTIVE, its first put touched once."""
     conn = cloud.conn("demo")
     conductor = cloud.cloud.runtime.services["compute"].conductor  # type: ignore[union-attr]
     net = conn.network.find_network("private", ignore_missing=False)
     ids: list[str] = []
-    conductor.bus = DroppingBus(conductor.bus, lambda: ids[0] if ids else None)
+    conductor.bus = bus(conductor.bus, lambda: ids[0] if ids else None)
     try:
-        server = conn.compute.create_server(name=f"lost-{uuid.uuid4().hex[:6]}", image_id=image(cloud),
+        server = conn.compute.create_server(name=f"bus-{uuid.uuid4().hex[:6]}", image_id=image(cloud),
                                             flavor_id="42", networks=[{"uuid": net.id}])
         ids.append(server.id)
         server = conn.compute.wait_for_server(server, status="ACTIVE", wait=30, interval=0.1)
@@ -214,6 +228,16 @@ def test_compute_converges_after_the_bus_lost_the_document(cloud: LiveCloud) -> 
         conductor.bus = conductor.bus.bus
     conn.compute.delete_server(server)
     conn.compute.wait_for_delete(server, wait=30, interval=0.1)
+
+
+def test_compute_converges_after_the_bus_lost_the_document(cloud: LiveCloud) -> None:
+    """Published (and marked), but never delivered: the periodic per-host sync sends it again."""
+    _boot_through(cloud, DroppingBus)
+
+
+def test_a_build_whose_publish_fails_is_published_again_not_failed(cloud: LiveCloud) -> None:
+    """The broker refused the build's put: the build stays, and the publisher sends the put again."""
+    _boot_through(cloud, RefusingBus)
 
 
 def test_volume_converges_after_a_crash_before_the_publish(cloud: LiveCloud, crashes: Crashes) -> None:

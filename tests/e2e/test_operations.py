@@ -6,6 +6,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -47,9 +48,21 @@ def test_up_serves_then_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         assert r.status_code == 201
     finally:
         proc.send_signal(signal.SIGTERM)
-        code = proc.wait(60)
-        remove_netns(netns)
-    assert code == 0
+        try:
+            # communicate, not wait: a process whose stderr pipe fills up (64 KiB of warnings) blocks on its
+            # next write and would never exit.
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR2)  # its state report, in its log, says what it is waiting for
+            time.sleep(2)
+            proc.kill()
+            _, err = proc.communicate()
+            log = (tmp_path / "state" / "log" / "tinystack.log").read_text()
+            pytest.fail(f"`tinystack up` did not stop within 60 s of SIGTERM\nstderr:\n{err[-4000:]}\n"
+                        f"log:\n{log[-30000:]}")
+        finally:
+            remove_netns(netns)
+    assert proc.returncode == 0, err[-4000:]
     leftovers = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert host not in leftovers
 

@@ -194,7 +194,19 @@ class Building(Deleting):
             return
         if self._given_up(iid):
             return
-        await self.publish(iid)
+        await self._publish_build(iid)
+
+    async def _publish_build(self, iid: str) -> None:
+        """Publish a build whose host and ports are ready. If the bus cannot take it now, the build is not failed:
+        its row is committed, so once it leaves ``_building`` the publisher's work list has it and sends it again
+        (with the publisher's retries) when the bus is back."""
+        try:
+            await self.publish(iid)
+        except ConnectionError as exc:
+            log.warning("instance %s: its desired state could not be published yet (%s); the publisher retries",
+                        iid, exc)
+            self._building.discard(iid)
+            self.publish_soon(iid)
 
     def _fail(self, iid: str, message: str, code: int) -> None:
         """ERROR with a fault; what was claimed stays until delete (Nova keeps a failed server's ports too)."""
@@ -231,7 +243,7 @@ class Building(Deleting):
                     row = s.get(Instance, iid)
                     assert row is not None
                     row.host = host
-                await self.publish(iid)
+                await self._publish_build(iid)
             finally:
                 self._building.discard(iid)
 

@@ -8,9 +8,9 @@ that was removed); what they held the agents report again on their periodic resy
 
 Messages are persistent JSON with a unique ``message_id``, acknowledged after the handler returns. A publish
 waits for the broker's confirm at most ``PUBLISH_TIMEOUT`` (300) seconds and then raises ``BusUnavailable``, as it does
-when the channel under it closes: heartbeats and reconcilers try again later, a build whose put cannot go out
-fails with that fault, and no caller waits for good. A handler that
-fails has its message put back once (another consumer of the group may take it); a second failure is logged and the message
+when the channel under it closes: heartbeats, reconcilers and a build whose put cannot go out (the conductor's
+publisher takes it over) try again later, and no caller waits for good. A handler that fails has its message put
+back once (another consumer of the group may take it); a second failure is logged and the message
 dropped, since the reconcilers resync on a timer and a poison message must not loop forever.
 
 ``TINYSTACK_TRACE_STATUS=<file>`` (tests only) appends one JSON line per ``status.*`` message this process handled,
