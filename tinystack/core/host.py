@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import shlex
+import signal
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
+
+# Seconds to wait for a killed command's pipes to close before giving up on it.
+END_WAIT = 10.0
 
 
 class CommandFailed(RuntimeError):
@@ -45,21 +51,34 @@ async def run(
         stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        # Its own process group, so that ending it ends what it started too (below).
+        start_new_session=True,
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(input), timeout)
     except TimeoutError:
-        proc.kill()
-        await proc.wait()
+        await _end(proc, full)
         raise CommandFailed(full, -9, "", f"timed out after {timeout}s") from None
     except asyncio.CancelledError:
         # Never leave a half-run host command behind the caller's back.
         if proc.returncode is None:
-            proc.kill()
-            await asyncio.shield(proc.wait())
+            await _end(proc, full)
         raise
     result = Completed(full, proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace"))
     if check and result.returncode != 0:
         log.warning("host: %s exited %d: %s", shlex.join(full), result.returncode, result.stderr.strip())
         raise CommandFailed(full, result.returncode, result.stdout, result.stderr)
     return result
+
+
+async def _end(proc: asyncio.subprocess.Process, argv: list[str]) -> None:
+    """Kill the command's whole process group, then wait (bounded) for it. Killing the command alone is not
+    enough: ``dpkg-deb -x`` runs tar, apt-get its download methods, and those keep its output pipes open once
+    nobody reads them, so ``wait()``, which returns only when the pipes close, waited for ever and held up
+    ``tinystack up``'s stop."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    try:
+        await asyncio.wait_for(asyncio.shield(proc.wait()), END_WAIT)
+    except TimeoutError:
+        log.warning("host: %s still holds its pipes %g s after it was killed", shlex.join(argv), END_WAIT)

@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 import traceback
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +27,8 @@ def state_report() -> str:
         tasks = []
     out.write(f"{len(tasks)} asyncio tasks\n")
     for task in tasks:
-        out.write(f"--- task {task.get_name()} ({task.get_coro()!r})\n")
-        task.print_stack(limit=12, file=out)
+        out.write(f"--- task {task.get_name()}\n")
+        out.write("".join(_awaiting(task.get_coro())) or "  (no frame: done or not started)\n")
     names = {t.ident: t.name for t in threading.enumerate()}
     frames = sys._current_frames()
     out.write(f"{len(frames)} threads\n")
@@ -35,6 +36,20 @@ def state_report() -> str:
         out.write(f"--- thread {names.get(ident, ident)}\n")
         out.write("".join(traceback.format_stack(frame, limit=12)))
     return out.getvalue()
+
+
+def _awaiting(coro: Any) -> list[str]:
+    """The chain of coroutines ``coro`` waits through, outermost first, each at its current line (a task's own
+    stack shows only the outermost one), ending with what the innermost awaits."""
+    lines: list[str] = []
+    while coro is not None and len(lines) < 40:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None) or getattr(coro, "ag_frame", None)
+        if frame is None:
+            lines.append(f"  awaiting {coro!r}\n"[:300])
+            break
+        lines.append(f"  {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}\n")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None) or getattr(coro, "ag_await", None)
+    return lines
 
 
 def _report() -> None:

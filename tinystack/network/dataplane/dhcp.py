@@ -195,7 +195,7 @@ class DhcpServers:
     async def _stop_pid(self, pid: int) -> None:
         ip.kill(pid, signal.SIGTERM)
         for _ in range(50):
-            if not Path(f"/proc/{pid}").exists():
+            if _exited(pid):
                 return
             await asyncio.sleep(0.02)
         ip.kill(pid, signal.SIGKILL)
@@ -213,3 +213,12 @@ class DhcpServers:
         await ip.delete_netns(names.qdhcp(network_id))
         self._invalidate()
         shutil.rmtree(files.dir, ignore_errors=True)
+
+
+def _exited(pid: int) -> bool:
+    """Gone, or a zombie (an empty cmdline): a daemon's parent is init, and where init does not reap (this
+    kind of container), its /proc entry outlives it, so waiting for that to vanish cost each stop 1 s."""
+    try:
+        return not Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
