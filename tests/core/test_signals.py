@@ -37,6 +37,7 @@ async def _report_scenario() -> None:
         await task
     assert "--- task parked-heartbeat" in report
     assert "in _parked" in report  # the line the task waits on
+    assert "locks.py" in report.split("--- task parked-heartbeat")[1].split("---")[0]  # and what it awaits inside
     assert "--- thread parked-writer" in report
     assert "gate.wait" in report or "in wait" in report
 
