@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tinystack.core import errors
+from tinystack.core import errors, sockpath
 from tinystack.core.web import Route, ServiceApp, ServiceRunner, plain_fault
 from tinystack.metadata import documents
 from tinystack.metadata.service import MetadataService
@@ -74,6 +74,7 @@ def app(svc: MetadataService) -> ServiceApp:
 
     async def start_socket() -> None:
         path = svc.settings.socket
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # a stale socket from an earlier run
         runner = ServiceRunner(ServiceApp("metadata", routes(svc, timeless_ok=True), plain_fault).build())
@@ -85,5 +86,10 @@ def app(svc: MetadataService) -> ServiceApp:
     async def stop_socket() -> None:
         while unix:
             await unix.pop().cleanup()
+        path = svc.settings.socket
+        with contextlib.suppress(OSError):
+            path.unlink()
+            if path.parent.parent == sockpath.short_root():  # a short directory of its own (core/sockpath.py)
+                path.parent.rmdir()
 
     return ServiceApp("metadata", routes(svc), plain_fault, on_startup=[start_socket], on_cleanup=[stop_socket])

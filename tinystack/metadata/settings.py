@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from tinystack.config import Config
+from tinystack.core import sockpath
 
 DEFAULTS: dict[str, str] = {
     "secret_file": "",  # default <state_dir>/metadata-secret
@@ -42,7 +43,7 @@ def load(config: Config) -> MetadataSettings:
     state = config.state_dir
     return MetadataSettings(
         secret_file=Path(raw["secret_file"]) if raw["secret_file"] else state / "metadata-secret",
-        socket=Path(raw["socket"]) if raw["socket"] else state / "metadata.sock",
+        socket=sockpath.fitting(Path(raw["socket"]) if raw["socket"] else state / "metadata.sock"),
         dhcp_domain=raw["dhcp_domain"].strip().strip("."),
         upstream=check_upstream(raw["upstream"]) if raw["upstream"].strip() else "",
     )

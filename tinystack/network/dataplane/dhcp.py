@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import tinystack
-from tinystack.core import host
+from tinystack.core import host, sockpath
 from tinystack.network.agent_settings import AgentSettings
 from tinystack.network.dataplane import dnsmasq, ip, names
 from tinystack.network.dataplane.dnsmasq import DhcpFiles, Doc
@@ -173,7 +173,8 @@ class DhcpServers:
 
     async def _ensure_relay(self) -> str:
         """The relay's socket, with one relay (in the host's own namespace) forwarding to ``[metadata] upstream``."""
-        pidfile, sock = self.base / "metadata-relay.pid", self.base / "metadata-relay.sock"
+        pidfile, sock = self.base / "metadata-relay.pid", sockpath.fitting(self.base / "metadata-relay.sock")
+        sock.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         argv = self._daemon(pidfile, self.base / "metadata-relay.log", RELAY_MODULE, "--listen", str(sock),
                             "--upstream", self.settings.metadata_upstream)
         cmdline = self.base / "metadata-relay.cmdline"
@@ -191,6 +192,9 @@ class DhcpServers:
         pid = DhcpFiles.read_pid_file(self.base / "metadata-relay.pid")
         if pid is not None and dnsmasq.running(pid, "python"):
             await self._stop_pid(pid)
+        sock = sockpath.fitting(self.base / "metadata-relay.sock")
+        if sock.parent != self.base:  # a short directory of its own (core/sockpath.py): nothing else is in it
+            shutil.rmtree(sock.parent, ignore_errors=True)
 
     async def _stop_pid(self, pid: int) -> None:
         ip.kill(pid, signal.SIGTERM)

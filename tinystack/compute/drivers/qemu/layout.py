@@ -8,7 +8,6 @@ names a single node always used.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, replace
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tinystack.compute.drivers.qemu.volumes import without_keys
+from tinystack.core import sockpath
 
 SLOTS = 2
 
@@ -82,10 +82,7 @@ class InstanceDir:
     def run_dir(self) -> Path:
         """Where the sockets are: the instance dir, unless that makes a socket path longer than a unix
         socket allows (107 bytes); then a short directory derived from it (the same after an agent restart)."""
-        if len(str(self.path / "serial.sock")) < 100:
-            return self.path
-        root = Path("/run/tinystack") if os.access("/run", os.W_OK) else Path(f"/tmp/tinystack-{os.getuid()}")
-        return root / hashlib.sha256(str(self.path).encode()).hexdigest()[:16]
+        return sockpath.fitting_dir(self.path, "serial.sock")
 
     @property
     def qmp(self) -> Path:
