@@ -203,6 +203,10 @@ class Cloud:
         return [self.config.host, *nodes_mod.extra_names(self.config)]
 
     async def stop(self, cleanup: bool = True) -> None:
+        if self.singletons:
+            from tinystack.guest.register import stop_building
+
+            await stop_building()
         if self.node_agents is not None:
             await self.node_agents.stop(cleanup)
         for runner in [*self._frontends, *reversed(self._runners)]:

@@ -39,6 +39,15 @@ async def ensure_default_image(rt: Any) -> None:
     task.add_done_callback(_background.discard)
 
 
+async def stop_building() -> None:
+    """Cancel a background build and wait for it to end (its host commands killed), before the services it
+    would register with stop."""
+    tasks = list(_background)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def _build_then_register(images: Any, conf: settings.GuestSettings) -> None:
     try:
         log.info("building the default guest image in %s", conf.cache_dir)
