@@ -45,7 +45,7 @@ def _awaiting(coro: Any) -> list[str]:
     while coro is not None and len(lines) < 40:
         frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None) or getattr(coro, "ag_frame", None)
         if frame is None:
-            lines.append(f"  awaiting {coro!r}\n"[:300])
+            lines.append(f"  awaiting {coro!r}"[:300] + "\n")
             break
         lines.append(f"  {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}\n")
         coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None) or getattr(coro, "ag_await", None)
