@@ -8,8 +8,8 @@ import hashlib
 import os
 from pathlib import Path
 
-# Below sun_path's 108 bytes less its NUL, with room for a suffix a caller adds (``.lock``, a mux name).
-LIMIT = 100
+# Bytes a socket's path may hold: sun_path's 108 less its terminating NUL.
+SUN_PATH_MAX = 107
 
 
 def short_root() -> Path:
@@ -17,10 +17,10 @@ def short_root() -> Path:
     return Path("/run/tinystack") if os.access("/run", os.W_OK) else Path(f"/tmp/tinystack-{os.getuid()}")
 
 
-def fitting_dir(directory: Path, longest: str) -> Path:
-    """``directory`` when ``directory/longest`` fits, else a short directory named by a hash of ``directory``:
-    the same on every start, so a restarted process finds the sockets its predecessor made."""
-    if len(str(directory / longest)) < LIMIT:
+def fitting_dir(directory: Path, longest: str, limit: int = SUN_PATH_MAX) -> Path:
+    """``directory`` when ``directory/longest`` fits in ``limit`` bytes, else a short directory named by a hash
+    of ``directory``: the same on every start, so a restarted process finds the sockets its predecessor made."""
+    if len(os.fsencode(directory / longest)) <= limit:
         return directory
     return short_root() / hashlib.sha256(str(directory).encode()).hexdigest()[:16]
 

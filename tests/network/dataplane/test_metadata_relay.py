@@ -18,6 +18,7 @@ from tests.metadata.instances import instance
 from tests.metadata.test_api import Compute, Network, port
 from tests.network.dataplane.harness import Harness, dhcp_doc, network_doc, port_doc, sh
 from tinystack import config
+from tinystack.core import sockpath
 from tinystack.metadata import api
 from tinystack.metadata.service import MetadataService
 from tinystack.network.dataplane import dnsmasq
@@ -57,7 +58,7 @@ def test_guest_metadata_through_the_relay_to_a_tcp_api(tmp_path: Path) -> None:
             await h.active(("network", net), ("dhcp", net), ("port", p1))
             await h.wait_for(lambda: ":80 " in sh("ss", "-ltn", netns=f"qdhcp-{net['id']}").stdout)
             argv = json.loads((h.settings.state_dir / "dhcp" / net["id"] / "proxy-cmdline").read_text())
-            assert argv[argv.index("--upstream") + 1] == str(h.settings.state_dir / "metadata-relay.sock")
+            assert argv[argv.index("--upstream") + 1] == str(sockpath.fitting(h.settings.state_dir / "metadata-relay.sock"))
             pid = dnsmasq.DhcpFiles.read_pid_file(relay_pid)
             assert pid is not None and dnsmasq.running(pid, "python")
             assert os.readlink(f"/proc/{pid}/ns/net") == os.readlink("/proc/self/ns/net")  # the host's namespace

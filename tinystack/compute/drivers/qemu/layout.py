@@ -82,7 +82,9 @@ class InstanceDir:
     def run_dir(self) -> Path:
         """Where the sockets are: the instance dir, unless that makes a socket path longer than a unix
         socket allows (107 bytes); then a short directory derived from it (the same after an agent restart)."""
-        return sockpath.fitting_dir(self.path, "serial.sock")
+        # The rule every instance was started under (room left for the longer socket names): kept, so that an
+        # upgraded agent finds the sockets of guests already running.
+        return sockpath.fitting_dir(self.path, "serial.sock", limit=99)
 
     @property
     def qmp(self) -> Path:
