@@ -43,7 +43,9 @@ def haproxy_cfg(front: dict[str, int], backends: dict[str, dict[str, int]], *, l
     out = ["global", "    maxconn 4096", *tuning, "defaults", "    mode http", *reuse, "    timeout connect 2s",
            "    timeout client 120s", "    timeout server 120s", "    retries 2", "    option redispatch",
            "    option httpchk GET /healthcheck", "    http-check expect rstatus ^[23]",
-           "    timeout check 5s", "    default-server check inter 1s fall 2 rise 2"]
+           # As docs/deployment.md: a long check timeout costs no failover time (a dead process refuses the
+           # check's connection at once) and keeps a live one behind a burst of builds from being marked down.
+           "    timeout check 15s", "    default-server check inter 1s fall 2 rise 2"]
     for service, port in front.items():
         out += [f"frontend {service}", f"    bind 127.0.0.1:{port}", f"    default_backend {service}",
                 f"backend {service}", "    balance roundrobin"]
