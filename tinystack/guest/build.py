@@ -154,8 +154,14 @@ async def build(cache_dir: Path, kernel_meta: str = "linux-image-cloud-amd64", f
         await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
         if (out / "manifest.json").exists() and not force:
             return BuiltImage(out, json.loads((out / "manifest.json").read_text()), cached=True)
+        # No other build runs while the lock is held: a build-* directory here is one a cancelled build left
+        # (a command it had just started may still have been writing into it when it was removed).
+        for stale in cache_dir.glob("build-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         files = await debs.fetch(resolved, cache_dir / "debs")
-        with tempfile.TemporaryDirectory(dir=cache_dir, prefix="build-") as tmp:
+        # A cleanup error must not replace the CancelledError of a build stopped half-way (the next build
+        # removes what is left, above).
+        with tempfile.TemporaryDirectory(dir=cache_dir, prefix="build-", ignore_cleanup_errors=True) as tmp:
             work = Path(tmp)
             staged = work / "out"
             staged.mkdir()
