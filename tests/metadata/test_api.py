@@ -179,3 +179,21 @@ def test_password_is_set_once(tmp_path: Path) -> None:
             assert await fetch(url, "/openstack/2013-04-04/password") == (200, b"enc-pass")
             assert (await fetch(url, "/openstack/latest/meta_data.json", "POST", data=b"x"))[0] == 405
     run(body, tmp_path)
+
+
+def test_a_stopping_api_process_leaves_its_successors_socket(tmp_path: Path) -> None:
+    """API processes sharing one ``[metadata] socket`` take it over from each other as they start: the one that
+    stops removes the socket only if it is still its own."""
+
+    async def scenario() -> None:
+        cfg = config.load(None, environ={}, overrides={"state_dir": str(tmp_path)})
+        first, second = (web.AppRunner(api.app(MetadataService(cfg, {})).build()) for _ in range(2))
+        sock = MetadataService(cfg, {}).settings.socket
+        await first.setup()
+        await second.setup()  # binds the same path: the first one's socket file is replaced
+        await first.cleanup()
+        assert sock.exists(), "the stopping process removed the socket its successor serves"
+        await second.cleanup()
+        assert not sock.exists()
+
+    asyncio.run(scenario())

@@ -71,6 +71,7 @@ def routes(svc: MetadataService, timeless_ok: bool = False) -> list[Route]:
 def app(svc: MetadataService) -> ServiceApp:
     """The TCP app; starting it also serves the same routes on the unix socket the proxies forward to."""
     unix: list[web.AppRunner] = []
+    bound: list[int] = []  # the inode of the socket file this process made
 
     async def start_socket() -> None:
         path = svc.settings.socket
@@ -82,14 +83,18 @@ def app(svc: MetadataService) -> ServiceApp:
         await web.UnixSite(runner, str(path)).start()
         os.chmod(path, 0o600)
         unix.append(runner)
+        bound.append(path.stat().st_ino)
 
     async def stop_socket() -> None:
         while unix:
             await unix.pop().cleanup()
         path = svc.settings.socket
         with contextlib.suppress(OSError):
-            path.unlink()
-            if path.parent.parent == sockpath.short_root():  # a short directory of its own (core/sockpath.py)
-                path.parent.rmdir()
+            # Only the socket this process bound: API processes sharing one ``[metadata] socket`` take it over
+            # from each other as they start, and a stopping one must not remove its successor's.
+            if bound and path.stat().st_ino == bound.pop():
+                path.unlink()
+                if path.parent.parent == sockpath.short_root():  # a short directory of its own (core/sockpath.py)
+                    path.parent.rmdir()
 
     return ServiceApp("metadata", routes(svc), plain_fault, on_startup=[start_socket], on_cleanup=[stop_socket])
