@@ -134,7 +134,7 @@ class DhcpServers:
                 dnsmasq.reload(pid)
             return
         if alive and pid is not None:
-            await self._stop_pid(pid)
+            await self._stop_pid(pid, Path(self.settings.dnsmasq).name)
         files.pid.unlink(missing_ok=True)
         files.leases.touch()
         # dnsmasq daemonizes and writes its pid file; host.run returns once the parent has exited.
@@ -148,7 +148,7 @@ class DhcpServers:
             if meta and not proxy_available():
                 log.debug("network: %s is not importable yet, no metadata proxy in %s", PROXY_MODULE, ns)
             if pid is not None and dnsmasq.running(pid, "python"):
-                await self._stop_pid(pid)
+                await self._stop_pid(pid, "python")
             return
         # With [metadata] upstream the proxies reach the metadata API through this host's relay: a qdhcp-
         # namespace has no route to the API machines, and this host may run no API process of its own.
@@ -161,7 +161,7 @@ class DhcpServers:
         if pid is not None and dnsmasq.running(pid, "python"):
             if cmdline.exists() and json.loads(cmdline.read_text()) == argv:
                 return
-            await self._stop_pid(pid)  # started for another upstream (the relay was set or unset)
+            await self._stop_pid(pid, "python")  # started for another upstream (the relay was set or unset)
         await host.run(argv, netns=ns)
         cmdline.write_text(json.dumps(argv))
 
@@ -182,7 +182,7 @@ class DhcpServers:
         if pid is not None and dnsmasq.running(pid, "python"):
             if cmdline.exists() and json.loads(cmdline.read_text()) == argv:
                 return str(sock)
-            await self._stop_pid(pid)
+            await self._stop_pid(pid, "python")
         self.base.mkdir(parents=True, exist_ok=True)
         await host.run(argv)
         cmdline.write_text(json.dumps(argv))
@@ -191,15 +191,18 @@ class DhcpServers:
     async def stop_relay(self) -> None:
         pid = DhcpFiles.read_pid_file(self.base / "metadata-relay.pid")
         if pid is not None and dnsmasq.running(pid, "python"):
-            await self._stop_pid(pid)
+            await self._stop_pid(pid, "python")
         sock = sockpath.fitting(self.base / "metadata-relay.sock")
         if sock.parent != self.base:  # a short directory of its own (core/sockpath.py): nothing else is in it
             shutil.rmtree(sock.parent, ignore_errors=True)
 
-    async def _stop_pid(self, pid: int) -> None:
+    async def _stop_pid(self, pid: int, binary: str) -> None:
+        """SIGTERM, then SIGKILL if ``binary`` still runs as ``pid`` after a second. ``dnsmasq.running`` counts a
+        zombie as gone: a daemon's parent is init, and where init does not reap (this kind of container) its /proc
+        entry outlives it, so waiting for that entry to vanish cost every stop 1 s per daemon."""
         ip.kill(pid, signal.SIGTERM)
         for _ in range(50):
-            if _exited(pid):
+            if not dnsmasq.running(pid, binary):
                 return
             await asyncio.sleep(0.02)
         ip.kill(pid, signal.SIGKILL)
@@ -207,8 +210,9 @@ class DhcpServers:
     async def _stop_daemons(self, files: DhcpFiles) -> None:
         for path in (files.pid, files.proxy_pid):
             pid = files.read_pid(path)
-            if pid is not None and dnsmasq.running(pid, "dnsmasq" if path == files.pid else "python"):
-                await self._stop_pid(pid)
+            binary = "dnsmasq" if path == files.pid else "python"
+            if pid is not None and dnsmasq.running(pid, binary):
+                await self._stop_pid(pid, binary)
 
     async def delete(self, network_id: str) -> None:
         files = DhcpFiles(self.base, network_id)
@@ -217,12 +221,3 @@ class DhcpServers:
         await ip.delete_netns(names.qdhcp(network_id))
         self._invalidate()
         shutil.rmtree(files.dir, ignore_errors=True)
-
-
-def _exited(pid: int) -> bool:
-    """Gone, or a zombie (an empty cmdline): a daemon's parent is init, and where init does not reap (this
-    kind of container), its /proc entry outlives it, so waiting for that to vanish cost each stop 1 s."""
-    try:
-        return not Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True

@@ -26,6 +26,7 @@ Prepared = tuple[diskfile.Writer | None, str, diskfile.State | None, Any]
 Prepare = Callable[[], Prepared]
 Outcome = tuple[Any, BaseException | None]
 
+
 def write_together(jobs: list[Prepare]) -> list[Outcome]:
     """Blocking: each job's file made, then all of them synced, placed and their dirs synced, step by step. The
     answer or error of each, in order."""
